@@ -1,0 +1,597 @@
+//! `server.toml`: every section and key of the reference configuration with its documented
+//! default, first-run creation, parsing and validation.
+//!
+//! A bad value is a [`ConfigError`] naming the key (`server.tcp_port: ...`); unknown keys are
+//! returned as warnings, not errors. This module reads and writes only the config file; it
+//! does not resolve or touch the other paths it names.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The file written on first run: the reference configuration with comments.
+pub const TEMPLATE: &str = include_str!("../assets/server.toml");
+/// The config file's name inside the data directory.
+pub const FILE_NAME: &str = "server.toml";
+/// Accepted values of `server.log_level`.
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A key has a value that is not allowed.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `server.tcp_port`.
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)] // the keys are documented in assets/server.toml and the README
+pub struct Config {
+    pub server: ServerSection,
+    pub database: DatabaseSection,
+    pub tls: TlsSection,
+    pub auth: AuthSection,
+    pub license: LicenseSection,
+    pub steam: SteamSection,
+    pub xbox: OAuthSection,
+    pub google: OAuthSection,
+    pub cluster: ClusterSection,
+    pub vpn: VpnSection,
+    pub notifications: NotificationsSection,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct ServerSection {
+    pub name: String,
+    pub description: String,
+    pub bind_address: String,
+    pub tcp_port: u16,
+    pub udp_port: u16,
+    pub rest_port: u16,
+    pub max_users: u32,
+    pub motd: String,
+    pub log_level: String,
+    pub shutdown_grace_seconds: u64,
+    pub max_storage_bytes: u64,
+    pub tags: Vec<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            name: "My IPTinCan Server".into(),
+            description: "A community chat server".into(),
+            bind_address: "0.0.0.0".into(),
+            tcp_port: 3784,
+            udp_port: 3785,
+            rest_port: 3786,
+            max_users: 100,
+            motd: "Welcome to IPTinCan!".into(),
+            log_level: "info".into(),
+            shutdown_grace_seconds: 5,
+            max_storage_bytes: 0,
+            tags: vec!["gaming".into(), "community".into()],
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct DatabaseSection {
+    pub path: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection { path: "itc-server.db".into() }
+    }
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct TlsSection {
+    pub enabled: bool,
+    pub cert_path: String,
+    pub key_path: String,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection { enabled: true, cert_path: "server-cert.pem".into(), key_path: "server-key.pem".into() }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct AuthSection {
+    pub allow_registration: bool,
+    pub session_ttl_seconds: u64,
+    pub default_user: String,
+    pub default_password: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            allow_registration: true,
+            session_ttl_seconds: 86400,
+            default_user: "chatter".into(),
+            default_password: "chatter".into(),
+        }
+    }
+}
+
+/// `[license]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct LicenseSection {
+    pub key: String,
+    pub server_url: String,
+    pub public_server: bool,
+    pub heartbeat_interval: u64,
+}
+
+impl Default for LicenseSection {
+    fn default() -> Self {
+        LicenseSection {
+            key: String::new(),
+            server_url: "https://license.iptincan.com".into(),
+            public_server: false,
+            heartbeat_interval: 300,
+        }
+    }
+}
+
+/// `[steam]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct SteamSection {
+    pub enabled: bool,
+    pub api_key: String,
+    pub callback_base_url: String,
+}
+
+impl Default for SteamSection {
+    fn default() -> Self {
+        SteamSection { enabled: false, api_key: String::new(), callback_base_url: DEFAULT_CALLBACK.into() }
+    }
+}
+
+const DEFAULT_CALLBACK: &str = "http://localhost:3786";
+
+/// `[xbox]` and `[google]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct OAuthSection {
+    pub enabled: bool,
+    pub client_id: String,
+    pub client_secret: String,
+    pub callback_base_url: String,
+}
+
+impl Default for OAuthSection {
+    fn default() -> Self {
+        OAuthSection {
+            enabled: false,
+            client_id: String::new(),
+            client_secret: String::new(),
+            callback_base_url: DEFAULT_CALLBACK.into(),
+        }
+    }
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct ClusterSection {
+    pub enabled: bool,
+    pub role: String,
+    pub node_name: String,
+    pub cluster_port: u16,
+    pub cluster_udp_port: u16,
+    pub cluster_secret: String,
+    pub primary_address: String,
+    pub primary_cluster_port: u16,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            enabled: false,
+            role: "primary".into(),
+            node_name: "node-1".into(),
+            cluster_port: 3787,
+            cluster_udp_port: 3788,
+            cluster_secret: String::new(),
+            primary_address: String::new(),
+            primary_cluster_port: 3787,
+        }
+    }
+}
+
+/// `[vpn]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct VpnSection {
+    pub enabled: bool,
+    pub subnet: String,
+    pub dns_server: String,
+    pub max_bandwidth_kbps: u64,
+    pub tun_device_name: String,
+}
+
+impl Default for VpnSection {
+    fn default() -> Self {
+        VpnSection {
+            enabled: false,
+            subnet: "10.8.0.0/24".into(),
+            dns_server: "1.1.1.1".into(),
+            max_bandwidth_kbps: 0,
+            tun_device_name: "itc-vpn0".into(),
+        }
+    }
+}
+
+/// `[notifications]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct NotificationsSection {
+    pub admin_email: String,
+    pub billing_worker_url: String,
+    pub billing_admin_token: String,
+}
+
+/// A parsed, validated configuration and what was odd about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Things worth a warning in the log: unknown keys, features not in this version.
+    pub warnings: Vec<String>,
+    /// Whether the file was created by this call (first run).
+    pub created: bool,
+}
+
+/// Reads `path`, writing the default template there first if it does not exist.
+pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
+    let io_err = |source| ConfigError::Io { path: path.display().to_string(), source };
+    let created = !path.exists();
+    if created {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err)?;
+        }
+        std::fs::write(path, TEMPLATE).map_err(io_err)?;
+    }
+    let text = std::fs::read_to_string(path).map_err(io_err)?;
+    let mut loaded = parse(&text, &path.display().to_string())?;
+    loaded.created = created;
+    Ok(loaded)
+}
+
+/// Parses and validates config text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+    let mut unknown = Vec::new();
+    let deserializer = toml::Deserializer::new(text);
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let tracked = serde_ignored::Deserializer::new(deserializer, &mut note_unknown);
+    let config: Config = serde_path_to_error::deserialize(tracked).map_err(|err| {
+        let key = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.message().replace('\n', " ");
+        if key.is_empty() || key == "." {
+            ConfigError::Syntax { path: origin.to_string(), message }
+        } else {
+            invalid(&key, message)
+        }
+    })?;
+    validate(&config)?;
+    let mut warnings: Vec<String> = unknown
+        .into_iter()
+        .map(|key| format!("{key}: unknown key in {origin}, ignored"))
+        .collect();
+    warnings.extend(not_yet_available(&config));
+    Ok(Loaded { config, warnings, created: false })
+}
+
+/// Features that are configured on but not part of this version: a warning each.
+fn not_yet_available(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut note = |on: bool, key: &str, what: &str| {
+        if on {
+            warnings.push(format!("{key}: {what} is not available in this version yet; setting ignored"));
+        }
+    };
+    note(config.steam.enabled, "steam.enabled", "sign-in with Steam");
+    note(config.xbox.enabled, "xbox.enabled", "sign-in with Xbox");
+    note(config.google.enabled, "google.enabled", "sign-in with Google");
+    note(config.cluster.enabled, "cluster.enabled", "clustering");
+    note(config.vpn.enabled, "vpn.enabled", "the VPN");
+    note(config.license.public_server, "license.public_server", "the public server browser");
+    warnings
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    let server = &config.server;
+    check_text("server.name", &server.name, 1, 100)?;
+    check_text("server.description", &server.description, 0, 500)?;
+    check_text("server.motd", &server.motd, 0, 2000)?;
+    server
+        .bind_address
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("server.bind_address", "must be an IP address such as 0.0.0.0 or ::"))?;
+    let ports = [("server.tcp_port", server.tcp_port), ("server.rest_port", server.rest_port)];
+    if ports[0].1 != 0 && ports[0].1 == ports[1].1 {
+        return Err(invalid("server.rest_port", "must differ from server.tcp_port"));
+    }
+    if !(1..=100_000).contains(&server.max_users) {
+        return Err(invalid("server.max_users", "must be between 1 and 100000"));
+    }
+    if !LOG_LEVELS.contains(&server.log_level.as_str()) {
+        return Err(invalid("server.log_level", format!("must be one of {}", LOG_LEVELS.join(", "))));
+    }
+    if server.shutdown_grace_seconds > 300 {
+        return Err(invalid("server.shutdown_grace_seconds", "must be between 0 and 300"));
+    }
+    if server.tags.len() > 16 {
+        return Err(invalid("server.tags", "at most 16 tags"));
+    }
+    for tag in &server.tags {
+        check_text("server.tags", tag, 1, 32)?;
+    }
+    check_text("database.path", &config.database.path, 1, 4096)?;
+    if config.tls.enabled {
+        check_text("tls.cert_path", &config.tls.cert_path, 1, 4096)?;
+        check_text("tls.key_path", &config.tls.key_path, 1, 4096)?;
+    }
+    let auth = &config.auth;
+    if !(60..=31_536_000).contains(&auth.session_ttl_seconds) {
+        return Err(invalid("auth.session_ttl_seconds", "must be between 60 and 31536000 (one year)"));
+    }
+    if let Err(reason) = check_username(&auth.default_user) {
+        return Err(invalid("auth.default_user", reason));
+    }
+    check_text("auth.default_password", &auth.default_password, 1, 1024)?;
+    check_url("license.server_url", &config.license.server_url, false)?;
+    if config.license.heartbeat_interval < 30 {
+        return Err(invalid("license.heartbeat_interval", "must be at least 30 seconds"));
+    }
+    check_url("steam.callback_base_url", &config.steam.callback_base_url, false)?;
+    if config.steam.enabled && config.steam.api_key.is_empty() {
+        return Err(invalid("steam.api_key", "required when steam.enabled = true"));
+    }
+    for (section, oauth) in [("xbox", &config.xbox), ("google", &config.google)] {
+        check_url(&format!("{section}.callback_base_url"), &oauth.callback_base_url, false)?;
+        if oauth.enabled && (oauth.client_id.is_empty() || oauth.client_secret.is_empty()) {
+            return Err(invalid(
+                &format!("{section}.client_id"),
+                format!("client_id and client_secret are required when {section}.enabled = true"),
+            ));
+        }
+    }
+    validate_cluster(&config.cluster)?;
+    validate_vpn(&config.vpn)?;
+    let notifications = &config.notifications;
+    if !notifications.admin_email.is_empty() && !notifications.admin_email.contains('@') {
+        return Err(invalid("notifications.admin_email", "must be an e-mail address or empty"));
+    }
+    check_url("notifications.billing_worker_url", &notifications.billing_worker_url, true)?;
+    Ok(())
+}
+
+fn validate_cluster(cluster: &crate::config::ClusterSection) -> Result<(), ConfigError> {
+    if cluster.role != "primary" && cluster.role != "worker" {
+        return Err(invalid("cluster.role", "must be \"primary\" or \"worker\""));
+    }
+    check_text("cluster.node_name", &cluster.node_name, 1, 64)?;
+    if cluster.enabled {
+        if cluster.cluster_secret.chars().count() < 16 {
+            return Err(invalid("cluster.cluster_secret", "must be at least 16 characters when clustering is enabled"));
+        }
+        if cluster.role == "worker" && cluster.primary_address.is_empty() {
+            return Err(invalid("cluster.primary_address", "required for a worker"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_vpn(vpn: &VpnSection) -> Result<(), ConfigError> {
+    let (network, prefix) = vpn
+        .subnet
+        .split_once('/')
+        .ok_or_else(|| invalid("vpn.subnet", "must be an IPv4 network such as 10.8.0.0/24"))?;
+    let network_ok = network.parse::<std::net::Ipv4Addr>().is_ok();
+    let prefix_ok = prefix.parse::<u8>().is_ok_and(|p| (8..=30).contains(&p));
+    if !network_ok || !prefix_ok {
+        return Err(invalid("vpn.subnet", "must be an IPv4 network with a prefix from /8 to /30, such as 10.8.0.0/24"));
+    }
+    vpn.dns_server
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("vpn.dns_server", "must be an IP address such as 1.1.1.1"))?;
+    let name_ok = (1..=15).contains(&vpn.tun_device_name.len())
+        && vpn.tun_device_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !name_ok {
+        return Err(invalid("vpn.tun_device_name", "must be 1 to 15 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(())
+}
+
+fn check_text(key: &str, value: &str, min: usize, max: usize) -> Result<(), ConfigError> {
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(invalid(key, format!("must be {min} to {max} characters long (is {len})")));
+    }
+    Ok(())
+}
+
+fn check_url(key: &str, value: &str, empty_ok: bool) -> Result<(), ConfigError> {
+    if value.is_empty() && empty_ok {
+        return Ok(());
+    }
+    if !(value.starts_with("http://") || value.starts_with("https://")) || value.contains(char::is_whitespace) {
+        return Err(invalid(key, "must be an http:// or https:// URL"));
+    }
+    Ok(())
+}
+
+/// User names: 2 to 32 letters, digits, `_`, `-` or `.`.
+pub fn check_username(name: &str) -> Result<(), &'static str> {
+    let ok = (2..=32).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err("user names are 2 to 32 letters, digits, '_', '-' or '.'")
+    }
+}
+
+/// Where the server keeps its files.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The data directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A path from the config, relative to the data directory unless absolute.
+    pub fn resolve(&self, configured: &str) -> PathBuf {
+        let path = Path::new(configured);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.root.join(path)
+        }
+    }
+
+    /// The default config file location.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join(FILE_NAME)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_the_default_config() {
+        let loaded = parse(TEMPLATE, "template").expect("template parses");
+        assert_eq!(loaded.config, Config::default());
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn template_has_every_key() {
+        let defaults = toml::Value::try_from(Config::default()).expect("serialises");
+        let template: toml::Value = toml::from_str(TEMPLATE).expect("template parses");
+        let (Some(defaults), Some(template)) = (defaults.as_table(), template.as_table()) else {
+            panic!("both are tables");
+        };
+        for (section, keys) in defaults {
+            let template_keys = template.get(section).and_then(|v| v.as_table());
+            let Some(template_keys) = template_keys else { panic!("[{section}] missing") };
+            let Some(keys) = keys.as_table() else { panic!("{section} is a table") };
+            for key in keys.keys() {
+                assert!(template_keys.contains_key(key), "{section}.{key} missing from the template");
+            }
+        }
+    }
+
+    fn error_key(text: &str) -> String {
+        match parse(text, "test") {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key for {text:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(error_key("[server]\ntcp_port = \"abc\""), "server.tcp_port");
+        assert_eq!(error_key("[server]\ntcp_port = 70000"), "server.tcp_port");
+        assert_eq!(error_key("[server]\nlog_level = \"loud\""), "server.log_level");
+        assert_eq!(error_key("[server]\nbind_address = \"home\""), "server.bind_address");
+        assert_eq!(error_key("[server]\nmax_users = 0"), "server.max_users");
+        assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
+        assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
+        assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");
+        assert_eq!(error_key("[vpn]\nsubnet = \"10.8.0.0\""), "vpn.subnet");
+        assert_eq!(error_key("[vpn]\ntun_device_name = \"much-too-long-name\""), "vpn.tun_device_name");
+        assert_eq!(error_key("[cluster]\nrole = \"boss\""), "cluster.role");
+        assert_eq!(error_key("[cluster]\nenabled = true\ncluster_secret = \"short\""), "cluster.cluster_secret");
+        assert_eq!(error_key("[license]\nserver_url = \"ftp://x\""), "license.server_url");
+        assert_eq!(error_key("[server]\ntcp_port = 5000\nrest_port = 5000"), "server.rest_port");
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line() {
+        let err = parse("[server\nname = 1", "f.toml").expect_err("bad toml");
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn unknown_keys_warn() {
+        let loaded = parse("[server]\nnmae = \"x\"\n[extra]\na = 1", "f.toml").expect("parses");
+        assert!(loaded.warnings.iter().any(|w| w.starts_with("server.nmae")), "{:?}", loaded.warnings);
+        assert!(loaded.warnings.iter().any(|w| w.starts_with("extra")), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn partial_file_takes_defaults() {
+        let loaded = parse("[server]\nname = \"Smiths\"", "f.toml").expect("parses");
+        assert_eq!(loaded.config.server.name, "Smiths");
+        assert_eq!(loaded.config.server.tcp_port, 3784);
+        assert_eq!(loaded.config.auth, AuthSection::default());
+    }
+}

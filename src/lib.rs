@@ -1,0 +1,10 @@
+//! IPTinCan engine: a private voice, video and text chat server for a family PC.
+//!
+//! The headless `itc-server`, the `itc` CLI and the tray app are thin shells over this library.
+//! `docs/architecture.md` has the code map and the invariants between these modules.
+
+pub mod code;
+pub mod config;
+pub mod proto;
+pub mod store;
+pub mod tls;

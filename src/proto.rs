@@ -1,0 +1,855 @@
+//! The control-channel wire protocol (TCP 3784), sans-IO.
+//!
+//! Owns framing (a 4-byte big-endian length, then one JSON object), the message types that
+//! travel in frames, version negotiation and the per-connection session state machine.
+//! It does no I/O and reads no clock: the server and the client library wrap it.
+//! `docs/protocol.md` is the human-readable version of this file.
+//!
+//! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
+//! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
+//! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+/// Protocol versions this build speaks, newest last.
+pub const SUPPORTED_VERSIONS: &[u16] = &[1];
+/// Largest payload (bytes after the length prefix) either side accepts.
+pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// Length of the frame header.
+pub const HEADER_LEN: usize = 4;
+/// Longest chat message body, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// Largest page of history one request returns.
+pub const MAX_HISTORY_PAGE: u32 = 100;
+
+/// A frame that could not be taken off the wire or understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The length prefix announces more than [`MAX_FRAME_LEN`].
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A zero-length frame.
+    #[error("empty frame")]
+    Empty,
+    /// The payload is not a valid message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// Takes one complete frame's payload off the front of `buf`, if one is there.
+///
+/// Returns `Ok(None)` when more bytes are needed. An announced length over the limit is an
+/// error at once, before the payload arrives, so a peer cannot make us buffer it.
+pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge { len, max: MAX_FRAME_LEN });
+    }
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if buf.len() < HEADER_LEN + len {
+        buf.reserve(HEADER_LEN + len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(HEADER_LEN);
+    Ok(Some(buf.split_to(len).freeze()))
+}
+
+/// Serialises `message` into one length-prefixed frame.
+pub fn encode_frame<T: Serialize>(message: &T) -> Bytes {
+    let mut out = BytesMut::with_capacity(128);
+    out.put_u32(0);
+    let mut writer = out.writer();
+    // Serialising our own types into memory cannot fail: every map key is a string.
+    if let Err(err) = serde_json::to_writer(&mut writer, message) {
+        unreachable!("protocol types always serialise: {err}");
+    }
+    let mut out = writer.into_inner();
+    let len = (out.len() - HEADER_LEN) as u32;
+    out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    out.freeze()
+}
+
+/// Parses a payload into a message of type `T`.
+pub fn parse_payload<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(payload).map_err(|err| FrameError::Malformed(err.to_string()))
+}
+
+/// Picks the newest version both sides speak.
+pub fn negotiate_version(client_versions: &[u16]) -> Option<u16> {
+    SUPPORTED_VERSIONS
+        .iter()
+        .rev()
+        .find(|v| client_versions.contains(v))
+        .copied()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages from the client
+// ---------------------------------------------------------------------------------------------
+
+/// Every frame a client sends: a request with an id that the reply echoes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientFrame {
+    /// Chosen by the client; echoed in the reply or error.
+    pub id: u64,
+    /// The operation.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// The operations a client can ask for. `op` names it, `args` holds its arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// First frame of every connection.
+    Hello {
+        /// Versions the client speaks.
+        versions: Vec<u16>,
+        /// Free-form client name and version, e.g. `itc 0.1.0`.
+        client: String,
+    },
+    /// Create an account (when the server allows registration) and log in.
+    Register {
+        /// Wanted user name.
+        username: String,
+        /// Password, at least 8 characters.
+        password: String,
+    },
+    /// Log in with a password.
+    Login {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// Log in with a session token from an earlier login.
+    Resume {
+        /// The token.
+        token: String,
+    },
+    /// End the session and invalidate its token.
+    Logout,
+    /// Change the logged-in user's password.
+    ChangePassword {
+        /// Current password.
+        old_password: String,
+        /// New password, at least 8 characters.
+        new_password: String,
+    },
+    /// Liveness check.
+    Ping,
+    /// Categories and channels visible to the user.
+    ListChannels,
+    /// Every account with presence and status.
+    ListUsers,
+    /// Set or clear the custom status.
+    SetStatus {
+        /// The status text; `null` clears it.
+        status: Option<String>,
+    },
+    /// Post a message to a channel.
+    SendMessage {
+        /// Target channel.
+        channel_id: i64,
+        /// Text, at most [`MAX_MESSAGE_CHARS`] characters.
+        body: String,
+    },
+    /// Replace the body of one's own message.
+    EditMessage {
+        /// The message.
+        message_id: i64,
+        /// New text.
+        body: String,
+    },
+    /// Delete one's own message (admins: any message).
+    DeleteMessage {
+        /// The message.
+        message_id: i64,
+    },
+    /// A page of a channel's history, oldest first.
+    History {
+        /// The channel.
+        channel_id: i64,
+        /// Only messages with an id below this one; `null` for the newest page.
+        before: Option<i64>,
+        /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
+        limit: Option<u32>,
+    },
+    /// Find or create the direct-message channel with another user.
+    OpenDirect {
+        /// The other user.
+        username: String,
+    },
+    /// Admin: create a category.
+    CreateCategory {
+        /// Its name.
+        name: String,
+    },
+    /// Admin: rename a category.
+    RenameCategory {
+        /// The category.
+        category_id: i64,
+        /// New name.
+        name: String,
+    },
+    /// Admin: delete a category; its channels become uncategorised.
+    DeleteCategory {
+        /// The category.
+        category_id: i64,
+    },
+    /// Admin: create a channel.
+    CreateChannel {
+        /// Its name, without `#`.
+        name: String,
+        /// Category to put it in.
+        category_id: Option<i64>,
+        /// Text (default) or voice.
+        #[serde(default)]
+        kind: ChannelKind,
+    },
+    /// Admin: rename a channel.
+    RenameChannel {
+        /// The channel.
+        channel_id: i64,
+        /// New name.
+        name: String,
+    },
+    /// Admin: delete a channel and its messages.
+    DeleteChannel {
+        /// The channel.
+        channel_id: i64,
+    },
+    /// Admin: give a user a role.
+    SetRole {
+        /// The user.
+        username: String,
+        /// The role.
+        role: Role,
+    },
+}
+
+impl Request {
+    /// The `op` name, for logs (never the arguments, which may hold passwords or text).
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Register { .. } => "register",
+            Request::Login { .. } => "login",
+            Request::Resume { .. } => "resume",
+            Request::Logout => "logout",
+            Request::ChangePassword { .. } => "change_password",
+            Request::Ping => "ping",
+            Request::ListChannels => "list_channels",
+            Request::ListUsers => "list_users",
+            Request::SetStatus { .. } => "set_status",
+            Request::SendMessage { .. } => "send_message",
+            Request::EditMessage { .. } => "edit_message",
+            Request::DeleteMessage { .. } => "delete_message",
+            Request::History { .. } => "history",
+            Request::OpenDirect { .. } => "open_direct",
+            Request::CreateCategory { .. } => "create_category",
+            Request::RenameCategory { .. } => "rename_category",
+            Request::DeleteCategory { .. } => "delete_category",
+            Request::CreateChannel { .. } => "create_channel",
+            Request::RenameChannel { .. } => "rename_channel",
+            Request::DeleteChannel { .. } => "delete_channel",
+            Request::SetRole { .. } => "set_role",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages from the server
+// ---------------------------------------------------------------------------------------------
+
+/// Every frame the server sends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// The successful answer to request `id`.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        result: Reply,
+    },
+    /// The failed answer to request `id`, or (without id) a connection-level error just
+    /// before the server closes the connection.
+    Error {
+        /// The request's id, if the error answers one.
+        id: Option<u64>,
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// Something happened that the client did not ask about.
+    Event {
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// Successful answers. `kind` names the shape, `data` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reply {
+    /// Answer to `hello`.
+    Welcome(Welcome),
+    /// Answer to `register`, `login` and `resume`.
+    Session(SessionInfo),
+    /// Done; nothing to return.
+    Ok,
+    /// Answer to `ping`.
+    Pong,
+    /// Answer to `list_channels`.
+    Channels(ChannelList),
+    /// Answer to `list_users`.
+    Users(Vec<UserPresence>),
+    /// One channel (created, renamed or opened).
+    Channel(Channel),
+    /// One category.
+    Category(Category),
+    /// One message (sent or edited); it is committed to storage.
+    Message(Message),
+    /// A page of history.
+    History(HistoryPage),
+}
+
+/// Server-pushed notifications.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A new message in a channel the user can read.
+    MessageCreated(Message),
+    /// A message was edited.
+    MessageEdited(Message),
+    /// A message was deleted.
+    MessageDeleted {
+        /// Its channel.
+        channel_id: i64,
+        /// The message.
+        message_id: i64,
+    },
+    /// A channel appeared (or a direct channel that includes the user).
+    ChannelCreated(Channel),
+    /// A channel was renamed.
+    ChannelRenamed(Channel),
+    /// A channel was deleted.
+    ChannelDeleted {
+        /// The channel.
+        channel_id: i64,
+    },
+    /// A category appeared.
+    CategoryCreated(Category),
+    /// A category was renamed.
+    CategoryRenamed(Category),
+    /// A category was deleted.
+    CategoryDeleted {
+        /// The category.
+        category_id: i64,
+    },
+    /// A user came online, went offline, or changed status.
+    Presence(UserPresence),
+    /// The server is stopping; the connection closes next.
+    ServerShutdown {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Machine-readable error codes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame could not be parsed.
+    BadFrame,
+    /// The frame was over the size limit.
+    FrameTooLarge,
+    /// No common protocol version.
+    UnsupportedVersion,
+    /// The request is not allowed in the session's current state (e.g. before login).
+    NotAllowedNow,
+    /// The user must change the password before anything else.
+    PasswordChangeRequired,
+    /// Wrong user name or password, or an unknown or expired token.
+    InvalidCredentials,
+    /// Too many attempts; try again later.
+    RateLimited,
+    /// Registration is closed on this server.
+    RegistrationClosed,
+    /// The server has `max_users` users online.
+    ServerFull,
+    /// The user name is taken.
+    UsernameTaken,
+    /// An argument is out of range or malformed.
+    InvalidArgument,
+    /// The thing named does not exist (or is not visible to the user).
+    NotFound,
+    /// The user's role does not allow this.
+    Forbidden,
+    /// The client reads events too slowly and is disconnected.
+    SlowConsumer,
+    /// The server is stopping.
+    ShuttingDown,
+    /// The server failed; nothing was changed.
+    Internal,
+}
+
+/// The answer to `hello`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Welcome {
+    /// The negotiated protocol version.
+    pub version: u16,
+    /// The server's public description.
+    pub server: ServerInfo,
+    /// How this client may log in.
+    pub auth_methods: Vec<AuthMethod>,
+}
+
+/// The server's public description, also served at `GET /api/server`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerInfo {
+    /// Server name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Software version.
+    pub version: String,
+    /// Message of the day.
+    pub motd: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Users online now.
+    pub users_online: usize,
+    /// Most users online at once.
+    pub max_users: u32,
+}
+
+/// A way to log in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// `login` with user name and password.
+    Password,
+    /// `register` is open.
+    Register,
+    /// `resume` with a session token.
+    Token,
+}
+
+/// A logged-in session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionInfo {
+    /// Secret token for `resume`; treat like a password.
+    pub token: String,
+    /// When the token expires, Unix milliseconds.
+    pub expires_at: i64,
+    /// The user.
+    pub user: User,
+    /// True until the user has changed the password; only `change_password`, `logout` and
+    /// `ping` are allowed meanwhile.
+    pub must_change_password: bool,
+}
+
+/// An account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May manage channels, categories and roles.
+    Admin,
+    /// Chats.
+    Member,
+}
+
+impl Role {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// A user as others see them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserPresence {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// Connected now.
+    pub online: bool,
+    /// Custom status text.
+    pub status: Option<String>,
+}
+
+/// What a channel is for.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Text chat.
+    #[default]
+    Text,
+    /// Voice (and text beside it).
+    Voice,
+    /// A direct conversation between two users.
+    Direct,
+}
+
+/// A channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Channel {
+    /// Id.
+    pub id: i64,
+    /// Category, if any.
+    pub category_id: Option<i64>,
+    /// Name (for direct channels: the two user names joined by `+`).
+    pub name: String,
+    /// Kind.
+    pub kind: ChannelKind,
+    /// For direct channels, the two users' ids; empty otherwise.
+    pub members: Vec<i64>,
+}
+
+/// A category of channels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Category {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Sort position.
+    pub position: i64,
+}
+
+/// Answer to `list_channels`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelList {
+    /// All categories.
+    pub categories: Vec<Category>,
+    /// Every channel the user can read.
+    pub channels: Vec<Channel>,
+}
+
+/// A chat message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Message {
+    /// Id; increases with time.
+    pub id: i64,
+    /// Channel.
+    pub channel_id: i64,
+    /// Author's user id.
+    pub author_id: i64,
+    /// Author's user name.
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last edit.
+    pub edited_at: Option<i64>,
+}
+
+/// A page of history, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The messages.
+    pub messages: Vec<Message>,
+    /// Older messages exist; ask again with `before` = the first id here.
+    pub has_more: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session state machine
+// ---------------------------------------------------------------------------------------------
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Waiting for `hello`.
+    AwaitingHello,
+    /// Hello done; waiting for `register`, `login` or `resume`.
+    Unauthenticated,
+    /// Logged in, but the password must be changed first.
+    MustChangePassword,
+    /// Logged in.
+    Authenticated,
+}
+
+/// A request that the session's state does not allow.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{op} is not allowed {reason}")]
+pub struct NotAllowed {
+    /// The refused operation.
+    pub op: &'static str,
+    /// Plain-words reason.
+    pub reason: &'static str,
+    /// The code to answer with.
+    pub code: ErrorCode,
+}
+
+/// The session state machine of one connection. Pure: the server feeds it outcomes.
+#[derive(Debug, Clone)]
+pub struct Session {
+    state: SessionState,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A fresh connection.
+    pub fn new() -> Self {
+        Session { state: SessionState::AwaitingHello }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Whether `request` may be handled now.
+    pub fn admit(&self, request: &Request) -> Result<(), NotAllowed> {
+        use Request::*;
+        let op = request.op_name();
+        let refuse = |reason, code| Err(NotAllowed { op, reason, code });
+        match (self.state, request) {
+            (_, Ping) if self.state != SessionState::AwaitingHello => Ok(()),
+            (SessionState::AwaitingHello, Hello { .. }) => Ok(()),
+            (SessionState::AwaitingHello, _) => refuse("before hello", ErrorCode::NotAllowedNow),
+            (_, Hello { .. }) => refuse("twice", ErrorCode::NotAllowedNow),
+            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => Ok(()),
+            (SessionState::Unauthenticated, _) => refuse("before login", ErrorCode::NotAllowedNow),
+            (_, Register { .. } | Login { .. } | Resume { .. }) => {
+                refuse("when already logged in", ErrorCode::NotAllowedNow)
+            }
+            (SessionState::MustChangePassword, ChangePassword { .. } | Logout) => Ok(()),
+            (SessionState::MustChangePassword, _) => refuse(
+                "until the password has been changed",
+                ErrorCode::PasswordChangeRequired,
+            ),
+            (SessionState::Authenticated, _) => Ok(()),
+        }
+    }
+
+    /// `hello` was answered with a welcome.
+    pub fn welcomed(&mut self) {
+        self.state = SessionState::Unauthenticated;
+    }
+
+    /// A login, registration or resume succeeded.
+    pub fn logged_in(&mut self, must_change_password: bool) {
+        self.state = if must_change_password {
+            SessionState::MustChangePassword
+        } else {
+            SessionState::Authenticated
+        };
+    }
+
+    /// The password was changed.
+    pub fn password_changed(&mut self) {
+        self.state = SessionState::Authenticated;
+    }
+
+    /// The user logged out; the connection may log in again.
+    pub fn logged_out(&mut self) {
+        self.state = SessionState::Unauthenticated;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_bytes(payload: &[u8]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        buf.put_u32(payload.len() as u32);
+        buf.put_slice(payload);
+        buf
+    }
+
+    #[test]
+    fn decodes_a_frame_split_at_every_byte() {
+        let wire = encode_frame(&ClientFrame { id: 9, request: Request::Ping });
+        for split in 0..wire.len() {
+            let mut buf = BytesMut::from(&wire[..split]);
+            assert_eq!(decode_frame(&mut buf), Ok(None), "split at {split}");
+            buf.extend_from_slice(&wire[split..]);
+            let payload = decode_frame(&mut buf).expect("valid").expect("complete");
+            let frame: ClientFrame = parse_payload(&payload).expect("parses");
+            assert_eq!(frame, ClientFrame { id: 9, request: Request::Ping });
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn decodes_back_to_back_frames() {
+        let mut buf = BytesMut::new();
+        for id in 0..3 {
+            buf.extend_from_slice(&encode_frame(&ClientFrame { id, request: Request::Ping }));
+        }
+        for id in 0..3 {
+            let payload = decode_frame(&mut buf).expect("valid").expect("complete");
+            let frame: ClientFrame = parse_payload(&payload).expect("parses");
+            assert_eq!(frame.id, id);
+        }
+        assert_eq!(decode_frame(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn refuses_oversized_frame_before_its_payload_arrives() {
+        let mut buf = BytesMut::new();
+        buf.put_u32(MAX_FRAME_LEN as u32 + 1);
+        assert_eq!(
+            decode_frame(&mut buf),
+            Err(FrameError::TooLarge { len: MAX_FRAME_LEN + 1, max: MAX_FRAME_LEN })
+        );
+        let mut at_limit = BytesMut::new();
+        at_limit.put_u32(MAX_FRAME_LEN as u32);
+        assert_eq!(decode_frame(&mut at_limit), Ok(None));
+    }
+
+    #[test]
+    fn refuses_empty_frame() {
+        let mut buf = frame_bytes(b"");
+        assert_eq!(decode_frame(&mut buf), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors_not_panics() {
+        for payload in [
+            &b"not json"[..],
+            b"{}",
+            b"{\"id\":1}",
+            b"{\"id\":1,\"op\":\"no_such_op\"}",
+            b"{\"id\":-1,\"op\":\"ping\"}",
+            b"{\"id\":1,\"op\":\"login\",\"args\":{\"username\":5}}",
+            b"[1,2,3]",
+            b"\xff\xfe",
+        ] {
+            let result = parse_payload::<ClientFrame>(payload);
+            assert!(matches!(result, Err(FrameError::Malformed(_))), "{payload:?} gave {result:?}");
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_the_documented_one() {
+        let frame = ClientFrame {
+            id: 7,
+            request: Request::SendMessage { channel_id: 1, body: "hi".into() },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}})
+        );
+        let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");
+        assert_eq!(logout.request, Request::Logout);
+
+        let reply = ServerFrame::Reply { id: 7, result: Reply::Pong };
+        let json: serde_json::Value = parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
+        assert_eq!(json, serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}}));
+
+        let event = ServerFrame::Event {
+            event: Event::ChannelDeleted { channel_id: 3 },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "event", "event": {"kind": "channel_deleted", "data": {"channel_id": 3}}})
+        );
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = [
+            ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },
+            ServerFrame::Error { id: None, code: ErrorCode::BadFrame, message: "bad".into() },
+            ServerFrame::Reply {
+                id: 2,
+                result: Reply::Users(vec![UserPresence {
+                    user: User { id: 1, username: "ann".into(), role: Role::Admin },
+                    online: true,
+                    status: Some("cooking".into()),
+                }]),
+            },
+            ServerFrame::Event { event: Event::ServerShutdown { reason: "bye".into() } },
+        ];
+        for frame in frames {
+            let mut wire = BytesMut::from(&encode_frame(&frame)[..]);
+            let payload = decode_frame(&mut wire).expect("valid").expect("complete");
+            assert_eq!(parse_payload::<ServerFrame>(&payload), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn negotiates_the_newest_common_version() {
+        assert_eq!(negotiate_version(&[1]), Some(1));
+        assert_eq!(negotiate_version(&[0, 1, 7]), Some(1));
+        assert_eq!(negotiate_version(&[2, 3]), None);
+        assert_eq!(negotiate_version(&[]), None);
+    }
+
+    #[test]
+    fn session_walks_hello_login_password_change() {
+        let mut session = Session::new();
+        let login = Request::Login { username: "a".into(), password: "b".into() };
+        assert_eq!(session.admit(&Request::Ping).map_err(|e| e.code), Err(ErrorCode::NotAllowedNow));
+        assert!(session.admit(&login).is_err());
+        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_ok());
+        session.welcomed();
+        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_err());
+        assert!(session.admit(&Request::ListChannels).is_err());
+        assert!(session.admit(&login).is_ok());
+
+        session.logged_in(true);
+        assert_eq!(session.state(), SessionState::MustChangePassword);
+        assert_eq!(
+            session.admit(&Request::ListChannels).map_err(|e| e.code),
+            Err(ErrorCode::PasswordChangeRequired)
+        );
+        assert!(session.admit(&Request::Ping).is_ok());
+        let change = Request::ChangePassword { old_password: "b".into(), new_password: "c".into() };
+        assert!(session.admit(&change).is_ok());
+
+        session.password_changed();
+        assert!(session.admit(&Request::ListChannels).is_ok());
+        assert!(session.admit(&login).is_err());
+        session.logged_out();
+        assert!(session.admit(&Request::ListChannels).is_err());
+        assert!(session.admit(&login).is_ok());
+    }
+}

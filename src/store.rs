@@ -1,0 +1,771 @@
+//! Persistent state in SQLite: users, sessions, categories, channels, direct channels, messages.
+//!
+//! All SQL of the engine lives here, behind typed async functions whose signatures carry no
+//! SQLite types (so another database can stand behind them later). Writes go through one
+//! writer thread that commits every job waiting at that moment in one transaction (group
+//! commit, `synchronous=FULL`): a write's future resolves only after its transaction is durable.
+//! Each job runs in its own savepoint, so one failing job does not undo its batch-mates.
+//! Reads use a small pool of connections on the same WAL database.
+
+use crate::proto::{Category, Channel, ChannelKind, HistoryPage, Message, Role, User, UserPresence};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 1000;
+/// Jobs that may wait for the writer before callers wait for room.
+const WRITE_QUEUE: usize = 4096;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("database {path}: {reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A user name that already exists.
+    #[error("user name is taken")]
+    UsernameTaken,
+    /// The row the operation names does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database failed (full disk, I/O error, ...). Nothing of the operation was kept.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The store is shutting down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Database(err.to_string())
+    }
+}
+
+/// A user row with what only the server may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// The public part.
+    pub user: User,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Must change the password before anything else.
+    pub must_change_password: bool,
+    /// Custom status text.
+    pub status: Option<String>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// One write: run inside the batch transaction, then told whether the batch committed.
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, StoreError>>,
+    reply: Reply<T>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let outcome = match conn.execute_batch("SAVEPOINT job") {
+            Err(err) => Err(err.into()),
+            Ok(()) => {
+                let outcome = work(conn);
+                let end = if outcome.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                conn.execute_batch(end).map_err(StoreError::from).and(outcome)
+            }
+        };
+        self.outcome = Some(outcome);
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let outcome = match (committed, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome,
+            (Err(reason), _) => Err(StoreError::Database(reason)),
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions, channels, messages; the first category and #general.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL DEFAULT 0,
+        status TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        position INTEGER NOT NULL
+    );
+    CREATE TABLE channels (
+        id INTEGER PRIMARY KEY,
+        category_id INTEGER REFERENCES categories(id) ON DELETE SET NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        direct_key TEXT UNIQUE
+    );
+    CREATE TABLE direct_members (
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (channel_id, user_id)
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        author_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        edited_at INTEGER
+    );
+    CREATE INDEX messages_by_channel ON messages(channel_id, id);
+    INSERT INTO categories (id, name, position) VALUES (1, 'Text Channels', 0);
+    INSERT INTO channels (category_id, name, kind, position) VALUES (1, 'general', 'text', 0);",
+];
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path` and starts its writer.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |err: rusqlite::Error| StoreError::Open {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        migrate(&mut conn).map_err(open_err)?;
+        let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(conn, jobs))
+            .map_err(|err| StoreError::Open { path: path.display().to_string(), reason: err.to_string() })?;
+        Ok(Store { writer, readers: Arc::new(Mutex::new(Vec::new())), path: Arc::new(path.to_path_buf()) })
+    }
+
+    /// Runs `work` in the writer's next transaction; resolves after the commit is durable.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, outcome) = oneshot::channel();
+        let job = Box::new(Job { work: Some(work), outcome: None, reply });
+        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `work` on a pooled read connection, off the async threads.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open(path.as_path())?;
+                    configure(&conn)?;
+                    conn
+                }
+            };
+            let result = work(&conn);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    // ---- users -------------------------------------------------------------------------------
+
+    /// Creates the default admin if there are no users at all. Returns whether it did.
+    pub async fn ensure_default_admin(&self, username: String, password_hash: String, now: i64) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let users: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?;
+            if users > 0 {
+                return Ok(false);
+            }
+            conn.execute(
+                "INSERT INTO users (username, password_hash, role, must_change_password, created_at)
+                 VALUES (?1, ?2, 'admin', 1, ?3)",
+                params![username, password_hash, now],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Creates an account.
+    pub async fn create_user(&self, username: String, password_hash: String, role: Role, now: i64) -> Result<User, StoreError> {
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO users (username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![username, password_hash, role.as_str(), now],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(err, _))
+                    if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::UsernameTaken)
+                }
+                Err(err) => Err(err.into()),
+                Ok(_) => Ok(User { id: conn.last_insert_rowid(), username, role }),
+            }
+        })
+        .await
+    }
+
+    /// Looks a user up by name (case-insensitive).
+    pub async fn user_by_name(&self, username: String) -> Result<Option<UserRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Replaces a user's password hash and clears the must-change flag; ends their other sessions.
+    pub async fn set_password(&self, user_id: i64, password_hash: String, keep_token_hash: Vec<u8>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE users SET password_hash = ?1, must_change_password = 0 WHERE id = ?2",
+                params![password_hash, user_id],
+            )?;
+            conn.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
+                params![user_id, keep_token_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a user's role.
+    pub async fn set_role(&self, username: String, role: Role) -> Result<User, StoreError> {
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET role = ?1 WHERE username = ?2", params![role.as_str(), username])?;
+            let record = conn
+                .query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record)
+                .optional()?;
+            record.map(|r| r.user).ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    /// Sets or clears a user's custom status.
+    pub async fn set_status(&self, user_id: i64, status: Option<String>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute("UPDATE users SET status = ?1 WHERE id = ?2", params![status, user_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every account, by name; `online` is left false for the caller to fill.
+    pub async fn list_users(&self) -> Result<Vec<UserPresence>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("{USER_SELECT} ORDER BY username"))?;
+            let rows = stmt.query_map([], user_record)?;
+            let mut users = Vec::new();
+            for row in rows {
+                let record = row?;
+                users.push(UserPresence { user: record.user, online: false, status: record.status });
+            }
+            Ok(users)
+        })
+        .await
+    }
+
+    // ---- sessions ----------------------------------------------------------------------------
+
+    /// Stores a new session token's hash.
+    pub async fn create_session(&self, token_hash: Vec<u8>, user_id: i64, expires_at: i64, now: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![token_hash, user_id, expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user and expiry of an unexpired session token.
+    pub async fn session_user(&self, token_hash: Vec<u8>, now: i64) -> Result<Option<(UserRecord, i64)>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2"
+            );
+            Ok(conn
+                .query_row(&sql, params![token_hash, now], |row| Ok((user_record(row)?, row.get(6)?)))
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, token_hash: Vec<u8>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- categories and channels --------------------------------------------------------------
+
+    /// All categories and the channels `user_id` can read (every public channel, and direct
+    /// channels the user is in).
+    pub async fn list_channels(&self, user_id: i64) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare("SELECT id, name, position FROM categories ORDER BY position, id")?;
+            let categories = stmt
+                .query_map([], |row| Ok(Category { id: row.get(0)?, name: row.get(1)?, position: row.get(2)? }))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = conn.prepare(
+                "SELECT id FROM channels c WHERE kind != 'direct'
+                    OR EXISTS (SELECT 1 FROM direct_members m WHERE m.channel_id = c.id AND m.user_id = ?1)
+                 ORDER BY position, id",
+            )?;
+            let ids = stmt.query_map([user_id], |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let channels = ids
+                .into_iter()
+                .map(|id| load_channel(conn, id)?.ok_or(StoreError::NotFound))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((categories, channels))
+        })
+        .await
+    }
+
+    /// One channel.
+    pub async fn channel(&self, channel_id: i64) -> Result<Option<Channel>, StoreError> {
+        self.read(move |conn| load_channel(conn, channel_id)).await
+    }
+
+    /// Creates a category at the end.
+    pub async fn create_category(&self, name: String) -> Result<Category, StoreError> {
+        self.write(move |conn| {
+            let position: i64 =
+                conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM categories", [], |row| row.get(0))?;
+            conn.execute("INSERT INTO categories (name, position) VALUES (?1, ?2)", params![name, position])?;
+            Ok(Category { id: conn.last_insert_rowid(), name, position })
+        })
+        .await
+    }
+
+    /// Renames a category.
+    pub async fn rename_category(&self, category_id: i64, name: String) -> Result<Category, StoreError> {
+        self.write(move |conn| {
+            if conn.execute("UPDATE categories SET name = ?1 WHERE id = ?2", params![name, category_id])? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(conn.query_row("SELECT id, name, position FROM categories WHERE id = ?1", [category_id], |row| {
+                Ok(Category { id: row.get(0)?, name: row.get(1)?, position: row.get(2)? })
+            })?)
+        })
+        .await
+    }
+
+    /// Deletes a category; its channels become uncategorised.
+    pub async fn delete_category(&self, category_id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| match conn.execute("DELETE FROM categories WHERE id = ?1", [category_id])? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// Creates a public channel at the end.
+    pub async fn create_channel(&self, name: String, category_id: Option<i64>, kind: ChannelKind) -> Result<Channel, StoreError> {
+        self.write(move |conn| {
+            if let Some(category_id) = category_id {
+                let exists: bool =
+                    conn.query_row("SELECT EXISTS (SELECT 1 FROM categories WHERE id = ?1)", [category_id], |r| r.get(0))?;
+                if !exists {
+                    return Err(StoreError::NotFound);
+                }
+            }
+            let position: i64 = conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM channels", [], |r| r.get(0))?;
+            conn.execute(
+                "INSERT INTO channels (category_id, name, kind, position) VALUES (?1, ?2, ?3, ?4)",
+                params![category_id, name, kind_name(kind), position],
+            )?;
+            load_channel(conn, conn.last_insert_rowid())?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    /// Renames a public channel.
+    pub async fn rename_channel(&self, channel_id: i64, name: String) -> Result<Channel, StoreError> {
+        self.write(move |conn| {
+            let changed = conn.execute(
+                "UPDATE channels SET name = ?1 WHERE id = ?2 AND kind != 'direct'",
+                params![name, channel_id],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            load_channel(conn, channel_id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    /// Deletes a public channel and its messages.
+    pub async fn delete_channel(&self, channel_id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            match conn.execute("DELETE FROM channels WHERE id = ?1 AND kind != 'direct'", [channel_id])? {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// The direct channel between two users, created on first use. Returns it and whether it is new.
+    pub async fn direct_channel(&self, a: User, b: User) -> Result<(Channel, bool), StoreError> {
+        self.write(move |conn| {
+            let (low, high) = if a.id <= b.id { (&a, &b) } else { (&b, &a) };
+            let key = format!("{}:{}", low.id, high.id);
+            let existing: Option<i64> = conn
+                .query_row("SELECT id FROM channels WHERE direct_key = ?1", [&key], |row| row.get(0))
+                .optional()?;
+            let (id, created) = match existing {
+                Some(id) => (id, false),
+                None => {
+                    conn.execute(
+                        "INSERT INTO channels (category_id, name, kind, position, direct_key)
+                         VALUES (NULL, ?1, 'direct', 0, ?2)",
+                        params![format!("{}+{}", low.username, high.username), key],
+                    )?;
+                    let id = conn.last_insert_rowid();
+                    let mut insert = conn.prepare("INSERT OR IGNORE INTO direct_members (channel_id, user_id) VALUES (?1, ?2)")?;
+                    insert.execute(params![id, low.id])?;
+                    insert.execute(params![id, high.id])?;
+                    (id, true)
+                }
+            };
+            Ok((load_channel(conn, id)?.ok_or(StoreError::NotFound)?, created))
+        })
+        .await
+    }
+
+    // ---- messages ----------------------------------------------------------------------------
+
+    /// Stores a message; resolves once it is durable.
+    pub async fn insert_message(&self, channel_id: i64, author: User, body: String, now: i64) -> Result<Message, StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![channel_id, author.id, body, now])?;
+            Ok(Message {
+                id: conn.last_insert_rowid(),
+                channel_id,
+                author_id: author.id,
+                author: author.username,
+                body,
+                created_at: now,
+                edited_at: None,
+            })
+        })
+        .await
+    }
+
+    /// One message.
+    pub async fn message(&self, message_id: i64) -> Result<Option<Message>, StoreError> {
+        self.read(move |conn| load_message(conn, message_id)).await
+    }
+
+    /// Replaces a message's body.
+    pub async fn edit_message(&self, message_id: i64, body: String, now: i64) -> Result<Message, StoreError> {
+        self.write(move |conn| {
+            let changed = conn.execute(
+                "UPDATE messages SET body = ?1, edited_at = ?2 WHERE id = ?3",
+                params![body, now, message_id],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            load_message(conn, message_id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    /// Deletes a message for good.
+    pub async fn delete_message(&self, message_id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// Up to `limit` messages of a channel with ids below `before`, oldest first.
+    pub async fn history(&self, channel_id: i64, before: Option<i64>, limit: u32) -> Result<HistoryPage, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
+            ))?;
+            let mut messages = stmt
+                .query_map(params![channel_id, before.unwrap_or(i64::MAX), limit + 1], message_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            messages.reverse();
+            Ok(HistoryPage { messages, has_more })
+        })
+        .await
+    }
+}
+
+/// The writer thread: batch every waiting job into one transaction, commit, then answer.
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(err) => Err(err.to_string()),
+            Ok(()) => {
+                for job in batch.iter_mut() {
+                    job.run(&conn);
+                }
+                conn.execute_batch("COMMIT").map_err(|err| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    err.to_string()
+                })
+            }
+        };
+        if let Err(reason) = &committed {
+            tracing::error!(%reason, jobs = batch.len(), "database commit failed; the batch was not saved");
+        }
+        for job in batch {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+const USER_SELECT: &str = "SELECT id, username, role, password_hash, must_change_password, status FROM users";
+
+fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    let role: String = row.get(2)?;
+    Ok(UserRecord {
+        user: User {
+            id: row.get(0)?,
+            username: row.get(1)?,
+            role: if role == "admin" { Role::Admin } else { Role::Member },
+        },
+        password_hash: row.get(3)?,
+        must_change_password: row.get(4)?,
+        status: row.get(5)?,
+    })
+}
+
+fn kind_name(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Text => "text",
+        ChannelKind::Voice => "voice",
+        ChannelKind::Direct => "direct",
+    }
+}
+
+fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT id, category_id, name, kind FROM channels WHERE id = ?1",
+            [channel_id],
+            |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?)),
+        )
+        .optional()?;
+    let Some((id, category_id, name, kind)) = row else { return Ok(None) };
+    let kind = match kind.as_str() {
+        "voice" => ChannelKind::Voice,
+        "direct" => ChannelKind::Direct,
+        _ => ChannelKind::Text,
+    };
+    let members = if kind == ChannelKind::Direct {
+        let mut stmt = conn.prepare_cached("SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id")?;
+        let members = stmt.query_map([id], |row| row.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        members
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Channel { id, category_id, name, kind, members }))
+}
+
+const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
+     FROM messages m JOIN users u ON u.id = m.author_id";
+
+fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        channel_id: row.get(1)?,
+        author_id: row.get(2)?,
+        author: row.get(3)?,
+        body: row.get(4)?,
+        created_at: row.get(5)?,
+        edited_at: row.get(6)?,
+    })
+}
+
+fn load_message(conn: &Connection, message_id: i64) -> Result<Option<Message>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row)
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("opens");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn first_open_has_general_and_one_admin() {
+        let (_dir, store) = open().await;
+        assert!(store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
+        assert!(!store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
+        let admin = store.user_by_name("CHATTER".into()).await.expect("ok").expect("exists");
+        assert_eq!(admin.user.role, Role::Admin);
+        assert!(admin.must_change_password);
+        let (categories, channels) = store.list_channels(admin.user.id).await.expect("ok");
+        assert_eq!(categories.len(), 1);
+        assert_eq!(channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["general"]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_commit_together_and_failures_stay_alone() {
+        let (_dir, store) = open().await;
+        let user = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            let user = user.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 50 == 0 {
+                    // A duplicate user in the same batch must fail alone.
+                    store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| 0)
+                } else {
+                    store.insert_message(1, user, format!("m{i}"), i).await.map(|m| m.id)
+                }
+            }));
+        }
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.expect("joins") {
+                Ok(_) => ok += 1,
+                Err(StoreError::UsernameTaken) => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(ok, 196);
+        let page = store.history(1, None, 100).await.expect("ok");
+        assert_eq!(page.messages.len(), 100);
+        assert!(page.has_more);
+        let older = store.history(1, Some(page.messages[0].id), 100).await.expect("ok");
+        assert_eq!(older.messages.len(), 96);
+        assert!(!older.has_more);
+        assert!(older.messages.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    #[tokio::test]
+    async fn direct_channel_is_shared_and_private() {
+        let (_dir, store) = open().await;
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let bob = store.create_user("bob".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let eve = store.create_user("eve".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let (first, created) = store.direct_channel(ann.clone(), bob.clone()).await.expect("ok");
+        let (again, created_again) = store.direct_channel(bob.clone(), ann.clone()).await.expect("ok");
+        assert!(created && !created_again);
+        assert_eq!(first, again);
+        assert_eq!(first.members, vec![ann.id, bob.id]);
+        let (_, visible_to_eve) = store.list_channels(eve.id).await.expect("ok");
+        assert!(visible_to_eve.iter().all(|c| c.id != first.id));
+        let (_, visible_to_bob) = store.list_channels(bob.id).await.expect("ok");
+        assert!(visible_to_bob.iter().any(|c| c.id == first.id));
+    }
+
+    #[tokio::test]
+    async fn sessions_expire() {
+        let (_dir, store) = open().await;
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        store.create_session(vec![1, 2], ann.id, 1000, 0).await.expect("ok");
+        assert!(store.session_user(vec![1, 2], 999).await.expect("ok").is_some());
+        assert!(store.session_user(vec![1, 2], 1000).await.expect("ok").is_none());
+        assert!(store.session_user(vec![9], 0).await.expect("ok").is_none());
+    }
+}
