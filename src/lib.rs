@@ -8,3 +8,6 @@ pub mod config;
 pub mod proto;
 pub mod store;
 pub mod tls;
+pub mod media;
+pub mod rest;
+pub mod server;

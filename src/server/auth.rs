@@ -1,0 +1,306 @@
+//! Accounts and sessions: register, login, resume, logout, change password; Argon2id
+//! password hashing; random session tokens stored only as SHA-256 hashes; login throttling.
+//!
+//! Login limits (failed attempts only; a success costs nothing):
+//! - per IP address: 20 failures, then one more attempt every 30 s;
+//! - per account: 5 failures, then one more attempt every 60 s.
+//! When either bucket is empty the attempt is refused with `rate_limited` before the password
+//! is even checked.
+
+use super::connection::Conn;
+use super::hub::Member;
+use super::ratelimit::RateLimiter;
+use super::{Failure, Shared};
+use crate::proto::{ErrorCode, Event, Reply, Role, ServerFrame, SessionInfo, UserPresence};
+use crate::store::UserRecord;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use std::time::{Duration, Instant};
+
+/// Shortest password accepted for new passwords.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted (hashing cost is bounded).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Failed-login throttles per IP and per account.
+#[derive(Debug)]
+pub struct LoginLimits {
+    per_ip: RateLimiter,
+    per_account: RateLimiter,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoginLimits {
+    /// The documented limits.
+    pub fn new() -> Self {
+        LoginLimits {
+            per_ip: RateLimiter::new(20, Duration::from_secs(30)),
+            per_account: RateLimiter::new(5, Duration::from_secs(60)),
+        }
+    }
+
+    /// Whether an attempt from `ip` on `account` may be checked now.
+    pub fn check(&self, ip: &str, account: &str, now: Instant) -> Result<(), Duration> {
+        self.per_ip.check(ip, now)?;
+        self.per_account.check(&account.to_lowercase(), now)
+    }
+
+    /// Records a failed attempt.
+    pub fn failed(&mut self, ip: &str, account: &str, now: Instant) {
+        self.per_ip.consume(ip, now);
+        self.per_account.consume(&account.to_lowercase(), now);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Argon2id (the crate's defaults: m=19 MiB, t=2, p=1) with a random salt, off the async threads.
+pub async fn hash_password(password: String) -> String {
+    let hashed = tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|err| err.to_string())?;
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(|err| err.to_string())
+    })
+    .await;
+    match hashed {
+        Ok(Ok(hash)) => hash,
+        // Hashing a bounded-length password with valid default parameters cannot fail.
+        other => unreachable!("argon2 hashing failed: {other:?}"),
+    }
+}
+
+/// Checks a password against a stored hash, off the async threads.
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// `N` bytes from the operating system's secure random source.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        unreachable!("the operating system's random source failed");
+    }
+    bytes
+}
+
+/// A new random session token (32 bytes, base64url) and the hash that is stored.
+fn new_token() -> (String, Vec<u8>) {
+    let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+fn check_new_password(password: &str) -> Result<(), Failure> {
+    let len = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("passwords are {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
+        ));
+    }
+    Ok(())
+}
+
+fn rate_limited(wait: Duration) -> Failure {
+    Failure::new(
+        ErrorCode::RateLimited,
+        format!("too many failed logins; try again in {} s", wait.as_secs().max(1)),
+    )
+}
+
+/// `register`: creates a member account and logs it in.
+pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
+    if !ctx.config.auth.allow_registration {
+        return Err(Failure::new(ErrorCode::RegistrationClosed, "registration is closed on this server; ask an admin for an invite"));
+    }
+    crate::config::check_username(&username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
+    check_new_password(&password)?;
+    let hash = hash_password(password).await;
+    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
+    tracing::info!(user = %user.username, "account registered");
+    let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
+    start_session(ctx, conn, record).await
+}
+
+/// `login`: checks the password (throttled) and starts a session.
+pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
+    let ip = conn.peer.to_string();
+    let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
+    lock().check(&ip, &username, Instant::now()).map_err(rate_limited)?;
+    let record = ctx.store.user_by_name(username.clone()).await?;
+    let hash = record.as_ref().map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
+    let valid = verify_password(password, hash).await;
+    match record {
+        Some(record) if valid => start_session(ctx, conn, record).await,
+        _ => {
+            lock().failed(&ip, &username, Instant::now());
+            tracing::info!(peer = %conn.peer, "failed login");
+            Err(Failure::new(ErrorCode::InvalidCredentials, "wrong user name or password"))
+        }
+    }
+}
+
+/// `resume`: starts a session from an unexpired token.
+pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Reply, Failure> {
+    let hash = token_hash(&token);
+    let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), now_ms()).await? else {
+        return Err(Failure::new(ErrorCode::InvalidCredentials, "the session has expired or was ended; log in again"));
+    };
+    join_hub(ctx, conn, &record)?;
+    conn.token_hash = Some(hash);
+    conn.session.logged_in(record.must_change_password);
+    Ok(Reply::Session(SessionInfo {
+        token,
+        expires_at,
+        user: record.user,
+        must_change_password: record.must_change_password,
+    }))
+}
+
+async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Result<Reply, Failure> {
+    join_hub(ctx, conn, &record)?;
+    let (token, hash) = new_token();
+    let now = now_ms();
+    let expires_at = now + (ctx.config.auth.session_ttl_seconds as i64) * 1000;
+    if let Err(err) = ctx.store.create_session(hash.clone(), record.user.id, expires_at, now).await {
+        leave_hub(ctx, conn);
+        return Err(err.into());
+    }
+    conn.token_hash = Some(hash);
+    conn.session.logged_in(record.must_change_password);
+    tracing::info!(user = %record.user.username, "logged in");
+    Ok(Reply::Session(SessionInfo {
+        token,
+        expires_at,
+        user: record.user,
+        must_change_password: record.must_change_password,
+    }))
+}
+
+fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
+    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), evict: conn.evict.clone() };
+    let came_online = ctx
+        .hub
+        .join(conn.id, member, ctx.config.server.max_users)
+        .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
+    if came_online {
+        announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
+    }
+    Ok(())
+}
+
+/// Takes the connection out of the hub, announcing the user offline if it was their last.
+pub fn leave_hub(ctx: &Shared, conn: &Conn) {
+    if let Some(user) = ctx.hub.leave(conn.id) {
+        announce_presence(ctx, UserPresence { user, online: false, status: None });
+    }
+}
+
+/// Tells everyone online about a user's presence.
+pub fn announce_presence(ctx: &Shared, presence: UserPresence) {
+    let frame = crate::proto::encode_frame(&ServerFrame::Event { event: Event::Presence(presence) });
+    ctx.hub.broadcast(&frame);
+}
+
+/// `logout`: ends the session and its token.
+pub async fn logout(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
+    if let Some(hash) = conn.token_hash.take() {
+        ctx.store.delete_session(hash).await?;
+    }
+    leave_hub(ctx, conn);
+    conn.session.logged_out();
+    Ok(Reply::Ok)
+}
+
+/// `change_password`: checks the old password, stores the new one, ends other sessions.
+pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    check_new_password(&new)?;
+    if old == new {
+        return Err(Failure::new(ErrorCode::InvalidArgument, "the new password must differ from the old one"));
+    }
+    let record = ctx
+        .store
+        .user_by_name(user.username.clone())
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the account no longer exists"))?;
+    let ip = conn.peer.to_string();
+    let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
+    lock().check(&ip, &user.username, Instant::now()).map_err(rate_limited)?;
+    if !verify_password(old, record.password_hash).await {
+        lock().failed(&ip, &user.username, Instant::now());
+        return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+    }
+    let hash = hash_password(new).await;
+    let keep = conn.token_hash.clone().unwrap_or_default();
+    ctx.store.set_password(user.id, hash, keep).await?;
+    conn.session.password_changed();
+    tracing::info!(user = %user.username, "password changed");
+    Ok(Reply::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_salted_and_verify() {
+        let first = hash_password("correct horse".into()).await;
+        let second = hash_password("correct horse".into()).await;
+        assert!(first.starts_with("$argon2id$"), "{first}");
+        assert_ne!(first, second, "salted");
+        assert!(verify_password("correct horse".into(), first.clone()).await);
+        assert!(!verify_password("wrong horse".into(), first).await);
+        assert!(!verify_password("x".into(), "not a hash".into()).await);
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (a, hash_a) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(hash_a, token_hash(&a));
+        assert_ne!(hash_a, a.as_bytes());
+    }
+
+    #[test]
+    fn login_limits_per_account_and_per_ip() {
+        let now = Instant::now();
+        let mut limits = LoginLimits::new();
+        for _ in 0..5 {
+            assert!(limits.check("1.1.1.1", "Ann", now).is_ok());
+            limits.failed("1.1.1.1", "Ann", now);
+        }
+        assert!(limits.check("9.9.9.9", "ann", now).is_err(), "account limit holds from any IP");
+        assert!(limits.check("1.1.1.1", "bob", now).is_ok(), "other accounts still work");
+        assert!(limits.check("1.1.1.1", "ann", now + Duration::from_secs(60)).is_ok());
+        for i in 0..15 {
+            limits.failed("1.1.1.1", &format!("user{i}"), now);
+        }
+        assert!(limits.check("1.1.1.1", "fresh", now).is_err(), "IP limit after 20 failures");
+        assert!(limits.check("2.2.2.2", "fresh", now).is_ok());
+    }
+}

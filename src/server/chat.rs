@@ -1,0 +1,169 @@
+//! Text chat: listing channels and users, custom status, sending, editing and deleting
+//! messages, history, and direct conversations.
+//!
+//! A message is answered only after the store has committed it; then it is serialised once
+//! and queued to everyone who can read the channel (everyone online for public channels, the
+//! two members for a direct channel). Sending is throttled per user: bursts of 40, then 20
+//! messages a second.
+
+use super::connection::Conn;
+use super::ratelimit::RateLimiter;
+use super::{auth, Failure, Shared};
+use crate::proto::{
+    encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, Reply, ServerFrame, User, UserPresence,
+    MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+};
+use std::time::{Duration, Instant};
+
+/// Longest custom status, in characters.
+pub const MAX_STATUS_CHARS: usize = 128;
+const DEFAULT_HISTORY_PAGE: u32 = 50;
+
+/// The per-user message throttle: 40 at once, then one every 50 ms.
+pub fn message_limiter() -> RateLimiter {
+    RateLimiter::new(40, Duration::from_millis(50))
+}
+
+/// Who may read a channel.
+fn can_read(channel: &Channel, user_id: i64) -> bool {
+    channel.kind != ChannelKind::Direct || channel.members.contains(&user_id)
+}
+
+/// Queues an event to everyone who can read `channel`.
+pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
+    let frame = encode_frame(&ServerFrame::Event { event });
+    if channel.kind == ChannelKind::Direct {
+        ctx.hub.send_to_users(&channel.members, &frame);
+    } else {
+        ctx.hub.broadcast(&frame);
+    }
+}
+
+async fn readable_channel(ctx: &Shared, channel_id: i64, user: &User) -> Result<Channel, Failure> {
+    match ctx.store.channel(channel_id).await? {
+        Some(channel) if can_read(&channel, user.id) => Ok(channel),
+        _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
+    }
+}
+
+fn check_body(body: &str) -> Result<(), Failure> {
+    let len = body.chars().count();
+    if body.trim().is_empty() || len > MAX_MESSAGE_CHARS {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("a message is 1 to {MAX_MESSAGE_CHARS} characters long (this one is {len})"),
+        ));
+    }
+    Ok(())
+}
+
+fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
+    let mut limits = ctx.message_limits.lock().unwrap_or_else(|p| p.into_inner());
+    limits.take(&user.id.to_string(), Instant::now()).map_err(|wait| {
+        Failure::new(
+            ErrorCode::RateLimited,
+            format!("sending too fast; wait {} ms", wait.as_millis().max(1)),
+        )
+    })
+}
+
+/// `list_channels`.
+pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let (categories, channels) = ctx.store.list_channels(user.id).await?;
+    Ok(Reply::Channels(ChannelList { categories, channels }))
+}
+
+/// `list_users`: every account with presence.
+pub async fn list_users(ctx: &Shared) -> Result<Reply, Failure> {
+    let mut users = ctx.store.list_users().await?;
+    for user in users.iter_mut() {
+        user.online = ctx.hub.is_online(user.user.id);
+    }
+    Ok(Reply::Users(users))
+}
+
+/// `set_status`.
+pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let status = status.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if status.as_ref().is_some_and(|s| s.chars().count() > MAX_STATUS_CHARS) {
+        return Err(Failure::new(ErrorCode::InvalidArgument, format!("a status is at most {MAX_STATUS_CHARS} characters")));
+    }
+    ctx.store.set_status(user.id, status.clone()).await?;
+    auth::announce_presence(ctx, UserPresence { user, online: true, status });
+    Ok(Reply::Ok)
+}
+
+/// `send_message`.
+pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: i64, body: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    check_body(&body)?;
+    throttle(ctx, &user)?;
+    let channel = readable_channel(ctx, channel_id, &user).await?;
+    let message = ctx.store.insert_message(channel.id, user, body, auth::now_ms()).await?;
+    publish(ctx, &channel, Event::MessageCreated(message.clone()));
+    Ok(Reply::Message(message))
+}
+
+/// `edit_message`: authors edit their own messages.
+pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: i64, body: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    check_body(&body)?;
+    throttle(ctx, &user)?;
+    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    if message.author_id != user.id {
+        return Err(Failure::new(ErrorCode::Forbidden, "only the author can edit a message"));
+    }
+    let edited = ctx.store.edit_message(message_id, body, auth::now_ms()).await?;
+    publish(ctx, &channel, Event::MessageEdited(edited.clone()));
+    Ok(Reply::Message(edited))
+}
+
+/// `delete_message`: authors delete their own, admins any.
+pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: i64) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    if message.author_id != user.id && user.role != crate::proto::Role::Admin {
+        return Err(Failure::new(ErrorCode::Forbidden, "only the author or an admin can delete a message"));
+    }
+    ctx.store.delete_message(message_id).await?;
+    publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });
+    Ok(Reply::Ok)
+}
+
+async fn own_message(ctx: &Shared, user: &User, message_id: i64) -> Result<(Channel, crate::proto::Message), Failure> {
+    let not_found = || Failure::new(ErrorCode::NotFound, format!("no message {message_id}"));
+    let message = ctx.store.message(message_id).await?.ok_or_else(not_found)?;
+    let channel = readable_channel(ctx, message.channel_id, user).await.map_err(|_| not_found())?;
+    Ok((channel, message))
+}
+
+/// `history`.
+pub async fn history(ctx: &Shared, conn: &Conn, channel_id: i64, before: Option<i64>, limit: Option<u32>) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(Failure::new(ErrorCode::InvalidArgument, format!("limit is 1 to {MAX_HISTORY_PAGE}")));
+    }
+    let channel = readable_channel(ctx, channel_id, &user).await?;
+    Ok(Reply::History(ctx.store.history(channel.id, before, limit).await?))
+}
+
+/// `open_direct`: the conversation with another user, created on first use.
+pub async fn open_direct(ctx: &Shared, conn: &Conn, username: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let other = ctx
+        .store
+        .user_by_name(username.clone())
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no user named {username}")))?;
+    if other.user.id == user.id {
+        return Err(Failure::new(ErrorCode::InvalidArgument, "a direct conversation needs another user"));
+    }
+    let (channel, created) = ctx.store.direct_channel(user, other.user).await?;
+    if created {
+        publish(ctx, &channel, Event::ChannelCreated(channel.clone()));
+    }
+    Ok(Reply::Channel(channel))
+}

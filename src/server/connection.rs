@@ -1,0 +1,207 @@
+//! Control connections: one task per connection that reads frames, checks each request against the session state
+//! machine, dispatches it to its domain handler, and queues the answer.
+//!
+//! Writing happens in a second task that drains the connection's bounded queue, batching
+//! whatever is waiting into one write. A malformed, truncated or oversized frame gets an error
+//! frame and closes this connection only.
+
+use super::hub::QUEUE_FRAMES;
+use super::{admin, auth, chat, Failure, Shared, Stream};
+use crate::proto::{
+    decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
+    Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
+};
+use bytes::{Bytes, BytesMut};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A client that does not send `hello` within this time is disconnected.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// A write that makes no progress for this long ends the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes gathered into one write at most.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// One connection's state, handed to the handlers.
+#[derive(Debug)]
+pub struct Conn {
+    /// Unique within this server run.
+    pub id: u64,
+    /// The peer's IP address.
+    pub peer: IpAddr,
+    /// Where the connection is in the protocol.
+    pub session: Session,
+    /// Hash of the current session token, once logged in.
+    pub token_hash: Option<Vec<u8>>,
+    /// The connection's outgoing queue.
+    pub outbox: mpsc::Sender<Bytes>,
+    /// Cancelled when the connection must close (slow consumer, dead writer).
+    pub evict: CancellationToken,
+}
+
+impl Conn {
+    /// The logged-in user, with the role as of now.
+    pub fn user(&self, ctx: &Shared) -> Result<User, Failure> {
+        ctx.hub
+            .user(self.id)
+            .ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
+    }
+}
+
+/// Runs one control connection until it closes or `cancel` fires.
+pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, cancel: CancellationToken) {
+    let id = ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (mut reader, writer) = tokio::io::split(stream);
+    let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
+    let evict = CancellationToken::new();
+    let writer_task = tokio::spawn(write_frames(writer, inbox, evict.clone()));
+    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, evict };
+    tracing::debug!(%peer, id, "connection opened");
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+
+    let farewell: Option<ServerFrame> = loop {
+        match decode_frame(&mut buf) {
+            Ok(Some(payload)) => match parse_payload::<ClientFrame>(&payload) {
+                Ok(frame) => {
+                    let answer = dispatch(&ctx, &mut conn, frame).await;
+                    if conn.outbox.send(answer).await.is_err() {
+                        break None;
+                    }
+                    continue;
+                }
+                Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
+            },
+            Ok(None) => {}
+            Err(err @ FrameError::TooLarge { .. }) => break Some(connection_error(ErrorCode::FrameTooLarge, err.to_string())),
+            Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
+        }
+        let awaiting_hello = conn.session.state() == SessionState::AwaitingHello;
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                break Some(ServerFrame::Event { event: Event::ServerShutdown { reason: "the server is stopping".into() } })
+            }
+            _ = conn.evict.cancelled() => {
+                break Some(connection_error(ErrorCode::SlowConsumer, "the connection could not keep up with events".into()))
+            }
+            _ = tokio::time::sleep_until(hello_deadline), if awaiting_hello => {
+                break Some(connection_error(ErrorCode::BadFrame, "no hello received in time".into()))
+            }
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) if buf.is_empty() => break None,
+                Ok(0) => break Some(connection_error(ErrorCode::BadFrame, "connection closed in the middle of a frame".into())),
+                Ok(_) => {}
+                Err(_) => break None,
+            },
+        }
+    };
+
+    auth::leave_hub(&ctx, &conn);
+    if let Some(frame) = &farewell {
+        tracing::debug!(%peer, id, "closing connection: {}", describe(frame));
+        let _ = conn.outbox.try_send(encode_frame(frame));
+    }
+    drop(conn);
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer_task).await;
+    tracing::debug!(%peer, id, "connection closed");
+}
+
+fn connection_error(code: ErrorCode, message: String) -> ServerFrame {
+    ServerFrame::Error { id: None, code, message }
+}
+
+fn describe(frame: &ServerFrame) -> String {
+    match frame {
+        ServerFrame::Error { message, .. } => message.clone(),
+        ServerFrame::Event { .. } => "server shutdown".into(),
+        ServerFrame::Reply { .. } => String::new(),
+    }
+}
+
+/// Drains the queue into the socket, a batch per write; on a stuck or broken peer it cancels
+/// `evict` so the reader side closes too.
+async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::Receiver<Bytes>, evict: CancellationToken) {
+    let mut batch = Vec::with_capacity(16 * 1024);
+    while let Some(frame) = inbox.recv().await {
+        batch.extend_from_slice(&frame);
+        while batch.len() < WRITE_BATCH {
+            match inbox.try_recv() {
+                Ok(frame) => batch.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            writer.write_all(&batch).await?;
+            writer.flush().await
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            evict.cancel();
+            return;
+        }
+        batch.clear();
+    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
+}
+
+/// Handles one request and returns the encoded answer.
+async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
+    let ClientFrame { id, request } = frame;
+    let op = request.op_name();
+    let result = match conn.session.admit(&request) {
+        Err(refused) => Err(Failure::new(refused.code, refused.to_string())),
+        Ok(()) => handle(ctx, conn, request).await,
+    };
+    let frame = match result {
+        Ok(result) => ServerFrame::Reply { id, result },
+        Err(failure) => {
+            tracing::debug!(id = conn.id, op, code = ?failure.code, "request refused");
+            ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
+        }
+    };
+    encode_frame(&frame)
+}
+
+async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
+    use Request::*;
+    match request {
+        Hello { versions, client } => hello(ctx, conn, &versions, &client),
+        Register { username, password } => auth::register(ctx, conn, username, password).await,
+        Login { username, password } => auth::login(ctx, conn, username, password).await,
+        Resume { token } => auth::resume(ctx, conn, token).await,
+        Logout => auth::logout(ctx, conn).await,
+        ChangePassword { old_password, new_password } => auth::change_password(ctx, conn, old_password, new_password).await,
+        Ping => Ok(Reply::Pong),
+        ListChannels => chat::list_channels(ctx, conn).await,
+        ListUsers => chat::list_users(ctx).await,
+        SetStatus { status } => chat::set_status(ctx, conn, status).await,
+        SendMessage { channel_id, body } => chat::send_message(ctx, conn, channel_id, body).await,
+        EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
+        DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
+        History { channel_id, before, limit } => chat::history(ctx, conn, channel_id, before, limit).await,
+        OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
+        CreateCategory { name } => admin::create_category(ctx, conn, name).await,
+        RenameCategory { category_id, name } => admin::rename_category(ctx, conn, category_id, name).await,
+        DeleteCategory { category_id } => admin::delete_category(ctx, conn, category_id).await,
+        CreateChannel { name, category_id, kind } => admin::create_channel(ctx, conn, name, category_id, kind).await,
+        RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
+        DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
+        SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
+    }
+}
+
+fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Result<Reply, Failure> {
+    let version = negotiate_version(versions).ok_or_else(|| {
+        Failure::new(
+            ErrorCode::UnsupportedVersion,
+            format!("this server speaks protocol versions {SUPPORTED_VERSIONS:?}; the client offered {versions:?}"),
+        )
+    })?;
+    tracing::debug!(id = conn.id, client = %client.chars().take(64).collect::<String>(), version, "hello");
+    conn.session.welcomed();
+    Ok(Reply::Welcome(Welcome { version, server: ctx.server_info(), auth_methods: ctx.auth_methods() }))
+}

@@ -1,0 +1,179 @@
+//! The hub: which logged-in connections exist, which user each belongs to, and fan-out.
+//!
+//! A frame is serialised once by the caller and the same `Bytes` is queued to every
+//! recipient. Each connection's queue is bounded; a connection whose queue is full is a slow
+//! consumer and is told to close (its history stays in the store for when it comes back).
+//! Holds no I/O; the connection tasks own the sockets.
+
+use crate::proto::{Role, User};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Frames queued per connection before it counts as a slow consumer.
+pub const QUEUE_FRAMES: usize = 2048;
+
+/// A connection's place in the hub.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Who is logged in on it.
+    pub user: User,
+    /// Its outgoing frame queue.
+    pub outbox: mpsc::Sender<Bytes>,
+    /// Cancelled to make the connection close (slow consumer).
+    pub evict: CancellationToken,
+}
+
+/// `max_users` distinct users are online already.
+#[derive(Debug, thiserror::Error)]
+#[error("the server already has its maximum of {0} users online")]
+pub struct ServerFull(pub u32);
+
+#[derive(Debug, Default)]
+struct Inner {
+    connections: HashMap<u64, Member>,
+    by_user: HashMap<i64, Vec<u64>>,
+}
+
+/// Shared by every connection of one server.
+#[derive(Debug, Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a logged-in connection. Returns whether its user just came online.
+    pub fn join(&self, connection: u64, member: Member, max_users: u32) -> Result<bool, ServerFull> {
+        let mut inner = self.lock();
+        let user_id = member.user.id;
+        let first = !inner.by_user.contains_key(&user_id);
+        if first && inner.by_user.len() >= max_users as usize {
+            return Err(ServerFull(max_users));
+        }
+        inner.by_user.entry(user_id).or_default().push(connection);
+        inner.connections.insert(connection, member);
+        Ok(first)
+    }
+
+    /// Removes a connection. Returns its user if that user just went offline.
+    pub fn leave(&self, connection: u64) -> Option<User> {
+        let mut inner = self.lock();
+        let member = inner.connections.remove(&connection)?;
+        let user_id = member.user.id;
+        let remaining = inner.by_user.get_mut(&user_id).map(|ids| {
+            ids.retain(|id| *id != connection);
+            ids.len()
+        });
+        if remaining == Some(0) {
+            inner.by_user.remove(&user_id);
+            return Some(member.user);
+        }
+        None
+    }
+
+    /// The user logged in on `connection`, as of now (roles can change).
+    pub fn user(&self, connection: u64) -> Option<User> {
+        self.lock().connections.get(&connection).map(|member| member.user.clone())
+    }
+
+    /// Distinct users online.
+    pub fn users_online(&self) -> usize {
+        self.lock().by_user.len()
+    }
+
+    /// Whether a user has at least one connection.
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.lock().by_user.contains_key(&user_id)
+    }
+
+    /// Records a role change on the user's live connections.
+    pub fn set_role(&self, user_id: i64, role: Role) {
+        let mut inner = self.lock();
+        for member in inner.connections.values_mut().filter(|m| m.user.id == user_id) {
+            member.user.role = role;
+        }
+    }
+
+    /// Queues `frame` to every logged-in connection.
+    pub fn broadcast(&self, frame: &Bytes) {
+        let inner = self.lock();
+        for member in inner.connections.values() {
+            deliver(member, frame);
+        }
+    }
+
+    /// Queues `frame` to every connection of the given users.
+    pub fn send_to_users(&self, user_ids: &[i64], frame: &Bytes) {
+        let inner = self.lock();
+        for connection in user_ids.iter().filter_map(|id| inner.by_user.get(id)).flatten() {
+            if let Some(member) = inner.connections.get(connection) {
+                deliver(member, frame);
+            }
+        }
+    }
+}
+
+fn deliver(member: &Member, frame: &Bytes) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = member.outbox.try_send(frame.clone()) {
+        member.evict.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: i64, capacity: usize) -> (Member, mpsc::Receiver<Bytes>) {
+        let (outbox, inbox) = mpsc::channel(capacity);
+        let user = User { id, username: format!("u{id}"), role: Role::Member };
+        (Member { user, outbox, evict: CancellationToken::new() }, inbox)
+    }
+
+    #[test]
+    fn presence_follows_the_first_and_last_connection() {
+        let hub = Hub::default();
+        let (a1, _r1) = member(1, 4);
+        let (a2, _r2) = member(1, 4);
+        assert!(hub.join(10, a1, 5).expect("room"));
+        assert!(!hub.join(11, a2, 5).expect("room"));
+        assert_eq!(hub.users_online(), 1);
+        assert_eq!(hub.leave(10), None);
+        assert_eq!(hub.leave(11).map(|u| u.id), Some(1));
+        assert_eq!(hub.users_online(), 0);
+        assert_eq!(hub.leave(11), None);
+    }
+
+    #[test]
+    fn max_users_counts_distinct_users() {
+        let hub = Hub::default();
+        let (a, _ra) = member(1, 4);
+        let (a_again, _rb) = member(1, 4);
+        let (b, _rc) = member(2, 4);
+        hub.join(1, a, 1).expect("room");
+        hub.join(2, a_again, 1).expect("same user needs no room");
+        assert!(hub.join(3, b, 1).is_err());
+    }
+
+    #[test]
+    fn fan_out_reaches_only_the_named_users_and_evicts_slow_ones() {
+        let hub = Hub::default();
+        let (a, mut inbox_a) = member(1, 4);
+        let (b, mut inbox_b) = member(2, 1);
+        let evict_b = b.evict.clone();
+        hub.join(1, a, 10).expect("room");
+        hub.join(2, b, 10).expect("room");
+        hub.send_to_users(&[1], &Bytes::from_static(b"x"));
+        assert_eq!(inbox_a.try_recv().ok(), Some(Bytes::from_static(b"x")));
+        assert!(inbox_b.try_recv().is_err());
+        hub.broadcast(&Bytes::from_static(b"y"));
+        hub.broadcast(&Bytes::from_static(b"z"));
+        assert!(evict_b.is_cancelled(), "b's queue of one overflowed");
+        assert_eq!(inbox_a.try_recv().ok(), Some(Bytes::from_static(b"y")));
+    }
+}

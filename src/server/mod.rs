@@ -1,0 +1,374 @@
+//! The server: start-up (certificate, database, default admin, listeners), the shared state of
+//! one running server, and graceful shutdown.
+//!
+//! [`start`] takes an already loaded [`Config`] and a data directory and returns a
+//! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
+//! control connection runs in its own task ([`connection`]); requests are handled by domain in
+//! [`auth`], [`chat`] and [`admin`]; [`hub`] knows who is online and fans events out.
+
+pub mod admin;
+pub mod auth;
+pub mod chat;
+pub mod connection;
+pub mod hub;
+pub mod ratelimit;
+
+use crate::code::ConnectionCode;
+use crate::config::{Config, DataDir};
+use crate::proto::{AuthMethod, ErrorCode, ServerInfo};
+use crate::store::{Store, StoreError};
+use crate::tls::{Fingerprint, ServerIdentity, TlsError};
+use std::net::{IpAddr, SocketAddr};
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The engine's version, shown by `--version`, the handshake and `GET /api/server`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Control connections accepted beyond `max_users` (people still logging in, extra devices).
+const EXTRA_CONNECTIONS: usize = 64;
+/// Time a client has to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The folder for uploaded files, inside the data directory.
+pub const UPLOADS_DIR: &str = "uploads";
+
+/// Why the server could not start. Each message is one line naming the key or port at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Certificate trouble.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Database trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A port could not be bound.
+    #[error("{key}: cannot listen on {protocol} {addr}: {source}")]
+    Bind {
+        /// Config key of the port.
+        key: &'static str,
+        /// "TCP" or "UDP".
+        protocol: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why (e.g. address already in use).
+        source: std::io::Error,
+    },
+    /// A file or folder could not be made.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A request that failed, as the client will be told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Plain-words explanation.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure { code, message: message.into() }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
+            StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
+            other => {
+                tracing::error!(error = %other, "storage failed");
+                Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
+            }
+        }
+    }
+}
+
+/// State shared by every task of one running server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration it started with.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Who is online.
+    pub hub: hub::Hub,
+    /// Login throttling.
+    pub login_limits: Mutex<auth::LoginLimits>,
+    /// Message throttling per user.
+    pub message_limits: Mutex<ratelimit::RateLimiter>,
+    /// A hash to verify against when the user does not exist, so timing reveals nothing.
+    pub dummy_hash: String,
+    /// When the server started.
+    pub started_at: Instant,
+    /// Source of connection ids.
+    pub next_connection_id: AtomicU64,
+}
+
+impl Shared {
+    /// The public description of the server right now.
+    pub fn server_info(&self) -> ServerInfo {
+        let server = &self.config.server;
+        ServerInfo {
+            name: server.name.clone(),
+            description: server.description.clone(),
+            version: VERSION.to_string(),
+            motd: server.motd.clone(),
+            tags: server.tags.clone(),
+            users_online: self.hub.users_online(),
+            max_users: server.max_users,
+        }
+    }
+
+    /// The ways to log in that this server offers.
+    pub fn auth_methods(&self) -> Vec<AuthMethod> {
+        let mut methods = vec![AuthMethod::Password, AuthMethod::Token];
+        if self.config.auth.allow_registration {
+            methods.push(AuthMethod::Register);
+        }
+        methods
+    }
+}
+
+/// A server that is running; drop it or call [`RunningServer::shutdown`] to stop.
+#[derive(Debug)]
+pub struct RunningServer {
+    shared: Arc<Shared>,
+    control_addr: SocketAddr,
+    media_addr: SocketAddr,
+    rest_addr: SocketAddr,
+    fingerprint: Option<Fingerprint>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningServer {
+    /// Where the control listener is bound.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
+    }
+
+    /// Where the UDP media socket is bound.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// Where the REST listener is bound.
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.rest_addr
+    }
+
+    /// The certificate fingerprint, when TLS is on.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.fingerprint
+    }
+
+    /// Users online now.
+    pub fn users_online(&self) -> usize {
+        self.shared.hub.users_online()
+    }
+
+    /// The connection code for reaching this server at `host`.
+    pub fn connection_code(&self, host: &str) -> ConnectionCode {
+        ConnectionCode {
+            name: self.shared.config.server.name.clone(),
+            host: host.to_string(),
+            port: self.control_addr.port(),
+            tls: self.shared.config.tls.enabled,
+            fingerprint: self.fingerprint,
+        }
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Tells every client, stops every task, and waits at most `shutdown_grace_seconds`.
+    /// Returns whether everything stopped in time.
+    pub async fn shutdown(self) -> bool {
+        self.cancel.cancel();
+        self.tasks.close();
+        let grace = Duration::from_secs(self.shared.config.server.shutdown_grace_seconds);
+        let finished = tokio::time::timeout(grace, self.tasks.wait()).await.is_ok();
+        if !finished {
+            tracing::warn!("some connections did not close within shutdown_grace_seconds");
+        }
+        finished
+    }
+}
+
+/// Makes sure the certificate exists, generating a self-signed one on first run.
+///
+/// Generates only when both files are missing and both paths are inside the data directory;
+/// a configured certificate elsewhere that is missing is an error, never overwritten.
+pub fn prepare_identity(config: &Config, data_dir: &DataDir) -> Result<Option<ServerIdentity>, TlsError> {
+    if !config.tls.enabled {
+        return Ok(None);
+    }
+    let cert = data_dir.resolve(&config.tls.cert_path);
+    let key = data_dir.resolve(&config.tls.key_path);
+    let ours = |configured: &str| std::path::Path::new(configured).is_relative();
+    if !cert.exists() && !key.exists() && ours(&config.tls.cert_path) && ours(&config.tls.key_path) {
+        tracing::info!(cert = %cert.display(), "generating a self-signed TLS certificate");
+        crate::tls::generate_self_signed(&cert, &key)?;
+    }
+    ServerIdentity::load(&cert, &key).map(Some)
+}
+
+/// Starts a server from a loaded configuration, with its files in `data_dir`.
+pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, StartError> {
+    let io_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| StartError::Io { path, source }
+    };
+    let uploads = data_dir.root().join(UPLOADS_DIR);
+    std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
+    let identity = prepare_identity(&config, &data_dir)?;
+    let fingerprint = identity.as_ref().map(ServerIdentity::fingerprint);
+    let acceptor = match &identity {
+        Some(identity) => Some(TlsAcceptor::from(identity.server_config()?)),
+        None => None,
+    };
+
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    let now = auth::now_ms();
+    let default_hash = auth::hash_password(config.auth.default_password.clone()).await;
+    if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
+        tracing::info!(user = %config.auth.default_user, "created the default admin account");
+    }
+
+    let bind_ip: IpAddr = config
+        .server
+        .bind_address
+        .parse()
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port)).await?;
+    let media = bind_udp("server.udp_port", SocketAddr::new(bind_ip, config.server.udp_port)).await?;
+    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port)).await?;
+    let local = |result: std::io::Result<SocketAddr>, key, protocol, addr| {
+        result.map_err(|source| StartError::Bind { key, protocol, addr, source })
+    };
+    let wanted = SocketAddr::new(bind_ip, 0);
+    let control_addr = local(control.local_addr(), "server.tcp_port", "TCP", wanted)?;
+    let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
+    let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
+
+    let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
+    let shared = Arc::new(Shared {
+        store,
+        hub: hub::Hub::default(),
+        login_limits: Mutex::new(auth::LoginLimits::new()),
+        message_limits: Mutex::new(chat::message_limiter()),
+        dummy_hash: default_hash,
+        next_connection_id: AtomicU64::new(1),
+        started_at: Instant::now(),
+        config,
+    });
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let control_ctx = shared.clone();
+    let control_cancel = cancel.clone();
+    tasks.spawn(listen(control, acceptor.clone(), max_connections, cancel.clone(), tasks.clone(), move |stream, peer| {
+        connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone())
+    }));
+    tasks.spawn(crate::media::run(media, cancel.clone()));
+    let router = crate::rest::router(shared.clone());
+    tasks.spawn(listen(rest, acceptor, crate::rest::MAX_CONNECTIONS, cancel.clone(), tasks.clone(), move |stream, _peer| {
+        crate::rest::serve_connection(router.clone(), stream)
+    }));
+    tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks })
+}
+
+/// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Accepts TCP connections until `cancel`, at most `max_connections` at once, completes the
+/// TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`], and runs `on_stream` for each in a tracked task.
+async fn listen<F, Fut>(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    max_connections: usize,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    on_stream: F,
+) where
+    F: Fn(Box<dyn Stream>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, on_stream) = (acceptor.clone(), on_stream.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let stream: Box<dyn Stream> = match acceptor {
+                None => Box::new(tcp),
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            };
+            on_stream(stream, peer).await;
+        });
+    }
+}
+
+async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
+}
+
+async fn bind_udp(key: &'static str, addr: SocketAddr) -> Result<UdpSocket, StartError> {
+    UdpSocket::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "UDP", addr, source })
+}
+
+/// The address to put in connection codes when none is given: the bind address if it is a
+/// specific one, else this machine's first private LAN IPv4 address, else loopback.
+pub fn default_public_host(config: &Config) -> String {
+    if let Ok(ip) = config.server.bind_address.parse::<IpAddr>() {
+        if !ip.is_unspecified() {
+            return ip.to_string();
+        }
+    }
+    let lan = if_addrs::get_if_addrs().ok().and_then(|interfaces| {
+        interfaces.into_iter().find_map(|interface| match interface.ip() {
+            IpAddr::V4(ip) if ip.is_private() => Some(ip.to_string()),
+            _ => None,
+        })
+    });
+    lan.unwrap_or_else(|| "127.0.0.1".to_string())
+}
