@@ -3,11 +3,12 @@
 //! The headless `itc-server`, the `itc` CLI and the tray app are thin shells over this library.
 //! `docs/architecture.md` has the code map and the invariants between these modules.
 
+pub mod client;
 pub mod code;
 pub mod config;
-pub mod proto;
-pub mod store;
-pub mod tls;
 pub mod media;
+pub mod proto;
 pub mod rest;
 pub mod server;
+pub mod store;
+pub mod tls;

@@ -53,7 +53,10 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len, max: MAX_FRAME_LEN });
+        return Err(FrameError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     if len == 0 {
         return Err(FrameError::Empty);
@@ -633,7 +636,9 @@ impl Default for Session {
 impl Session {
     /// A fresh connection.
     pub fn new() -> Self {
-        Session { state: SessionState::AwaitingHello }
+        Session {
+            state: SessionState::AwaitingHello,
+        }
     }
 
     /// The current state.
@@ -651,7 +656,9 @@ impl Session {
             (SessionState::AwaitingHello, Hello { .. }) => Ok(()),
             (SessionState::AwaitingHello, _) => refuse("before hello", ErrorCode::NotAllowedNow),
             (_, Hello { .. }) => refuse("twice", ErrorCode::NotAllowedNow),
-            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => Ok(()),
+            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => {
+                Ok(())
+            }
             (SessionState::Unauthenticated, _) => refuse("before login", ErrorCode::NotAllowedNow),
             (_, Register { .. } | Login { .. } | Resume { .. }) => {
                 refuse("when already logged in", ErrorCode::NotAllowedNow)
@@ -703,14 +710,23 @@ mod tests {
 
     #[test]
     fn decodes_a_frame_split_at_every_byte() {
-        let wire = encode_frame(&ClientFrame { id: 9, request: Request::Ping });
+        let wire = encode_frame(&ClientFrame {
+            id: 9,
+            request: Request::Ping,
+        });
         for split in 0..wire.len() {
             let mut buf = BytesMut::from(&wire[..split]);
             assert_eq!(decode_frame(&mut buf), Ok(None), "split at {split}");
             buf.extend_from_slice(&wire[split..]);
             let payload = decode_frame(&mut buf).expect("valid").expect("complete");
             let frame: ClientFrame = parse_payload(&payload).expect("parses");
-            assert_eq!(frame, ClientFrame { id: 9, request: Request::Ping });
+            assert_eq!(
+                frame,
+                ClientFrame {
+                    id: 9,
+                    request: Request::Ping
+                }
+            );
             assert!(buf.is_empty());
         }
     }
@@ -719,7 +735,10 @@ mod tests {
     fn decodes_back_to_back_frames() {
         let mut buf = BytesMut::new();
         for id in 0..3 {
-            buf.extend_from_slice(&encode_frame(&ClientFrame { id, request: Request::Ping }));
+            buf.extend_from_slice(&encode_frame(&ClientFrame {
+                id,
+                request: Request::Ping,
+            }));
         }
         for id in 0..3 {
             let payload = decode_frame(&mut buf).expect("valid").expect("complete");
@@ -735,7 +754,10 @@ mod tests {
         buf.put_u32(MAX_FRAME_LEN as u32 + 1);
         assert_eq!(
             decode_frame(&mut buf),
-            Err(FrameError::TooLarge { len: MAX_FRAME_LEN + 1, max: MAX_FRAME_LEN })
+            Err(FrameError::TooLarge {
+                len: MAX_FRAME_LEN + 1,
+                max: MAX_FRAME_LEN
+            })
         );
         let mut at_limit = BytesMut::new();
         at_limit.put_u32(MAX_FRAME_LEN as u32);
@@ -761,7 +783,10 @@ mod tests {
             b"\xff\xfe",
         ] {
             let result = parse_payload::<ClientFrame>(payload);
-            assert!(matches!(result, Err(FrameError::Malformed(_))), "{payload:?} gave {result:?}");
+            assert!(
+                matches!(result, Err(FrameError::Malformed(_))),
+                "{payload:?} gave {result:?}"
+            );
         }
     }
 
@@ -769,9 +794,13 @@ mod tests {
     fn wire_shape_is_the_documented_one() {
         let frame = ClientFrame {
             id: 7,
-            request: Request::SendMessage { channel_id: 1, body: "hi".into() },
+            request: Request::SendMessage {
+                channel_id: 1,
+                body: "hi".into(),
+            },
         };
-        let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
+        let json: serde_json::Value =
+            parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
         assert_eq!(
             json,
             serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}})
@@ -779,14 +808,22 @@ mod tests {
         let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");
         assert_eq!(logout.request, Request::Logout);
 
-        let reply = ServerFrame::Reply { id: 7, result: Reply::Pong };
-        let json: serde_json::Value = parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
-        assert_eq!(json, serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}}));
+        let reply = ServerFrame::Reply {
+            id: 7,
+            result: Reply::Pong,
+        };
+        let json: serde_json::Value =
+            parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}})
+        );
 
         let event = ServerFrame::Event {
             event: Event::ChannelDeleted { channel_id: 3 },
         };
-        let json: serde_json::Value = parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
+        let json: serde_json::Value =
+            parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
         assert_eq!(
             json,
             serde_json::json!({"type": "event", "event": {"kind": "channel_deleted", "data": {"channel_id": 3}}})
@@ -796,17 +833,33 @@ mod tests {
     #[test]
     fn server_frames_round_trip() {
         let frames = [
-            ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },
-            ServerFrame::Error { id: None, code: ErrorCode::BadFrame, message: "bad".into() },
+            ServerFrame::Error {
+                id: Some(1),
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+            },
+            ServerFrame::Error {
+                id: None,
+                code: ErrorCode::BadFrame,
+                message: "bad".into(),
+            },
             ServerFrame::Reply {
                 id: 2,
                 result: Reply::Users(vec![UserPresence {
-                    user: User { id: 1, username: "ann".into(), role: Role::Admin },
+                    user: User {
+                        id: 1,
+                        username: "ann".into(),
+                        role: Role::Admin,
+                    },
                     online: true,
                     status: Some("cooking".into()),
                 }]),
             },
-            ServerFrame::Event { event: Event::ServerShutdown { reason: "bye".into() } },
+            ServerFrame::Event {
+                event: Event::ServerShutdown {
+                    reason: "bye".into(),
+                },
+            },
         ];
         for frame in frames {
             let mut wire = BytesMut::from(&encode_frame(&frame)[..]);
@@ -826,12 +879,28 @@ mod tests {
     #[test]
     fn session_walks_hello_login_password_change() {
         let mut session = Session::new();
-        let login = Request::Login { username: "a".into(), password: "b".into() };
-        assert_eq!(session.admit(&Request::Ping).map_err(|e| e.code), Err(ErrorCode::NotAllowedNow));
+        let login = Request::Login {
+            username: "a".into(),
+            password: "b".into(),
+        };
+        assert_eq!(
+            session.admit(&Request::Ping).map_err(|e| e.code),
+            Err(ErrorCode::NotAllowedNow)
+        );
         assert!(session.admit(&login).is_err());
-        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_ok());
+        assert!(session
+            .admit(&Request::Hello {
+                versions: vec![1],
+                client: "t".into()
+            })
+            .is_ok());
         session.welcomed();
-        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_err());
+        assert!(session
+            .admit(&Request::Hello {
+                versions: vec![1],
+                client: "t".into()
+            })
+            .is_err());
         assert!(session.admit(&Request::ListChannels).is_err());
         assert!(session.admit(&login).is_ok());
 
@@ -842,7 +911,10 @@ mod tests {
             Err(ErrorCode::PasswordChangeRequired)
         );
         assert!(session.admit(&Request::Ping).is_ok());
-        let change = Request::ChangePassword { old_password: "b".into(), new_password: "c".into() };
+        let change = Request::ChangePassword {
+            old_password: "b".into(),
+            new_password: "c".into(),
+        };
         assert!(session.admit(&change).is_ok());
 
         session.password_changed();

@@ -7,7 +7,9 @@
 //! Each job runs in its own savepoint, so one failing job does not undo its batch-mates.
 //! Reads use a small pool of connections on the same WAL database.
 
-use crate::proto::{Category, Channel, ChannelKind, HistoryPage, Message, Role, User, UserPresence};
+use crate::proto::{
+    Category, Channel, ChannelKind, HistoryPage, Message, Role, User, UserPresence,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -88,8 +90,14 @@ where
             Err(err) => Err(err.into()),
             Ok(()) => {
                 let outcome = work(conn);
-                let end = if outcome.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-                conn.execute_batch(end).map_err(StoreError::from).and(outcome)
+                let end = if outcome.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                conn.execute_batch(end)
+                    .map_err(StoreError::from)
+                    .and(outcome)
             }
         };
         self.outcome = Some(outcome);
@@ -196,8 +204,15 @@ impl Store {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run_writer(conn, jobs))
-            .map_err(|err| StoreError::Open { path: path.display().to_string(), reason: err.to_string() })?;
-        Ok(Store { writer, readers: Arc::new(Mutex::new(Vec::new())), path: Arc::new(path.to_path_buf()) })
+            .map_err(|err| StoreError::Open {
+                path: path.display().to_string(),
+                reason: err.to_string(),
+            })?;
+        Ok(Store {
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path: Arc::new(path.to_path_buf()),
+        })
     }
 
     /// Runs `work` in the writer's next transaction; resolves after the commit is durable.
@@ -207,8 +222,15 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
-        let job = Box::new(Job { work: Some(work), outcome: None, reply });
-        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        let job = Box::new(Job {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -241,7 +263,12 @@ impl Store {
     // ---- users -------------------------------------------------------------------------------
 
     /// Creates the default admin if there are no users at all. Returns whether it did.
-    pub async fn ensure_default_admin(&self, username: String, password_hash: String, now: i64) -> Result<bool, StoreError> {
+    pub async fn ensure_default_admin(
+        &self,
+        username: String,
+        password_hash: String,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         self.write(move |conn| {
             let users: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?;
             if users > 0 {
@@ -258,7 +285,13 @@ impl Store {
     }
 
     /// Creates an account.
-    pub async fn create_user(&self, username: String, password_hash: String, role: Role, now: i64) -> Result<User, StoreError> {
+    pub async fn create_user(
+        &self,
+        username: String,
+        password_hash: String,
+        role: Role,
+        now: i64,
+    ) -> Result<User, StoreError> {
         self.write(move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -281,14 +314,23 @@ impl Store {
     pub async fn user_by_name(&self, username: String) -> Result<Option<UserRecord>, StoreError> {
         self.read(move |conn| {
             Ok(conn
-                .query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record)
+                .query_row(
+                    &format!("{USER_SELECT} WHERE username = ?1"),
+                    [username],
+                    user_record,
+                )
                 .optional()?)
         })
         .await
     }
 
     /// Replaces a user's password hash and clears the must-change flag; ends their other sessions.
-    pub async fn set_password(&self, user_id: i64, password_hash: String, keep_token_hash: Vec<u8>) -> Result<(), StoreError> {
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: String,
+        keep_token_hash: Vec<u8>,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute(
                 "UPDATE users SET password_hash = ?1, must_change_password = 0 WHERE id = ?2",
@@ -306,9 +348,16 @@ impl Store {
     /// Sets a user's role.
     pub async fn set_role(&self, username: String, role: Role) -> Result<User, StoreError> {
         self.write(move |conn| {
-            conn.execute("UPDATE users SET role = ?1 WHERE username = ?2", params![role.as_str(), username])?;
+            conn.execute(
+                "UPDATE users SET role = ?1 WHERE username = ?2",
+                params![role.as_str(), username],
+            )?;
             let record = conn
-                .query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record)
+                .query_row(
+                    &format!("{USER_SELECT} WHERE username = ?1"),
+                    [username],
+                    user_record,
+                )
                 .optional()?;
             record.map(|r| r.user).ok_or(StoreError::NotFound)
         })
@@ -318,7 +367,10 @@ impl Store {
     /// Sets or clears a user's custom status.
     pub async fn set_status(&self, user_id: i64, status: Option<String>) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute("UPDATE users SET status = ?1 WHERE id = ?2", params![status, user_id])?;
+            conn.execute(
+                "UPDATE users SET status = ?1 WHERE id = ?2",
+                params![status, user_id],
+            )?;
             Ok(())
         })
         .await
@@ -332,7 +384,11 @@ impl Store {
             let mut users = Vec::new();
             for row in rows {
                 let record = row?;
-                users.push(UserPresence { user: record.user, online: false, status: record.status });
+                users.push(UserPresence {
+                    user: record.user,
+                    online: false,
+                    status: record.status,
+                });
             }
             Ok(users)
         })
@@ -342,7 +398,13 @@ impl Store {
     // ---- sessions ----------------------------------------------------------------------------
 
     /// Stores a new session token's hash.
-    pub async fn create_session(&self, token_hash: Vec<u8>, user_id: i64, expires_at: i64, now: i64) -> Result<(), StoreError> {
+    pub async fn create_session(
+        &self,
+        token_hash: Vec<u8>,
+        user_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
             conn.execute(
@@ -355,7 +417,11 @@ impl Store {
     }
 
     /// The user and expiry of an unexpired session token.
-    pub async fn session_user(&self, token_hash: Vec<u8>, now: i64) -> Result<Option<(UserRecord, i64)>, StoreError> {
+    pub async fn session_user(
+        &self,
+        token_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Option<(UserRecord, i64)>, StoreError> {
         self.read(move |conn| {
             let sql = format!(
                 "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
@@ -382,7 +448,10 @@ impl Store {
 
     /// All categories and the channels `user_id` can read (every public channel, and direct
     /// channels the user is in).
-    pub async fn list_channels(&self, user_id: i64) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
+    pub async fn list_channels(
+        &self,
+        user_id: i64,
+    ) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare("SELECT id, name, position FROM categories ORDER BY position, id")?;
             let categories = stmt
@@ -411,47 +480,87 @@ impl Store {
     /// Creates a category at the end.
     pub async fn create_category(&self, name: String) -> Result<Category, StoreError> {
         self.write(move |conn| {
-            let position: i64 =
-                conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM categories", [], |row| row.get(0))?;
-            conn.execute("INSERT INTO categories (name, position) VALUES (?1, ?2)", params![name, position])?;
-            Ok(Category { id: conn.last_insert_rowid(), name, position })
+            let position: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM categories",
+                [],
+                |row| row.get(0),
+            )?;
+            conn.execute(
+                "INSERT INTO categories (name, position) VALUES (?1, ?2)",
+                params![name, position],
+            )?;
+            Ok(Category {
+                id: conn.last_insert_rowid(),
+                name,
+                position,
+            })
         })
         .await
     }
 
     /// Renames a category.
-    pub async fn rename_category(&self, category_id: i64, name: String) -> Result<Category, StoreError> {
+    pub async fn rename_category(
+        &self,
+        category_id: i64,
+        name: String,
+    ) -> Result<Category, StoreError> {
         self.write(move |conn| {
-            if conn.execute("UPDATE categories SET name = ?1 WHERE id = ?2", params![name, category_id])? == 0 {
+            if conn.execute(
+                "UPDATE categories SET name = ?1 WHERE id = ?2",
+                params![name, category_id],
+            )? == 0
+            {
                 return Err(StoreError::NotFound);
             }
-            Ok(conn.query_row("SELECT id, name, position FROM categories WHERE id = ?1", [category_id], |row| {
-                Ok(Category { id: row.get(0)?, name: row.get(1)?, position: row.get(2)? })
-            })?)
+            Ok(conn.query_row(
+                "SELECT id, name, position FROM categories WHERE id = ?1",
+                [category_id],
+                |row| {
+                    Ok(Category {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        position: row.get(2)?,
+                    })
+                },
+            )?)
         })
         .await
     }
 
     /// Deletes a category; its channels become uncategorised.
     pub async fn delete_category(&self, category_id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| match conn.execute("DELETE FROM categories WHERE id = ?1", [category_id])? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+        self.write(move |conn| {
+            match conn.execute("DELETE FROM categories WHERE id = ?1", [category_id])? {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
         })
         .await
     }
 
     /// Creates a public channel at the end.
-    pub async fn create_channel(&self, name: String, category_id: Option<i64>, kind: ChannelKind) -> Result<Channel, StoreError> {
+    pub async fn create_channel(
+        &self,
+        name: String,
+        category_id: Option<i64>,
+        kind: ChannelKind,
+    ) -> Result<Channel, StoreError> {
         self.write(move |conn| {
             if let Some(category_id) = category_id {
-                let exists: bool =
-                    conn.query_row("SELECT EXISTS (SELECT 1 FROM categories WHERE id = ?1)", [category_id], |r| r.get(0))?;
+                let exists: bool = conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM categories WHERE id = ?1)",
+                    [category_id],
+                    |r| r.get(0),
+                )?;
                 if !exists {
                     return Err(StoreError::NotFound);
                 }
             }
-            let position: i64 = conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM channels", [], |r| r.get(0))?;
+            let position: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM channels",
+                [],
+                |r| r.get(0),
+            )?;
             conn.execute(
                 "INSERT INTO channels (category_id, name, kind, position) VALUES (?1, ?2, ?3, ?4)",
                 params![category_id, name, kind_name(kind), position],
@@ -462,7 +571,11 @@ impl Store {
     }
 
     /// Renames a public channel.
-    pub async fn rename_channel(&self, channel_id: i64, name: String) -> Result<Channel, StoreError> {
+    pub async fn rename_channel(
+        &self,
+        channel_id: i64,
+        name: String,
+    ) -> Result<Channel, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE channels SET name = ?1 WHERE id = ?2 AND kind != 'direct'",
@@ -479,7 +592,10 @@ impl Store {
     /// Deletes a public channel and its messages.
     pub async fn delete_channel(&self, channel_id: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
-            match conn.execute("DELETE FROM channels WHERE id = ?1 AND kind != 'direct'", [channel_id])? {
+            match conn.execute(
+                "DELETE FROM channels WHERE id = ?1 AND kind != 'direct'",
+                [channel_id],
+            )? {
                 0 => Err(StoreError::NotFound),
                 _ => Ok(()),
             }
@@ -518,7 +634,13 @@ impl Store {
     // ---- messages ----------------------------------------------------------------------------
 
     /// Stores a message; resolves once it is durable.
-    pub async fn insert_message(&self, channel_id: i64, author: User, body: String, now: i64) -> Result<Message, StoreError> {
+    pub async fn insert_message(
+        &self,
+        channel_id: i64,
+        author: User,
+        body: String,
+        now: i64,
+    ) -> Result<Message, StoreError> {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -543,7 +665,12 @@ impl Store {
     }
 
     /// Replaces a message's body.
-    pub async fn edit_message(&self, message_id: i64, body: String, now: i64) -> Result<Message, StoreError> {
+    pub async fn edit_message(
+        &self,
+        message_id: i64,
+        body: String,
+        now: i64,
+    ) -> Result<Message, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE messages SET body = ?1, edited_at = ?2 WHERE id = ?3",
@@ -559,21 +686,31 @@ impl Store {
 
     /// Deletes a message for good.
     pub async fn delete_message(&self, message_id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+        self.write(move |conn| {
+            match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
         })
         .await
     }
 
     /// Up to `limit` messages of a channel with ids below `before`, oldest first.
-    pub async fn history(&self, channel_id: i64, before: Option<i64>, limit: u32) -> Result<HistoryPage, StoreError> {
+    pub async fn history(
+        &self,
+        channel_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
             ))?;
             let mut messages = stmt
-                .query_map(params![channel_id, before.unwrap_or(i64::MAX), limit + 1], message_row)?
+                .query_map(
+                    params![channel_id, before.unwrap_or(i64::MAX), limit + 1],
+                    message_row,
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
@@ -615,7 +752,8 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
     }
 }
 
-const USER_SELECT: &str = "SELECT id, username, role, password_hash, must_change_password, status FROM users";
+const USER_SELECT: &str =
+    "SELECT id, username, role, password_hash, must_change_password, status FROM users";
 
 fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     let role: String = row.get(2)?;
@@ -623,7 +761,11 @@ fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         user: User {
             id: row.get(0)?,
             username: row.get(1)?,
-            role: if role == "admin" { Role::Admin } else { Role::Member },
+            role: if role == "admin" {
+                Role::Admin
+            } else {
+                Role::Member
+            },
         },
         password_hash: row.get(3)?,
         must_change_password: row.get(4)?,
@@ -644,26 +786,46 @@ fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, S
         .query_row(
             "SELECT id, category_id, name, kind FROM channels WHERE id = ?1",
             [channel_id],
-            |row| Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?)),
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((id, category_id, name, kind)) = row else { return Ok(None) };
+    let Some((id, category_id, name, kind)) = row else {
+        return Ok(None);
+    };
     let kind = match kind.as_str() {
         "voice" => ChannelKind::Voice,
         "direct" => ChannelKind::Direct,
         _ => ChannelKind::Text,
     };
     let members = if kind == ChannelKind::Direct {
-        let mut stmt = conn.prepare_cached("SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id")?;
-        let members = stmt.query_map([id], |row| row.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id",
+        )?;
+        let members = stmt
+            .query_map([id], |row| row.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
         members
     } else {
         Vec::new()
     };
-    Ok(Some(Channel { id, category_id, name, kind, members }))
+    Ok(Some(Channel {
+        id,
+        category_id,
+        name,
+        kind,
+        members,
+    }))
 }
 
-const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
+const MESSAGE_SELECT: &str =
+    "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
      FROM messages m JOIN users u ON u.id = m.author_id";
 
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
@@ -680,7 +842,11 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
 
 fn load_message(conn: &Connection, message_id: i64) -> Result<Option<Message>, StoreError> {
     Ok(conn
-        .query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row)
+        .query_row(
+            &format!("{MESSAGE_SELECT} WHERE m.id = ?1"),
+            [message_id],
+            message_row,
+        )
         .optional()?)
 }
 
@@ -697,20 +863,36 @@ mod tests {
     #[tokio::test]
     async fn first_open_has_general_and_one_admin() {
         let (_dir, store) = open().await;
-        assert!(store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
-        assert!(!store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
-        let admin = store.user_by_name("CHATTER".into()).await.expect("ok").expect("exists");
+        assert!(store
+            .ensure_default_admin("chatter".into(), "h".into(), 1)
+            .await
+            .expect("ok"));
+        assert!(!store
+            .ensure_default_admin("chatter".into(), "h".into(), 1)
+            .await
+            .expect("ok"));
+        let admin = store
+            .user_by_name("CHATTER".into())
+            .await
+            .expect("ok")
+            .expect("exists");
         assert_eq!(admin.user.role, Role::Admin);
         assert!(admin.must_change_password);
         let (categories, channels) = store.list_channels(admin.user.id).await.expect("ok");
         assert_eq!(categories.len(), 1);
-        assert_eq!(channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["general"]);
+        assert_eq!(
+            channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["general"]
+        );
     }
 
     #[tokio::test]
     async fn concurrent_writes_commit_together_and_failures_stay_alone() {
         let (_dir, store) = open().await;
-        let user = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let user = store
+            .create_user("ann".into(), "h".into(), Role::Member, 1)
+            .await
+            .expect("ok");
         let mut tasks = Vec::new();
         for i in 0..200 {
             let store = store.clone();
@@ -718,9 +900,15 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 if i % 50 == 0 {
                     // A duplicate user in the same batch must fail alone.
-                    store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| 0)
+                    store
+                        .create_user("ann".into(), "h".into(), Role::Member, 1)
+                        .await
+                        .map(|_| 0)
                 } else {
-                    store.insert_message(1, user, format!("m{i}"), i).await.map(|m| m.id)
+                    store
+                        .insert_message(1, user, format!("m{i}"), i)
+                        .await
+                        .map(|m| m.id)
                 }
             }));
         }
@@ -736,7 +924,10 @@ mod tests {
         let page = store.history(1, None, 100).await.expect("ok");
         assert_eq!(page.messages.len(), 100);
         assert!(page.has_more);
-        let older = store.history(1, Some(page.messages[0].id), 100).await.expect("ok");
+        let older = store
+            .history(1, Some(page.messages[0].id), 100)
+            .await
+            .expect("ok");
         assert_eq!(older.messages.len(), 96);
         assert!(!older.has_more);
         assert!(older.messages.windows(2).all(|w| w[0].id < w[1].id));
@@ -745,11 +936,26 @@ mod tests {
     #[tokio::test]
     async fn direct_channel_is_shared_and_private() {
         let (_dir, store) = open().await;
-        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
-        let bob = store.create_user("bob".into(), "h".into(), Role::Member, 1).await.expect("ok");
-        let eve = store.create_user("eve".into(), "h".into(), Role::Member, 1).await.expect("ok");
-        let (first, created) = store.direct_channel(ann.clone(), bob.clone()).await.expect("ok");
-        let (again, created_again) = store.direct_channel(bob.clone(), ann.clone()).await.expect("ok");
+        let ann = store
+            .create_user("ann".into(), "h".into(), Role::Member, 1)
+            .await
+            .expect("ok");
+        let bob = store
+            .create_user("bob".into(), "h".into(), Role::Member, 1)
+            .await
+            .expect("ok");
+        let eve = store
+            .create_user("eve".into(), "h".into(), Role::Member, 1)
+            .await
+            .expect("ok");
+        let (first, created) = store
+            .direct_channel(ann.clone(), bob.clone())
+            .await
+            .expect("ok");
+        let (again, created_again) = store
+            .direct_channel(bob.clone(), ann.clone())
+            .await
+            .expect("ok");
         assert!(created && !created_again);
         assert_eq!(first, again);
         assert_eq!(first.members, vec![ann.id, bob.id]);
@@ -762,10 +968,24 @@ mod tests {
     #[tokio::test]
     async fn sessions_expire() {
         let (_dir, store) = open().await;
-        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
-        store.create_session(vec![1, 2], ann.id, 1000, 0).await.expect("ok");
-        assert!(store.session_user(vec![1, 2], 999).await.expect("ok").is_some());
-        assert!(store.session_user(vec![1, 2], 1000).await.expect("ok").is_none());
+        let ann = store
+            .create_user("ann".into(), "h".into(), Role::Member, 1)
+            .await
+            .expect("ok");
+        store
+            .create_session(vec![1, 2], ann.id, 1000, 0)
+            .await
+            .expect("ok");
+        assert!(store
+            .session_user(vec![1, 2], 999)
+            .await
+            .expect("ok")
+            .is_some());
+        assert!(store
+            .session_user(vec![1, 2], 1000)
+            .await
+            .expect("ok")
+            .is_none());
         assert!(store.session_user(vec![9], 0).await.expect("ok").is_none());
     }
 }

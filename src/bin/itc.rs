@@ -1,1 +1,502 @@
-fn main(){}
+//! `itc`: the scriptable IPTinCan command-line client. Each command connects, logs in when it
+//! needs to, does one thing, and exits non-zero with one line on stderr when it fails.
+//! All protocol work is in the engine's `client` module.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use iptincan::client::{Client, KnownHosts, Target};
+use iptincan::code::ConnectionCode;
+use iptincan::proto::{Channel, ChannelKind, Event, Message, Role};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "itc", version, about = "IPTinCan command-line client")]
+struct Args {
+    /// Server: a connection code (ITC-…) or host[:port]
+    #[arg(long, short, env = "ITC_SERVER", global = true)]
+    server: Option<String>,
+    /// User name
+    #[arg(long, short, env = "ITC_USER", global = true)]
+    user: Option<String>,
+    /// Password (prefer ITC_PASSWORD or --password-stdin: flags show up in process lists)
+    #[arg(long, env = "ITC_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+    /// Read the password from the first line of standard input
+    #[arg(long, global = true)]
+    password_stdin: bool,
+    /// File of certificate fingerprints pinned on first use [default: ~/.config/itc/known_hosts]
+    #[arg(long, env = "ITC_KNOWN_HOSTS", global = true, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the server's name, description, message of the day and sign-in methods
+    Info,
+    /// Show what a connection code contains
+    Decode {
+        /// The code (ITC-…)
+        code: String,
+    },
+    /// Create an account (when the server allows registration)
+    Register,
+    /// Check the user name and password; print the account and session expiry
+    Login,
+    /// Change the password
+    Passwd {
+        /// The new password
+        #[arg(long, env = "ITC_NEW_PASSWORD", hide_env_values = true)]
+        new: String,
+    },
+    /// List categories and channels
+    Channels,
+    /// List users with presence and status
+    Users,
+    /// Set the custom status; without TEXT, clear it
+    Status {
+        /// Status text
+        text: Vec<String>,
+    },
+    /// Send a message to #CHANNEL (or @USER for a direct message)
+    Send {
+        /// Channel name (general or #general), id, or @user
+        channel: String,
+        /// Message text
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Send a direct message
+    Dm {
+        /// The other user
+        recipient: String,
+        /// Message text
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Print a channel's history, oldest first
+    History {
+        /// Channel name, id, or @user
+        channel: String,
+        /// How many messages (1-100)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only messages older than this message id
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Print each new message of a channel as it arrives
+    Follow {
+        /// Channel name, id, or @user
+        channel: String,
+        /// Stop after this many messages
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Edit one of your messages
+    Edit {
+        /// Message id
+        id: i64,
+        /// New text
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Delete a message (yours; admins: any)
+    Delete {
+        /// Message id
+        id: i64,
+    },
+    /// Admin commands
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a channel
+    CreateChannel {
+        /// Name
+        name: String,
+        /// Category id
+        #[arg(long)]
+        category: Option<i64>,
+        /// Make it a voice channel
+        #[arg(long)]
+        voice: bool,
+    },
+    /// Rename a channel
+    RenameChannel {
+        /// Channel name or id
+        channel: String,
+        /// New name
+        name: String,
+    },
+    /// Delete a channel and its messages
+    DeleteChannel {
+        /// Channel name or id
+        channel: String,
+    },
+    /// Create a category
+    CreateCategory {
+        /// Name
+        name: String,
+    },
+    /// Give a user the admin or member role
+    SetRole {
+        /// The user to change
+        member: String,
+        /// admin or member
+        role: String,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("itc: cannot start: {err}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = runtime.block_on(run(args)) {
+        eprintln!("itc: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(mut args: Args) -> Result<()> {
+    let command = std::mem::replace(&mut args.command, Command::Info);
+    match command {
+        Command::Decode { code } => decode(&code),
+        Command::Info => {
+            let client = connect(&args).await?;
+            let welcome = client.welcome();
+            println!("name: {}", welcome.server.name);
+            println!("description: {}", welcome.server.description);
+            println!("motd: {}", welcome.server.motd);
+            println!(
+                "version: {} (protocol {})",
+                welcome.server.version, welcome.version
+            );
+            println!(
+                "users online: {}/{}",
+                welcome.server.users_online, welcome.server.max_users
+            );
+            let methods: Vec<String> = welcome
+                .auth_methods
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect();
+            println!("sign-in: {}", methods.join(", "));
+            Ok(())
+        }
+        Command::Register => {
+            let client = connect(&args).await?;
+            let (user, password) = credentials(&mut args)?;
+            let session = client.register(&user, &password).await?;
+            println!(
+                "registered {} ({})",
+                session.user.username,
+                session.user.role.as_str()
+            );
+            Ok(())
+        }
+        Command::Login => {
+            let client = logged_in(&mut args).await?.0;
+            drop(client);
+            Ok(())
+        }
+        Command::Passwd { new } => {
+            let (client, password) = logged_in(&mut args).await?;
+            client.change_password(&password, &new).await?;
+            println!("password changed");
+            Ok(())
+        }
+        Command::Channels => {
+            let client = logged_in(&mut args).await?.0;
+            let list = client.channels().await?;
+            for category in &list.categories {
+                println!("{}", category.name);
+                for channel in list
+                    .channels
+                    .iter()
+                    .filter(|c| c.category_id == Some(category.id))
+                {
+                    println!("  {}", describe_channel(channel));
+                }
+            }
+            for channel in list.channels.iter().filter(|c| c.category_id.is_none()) {
+                println!("{}", describe_channel(channel));
+            }
+            Ok(())
+        }
+        Command::Users => {
+            let client = logged_in(&mut args).await?.0;
+            for user in client.users().await? {
+                let presence = if user.online { "online" } else { "offline" };
+                let status = user.status.map(|s| format!(" — {s}")).unwrap_or_default();
+                println!(
+                    "{} ({}) {presence}{status}",
+                    user.user.username,
+                    user.user.role.as_str()
+                );
+            }
+            Ok(())
+        }
+        Command::Status { text } => {
+            let client = logged_in(&mut args).await?.0;
+            let text = text.join(" ");
+            client
+                .set_status(Some(text.as_str()).filter(|t| !t.is_empty()))
+                .await?;
+            Ok(())
+        }
+        Command::Send { channel, text } => {
+            let client = logged_in(&mut args).await?.0;
+            let channel = resolve_channel(&client, &channel).await?;
+            let message = client.send(channel.id, &text.join(" ")).await?;
+            println!("sent #{}", message.id);
+            Ok(())
+        }
+        Command::Dm { recipient, text } => {
+            let client = logged_in(&mut args).await?.0;
+            let channel = client.open_direct(&recipient).await?;
+            let message = client.send(channel.id, &text.join(" ")).await?;
+            println!("sent #{}", message.id);
+            Ok(())
+        }
+        Command::History {
+            channel,
+            limit,
+            before,
+        } => {
+            let client = logged_in(&mut args).await?.0;
+            let channel = resolve_channel(&client, &channel).await?;
+            let page = client.history(channel.id, before, Some(limit)).await?;
+            for message in &page.messages {
+                println!("{}", format_message(message));
+            }
+            if page.has_more {
+                if let Some(first) = page.messages.first() {
+                    eprintln!("(older messages: --before {})", first.id);
+                }
+            }
+            Ok(())
+        }
+        Command::Follow {
+            channel,
+            count,
+            seconds,
+        } => {
+            let mut client = logged_in(&mut args).await?.0;
+            let channel = resolve_channel(&client, &channel).await?;
+            follow(&mut client, channel.id, count, seconds).await
+        }
+        Command::Edit { id, text } => {
+            let client = logged_in(&mut args).await?.0;
+            client.edit(id, &text.join(" ")).await?;
+            Ok(())
+        }
+        Command::Delete { id } => {
+            let client = logged_in(&mut args).await?.0;
+            client.delete(id).await?;
+            Ok(())
+        }
+        Command::Admin(admin) => {
+            let client = logged_in(&mut args).await?.0;
+            run_admin(&client, admin).await
+        }
+    }
+}
+
+async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
+    match command {
+        AdminCommand::CreateChannel {
+            name,
+            category,
+            voice,
+        } => {
+            let kind = if voice {
+                ChannelKind::Voice
+            } else {
+                ChannelKind::Text
+            };
+            let channel = client.create_channel(&name, category, kind).await?;
+            println!("created {}", describe_channel(&channel));
+        }
+        AdminCommand::RenameChannel { channel, name } => {
+            let channel = client.find_channel(&channel).await?;
+            let channel = client.rename_channel(channel.id, &name).await?;
+            println!("renamed to {}", describe_channel(&channel));
+        }
+        AdminCommand::DeleteChannel { channel } => {
+            let channel = client.find_channel(&channel).await?;
+            client.delete_channel(channel.id).await?;
+            println!("deleted #{}", channel.name);
+        }
+        AdminCommand::CreateCategory { name } => {
+            let reply = client
+                .request(iptincan::proto::Request::CreateCategory { name })
+                .await?;
+            if let iptincan::proto::Reply::Category(category) = reply {
+                println!("created category {} (id {})", category.name, category.id);
+            }
+        }
+        AdminCommand::SetRole { member, role } => {
+            let role = match role.as_str() {
+                "admin" => Role::Admin,
+                "member" => Role::Member,
+                other => bail!("unknown role {other:?}: use admin or member"),
+            };
+            client.set_role(&member, role).await?;
+            println!("{member} is now {}", role.as_str());
+        }
+    }
+    Ok(())
+}
+
+fn decode(code: &str) -> Result<()> {
+    let code = ConnectionCode::decode(code)?;
+    println!("name: {}", code.name);
+    println!("host: {}", code.host);
+    println!("port: {}", code.port);
+    println!("tls: {}", code.tls);
+    match code.fingerprint {
+        Some(fingerprint) => println!(
+            "fingerprint: {}",
+            iptincan::tls::format_fingerprint(&fingerprint)
+        ),
+        None => println!("fingerprint: none"),
+    }
+    Ok(())
+}
+
+fn known_hosts(args: &Args) -> Option<KnownHosts> {
+    if let Some(path) = &args.known_hosts {
+        return Some(KnownHosts::new(path));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(KnownHosts::new(config.join("itc").join("known_hosts")))
+}
+
+async fn connect(args: &Args) -> Result<Client> {
+    let Some(server) = &args.server else {
+        bail!("no server given: use --server ITC-… or host[:port], or set ITC_SERVER");
+    };
+    let target = Target::parse(server)?;
+    Ok(Client::connect(&target, known_hosts(args).as_ref()).await?)
+}
+
+fn credentials(args: &mut Args) -> Result<(String, String)> {
+    let user = args
+        .user
+        .clone()
+        .context("no user given: use --user NAME or set ITC_USER")?;
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        args.password = Some(line.trim_end_matches(['\r', '\n']).to_string());
+        args.password_stdin = false;
+    }
+    let password = args
+        .password
+        .clone()
+        .context("no password given: use --password-stdin or set ITC_PASSWORD")?;
+    Ok((user, password))
+}
+
+/// Connects and logs in; returns the client and the password used.
+async fn logged_in(args: &mut Args) -> Result<(Client, String)> {
+    let (user, password) = credentials(args)?;
+    let client = connect(args).await?;
+    let session = client.login(&user, &password).await?;
+    eprintln!(
+        "logged in as {} ({}), session valid until {}",
+        session.user.username,
+        session.user.role.as_str(),
+        format_time(session.expires_at)
+    );
+    if session.must_change_password {
+        eprintln!("this account must change its password first: itc passwd --new NEW_PASSWORD");
+    }
+    Ok((client, password))
+}
+
+async fn resolve_channel(client: &Client, name: &str) -> Result<Channel> {
+    if let Some(user) = name.strip_prefix('@') {
+        return Ok(client.open_direct(user).await?);
+    }
+    Ok(client.find_channel(name).await?)
+}
+
+async fn follow(
+    client: &mut Client,
+    channel_id: i64,
+    count: Option<u64>,
+    seconds: Option<u64>,
+) -> Result<()> {
+    let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut seen = 0u64;
+    while count.is_none_or(|count| seen < count) {
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, client.next_event()).await {
+                Ok(event) => event,
+                Err(_) => return Ok(()),
+            },
+            None => client.next_event().await,
+        };
+        match next {
+            None => bail!("the connection closed"),
+            Some(Event::MessageCreated(message)) if message.channel_id == channel_id => {
+                println!("{}", format_message(&message));
+                seen += 1;
+            }
+            Some(Event::ServerShutdown { reason }) => bail!("server stopped: {reason}"),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn describe_channel(channel: &Channel) -> String {
+    match channel.kind {
+        ChannelKind::Text => format!("#{} (id {})", channel.name, channel.id),
+        ChannelKind::Voice => format!("🔊 {} (id {})", channel.name, channel.id),
+        ChannelKind::Direct => format!("@{} (id {})", channel.name, channel.id),
+    }
+}
+
+fn format_time(unix_ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(unix_ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+fn format_message(message: &Message) -> String {
+    let edited = if message.edited_at.is_some() {
+        " (edited)"
+    } else {
+        ""
+    };
+    format!(
+        "[{}] #{} {}: {}{edited}",
+        format_time(message.created_at),
+        message.id,
+        message.author,
+        message.body
+    )
+}

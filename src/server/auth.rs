@@ -71,7 +71,10 @@ pub fn now_ms() -> i64 {
 pub async fn hash_password(password: String) -> String {
     let hashed = tokio::task::spawn_blocking(move || {
         let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|err| err.to_string())?;
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(|err| err.to_string())
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|err| err.to_string())
     })
     .await;
     match hashed {
@@ -85,7 +88,11 @@ pub async fn hash_password(password: String) -> String {
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -109,7 +116,9 @@ fn new_token() -> (String, Vec<u8>) {
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 fn check_new_password(password: &str) -> Result<(), Failure> {
@@ -126,38 +135,70 @@ fn check_new_password(password: &str) -> Result<(), Failure> {
 fn rate_limited(wait: Duration) -> Failure {
     Failure::new(
         ErrorCode::RateLimited,
-        format!("too many failed logins; try again in {} s", wait.as_secs().max(1)),
+        format!(
+            "too many failed logins; try again in {} s",
+            wait.as_secs().max(1)
+        ),
     )
 }
 
 /// `register`: creates a member account and logs it in.
-pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
+pub async fn register(
+    ctx: &Shared,
+    conn: &mut Conn,
+    username: String,
+    password: String,
+) -> Result<Reply, Failure> {
     if !ctx.config.auth.allow_registration {
-        return Err(Failure::new(ErrorCode::RegistrationClosed, "registration is closed on this server; ask an admin for an invite"));
+        return Err(Failure::new(
+            ErrorCode::RegistrationClosed,
+            "registration is closed on this server; ask an admin for an invite",
+        ));
     }
-    crate::config::check_username(&username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
+    crate::config::check_username(&username)
+        .map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
     check_new_password(&password)?;
     let hash = hash_password(password).await;
-    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
+    let user = ctx
+        .store
+        .create_user(username, hash, Role::Member, now_ms())
+        .await?;
     tracing::info!(user = %user.username, "account registered");
-    let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
+    let record = UserRecord {
+        user,
+        password_hash: String::new(),
+        must_change_password: false,
+        status: None,
+    };
     start_session(ctx, conn, record).await
 }
 
 /// `login`: checks the password (throttled) and starts a session.
-pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
+pub async fn login(
+    ctx: &Shared,
+    conn: &mut Conn,
+    username: String,
+    password: String,
+) -> Result<Reply, Failure> {
     let ip = conn.peer.to_string();
     let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock().check(&ip, &username, Instant::now()).map_err(rate_limited)?;
+    lock()
+        .check(&ip, &username, Instant::now())
+        .map_err(rate_limited)?;
     let record = ctx.store.user_by_name(username.clone()).await?;
-    let hash = record.as_ref().map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
+    let hash = record
+        .as_ref()
+        .map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
     let valid = verify_password(password, hash).await;
     match record {
         Some(record) if valid => start_session(ctx, conn, record).await,
         _ => {
             lock().failed(&ip, &username, Instant::now());
             tracing::info!(peer = %conn.peer, "failed login");
-            Err(Failure::new(ErrorCode::InvalidCredentials, "wrong user name or password"))
+            Err(Failure::new(
+                ErrorCode::InvalidCredentials,
+                "wrong user name or password",
+            ))
         }
     }
 }
@@ -166,7 +207,10 @@ pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: St
 pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Reply, Failure> {
     let hash = token_hash(&token);
     let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), now_ms()).await? else {
-        return Err(Failure::new(ErrorCode::InvalidCredentials, "the session has expired or was ended; log in again"));
+        return Err(Failure::new(
+            ErrorCode::InvalidCredentials,
+            "the session has expired or was ended; log in again",
+        ));
     };
     join_hub(ctx, conn, &record)?;
     conn.token_hash = Some(hash);
@@ -179,12 +223,20 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
     }))
 }
 
-async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Result<Reply, Failure> {
+async fn start_session(
+    ctx: &Shared,
+    conn: &mut Conn,
+    record: UserRecord,
+) -> Result<Reply, Failure> {
     join_hub(ctx, conn, &record)?;
     let (token, hash) = new_token();
     let now = now_ms();
     let expires_at = now + (ctx.config.auth.session_ttl_seconds as i64) * 1000;
-    if let Err(err) = ctx.store.create_session(hash.clone(), record.user.id, expires_at, now).await {
+    if let Err(err) = ctx
+        .store
+        .create_session(hash.clone(), record.user.id, expires_at, now)
+        .await
+    {
         leave_hub(ctx, conn);
         return Err(err.into());
     }
@@ -200,13 +252,24 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
 }
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
-    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), evict: conn.evict.clone() };
+    let member = Member {
+        user: record.user.clone(),
+        outbox: conn.outbox.clone(),
+        evict: conn.evict.clone(),
+    };
     let came_online = ctx
         .hub
         .join(conn.id, member, ctx.config.server.max_users)
         .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
     if came_online {
-        announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
+        announce_presence(
+            ctx,
+            UserPresence {
+                user: record.user.clone(),
+                online: true,
+                status: record.status.clone(),
+            },
+        );
     }
     Ok(())
 }
@@ -214,13 +277,22 @@ fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failur
 /// Takes the connection out of the hub, announcing the user offline if it was their last.
 pub fn leave_hub(ctx: &Shared, conn: &Conn) {
     if let Some(user) = ctx.hub.leave(conn.id) {
-        announce_presence(ctx, UserPresence { user, online: false, status: None });
+        announce_presence(
+            ctx,
+            UserPresence {
+                user,
+                online: false,
+                status: None,
+            },
+        );
     }
 }
 
 /// Tells everyone online about a user's presence.
 pub fn announce_presence(ctx: &Shared, presence: UserPresence) {
-    let frame = crate::proto::encode_frame(&ServerFrame::Event { event: Event::Presence(presence) });
+    let frame = crate::proto::encode_frame(&ServerFrame::Event {
+        event: Event::Presence(presence),
+    });
     ctx.hub.broadcast(&frame);
 }
 
@@ -235,11 +307,19 @@ pub async fn logout(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
 }
 
 /// `change_password`: checks the old password, stores the new one, ends other sessions.
-pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: String) -> Result<Reply, Failure> {
+pub async fn change_password(
+    ctx: &Shared,
+    conn: &mut Conn,
+    old: String,
+    new: String,
+) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_new_password(&new)?;
     if old == new {
-        return Err(Failure::new(ErrorCode::InvalidArgument, "the new password must differ from the old one"));
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            "the new password must differ from the old one",
+        ));
     }
     let record = ctx
         .store
@@ -248,10 +328,15 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the account no longer exists"))?;
     let ip = conn.peer.to_string();
     let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock().check(&ip, &user.username, Instant::now()).map_err(rate_limited)?;
+    lock()
+        .check(&ip, &user.username, Instant::now())
+        .map_err(rate_limited)?;
     if !verify_password(old, record.password_hash).await {
         lock().failed(&ip, &user.username, Instant::now());
-        return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+        return Err(Failure::new(
+            ErrorCode::InvalidCredentials,
+            "the current password is wrong",
+        ));
     }
     let hash = hash_password(new).await;
     let keep = conn.token_hash.clone().unwrap_or_default();
@@ -294,13 +379,24 @@ mod tests {
             assert!(limits.check("1.1.1.1", "Ann", now).is_ok());
             limits.failed("1.1.1.1", "Ann", now);
         }
-        assert!(limits.check("9.9.9.9", "ann", now).is_err(), "account limit holds from any IP");
-        assert!(limits.check("1.1.1.1", "bob", now).is_ok(), "other accounts still work");
-        assert!(limits.check("1.1.1.1", "ann", now + Duration::from_secs(60)).is_ok());
+        assert!(
+            limits.check("9.9.9.9", "ann", now).is_err(),
+            "account limit holds from any IP"
+        );
+        assert!(
+            limits.check("1.1.1.1", "bob", now).is_ok(),
+            "other accounts still work"
+        );
+        assert!(limits
+            .check("1.1.1.1", "ann", now + Duration::from_secs(60))
+            .is_ok());
         for i in 0..15 {
             limits.failed("1.1.1.1", &format!("user{i}"), now);
         }
-        assert!(limits.check("1.1.1.1", "fresh", now).is_err(), "IP limit after 20 failures");
+        assert!(
+            limits.check("1.1.1.1", "fresh", now).is_err(),
+            "IP limit after 20 failures"
+        );
         assert!(limits.check("2.2.2.2", "fresh", now).is_ok());
     }
 }

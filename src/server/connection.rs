@@ -8,8 +8,9 @@
 use super::hub::QUEUE_FRAMES;
 use super::{admin, auth, chat, Failure, Shared, Stream};
 use crate::proto::{
-    decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
-    Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
+    decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event,
+    FrameError, Reply, Request, ServerFrame, Session, SessionState, User, Welcome,
+    SUPPORTED_VERSIONS,
 };
 use bytes::{Bytes, BytesMut};
 use std::net::{IpAddr, SocketAddr};
@@ -53,13 +54,27 @@ impl Conn {
 }
 
 /// Runs one control connection until it closes or `cancel` fires.
-pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, cancel: CancellationToken) {
-    let id = ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub async fn serve(
+    ctx: Arc<Shared>,
+    stream: Box<dyn Stream>,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) {
+    let id = ctx
+        .next_connection_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, writer) = tokio::io::split(stream);
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
     let evict = CancellationToken::new();
     let writer_task = tokio::spawn(write_frames(writer, inbox, evict.clone()));
-    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, evict };
+    let mut conn = Conn {
+        id,
+        peer: peer.ip(),
+        session: Session::new(),
+        token_hash: None,
+        outbox,
+        evict,
+    };
     tracing::debug!(%peer, id, "connection opened");
     let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -77,7 +92,9 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
                 Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
             },
             Ok(None) => {}
-            Err(err @ FrameError::TooLarge { .. }) => break Some(connection_error(ErrorCode::FrameTooLarge, err.to_string())),
+            Err(err @ FrameError::TooLarge { .. }) => {
+                break Some(connection_error(ErrorCode::FrameTooLarge, err.to_string()))
+            }
             Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
         }
         let awaiting_hello = conn.session.state() == SessionState::AwaitingHello;
@@ -111,7 +128,11 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
 }
 
 fn connection_error(code: ErrorCode, message: String) -> ServerFrame {
-    ServerFrame::Error { id: None, code, message }
+    ServerFrame::Error {
+        id: None,
+        code,
+        message,
+    }
 }
 
 fn describe(frame: &ServerFrame) -> String {
@@ -124,7 +145,11 @@ fn describe(frame: &ServerFrame) -> String {
 
 /// Drains the queue into the socket, a batch per write; on a stuck or broken peer it cancels
 /// `evict` so the reader side closes too.
-async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::Receiver<Bytes>, evict: CancellationToken) {
+async fn write_frames(
+    mut writer: WriteHalf<Box<dyn Stream>>,
+    mut inbox: mpsc::Receiver<Bytes>,
+    evict: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(16 * 1024);
     while let Some(frame) = inbox.recv().await {
         batch.extend_from_slice(&frame);
@@ -160,7 +185,11 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
         Ok(result) => ServerFrame::Reply { id, result },
         Err(failure) => {
             tracing::debug!(id = conn.id, op, code = ?failure.code, "request refused");
-            ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
+            ServerFrame::Error {
+                id: Some(id),
+                code: failure.code,
+                message: failure.message,
+            }
         }
     };
     encode_frame(&frame)
@@ -174,7 +203,10 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         Login { username, password } => auth::login(ctx, conn, username, password).await,
         Resume { token } => auth::resume(ctx, conn, token).await,
         Logout => auth::logout(ctx, conn).await,
-        ChangePassword { old_password, new_password } => auth::change_password(ctx, conn, old_password, new_password).await,
+        ChangePassword {
+            old_password,
+            new_password,
+        } => auth::change_password(ctx, conn, old_password, new_password).await,
         Ping => Ok(Reply::Pong),
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
@@ -182,13 +214,25 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         SendMessage { channel_id, body } => chat::send_message(ctx, conn, channel_id, body).await,
         EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
-        History { channel_id, before, limit } => chat::history(ctx, conn, channel_id, before, limit).await,
+        History {
+            channel_id,
+            before,
+            limit,
+        } => chat::history(ctx, conn, channel_id, before, limit).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
         CreateCategory { name } => admin::create_category(ctx, conn, name).await,
-        RenameCategory { category_id, name } => admin::rename_category(ctx, conn, category_id, name).await,
+        RenameCategory { category_id, name } => {
+            admin::rename_category(ctx, conn, category_id, name).await
+        }
         DeleteCategory { category_id } => admin::delete_category(ctx, conn, category_id).await,
-        CreateChannel { name, category_id, kind } => admin::create_channel(ctx, conn, name, category_id, kind).await,
-        RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
+        CreateChannel {
+            name,
+            category_id,
+            kind,
+        } => admin::create_channel(ctx, conn, name, category_id, kind).await,
+        RenameChannel { channel_id, name } => {
+            admin::rename_channel(ctx, conn, channel_id, name).await
+        }
         DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
     }
@@ -203,5 +247,9 @@ fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Resul
     })?;
     tracing::debug!(id = conn.id, client = %client.chars().take(64).collect::<String>(), version, "hello");
     conn.session.welcomed();
-    Ok(Reply::Welcome(Welcome { version, server: ctx.server_info(), auth_methods: ctx.auth_methods() }))
+    Ok(Reply::Welcome(Welcome {
+        version,
+        server: ctx.server_info(),
+        auth_methods: ctx.auth_methods(),
+    }))
 }

@@ -25,16 +25,26 @@ struct Bucket {
 impl RateLimiter {
     /// `capacity` tokens per key, one more every `refill_every`.
     pub fn new(capacity: u32, refill_every: Duration) -> Self {
-        RateLimiter { capacity: f64::from(capacity), refill_every, buckets: HashMap::new() }
+        RateLimiter {
+            capacity: f64::from(capacity),
+            refill_every,
+            buckets: HashMap::new(),
+        }
     }
 
     fn refilled(&self, key: &str, now: Instant) -> Bucket {
         match self.buckets.get(key) {
-            None => Bucket { tokens: self.capacity, updated: now },
+            None => Bucket {
+                tokens: self.capacity,
+                updated: now,
+            },
             Some(bucket) => {
                 let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
                 let gained = elapsed / self.refill_every.as_secs_f64();
-                Bucket { tokens: (bucket.tokens + gained).min(self.capacity), updated: now }
+                Bucket {
+                    tokens: (bucket.tokens + gained).min(self.capacity),
+                    updated: now,
+                }
             }
         }
     }
@@ -57,7 +67,8 @@ impl RateLimiter {
             let capacity = self.capacity;
             let refill = self.refill_every.as_secs_f64();
             self.buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() / refill < capacity
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() / refill
+                    < capacity
             });
         }
         self.buckets.insert(key.to_string(), bucket);

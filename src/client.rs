@@ -1,0 +1,772 @@
+//! The client library: connect by connection code or `host[:port]`, pin the server's
+//! certificate, speak protocol v1, and expose typed requests and a stream of events.
+//!
+//! Pinning: a connection code carries the certificate's fingerprint, so the first connection is
+//! already pinned. Connecting by address trusts on first use and records the fingerprint in a
+//! [`KnownHosts`] file; a later change of certificate is refused with a clear error.
+//! The `itc` CLI, the tests and the benchmarks use this module.
+
+use crate::code::{CodeError, ConnectionCode};
+use crate::proto::{
+    decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame,
+    ErrorCode, Event, HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo,
+    UserPresence, Welcome, SUPPORTED_VERSIONS,
+};
+use crate::server::Stream;
+use crate::tls::{
+    format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier,
+};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// The control port when an address has none.
+pub const DEFAULT_PORT: u16 = 3784;
+/// Time allowed for TCP connect plus TLS handshake plus hello.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Events buffered for a reader that is not reading; later ones are dropped and counted.
+const EVENT_BUFFER: usize = 8192;
+
+/// What went wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server text is neither a connection code nor `host[:port]`.
+    #[error("not a server address or connection code: {0}")]
+    BadTarget(String),
+    /// A damaged connection code.
+    #[error("{0}")]
+    Code(#[from] CodeError),
+    /// TCP connect failed.
+    #[error("cannot reach {addr}: {source}")]
+    Connect {
+        /// host:port.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate does not match the pinned fingerprint.
+    #[error("refusing to connect: the server's certificate ({presented}) does not match the one {pinned_by} ({expected}). {advice}")]
+    FingerprintMismatch {
+        /// Where the expectation came from.
+        pinned_by: String,
+        /// Expected fingerprint.
+        expected: String,
+        /// Presented fingerprint.
+        presented: String,
+        /// What to do.
+        advice: String,
+    },
+    /// TLS failed for another reason.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Tls {
+        /// host:port.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// Connecting took too long.
+    #[error("timed out connecting to {0}")]
+    Timeout(String),
+    /// The server answered with an error.
+    #[error("{message} ({code:?})")]
+    Server {
+        /// The code.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server sent something this client does not understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The connection is closed.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// The known-hosts file could not be read or written.
+    #[error("known hosts file {path}: {source}")]
+    KnownHosts {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// The server's error code, if the server refused the request.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A connection code: address, TLS setting and pinned fingerprint.
+    Code(ConnectionCode),
+    /// A bare address; TLS, trust on first use.
+    Address {
+        /// Host name or IP.
+        host: String,
+        /// Control port.
+        port: u16,
+    },
+}
+
+impl Target {
+    /// Parses `ITC-…`, `host`, `host:port`, `[v6]` or `[v6]:port`.
+    pub fn parse(text: &str) -> Result<Target, ClientError> {
+        let text = text.trim();
+        if text.len() >= 4 && text[..4].eq_ignore_ascii_case("ITC-") {
+            return Ok(Target::Code(ConnectionCode::decode(text)?));
+        }
+        let bad = || ClientError::BadTarget(text.to_string());
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        } else if text.matches(':').count() > 1 {
+            (text, None)
+        } else {
+            match text.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(port) => port.parse().ok().filter(|p| *p != 0).ok_or_else(bad)?,
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(bad());
+        }
+        Ok(Target::Address {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    fn host(&self) -> &str {
+        match self {
+            Target::Code(code) => &code.host,
+            Target::Address { host, .. } => host,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Target::Code(code) => code.port,
+            Target::Address { port, .. } => *port,
+        }
+    }
+
+    fn tls(&self) -> bool {
+        match self {
+            Target::Code(code) => code.tls,
+            Target::Address { .. } => true,
+        }
+    }
+
+    /// `host:port` (IPv6 in brackets), as known-hosts keys and messages use it.
+    pub fn authority(&self) -> String {
+        let host = self.host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port())
+        } else {
+            format!("{host}:{}", self.port())
+        }
+    }
+}
+
+/// A file of `host:port sha256-hex` lines: the fingerprints pinned on first use.
+#[derive(Debug, Clone)]
+pub struct KnownHosts {
+    path: PathBuf,
+}
+
+impl KnownHosts {
+    /// Uses the file at `path` (created when something is first pinned).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        KnownHosts { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn error(&self, source: std::io::Error) -> ClientError {
+        ClientError::KnownHosts {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn entries(&self) -> Result<Vec<(String, Fingerprint)>, ClientError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(self.error(err)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (authority, hex) = line.trim().split_once(' ')?;
+                Some((authority.to_string(), parse_hex_fingerprint(hex)?))
+            })
+            .collect())
+    }
+
+    /// The pinned fingerprint of `authority`.
+    pub fn get(&self, authority: &str) -> Result<Option<Fingerprint>, ClientError> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .find(|(a, _)| a == authority)
+            .map(|(_, f)| f))
+    }
+
+    /// Pins `fingerprint` for `authority`, replacing an older pin.
+    pub fn pin(&self, authority: &str, fingerprint: &Fingerprint) -> Result<(), ClientError> {
+        let mut entries = self.entries()?;
+        entries.retain(|(a, _)| a != authority);
+        entries.push((authority.to_string(), *fingerprint));
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| self.error(e))?;
+        }
+        let text: String = entries
+            .iter()
+            .map(|(a, f)| format!("{a} {}\n", hex_fingerprint(f)))
+            .collect();
+        std::fs::write(&self.path, text).map_err(|e| self.error(e))
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, ClientError>>>>>;
+
+/// A connected client. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct Client {
+    outbox: mpsc::Sender<Bytes>,
+    pending: Pending,
+    next_id: AtomicU64,
+    events: mpsc::Receiver<Event>,
+    dropped_events: Arc<AtomicU64>,
+    welcome: Welcome,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Client {
+    /// Connects, checks the certificate, and says hello.
+    pub async fn connect(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+    ) -> Result<Client, ClientError> {
+        let authority = target.authority();
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts))
+            .await
+            .map_err(|_| ClientError::Timeout(authority))?
+    }
+
+    async fn connect_inner(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+    ) -> Result<Client, ClientError> {
+        let authority = target.authority();
+        let tcp = TcpStream::connect((target.host(), target.port()))
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: authority.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Stream> = if target.tls() {
+            Box::new(tls_handshake(target, known_hosts, tcp).await?)
+        } else {
+            Box::new(tcp)
+        };
+        let (reader, mut writer) = tokio::io::split(stream);
+        let (outbox, mut to_send) = mpsc::channel::<Bytes>(1024);
+        let writer_task = tokio::spawn(async move {
+            while let Some(frame) = to_send.recv().await {
+                if writer.write_all(&frame).await.is_err() || writer.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        let pending: Pending = Arc::default();
+        let (event_tx, events) = mpsc::channel(EVENT_BUFFER);
+        let dropped_events = Arc::new(AtomicU64::new(0));
+        let reader_task = tokio::spawn(read_frames(
+            reader,
+            pending.clone(),
+            event_tx,
+            dropped_events.clone(),
+        ));
+        let next_id = AtomicU64::new(1);
+        let hello = Request::Hello {
+            versions: SUPPORTED_VERSIONS.to_vec(),
+            client: format!("itc {}", crate::server::VERSION),
+        };
+        let welcome = match round_trip(&outbox, &pending, &next_id, hello).await? {
+            Reply::Welcome(welcome) => welcome,
+            other => return Err(unexpected(other)),
+        };
+        Ok(Client {
+            outbox,
+            pending,
+            next_id,
+            events,
+            dropped_events,
+            welcome,
+            tasks: vec![writer_task, reader_task],
+        })
+    }
+
+    /// What the server said in its welcome: name, description, MOTD, auth methods.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn request(&self, request: Request) -> Result<Reply, ClientError> {
+        round_trip(&self.outbox, &self.pending, &self.next_id, request).await
+    }
+
+    /// The next server-pushed event; `None` once the connection is closed.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Events dropped because they were not read fast enough.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events.load(Ordering::Relaxed)
+    }
+
+    /// Logs in with a password.
+    pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
+        let request = Request::Login {
+            username: username.into(),
+            password: password.into(),
+        };
+        expect_session(self.request(request).await?)
+    }
+
+    /// Creates an account and logs in.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<SessionInfo, ClientError> {
+        let request = Request::Register {
+            username: username.into(),
+            password: password.into(),
+        };
+        expect_session(self.request(request).await?)
+    }
+
+    /// Logs in with a session token.
+    pub async fn resume(&self, token: &str) -> Result<SessionInfo, ClientError> {
+        expect_session(
+            self.request(Request::Resume {
+                token: token.into(),
+            })
+            .await?,
+        )
+    }
+
+    /// Ends the session.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::Logout).await?)
+    }
+
+    /// Changes the password.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<(), ClientError> {
+        let request = Request::ChangePassword {
+            old_password: old.into(),
+            new_password: new.into(),
+        };
+        expect_ok(self.request(request).await?)
+    }
+
+    /// Categories and channels.
+    pub async fn channels(&self) -> Result<ChannelList, ClientError> {
+        match self.request(Request::ListChannels).await? {
+            Reply::Channels(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A channel by name (with or without `#`), or by numeric id.
+    pub async fn find_channel(&self, name: &str) -> Result<Channel, ClientError> {
+        let wanted = name.trim_start_matches('#');
+        let list = self.channels().await?;
+        list.channels
+            .into_iter()
+            .find(|c| {
+                c.kind != ChannelKind::Direct && (c.name == wanted || c.id.to_string() == wanted)
+            })
+            .ok_or_else(|| ClientError::Server {
+                code: ErrorCode::NotFound,
+                message: format!("no channel named #{wanted}"),
+            })
+    }
+
+    /// Every account with presence.
+    pub async fn users(&self) -> Result<Vec<UserPresence>, ClientError> {
+        match self.request(Request::ListUsers).await? {
+            Reply::Users(users) => Ok(users),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets or clears the custom status.
+    pub async fn set_status(&self, status: Option<&str>) -> Result<(), ClientError> {
+        expect_ok(
+            self.request(Request::SetStatus {
+                status: status.map(str::to_string),
+            })
+            .await?,
+        )
+    }
+
+    /// Sends a message; returns it as committed by the server.
+    pub async fn send(&self, channel_id: i64, body: &str) -> Result<Message, ClientError> {
+        expect_message(
+            self.request(Request::SendMessage {
+                channel_id,
+                body: body.into(),
+            })
+            .await?,
+        )
+    }
+
+    /// Edits one's own message.
+    pub async fn edit(&self, message_id: i64, body: &str) -> Result<Message, ClientError> {
+        expect_message(
+            self.request(Request::EditMessage {
+                message_id,
+                body: body.into(),
+            })
+            .await?,
+        )
+    }
+
+    /// Deletes a message.
+    pub async fn delete(&self, message_id: i64) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::DeleteMessage { message_id }).await?)
+    }
+
+    /// A page of history, oldest first.
+    pub async fn history(
+        &self,
+        channel_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<HistoryPage, ClientError> {
+        match self
+            .request(Request::History {
+                channel_id,
+                before,
+                limit,
+            })
+            .await?
+        {
+            Reply::History(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The direct conversation with `username`.
+    pub async fn open_direct(&self, username: &str) -> Result<Channel, ClientError> {
+        expect_channel(
+            self.request(Request::OpenDirect {
+                username: username.into(),
+            })
+            .await?,
+        )
+    }
+
+    /// Admin: creates a channel.
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        category_id: Option<i64>,
+        kind: ChannelKind,
+    ) -> Result<Channel, ClientError> {
+        expect_channel(
+            self.request(Request::CreateChannel {
+                name: name.into(),
+                category_id,
+                kind,
+            })
+            .await?,
+        )
+    }
+
+    /// Admin: renames a channel.
+    pub async fn rename_channel(
+        &self,
+        channel_id: i64,
+        name: &str,
+    ) -> Result<Channel, ClientError> {
+        expect_channel(
+            self.request(Request::RenameChannel {
+                channel_id,
+                name: name.into(),
+            })
+            .await?,
+        )
+    }
+
+    /// Admin: deletes a channel.
+    pub async fn delete_channel(&self, channel_id: i64) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::DeleteChannel { channel_id }).await?)
+    }
+
+    /// Admin: sets a user's role.
+    pub async fn set_role(&self, username: &str, role: Role) -> Result<(), ClientError> {
+        expect_ok(
+            self.request(Request::SetRole {
+                username: username.into(),
+                role,
+            })
+            .await?,
+        )
+    }
+}
+
+async fn round_trip(
+    outbox: &mpsc::Sender<Bytes>,
+    pending: &Pending,
+    next_id: &AtomicU64,
+    request: Request,
+) -> Result<Reply, ClientError> {
+    let id = next_id.fetch_add(1, Ordering::Relaxed);
+    let (reply_tx, reply_rx) = oneshot::channel();
+    pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, reply_tx);
+    if outbox
+        .send(encode_frame(&ClientFrame { id, request }))
+        .await
+        .is_err()
+    {
+        pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        return Err(ClientError::Closed("the connection is closed".into()));
+    }
+    reply_rx
+        .await
+        .map_err(|_| ClientError::Closed("the connection closed before the answer".into()))?
+}
+
+async fn tls_handshake(
+    target: &Target,
+    known_hosts: Option<&KnownHosts>,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+    let authority = target.authority();
+    let (expected, pinned_by) = match target {
+        Target::Code(code) => (code.fingerprint, "in the connection code".to_string()),
+        Target::Address { .. } => match known_hosts {
+            Some(known) => (
+                known.get(&authority)?,
+                format!("pinned on first use in {}", known.path().display()),
+            ),
+            None => (None, String::new()),
+        },
+    };
+    let verifier = PinningVerifier::new(expected);
+    let config = verifier.client_config().map_err(|err| ClientError::Tls {
+        addr: authority.clone(),
+        reason: err.to_string(),
+    })?;
+    let name = rustls::pki_types::ServerName::try_from(target.host().to_string())
+        .map_err(|_| ClientError::BadTarget(target.host().to_string()))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match connector.connect(name, tcp).await {
+        Ok(stream) => {
+            if let (None, Some(known), Some(seen)) = (expected, known_hosts, verifier.seen()) {
+                if matches!(target, Target::Address { .. }) {
+                    known.pin(&authority, &seen)?;
+                }
+            }
+            Ok(stream)
+        }
+        Err(err) => match (expected, verifier.seen()) {
+            (Some(expected), Some(presented)) if expected != presented => Err(ClientError::FingerprintMismatch {
+                advice: match target {
+                    Target::Code(_) => "The code may be out of date, or someone may be intercepting the connection.".into(),
+                    Target::Address { .. } => format!(
+                        "If the server was reinstalled, remove its line ({authority}) from {}.",
+                        known_hosts.map(|k| k.path().display().to_string()).unwrap_or_default()
+                    ),
+                },
+                pinned_by,
+                expected: format_fingerprint(&expected),
+                presented: format_fingerprint(&presented),
+            }),
+            _ => Err(ClientError::Tls { addr: authority, reason: err.to_string() }),
+        },
+    }
+}
+
+async fn read_frames(
+    mut reader: tokio::io::ReadHalf<Box<dyn Stream>>,
+    pending: Pending,
+    events: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let reason = 'read: loop {
+        loop {
+            let payload = match decode_frame(&mut buf) {
+                Ok(Some(payload)) => payload,
+                Ok(None) => break,
+                Err(err) => break 'read format!("bad frame from server: {err}"),
+            };
+            match parse_payload::<ServerFrame>(&payload) {
+                Ok(ServerFrame::Reply { id, result }) => answer(&pending, id, Ok(result)),
+                Ok(ServerFrame::Error {
+                    id: Some(id),
+                    code,
+                    message,
+                }) => answer(&pending, id, Err(ClientError::Server { code, message })),
+                Ok(ServerFrame::Error {
+                    id: None,
+                    code,
+                    message,
+                }) => break 'read format!("{message} ({code:?})"),
+                Ok(ServerFrame::Event { event }) => {
+                    let shutdown = matches!(event, Event::ServerShutdown { .. });
+                    if events.try_send(event).is_err() {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if shutdown {
+                        break 'read "the server is shutting down".into();
+                    }
+                }
+                Err(err) => break 'read format!("unreadable frame from server: {err}"),
+            }
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => break "the server closed the connection".into(),
+            Ok(_) => {}
+            Err(err) => break format!("read failed: {err}"),
+        }
+    };
+    let waiting: Vec<_> = pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .collect();
+    for (_, reply) in waiting {
+        let _ = reply.send(Err(ClientError::Closed(reason.clone())));
+    }
+}
+
+fn answer(pending: &Pending, id: u64, result: Result<Reply, ClientError>) {
+    if let Some(reply) = pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id)
+    {
+        let _ = reply.send(result);
+    }
+}
+
+fn unexpected(reply: Reply) -> ClientError {
+    ClientError::Protocol(format!("unexpected answer: {reply:?}"))
+}
+
+fn expect_ok(reply: Reply) -> Result<(), ClientError> {
+    match reply {
+        Reply::Ok => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_session(reply: Reply) -> Result<SessionInfo, ClientError> {
+    match reply {
+        Reply::Session(session) => Ok(session),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_message(reply: Reply) -> Result<Message, ClientError> {
+    match reply {
+        Reply::Message(message) => Ok(message),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_channel(reply: Reply) -> Result<Channel, ClientError> {
+    match reply {
+        Reply::Channel(channel) => Ok(channel),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let addr = |host: &str, port| Target::Address {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            Target::parse("chat.example.com").ok(),
+            Some(addr("chat.example.com", 3784))
+        );
+        assert_eq!(
+            Target::parse("192.168.1.100:4000").ok(),
+            Some(addr("192.168.1.100", 4000))
+        );
+        assert_eq!(Target::parse("[::1]:5000").ok(), Some(addr("::1", 5000)));
+        assert_eq!(Target::parse("::1").ok(), Some(addr("::1", 3784)));
+        assert_eq!(addr("::1", 5000).authority(), "[::1]:5000");
+        for bad in ["", "host:0", "host:port", "a b", "[::1", "http://x/"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            Target::parse("ITC-bad"),
+            Err(ClientError::Code(_))
+        ));
+    }
+
+    #[test]
+    fn known_hosts_pin_and_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let known = KnownHosts::new(dir.path().join("sub/known_hosts"));
+        assert_eq!(known.get("h:1").expect("reads"), None);
+        known.pin("h:1", &[1; 32]).expect("writes");
+        known.pin("h:2", &[2; 32]).expect("writes");
+        known.pin("h:1", &[3; 32]).expect("writes");
+        assert_eq!(known.get("h:1").expect("reads"), Some([3; 32]));
+        assert_eq!(known.get("h:2").expect("reads"), Some([2; 32]));
+    }
+}
