@@ -1,0 +1,306 @@
+//! Test harness: real servers on loopback with ephemeral ports in temp dirs, in-process
+//! ([`TestServer`]) or as the real `itc-server` binary ([`ServerProcess`]), and clients that
+//! log in. Every wait is bounded.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use iptincan::client::{Client, ClientError, Target};
+use iptincan::config::{Config, DataDir};
+use iptincan::proto::{ErrorCode, Event};
+use iptincan::server::{self, RunningServer};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The password the tests give the default admin.
+pub const ADMIN_PASSWORD: &str = "family-admin-pass";
+/// The password of every member the tests register.
+pub const MEMBER_PASSWORD: &str = "member-password";
+/// Longest any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Config text for tests: loopback only, ephemeral ports, quiet logs.
+pub const TEST_CONFIG: &str = "[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
+
+/// A configuration for tests.
+pub fn test_config() -> Config {
+    iptincan::config::parse(TEST_CONFIG, "test")
+        .expect("test config is valid")
+        .config
+}
+
+/// An in-process server in its own temp dir.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    running: Option<RunningServer>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config();
+        adjust(&mut config);
+        let running = server::start(config.clone(), DataDir::new(dir.path()))
+            .await
+            .expect("server starts");
+        TestServer {
+            dir,
+            config,
+            running: Some(running),
+        }
+    }
+
+    pub fn running(&self) -> &RunningServer {
+        self.running.as_ref().expect("running")
+    }
+
+    /// The connection code for 127.0.0.1.
+    pub fn target(&self) -> Target {
+        Target::Code(self.running().connection_code("127.0.0.1"))
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(&self.target(), None)
+            .await
+            .expect("connects")
+    }
+
+    /// The default admin, logged in, with the password changed to [`ADMIN_PASSWORD`] (once).
+    pub async fn admin(&self) -> Client {
+        let client = self.connect().await;
+        match client.login("chatter", ADMIN_PASSWORD).await {
+            Ok(_) => {}
+            Err(_) => {
+                let session = client
+                    .login("chatter", "chatter")
+                    .await
+                    .expect("default admin logs in");
+                assert!(session.must_change_password);
+                client
+                    .change_password("chatter", ADMIN_PASSWORD)
+                    .await
+                    .expect("changes password");
+            }
+        }
+        client
+    }
+
+    /// A newly registered member.
+    pub async fn member(&self, name: &str) -> Client {
+        let client = self.connect().await;
+        client
+            .register(name, MEMBER_PASSWORD)
+            .await
+            .expect("registers");
+        client
+    }
+
+    /// Stops the server (gracefully) and returns its data dir for a restart.
+    pub async fn stop(mut self) -> (tempfile::TempDir, Config) {
+        if let Some(running) = self.running.take() {
+            assert!(running.shutdown().await, "stopped within the grace period");
+        }
+        (self.dir, self.config)
+    }
+
+    /// Starts again on an existing data dir.
+    pub async fn restart(dir: tempfile::TempDir, config: Config) -> TestServer {
+        let running = server::start(config.clone(), DataDir::new(dir.path()))
+            .await
+            .expect("server restarts");
+        TestServer {
+            dir,
+            config,
+            running: Some(running),
+        }
+    }
+}
+
+/// Waits for the next event matching `want`, skipping others.
+pub async fn next_matching<T>(client: &mut Client, mut want: impl FnMut(Event) -> Option<T>) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = client.next_event().await.expect("connection open");
+            if let Some(found) = want(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("event arrived in time")
+}
+
+/// Asserts that a request failed with `code`.
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ClientError>, code: ErrorCode) {
+    match result {
+        Err(ClientError::Server { code: actual, .. }) if actual == code => {}
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+/// The `itc-server` binary under test.
+pub fn server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_itc-server"))
+}
+
+/// The `itc` binary under test.
+pub fn client_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_itc"))
+}
+
+/// The real server binary, running in `dir`.
+pub struct ServerProcess {
+    pub child: Child,
+    pub code: String,
+    pub control: String,
+    pub rest: String,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl ServerProcess {
+    /// Starts `itc-server --data-dir dir` and waits for its connection code. On failure
+    /// returns what it wrote to stderr.
+    pub fn spawn(dir: &Path, extra_args: &[&str]) -> Result<ServerProcess, String> {
+        let stderr_log = tempfile::NamedTempFile::new().expect("stderr file");
+        let stderr = stderr_log.reopen().expect("stderr file");
+        let mut child = Command::new(server_binary())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawns itc-server");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut control, mut rest) = (String::new(), String::new());
+        loop {
+            match lines_rx.recv_timeout(WAIT) {
+                Ok(line) if line.contains("listening control=") => {
+                    let field = |name: &str| {
+                        line.split_whitespace()
+                            .find_map(|part| part.strip_prefix(name))
+                            .map(|addr| addr.split_once('/').map_or(addr, |(_, a)| a).to_string())
+                            .unwrap_or_default()
+                    };
+                    control = field("control=");
+                    rest = field("rest=");
+                }
+                Ok(line) if line.starts_with("Connection code: ") => {
+                    let code = line
+                        .trim_start_matches("Connection code: ")
+                        .trim()
+                        .to_string();
+                    return Ok(ServerProcess {
+                        child,
+                        code,
+                        control,
+                        rest,
+                        stderr: stderr_log,
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(std::fs::read_to_string(stderr_log.path()).unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        Target::parse(&self.code).expect("valid code")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns how long it took.
+    pub fn terminate(mut self) -> (Duration, std::process::ExitStatus) {
+        let started = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (started.elapsed(), status);
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, no goodbyes.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `itc-server` with arguments to completion (bounded) and returns (success, stdout, stderr).
+pub fn run_server_command(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    run_bounded(
+        Command::new(server_binary())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args),
+    )
+}
+
+/// Runs a command with a time limit; returns (success, stdout, stderr).
+pub fn run_bounded(command: &mut Command) -> (bool, String, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if started.elapsed() > WAIT * 3 {
+            let _ = child.kill();
+            panic!("command did not finish in time: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Writes a test config (plus `extra` TOML appended into its sections) into `dir`.
+pub fn write_config(dir: &Path, server_extra: &str, rest: &str) {
+    let text = format!("{TEST_CONFIG}{server_extra}\n{rest}\n");
+    std::fs::write(dir.join("server.toml"), text).expect("writes config");
+}
