@@ -8,14 +8,11 @@
 
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{
-    decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame,
-    ErrorCode, Event, HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo,
-    UserPresence, Welcome, SUPPORTED_VERSIONS,
+    decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, ErrorCode, Event,
+    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, Welcome, SUPPORTED_VERSIONS,
 };
 use crate::server::Stream;
-use crate::tls::{
-    format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier,
-};
+use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -148,10 +145,7 @@ impl Target {
         if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
             return Err(bad());
         }
-        Ok(Target::Address {
-            host: host.to_string(),
-            port,
-        })
+        Ok(Target::Address { host: host.to_string(), port })
     }
 
     fn host(&self) -> &str {
@@ -204,10 +198,7 @@ impl KnownHosts {
     }
 
     fn error(&self, source: std::io::Error) -> ClientError {
-        ClientError::KnownHosts {
-            path: self.path.display().to_string(),
-            source,
-        }
+        ClientError::KnownHosts { path: self.path.display().to_string(), source }
     }
 
     fn entries(&self) -> Result<Vec<(String, Fingerprint)>, ClientError> {
@@ -227,11 +218,7 @@ impl KnownHosts {
 
     /// The pinned fingerprint of `authority`.
     pub fn get(&self, authority: &str) -> Result<Option<Fingerprint>, ClientError> {
-        Ok(self
-            .entries()?
-            .into_iter()
-            .find(|(a, _)| a == authority)
-            .map(|(_, f)| f))
+        Ok(self.entries()?.into_iter().find(|(a, _)| a == authority).map(|(_, f)| f))
     }
 
     /// Pins `fingerprint` for `authority`, replacing an older pin.
@@ -242,10 +229,7 @@ impl KnownHosts {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| self.error(e))?;
         }
-        let text: String = entries
-            .iter()
-            .map(|(a, f)| format!("{a} {}\n", hex_fingerprint(f)))
-            .collect();
+        let text: String = entries.iter().map(|(a, f)| format!("{a} {}\n", hex_fingerprint(f))).collect();
         std::fs::write(&self.path, text).map_err(|e| self.error(e))
     }
 }
@@ -274,33 +258,21 @@ impl Drop for Client {
 
 impl Client {
     /// Connects, checks the certificate, and says hello.
-    pub async fn connect(
-        target: &Target,
-        known_hosts: Option<&KnownHosts>,
-    ) -> Result<Client, ClientError> {
+    pub async fn connect(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
         let authority = target.authority();
         tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts))
             .await
             .map_err(|_| ClientError::Timeout(authority))?
     }
 
-    async fn connect_inner(
-        target: &Target,
-        known_hosts: Option<&KnownHosts>,
-    ) -> Result<Client, ClientError> {
+    async fn connect_inner(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
         let authority = target.authority();
         let tcp = TcpStream::connect((target.host(), target.port()))
             .await
-            .map_err(|source| ClientError::Connect {
-                addr: authority.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Connect { addr: authority.clone(), source })?;
         let _ = tcp.set_nodelay(true);
-        let stream: Box<dyn Stream> = if target.tls() {
-            Box::new(tls_handshake(target, known_hosts, tcp).await?)
-        } else {
-            Box::new(tcp)
-        };
+        let stream: Box<dyn Stream> =
+            if target.tls() { Box::new(tls_handshake(target, known_hosts, tcp).await?) } else { Box::new(tcp) };
         let (reader, mut writer) = tokio::io::split(stream);
         let (outbox, mut to_send) = mpsc::channel::<Bytes>(1024);
         let writer_task = tokio::spawn(async move {
@@ -314,30 +286,15 @@ impl Client {
         let pending: Pending = Arc::default();
         let (event_tx, events) = mpsc::channel(EVENT_BUFFER);
         let dropped_events = Arc::new(AtomicU64::new(0));
-        let reader_task = tokio::spawn(read_frames(
-            reader,
-            pending.clone(),
-            event_tx,
-            dropped_events.clone(),
-        ));
+        let reader_task = tokio::spawn(read_frames(reader, pending.clone(), event_tx, dropped_events.clone()));
         let next_id = AtomicU64::new(1);
-        let hello = Request::Hello {
-            versions: SUPPORTED_VERSIONS.to_vec(),
-            client: format!("itc {}", crate::server::VERSION),
-        };
+        let hello =
+            Request::Hello { versions: SUPPORTED_VERSIONS.to_vec(), client: format!("itc {}", crate::server::VERSION) };
         let welcome = match round_trip(&outbox, &pending, &next_id, hello).await? {
             Reply::Welcome(welcome) => welcome,
             other => return Err(unexpected(other)),
         };
-        Ok(Client {
-            outbox,
-            pending,
-            next_id,
-            events,
-            dropped_events,
-            welcome,
-            tasks: vec![writer_task, reader_task],
-        })
+        Ok(Client { outbox, pending, next_id, events, dropped_events, welcome, tasks: vec![writer_task, reader_task] })
     }
 
     /// What the server said in its welcome: name, description, MOTD, auth methods.
@@ -362,34 +319,19 @@ impl Client {
 
     /// Logs in with a password.
     pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
-        let request = Request::Login {
-            username: username.into(),
-            password: password.into(),
-        };
+        let request = Request::Login { username: username.into(), password: password.into() };
         expect_session(self.request(request).await?)
     }
 
     /// Creates an account and logs in.
-    pub async fn register(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<SessionInfo, ClientError> {
-        let request = Request::Register {
-            username: username.into(),
-            password: password.into(),
-        };
+    pub async fn register(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
+        let request = Request::Register { username: username.into(), password: password.into() };
         expect_session(self.request(request).await?)
     }
 
     /// Logs in with a session token.
     pub async fn resume(&self, token: &str) -> Result<SessionInfo, ClientError> {
-        expect_session(
-            self.request(Request::Resume {
-                token: token.into(),
-            })
-            .await?,
-        )
+        expect_session(self.request(Request::Resume { token: token.into() }).await?)
     }
 
     /// Ends the session.
@@ -399,10 +341,7 @@ impl Client {
 
     /// Changes the password.
     pub async fn change_password(&self, old: &str, new: &str) -> Result<(), ClientError> {
-        let request = Request::ChangePassword {
-            old_password: old.into(),
-            new_password: new.into(),
-        };
+        let request = Request::ChangePassword { old_password: old.into(), new_password: new.into() };
         expect_ok(self.request(request).await?)
     }
 
@@ -420,9 +359,7 @@ impl Client {
         let list = self.channels().await?;
         list.channels
             .into_iter()
-            .find(|c| {
-                c.kind != ChannelKind::Direct && (c.name == wanted || c.id.to_string() == wanted)
-            })
+            .find(|c| c.kind != ChannelKind::Direct && (c.name == wanted || c.id.to_string() == wanted))
             .ok_or_else(|| ClientError::Server {
                 code: ErrorCode::NotFound,
                 message: format!("no channel named #{wanted}"),
@@ -439,34 +376,17 @@ impl Client {
 
     /// Sets or clears the custom status.
     pub async fn set_status(&self, status: Option<&str>) -> Result<(), ClientError> {
-        expect_ok(
-            self.request(Request::SetStatus {
-                status: status.map(str::to_string),
-            })
-            .await?,
-        )
+        expect_ok(self.request(Request::SetStatus { status: status.map(str::to_string) }).await?)
     }
 
     /// Sends a message; returns it as committed by the server.
     pub async fn send(&self, channel_id: i64, body: &str) -> Result<Message, ClientError> {
-        expect_message(
-            self.request(Request::SendMessage {
-                channel_id,
-                body: body.into(),
-            })
-            .await?,
-        )
+        expect_message(self.request(Request::SendMessage { channel_id, body: body.into() }).await?)
     }
 
     /// Edits one's own message.
     pub async fn edit(&self, message_id: i64, body: &str) -> Result<Message, ClientError> {
-        expect_message(
-            self.request(Request::EditMessage {
-                message_id,
-                body: body.into(),
-            })
-            .await?,
-        )
+        expect_message(self.request(Request::EditMessage { message_id, body: body.into() }).await?)
     }
 
     /// Deletes a message.
@@ -481,14 +401,7 @@ impl Client {
         before: Option<i64>,
         limit: Option<u32>,
     ) -> Result<HistoryPage, ClientError> {
-        match self
-            .request(Request::History {
-                channel_id,
-                before,
-                limit,
-            })
-            .await?
-        {
+        match self.request(Request::History { channel_id, before, limit }).await? {
             Reply::History(page) => Ok(page),
             other => Err(unexpected(other)),
         }
@@ -496,12 +409,7 @@ impl Client {
 
     /// The direct conversation with `username`.
     pub async fn open_direct(&self, username: &str) -> Result<Channel, ClientError> {
-        expect_channel(
-            self.request(Request::OpenDirect {
-                username: username.into(),
-            })
-            .await?,
-        )
+        expect_channel(self.request(Request::OpenDirect { username: username.into() }).await?)
     }
 
     /// Admin: creates a channel.
@@ -511,29 +419,12 @@ impl Client {
         category_id: Option<i64>,
         kind: ChannelKind,
     ) -> Result<Channel, ClientError> {
-        expect_channel(
-            self.request(Request::CreateChannel {
-                name: name.into(),
-                category_id,
-                kind,
-            })
-            .await?,
-        )
+        expect_channel(self.request(Request::CreateChannel { name: name.into(), category_id, kind }).await?)
     }
 
     /// Admin: renames a channel.
-    pub async fn rename_channel(
-        &self,
-        channel_id: i64,
-        name: &str,
-    ) -> Result<Channel, ClientError> {
-        expect_channel(
-            self.request(Request::RenameChannel {
-                channel_id,
-                name: name.into(),
-            })
-            .await?,
-        )
+    pub async fn rename_channel(&self, channel_id: i64, name: &str) -> Result<Channel, ClientError> {
+        expect_channel(self.request(Request::RenameChannel { channel_id, name: name.into() }).await?)
     }
 
     /// Admin: deletes a channel.
@@ -543,13 +434,7 @@ impl Client {
 
     /// Admin: sets a user's role.
     pub async fn set_role(&self, username: &str, role: Role) -> Result<(), ClientError> {
-        expect_ok(
-            self.request(Request::SetRole {
-                username: username.into(),
-                role,
-            })
-            .await?,
-        )
+        expect_ok(self.request(Request::SetRole { username: username.into(), role }).await?)
     }
 }
 
@@ -561,24 +446,12 @@ async fn round_trip(
 ) -> Result<Reply, ClientError> {
     let id = next_id.fetch_add(1, Ordering::Relaxed);
     let (reply_tx, reply_rx) = oneshot::channel();
-    pending
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, reply_tx);
-    if outbox
-        .send(encode_frame(&ClientFrame { id, request }))
-        .await
-        .is_err()
-    {
-        pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, reply_tx);
+    if outbox.send(encode_frame(&ClientFrame { id, request })).await.is_err() {
+        pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         return Err(ClientError::Closed("the connection is closed".into()));
     }
-    reply_rx
-        .await
-        .map_err(|_| ClientError::Closed("the connection closed before the answer".into()))?
+    reply_rx.await.map_err(|_| ClientError::Closed("the connection closed before the answer".into()))?
 }
 
 async fn tls_handshake(
@@ -587,41 +460,38 @@ async fn tls_handshake(
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
     let authority = target.authority();
-    let (expected, pinned_by) = match target {
-        Target::Code(code) => (code.fingerprint, "in the connection code".to_string()),
-        Target::Address { .. } => match known_hosts {
-            Some(known) => (
-                known.get(&authority)?,
-                format!("pinned on first use in {}", known.path().display()),
-            ),
-            None => (None, String::new()),
-        },
+    let code_pin = match target {
+        Target::Code(code) => code.fingerprint,
+        Target::Address { .. } => None,
+    };
+    let (expected, pinned_by) = match (code_pin, known_hosts) {
+        (Some(pin), _) => (Some(pin), "in the connection code".to_string()),
+        (None, Some(known)) => (known.get(&authority)?, format!("pinned on first use in {}", known.path().display())),
+        (None, None) => (None, String::new()),
     };
     let verifier = PinningVerifier::new(expected);
-    let config = verifier.client_config().map_err(|err| ClientError::Tls {
-        addr: authority.clone(),
-        reason: err.to_string(),
-    })?;
+    let config = verifier
+        .client_config()
+        .map_err(|err| ClientError::Tls { addr: authority.clone(), reason: err.to_string() })?;
     let name = rustls::pki_types::ServerName::try_from(target.host().to_string())
         .map_err(|_| ClientError::BadTarget(target.host().to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     match connector.connect(name, tcp).await {
         Ok(stream) => {
             if let (None, Some(known), Some(seen)) = (expected, known_hosts, verifier.seen()) {
-                if matches!(target, Target::Address { .. }) {
-                    known.pin(&authority, &seen)?;
-                }
+                known.pin(&authority, &seen)?;
             }
             Ok(stream)
         }
         Err(err) => match (expected, verifier.seen()) {
             (Some(expected), Some(presented)) if expected != presented => Err(ClientError::FingerprintMismatch {
-                advice: match target {
-                    Target::Code(_) => "The code may be out of date, or someone may be intercepting the connection.".into(),
-                    Target::Address { .. } => format!(
+                advice: if code_pin.is_some() {
+                    "The code may be out of date, or someone may be intercepting the connection.".into()
+                } else {
+                    format!(
                         "If the server was reinstalled, remove its line ({authority}) from {}.",
                         known_hosts.map(|k| k.path().display().to_string()).unwrap_or_default()
-                    ),
+                    )
                 },
                 pinned_by,
                 expected: format_fingerprint(&expected),
@@ -648,16 +518,10 @@ async fn read_frames(
             };
             match parse_payload::<ServerFrame>(&payload) {
                 Ok(ServerFrame::Reply { id, result }) => answer(&pending, id, Ok(result)),
-                Ok(ServerFrame::Error {
-                    id: Some(id),
-                    code,
-                    message,
-                }) => answer(&pending, id, Err(ClientError::Server { code, message })),
-                Ok(ServerFrame::Error {
-                    id: None,
-                    code,
-                    message,
-                }) => break 'read format!("{message} ({code:?})"),
+                Ok(ServerFrame::Error { id: Some(id), code, message }) => {
+                    answer(&pending, id, Err(ClientError::Server { code, message }))
+                }
+                Ok(ServerFrame::Error { id: None, code, message }) => break 'read format!("{message} ({code:?})"),
                 Ok(ServerFrame::Event { event }) => {
                     let shutdown = matches!(event, Event::ServerShutdown { .. });
                     if events.try_send(event).is_err() {
@@ -676,22 +540,14 @@ async fn read_frames(
             Err(err) => break format!("read failed: {err}"),
         }
     };
-    let waiting: Vec<_> = pending
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .drain()
-        .collect();
+    let waiting: Vec<_> = pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
     for (_, reply) in waiting {
         let _ = reply.send(Err(ClientError::Closed(reason.clone())));
     }
 }
 
 fn answer(pending: &Pending, id: u64, result: Result<Reply, ClientError>) {
-    if let Some(reply) = pending
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id)
-    {
+    if let Some(reply) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
         let _ = reply.send(result);
     }
 }
@@ -734,28 +590,16 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        let addr = |host: &str, port| Target::Address {
-            host: host.into(),
-            port,
-        };
-        assert_eq!(
-            Target::parse("chat.example.com").ok(),
-            Some(addr("chat.example.com", 3784))
-        );
-        assert_eq!(
-            Target::parse("192.168.1.100:4000").ok(),
-            Some(addr("192.168.1.100", 4000))
-        );
+        let addr = |host: &str, port| Target::Address { host: host.into(), port };
+        assert_eq!(Target::parse("chat.example.com").ok(), Some(addr("chat.example.com", 3784)));
+        assert_eq!(Target::parse("192.168.1.100:4000").ok(), Some(addr("192.168.1.100", 4000)));
         assert_eq!(Target::parse("[::1]:5000").ok(), Some(addr("::1", 5000)));
         assert_eq!(Target::parse("::1").ok(), Some(addr("::1", 3784)));
         assert_eq!(addr("::1", 5000).authority(), "[::1]:5000");
         for bad in ["", "host:0", "host:port", "a b", "[::1", "http://x/"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
-        assert!(matches!(
-            Target::parse("ITC-bad"),
-            Err(ClientError::Code(_))
-        ));
+        assert!(matches!(Target::parse("ITC-bad"), Err(ClientError::Code(_))));
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub enum CodeError {
     /// Made by a newer version.
     #[error("the connection code has version {0}; this program understands version {VERSION} (update it)")]
     UnsupportedVersion(u8),
+    /// No host to put in the code.
+    #[error("cannot make a connection code without a host")]
+    EmptyHost,
     /// A field is too long to encode.
     #[error("cannot make a connection code: {0} is longer than 255 bytes")]
     FieldTooLong(&'static str),
@@ -80,6 +83,9 @@ pub enum QrError {
 impl ConnectionCode {
     /// The `ITC-…` text.
     pub fn encode(&self) -> Result<String, CodeError> {
+        if self.host.is_empty() {
+            return Err(CodeError::EmptyHost);
+        }
         let mut body = vec![VERSION, 0, 0, 0];
         if self.tls {
             body[1] |= FLAG_TLS;
@@ -99,10 +105,10 @@ impl ConnectionCode {
     /// Parses and checks an `ITC-…` text. Surrounding whitespace is ignored.
     pub fn decode(text: &str) -> Result<Self, CodeError> {
         let text = text.trim();
-        let encoded = text
-            .strip_prefix(PREFIX)
-            .or_else(|| text.strip_prefix("itc-"))
-            .ok_or(CodeError::MissingPrefix)?;
+        let encoded = match text.get(..PREFIX.len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &text[PREFIX.len()..],
+            _ => return Err(CodeError::MissingPrefix),
+        };
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|err| match err {
             base64::DecodeError::InvalidByte(..) => CodeError::BadCharacters,
             _ => CodeError::Corrupted,
@@ -134,13 +140,7 @@ impl ConnectionCode {
         if !reader.rest.is_empty() || host.is_empty() {
             return Err(CodeError::Corrupted);
         }
-        Ok(ConnectionCode {
-            name,
-            host,
-            port,
-            tls: flags & FLAG_TLS != 0,
-            fingerprint,
-        })
+        Ok(ConnectionCode { name, host, port, tls: flags & FLAG_TLS != 0, fingerprint })
     }
 }
 
@@ -206,20 +206,14 @@ pub fn write_qr_png(text: &str, path: &Path, scale: u32) -> Result<(), QrError> 
             pixels[start..start + scale as usize].fill(0);
         }
     }
-    let write_err = |source| QrError::Write {
-        path: path.display().to_string(),
-        source,
-    };
+    let write_err = |source| QrError::Write { path: path.display().to_string(), source };
     let file = std::fs::File::create(path).map_err(write_err)?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     let to_io = |err: png::EncodingError| std::io::Error::other(err.to_string());
     let mut writer = encoder.write_header().map_err(to_io).map_err(write_err)?;
-    writer
-        .write_image_data(&pixels)
-        .map_err(to_io)
-        .map_err(write_err)?;
+    writer.write_image_data(&pixels).map_err(to_io).map_err(write_err)?;
     writer.finish().map_err(to_io).map_err(write_err)?;
     Ok(())
 }
@@ -244,12 +238,7 @@ mod tests {
         let text = code.encode().expect("encodes");
         assert!(text.starts_with("ITC-"));
         assert_eq!(ConnectionCode::decode(&text), Ok(code));
-        let plain = ConnectionCode {
-            tls: false,
-            fingerprint: None,
-            name: "Zoë's 🏠".into(),
-            ..sample()
-        };
+        let plain = ConnectionCode { tls: false, fingerprint: None, name: "Zoë's 🏠".into(), ..sample() };
         let text = plain.encode().expect("encodes");
         assert_eq!(ConnectionCode::decode(&format!("  {text}\n")), Ok(plain));
     }
@@ -265,11 +254,7 @@ mod tests {
             damaged.replace_range(index..index + 1, &replacement.to_string());
             // The last character may carry only padding bits, which base64 decoders may ignore.
             if let Ok(decoded) = ConnectionCode::decode(&damaged) {
-                assert_eq!(
-                    decoded,
-                    sample(),
-                    "change at {index} decoded to a different server"
-                );
+                assert_eq!(decoded, sample(), "change at {index} decoded to a different server");
             }
         }
     }
@@ -277,34 +262,23 @@ mod tests {
     #[test]
     fn clear_errors() {
         let text = sample().encode().expect("encodes");
-        assert_eq!(
-            ConnectionCode::decode("XYZ-abc"),
-            Err(CodeError::MissingPrefix)
-        );
-        assert_eq!(
-            ConnectionCode::decode("ITC-ab$c"),
-            Err(CodeError::BadCharacters)
-        );
-        assert_eq!(
-            ConnectionCode::decode(&text[..text.len() - 6]),
-            Err(CodeError::Corrupted)
-        );
+        assert_eq!(ConnectionCode::decode("XYZ-abc"), Err(CodeError::MissingPrefix));
+        assert_eq!(ConnectionCode::decode("ITC-ab$c"), Err(CodeError::BadCharacters));
+        assert_eq!(ConnectionCode::decode(&text[..text.len() - 6]), Err(CodeError::Corrupted));
         assert_eq!(ConnectionCode::decode("ITC-"), Err(CodeError::Corrupted));
 
         let mut future = vec![9u8, 0, 0, 1, 1, b'h', 0];
         let check = ring::digest::digest(&ring::digest::SHA256, &future);
         future.extend_from_slice(&check.as_ref()[..4]);
         let future = format!("ITC-{}", URL_SAFE_NO_PAD.encode(future));
-        assert_eq!(
-            ConnectionCode::decode(&future),
-            Err(CodeError::UnsupportedVersion(9))
-        );
+        assert_eq!(ConnectionCode::decode(&future), Err(CodeError::UnsupportedVersion(9)));
 
-        let long = ConnectionCode {
-            host: "h".repeat(256),
-            ..sample()
-        };
+        let long = ConnectionCode { host: "h".repeat(256), ..sample() };
         assert_eq!(long.encode(), Err(CodeError::FieldTooLong("host")));
+        let hostless = ConnectionCode { host: String::new(), ..sample() };
+        assert_eq!(hostless.encode(), Err(CodeError::EmptyHost));
+        let text = sample().encode().expect("encodes");
+        assert_eq!(ConnectionCode::decode(&text.replacen("ITC", "Itc", 1)), Ok(sample()));
     }
 
     #[test]

@@ -47,10 +47,7 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
 }
 
 /// The whole configuration.
@@ -119,9 +116,7 @@ pub struct DatabaseSection {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
-        DatabaseSection {
-            path: "itc-server.db".into(),
-        }
+        DatabaseSection { path: "itc-server.db".into() }
     }
 }
 
@@ -137,11 +132,7 @@ pub struct TlsSection {
 
 impl Default for TlsSection {
     fn default() -> Self {
-        TlsSection {
-            enabled: true,
-            cert_path: "server-cert.pem".into(),
-            key_path: "server-key.pem".into(),
-        }
+        TlsSection { enabled: true, cert_path: "server-cert.pem".into(), key_path: "server-key.pem".into() }
     }
 }
 
@@ -201,11 +192,7 @@ pub struct SteamSection {
 
 impl Default for SteamSection {
     fn default() -> Self {
-        SteamSection {
-            enabled: false,
-            api_key: String::new(),
-            callback_base_url: DEFAULT_CALLBACK.into(),
-        }
+        SteamSection { enabled: false, api_key: String::new(), callback_base_url: DEFAULT_CALLBACK.into() }
     }
 }
 
@@ -310,10 +297,7 @@ pub struct Loaded {
 
 /// Reads `path`, writing the default template there first if it does not exist.
 pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
-    let io_err = |source| ConfigError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io_err = |source| ConfigError::Io { path: path.display().to_string(), source };
     let created = !path.exists();
     if created {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -338,25 +322,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
         let inner = err.into_inner();
         let message = inner.message().replace('\n', " ");
         if key.is_empty() || key == "." {
-            ConfigError::Syntax {
-                path: origin.to_string(),
-                message,
-            }
+            ConfigError::Syntax { path: origin.to_string(), message }
         } else {
             invalid(&key, message)
         }
     })?;
     validate(&config)?;
-    let mut warnings: Vec<String> = unknown
-        .into_iter()
-        .map(|key| format!("{key}: unknown key in {origin}, ignored"))
-        .collect();
+    let mut warnings: Vec<String> =
+        unknown.into_iter().map(|key| format!("{key}: unknown key in {origin}, ignored")).collect();
     warnings.extend(not_yet_available(&config));
-    Ok(Loaded {
-        config,
-        warnings,
-        created: false,
-    })
+    Ok(Loaded { config, warnings, created: false })
 }
 
 /// Features that are configured on but not part of this version: a warning each.
@@ -364,25 +339,15 @@ fn not_yet_available(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
     let mut note = |on: bool, key: &str, what: &str| {
         if on {
-            warnings.push(format!(
-                "{key}: {what} is not available in this version yet; setting ignored"
-            ));
+            warnings.push(format!("{key}: {what} is not available in this version yet; setting ignored"));
         }
     };
     note(config.steam.enabled, "steam.enabled", "sign-in with Steam");
     note(config.xbox.enabled, "xbox.enabled", "sign-in with Xbox");
-    note(
-        config.google.enabled,
-        "google.enabled",
-        "sign-in with Google",
-    );
+    note(config.google.enabled, "google.enabled", "sign-in with Google");
     note(config.cluster.enabled, "cluster.enabled", "clustering");
     note(config.vpn.enabled, "vpn.enabled", "the VPN");
-    note(
-        config.license.public_server,
-        "license.public_server",
-        "the public server browser",
-    );
+    note(config.license.public_server, "license.public_server", "the public server browser");
     warnings
 }
 
@@ -391,36 +356,22 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     check_text("server.name", &server.name, 1, 100)?;
     check_text("server.description", &server.description, 0, 500)?;
     check_text("server.motd", &server.motd, 0, 2000)?;
-    server.bind_address.parse::<IpAddr>().map_err(|_| {
-        invalid(
-            "server.bind_address",
-            "must be an IP address such as 0.0.0.0 or ::",
-        )
-    })?;
-    let ports = [
-        ("server.tcp_port", server.tcp_port),
-        ("server.rest_port", server.rest_port),
-    ];
+    server
+        .bind_address
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("server.bind_address", "must be an IP address such as 0.0.0.0 or ::"))?;
+    let ports = [("server.tcp_port", server.tcp_port), ("server.rest_port", server.rest_port)];
     if ports[0].1 != 0 && ports[0].1 == ports[1].1 {
-        return Err(invalid(
-            "server.rest_port",
-            "must differ from server.tcp_port",
-        ));
+        return Err(invalid("server.rest_port", "must differ from server.tcp_port"));
     }
     if !(1..=100_000).contains(&server.max_users) {
         return Err(invalid("server.max_users", "must be between 1 and 100000"));
     }
     if !LOG_LEVELS.contains(&server.log_level.as_str()) {
-        return Err(invalid(
-            "server.log_level",
-            format!("must be one of {}", LOG_LEVELS.join(", ")),
-        ));
+        return Err(invalid("server.log_level", format!("must be one of {}", LOG_LEVELS.join(", "))));
     }
     if server.shutdown_grace_seconds > 300 {
-        return Err(invalid(
-            "server.shutdown_grace_seconds",
-            "must be between 0 and 300",
-        ));
+        return Err(invalid("server.shutdown_grace_seconds", "must be between 0 and 300"));
     }
     if server.tags.len() > 16 {
         return Err(invalid("server.tags", "at most 16 tags"));
@@ -435,10 +386,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     let auth = &config.auth;
     if !(60..=31_536_000).contains(&auth.session_ttl_seconds) {
-        return Err(invalid(
-            "auth.session_ttl_seconds",
-            "must be between 60 and 31536000 (one year)",
-        ));
+        return Err(invalid("auth.session_ttl_seconds", "must be between 60 and 31536000 (one year)"));
     }
     if let Err(reason) = check_username(&auth.default_user) {
         return Err(invalid("auth.default_user", reason));
@@ -446,28 +394,14 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     check_text("auth.default_password", &auth.default_password, 1, 1024)?;
     check_url("license.server_url", &config.license.server_url, false)?;
     if config.license.heartbeat_interval < 30 {
-        return Err(invalid(
-            "license.heartbeat_interval",
-            "must be at least 30 seconds",
-        ));
+        return Err(invalid("license.heartbeat_interval", "must be at least 30 seconds"));
     }
-    check_url(
-        "steam.callback_base_url",
-        &config.steam.callback_base_url,
-        false,
-    )?;
+    check_url("steam.callback_base_url", &config.steam.callback_base_url, false)?;
     if config.steam.enabled && config.steam.api_key.is_empty() {
-        return Err(invalid(
-            "steam.api_key",
-            "required when steam.enabled = true",
-        ));
+        return Err(invalid("steam.api_key", "required when steam.enabled = true"));
     }
     for (section, oauth) in [("xbox", &config.xbox), ("google", &config.google)] {
-        check_url(
-            &format!("{section}.callback_base_url"),
-            &oauth.callback_base_url,
-            false,
-        )?;
+        check_url(&format!("{section}.callback_base_url"), &oauth.callback_base_url, false)?;
         if oauth.enabled && (oauth.client_id.is_empty() || oauth.client_secret.is_empty()) {
             return Err(invalid(
                 &format!("{section}.client_id"),
@@ -479,16 +413,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     validate_vpn(&config.vpn)?;
     let notifications = &config.notifications;
     if !notifications.admin_email.is_empty() && !notifications.admin_email.contains('@') {
-        return Err(invalid(
-            "notifications.admin_email",
-            "must be an e-mail address or empty",
-        ));
+        return Err(invalid("notifications.admin_email", "must be an e-mail address or empty"));
     }
-    check_url(
-        "notifications.billing_worker_url",
-        &notifications.billing_worker_url,
-        true,
-    )?;
+    check_url("notifications.billing_worker_url", &notifications.billing_worker_url, true)?;
     Ok(())
 }
 
@@ -499,10 +426,7 @@ fn validate_cluster(cluster: &crate::config::ClusterSection) -> Result<(), Confi
     check_text("cluster.node_name", &cluster.node_name, 1, 64)?;
     if cluster.enabled {
         if cluster.cluster_secret.chars().count() < 16 {
-            return Err(invalid(
-                "cluster.cluster_secret",
-                "must be at least 16 characters when clustering is enabled",
-            ));
+            return Err(invalid("cluster.cluster_secret", "must be at least 16 characters when clustering is enabled"));
         }
         if cluster.role == "worker" && cluster.primary_address.is_empty() {
             return Err(invalid("cluster.primary_address", "required for a worker"));
@@ -519,24 +443,13 @@ fn validate_vpn(vpn: &VpnSection) -> Result<(), ConfigError> {
     let network_ok = network.parse::<std::net::Ipv4Addr>().is_ok();
     let prefix_ok = prefix.parse::<u8>().is_ok_and(|p| (8..=30).contains(&p));
     if !network_ok || !prefix_ok {
-        return Err(invalid(
-            "vpn.subnet",
-            "must be an IPv4 network with a prefix from /8 to /30, such as 10.8.0.0/24",
-        ));
+        return Err(invalid("vpn.subnet", "must be an IPv4 network with a prefix from /8 to /30, such as 10.8.0.0/24"));
     }
-    vpn.dns_server
-        .parse::<IpAddr>()
-        .map_err(|_| invalid("vpn.dns_server", "must be an IP address such as 1.1.1.1"))?;
+    vpn.dns_server.parse::<IpAddr>().map_err(|_| invalid("vpn.dns_server", "must be an IP address such as 1.1.1.1"))?;
     let name_ok = (1..=15).contains(&vpn.tun_device_name.len())
-        && vpn
-            .tun_device_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && vpn.tun_device_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !name_ok {
-        return Err(invalid(
-            "vpn.tun_device_name",
-            "must be 1 to 15 letters, digits, '-', '_' or '.'",
-        ));
+        return Err(invalid("vpn.tun_device_name", "must be 1 to 15 letters, digits, '-', '_' or '.'"));
     }
     Ok(())
 }
@@ -544,10 +457,7 @@ fn validate_vpn(vpn: &VpnSection) -> Result<(), ConfigError> {
 fn check_text(key: &str, value: &str, min: usize, max: usize) -> Result<(), ConfigError> {
     let len = value.chars().count();
     if len < min || len > max {
-        return Err(invalid(
-            key,
-            format!("must be {min} to {max} characters long (is {len})"),
-        ));
+        return Err(invalid(key, format!("must be {min} to {max} characters long (is {len})")));
     }
     Ok(())
 }
@@ -556,9 +466,7 @@ fn check_url(key: &str, value: &str, empty_ok: bool) -> Result<(), ConfigError> 
     if value.is_empty() && empty_ok {
         return Ok(());
     }
-    if !(value.starts_with("http://") || value.starts_with("https://"))
-        || value.contains(char::is_whitespace)
-    {
+    if !(value.starts_with("http://") || value.starts_with("https://")) || value.contains(char::is_whitespace) {
         return Err(invalid(key, "must be an http:// or https:// URL"));
     }
     Ok(())
@@ -566,10 +474,7 @@ fn check_url(key: &str, value: &str, empty_ok: bool) -> Result<(), ConfigError> 
 
 /// User names: 2 to 32 letters, digits, `_`, `-` or `.`.
 pub fn check_username(name: &str) -> Result<(), &'static str> {
-    let ok = (2..=32).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_-.".contains(c));
+    let ok = (2..=32).contains(&name.chars().count()) && name.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -630,17 +535,10 @@ mod tests {
         };
         for (section, keys) in defaults {
             let template_keys = template.get(section).and_then(|v| v.as_table());
-            let Some(template_keys) = template_keys else {
-                panic!("[{section}] missing")
-            };
-            let Some(keys) = keys.as_table() else {
-                panic!("{section} is a table")
-            };
+            let Some(template_keys) = template_keys else { panic!("[{section}] missing") };
+            let Some(keys) = keys.as_table() else { panic!("{section} is a table") };
             for key in keys.keys() {
-                assert!(
-                    template_keys.contains_key(key),
-                    "{section}.{key} missing from the template"
-                );
+                assert!(template_keys.contains_key(key), "{section}.{key} missing from the template");
             }
         }
     }
@@ -656,42 +554,18 @@ mod tests {
     fn bad_values_name_their_key() {
         assert_eq!(error_key("[server]\ntcp_port = \"abc\""), "server.tcp_port");
         assert_eq!(error_key("[server]\ntcp_port = 70000"), "server.tcp_port");
-        assert_eq!(
-            error_key("[server]\nlog_level = \"loud\""),
-            "server.log_level"
-        );
-        assert_eq!(
-            error_key("[server]\nbind_address = \"home\""),
-            "server.bind_address"
-        );
+        assert_eq!(error_key("[server]\nlog_level = \"loud\""), "server.log_level");
+        assert_eq!(error_key("[server]\nbind_address = \"home\""), "server.bind_address");
         assert_eq!(error_key("[server]\nmax_users = 0"), "server.max_users");
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
-        assert_eq!(
-            error_key("[auth]\nsession_ttl_seconds = 5"),
-            "auth.session_ttl_seconds"
-        );
-        assert_eq!(
-            error_key("[auth]\ndefault_user = \"a b\""),
-            "auth.default_user"
-        );
+        assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
+        assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");
         assert_eq!(error_key("[vpn]\nsubnet = \"10.8.0.0\""), "vpn.subnet");
-        assert_eq!(
-            error_key("[vpn]\ntun_device_name = \"much-too-long-name\""),
-            "vpn.tun_device_name"
-        );
+        assert_eq!(error_key("[vpn]\ntun_device_name = \"much-too-long-name\""), "vpn.tun_device_name");
         assert_eq!(error_key("[cluster]\nrole = \"boss\""), "cluster.role");
-        assert_eq!(
-            error_key("[cluster]\nenabled = true\ncluster_secret = \"short\""),
-            "cluster.cluster_secret"
-        );
-        assert_eq!(
-            error_key("[license]\nserver_url = \"ftp://x\""),
-            "license.server_url"
-        );
-        assert_eq!(
-            error_key("[server]\ntcp_port = 5000\nrest_port = 5000"),
-            "server.rest_port"
-        );
+        assert_eq!(error_key("[cluster]\nenabled = true\ncluster_secret = \"short\""), "cluster.cluster_secret");
+        assert_eq!(error_key("[license]\nserver_url = \"ftp://x\""), "license.server_url");
+        assert_eq!(error_key("[server]\ntcp_port = 5000\nrest_port = 5000"), "server.rest_port");
     }
 
     #[test]
@@ -704,16 +578,8 @@ mod tests {
     #[test]
     fn unknown_keys_warn() {
         let loaded = parse("[server]\nnmae = \"x\"\n[extra]\na = 1", "f.toml").expect("parses");
-        assert!(
-            loaded.warnings.iter().any(|w| w.starts_with("server.nmae")),
-            "{:?}",
-            loaded.warnings
-        );
-        assert!(
-            loaded.warnings.iter().any(|w| w.starts_with("extra")),
-            "{:?}",
-            loaded.warnings
-        );
+        assert!(loaded.warnings.iter().any(|w| w.starts_with("server.nmae")), "{:?}", loaded.warnings);
+        assert!(loaded.warnings.iter().any(|w| w.starts_with("extra")), "{:?}", loaded.warnings);
     }
 
     #[test]

@@ -53,10 +53,7 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge {
-            len,
-            max: MAX_FRAME_LEN,
-        });
+        return Err(FrameError::TooLarge { len, max: MAX_FRAME_LEN });
     }
     if len == 0 {
         return Err(FrameError::Empty);
@@ -91,11 +88,7 @@ pub fn parse_payload<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, 
 
 /// Picks the newest version both sides speak.
 pub fn negotiate_version(client_versions: &[u16]) -> Option<u16> {
-    SUPPORTED_VERSIONS
-        .iter()
-        .rev()
-        .find(|v| client_versions.contains(v))
-        .copied()
+    SUPPORTED_VERSIONS.iter().rev().find(|v| client_versions.contains(v)).copied()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,8 +403,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The client reads events too slowly and is disconnected.
     SlowConsumer,
-    /// The server is stopping.
-    ShuttingDown,
+    /// The client took too long (to say hello and log in).
+    Timeout,
     /// The server failed; nothing was changed.
     Internal,
 }
@@ -636,9 +629,7 @@ impl Default for Session {
 impl Session {
     /// A fresh connection.
     pub fn new() -> Self {
-        Session {
-            state: SessionState::AwaitingHello,
-        }
+        Session { state: SessionState::AwaitingHello }
     }
 
     /// The current state.
@@ -656,18 +647,15 @@ impl Session {
             (SessionState::AwaitingHello, Hello { .. }) => Ok(()),
             (SessionState::AwaitingHello, _) => refuse("before hello", ErrorCode::NotAllowedNow),
             (_, Hello { .. }) => refuse("twice", ErrorCode::NotAllowedNow),
-            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => {
-                Ok(())
-            }
+            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => Ok(()),
             (SessionState::Unauthenticated, _) => refuse("before login", ErrorCode::NotAllowedNow),
             (_, Register { .. } | Login { .. } | Resume { .. }) => {
                 refuse("when already logged in", ErrorCode::NotAllowedNow)
             }
             (SessionState::MustChangePassword, ChangePassword { .. } | Logout) => Ok(()),
-            (SessionState::MustChangePassword, _) => refuse(
-                "until the password has been changed",
-                ErrorCode::PasswordChangeRequired,
-            ),
+            (SessionState::MustChangePassword, _) => {
+                refuse("until the password has been changed", ErrorCode::PasswordChangeRequired)
+            }
             (SessionState::Authenticated, _) => Ok(()),
         }
     }
@@ -679,11 +667,7 @@ impl Session {
 
     /// A login, registration or resume succeeded.
     pub fn logged_in(&mut self, must_change_password: bool) {
-        self.state = if must_change_password {
-            SessionState::MustChangePassword
-        } else {
-            SessionState::Authenticated
-        };
+        self.state = if must_change_password { SessionState::MustChangePassword } else { SessionState::Authenticated };
     }
 
     /// The password was changed.
@@ -710,23 +694,14 @@ mod tests {
 
     #[test]
     fn decodes_a_frame_split_at_every_byte() {
-        let wire = encode_frame(&ClientFrame {
-            id: 9,
-            request: Request::Ping,
-        });
+        let wire = encode_frame(&ClientFrame { id: 9, request: Request::Ping });
         for split in 0..wire.len() {
             let mut buf = BytesMut::from(&wire[..split]);
             assert_eq!(decode_frame(&mut buf), Ok(None), "split at {split}");
             buf.extend_from_slice(&wire[split..]);
             let payload = decode_frame(&mut buf).expect("valid").expect("complete");
             let frame: ClientFrame = parse_payload(&payload).expect("parses");
-            assert_eq!(
-                frame,
-                ClientFrame {
-                    id: 9,
-                    request: Request::Ping
-                }
-            );
+            assert_eq!(frame, ClientFrame { id: 9, request: Request::Ping });
             assert!(buf.is_empty());
         }
     }
@@ -735,10 +710,7 @@ mod tests {
     fn decodes_back_to_back_frames() {
         let mut buf = BytesMut::new();
         for id in 0..3 {
-            buf.extend_from_slice(&encode_frame(&ClientFrame {
-                id,
-                request: Request::Ping,
-            }));
+            buf.extend_from_slice(&encode_frame(&ClientFrame { id, request: Request::Ping }));
         }
         for id in 0..3 {
             let payload = decode_frame(&mut buf).expect("valid").expect("complete");
@@ -752,13 +724,7 @@ mod tests {
     fn refuses_oversized_frame_before_its_payload_arrives() {
         let mut buf = BytesMut::new();
         buf.put_u32(MAX_FRAME_LEN as u32 + 1);
-        assert_eq!(
-            decode_frame(&mut buf),
-            Err(FrameError::TooLarge {
-                len: MAX_FRAME_LEN + 1,
-                max: MAX_FRAME_LEN
-            })
-        );
+        assert_eq!(decode_frame(&mut buf), Err(FrameError::TooLarge { len: MAX_FRAME_LEN + 1, max: MAX_FRAME_LEN }));
         let mut at_limit = BytesMut::new();
         at_limit.put_u32(MAX_FRAME_LEN as u32);
         assert_eq!(decode_frame(&mut at_limit), Ok(None));
@@ -783,47 +749,24 @@ mod tests {
             b"\xff\xfe",
         ] {
             let result = parse_payload::<ClientFrame>(payload);
-            assert!(
-                matches!(result, Err(FrameError::Malformed(_))),
-                "{payload:?} gave {result:?}"
-            );
+            assert!(matches!(result, Err(FrameError::Malformed(_))), "{payload:?} gave {result:?}");
         }
     }
 
     #[test]
     fn wire_shape_is_the_documented_one() {
-        let frame = ClientFrame {
-            id: 7,
-            request: Request::SendMessage {
-                channel_id: 1,
-                body: "hi".into(),
-            },
-        };
-        let json: serde_json::Value =
-            parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}})
-        );
+        let frame = ClientFrame { id: 7, request: Request::SendMessage { channel_id: 1, body: "hi".into() } };
+        let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
+        assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));
         let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");
         assert_eq!(logout.request, Request::Logout);
 
-        let reply = ServerFrame::Reply {
-            id: 7,
-            result: Reply::Pong,
-        };
-        let json: serde_json::Value =
-            parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}})
-        );
+        let reply = ServerFrame::Reply { id: 7, result: Reply::Pong };
+        let json: serde_json::Value = parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
+        assert_eq!(json, serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}}));
 
-        let event = ServerFrame::Event {
-            event: Event::ChannelDeleted { channel_id: 3 },
-        };
-        let json: serde_json::Value =
-            parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
+        let event = ServerFrame::Event { event: Event::ChannelDeleted { channel_id: 3 } };
+        let json: serde_json::Value = parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
         assert_eq!(
             json,
             serde_json::json!({"type": "event", "event": {"kind": "channel_deleted", "data": {"channel_id": 3}}})
@@ -833,33 +776,17 @@ mod tests {
     #[test]
     fn server_frames_round_trip() {
         let frames = [
-            ServerFrame::Error {
-                id: Some(1),
-                code: ErrorCode::RateLimited,
-                message: "slow down".into(),
-            },
-            ServerFrame::Error {
-                id: None,
-                code: ErrorCode::BadFrame,
-                message: "bad".into(),
-            },
+            ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },
+            ServerFrame::Error { id: None, code: ErrorCode::BadFrame, message: "bad".into() },
             ServerFrame::Reply {
                 id: 2,
                 result: Reply::Users(vec![UserPresence {
-                    user: User {
-                        id: 1,
-                        username: "ann".into(),
-                        role: Role::Admin,
-                    },
+                    user: User { id: 1, username: "ann".into(), role: Role::Admin },
                     online: true,
                     status: Some("cooking".into()),
                 }]),
             },
-            ServerFrame::Event {
-                event: Event::ServerShutdown {
-                    reason: "bye".into(),
-                },
-            },
+            ServerFrame::Event { event: Event::ServerShutdown { reason: "bye".into() } },
         ];
         for frame in frames {
             let mut wire = BytesMut::from(&encode_frame(&frame)[..]);
@@ -879,42 +806,20 @@ mod tests {
     #[test]
     fn session_walks_hello_login_password_change() {
         let mut session = Session::new();
-        let login = Request::Login {
-            username: "a".into(),
-            password: "b".into(),
-        };
-        assert_eq!(
-            session.admit(&Request::Ping).map_err(|e| e.code),
-            Err(ErrorCode::NotAllowedNow)
-        );
+        let login = Request::Login { username: "a".into(), password: "b".into() };
+        assert_eq!(session.admit(&Request::Ping).map_err(|e| e.code), Err(ErrorCode::NotAllowedNow));
         assert!(session.admit(&login).is_err());
-        assert!(session
-            .admit(&Request::Hello {
-                versions: vec![1],
-                client: "t".into()
-            })
-            .is_ok());
+        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_ok());
         session.welcomed();
-        assert!(session
-            .admit(&Request::Hello {
-                versions: vec![1],
-                client: "t".into()
-            })
-            .is_err());
+        assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_err());
         assert!(session.admit(&Request::ListChannels).is_err());
         assert!(session.admit(&login).is_ok());
 
         session.logged_in(true);
         assert_eq!(session.state(), SessionState::MustChangePassword);
-        assert_eq!(
-            session.admit(&Request::ListChannels).map_err(|e| e.code),
-            Err(ErrorCode::PasswordChangeRequired)
-        );
+        assert_eq!(session.admit(&Request::ListChannels).map_err(|e| e.code), Err(ErrorCode::PasswordChangeRequired));
         assert!(session.admit(&Request::Ping).is_ok());
-        let change = Request::ChangePassword {
-            old_password: "b".into(),
-            new_password: "c".into(),
-        };
+        let change = Request::ChangePassword { old_password: "b".into(), new_password: "c".into() };
         assert!(session.admit(&change).is_ok());
 
         session.password_changed();

@@ -7,27 +7,36 @@ use crate::server::{Shared, Stream};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// REST connections served at once.
 pub const MAX_CONNECTIONS: usize = 128;
+/// Longest wait for a request's headers (also on an idle keep-alive connection).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The API's routes.
 pub fn router(ctx: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/server", get(server_info))
-        .with_state(ctx)
+    Router::new().route("/api/health", get(health)).route("/api/server", get(server_info)).with_state(ctx)
 }
 
-/// Serves HTTP/1.1 on one accepted stream until the client closes it.
-pub async fn serve_connection(router: Router, stream: Box<dyn Stream>) {
-    let service = TowerToHyperService::new(router);
-    let served = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+/// Serves HTTP/1.1 on one accepted stream until the client closes it, it idles longer than
+/// [`IDLE_TIMEOUT`] waiting to send a request, or the server stops.
+pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, cancel: CancellationToken) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(IDLE_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        _ = cancel.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(Duration::from_secs(1), connection).await.unwrap_or(Ok(()))
+        }
+    };
     if let Err(err) = served {
         tracing::debug!(error = %err, "REST connection ended with an error");
     }

@@ -7,9 +7,7 @@
 //! Each job runs in its own savepoint, so one failing job does not undo its batch-mates.
 //! Reads use a small pool of connections on the same WAL database.
 
-use crate::proto::{
-    Category, Channel, ChannelKind, HistoryPage, Message, Role, User, UserPresence,
-};
+use crate::proto::{Category, Channel, ChannelKind, HistoryPage, Message, Role, User, UserPresence};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1000;
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
 /// Jobs that may wait for the writer before callers wait for room.
 const WRITE_QUEUE: usize = 4096;
 
@@ -90,14 +90,8 @@ where
             Err(err) => Err(err.into()),
             Ok(()) => {
                 let outcome = work(conn);
-                let end = if outcome.is_ok() {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                };
-                conn.execute_batch(end)
-                    .map_err(StoreError::from)
-                    .and(outcome)
+                let end = if outcome.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                conn.execute_batch(end).map_err(StoreError::from).and(outcome)
             }
         };
         self.outcome = Some(outcome);
@@ -130,7 +124,7 @@ impl std::fmt::Debug for Store {
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, channels, messages; the first category and #general.
     "CREATE TABLE users (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         username TEXT NOT NULL UNIQUE COLLATE NOCASE,
         password_hash TEXT NOT NULL,
         role TEXT NOT NULL,
@@ -144,12 +138,12 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     CREATE TABLE categories (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
         position INTEGER NOT NULL
     );
     CREATE TABLE channels (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         category_id INTEGER REFERENCES categories(id) ON DELETE SET NULL,
         name TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -162,7 +156,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (channel_id, user_id)
     );
     CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
         author_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         body TEXT NOT NULL,
@@ -193,10 +187,8 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 impl Store {
     /// Opens (creating and migrating as needed) the database at `path` and starts its writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |err: rusqlite::Error| StoreError::Open {
-            path: path.display().to_string(),
-            reason: err.to_string(),
-        };
+        let open_err =
+            |err: rusqlite::Error| StoreError::Open { path: path.display().to_string(), reason: err.to_string() };
         let mut conn = Connection::open(path).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
         migrate(&mut conn).map_err(open_err)?;
@@ -204,15 +196,8 @@ impl Store {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run_writer(conn, jobs))
-            .map_err(|err| StoreError::Open {
-                path: path.display().to_string(),
-                reason: err.to_string(),
-            })?;
-        Ok(Store {
-            writer,
-            readers: Arc::new(Mutex::new(Vec::new())),
-            path: Arc::new(path.to_path_buf()),
-        })
+            .map_err(|err| StoreError::Open { path: path.display().to_string(), reason: err.to_string() })?;
+        Ok(Store { writer, readers: Arc::new(Mutex::new(Vec::new())), path: Arc::new(path.to_path_buf()) })
     }
 
     /// Runs `work` in the writer's next transaction; resolves after the commit is durable.
@@ -222,15 +207,8 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
-        let job = Box::new(Job {
-            work: Some(work),
-            outcome: None,
-            reply,
-        });
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let job = Box::new(Job { work: Some(work), outcome: None, reply });
+        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -253,7 +231,10 @@ impl Store {
                 }
             };
             let result = work(&conn);
-            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            let mut idle = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
             result
         })
         .await
@@ -298,9 +279,7 @@ impl Store {
                 params![username, password_hash, role.as_str(), now],
             );
             match inserted {
-                Err(rusqlite::Error::SqliteFailure(err, _))
-                    if err.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
+                Err(rusqlite::Error::SqliteFailure(err, _)) if err.code == rusqlite::ErrorCode::ConstraintViolation => {
                     Err(StoreError::UsernameTaken)
                 }
                 Err(err) => Err(err.into()),
@@ -313,13 +292,7 @@ impl Store {
     /// Looks a user up by name (case-insensitive).
     pub async fn user_by_name(&self, username: String) -> Result<Option<UserRecord>, StoreError> {
         self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!("{USER_SELECT} WHERE username = ?1"),
-                    [username],
-                    user_record,
-                )
-                .optional()?)
+            Ok(conn.query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record).optional()?)
         })
         .await
     }
@@ -348,17 +321,9 @@ impl Store {
     /// Sets a user's role.
     pub async fn set_role(&self, username: String, role: Role) -> Result<User, StoreError> {
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE users SET role = ?1 WHERE username = ?2",
-                params![role.as_str(), username],
-            )?;
-            let record = conn
-                .query_row(
-                    &format!("{USER_SELECT} WHERE username = ?1"),
-                    [username],
-                    user_record,
-                )
-                .optional()?;
+            conn.execute("UPDATE users SET role = ?1 WHERE username = ?2", params![role.as_str(), username])?;
+            let record =
+                conn.query_row(&format!("{USER_SELECT} WHERE username = ?1"), [username], user_record).optional()?;
             record.map(|r| r.user).ok_or(StoreError::NotFound)
         })
         .await
@@ -367,10 +332,7 @@ impl Store {
     /// Sets or clears a user's custom status.
     pub async fn set_status(&self, user_id: i64, status: Option<String>) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE users SET status = ?1 WHERE id = ?2",
-                params![status, user_id],
-            )?;
+            conn.execute("UPDATE users SET status = ?1 WHERE id = ?2", params![status, user_id])?;
             Ok(())
         })
         .await
@@ -384,11 +346,7 @@ impl Store {
             let mut users = Vec::new();
             for row in rows {
                 let record = row?;
-                users.push(UserPresence {
-                    user: record.user,
-                    online: false,
-                    status: record.status,
-                });
+                users.push(UserPresence { user: record.user, online: false, status: record.status });
             }
             Ok(users)
         })
@@ -417,20 +375,12 @@ impl Store {
     }
 
     /// The user and expiry of an unexpired session token.
-    pub async fn session_user(
-        &self,
-        token_hash: Vec<u8>,
-        now: i64,
-    ) -> Result<Option<(UserRecord, i64)>, StoreError> {
+    pub async fn session_user(&self, token_hash: Vec<u8>, now: i64) -> Result<Option<(UserRecord, i64)>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
+            let sql = "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2"
-            );
-            Ok(conn
-                .query_row(&sql, params![token_hash, now], |row| Ok((user_record(row)?, row.get(6)?)))
-                .optional()?)
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2";
+            Ok(conn.query_row(sql, params![token_hash, now], |row| Ok((user_record(row)?, row.get(6)?))).optional()?)
         })
         .await
     }
@@ -448,10 +398,7 @@ impl Store {
 
     /// All categories and the channels `user_id` can read (every public channel, and direct
     /// channels the user is in).
-    pub async fn list_channels(
-        &self,
-        user_id: i64,
-    ) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
+    pub async fn list_channels(&self, user_id: i64) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare("SELECT id, name, position FROM categories ORDER BY position, id")?;
             let categories = stmt
@@ -480,60 +427,32 @@ impl Store {
     /// Creates a category at the end.
     pub async fn create_category(&self, name: String) -> Result<Category, StoreError> {
         self.write(move |conn| {
-            let position: i64 = conn.query_row(
-                "SELECT COALESCE(MAX(position) + 1, 0) FROM categories",
-                [],
-                |row| row.get(0),
-            )?;
-            conn.execute(
-                "INSERT INTO categories (name, position) VALUES (?1, ?2)",
-                params![name, position],
-            )?;
-            Ok(Category {
-                id: conn.last_insert_rowid(),
-                name,
-                position,
-            })
+            let position: i64 =
+                conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM categories", [], |row| row.get(0))?;
+            conn.execute("INSERT INTO categories (name, position) VALUES (?1, ?2)", params![name, position])?;
+            Ok(Category { id: conn.last_insert_rowid(), name, position })
         })
         .await
     }
 
     /// Renames a category.
-    pub async fn rename_category(
-        &self,
-        category_id: i64,
-        name: String,
-    ) -> Result<Category, StoreError> {
+    pub async fn rename_category(&self, category_id: i64, name: String) -> Result<Category, StoreError> {
         self.write(move |conn| {
-            if conn.execute(
-                "UPDATE categories SET name = ?1 WHERE id = ?2",
-                params![name, category_id],
-            )? == 0
-            {
+            if conn.execute("UPDATE categories SET name = ?1 WHERE id = ?2", params![name, category_id])? == 0 {
                 return Err(StoreError::NotFound);
             }
-            Ok(conn.query_row(
-                "SELECT id, name, position FROM categories WHERE id = ?1",
-                [category_id],
-                |row| {
-                    Ok(Category {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        position: row.get(2)?,
-                    })
-                },
-            )?)
+            Ok(conn.query_row("SELECT id, name, position FROM categories WHERE id = ?1", [category_id], |row| {
+                Ok(Category { id: row.get(0)?, name: row.get(1)?, position: row.get(2)? })
+            })?)
         })
         .await
     }
 
     /// Deletes a category; its channels become uncategorised.
     pub async fn delete_category(&self, category_id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            match conn.execute("DELETE FROM categories WHERE id = ?1", [category_id])? {
-                0 => Err(StoreError::NotFound),
-                _ => Ok(()),
-            }
+        self.write(move |conn| match conn.execute("DELETE FROM categories WHERE id = ?1", [category_id])? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
         })
         .await
     }
@@ -547,20 +466,16 @@ impl Store {
     ) -> Result<Channel, StoreError> {
         self.write(move |conn| {
             if let Some(category_id) = category_id {
-                let exists: bool = conn.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM categories WHERE id = ?1)",
-                    [category_id],
-                    |r| r.get(0),
-                )?;
+                let exists: bool =
+                    conn.query_row("SELECT EXISTS (SELECT 1 FROM categories WHERE id = ?1)", [category_id], |r| {
+                        r.get(0)
+                    })?;
                 if !exists {
                     return Err(StoreError::NotFound);
                 }
             }
-            let position: i64 = conn.query_row(
-                "SELECT COALESCE(MAX(position) + 1, 0) FROM channels",
-                [],
-                |r| r.get(0),
-            )?;
+            let position: i64 =
+                conn.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM channels", [], |r| r.get(0))?;
             conn.execute(
                 "INSERT INTO channels (category_id, name, kind, position) VALUES (?1, ?2, ?3, ?4)",
                 params![category_id, name, kind_name(kind), position],
@@ -571,11 +486,7 @@ impl Store {
     }
 
     /// Renames a public channel.
-    pub async fn rename_channel(
-        &self,
-        channel_id: i64,
-        name: String,
-    ) -> Result<Channel, StoreError> {
+    pub async fn rename_channel(&self, channel_id: i64, name: String) -> Result<Channel, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE channels SET name = ?1 WHERE id = ?2 AND kind != 'direct'",
@@ -592,10 +503,7 @@ impl Store {
     /// Deletes a public channel and its messages.
     pub async fn delete_channel(&self, channel_id: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
-            match conn.execute(
-                "DELETE FROM channels WHERE id = ?1 AND kind != 'direct'",
-                [channel_id],
-            )? {
+            match conn.execute("DELETE FROM channels WHERE id = ?1 AND kind != 'direct'", [channel_id])? {
                 0 => Err(StoreError::NotFound),
                 _ => Ok(()),
             }
@@ -608,9 +516,8 @@ impl Store {
         self.write(move |conn| {
             let (low, high) = if a.id <= b.id { (&a, &b) } else { (&b, &a) };
             let key = format!("{}:{}", low.id, high.id);
-            let existing: Option<i64> = conn
-                .query_row("SELECT id FROM channels WHERE direct_key = ?1", [&key], |row| row.get(0))
-                .optional()?;
+            let existing: Option<i64> =
+                conn.query_row("SELECT id FROM channels WHERE direct_key = ?1", [&key], |row| row.get(0)).optional()?;
             let (id, created) = match existing {
                 Some(id) => (id, false),
                 None => {
@@ -620,7 +527,8 @@ impl Store {
                         params![format!("{}+{}", low.username, high.username), key],
                     )?;
                     let id = conn.last_insert_rowid();
-                    let mut insert = conn.prepare("INSERT OR IGNORE INTO direct_members (channel_id, user_id) VALUES (?1, ?2)")?;
+                    let mut insert =
+                        conn.prepare("INSERT OR IGNORE INTO direct_members (channel_id, user_id) VALUES (?1, ?2)")?;
                     insert.execute(params![id, low.id])?;
                     insert.execute(params![id, high.id])?;
                     (id, true)
@@ -665,12 +573,7 @@ impl Store {
     }
 
     /// Replaces a message's body.
-    pub async fn edit_message(
-        &self,
-        message_id: i64,
-        body: String,
-        now: i64,
-    ) -> Result<Message, StoreError> {
+    pub async fn edit_message(&self, message_id: i64, body: String, now: i64) -> Result<Message, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE messages SET body = ?1, edited_at = ?2 WHERE id = ?3",
@@ -686,31 +589,21 @@ impl Store {
 
     /// Deletes a message for good.
     pub async fn delete_message(&self, message_id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
-                0 => Err(StoreError::NotFound),
-                _ => Ok(()),
-            }
+        self.write(move |conn| match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
         })
         .await
     }
 
     /// Up to `limit` messages of a channel with ids below `before`, oldest first.
-    pub async fn history(
-        &self,
-        channel_id: i64,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<HistoryPage, StoreError> {
+    pub async fn history(&self, channel_id: i64, before: Option<i64>, limit: u32) -> Result<HistoryPage, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
             ))?;
             let mut messages = stmt
-                .query_map(
-                    params![channel_id, before.unwrap_or(i64::MAX), limit + 1],
-                    message_row,
-                )?
+                .query_map(params![channel_id, before.unwrap_or(i64::MAX), limit + 1], message_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
@@ -752,8 +645,7 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
     }
 }
 
-const USER_SELECT: &str =
-    "SELECT id, username, role, password_hash, must_change_password, status FROM users";
+const USER_SELECT: &str = "SELECT id, username, role, password_hash, must_change_password, status FROM users";
 
 fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     let role: String = row.get(2)?;
@@ -761,11 +653,7 @@ fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         user: User {
             id: row.get(0)?,
             username: row.get(1)?,
-            role: if role == "admin" {
-                Role::Admin
-            } else {
-                Role::Member
-            },
+            role: if role == "admin" { Role::Admin } else { Role::Member },
         },
         password_hash: row.get(3)?,
         must_change_password: row.get(4)?,
@@ -783,18 +671,9 @@ fn kind_name(kind: ChannelKind) -> &'static str {
 
 fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, StoreError> {
     let row = conn
-        .query_row(
-            "SELECT id, category_id, name, kind FROM channels WHERE id = ?1",
-            [channel_id],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            },
-        )
+        .query_row("SELECT id, category_id, name, kind FROM channels WHERE id = ?1", [channel_id], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+        })
         .optional()?;
     let Some((id, category_id, name, kind)) = row else {
         return Ok(None);
@@ -805,27 +684,17 @@ fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, S
         _ => ChannelKind::Text,
     };
     let members = if kind == ChannelKind::Direct {
-        let mut stmt = conn.prepare_cached(
-            "SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id",
-        )?;
-        let members = stmt
-            .query_map([id], |row| row.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id")?;
+        let members = stmt.query_map([id], |row| row.get(0))?.collect::<Result<Vec<i64>, _>>()?;
         members
     } else {
         Vec::new()
     };
-    Ok(Some(Channel {
-        id,
-        category_id,
-        name,
-        kind,
-        members,
-    }))
+    Ok(Some(Channel { id, category_id, name, kind, members }))
 }
 
-const MESSAGE_SELECT: &str =
-    "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
+const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
      FROM messages m JOIN users u ON u.id = m.author_id";
 
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
@@ -841,13 +710,7 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
 }
 
 fn load_message(conn: &Connection, message_id: i64) -> Result<Option<Message>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("{MESSAGE_SELECT} WHERE m.id = ?1"),
-            [message_id],
-            message_row,
-        )
-        .optional()?)
+    Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?)
 }
 
 #[cfg(test)]
@@ -863,36 +726,20 @@ mod tests {
     #[tokio::test]
     async fn first_open_has_general_and_one_admin() {
         let (_dir, store) = open().await;
-        assert!(store
-            .ensure_default_admin("chatter".into(), "h".into(), 1)
-            .await
-            .expect("ok"));
-        assert!(!store
-            .ensure_default_admin("chatter".into(), "h".into(), 1)
-            .await
-            .expect("ok"));
-        let admin = store
-            .user_by_name("CHATTER".into())
-            .await
-            .expect("ok")
-            .expect("exists");
+        assert!(store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
+        assert!(!store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
+        let admin = store.user_by_name("CHATTER".into()).await.expect("ok").expect("exists");
         assert_eq!(admin.user.role, Role::Admin);
         assert!(admin.must_change_password);
         let (categories, channels) = store.list_channels(admin.user.id).await.expect("ok");
         assert_eq!(categories.len(), 1);
-        assert_eq!(
-            channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            ["general"]
-        );
+        assert_eq!(channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["general"]);
     }
 
     #[tokio::test]
     async fn concurrent_writes_commit_together_and_failures_stay_alone() {
         let (_dir, store) = open().await;
-        let user = store
-            .create_user("ann".into(), "h".into(), Role::Member, 1)
-            .await
-            .expect("ok");
+        let user = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
         let mut tasks = Vec::new();
         for i in 0..200 {
             let store = store.clone();
@@ -900,15 +747,9 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 if i % 50 == 0 {
                     // A duplicate user in the same batch must fail alone.
-                    store
-                        .create_user("ann".into(), "h".into(), Role::Member, 1)
-                        .await
-                        .map(|_| 0)
+                    store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| 0)
                 } else {
-                    store
-                        .insert_message(1, user, format!("m{i}"), i)
-                        .await
-                        .map(|m| m.id)
+                    store.insert_message(1, user, format!("m{i}"), i).await.map(|m| m.id)
                 }
             }));
         }
@@ -924,10 +765,7 @@ mod tests {
         let page = store.history(1, None, 100).await.expect("ok");
         assert_eq!(page.messages.len(), 100);
         assert!(page.has_more);
-        let older = store
-            .history(1, Some(page.messages[0].id), 100)
-            .await
-            .expect("ok");
+        let older = store.history(1, Some(page.messages[0].id), 100).await.expect("ok");
         assert_eq!(older.messages.len(), 96);
         assert!(!older.has_more);
         assert!(older.messages.windows(2).all(|w| w[0].id < w[1].id));
@@ -936,26 +774,11 @@ mod tests {
     #[tokio::test]
     async fn direct_channel_is_shared_and_private() {
         let (_dir, store) = open().await;
-        let ann = store
-            .create_user("ann".into(), "h".into(), Role::Member, 1)
-            .await
-            .expect("ok");
-        let bob = store
-            .create_user("bob".into(), "h".into(), Role::Member, 1)
-            .await
-            .expect("ok");
-        let eve = store
-            .create_user("eve".into(), "h".into(), Role::Member, 1)
-            .await
-            .expect("ok");
-        let (first, created) = store
-            .direct_channel(ann.clone(), bob.clone())
-            .await
-            .expect("ok");
-        let (again, created_again) = store
-            .direct_channel(bob.clone(), ann.clone())
-            .await
-            .expect("ok");
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let bob = store.create_user("bob".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let eve = store.create_user("eve".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let (first, created) = store.direct_channel(ann.clone(), bob.clone()).await.expect("ok");
+        let (again, created_again) = store.direct_channel(bob.clone(), ann.clone()).await.expect("ok");
         assert!(created && !created_again);
         assert_eq!(first, again);
         assert_eq!(first.members, vec![ann.id, bob.id]);
@@ -968,24 +791,10 @@ mod tests {
     #[tokio::test]
     async fn sessions_expire() {
         let (_dir, store) = open().await;
-        let ann = store
-            .create_user("ann".into(), "h".into(), Role::Member, 1)
-            .await
-            .expect("ok");
-        store
-            .create_session(vec![1, 2], ann.id, 1000, 0)
-            .await
-            .expect("ok");
-        assert!(store
-            .session_user(vec![1, 2], 999)
-            .await
-            .expect("ok")
-            .is_some());
-        assert!(store
-            .session_user(vec![1, 2], 1000)
-            .await
-            .expect("ok")
-            .is_none());
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        store.create_session(vec![1, 2], ann.id, 1000, 0).await.expect("ok");
+        assert!(store.session_user(vec![1, 2], 999).await.expect("ok").is_some());
+        assert!(store.session_user(vec![1, 2], 1000).await.expect("ok").is_none());
         assert!(store.session_user(vec![9], 0).await.expect("ok").is_none());
     }
 }

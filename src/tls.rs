@@ -69,11 +69,7 @@ pub fn fingerprint(cert_der: &[u8]) -> Fingerprint {
 
 /// `AB:CD:…` form for people.
 pub fn format_fingerprint(fingerprint: &Fingerprint) -> String {
-    fingerprint
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    fingerprint.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 /// Plain hex form for files.
@@ -98,11 +94,7 @@ pub fn parse_hex_fingerprint(text: &str) -> Option<Fingerprint> {
 pub fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let names = vec!["iptincan".to_string(), "localhost".to_string()];
     let certified = rcgen::generate_simple_self_signed(names)?;
-    write_private(
-        key_path,
-        "tls.key_path",
-        certified.key_pair.serialize_pem().as_bytes(),
-    )?;
+    write_private(key_path, "tls.key_path", certified.key_pair.serialize_pem().as_bytes())?;
     std::fs::write(cert_path, certified.cert.pem()).map_err(|source| TlsError::Io {
         key: "tls.cert_path",
         path: cert_path.display().to_string(),
@@ -112,11 +104,7 @@ pub fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), Tls
 
 fn write_private(path: &Path, key: &'static str, contents: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
-    let io_err = |source| TlsError::Io {
-        key,
-        path: path.display().to_string(),
-        source,
-    };
+    let io_err = |source| TlsError::Io { key, path: path.display().to_string(), source };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -138,9 +126,7 @@ pub struct ServerIdentity {
 
 impl std::fmt::Debug for ServerIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerIdentity")
-            .field("fingerprint", &format_fingerprint(&self.fingerprint()))
-            .finish()
+        f.debug_struct("ServerIdentity").field("fingerprint", &format_fingerprint(&self.fingerprint())).finish()
     }
 }
 
@@ -149,34 +135,19 @@ impl ServerIdentity {
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
         for (key, path) in [("tls.cert_path", cert_path), ("tls.key_path", key_path)] {
             if !path.exists() {
-                return Err(TlsError::Missing {
-                    key,
-                    path: path.display().to_string(),
-                });
+                return Err(TlsError::Missing { key, path: path.display().to_string() });
             }
         }
-        let bad_pem = |key, path: &Path, reason: String| TlsError::BadPem {
-            key,
-            path: path.display().to_string(),
-            reason,
-        };
+        let bad_pem =
+            |key, path: &Path, reason: String| TlsError::BadPem { key, path: path.display().to_string(), reason };
         let chain = CertificateDer::pem_file_iter(cert_path)
             .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
             .map_err(|err| bad_pem("tls.cert_path", cert_path, err.to_string()))?;
         if chain.is_empty() {
-            return Err(bad_pem(
-                "tls.cert_path",
-                cert_path,
-                "no certificate in the file".into(),
-            ));
+            return Err(bad_pem("tls.cert_path", cert_path, "no certificate in the file".into()));
         }
-        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|err| {
-            bad_pem(
-                "tls.key_path",
-                key_path,
-                format!("no usable private key ({err})"),
-            )
-        })?;
+        let key = PrivateKeyDer::from_pem_file(key_path)
+            .map_err(|err| bad_pem("tls.key_path", key_path, format!("no usable private key ({err})")))?;
         Ok(ServerIdentity { chain, key })
     }
 
@@ -208,19 +179,12 @@ pub struct PinningVerifier {
 impl PinningVerifier {
     /// A verifier expecting `expected`, or trusting on first use when `None`.
     pub fn new(expected: Option<Fingerprint>) -> Arc<Self> {
-        Arc::new(PinningVerifier {
-            expected,
-            seen: Mutex::new(None),
-            provider: provider(),
-        })
+        Arc::new(PinningVerifier { expected, seen: Mutex::new(None), provider: provider() })
     }
 
     /// The fingerprint the server presented, once the handshake got that far.
     pub fn seen(&self) -> Option<Fingerprint> {
-        *self
-            .seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A rustls client configuration using this verifier.
@@ -244,14 +208,11 @@ impl ServerCertVerifier for PinningVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = fingerprint(end_entity);
-        *self
-            .seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(presented);
+        *self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(presented);
         match self.expected {
-            Some(expected) if expected != presented => Err(rustls::Error::General(
-                "server certificate fingerprint does not match the pinned one".into(),
-            )),
+            Some(expected) if expected != presented => {
+                Err(rustls::Error::General("server certificate fingerprint does not match the pinned one".into()))
+            }
             _ => Ok(ServerCertVerified::assertion()),
         }
     }
@@ -262,12 +223,7 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -276,18 +232,11 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -314,10 +263,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         let err = ServerIdentity::load(&cert, &key).expect_err("missing");
-        assert!(
-            err.to_string().starts_with("tls.cert_path: file not found"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("tls.cert_path: file not found"), "{err}");
         std::fs::write(&cert, "garbage").expect("write");
         std::fs::write(&key, "garbage").expect("write");
         let err = ServerIdentity::load(&cert, &key).expect_err("garbage");

@@ -10,15 +10,9 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     let server = TestServer::start().await;
     let ann = server.member("ann").await;
     let mut bob = server.member("bob").await;
-    let general = ann
-        .find_channel("#general")
-        .await
-        .expect("general exists on first run");
+    let general = ann.find_channel("#general").await.expect("general exists on first run");
 
-    let sent = ann
-        .send(general.id, "dinner is ready")
-        .await
-        .expect("acknowledged");
+    let sent = ann.send(general.id, "dinner is ready").await.expect("acknowledged");
     let received = next_matching(&mut bob, |event| match event {
         Event::MessageCreated(message) => Some(message),
         _ => None,
@@ -27,10 +21,7 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     assert_eq!(received, sent);
     assert_eq!(received.author, "ann");
 
-    let edited = ann
-        .edit(sent.id, "dinner is ready!")
-        .await
-        .expect("edits own");
+    let edited = ann.edit(sent.id, "dinner is ready!").await.expect("edits own");
     let seen = next_matching(&mut bob, |event| match event {
         Event::MessageEdited(message) => Some(message),
         _ => None,
@@ -42,28 +33,17 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     assert_code(bob.delete(sent.id).await, ErrorCode::Forbidden);
 
     for i in 0..120 {
-        bob.send(general.id, &format!("line {i}"))
-            .await
-            .expect("sent");
+        bob.send(general.id, &format!("line {i}")).await.expect("sent");
         if i % 30 == 29 {
             // Stay under the per-user send throttle.
             tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
         }
     }
-    let newest = ann
-        .history(general.id, None, Some(100))
-        .await
-        .expect("history");
+    let newest = ann.history(general.id, None, Some(100)).await.expect("history");
     assert_eq!(newest.messages.len(), 100);
     assert!(newest.has_more);
-    assert_eq!(
-        newest.messages.last().map(|m| m.body.as_str()),
-        Some("line 119")
-    );
-    let older = ann
-        .history(general.id, Some(newest.messages[0].id), Some(100))
-        .await
-        .expect("history");
+    assert_eq!(newest.messages.last().map(|m| m.body.as_str()), Some("line 119"));
+    let older = ann.history(general.id, Some(newest.messages[0].id), Some(100)).await.expect("history");
     assert_eq!(older.messages.len(), 21);
     assert!(!older.has_more);
     assert_eq!(older.messages[0].body, "dinner is ready!");
@@ -75,18 +55,9 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     })
     .await;
     assert_eq!(deleted, sent.id);
-    assert_code(
-        ann.history(general.id, None, Some(0)).await,
-        ErrorCode::InvalidArgument,
-    );
-    assert_code(
-        ann.send(general.id, "   ").await,
-        ErrorCode::InvalidArgument,
-    );
-    assert_code(
-        ann.send(general.id, &"x".repeat(4001)).await,
-        ErrorCode::InvalidArgument,
-    );
+    assert_code(ann.history(general.id, None, Some(0)).await, ErrorCode::InvalidArgument);
+    assert_code(ann.send(general.id, "   ").await, ErrorCode::InvalidArgument);
+    assert_code(ann.send(general.id, &"x".repeat(4001)).await, ErrorCode::InvalidArgument);
     assert_code(ann.send(9999, "nowhere").await, ErrorCode::NotFound);
 }
 
@@ -101,9 +72,7 @@ async fn history_survives_a_restart() {
 
     let server = TestServer::restart(dir, config).await;
     let ann = server.connect().await;
-    ann.login("ann", MEMBER_PASSWORD)
-        .await
-        .expect("account survived");
+    ann.login("ann", MEMBER_PASSWORD).await.expect("account survived");
     let page = ann.history(general.id, None, None).await.expect("history");
     assert_eq!(page.messages, vec![sent]);
 }
@@ -112,36 +81,18 @@ async fn history_survives_a_restart() {
 async fn default_admin_must_change_password_first() {
     let server = TestServer::start().await;
     let admin = server.connect().await;
-    let session = admin
-        .login("chatter", "chatter")
-        .await
-        .expect("default credentials work once");
+    let session = admin.login("chatter", "chatter").await.expect("default credentials work once");
     assert!(session.must_change_password);
     assert_code(admin.channels().await, ErrorCode::PasswordChangeRequired);
     assert_code(admin.send(1, "hi").await, ErrorCode::PasswordChangeRequired);
-    assert_code(
-        admin.change_password("chatter", "short").await,
-        ErrorCode::InvalidArgument,
-    );
-    assert_code(
-        admin.change_password("wrong-old", ADMIN_PASSWORD).await,
-        ErrorCode::InvalidCredentials,
-    );
-    admin
-        .change_password("chatter", ADMIN_PASSWORD)
-        .await
-        .expect("changes");
+    assert_code(admin.change_password("chatter", "short").await, ErrorCode::InvalidArgument);
+    assert_code(admin.change_password("wrong-old", ADMIN_PASSWORD).await, ErrorCode::InvalidCredentials);
+    admin.change_password("chatter", ADMIN_PASSWORD).await.expect("changes");
     admin.channels().await.expect("allowed now");
 
     let again = server.connect().await;
-    assert_code(
-        again.login("chatter", "chatter").await,
-        ErrorCode::InvalidCredentials,
-    );
-    let session = again
-        .login("chatter", ADMIN_PASSWORD)
-        .await
-        .expect("new password");
+    assert_code(again.login("chatter", "chatter").await, ErrorCode::InvalidCredentials);
+    let session = again.login("chatter", ADMIN_PASSWORD).await.expect("new password");
     assert!(!session.must_change_password);
     assert_eq!(session.user.role, Role::Admin);
 }
@@ -154,58 +105,24 @@ async fn members_are_refused_every_admin_action() {
     let general = member.find_channel("general").await.expect("general");
     let refused = [
         Request::CreateCategory { name: "x".into() },
-        Request::RenameCategory {
-            category_id: 1,
-            name: "x".into(),
-        },
+        Request::RenameCategory { category_id: 1, name: "x".into() },
         Request::DeleteCategory { category_id: 1 },
-        Request::CreateChannel {
-            name: "x".into(),
-            category_id: None,
-            kind: ChannelKind::Text,
-        },
-        Request::RenameChannel {
-            channel_id: general.id,
-            name: "x".into(),
-        },
-        Request::DeleteChannel {
-            channel_id: general.id,
-        },
-        Request::SetRole {
-            username: "kid".into(),
-            role: Role::Admin,
-        },
+        Request::CreateChannel { name: "x".into(), category_id: None, kind: ChannelKind::Text },
+        Request::RenameChannel { channel_id: general.id, name: "x".into() },
+        Request::DeleteChannel { channel_id: general.id },
+        Request::SetRole { username: "kid".into(), role: Role::Admin },
     ];
     for request in refused {
         assert_code(member.request(request.clone()).await, ErrorCode::Forbidden);
     }
-    assert_eq!(
-        member
-            .find_channel("general")
-            .await
-            .expect("untouched")
-            .name,
-        "general"
-    );
+    assert_eq!(member.find_channel("general").await.expect("untouched").name, "general");
 
     // The admin can do all of it; a promoted member then can too.
-    let homework = admin
-        .create_channel("homework", Some(1), ChannelKind::Text)
-        .await
-        .expect("creates");
-    admin
-        .rename_channel(homework.id, "#school")
-        .await
-        .expect("renames");
+    let homework = admin.create_channel("homework", Some(1), ChannelKind::Text).await.expect("creates");
+    admin.rename_channel(homework.id, "#school").await.expect("renames");
     admin.set_role("kid", Role::Admin).await.expect("promotes");
-    member
-        .delete_channel(homework.id)
-        .await
-        .expect("promoted member deletes");
-    assert_code(
-        admin.set_role("chatter", Role::Member).await,
-        ErrorCode::InvalidArgument,
-    );
+    member.delete_channel(homework.id).await.expect("promoted member deletes");
+    assert_code(admin.set_role("chatter", Role::Member).await, ErrorCode::InvalidArgument);
 }
 
 #[tokio::test]
@@ -214,19 +131,10 @@ async fn wrong_passwords_are_rate_limited_per_account() {
     drop(server.member("ann").await);
     let attacker = server.connect().await;
     for _ in 0..5 {
-        assert_code(
-            attacker.login("ann", "guess-guess").await,
-            ErrorCode::InvalidCredentials,
-        );
+        assert_code(attacker.login("ann", "guess-guess").await, ErrorCode::InvalidCredentials);
     }
-    assert_code(
-        attacker.login("ann", MEMBER_PASSWORD).await,
-        ErrorCode::RateLimited,
-    );
-    assert_code(
-        attacker.login("ghost", "guess-guess").await,
-        ErrorCode::InvalidCredentials,
-    );
+    assert_code(attacker.login("ann", MEMBER_PASSWORD).await, ErrorCode::RateLimited);
+    assert_code(attacker.login("ghost", "guess-guess").await, ErrorCode::InvalidCredentials);
 }
 
 #[tokio::test]
@@ -237,38 +145,23 @@ async fn registration_closed_and_max_users() {
     })
     .await;
     let visitor = server.connect().await;
-    assert_code(
-        visitor.register("newbie", MEMBER_PASSWORD).await,
-        ErrorCode::RegistrationClosed,
-    );
-    assert!(!visitor
-        .welcome()
-        .auth_methods
-        .contains(&iptincan::proto::AuthMethod::Register));
+    assert_code(visitor.register("newbie", MEMBER_PASSWORD).await, ErrorCode::RegistrationClosed);
+    assert!(!visitor.welcome().auth_methods.contains(&iptincan::proto::AuthMethod::Register));
     let _admin = server.admin().await;
     let second_device = server.connect().await;
-    second_device
-        .login("chatter", ADMIN_PASSWORD)
-        .await
-        .expect("same user needs no extra room");
+    second_device.login("chatter", ADMIN_PASSWORD).await.expect("same user needs no extra room");
 
     let open = TestServer::start_with(|config| config.server.max_users = 1).await;
     let _first = open.member("first").await;
     let second = open.connect().await;
-    assert_code(
-        second.register("second", MEMBER_PASSWORD).await,
-        ErrorCode::ServerFull,
-    );
+    assert_code(second.register("second", MEMBER_PASSWORD).await, ErrorCode::ServerFull);
 }
 
 #[tokio::test]
 async fn sessions_resume_and_logout_ends_them() {
     let server = TestServer::start().await;
     let ann = server.connect().await;
-    let session = ann
-        .register("ann", MEMBER_PASSWORD)
-        .await
-        .expect("registers");
+    let session = ann.register("ann", MEMBER_PASSWORD).await.expect("registers");
     let other_device = server.connect().await;
     let resumed = other_device.resume(&session.token).await.expect("resumes");
     assert_eq!(resumed.user, session.user);
@@ -276,10 +169,7 @@ async fn sessions_resume_and_logout_ends_them() {
     ann.logout().await.expect("logs out");
     assert_code(ann.channels().await, ErrorCode::NotAllowedNow);
     let third = server.connect().await;
-    assert_code(
-        third.resume(&session.token).await,
-        ErrorCode::InvalidCredentials,
-    );
+    assert_code(third.resume(&session.token).await, ErrorCode::InvalidCredentials);
     assert_code(third.resume("made-up").await, ErrorCode::InvalidCredentials);
 }
 
@@ -306,22 +196,10 @@ async fn direct_messages_reach_only_the_two() {
         _ => None,
     })
     .await;
-    assert_eq!(
-        first_seen.id, marker.id,
-        "eve saw the public message and nothing private before it"
-    );
-    assert_code(
-        eve.history(direct.id, None, None).await,
-        ErrorCode::NotFound,
-    );
+    assert_eq!(first_seen.id, marker.id, "eve saw the public message and nothing private before it");
+    assert_code(eve.history(direct.id, None, None).await, ErrorCode::NotFound);
     assert_code(eve.send(direct.id, "intrude").await, ErrorCode::NotFound);
-    assert!(eve
-        .channels()
-        .await
-        .expect("list")
-        .channels
-        .iter()
-        .all(|c| c.id != direct.id));
+    assert!(eve.channels().await.expect("list").channels.iter().all(|c| c.id != direct.id));
     assert_code(ann.open_direct("ann").await, ErrorCode::InvalidArgument);
     assert_code(ann.open_direct("nobody").await, ErrorCode::NotFound);
 }
@@ -345,16 +223,10 @@ async fn presence_and_custom_status() {
     .await;
     assert_eq!(status, "doing homework");
     let users = ann.users().await.expect("users");
-    let bob_entry = users
-        .iter()
-        .find(|u| u.user.username == "bob")
-        .expect("listed");
+    let bob_entry = users.iter().find(|u| u.user.username == "bob").expect("listed");
     assert!(bob_entry.online);
     assert_eq!(bob_entry.status.as_deref(), Some("doing homework"));
-    assert_code(
-        bob.set_status(Some(&"s".repeat(129))).await,
-        ErrorCode::InvalidArgument,
-    );
+    assert_code(bob.set_status(Some(&"s".repeat(129))).await, ErrorCode::InvalidArgument);
 
     drop(bob);
     let offline = next_matching(&mut ann, |event| match event {
@@ -370,41 +242,21 @@ async fn channel_changes_reach_everyone() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let mut ann = server.member("ann").await;
-    let category = match admin
-        .request(Request::CreateCategory {
-            name: "Family".into(),
-        })
-        .await
-    {
+    let category = match admin.request(Request::CreateCategory { name: "Family".into() }).await {
         Ok(iptincan::proto::Reply::Category(category)) => category,
         other => panic!("{other:?}"),
     };
-    let created = admin
-        .create_channel("holiday", Some(category.id), ChannelKind::Text)
-        .await
-        .expect("creates");
+    let created = admin.create_channel("holiday", Some(category.id), ChannelKind::Text).await.expect("creates");
     let seen = next_matching(&mut ann, |event| match event {
         Event::ChannelCreated(channel) => Some(channel),
         _ => None,
     })
     .await;
     assert_eq!(seen, created);
-    admin
-        .request(Request::DeleteCategory {
-            category_id: category.id,
-        })
-        .await
-        .expect("deletes category");
+    admin.request(Request::DeleteCategory { category_id: category.id }).await.expect("deletes category");
     let list = ann.channels().await.expect("lists");
-    let holiday = list
-        .channels
-        .iter()
-        .find(|c| c.id == created.id)
-        .expect("channel kept");
-    assert_eq!(
-        holiday.category_id, None,
-        "channels of a deleted category become uncategorised"
-    );
+    let holiday = list.channels.iter().find(|c| c.id == created.id).expect("channel kept");
+    assert_eq!(holiday.category_id, None, "channels of a deleted category become uncategorised");
     admin.delete_channel(created.id).await.expect("deletes");
     let gone = next_matching(&mut ann, |event| match event {
         Event::ChannelDeleted { channel_id } => Some(channel_id),
@@ -412,14 +264,36 @@ async fn channel_changes_reach_everyone() {
     })
     .await;
     assert_eq!(gone, created.id);
-    assert_code(
-        admin.create_channel("", None, ChannelKind::Text).await,
-        ErrorCode::InvalidArgument,
-    );
-    assert_code(
-        admin
-            .create_channel("x", Some(999), ChannelKind::Text)
-            .await,
-        ErrorCode::NotFound,
-    );
+    assert_code(admin.create_channel("", None, ChannelKind::Text).await, ErrorCode::InvalidArgument);
+    assert_code(admin.create_channel("x", Some(999), ChannelKind::Text).await, ErrorCode::NotFound);
+}
+
+/// 100 maximum-length messages of 4-byte characters do not fit in one frame: the page is
+/// trimmed from its oldest end and says there is more.
+#[tokio::test]
+async fn history_of_long_messages_pages_within_the_frame_limit() {
+    let server = TestServer::start().await;
+    let writers = [server.member("ann").await, server.member("bob").await, server.member("cat").await];
+    let general = writers[0].find_channel("general").await.expect("general");
+    let long = "😀".repeat(iptincan::proto::MAX_MESSAGE_CHARS);
+    for writer in &writers {
+        for _ in 0..34 {
+            writer.send(general.id, &long).await.expect("a maximum-length message is accepted");
+        }
+    }
+    let mut seen = 0;
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = writers[0].history(general.id, before, Some(100)).await.expect("page fits in a frame");
+        assert!(!page.messages.is_empty());
+        seen += page.messages.len();
+        pages += 1;
+        if !page.has_more {
+            break;
+        }
+        before = page.messages.first().map(|m| m.id);
+    }
+    assert_eq!(seen, 102);
+    assert!(pages >= 7, "each page holds at most about 16 such messages: {pages} pages");
 }

@@ -3,10 +3,7 @@
 
 mod common;
 
-use common::{
-    next_matching, run_bounded, run_server_command, write_config, ServerProcess, MEMBER_PASSWORD,
-    WAIT,
-};
+use common::{next_matching, run_bounded, run_server_command, write_config, ServerProcess, MEMBER_PASSWORD, WAIT};
 use iptincan::client::Client;
 use iptincan::proto::{ErrorCode, Event};
 use std::collections::BTreeSet;
@@ -15,13 +12,7 @@ use std::time::{Duration, Instant};
 fn entries(dir: &std::path::Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .expect("reads dir")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|name| !name.ends_with("-wal") && !name.ends_with("-shm"))
         .collect()
 }
@@ -31,21 +22,14 @@ fn entries(dir: &std::path::Path) -> BTreeSet<String> {
 #[tokio::test]
 async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = ServerProcess::spawn(dir.path(), &[]).unwrap_or_else(|stderr| {
-        panic!("first run failed (is something else using ports 3784-3786?): {stderr}")
-    });
+    let server = ServerProcess::spawn(dir.path(), &[])
+        .unwrap_or_else(|stderr| panic!("first run failed (is something else using ports 3784-3786?): {stderr}"));
     assert_eq!(server.control.rsplit(':').next(), Some("3784"));
     assert_eq!(server.rest.rsplit(':').next(), Some("3786"));
-    let expected: BTreeSet<String> = [
-        "server.toml",
-        "itc-server.db",
-        "server-cert.pem",
-        "server-key.pem",
-        "uploads",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let expected: BTreeSet<String> = ["server.toml", "itc-server.db", "server-cert.pem", "server-key.pem", "uploads"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(entries(dir.path()), expected);
     let written = std::fs::read_to_string(dir.path().join("server.toml")).expect("config");
     assert_eq!(written, iptincan::config::TEMPLATE);
@@ -54,57 +38,30 @@ async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("server-key.pem"))
-            .expect("key")
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o077,
-            0,
-            "the private key is readable by its owner only"
-        );
+        let mode = std::fs::metadata(dir.path().join("server-key.pem")).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
     }
 
     let mut target = server.target();
     if let iptincan::client::Target::Code(code) = &mut target {
         code.host = "127.0.0.1".into();
     }
-    let admin = Client::connect(&target, None)
-        .await
-        .expect("connects with the printed code");
-    assert!(
-        admin
-            .login("chatter", "chatter")
-            .await
-            .expect("default admin")
-            .must_change_password
-    );
-    admin
-        .change_password("chatter", "our-family-secret")
-        .await
-        .expect("changes");
+    let admin = Client::connect(&target, None).await.expect("connects with the printed code");
+    assert!(admin.login("chatter", "chatter").await.expect("default admin").must_change_password);
+    admin.change_password("chatter", "our-family-secret").await.expect("changes");
     drop(admin);
     let first_code = server.code.clone();
     let (took, status) = server.terminate();
     assert!(status.success(), "clean exit on SIGTERM");
-    assert!(
-        took < Duration::from_secs(6),
-        "stopped within shutdown_grace_seconds: {took:?}"
-    );
+    assert!(took < Duration::from_secs(6), "stopped within shutdown_grace_seconds: {took:?}");
 
     let again = ServerProcess::spawn(dir.path(), &[]).expect("second run starts");
     assert_eq!(again.code, first_code, "same certificate, so the same code");
     assert_eq!(entries(dir.path()), expected);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("server.toml")).expect("config"),
-        written
-    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("server.toml")).expect("config"), written);
     let admin = Client::connect(&target, None).await.expect("connects");
     assert_code_login(&admin, "chatter", "chatter", ErrorCode::InvalidCredentials).await;
-    admin
-        .login("chatter", "our-family-secret")
-        .await
-        .expect("the changed password persisted");
+    admin.login("chatter", "our-family-secret").await.expect("the changed password persisted");
 }
 
 async fn assert_code_login(client: &Client, user: &str, password: &str, code: ErrorCode) {
@@ -120,66 +77,26 @@ fn bad_configuration_stops_startup_with_one_clear_line() {
     let udp_port = busy_udp.local_addr().expect("addr").port();
     let in_use = |protocol: &str| format!("cannot listen on {protocol} 127.0.0.1:");
     let cases = [
-        (
-            "tcp_port = 0",
-            "tcp_port = \"abc\"".to_string(),
-            "",
-            "server.tcp_port".to_string(),
-        ),
+        ("tcp_port = 0", "tcp_port = \"abc\"".to_string(), "", "server.tcp_port".to_string()),
         (
             "log_level = \"warn\"",
             "log_level = \"loud\"".into(),
             "",
             "server.log_level: must be one of trace, debug, info, warn, error".into(),
         ),
-        (
-            "log_level = \"warn\"",
-            "max_users = -1".into(),
-            "",
-            "server.max_users".into(),
-        ),
-        (
-            "",
-            String::new(),
-            "[auth]\nsession_ttl_seconds = 1",
-            "auth.session_ttl_seconds".into(),
-        ),
+        ("log_level = \"warn\"", "max_users = -1".into(), "", "server.max_users".into()),
+        ("", String::new(), "[auth]\nsession_ttl_seconds = 1", "auth.session_ttl_seconds".into()),
         (
             "",
             String::new(),
             "[tls]\ncert_path = \"/nonexistent/cert.pem\"\nkey_path = \"/nonexistent/key.pem\"",
             "tls.cert_path: file not found: /nonexistent/cert.pem".into(),
         ),
-        (
-            "",
-            String::new(),
-            "[vpn]\nsubnet = \"10.8.0.0/99\"",
-            "vpn.subnet".into(),
-        ),
-        (
-            "",
-            String::new(),
-            "[database]\npath = \"/nonexistent/dir/x.db\"",
-            "database /nonexistent/dir/x.db".into(),
-        ),
-        (
-            "tcp_port = 0",
-            format!("tcp_port = {tcp_port}"),
-            "",
-            format!("server.tcp_port: {}", in_use("TCP")),
-        ),
-        (
-            "udp_port = 0",
-            format!("udp_port = {udp_port}"),
-            "",
-            format!("server.udp_port: {}", in_use("UDP")),
-        ),
-        (
-            "rest_port = 0",
-            format!("rest_port = {tcp_port}"),
-            "",
-            format!("server.rest_port: {}", in_use("TCP")),
-        ),
+        ("", String::new(), "[vpn]\nsubnet = \"10.8.0.0/99\"", "vpn.subnet".into()),
+        ("", String::new(), "[database]\npath = \"/nonexistent/dir/x.db\"", "database /nonexistent/dir/x.db".into()),
+        ("tcp_port = 0", format!("tcp_port = {tcp_port}"), "", format!("server.tcp_port: {}", in_use("TCP"))),
+        ("udp_port = 0", format!("udp_port = {udp_port}"), "", format!("server.udp_port: {}", in_use("UDP"))),
+        ("rest_port = 0", format!("rest_port = {tcp_port}"), "", format!("server.rest_port: {}", in_use("TCP"))),
     ];
     for (line, replacement, sections, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -187,19 +104,11 @@ fn bad_configuration_stops_startup_with_one_clear_line() {
         if !line.is_empty() {
             config = config.replace(line, &replacement);
         }
-        std::fs::write(
-            dir.path().join("server.toml"),
-            format!("{config}{sections}\n"),
-        )
-        .expect("writes");
+        std::fs::write(dir.path().join("server.toml"), format!("{config}{sections}\n")).expect("writes");
         let (ok, _, stderr) = run_server_command(dir.path(), &[]);
         assert!(!ok, "{expected}: must not start");
         let stderr = stderr.trim();
-        assert_eq!(
-            stderr.lines().count(),
-            1,
-            "{expected}: one line, got {stderr:?}"
-        );
+        assert_eq!(stderr.lines().count(), 1, "{expected}: one line, got {stderr:?}");
         assert!(stderr.contains(&expected), "{expected:?} not in {stderr:?}");
         if expected.contains("cannot listen") {
             assert!(stderr.to_lowercase().contains("in use"), "{stderr:?}");
@@ -226,20 +135,14 @@ fn custom_config_path_and_data_dir() {
     let data = tempfile::tempdir().expect("tempdir");
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let config_path = elsewhere.path().join("family.toml");
-    std::fs::write(
-        &config_path,
-        common::TEST_CONFIG.replace("[server]\n", "[server]\nname = \"Smith Family\"\n"),
-    )
-    .expect("writes");
+    std::fs::write(&config_path, common::TEST_CONFIG.replace("[server]\n", "[server]\nname = \"Smith Family\"\n"))
+        .expect("writes");
     let config_arg = config_path.to_string_lossy().into_owned();
     let server = ServerProcess::spawn(data.path(), &["--config", &config_arg]).expect("starts");
     let code = iptincan::code::ConnectionCode::decode(&server.code).expect("code");
     assert_eq!(code.name, "Smith Family");
     assert!(data.path().join("itc-server.db").exists());
-    assert!(
-        !data.path().join("server.toml").exists(),
-        "the given config is used, none written"
-    );
+    assert!(!data.path().join("server.toml").exists(), "the given config is used, none written");
     server.terminate();
 }
 
@@ -248,13 +151,8 @@ async fn sigterm_tells_connected_clients_and_stops_in_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), "shutdown_grace_seconds = 2", "");
     let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
-    let mut client = Client::connect(&server.target(), None)
-        .await
-        .expect("connects");
-    client
-        .register("ann", MEMBER_PASSWORD)
-        .await
-        .expect("registers");
+    let mut client = Client::connect(&server.target(), None).await.expect("connects");
+    client.register("ann", MEMBER_PASSWORD).await.expect("registers");
     let (took, status) = server.terminate();
     assert!(status.success());
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -276,10 +174,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let mut senders = Vec::new();
     for n in 0..4 {
         let client = Client::connect(&target, None).await.expect("connects");
-        client
-            .register(&format!("sender{n}"), MEMBER_PASSWORD)
-            .await
-            .expect("registers");
+        client.register(&format!("sender{n}"), MEMBER_PASSWORD).await.expect("registers");
         senders.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             let started = Instant::now();
@@ -304,20 +199,11 @@ async fn acknowledged_messages_survive_sigkill() {
     for sender in senders {
         acknowledged.extend(sender.await.expect("sender task"));
     }
-    assert!(
-        acknowledged.len() > 100,
-        "the senders were busy: {}",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > 100, "the senders were busy: {}", acknowledged.len());
 
     let restarted = ServerProcess::spawn(dir.path(), &[]).expect("restarts after SIGKILL");
-    let reader = Client::connect(&restarted.target(), None)
-        .await
-        .expect("connects");
-    reader
-        .login("sender0", MEMBER_PASSWORD)
-        .await
-        .expect("logs in");
+    let reader = Client::connect(&restarted.target(), None).await.expect("connects");
+    reader.login("sender0", MEMBER_PASSWORD).await.expect("logs in");
     let mut stored = BTreeSet::new();
     let mut before = None;
     loop {
@@ -329,11 +215,7 @@ async fn acknowledged_messages_survive_sigkill() {
         before = page.messages.first().map(|m| m.id);
     }
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost: {lost:?}",
-        lost.len()
-    );
+    assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
     restarted.terminate();
 }
 
@@ -343,34 +225,19 @@ fn code_command_prints_a_code_and_writes_a_qr_png_that_decodes_back() {
     write_config(dir.path(), "name = \"Smith Family\"", "");
     let png = dir.path().join("code.png");
     let png_arg = png.to_string_lossy().into_owned();
-    let (ok, stdout, stderr) = run_server_command(
-        dir.path(),
-        &["code", "--host", "family.example", "--png", &png_arg],
-    );
+    let (ok, stdout, stderr) = run_server_command(dir.path(), &["code", "--host", "family.example", "--png", &png_arg]);
     assert!(ok, "{stderr}");
     let code_text = stdout.lines().next().expect("code line").trim().to_string();
     let code = iptincan::code::ConnectionCode::decode(&code_text).expect("valid code");
-    assert_eq!(
-        (code.name.as_str(), code.host.as_str(), code.tls),
-        ("Smith Family", "family.example", true)
-    );
+    assert_eq!((code.name.as_str(), code.host.as_str(), code.tls), ("Smith Family", "family.example", true));
     let cert = std::fs::read(dir.path().join("server-cert.pem")).expect("cert generated");
     assert!(!cert.is_empty());
     assert!(code.fingerprint.is_some());
-    assert!(
-        stdout.contains('█') || stdout.contains('▀') || stdout.contains('▄'),
-        "a terminal QR follows"
-    );
+    assert!(stdout.contains('█') || stdout.contains('▀') || stdout.contains('▄'), "a terminal QR follows");
 
-    let zbarimg = std::process::Command::new("zbarimg")
-        .arg("--version")
-        .output();
-    assert!(
-        zbarimg.is_ok(),
-        "zbarimg is missing: install zbar-tools (scripts/test does)"
-    );
-    let (ok, decoded, stderr) =
-        run_bounded(std::process::Command::new("zbarimg").args(["--raw", "-q", &png_arg]));
+    let zbarimg = std::process::Command::new("zbarimg").arg("--version").output();
+    assert!(zbarimg.is_ok(), "zbarimg is missing: install zbar-tools (scripts/test does)");
+    let (ok, decoded, stderr) = run_bounded(std::process::Command::new("zbarimg").args(["--raw", "-q", &png_arg]));
     assert!(ok, "zbarimg failed: {stderr}");
     assert_eq!(decoded.trim(), code_text);
 }

@@ -15,9 +15,7 @@ use tokio::net::TcpStream;
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 async fn raw_connection(server: &TestServer) -> Tls {
-    let tcp = TcpStream::connect(server.running().control_addr())
-        .await
-        .expect("connects");
+    let tcp = TcpStream::connect(server.running().control_addr()).await.expect("connects");
     let verifier = PinningVerifier::new(server.running().fingerprint());
     let connector = tokio_rustls::TlsConnector::from(verifier.client_config().expect("config"));
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
@@ -67,27 +65,11 @@ async fn bad_frames_close_only_their_connection() {
     let hello = framed(br#"{"id":1,"op":"hello","args":{"versions":[1],"client":"raw"}}"#);
     let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
         ("not json", framed(b"this is not json"), ErrorCode::BadFrame),
-        (
-            "unknown op",
-            framed(br#"{"id":1,"op":"launch_missiles"}"#),
-            ErrorCode::BadFrame,
-        ),
-        (
-            "wrong arg type",
-            framed(br#"{"id":1,"op":"login","args":{"username":1,"password":2}}"#),
-            ErrorCode::BadFrame,
-        ),
+        ("unknown op", framed(br#"{"id":1,"op":"launch_missiles"}"#), ErrorCode::BadFrame),
+        ("wrong arg type", framed(br#"{"id":1,"op":"login","args":{"username":1,"password":2}}"#), ErrorCode::BadFrame),
         ("empty frame", framed(b""), ErrorCode::BadFrame),
-        (
-            "oversized",
-            ((MAX_FRAME_LEN as u32) + 1).to_be_bytes().to_vec(),
-            ErrorCode::FrameTooLarge,
-        ),
-        (
-            "huge length",
-            u32::MAX.to_be_bytes().to_vec(),
-            ErrorCode::FrameTooLarge,
-        ),
+        ("oversized", ((MAX_FRAME_LEN as u32) + 1).to_be_bytes().to_vec(), ErrorCode::FrameTooLarge),
+        ("huge length", u32::MAX.to_be_bytes().to_vec(), ErrorCode::FrameTooLarge),
         (
             "truncated",
             {
@@ -105,17 +87,10 @@ async fn bad_frames_close_only_their_connection() {
             stream.shutdown().await.expect("half-closes mid-frame");
         }
         let frames = frames_until_close(&mut stream).await;
-        assert_eq!(
-            last_error_code(&frames),
-            Some(expected),
-            "{name}: {frames:?}"
-        );
+        assert_eq!(last_error_code(&frames), Some(expected), "{name}: {frames:?}");
 
         // Everyone else is undisturbed.
-        let sent = ann
-            .send(general.id, &format!("still here after {name}"))
-            .await
-            .expect("sends");
+        let sent = ann.send(general.id, &format!("still here after {name}")).await.expect("sends");
         let got = next_matching(&mut bob, |event| match event {
             Event::MessageCreated(message) => Some(message),
             _ => None,
@@ -129,41 +104,27 @@ async fn bad_frames_close_only_their_connection() {
 async fn requests_before_hello_or_login_are_refused() {
     let server = TestServer::start().await;
     let mut stream = raw_connection(&server).await;
+    stream.write_all(&framed(br#"{"id":5,"op":"list_channels"}"#)).await.expect("writes");
     stream
-        .write_all(&framed(br#"{"id":5,"op":"list_channels"}"#))
+        .write_all(&framed(br#"{"id":6,"op":"hello","args":{"versions":[99],"client":"future"}}"#))
         .await
         .expect("writes");
     stream
-        .write_all(&framed(
-            br#"{"id":6,"op":"hello","args":{"versions":[99],"client":"future"}}"#,
-        ))
+        .write_all(&framed(br#"{"id":7,"op":"hello","args":{"versions":[1,2],"client":"raw"}}"#))
         .await
         .expect("writes");
     stream
-        .write_all(&framed(
-            br#"{"id":7,"op":"hello","args":{"versions":[1,2],"client":"raw"}}"#,
-        ))
+        .write_all(&framed(br#"{"id":8,"op":"send_message","args":{"channel_id":1,"body":"x"}}"#))
         .await
         .expect("writes");
-    stream
-        .write_all(&framed(
-            br#"{"id":8,"op":"send_message","args":{"channel_id":1,"body":"x"}}"#,
-        ))
-        .await
-        .expect("writes");
-    stream
-        .write_all(&framed(br#"{"id":9,"op":"ping"}"#))
-        .await
-        .expect("writes");
+    stream.write_all(&framed(br#"{"id":9,"op":"ping"}"#)).await.expect("writes");
     stream.shutdown().await.expect("closes");
     let frames = frames_until_close(&mut stream).await;
     let answers: Vec<(u64, Option<ErrorCode>)> = frames
         .iter()
         .filter_map(|frame| match frame {
             ServerFrame::Reply { id, .. } => Some((*id, None)),
-            ServerFrame::Error {
-                id: Some(id), code, ..
-            } => Some((*id, Some(*code))),
+            ServerFrame::Error { id: Some(id), code, .. } => Some((*id, Some(*code))),
             _ => None,
         })
         .collect();
@@ -178,10 +139,7 @@ async fn requests_before_hello_or_login_are_refused() {
         ]
     );
     match &frames[2] {
-        ServerFrame::Reply {
-            result: iptincan::proto::Reply::Welcome(welcome),
-            ..
-        } => {
+        ServerFrame::Reply { result: iptincan::proto::Reply::Welcome(welcome), .. } => {
             assert_eq!(welcome.version, 1);
             assert_eq!(welcome.server.motd, "Welcome to IPTinCan!");
             assert_eq!(welcome.server.name, "My IPTinCan Server");
@@ -199,12 +157,7 @@ async fn a_code_with_the_wrong_fingerprint_is_refused() {
         Err(ClientError::FingerprintMismatch { .. }) => {}
         other => panic!("expected a fingerprint mismatch, got {other:?}"),
     }
-    server
-        .connect()
-        .await
-        .channels()
-        .await
-        .expect_err("not logged in, but connected with the right code");
+    server.connect().await.channels().await.expect_err("not logged in, but connected with the right code");
 }
 
 #[tokio::test]
@@ -213,20 +166,10 @@ async fn address_connections_pin_on_first_use_and_refuse_a_new_certificate() {
     let port = first.running().control_addr().port();
     let known_dir = tempfile::tempdir().expect("tempdir");
     let known = KnownHosts::new(known_dir.path().join("known_hosts"));
-    let target = Target::Address {
-        host: "127.0.0.1".into(),
-        port,
-    };
-    Client::connect(&target, Some(&known))
-        .await
-        .expect("first use is trusted");
-    assert_eq!(
-        known.get(&target.authority()).expect("reads"),
-        first.running().fingerprint()
-    );
-    Client::connect(&target, Some(&known))
-        .await
-        .expect("same certificate again");
+    let target = Target::Address { host: "127.0.0.1".into(), port };
+    Client::connect(&target, Some(&known)).await.expect("first use is trusted");
+    assert_eq!(known.get(&target.authority()).expect("reads"), first.running().fingerprint());
+    Client::connect(&target, Some(&known)).await.expect("same certificate again");
     first.stop().await;
 
     // A different server (new certificate) appears at the same address.
@@ -234,10 +177,7 @@ async fn address_connections_pin_on_first_use_and_refuse_a_new_certificate() {
     match Client::connect(&target, Some(&known)).await {
         Err(err @ ClientError::FingerprintMismatch { .. }) => {
             let text = err.to_string();
-            assert!(
-                text.contains("known_hosts"),
-                "says where the pin lives: {text}"
-            );
+            assert!(text.contains("known_hosts"), "says where the pin lives: {text}");
         }
         other => panic!("expected a fingerprint mismatch, got {other:?}"),
     }

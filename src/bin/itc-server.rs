@@ -9,11 +9,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "itc-server",
-    version,
-    about = "IPTinCan server: private voice, video and text chat"
-)]
+#[command(name = "itc-server", version, about = "IPTinCan server: private voice, video and text chat")]
 struct Args {
     /// Folder for server.toml, the database, certificates and uploads [default: the working directory]
     #[arg(long, global = true, value_name = "DIR")]
@@ -53,16 +49,9 @@ fn run(args: Args) -> Result<()> {
         Some(dir) => DataDir::new(dir),
         None => DataDir::new(std::env::current_dir().context("cannot read the working directory")?),
     };
-    std::fs::create_dir_all(data_dir.root()).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            data_dir.root().display()
-        )
-    })?;
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| data_dir.config_file());
+    std::fs::create_dir_all(data_dir.root())
+        .with_context(|| format!("cannot create the data directory {}", data_dir.root().display()))?;
+    let config_path = args.config.clone().unwrap_or_else(|| data_dir.config_file());
     let loaded = config::load_or_create(&config_path)?;
     init_logging(&loaded.config.server.log_level);
     if loaded.created {
@@ -113,8 +102,7 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
 async fn wait_for_stop_signal() -> Result<()> {
     #[cfg(unix)]
     {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             result = tokio::signal::ctrl_c() => result?,
             _ = terminate.recv() => {}
@@ -125,12 +113,7 @@ async fn wait_for_stop_signal() -> Result<()> {
     Ok(())
 }
 
-fn print_code(
-    config: &config::Config,
-    data_dir: &DataDir,
-    host: Option<String>,
-    png: Option<PathBuf>,
-) -> Result<()> {
+fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
     let identity = server::prepare_identity(config, data_dir)?;
     let code = iptincan::code::ConnectionCode {
         name: config.server.name.clone(),

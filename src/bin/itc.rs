@@ -158,10 +158,7 @@ enum AdminCommand {
 
 fn main() {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("itc: cannot start: {err}");
@@ -184,19 +181,9 @@ async fn run(mut args: Args) -> Result<()> {
             println!("name: {}", welcome.server.name);
             println!("description: {}", welcome.server.description);
             println!("motd: {}", welcome.server.motd);
-            println!(
-                "version: {} (protocol {})",
-                welcome.server.version, welcome.version
-            );
-            println!(
-                "users online: {}/{}",
-                welcome.server.users_online, welcome.server.max_users
-            );
-            let methods: Vec<String> = welcome
-                .auth_methods
-                .iter()
-                .map(|m| format!("{m:?}").to_lowercase())
-                .collect();
+            println!("version: {} (protocol {})", welcome.server.version, welcome.version);
+            println!("users online: {}/{}", welcome.server.users_online, welcome.server.max_users);
+            let methods: Vec<String> = welcome.auth_methods.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
             println!("sign-in: {}", methods.join(", "));
             Ok(())
         }
@@ -204,11 +191,7 @@ async fn run(mut args: Args) -> Result<()> {
             let client = connect(&args).await?;
             let (user, password) = credentials(&mut args)?;
             let session = client.register(&user, &password).await?;
-            println!(
-                "registered {} ({})",
-                session.user.username,
-                session.user.role.as_str()
-            );
+            println!("registered {} ({})", session.user.username, session.user.role.as_str());
             Ok(())
         }
         Command::Login => {
@@ -227,11 +210,7 @@ async fn run(mut args: Args) -> Result<()> {
             let list = client.channels().await?;
             for category in &list.categories {
                 println!("{}", category.name);
-                for channel in list
-                    .channels
-                    .iter()
-                    .filter(|c| c.category_id == Some(category.id))
-                {
+                for channel in list.channels.iter().filter(|c| c.category_id == Some(category.id)) {
                     println!("  {}", describe_channel(channel));
                 }
             }
@@ -245,20 +224,14 @@ async fn run(mut args: Args) -> Result<()> {
             for user in client.users().await? {
                 let presence = if user.online { "online" } else { "offline" };
                 let status = user.status.map(|s| format!(" — {s}")).unwrap_or_default();
-                println!(
-                    "{} ({}) {presence}{status}",
-                    user.user.username,
-                    user.user.role.as_str()
-                );
+                println!("{} ({}) {presence}{status}", user.user.username, user.user.role.as_str());
             }
             Ok(())
         }
         Command::Status { text } => {
             let client = logged_in(&mut args).await?.0;
             let text = text.join(" ");
-            client
-                .set_status(Some(text.as_str()).filter(|t| !t.is_empty()))
-                .await?;
+            client.set_status(Some(text.as_str()).filter(|t| !t.is_empty())).await?;
             Ok(())
         }
         Command::Send { channel, text } => {
@@ -275,11 +248,7 @@ async fn run(mut args: Args) -> Result<()> {
             println!("sent #{}", message.id);
             Ok(())
         }
-        Command::History {
-            channel,
-            limit,
-            before,
-        } => {
+        Command::History { channel, limit, before } => {
             let client = logged_in(&mut args).await?.0;
             let channel = resolve_channel(&client, &channel).await?;
             let page = client.history(channel.id, before, Some(limit)).await?;
@@ -293,11 +262,7 @@ async fn run(mut args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Follow {
-            channel,
-            count,
-            seconds,
-        } => {
+        Command::Follow { channel, count, seconds } => {
             let mut client = logged_in(&mut args).await?.0;
             let channel = resolve_channel(&client, &channel).await?;
             follow(&mut client, channel.id, count, seconds).await
@@ -321,16 +286,8 @@ async fn run(mut args: Args) -> Result<()> {
 
 async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
     match command {
-        AdminCommand::CreateChannel {
-            name,
-            category,
-            voice,
-        } => {
-            let kind = if voice {
-                ChannelKind::Voice
-            } else {
-                ChannelKind::Text
-            };
+        AdminCommand::CreateChannel { name, category, voice } => {
+            let kind = if voice { ChannelKind::Voice } else { ChannelKind::Text };
             let channel = client.create_channel(&name, category, kind).await?;
             println!("created {}", describe_channel(&channel));
         }
@@ -345,9 +302,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
             println!("deleted #{}", channel.name);
         }
         AdminCommand::CreateCategory { name } => {
-            let reply = client
-                .request(iptincan::proto::Request::CreateCategory { name })
-                .await?;
+            let reply = client.request(iptincan::proto::Request::CreateCategory { name }).await?;
             if let iptincan::proto::Reply::Category(category) = reply {
                 println!("created category {} (id {})", category.name, category.id);
             }
@@ -372,10 +327,7 @@ fn decode(code: &str) -> Result<()> {
     println!("port: {}", code.port);
     println!("tls: {}", code.tls);
     match code.fingerprint {
-        Some(fingerprint) => println!(
-            "fingerprint: {}",
-            iptincan::tls::format_fingerprint(&fingerprint)
-        ),
+        Some(fingerprint) => println!("fingerprint: {}", iptincan::tls::format_fingerprint(&fingerprint)),
         None => println!("fingerprint: none"),
     }
     Ok(())
@@ -400,23 +352,14 @@ async fn connect(args: &Args) -> Result<Client> {
 }
 
 fn credentials(args: &mut Args) -> Result<(String, String)> {
-    let user = args
-        .user
-        .clone()
-        .context("no user given: use --user NAME or set ITC_USER")?;
+    let user = args.user.clone().context("no user given: use --user NAME or set ITC_USER")?;
     if args.password_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("cannot read the password from stdin")?;
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
         args.password = Some(line.trim_end_matches(['\r', '\n']).to_string());
         args.password_stdin = false;
     }
-    let password = args
-        .password
-        .clone()
-        .context("no password given: use --password-stdin or set ITC_PASSWORD")?;
+    let password = args.password.clone().context("no password given: use --password-stdin or set ITC_PASSWORD")?;
     Ok((user, password))
 }
 
@@ -444,12 +387,7 @@ async fn resolve_channel(client: &Client, name: &str) -> Result<Channel> {
     Ok(client.find_channel(name).await?)
 }
 
-async fn follow(
-    client: &mut Client,
-    channel_id: i64,
-    count: Option<u64>,
-    seconds: Option<u64>,
-) -> Result<()> {
+async fn follow(client: &mut Client, channel_id: i64, count: Option<u64>, seconds: Option<u64>) -> Result<()> {
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     while count.is_none_or(|count| seen < count) {
@@ -487,16 +425,6 @@ fn format_time(unix_ms: i64) -> String {
 }
 
 fn format_message(message: &Message) -> String {
-    let edited = if message.edited_at.is_some() {
-        " (edited)"
-    } else {
-        ""
-    };
-    format!(
-        "[{}] #{} {}: {}{edited}",
-        format_time(message.created_at),
-        message.id,
-        message.author,
-        message.body
-    )
+    let edited = if message.edited_at.is_some() { " (edited)" } else { "" };
+    format!("[{}] #{} {}: {}{edited}", format_time(message.created_at), message.id, message.author, message.body)
 }

@@ -3,9 +3,7 @@
 
 use super::connection::Conn;
 use super::{auth, Failure, Shared};
-use crate::proto::{
-    encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, User, UserPresence,
-};
+use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, User, UserPresence};
 
 /// Longest channel or category name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -13,10 +11,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
     let user = conn.user(ctx)?;
     if user.role != Role::Admin {
-        return Err(Failure::new(
-            ErrorCode::Forbidden,
-            format!("only admins can {action}"),
-        ));
+        return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
     }
     Ok(user)
 }
@@ -35,8 +30,7 @@ fn clean_name(name: &str) -> Result<String, Failure> {
 }
 
 fn broadcast(ctx: &Shared, event: Event) {
-    ctx.hub
-        .broadcast(&encode_frame(&ServerFrame::Event { event }));
+    ctx.hub.broadcast(&encode_frame(&ServerFrame::Event { event }));
 }
 
 /// `create_category`.
@@ -48,27 +42,15 @@ pub async fn create_category(ctx: &Shared, conn: &Conn, name: String) -> Result<
 }
 
 /// `rename_category`.
-pub async fn rename_category(
-    ctx: &Shared,
-    conn: &Conn,
-    category_id: i64,
-    name: String,
-) -> Result<Reply, Failure> {
+pub async fn rename_category(ctx: &Shared, conn: &Conn, category_id: i64, name: String) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "rename categories")?;
-    let category = ctx
-        .store
-        .rename_category(category_id, clean_name(&name)?)
-        .await?;
+    let category = ctx.store.rename_category(category_id, clean_name(&name)?).await?;
     broadcast(ctx, Event::CategoryRenamed(category.clone()));
     Ok(Reply::Category(category))
 }
 
 /// `delete_category`.
-pub async fn delete_category(
-    ctx: &Shared,
-    conn: &Conn,
-    category_id: i64,
-) -> Result<Reply, Failure> {
+pub async fn delete_category(ctx: &Shared, conn: &Conn, category_id: i64) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "delete categories")?;
     ctx.store.delete_category(category_id).await?;
     broadcast(ctx, Event::CategoryDeleted { category_id });
@@ -85,31 +67,17 @@ pub async fn create_channel(
 ) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "create channels")?;
     if kind == ChannelKind::Direct {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            "direct channels are opened with open_direct",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidArgument, "direct channels are opened with open_direct"));
     }
-    let channel = ctx
-        .store
-        .create_channel(clean_name(&name)?, category_id, kind)
-        .await?;
+    let channel = ctx.store.create_channel(clean_name(&name)?, category_id, kind).await?;
     broadcast(ctx, Event::ChannelCreated(channel.clone()));
     Ok(Reply::Channel(channel))
 }
 
 /// `rename_channel`.
-pub async fn rename_channel(
-    ctx: &Shared,
-    conn: &Conn,
-    channel_id: i64,
-    name: String,
-) -> Result<Reply, Failure> {
+pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: i64, name: String) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "rename channels")?;
-    let channel = ctx
-        .store
-        .rename_channel(channel_id, clean_name(&name)?)
-        .await?;
+    let channel = ctx.store.rename_channel(channel_id, clean_name(&name)?).await?;
     broadcast(ctx, Event::ChannelRenamed(channel.clone()));
     Ok(Reply::Channel(channel))
 }
@@ -123,30 +91,16 @@ pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: i64) -> Resul
 }
 
 /// `set_role`: admins cannot change their own role (so there is always one admin left).
-pub async fn set_role(
-    ctx: &Shared,
-    conn: &Conn,
-    username: String,
-    role: Role,
-) -> Result<Reply, Failure> {
+pub async fn set_role(ctx: &Shared, conn: &Conn, username: String, role: Role) -> Result<Reply, Failure> {
     let admin = require_admin(ctx, conn, "change roles")?;
     if admin.username.eq_ignore_ascii_case(&username) {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            "admins cannot change their own role",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidArgument, "admins cannot change their own role"));
     }
     let user = ctx.store.set_role(username, role).await?;
     ctx.hub.set_role(user.id, role);
     tracing::info!(admin = %admin.username, user = %user.username, role = role.as_str(), "role changed");
     let online = ctx.hub.is_online(user.id);
-    auth::announce_presence(
-        ctx,
-        UserPresence {
-            user,
-            online,
-            status: None,
-        },
-    );
+    let status = auth::stored_status(ctx, &user.username).await;
+    auth::announce_presence(ctx, UserPresence { user, online, status });
     Ok(Reply::Ok)
 }

@@ -4,8 +4,10 @@
 //! Login limits (failed attempts only; a success costs nothing):
 //! - per IP address: 20 failures, then one more attempt every 30 s;
 //! - per account: 5 failures, then one more attempt every 60 s.
+//!
 //! When either bucket is empty the attempt is refused with `rate_limited` before the password
-//! is even checked.
+//! is even checked. An attempt takes its tokens before the (slow) password check and gets them
+//! back only if it succeeds, so parallel guesses cannot slip past the limit.
 
 use super::connection::Conn;
 use super::hub::Member;
@@ -46,25 +48,27 @@ impl LoginLimits {
         }
     }
 
-    /// Whether an attempt from `ip` on `account` may be checked now.
-    pub fn check(&self, ip: &str, account: &str, now: Instant) -> Result<(), Duration> {
+    /// Starts an attempt from `ip` on `account`: refused when either bucket is empty, else
+    /// takes a token from both until [`LoginLimits::succeeded`] gives them back.
+    pub fn begin(&mut self, ip: &str, account: &str, now: Instant) -> Result<(), Duration> {
+        let account = account.to_lowercase();
         self.per_ip.check(ip, now)?;
-        self.per_account.check(&account.to_lowercase(), now)
+        self.per_account.check(&account, now)?;
+        self.per_ip.consume(ip, now);
+        self.per_account.consume(&account, now);
+        Ok(())
     }
 
-    /// Records a failed attempt.
-    pub fn failed(&mut self, ip: &str, account: &str, now: Instant) {
-        self.per_ip.consume(ip, now);
-        self.per_account.consume(&account.to_lowercase(), now);
+    /// The attempt begun with [`LoginLimits::begin`] succeeded: it costs nothing.
+    pub fn succeeded(&mut self, ip: &str, account: &str, now: Instant) {
+        self.per_ip.refund(ip, now);
+        self.per_account.refund(&account.to_lowercase(), now);
     }
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Argon2id (the crate's defaults: m=19 MiB, t=2, p=1) with a random salt, off the async threads.
@@ -88,11 +92,7 @@ pub async fn hash_password(password: String) -> String {
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
@@ -116,9 +116,7 @@ fn new_token() -> (String, Vec<u8>) {
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
 fn check_new_password(password: &str) -> Result<(), Failure> {
@@ -133,72 +131,54 @@ fn check_new_password(password: &str) -> Result<(), Failure> {
 }
 
 fn rate_limited(wait: Duration) -> Failure {
-    Failure::new(
-        ErrorCode::RateLimited,
-        format!(
-            "too many failed logins; try again in {} s",
-            wait.as_secs().max(1)
-        ),
-    )
+    Failure::new(ErrorCode::RateLimited, format!("too many failed logins; try again in {} s", wait.as_secs().max(1)))
 }
 
 /// `register`: creates a member account and logs it in.
-pub async fn register(
-    ctx: &Shared,
-    conn: &mut Conn,
-    username: String,
-    password: String,
-) -> Result<Reply, Failure> {
+pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
     if !ctx.config.auth.allow_registration {
         return Err(Failure::new(
             ErrorCode::RegistrationClosed,
             "registration is closed on this server; ask an admin for an invite",
         ));
     }
-    crate::config::check_username(&username)
-        .map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
+    crate::config::check_username(&username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
     check_new_password(&password)?;
+    if ctx.hub.is_full(ctx.config.server.max_users) {
+        let full = super::hub::ServerFull(ctx.config.server.max_users);
+        return Err(Failure::new(ErrorCode::ServerFull, full.to_string()));
+    }
     let hash = hash_password(password).await;
-    let user = ctx
-        .store
-        .create_user(username, hash, Role::Member, now_ms())
-        .await?;
+    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
     tracing::info!(user = %user.username, "account registered");
-    let record = UserRecord {
-        user,
-        password_hash: String::new(),
-        must_change_password: false,
-        status: None,
-    };
+    let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
     start_session(ctx, conn, record).await
 }
 
 /// `login`: checks the password (throttled) and starts a session.
-pub async fn login(
-    ctx: &Shared,
-    conn: &mut Conn,
-    username: String,
-    password: String,
-) -> Result<Reply, Failure> {
+pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
     let ip = conn.peer.to_string();
     let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock()
-        .check(&ip, &username, Instant::now())
-        .map_err(rate_limited)?;
-    let record = ctx.store.user_by_name(username.clone()).await?;
-    let hash = record
-        .as_ref()
-        .map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
-    let valid = verify_password(password, hash).await;
+    lock().begin(&ip, &username, Instant::now()).map_err(rate_limited)?;
+    let record = match ctx.store.user_by_name(username.clone()).await {
+        Ok(record) => record,
+        Err(err) => {
+            lock().succeeded(&ip, &username, Instant::now());
+            return Err(err.into());
+        }
+    };
+    let valid = password.chars().count() <= MAX_PASSWORD_CHARS && {
+        let hash = record.as_ref().map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
+        verify_password(password, hash).await
+    };
     match record {
-        Some(record) if valid => start_session(ctx, conn, record).await,
+        Some(record) if valid => {
+            lock().succeeded(&ip, &username, Instant::now());
+            start_session(ctx, conn, record).await
+        }
         _ => {
-            lock().failed(&ip, &username, Instant::now());
             tracing::info!(peer = %conn.peer, "failed login");
-            Err(Failure::new(
-                ErrorCode::InvalidCredentials,
-                "wrong user name or password",
-            ))
+            Err(Failure::new(ErrorCode::InvalidCredentials, "wrong user name or password"))
         }
     }
 }
@@ -207,10 +187,7 @@ pub async fn login(
 pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Reply, Failure> {
     let hash = token_hash(&token);
     let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), now_ms()).await? else {
-        return Err(Failure::new(
-            ErrorCode::InvalidCredentials,
-            "the session has expired or was ended; log in again",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidCredentials, "the session has expired or was ended; log in again"));
     };
     join_hub(ctx, conn, &record)?;
     conn.token_hash = Some(hash);
@@ -223,21 +200,13 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
     }))
 }
 
-async fn start_session(
-    ctx: &Shared,
-    conn: &mut Conn,
-    record: UserRecord,
-) -> Result<Reply, Failure> {
+async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Result<Reply, Failure> {
     join_hub(ctx, conn, &record)?;
     let (token, hash) = new_token();
     let now = now_ms();
     let expires_at = now + (ctx.config.auth.session_ttl_seconds as i64) * 1000;
-    if let Err(err) = ctx
-        .store
-        .create_session(hash.clone(), record.user.id, expires_at, now)
-        .await
-    {
-        leave_hub(ctx, conn);
+    if let Err(err) = ctx.store.create_session(hash.clone(), record.user.id, expires_at, now).await {
+        leave_hub(ctx, conn).await;
         return Err(err.into());
     }
     conn.token_hash = Some(hash);
@@ -252,47 +221,34 @@ async fn start_session(
 }
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
-    let member = Member {
-        user: record.user.clone(),
-        outbox: conn.outbox.clone(),
-        evict: conn.evict.clone(),
-    };
+    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), evict: conn.evict.clone() };
     let came_online = ctx
         .hub
         .join(conn.id, member, ctx.config.server.max_users)
         .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
     if came_online {
-        announce_presence(
-            ctx,
-            UserPresence {
-                user: record.user.clone(),
-                online: true,
-                status: record.status.clone(),
-            },
-        );
+        announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }
     Ok(())
 }
 
 /// Takes the connection out of the hub, announcing the user offline if it was their last.
-pub fn leave_hub(ctx: &Shared, conn: &Conn) {
+pub async fn leave_hub(ctx: &Shared, conn: &Conn) {
     if let Some(user) = ctx.hub.leave(conn.id) {
-        announce_presence(
-            ctx,
-            UserPresence {
-                user,
-                online: false,
-                status: None,
-            },
-        );
+        let online = ctx.hub.is_online(user.id);
+        let status = stored_status(ctx, &user.username).await;
+        announce_presence(ctx, UserPresence { user, online, status });
     }
+}
+
+/// The custom status a user has saved (none if it cannot be read).
+pub async fn stored_status(ctx: &Shared, username: &str) -> Option<String> {
+    ctx.store.user_by_name(username.to_string()).await.ok().flatten().and_then(|record| record.status)
 }
 
 /// Tells everyone online about a user's presence.
 pub fn announce_presence(ctx: &Shared, presence: UserPresence) {
-    let frame = crate::proto::encode_frame(&ServerFrame::Event {
-        event: Event::Presence(presence),
-    });
+    let frame = crate::proto::encode_frame(&ServerFrame::Event { event: Event::Presence(presence) });
     ctx.hub.broadcast(&frame);
 }
 
@@ -301,25 +257,17 @@ pub async fn logout(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     if let Some(hash) = conn.token_hash.take() {
         ctx.store.delete_session(hash).await?;
     }
-    leave_hub(ctx, conn);
+    leave_hub(ctx, conn).await;
     conn.session.logged_out();
     Ok(Reply::Ok)
 }
 
 /// `change_password`: checks the old password, stores the new one, ends other sessions.
-pub async fn change_password(
-    ctx: &Shared,
-    conn: &mut Conn,
-    old: String,
-    new: String,
-) -> Result<Reply, Failure> {
+pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_new_password(&new)?;
     if old == new {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            "the new password must differ from the old one",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidArgument, "the new password must differ from the old one"));
     }
     let record = ctx
         .store
@@ -328,16 +276,11 @@ pub async fn change_password(
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the account no longer exists"))?;
     let ip = conn.peer.to_string();
     let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock()
-        .check(&ip, &user.username, Instant::now())
-        .map_err(rate_limited)?;
-    if !verify_password(old, record.password_hash).await {
-        lock().failed(&ip, &user.username, Instant::now());
-        return Err(Failure::new(
-            ErrorCode::InvalidCredentials,
-            "the current password is wrong",
-        ));
+    lock().begin(&ip, &user.username, Instant::now()).map_err(rate_limited)?;
+    if old.chars().count() > MAX_PASSWORD_CHARS || !verify_password(old, record.password_hash).await {
+        return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
     }
+    lock().succeeded(&ip, &user.username, Instant::now());
     let hash = hash_password(new).await;
     let keep = conn.token_hash.clone().unwrap_or_default();
     ctx.store.set_password(user.id, hash, keep).await?;
@@ -375,28 +318,21 @@ mod tests {
     fn login_limits_per_account_and_per_ip() {
         let now = Instant::now();
         let mut limits = LoginLimits::new();
+        for _ in 0..3 {
+            assert!(limits.begin("1.1.1.1", "Ann", now).is_ok());
+            limits.succeeded("1.1.1.1", "Ann", now);
+        }
         for _ in 0..5 {
-            assert!(limits.check("1.1.1.1", "Ann", now).is_ok());
-            limits.failed("1.1.1.1", "Ann", now);
+            // Failures (and attempts still being checked) hold their tokens.
+            assert!(limits.begin("1.1.1.1", "Ann", now).is_ok());
         }
-        assert!(
-            limits.check("9.9.9.9", "ann", now).is_err(),
-            "account limit holds from any IP"
-        );
-        assert!(
-            limits.check("1.1.1.1", "bob", now).is_ok(),
-            "other accounts still work"
-        );
-        assert!(limits
-            .check("1.1.1.1", "ann", now + Duration::from_secs(60))
-            .is_ok());
-        for i in 0..15 {
-            limits.failed("1.1.1.1", &format!("user{i}"), now);
+        assert!(limits.begin("9.9.9.9", "ann", now).is_err(), "account limit holds from any IP");
+        assert!(limits.begin("1.1.1.1", "bob", now).is_ok(), "other accounts still work");
+        assert!(limits.begin("3.3.3.3", "ann", now + Duration::from_secs(60)).is_ok(), "one try a minute");
+        for i in 0..14 {
+            assert!(limits.begin("1.1.1.1", &format!("user{i}"), now).is_ok());
         }
-        assert!(
-            limits.check("1.1.1.1", "fresh", now).is_err(),
-            "IP limit after 20 failures"
-        );
-        assert!(limits.check("2.2.2.2", "fresh", now).is_ok());
+        assert!(limits.begin("1.1.1.1", "fresh", now).is_err(), "IP limit after 20 failures");
+        assert!(limits.begin("2.2.2.2", "fresh", now).is_ok());
     }
 }

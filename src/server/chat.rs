@@ -10,8 +10,8 @@ use super::connection::Conn;
 use super::ratelimit::RateLimiter;
 use super::{auth, Failure, Shared};
 use crate::proto::{
-    encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, Reply, ServerFrame, User,
-    UserPresence, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+    encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
+    UserPresence, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
 };
 use std::time::{Duration, Instant};
 
@@ -42,10 +42,7 @@ pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
 async fn readable_channel(ctx: &Shared, channel_id: i64, user: &User) -> Result<Channel, Failure> {
     match ctx.store.channel(channel_id).await? {
         Some(channel) if can_read(&channel, user.id) => Ok(channel),
-        _ => Err(Failure::new(
-            ErrorCode::NotFound,
-            format!("no channel {channel_id}"),
-        )),
+        _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
     }
 }
 
@@ -62,24 +59,16 @@ fn check_body(body: &str) -> Result<(), Failure> {
 
 fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
     let mut limits = ctx.message_limits.lock().unwrap_or_else(|p| p.into_inner());
-    limits
-        .take(&user.id.to_string(), Instant::now())
-        .map_err(|wait| {
-            Failure::new(
-                ErrorCode::RateLimited,
-                format!("sending too fast; wait {} ms", wait.as_millis().max(1)),
-            )
-        })
+    limits.take(&user.id.to_string(), Instant::now()).map_err(|wait| {
+        Failure::new(ErrorCode::RateLimited, format!("sending too fast; wait {} ms", wait.as_millis().max(1)))
+    })
 }
 
 /// `list_channels`.
 pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let (categories, channels) = ctx.store.list_channels(user.id).await?;
-    Ok(Reply::Channels(ChannelList {
-        categories,
-        channels,
-    }))
+    Ok(Reply::Channels(ChannelList { categories, channels }))
 }
 
 /// `list_users`: every account with presence.
@@ -92,76 +81,41 @@ pub async fn list_users(ctx: &Shared) -> Result<Reply, Failure> {
 }
 
 /// `set_status`.
-pub async fn set_status(
-    ctx: &Shared,
-    conn: &Conn,
-    status: Option<String>,
-) -> Result<Reply, Failure> {
+pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let status = status
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    if status
-        .as_ref()
-        .is_some_and(|s| s.chars().count() > MAX_STATUS_CHARS)
-    {
+    let status = status.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if status.as_ref().is_some_and(|s| s.chars().count() > MAX_STATUS_CHARS) {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
             format!("a status is at most {MAX_STATUS_CHARS} characters"),
         ));
     }
     ctx.store.set_status(user.id, status.clone()).await?;
-    auth::announce_presence(
-        ctx,
-        UserPresence {
-            user,
-            online: true,
-            status,
-        },
-    );
+    auth::announce_presence(ctx, UserPresence { user, online: true, status });
     Ok(Reply::Ok)
 }
 
 /// `send_message`.
-pub async fn send_message(
-    ctx: &Shared,
-    conn: &Conn,
-    channel_id: i64,
-    body: String,
-) -> Result<Reply, Failure> {
+pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: i64, body: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
-    let message = ctx
-        .store
-        .insert_message(channel.id, user, body, auth::now_ms())
-        .await?;
+    let message = ctx.store.insert_message(channel.id, user, body, auth::now_ms()).await?;
     publish(ctx, &channel, Event::MessageCreated(message.clone()));
     Ok(Reply::Message(message))
 }
 
 /// `edit_message`: authors edit their own messages.
-pub async fn edit_message(
-    ctx: &Shared,
-    conn: &Conn,
-    message_id: i64,
-    body: String,
-) -> Result<Reply, Failure> {
+pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: i64, body: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
     let (channel, message) = own_message(ctx, &user, message_id).await?;
     if message.author_id != user.id {
-        return Err(Failure::new(
-            ErrorCode::Forbidden,
-            "only the author can edit a message",
-        ));
+        return Err(Failure::new(ErrorCode::Forbidden, "only the author can edit a message"));
     }
-    let edited = ctx
-        .store
-        .edit_message(message_id, body, auth::now_ms())
-        .await?;
+    let edited = ctx.store.edit_message(message_id, body, auth::now_ms()).await?;
     publish(ctx, &channel, Event::MessageEdited(edited.clone()));
     Ok(Reply::Message(edited))
 }
@@ -171,33 +125,17 @@ pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: i64) -> Resul
     let user = conn.user(ctx)?;
     let (channel, message) = own_message(ctx, &user, message_id).await?;
     if message.author_id != user.id && user.role != crate::proto::Role::Admin {
-        return Err(Failure::new(
-            ErrorCode::Forbidden,
-            "only the author or an admin can delete a message",
-        ));
+        return Err(Failure::new(ErrorCode::Forbidden, "only the author or an admin can delete a message"));
     }
     ctx.store.delete_message(message_id).await?;
-    publish(
-        ctx,
-        &channel,
-        Event::MessageDeleted {
-            channel_id: channel.id,
-            message_id,
-        },
-    );
+    publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });
     Ok(Reply::Ok)
 }
 
-async fn own_message(
-    ctx: &Shared,
-    user: &User,
-    message_id: i64,
-) -> Result<(Channel, crate::proto::Message), Failure> {
+async fn own_message(ctx: &Shared, user: &User, message_id: i64) -> Result<(Channel, crate::proto::Message), Failure> {
     let not_found = || Failure::new(ErrorCode::NotFound, format!("no message {message_id}"));
     let message = ctx.store.message(message_id).await?.ok_or_else(not_found)?;
-    let channel = readable_channel(ctx, message.channel_id, user)
-        .await
-        .map_err(|_| not_found())?;
+    let channel = readable_channel(ctx, message.channel_id, user).await.map_err(|_| not_found())?;
     Ok((channel, message))
 }
 
@@ -212,15 +150,35 @@ pub async fn history(
     let user = conn.user(ctx)?;
     let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE);
     if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("limit is 1 to {MAX_HISTORY_PAGE}"),
-        ));
+        return Err(Failure::new(ErrorCode::InvalidArgument, format!("limit is 1 to {MAX_HISTORY_PAGE}")));
     }
     let channel = readable_channel(ctx, channel_id, &user).await?;
-    Ok(Reply::History(
-        ctx.store.history(channel.id, before, limit).await?,
-    ))
+    let mut page = ctx.store.history(channel.id, before, limit).await?;
+    fit_in_one_frame(&mut page);
+    Ok(Reply::History(page))
+}
+
+/// Drops the oldest messages of a page until its reply fits in one frame (100 long messages
+/// of 4-byte characters would not); `has_more` then tells the client to page on.
+fn fit_in_one_frame(page: &mut HistoryPage) {
+    const ENVELOPE: usize = 1024;
+    let encoded_len = |message: &Message| serde_json::to_vec(message).map_or(MAX_FRAME_LEN, |bytes| bytes.len() + 1);
+    let mut size: usize = page.messages.iter().map(encoded_len).sum();
+    let keep_from = page
+        .messages
+        .iter()
+        .take_while(|message| {
+            let too_big = size + ENVELOPE > MAX_FRAME_LEN;
+            if too_big {
+                size -= encoded_len(message);
+            }
+            too_big
+        })
+        .count();
+    if keep_from > 0 {
+        page.messages.drain(..keep_from);
+        page.has_more = true;
+    }
 }
 
 /// `open_direct`: the conversation with another user, created on first use.
@@ -232,10 +190,7 @@ pub async fn open_direct(ctx: &Shared, conn: &Conn, username: String) -> Result<
         .await?
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no user named {username}")))?;
     if other.user.id == user.id {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            "a direct conversation needs another user",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidArgument, "a direct conversation needs another user"));
     }
     let (channel, created) = ctx.store.direct_channel(user, other.user).await?;
     if created {

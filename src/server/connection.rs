@@ -8,9 +8,8 @@
 use super::hub::QUEUE_FRAMES;
 use super::{admin, auth, chat, Failure, Shared, Stream};
 use crate::proto::{
-    decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event,
-    FrameError, Reply, Request, ServerFrame, Session, SessionState, User, Welcome,
-    SUPPORTED_VERSIONS,
+    decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
+    Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
 };
 use bytes::{Bytes, BytesMut};
 use std::net::{IpAddr, SocketAddr};
@@ -20,8 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A client that does not send `hello` within this time is disconnected.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection that has not logged in within this time is closed.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// A write that makes no progress for this long ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes gathered into one write at most.
@@ -47,36 +46,20 @@ pub struct Conn {
 impl Conn {
     /// The logged-in user, with the role as of now.
     pub fn user(&self, ctx: &Shared) -> Result<User, Failure> {
-        ctx.hub
-            .user(self.id)
-            .ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
+        ctx.hub.user(self.id).ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
     }
 }
 
 /// Runs one control connection until it closes or `cancel` fires.
-pub async fn serve(
-    ctx: Arc<Shared>,
-    stream: Box<dyn Stream>,
-    peer: SocketAddr,
-    cancel: CancellationToken,
-) {
-    let id = ctx
-        .next_connection_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, cancel: CancellationToken) {
+    let id = ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, writer) = tokio::io::split(stream);
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
     let evict = CancellationToken::new();
     let writer_task = tokio::spawn(write_frames(writer, inbox, evict.clone()));
-    let mut conn = Conn {
-        id,
-        peer: peer.ip(),
-        session: Session::new(),
-        token_hash: None,
-        outbox,
-        evict,
-    };
+    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, evict };
     tracing::debug!(%peer, id, "connection opened");
-    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let mut buf = BytesMut::with_capacity(8 * 1024);
 
     let farewell: Option<ServerFrame> = loop {
@@ -97,7 +80,7 @@ pub async fn serve(
             }
             Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
         }
-        let awaiting_hello = conn.session.state() == SessionState::AwaitingHello;
+        let logged_out = matches!(conn.session.state(), SessionState::AwaitingHello | SessionState::Unauthenticated);
         tokio::select! {
             _ = cancel.cancelled() => {
                 break Some(ServerFrame::Event { event: Event::ServerShutdown { reason: "the server is stopping".into() } })
@@ -105,8 +88,8 @@ pub async fn serve(
             _ = conn.evict.cancelled() => {
                 break Some(connection_error(ErrorCode::SlowConsumer, "the connection could not keep up with events".into()))
             }
-            _ = tokio::time::sleep_until(hello_deadline), if awaiting_hello => {
-                break Some(connection_error(ErrorCode::BadFrame, "no hello received in time".into()))
+            _ = tokio::time::sleep_until(login_deadline), if logged_out => {
+                break Some(connection_error(ErrorCode::Timeout, "not logged in within 60 s".into()))
             }
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) if buf.is_empty() => break None,
@@ -117,7 +100,7 @@ pub async fn serve(
         }
     };
 
-    auth::leave_hub(&ctx, &conn);
+    auth::leave_hub(&ctx, &conn).await;
     if let Some(frame) = &farewell {
         tracing::debug!(%peer, id, "closing connection: {}", describe(frame));
         let _ = conn.outbox.try_send(encode_frame(frame));
@@ -128,11 +111,7 @@ pub async fn serve(
 }
 
 fn connection_error(code: ErrorCode, message: String) -> ServerFrame {
-    ServerFrame::Error {
-        id: None,
-        code,
-        message,
-    }
+    ServerFrame::Error { id: None, code, message }
 }
 
 fn describe(frame: &ServerFrame) -> String {
@@ -185,11 +164,7 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
         Ok(result) => ServerFrame::Reply { id, result },
         Err(failure) => {
             tracing::debug!(id = conn.id, op, code = ?failure.code, "request refused");
-            ServerFrame::Error {
-                id: Some(id),
-                code: failure.code,
-                message: failure.message,
-            }
+            ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
         }
     };
     encode_frame(&frame)
@@ -203,10 +178,9 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         Login { username, password } => auth::login(ctx, conn, username, password).await,
         Resume { token } => auth::resume(ctx, conn, token).await,
         Logout => auth::logout(ctx, conn).await,
-        ChangePassword {
-            old_password,
-            new_password,
-        } => auth::change_password(ctx, conn, old_password, new_password).await,
+        ChangePassword { old_password, new_password } => {
+            auth::change_password(ctx, conn, old_password, new_password).await
+        }
         Ping => Ok(Reply::Pong),
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
@@ -214,25 +188,13 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         SendMessage { channel_id, body } => chat::send_message(ctx, conn, channel_id, body).await,
         EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
-        History {
-            channel_id,
-            before,
-            limit,
-        } => chat::history(ctx, conn, channel_id, before, limit).await,
+        History { channel_id, before, limit } => chat::history(ctx, conn, channel_id, before, limit).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
         CreateCategory { name } => admin::create_category(ctx, conn, name).await,
-        RenameCategory { category_id, name } => {
-            admin::rename_category(ctx, conn, category_id, name).await
-        }
+        RenameCategory { category_id, name } => admin::rename_category(ctx, conn, category_id, name).await,
         DeleteCategory { category_id } => admin::delete_category(ctx, conn, category_id).await,
-        CreateChannel {
-            name,
-            category_id,
-            kind,
-        } => admin::create_channel(ctx, conn, name, category_id, kind).await,
-        RenameChannel { channel_id, name } => {
-            admin::rename_channel(ctx, conn, channel_id, name).await
-        }
+        CreateChannel { name, category_id, kind } => admin::create_channel(ctx, conn, name, category_id, kind).await,
+        RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
         DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
     }
@@ -247,9 +209,5 @@ fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Resul
     })?;
     tracing::debug!(id = conn.id, client = %client.chars().take(64).collect::<String>(), version, "hello");
     conn.session.welcomed();
-    Ok(Reply::Welcome(Welcome {
-        version,
-        server: ctx.server_info(),
-        auth_methods: ctx.auth_methods(),
-    }))
+    Ok(Reply::Welcome(Welcome { version, server: ctx.server_info(), auth_methods: ctx.auth_methods() }))
 }

@@ -45,18 +45,11 @@ pub struct Hub {
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds a logged-in connection. Returns whether its user just came online.
-    pub fn join(
-        &self,
-        connection: u64,
-        member: Member,
-        max_users: u32,
-    ) -> Result<bool, ServerFull> {
+    pub fn join(&self, connection: u64, member: Member, max_users: u32) -> Result<bool, ServerFull> {
         let mut inner = self.lock();
         let user_id = member.user.id;
         let first = !inner.by_user.contains_key(&user_id);
@@ -86,10 +79,12 @@ impl Hub {
 
     /// The user logged in on `connection`, as of now (roles can change).
     pub fn user(&self, connection: u64) -> Option<User> {
-        self.lock()
-            .connections
-            .get(&connection)
-            .map(|member| member.user.clone())
+        self.lock().connections.get(&connection).map(|member| member.user.clone())
+    }
+
+    /// Whether a user who is not online yet would be refused.
+    pub fn is_full(&self, max_users: u32) -> bool {
+        self.lock().by_user.len() >= max_users as usize
     }
 
     /// Distinct users online.
@@ -105,11 +100,7 @@ impl Hub {
     /// Records a role change on the user's live connections.
     pub fn set_role(&self, user_id: i64, role: Role) {
         let mut inner = self.lock();
-        for member in inner
-            .connections
-            .values_mut()
-            .filter(|m| m.user.id == user_id)
-        {
+        for member in inner.connections.values_mut().filter(|m| m.user.id == user_id) {
             member.user.role = role;
         }
     }
@@ -125,11 +116,7 @@ impl Hub {
     /// Queues `frame` to every connection of the given users.
     pub fn send_to_users(&self, user_ids: &[i64], frame: &Bytes) {
         let inner = self.lock();
-        for connection in user_ids
-            .iter()
-            .filter_map(|id| inner.by_user.get(id))
-            .flatten()
-        {
+        for connection in user_ids.iter().filter_map(|id| inner.by_user.get(id)).flatten() {
             if let Some(member) = inner.connections.get(connection) {
                 deliver(member, frame);
             }
@@ -149,19 +136,8 @@ mod tests {
 
     fn member(id: i64, capacity: usize) -> (Member, mpsc::Receiver<Bytes>) {
         let (outbox, inbox) = mpsc::channel(capacity);
-        let user = User {
-            id,
-            username: format!("u{id}"),
-            role: Role::Member,
-        };
-        (
-            Member {
-                user,
-                outbox,
-                evict: CancellationToken::new(),
-            },
-            inbox,
-        )
+        let user = User { id, username: format!("u{id}"), role: Role::Member };
+        (Member { user, outbox, evict: CancellationToken::new() }, inbox)
     }
 
     #[test]

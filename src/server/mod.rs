@@ -81,10 +81,7 @@ pub struct Failure {
 impl Failure {
     /// A failure with a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Failure {
-            code,
-            message: message.into(),
-        }
+        Failure { code, message: message.into() }
     }
 }
 
@@ -92,15 +89,10 @@ impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
-            StoreError::UsernameTaken => {
-                Failure::new(ErrorCode::UsernameTaken, "that user name is taken")
-            }
+            StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
             other => {
                 tracing::error!(error = %other, "storage failed");
-                Failure::new(
-                    ErrorCode::Internal,
-                    "the server could not save or read this; nothing was changed",
-                )
+                Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
             }
         }
     }
@@ -220,22 +212,24 @@ impl RunningServer {
     }
 }
 
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 /// Makes sure the certificate exists, generating a self-signed one on first run.
 ///
 /// Generates only when both files are missing and both paths are inside the data directory;
 /// a configured certificate elsewhere that is missing is an error, never overwritten.
-pub fn prepare_identity(
-    config: &Config,
-    data_dir: &DataDir,
-) -> Result<Option<ServerIdentity>, TlsError> {
+pub fn prepare_identity(config: &Config, data_dir: &DataDir) -> Result<Option<ServerIdentity>, TlsError> {
     if !config.tls.enabled {
         return Ok(None);
     }
     let cert = data_dir.resolve(&config.tls.cert_path);
     let key = data_dir.resolve(&config.tls.key_path);
     let ours = |configured: &str| std::path::Path::new(configured).is_relative();
-    if !cert.exists() && !key.exists() && ours(&config.tls.cert_path) && ours(&config.tls.key_path)
-    {
+    if !cert.exists() && !key.exists() && ours(&config.tls.cert_path) && ours(&config.tls.key_path) {
         tracing::info!(cert = %cert.display(), "generating a self-signed TLS certificate");
         crate::tls::generate_self_signed(&cert, &key)?;
     }
@@ -260,40 +254,16 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
     let now = auth::now_ms();
     let default_hash = auth::hash_password(config.auth.default_password.clone()).await;
-    if store
-        .ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now)
-        .await?
-    {
+    if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
         tracing::info!(user = %config.auth.default_user, "created the default admin account");
     }
 
-    let bind_ip: IpAddr = config
-        .server
-        .bind_address
-        .parse()
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let control = bind_tcp(
-        "server.tcp_port",
-        SocketAddr::new(bind_ip, config.server.tcp_port),
-    )
-    .await?;
-    let media = bind_udp(
-        "server.udp_port",
-        SocketAddr::new(bind_ip, config.server.udp_port),
-    )
-    .await?;
-    let rest = bind_tcp(
-        "server.rest_port",
-        SocketAddr::new(bind_ip, config.server.rest_port),
-    )
-    .await?;
+    let bind_ip: IpAddr = config.server.bind_address.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port)).await?;
+    let media = bind_udp("server.udp_port", SocketAddr::new(bind_ip, config.server.udp_port)).await?;
+    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port)).await?;
     let local = |result: std::io::Result<SocketAddr>, key, protocol, addr| {
-        result.map_err(|source| StartError::Bind {
-            key,
-            protocol,
-            addr,
-            source,
-        })
+        result.map_err(|source| StartError::Bind { key, protocol, addr, source })
     };
     let wanted = SocketAddr::new(bind_ip, 0);
     let control_addr = local(control.local_addr(), "server.tcp_port", "TCP", wanted)?;
@@ -321,30 +291,21 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         max_connections,
         cancel.clone(),
         tasks.clone(),
-        move |stream, peer| {
-            connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone())
-        },
+        move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
     tasks.spawn(crate::media::run(media, cancel.clone()));
     let router = crate::rest::router(shared.clone());
+    let rest_cancel = cancel.clone();
     tasks.spawn(listen(
         rest,
         acceptor,
         crate::rest::MAX_CONNECTIONS,
         cancel.clone(),
         tasks.clone(),
-        move |stream, _peer| crate::rest::serve_connection(router.clone(), stream),
+        move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
     ));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer {
-        shared,
-        control_addr,
-        media_addr,
-        rest_addr,
-        fingerprint,
-        cancel,
-        tasks,
-    })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks })
 }
 
 /// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.
@@ -389,15 +350,11 @@ async fn listen<F, Fut>(
             let _permit = permit;
             let stream: Box<dyn Stream> = match acceptor {
                 None => Box::new(tcp),
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => Box::new(tls),
-                        Ok(Err(err)) => {
-                            return tracing::debug!(%peer, error = %err, "TLS handshake failed")
-                        }
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             };
             on_stream(stream, peer).await;
         });
@@ -405,25 +362,11 @@ async fn listen<F, Fut>(
 }
 
 async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            key,
-            protocol: "TCP",
-            addr,
-            source,
-        })
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
 }
 
 async fn bind_udp(key: &'static str, addr: SocketAddr) -> Result<UdpSocket, StartError> {
-    UdpSocket::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            key,
-            protocol: "UDP",
-            addr,
-            source,
-        })
+    UdpSocket::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "UDP", addr, source })
 }
 
 /// The address to put in connection codes when none is given: the bind address if it is a
@@ -435,12 +378,10 @@ pub fn default_public_host(config: &Config) -> String {
         }
     }
     let lan = if_addrs::get_if_addrs().ok().and_then(|interfaces| {
-        interfaces
-            .into_iter()
-            .find_map(|interface| match interface.ip() {
-                IpAddr::V4(ip) if ip.is_private() => Some(ip.to_string()),
-                _ => None,
-            })
+        interfaces.into_iter().find_map(|interface| match interface.ip() {
+            IpAddr::V4(ip) if ip.is_private() => Some(ip.to_string()),
+            _ => None,
+        })
     });
     lan.unwrap_or_else(|| "127.0.0.1".to_string())
 }

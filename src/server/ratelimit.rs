@@ -25,26 +25,16 @@ struct Bucket {
 impl RateLimiter {
     /// `capacity` tokens per key, one more every `refill_every`.
     pub fn new(capacity: u32, refill_every: Duration) -> Self {
-        RateLimiter {
-            capacity: f64::from(capacity),
-            refill_every,
-            buckets: HashMap::new(),
-        }
+        RateLimiter { capacity: f64::from(capacity), refill_every, buckets: HashMap::new() }
     }
 
     fn refilled(&self, key: &str, now: Instant) -> Bucket {
         match self.buckets.get(key) {
-            None => Bucket {
-                tokens: self.capacity,
-                updated: now,
-            },
+            None => Bucket { tokens: self.capacity, updated: now },
             Some(bucket) => {
                 let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
                 let gained = elapsed / self.refill_every.as_secs_f64();
-                Bucket {
-                    tokens: (bucket.tokens + gained).min(self.capacity),
-                    updated: now,
-                }
+                Bucket { tokens: (bucket.tokens + gained).min(self.capacity), updated: now }
             }
         }
     }
@@ -66,11 +56,16 @@ impl RateLimiter {
         if self.buckets.len() >= PRUNE_ABOVE {
             let capacity = self.capacity;
             let refill = self.refill_every.as_secs_f64();
-            self.buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() / refill
-                    < capacity
-            });
+            self.buckets
+                .retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() / refill < capacity);
         }
+        self.buckets.insert(key.to_string(), bucket);
+    }
+
+    /// Gives one token back to `key` (never above the capacity).
+    pub fn refund(&mut self, key: &str, now: Instant) {
+        let mut bucket = self.refilled(key, now);
+        bucket.tokens = (bucket.tokens + 1.0).min(self.capacity);
         self.buckets.insert(key.to_string(), bucket);
     }
 
@@ -96,6 +91,12 @@ mod tests {
         let wait = limiter.take("a", start).expect_err("empty");
         assert_eq!(wait, Duration::from_secs(10));
         assert!(limiter.take("b", start).is_ok(), "keys are independent");
+        limiter.refund("b", start);
+        limiter.refund("b", start);
+        for _ in 0..3 {
+            assert!(limiter.take("b", start).is_ok(), "refunds never exceed the capacity");
+        }
+        assert!(limiter.take("b", start).is_err());
         assert!(limiter.check("a", start + Duration::from_secs(9)).is_err());
         assert!(limiter.take("a", start + Duration::from_secs(10)).is_ok());
         assert!(limiter.take("a", start + Duration::from_secs(10)).is_err());

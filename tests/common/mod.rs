@@ -20,13 +20,12 @@ pub const MEMBER_PASSWORD: &str = "member-password";
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Config text for tests: loopback only, ephemeral ports, quiet logs.
-pub const TEST_CONFIG: &str = "[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
+pub const TEST_CONFIG: &str =
+    "[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
 
 /// A configuration for tests.
 pub fn test_config() -> Config {
-    iptincan::config::parse(TEST_CONFIG, "test")
-        .expect("test config is valid")
-        .config
+    iptincan::config::parse(TEST_CONFIG, "test").expect("test config is valid").config
 }
 
 /// An in-process server in its own temp dir.
@@ -45,14 +44,8 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config();
         adjust(&mut config);
-        let running = server::start(config.clone(), DataDir::new(dir.path()))
-            .await
-            .expect("server starts");
-        TestServer {
-            dir,
-            config,
-            running: Some(running),
-        }
+        let running = server::start(config.clone(), DataDir::new(dir.path())).await.expect("server starts");
+        TestServer { dir, config, running: Some(running) }
     }
 
     pub fn running(&self) -> &RunningServer {
@@ -65,9 +58,7 @@ impl TestServer {
     }
 
     pub async fn connect(&self) -> Client {
-        Client::connect(&self.target(), None)
-            .await
-            .expect("connects")
+        Client::connect(&self.target(), None).await.expect("connects")
     }
 
     /// The default admin, logged in, with the password changed to [`ADMIN_PASSWORD`] (once).
@@ -76,15 +67,9 @@ impl TestServer {
         match client.login("chatter", ADMIN_PASSWORD).await {
             Ok(_) => {}
             Err(_) => {
-                let session = client
-                    .login("chatter", "chatter")
-                    .await
-                    .expect("default admin logs in");
+                let session = client.login("chatter", "chatter").await.expect("default admin logs in");
                 assert!(session.must_change_password);
-                client
-                    .change_password("chatter", ADMIN_PASSWORD)
-                    .await
-                    .expect("changes password");
+                client.change_password("chatter", ADMIN_PASSWORD).await.expect("changes password");
             }
         }
         client
@@ -93,10 +78,7 @@ impl TestServer {
     /// A newly registered member.
     pub async fn member(&self, name: &str) -> Client {
         let client = self.connect().await;
-        client
-            .register(name, MEMBER_PASSWORD)
-            .await
-            .expect("registers");
+        client.register(name, MEMBER_PASSWORD).await.expect("registers");
         client
     }
 
@@ -110,14 +92,8 @@ impl TestServer {
 
     /// Starts again on an existing data dir.
     pub async fn restart(dir: tempfile::TempDir, config: Config) -> TestServer {
-        let running = server::start(config.clone(), DataDir::new(dir.path()))
-            .await
-            .expect("server restarts");
-        TestServer {
-            dir,
-            config,
-            running: Some(running),
-        }
+        let running = server::start(config.clone(), DataDir::new(dir.path())).await.expect("server restarts");
+        TestServer { dir, config, running: Some(running) }
     }
 }
 
@@ -199,17 +175,8 @@ impl ServerProcess {
                     rest = field("rest=");
                 }
                 Ok(line) if line.starts_with("Connection code: ") => {
-                    let code = line
-                        .trim_start_matches("Connection code: ")
-                        .trim()
-                        .to_string();
-                    return Ok(ServerProcess {
-                        child,
-                        code,
-                        control,
-                        rest,
-                        stderr: stderr_log,
-                    });
+                    let code = line.trim_start_matches("Connection code: ").trim().to_string();
+                    return Ok(ServerProcess { child, code, control, rest, stderr: stderr_log });
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -233,18 +200,12 @@ impl ServerProcess {
     pub fn terminate(mut self) -> (Duration, std::process::ExitStatus) {
         let started = std::time::Instant::now();
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return (started.elapsed(), status);
             }
-            assert!(
-                started.elapsed() < WAIT,
-                "server did not stop after SIGTERM"
-            );
+            assert!(started.elapsed() < WAIT, "server did not stop after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -265,21 +226,12 @@ impl Drop for ServerProcess {
 
 /// Runs `itc-server` with arguments to completion (bounded) and returns (success, stdout, stderr).
 pub fn run_server_command(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    run_bounded(
-        Command::new(server_binary())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(args),
-    )
+    run_bounded(Command::new(server_binary()).arg("--data-dir").arg(dir).args(args))
 }
 
 /// Runs a command with a time limit; returns (success, stdout, stderr).
 pub fn run_bounded(command: &mut Command) -> (bool, String, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawns");
     let started = std::time::Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
