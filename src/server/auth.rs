@@ -1,5 +1,5 @@
-//! Accounts and sessions: register, login, resume, logout, change password; Argon2id
-//! password hashing; random session tokens stored only as SHA-256 hashes; login throttling.
+//! Accounts and sessions: register, login, resume, logout, change password (hashing is in
+//! [`super::passwords`]); random session tokens stored only as SHA-256 hashes; login throttling.
 //!
 //! Login limits (failed attempts only; a success costs nothing):
 //! - per IP address: 20 failures, then one more attempt every 30 s;
@@ -15,8 +15,6 @@ use super::ratelimit::RateLimiter;
 use super::{Failure, Shared};
 use crate::proto::{ErrorCode, Event, Reply, Role, ServerFrame, SessionInfo, UserPresence};
 use crate::store::UserRecord;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::time::{Duration, Instant};
@@ -71,36 +69,8 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Argon2id (the crate's defaults: m=19 MiB, t=2, p=1) with a random salt, off the async threads.
-pub async fn hash_password(password: String) -> String {
-    let hashed = tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|err| err.to_string())?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|err| err.to_string())
-    })
-    .await;
-    match hashed {
-        Ok(Ok(hash)) => hash,
-        // Hashing a bounded-length password with valid default parameters cannot fail.
-        other => unreachable!("argon2 hashing failed: {other:?}"),
-    }
-}
-
-/// Checks a password against a stored hash, off the async threads.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
-}
-
 /// `N` bytes from the operating system's secure random source.
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
         unreachable!("the operating system's random source failed");
@@ -130,6 +100,11 @@ fn check_new_password(password: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+fn internal(err: super::passwords::HashingUnavailable) -> Failure {
+    tracing::error!(error = %err, "password hashing failed");
+    Failure::new(ErrorCode::Internal, "the server could not check passwords; nothing was changed")
+}
+
 fn rate_limited(wait: Duration) -> Failure {
     Failure::new(ErrorCode::RateLimited, format!("too many failed logins; try again in {} s", wait.as_secs().max(1)))
 }
@@ -148,7 +123,7 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
         let full = super::hub::ServerFull(ctx.config.server.max_users);
         return Err(Failure::new(ErrorCode::ServerFull, full.to_string()));
     }
-    let hash = hash_password(password).await;
+    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
     let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
     tracing::info!(user = %user.username, "account registered");
     let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
@@ -169,7 +144,7 @@ pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: St
     };
     let valid = password.chars().count() <= MAX_PASSWORD_CHARS && {
         let hash = record.as_ref().map_or_else(|| ctx.dummy_hash.clone(), |r| r.password_hash.clone());
-        verify_password(password, hash).await
+        ctx.passwords.verify(password, hash).await
     };
     match record {
         Some(record) if valid => {
@@ -277,11 +252,11 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
     let ip = conn.peer.to_string();
     let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
     lock().begin(&ip, &user.username, Instant::now()).map_err(rate_limited)?;
-    if old.chars().count() > MAX_PASSWORD_CHARS || !verify_password(old, record.password_hash).await {
+    if old.chars().count() > MAX_PASSWORD_CHARS || !ctx.passwords.verify(old, record.password_hash).await {
         return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
     }
     lock().succeeded(&ip, &user.username, Instant::now());
-    let hash = hash_password(new).await;
+    let hash = ctx.passwords.hash(new).await.map_err(internal)?;
     let keep = conn.token_hash.clone().unwrap_or_default();
     ctx.store.set_password(user.id, hash, keep).await?;
     conn.session.password_changed();
@@ -292,17 +267,6 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn hashes_are_argon2id_salted_and_verify() {
-        let first = hash_password("correct horse".into()).await;
-        let second = hash_password("correct horse".into()).await;
-        assert!(first.starts_with("$argon2id$"), "{first}");
-        assert_ne!(first, second, "salted");
-        assert!(verify_password("correct horse".into(), first.clone()).await);
-        assert!(!verify_password("wrong horse".into(), first).await);
-        assert!(!verify_password("x".into(), "not a hash".into()).await);
-    }
 
     #[test]
     fn tokens_are_random_and_stored_hashed() {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod hub;
+pub mod passwords;
 pub mod ratelimit;
 
 use crate::code::ConnectionCode;
@@ -59,6 +60,9 @@ pub enum StartError {
         /// Why (e.g. address already in use).
         source: std::io::Error,
     },
+    /// Password hashing could not start.
+    #[error(transparent)]
+    Hashing(#[from] passwords::HashingUnavailable),
     /// A file or folder could not be made.
     #[error("{path}: {source}")]
     Io {
@@ -111,6 +115,8 @@ pub struct Shared {
     pub login_limits: Mutex<auth::LoginLimits>,
     /// Message throttling per user.
     pub message_limits: Mutex<ratelimit::RateLimiter>,
+    /// Argon2id hashing on a fixed pool of threads.
+    pub passwords: passwords::Passwords,
     /// A hash to verify against when the user does not exist, so timing reveals nothing.
     pub dummy_hash: String,
     /// When the server started.
@@ -253,7 +259,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
     let now = auth::now_ms();
-    let default_hash = auth::hash_password(config.auth.default_password.clone()).await;
+    let passwords = passwords::Passwords::for_this_machine();
+    let default_hash = passwords.hash(config.auth.default_password.clone()).await?;
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
         tracing::info!(user = %config.auth.default_user, "created the default admin account");
     }
@@ -277,6 +284,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         login_limits: Mutex::new(auth::LoginLimits::new()),
         message_limits: Mutex::new(chat::message_limiter()),
         dummy_hash: default_hash,
+        passwords,
         next_connection_id: AtomicU64::new(1),
         started_at: Instant::now(),
         config,
