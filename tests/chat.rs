@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_code, next_matching, TestServer, ADMIN_PASSWORD, MEMBER_PASSWORD};
+use common::{assert_code, next_matching, next_message, TestServer, ADMIN_PASSWORD, MEMBER_PASSWORD};
 use iptincan::proto::{ChannelKind, ErrorCode, Event, Request, Role};
 
 #[tokio::test]
@@ -13,11 +13,7 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     let general = ann.find_channel("#general").await.expect("general exists on first run");
 
     let sent = ann.send(general.id, "dinner is ready").await.expect("acknowledged");
-    let received = next_matching(&mut bob, |event| match event {
-        Event::MessageCreated(message) => Some(message),
-        _ => None,
-    })
-    .await;
+    let received = next_message(&mut bob).await;
     assert_eq!(received, sent);
     assert_eq!(received.author, "ann");
 
@@ -182,20 +178,12 @@ async fn direct_messages_reach_only_the_two() {
     let direct = ann.open_direct("bob").await.expect("opens");
     assert_eq!(direct.kind, ChannelKind::Direct);
     let sent = ann.send(direct.id, "just for you").await.expect("sent");
-    let got = next_matching(&mut bob, |event| match event {
-        Event::MessageCreated(message) => Some(message),
-        _ => None,
-    })
-    .await;
+    let got = next_message(&mut bob).await;
     assert_eq!(got, sent);
 
     let general = eve.find_channel("general").await.expect("general");
     let marker = ann.send(general.id, "public marker").await.expect("sent");
-    let first_seen = next_matching(&mut eve, |event| match event {
-        Event::MessageCreated(message) => Some(message),
-        _ => None,
-    })
-    .await;
+    let first_seen = next_message(&mut eve).await;
     assert_eq!(first_seen.id, marker.id, "eve saw the public message and nothing private before it");
     assert_code(eve.history(direct.id, None, None).await, ErrorCode::NotFound);
     assert_code(eve.send(direct.id, "intrude").await, ErrorCode::NotFound);

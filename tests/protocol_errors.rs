@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{next_matching, TestServer, WAIT};
+use common::{next_message, TestServer, WAIT};
 use iptincan::client::{Client, ClientError, KnownHosts, Target};
 use iptincan::proto::{decode_frame, parse_payload, ErrorCode, Event, ServerFrame, MAX_FRAME_LEN};
 use iptincan::tls::PinningVerifier;
@@ -91,11 +91,7 @@ async fn bad_frames_close_only_their_connection() {
 
         // Everyone else is undisturbed.
         let sent = ann.send(general.id, &format!("still here after {name}")).await.expect("sends");
-        let got = next_matching(&mut bob, |event| match event {
-            Event::MessageCreated(message) => Some(message),
-            _ => None,
-        })
-        .await;
+        let got = next_message(&mut bob).await;
         assert_eq!(got.id, sent.id, "{name}");
     }
 }

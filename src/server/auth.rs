@@ -125,7 +125,7 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
     }
     let hash = ctx.passwords.hash(password).await.map_err(internal)?;
     let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
-    tracing::info!(user = %user.username, "account registered");
+    tracing::info!("account registered");
     let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
     start_session(ctx, conn, record).await
 }
@@ -152,7 +152,8 @@ pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: St
             start_session(ctx, conn, record).await
         }
         _ => {
-            tracing::info!(peer = %conn.peer, "failed login");
+            tracing::info!("failed login");
+            tracing::debug!(peer = %conn.peer, "failed login from");
             Err(Failure::new(ErrorCode::InvalidCredentials, "wrong user name or password"))
         }
     }
@@ -186,7 +187,7 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
     }
     conn.token_hash = Some(hash);
     conn.session.logged_in(record.must_change_password);
-    tracing::info!(user = %record.user.username, "logged in");
+    tracing::debug!(user = %record.user.username, "logged in");
     Ok(Reply::Session(SessionInfo {
         token,
         expires_at,

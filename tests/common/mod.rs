@@ -111,6 +111,15 @@ pub async fn next_matching<T>(client: &mut Client, mut want: impl FnMut(Event) -
     .expect("event arrived in time")
 }
 
+/// Waits for the next new chat message.
+pub async fn next_message(client: &mut Client) -> iptincan::proto::Message {
+    next_matching(client, |event| match event {
+        Event::MessageCreated(message) => Some(message),
+        _ => None,
+    })
+    .await
+}
+
 /// Asserts that a request failed with `code`.
 pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ClientError>, code: ErrorCode) {
     match result {
