@@ -7,7 +7,7 @@ mod common;
 use bytes::BytesMut;
 use common::{next_message, TestServer, WAIT};
 use iptincan::client::{Client, ClientError, KnownHosts, Target};
-use iptincan::proto::{decode_frame, parse_payload, ErrorCode, Event, ServerFrame, MAX_FRAME_LEN};
+use iptincan::proto::{decode_frame, parse_payload, ErrorCode, ServerFrame, MAX_FRAME_LEN};
 use iptincan::tls::PinningVerifier;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
