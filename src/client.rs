@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 pub const DEFAULT_PORT: u16 = 3784;
 /// Time allowed for TCP connect plus TLS handshake plus hello.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest wait for the answer to one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Events buffered for a reader that is not reading; later ones are dropped and counted.
 const EVENT_BUFFER: usize = 8192;
 
@@ -68,8 +70,8 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
-    /// Connecting took too long.
-    #[error("timed out connecting to {0}")]
+    /// Connecting, or waiting for an answer, took too long.
+    #[error("timed out waiting for {0}")]
     Timeout(String),
     /// The server answered with an error.
     #[error("{message} ({code:?})")]
@@ -123,7 +125,7 @@ impl Target {
     /// Parses `ITC-…`, `host`, `host:port`, `[v6]` or `[v6]:port`.
     pub fn parse(text: &str) -> Result<Target, ClientError> {
         let text = text.trim();
-        if text.len() >= 4 && text[..4].eq_ignore_ascii_case("ITC-") {
+        if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("ITC-")) {
             return Ok(Target::Code(ConnectionCode::decode(text)?));
         }
         let bad = || ClientError::BadTarget(text.to_string());
@@ -234,7 +236,19 @@ impl KnownHosts {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, ClientError>>>>>;
+/// Requests waiting for their answers, and why the connection closed once it has. One lock
+/// guards both, so a request either is answered by the reader or sees that it is gone.
+#[derive(Debug, Default)]
+struct Waiting {
+    replies: HashMap<u64, oneshot::Sender<Result<Reply, ClientError>>>,
+    closed: Option<String>,
+}
+
+type Pending = Arc<Mutex<Waiting>>;
+
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, Waiting> {
+    pending.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A connected client. Dropping it closes the connection.
 #[derive(Debug)]
@@ -262,7 +276,7 @@ impl Client {
         let authority = target.authority();
         tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts))
             .await
-            .map_err(|_| ClientError::Timeout(authority))?
+            .map_err(|_| ClientError::Timeout(format!("a connection to {authority}")))?
     }
 
     async fn connect_inner(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
@@ -446,12 +460,24 @@ async fn round_trip(
 ) -> Result<Reply, ClientError> {
     let id = next_id.fetch_add(1, Ordering::Relaxed);
     let (reply_tx, reply_rx) = oneshot::channel();
-    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, reply_tx);
+    {
+        let mut waiting = lock(pending);
+        if let Some(reason) = &waiting.closed {
+            return Err(ClientError::Closed(reason.clone()));
+        }
+        waiting.replies.insert(id, reply_tx);
+    }
     if outbox.send(encode_frame(&ClientFrame { id, request })).await.is_err() {
-        pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        lock(pending).replies.remove(&id);
         return Err(ClientError::Closed("the connection is closed".into()));
     }
-    reply_rx.await.map_err(|_| ClientError::Closed("the connection closed before the answer".into()))?
+    match tokio::time::timeout(REQUEST_TIMEOUT, reply_rx).await {
+        Ok(answer) => answer.map_err(|_| ClientError::Closed("the connection closed before the answer".into()))?,
+        Err(_) => {
+            lock(pending).replies.remove(&id);
+            Err(ClientError::Timeout(format!("an answer from the server (waited {} s)", REQUEST_TIMEOUT.as_secs())))
+        }
+    }
 }
 
 async fn tls_handshake(
@@ -540,14 +566,18 @@ async fn read_frames(
             Err(err) => break format!("read failed: {err}"),
         }
     };
-    let waiting: Vec<_> = pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+    let waiting: Vec<_> = {
+        let mut waiting = lock(&pending);
+        waiting.closed = Some(reason.clone());
+        waiting.replies.drain().collect()
+    };
     for (_, reply) in waiting {
         let _ = reply.send(Err(ClientError::Closed(reason.clone())));
     }
 }
 
 fn answer(pending: &Pending, id: u64, result: Result<Reply, ClientError>) {
-    if let Some(reply) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+    if let Some(reply) = lock(pending).replies.remove(&id) {
         let _ = reply.send(result);
     }
 }
@@ -596,7 +626,7 @@ mod tests {
         assert_eq!(Target::parse("[::1]:5000").ok(), Some(addr("::1", 5000)));
         assert_eq!(Target::parse("::1").ok(), Some(addr("::1", 3784)));
         assert_eq!(addr("::1", 5000).authority(), "[::1]:5000");
-        for bad in ["", "host:0", "host:port", "a b", "[::1", "http://x/"] {
+        for bad in ["", "host:0", "host:port", "a b", "[::1", "http://x/", "ab€:x"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(Target::parse("ITC-bad"), Err(ClientError::Code(_))));

@@ -285,3 +285,22 @@ async fn history_of_long_messages_pages_within_the_frame_limit() {
     assert_eq!(seen, 102);
     assert!(pages >= 7, "each page holds at most about 16 such messages: {pages} pages");
 }
+
+/// Once the server is gone, every request fails with a clear error instead of waiting forever.
+#[tokio::test]
+async fn requests_after_the_server_stops_fail_instead_of_hanging() {
+    let server = TestServer::start().await;
+    let mut ann = server.member("ann").await;
+    server.stop().await;
+    let reason = next_matching(&mut ann, |event| match event {
+        Event::ServerShutdown { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("stopping"));
+    let answer = tokio::time::timeout(common::WAIT, ann.channels()).await.expect("answers at once, no hang");
+    match answer {
+        Err(iptincan::client::ClientError::Closed(why)) => assert!(why.contains("shutting down"), "{why}"),
+        other => panic!("expected a closed connection, got {other:?}"),
+    }
+}

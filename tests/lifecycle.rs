@@ -241,3 +241,29 @@ fn code_command_prints_a_code_and_writes_a_qr_png_that_decodes_back() {
     assert!(ok, "zbarimg failed: {stderr}");
     assert_eq!(decoded.trim(), code_text);
 }
+
+/// Even at `trace`, the log holds no password, session token or message text.
+#[tokio::test]
+async fn logs_never_contain_secrets_or_message_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("server.toml"), common::TEST_CONFIG.replace("\"warn\"", "\"trace\""))
+        .expect("writes");
+    let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
+    let client = Client::connect(&server.target(), None).await.expect("connects");
+    let password = "pw-MARKER-7f3a9c";
+    let session = client.register("ann", password).await.expect("registers");
+    let text = "text-MARKER-b41d77";
+    client.send(1, text).await.expect("sends");
+    common::assert_code(client.login("ann", "wrong-MARKER-0c9e").await, ErrorCode::NotAllowedNow);
+    let other = Client::connect(&server.target(), None).await.expect("connects");
+    common::assert_code(other.login("ann", "wrong-MARKER-0c9e").await, ErrorCode::InvalidCredentials);
+    other.resume(&session.token).await.expect("resumes");
+    drop((client, other));
+    let stderr = server.stderr();
+    let (_, status) = server.terminate();
+    assert!(status.success());
+    assert!(stderr.lines().count() > 5, "trace logging is on: {stderr}");
+    for secret in [password, text, "wrong-MARKER-0c9e", session.token.as_str()] {
+        assert!(!stderr.contains(secret), "{secret} leaked into the log");
+    }
+}

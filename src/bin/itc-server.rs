@@ -115,14 +115,9 @@ async fn wait_for_stop_signal() -> Result<()> {
 
 fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
     let identity = server::prepare_identity(config, data_dir)?;
-    let code = iptincan::code::ConnectionCode {
-        name: config.server.name.clone(),
-        host: host.unwrap_or_else(|| server::default_public_host(config)),
-        port: config.server.tcp_port,
-        tls: config.tls.enabled,
-        fingerprint: identity.as_ref().map(|identity| identity.fingerprint()),
-    }
-    .encode()?;
+    let host = host.unwrap_or_else(|| server::default_public_host(config));
+    let fingerprint = identity.as_ref().map(|identity| identity.fingerprint());
+    let code = server::connection_code(config, &host, config.server.tcp_port, fingerprint).encode()?;
     println!("{code}");
     println!("{}", iptincan::code::render_qr_terminal(&code)?);
     if let Some(path) = png {

@@ -59,14 +59,18 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     let writer_task = tokio::spawn(write_frames(writer, inbox, evict.clone()));
     let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, evict };
     tracing::debug!(%peer, id, "connection opened");
-    let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+    let mut login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let mut buf = BytesMut::with_capacity(8 * 1024);
 
     let farewell: Option<ServerFrame> = loop {
         match decode_frame(&mut buf) {
             Ok(Some(payload)) => match parse_payload::<ClientFrame>(&payload) {
                 Ok(frame) => {
+                    let was_logged_in = !is_logged_out(conn.session.state());
                     let answer = dispatch(&ctx, &mut conn, frame).await;
+                    if was_logged_in && is_logged_out(conn.session.state()) {
+                        login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+                    }
                     if conn.outbox.send(answer).await.is_err() {
                         break None;
                     }
@@ -80,7 +84,7 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
             }
             Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
         }
-        let logged_out = matches!(conn.session.state(), SessionState::AwaitingHello | SessionState::Unauthenticated);
+        let logged_out = is_logged_out(conn.session.state());
         tokio::select! {
             _ = cancel.cancelled() => {
                 break Some(ServerFrame::Event { event: Event::ServerShutdown { reason: "the server is stopping".into() } })
@@ -108,6 +112,10 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     drop(conn);
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer_task).await;
     tracing::debug!(%peer, id, "connection closed");
+}
+
+fn is_logged_out(state: SessionState) -> bool {
+    matches!(state, SessionState::AwaitingHello | SessionState::Unauthenticated)
 }
 
 fn connection_error(code: ErrorCode, message: String) -> ServerFrame {

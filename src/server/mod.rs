@@ -190,13 +190,7 @@ impl RunningServer {
 
     /// The connection code for reaching this server at `host`.
     pub fn connection_code(&self, host: &str) -> ConnectionCode {
-        ConnectionCode {
-            name: self.shared.config.server.name.clone(),
-            host: host.to_string(),
-            port: self.control_addr.port(),
-            tls: self.shared.config.tls.enabled,
-            fingerprint: self.fingerprint,
-        }
+        connection_code(&self.shared.config, host, self.control_addr.port(), self.fingerprint)
     }
 
     /// A token that stops the server when cancelled.
@@ -221,6 +215,17 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// The connection code for a server with this config, reached at `host:port`.
+pub fn connection_code(config: &Config, host: &str, port: u16, fingerprint: Option<Fingerprint>) -> ConnectionCode {
+    ConnectionCode {
+        name: config.server.name.clone(),
+        host: host.to_string(),
+        port,
+        tls: config.tls.enabled,
+        fingerprint,
     }
 }
 
