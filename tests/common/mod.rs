@@ -151,16 +151,16 @@ impl ServerProcess {
     /// Starts `itc-server --data-dir dir` and waits for its connection code. On failure
     /// returns what it wrote to stderr.
     pub fn spawn(dir: &Path, extra_args: &[&str]) -> Result<ServerProcess, String> {
+        let mut command = Command::new(server_binary());
+        command.arg("--data-dir").arg(dir).args(extra_args);
+        Self::spawn_command(command)
+    }
+
+    /// Runs `command` (which must end up exec-ing `itc-server`) and waits for its code.
+    pub fn spawn_command(mut command: Command) -> Result<ServerProcess, String> {
         let stderr_log = tempfile::NamedTempFile::new().expect("stderr file");
         let stderr = stderr_log.reopen().expect("stderr file");
-        let mut child = Command::new(server_binary())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawns itc-server");
+        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawns itc-server");
         let stdout = child.stdout.take().expect("stdout piped");
         let (lines_tx, lines_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -1,0 +1,109 @@
+//! A full disk: the server's data directory is a small tmpfs in a private mount namespace (so
+//! the host is untouched), and the test fills it. Sending then fails with a clear error, the
+//! server keeps running, nothing acknowledged is lost, and sending works again once space is
+//! freed. Needs root (mount namespaces); skips with a printed reason where it cannot run.
+
+mod common;
+
+use common::{ServerProcess, MEMBER_PASSWORD, WAIT};
+use iptincan::client::Client;
+use iptincan::proto::ErrorCode;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn can_use_mount_namespaces() -> Result<(), String> {
+    let probe = Command::new("unshare").args(["-m", "true"]).output();
+    match probe {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+        Err(err) => Err(format!("unshare: {err}")),
+    }
+}
+
+/// Runs a command inside the server's mount namespace.
+fn in_server_namespace(pid: u32, args: &[&str]) -> std::process::Output {
+    Command::new("nsenter").args(["-t", &pid.to_string(), "-m", "--"]).args(args).output().expect("nsenter runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
+    if let Err(reason) = can_use_mount_namespaces() {
+        println!("SKIPPED a_full_disk_refuses_new_messages_clearly_and_loses_nothing: needs root for a private mount namespace ({reason})");
+        return;
+    }
+    let outside = tempfile::tempdir().expect("tempdir");
+    let data = outside.path().join("data");
+    std::fs::create_dir(&data).expect("mountpoint");
+    let config = outside.path().join("server.toml");
+    std::fs::write(&config, common::TEST_CONFIG).expect("config");
+    let script = format!(
+        "mount -t tmpfs -o size=4m tmpfs '{data}' && exec '{server}' --data-dir '{data}' --config '{config}'",
+        data = data.display(),
+        server = common::server_binary().display(),
+        config = config.display()
+    );
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let server = ServerProcess::spawn_command(command).expect("starts on the tmpfs");
+    let pid = server.child.id();
+    let data_path = data.to_string_lossy().into_owned();
+    let filler = format!("{data_path}/filler");
+
+    let ann = Client::connect(&server.target(), None).await.expect("connects");
+    ann.register("ann", MEMBER_PASSWORD).await.expect("registers");
+    let mut acknowledged = BTreeSet::new();
+    for i in 0..10 {
+        acknowledged.insert(ann.send(1, &format!("before the disk filled {i}")).await.expect("sends").id);
+    }
+
+    // Fill the disk completely (dd stops at "No space left on device").
+    let fill = in_server_namespace(pid, &["dd", "if=/dev/zero", &format!("of={filler}"), "bs=64k"]);
+    assert!(String::from_utf8_lossy(&fill.stderr).contains("No space left"), "{fill:?}");
+
+    let long = "x".repeat(iptincan::proto::MAX_MESSAGE_CHARS);
+    let started = Instant::now();
+    let refusal = loop {
+        assert!(started.elapsed() < WAIT * 3, "the disk never filled up");
+        match ann.send(1, &long).await {
+            Ok(message) => {
+                acknowledged.insert(message.id);
+            }
+            Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
+                tokio::time::sleep(Duration::from_millis(60)).await
+            }
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(refusal.code(), Some(ErrorCode::Internal), "{refusal}");
+    assert!(refusal.to_string().contains("could not save"), "{refusal}");
+
+    // The server is still up, the connection still works, and nothing acknowledged is lost.
+    let mut stored = BTreeSet::new();
+    let mut before = None;
+    loop {
+        let page = ann.history(1, before, Some(100)).await.expect("reads still work on a full disk");
+        stored.extend(page.messages.iter().map(|m| m.id));
+        if !page.has_more {
+            break;
+        }
+        before = page.messages.first().map(|m| m.id);
+    }
+    assert!(acknowledged.is_subset(&stored), "lost: {:?}", acknowledged.difference(&stored).collect::<Vec<_>>());
+
+    // Space comes back: so does sending.
+    let freed = in_server_namespace(pid, &["rm", "-f", &filler]);
+    assert!(freed.status.success(), "{freed:?}");
+    let after = loop {
+        match ann.send(1, "the disk has room again").await {
+            Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
+                tokio::time::sleep(Duration::from_millis(60)).await
+            }
+            other => break other.expect("sends once space is freed"),
+        }
+    };
+    let page = ann.history(1, None, Some(1)).await.expect("history");
+    assert_eq!(page.messages.first().map(|m| m.id), Some(after.id));
+    let (_, status) = server.terminate();
+    assert!(status.success());
+}
