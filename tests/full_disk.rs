@@ -79,16 +79,7 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
     assert!(refusal.to_string().contains("could not save"), "{refusal}");
 
     // The server is still up, the connection still works, and nothing acknowledged is lost.
-    let mut stored = BTreeSet::new();
-    let mut before = None;
-    loop {
-        let page = ann.history(1, before, Some(100)).await.expect("reads still work on a full disk");
-        stored.extend(page.messages.iter().map(|m| m.id));
-        if !page.has_more {
-            break;
-        }
-        before = page.messages.first().map(|m| m.id);
-    }
+    let stored = common::all_message_ids(&ann, 1).await;
     assert!(acknowledged.is_subset(&stored), "lost: {:?}", acknowledged.difference(&stored).collect::<Vec<_>>());
 
     // Space comes back: so does sending.

@@ -204,16 +204,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let restarted = ServerProcess::spawn(dir.path(), &[]).expect("restarts after SIGKILL");
     let reader = Client::connect(&restarted.target(), None).await.expect("connects");
     reader.login("sender0", MEMBER_PASSWORD).await.expect("logs in");
-    let mut stored = BTreeSet::new();
-    let mut before = None;
-    loop {
-        let page = reader.history(1, before, Some(100)).await.expect("history");
-        stored.extend(page.messages.iter().map(|m| m.id));
-        if !page.has_more {
-            break;
-        }
-        before = page.messages.first().map(|m| m.id);
-    }
+    let stored = common::all_message_ids(&reader, 1).await;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
     restarted.terminate();

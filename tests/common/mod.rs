@@ -120,6 +120,20 @@ pub async fn next_message(client: &mut Client) -> iptincan::proto::Message {
     .await
 }
 
+/// Every message id in a channel's history, paging back to the start.
+pub async fn all_message_ids(client: &Client, channel_id: i64) -> std::collections::BTreeSet<i64> {
+    let mut stored = std::collections::BTreeSet::new();
+    let mut before = None;
+    loop {
+        let page = client.history(channel_id, before, Some(100)).await.expect("history");
+        stored.extend(page.messages.iter().map(|m| m.id));
+        if !page.has_more {
+            return stored;
+        }
+        before = page.messages.first().map(|m| m.id);
+    }
+}
+
 /// Asserts that a request failed with `code`.
 pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ClientError>, code: ErrorCode) {
     match result {
