@@ -403,6 +403,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The client reads events too slowly and is disconnected.
     SlowConsumer,
+    /// The session was ended elsewhere (the password was changed on another device).
+    SessionEnded,
     /// The client took too long (to say hello and log in).
     Timeout,
     /// The server failed; nothing was changed.

@@ -304,3 +304,24 @@ async fn requests_after_the_server_stops_fail_instead_of_hanging() {
         other => panic!("expected a closed connection, got {other:?}"),
     }
 }
+
+/// Changing the password signs the user out everywhere else, live connections included.
+#[tokio::test]
+async fn changing_the_password_ends_the_other_devices_sessions() {
+    let server = TestServer::start().await;
+    let mut laptop = server.connect().await;
+    let session = laptop.register("ann", MEMBER_PASSWORD).await.expect("registers");
+    let phone = server.connect().await;
+    phone.login("ann", MEMBER_PASSWORD).await.expect("second device");
+    phone.change_password(MEMBER_PASSWORD, "a-brand-new-password").await.expect("changes");
+    phone.channels().await.expect("the device that changed it stays signed in");
+
+    let events_end = tokio::time::timeout(common::WAIT, async { while laptop.next_event().await.is_some() {} }).await;
+    assert!(events_end.is_ok(), "the laptop's connection was closed");
+    match laptop.channels().await {
+        Err(iptincan::client::ClientError::Closed(why)) => assert!(why.contains("password was changed"), "{why}"),
+        other => panic!("expected the laptop to be signed out, got {other:?}"),
+    }
+    let other = server.connect().await;
+    assert_code(other.resume(&session.token).await, ErrorCode::InvalidCredentials);
+}

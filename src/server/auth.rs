@@ -197,7 +197,7 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
 }
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
-    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), evict: conn.evict.clone() };
+    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), eviction: conn.eviction.clone() };
     let came_online = ctx
         .hub
         .join(conn.id, member, ctx.config.server.max_users)
@@ -260,6 +260,7 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
     let hash = ctx.passwords.hash(new).await.map_err(internal)?;
     let keep = conn.token_hash.clone().unwrap_or_default();
     ctx.store.set_password(user.id, hash, keep).await?;
+    ctx.hub.end_other_sessions(user.id, conn.id, "signed out: the password was changed on another device");
     conn.session.password_changed();
     tracing::info!(user = %user.username, "password changed");
     Ok(Reply::Ok)

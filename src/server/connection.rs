@@ -5,7 +5,7 @@
 //! whatever is waiting into one write. A malformed, truncated or oversized frame gets an error
 //! frame and closes this connection only.
 
-use super::hub::QUEUE_FRAMES;
+use super::hub::{Eviction, QUEUE_FRAMES};
 use super::{admin, auth, chat, Failure, Shared, Stream};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
@@ -39,8 +39,8 @@ pub struct Conn {
     pub token_hash: Option<Vec<u8>>,
     /// The connection's outgoing queue.
     pub outbox: mpsc::Sender<Bytes>,
-    /// Cancelled when the connection must close (slow consumer, dead writer).
-    pub evict: CancellationToken,
+    /// Set when the connection must close (slow consumer, dead writer, session ended).
+    pub eviction: Eviction,
 }
 
 impl Conn {
@@ -55,9 +55,9 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     let id = ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, writer) = tokio::io::split(stream);
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
-    let evict = CancellationToken::new();
-    let writer_task = tokio::spawn(write_frames(writer, inbox, evict.clone()));
-    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, evict };
+    let eviction = Eviction::default();
+    let writer_task = tokio::spawn(write_frames(writer, inbox, eviction.clone()));
+    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction };
     tracing::debug!(%peer, id, "connection opened");
     let mut login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -89,9 +89,7 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
             _ = cancel.cancelled() => {
                 break Some(ServerFrame::Event { event: Event::ServerShutdown { reason: "the server is stopping".into() } })
             }
-            _ = conn.evict.cancelled() => {
-                break Some(connection_error(ErrorCode::SlowConsumer, "the connection could not keep up with events".into()))
-            }
+            (code, message) = conn.eviction.evicted() => break Some(connection_error(code, message)),
             _ = tokio::time::sleep_until(login_deadline), if logged_out => {
                 break Some(connection_error(ErrorCode::Timeout, "not logged in within 60 s".into()))
             }
@@ -131,12 +129,8 @@ fn describe(frame: &ServerFrame) -> String {
 }
 
 /// Drains the queue into the socket, a batch per write; on a stuck or broken peer it cancels
-/// `evict` so the reader side closes too.
-async fn write_frames(
-    mut writer: WriteHalf<Box<dyn Stream>>,
-    mut inbox: mpsc::Receiver<Bytes>,
-    evict: CancellationToken,
-) {
+/// `eviction` so the reader side closes too.
+async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::Receiver<Bytes>, eviction: Eviction) {
     let mut batch = Vec::with_capacity(16 * 1024);
     while let Some(frame) = inbox.recv().await {
         batch.extend_from_slice(&frame);
@@ -152,7 +146,7 @@ async fn write_frames(
         })
         .await;
         if !matches!(written, Ok(Ok(()))) {
-            evict.cancel();
+            eviction.evict(ErrorCode::SlowConsumer, "the connection stopped accepting data");
             return;
         }
         batch.clear();

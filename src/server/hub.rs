@@ -5,15 +5,42 @@
 //! consumer and is told to close (its history stays in the store for when it comes back).
 //! Holds no I/O; the connection tasks own the sockets.
 
-use crate::proto::{Role, User};
+use crate::proto::{ErrorCode, Role, User};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Frames queued per connection before it counts as a slow consumer.
 pub const QUEUE_FRAMES: usize = 2048;
+
+/// A request, from outside a connection's task, that it close; the first reason given wins
+/// and is sent to the client as the connection's last frame when there is room for it.
+#[derive(Debug, Clone, Default)]
+pub struct Eviction {
+    token: CancellationToken,
+    reason: Arc<OnceLock<(ErrorCode, String)>>,
+}
+
+impl Eviction {
+    /// Asks the connection to close, telling the client why.
+    pub fn evict(&self, code: ErrorCode, message: impl Into<String>) {
+        let _ = self.reason.set((code, message.into()));
+        self.token.cancel();
+    }
+
+    /// Resolves once the connection has been asked to close, with the reason.
+    pub async fn evicted(&self) -> (ErrorCode, String) {
+        self.token.cancelled().await;
+        self.reason.get().cloned().unwrap_or((ErrorCode::Internal, "connection closed".into()))
+    }
+
+    /// Whether the connection has been asked to close.
+    pub fn is_evicted(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
 
 /// A connection's place in the hub.
 #[derive(Debug, Clone)]
@@ -22,8 +49,8 @@ pub struct Member {
     pub user: User,
     /// Its outgoing frame queue.
     pub outbox: mpsc::Sender<Bytes>,
-    /// Cancelled to make the connection close (slow consumer).
-    pub evict: CancellationToken,
+    /// Closes the connection (slow consumer, password changed elsewhere).
+    pub eviction: Eviction,
 }
 
 /// `max_users` distinct users are online already.
@@ -105,6 +132,15 @@ impl Hub {
         }
     }
 
+    /// Closes every connection of `user_id` except `keep`: their sessions have ended.
+    pub fn end_other_sessions(&self, user_id: i64, keep: u64, reason: &str) {
+        let inner = self.lock();
+        let others = inner.by_user.get(&user_id).into_iter().flatten().filter(|connection| **connection != keep);
+        for member in others.filter_map(|connection| inner.connections.get(connection)) {
+            member.eviction.evict(ErrorCode::SessionEnded, reason);
+        }
+    }
+
     /// Queues `frame` to every logged-in connection.
     pub fn broadcast(&self, frame: &Bytes) {
         let inner = self.lock();
@@ -126,7 +162,7 @@ impl Hub {
 
 fn deliver(member: &Member, frame: &Bytes) {
     if let Err(mpsc::error::TrySendError::Full(_)) = member.outbox.try_send(frame.clone()) {
-        member.evict.cancel();
+        member.eviction.evict(ErrorCode::SlowConsumer, "the connection could not keep up with events");
     }
 }
 
@@ -137,7 +173,24 @@ mod tests {
     fn member(id: i64, capacity: usize) -> (Member, mpsc::Receiver<Bytes>) {
         let (outbox, inbox) = mpsc::channel(capacity);
         let user = User { id, username: format!("u{id}"), role: Role::Member };
-        (Member { user, outbox, evict: CancellationToken::new() }, inbox)
+        (Member { user, outbox, eviction: Eviction::default() }, inbox)
+    }
+
+    #[tokio::test]
+    async fn ending_other_sessions_spares_the_current_one_and_says_why() {
+        let hub = Hub::default();
+        let (here, _r1) = member(1, 4);
+        let (elsewhere, _r2) = member(1, 4);
+        let (someone_else, _r3) = member(2, 4);
+        let (here_eviction, elsewhere_eviction, other_eviction) =
+            (here.eviction.clone(), elsewhere.eviction.clone(), someone_else.eviction.clone());
+        hub.join(1, here, 10).expect("room");
+        hub.join(2, elsewhere, 10).expect("room");
+        hub.join(3, someone_else, 10).expect("room");
+        hub.end_other_sessions(1, 1, "password changed");
+        assert!(!here_eviction.is_evicted());
+        assert!(!other_eviction.is_evicted());
+        assert_eq!(elsewhere_eviction.evicted().await, (ErrorCode::SessionEnded, "password changed".to_string()));
     }
 
     #[test]
@@ -170,7 +223,7 @@ mod tests {
         let hub = Hub::default();
         let (a, mut inbox_a) = member(1, 4);
         let (b, mut inbox_b) = member(2, 1);
-        let evict_b = b.evict.clone();
+        let evict_b = b.eviction.clone();
         hub.join(1, a, 10).expect("room");
         hub.join(2, b, 10).expect("room");
         hub.send_to_users(&[1], &Bytes::from_static(b"x"));
@@ -178,7 +231,7 @@ mod tests {
         assert!(inbox_b.try_recv().is_err());
         hub.broadcast(&Bytes::from_static(b"y"));
         hub.broadcast(&Bytes::from_static(b"z"));
-        assert!(evict_b.is_cancelled(), "b's queue of one overflowed");
+        assert!(evict_b.is_evicted(), "b's queue of one overflowed");
         assert_eq!(inbox_a.try_recv().ok(), Some(Bytes::from_static(b"y")));
     }
 }
