@@ -228,6 +228,13 @@ pub enum Request {
         /// The channel.
         channel_id: i64,
     },
+    /// Join a voice channel (leaving any other): returns a media session for UDP.
+    JoinVoice {
+        /// The voice channel.
+        channel_id: i64,
+    },
+    /// Leave the voice channel; the media session ends.
+    LeaveVoice,
     /// Admin: give a user a role.
     SetRole {
         /// The user.
@@ -263,6 +270,8 @@ impl Request {
             Request::RenameChannel { .. } => "rename_channel",
             Request::DeleteChannel { .. } => "delete_channel",
             Request::SetRole { .. } => "set_role",
+            Request::JoinVoice { .. } => "join_voice",
+            Request::LeaveVoice => "leave_voice",
         }
     }
 }
@@ -325,6 +334,8 @@ pub enum Reply {
     Message(Message),
     /// A page of history.
     History(HistoryPage),
+    /// Answer to `join_voice`.
+    VoiceSession(VoiceSession),
 }
 
 /// Server-pushed notifications.
@@ -363,6 +374,24 @@ pub enum Event {
     },
     /// A user came online, went offline, or changed status.
     Presence(UserPresence),
+    /// A user joined a voice channel; `session_id` is the `source` of their media.
+    VoiceJoined {
+        /// The channel.
+        channel_id: i64,
+        /// Who.
+        user: User,
+        /// Their media session.
+        session_id: u32,
+    },
+    /// A user left a voice channel.
+    VoiceLeft {
+        /// The channel.
+        channel_id: i64,
+        /// Who.
+        user_id: i64,
+        /// The media session that ended.
+        session_id: u32,
+    },
     /// The server is stopping; the connection closes next.
     ServerShutdown {
         /// Why.
@@ -576,6 +605,19 @@ pub struct Message {
     pub created_at: i64,
     /// Unix milliseconds of the last edit.
     pub edited_at: Option<i64>,
+}
+
+/// A media session on UDP: its id and hop-by-hop key (see the media packet format).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VoiceSession {
+    /// The voice channel joined.
+    pub channel_id: i64,
+    /// Session id, in every media packet header.
+    pub session_id: u32,
+    /// The 32-byte ChaCha20-Poly1305 key, base64url without padding.
+    pub key: String,
+    /// The server's media port.
+    pub udp_port: u16,
 }
 
 /// A page of history, oldest first.

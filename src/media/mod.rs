@@ -1,35 +1,31 @@
 //! Media on UDP 3785: voice, video, screen share (and later VPN) packets.
 //!
 //! [`packet`] is the sans-IO packet format (header, hop-by-hop ChaCha20-Poly1305, inner media
-//! header) and [`replay`] the anti-replay window. The socket task here classifies every
-//! datagram and counts why it was dropped; media sessions, and with them the relay that
-//! forwards packets to the other members of a voice channel, are not created yet (issue 3), so
-//! for now every well-formed packet is dropped as `UnknownSession`.
+//! header), [`replay`] the anti-replay window, and [`relay`] the sans-IO forwarding decisions.
+//! The socket task here only moves datagrams between the socket and the relay.
 
 pub mod packet;
+pub mod relay;
 pub mod replay;
 
-use packet::{DropCounts, DropReason, Header};
+use relay::Relay;
+use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-/// Receives and classifies datagrams until `cancel`.
-pub async fn run(socket: UdpSocket, cancel: CancellationToken) {
+/// Receives datagrams until `cancel`, lets the relay decide, and sends what it says.
+pub async fn run(socket: UdpSocket, relay: Arc<Mutex<Relay>>, cancel: CancellationToken) {
     let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
-    let mut drops = DropCounts::default();
+    let mut outgoing = Vec::new();
     loop {
-        tokio::select! {
+        let received = tokio::select! {
             _ = cancel.cancelled() => break,
-            received = socket.recv_from(&mut buf) => {
-                if let Ok((len, _from)) = received {
-                    let reason = match Header::peek(&buf[..len]) {
-                        Err(reason) => reason,
-                        Ok(_) => DropReason::UnknownSession,
-                    };
-                    drops.count(reason);
-                }
-            }
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let Ok((len, from)) = received else { continue };
+        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], &mut outgoing);
+        for (to, datagram) in outgoing.drain(..) {
+            let _ = socket.send_to(&datagram, to).await;
         }
     }
-    tracing::debug!(dropped = drops.total(), "media socket closed");
 }

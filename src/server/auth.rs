@@ -233,6 +233,7 @@ pub async fn logout(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     if let Some(hash) = conn.token_hash.take() {
         ctx.store.delete_session(hash).await?;
     }
+    super::voice::leave(ctx, conn);
     leave_hub(ctx, conn).await;
     conn.session.logged_out();
     Ok(Reply::Ok)

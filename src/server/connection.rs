@@ -6,7 +6,7 @@
 //! frame and closes this connection only.
 
 use super::hub::{Eviction, QUEUE_FRAMES};
-use super::{admin, auth, chat, Failure, Shared, Stream};
+use super::{admin, auth, chat, voice, Failure, Shared, Stream};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
@@ -41,6 +41,8 @@ pub struct Conn {
     pub outbox: mpsc::Sender<Bytes>,
     /// Set when the connection must close (slow consumer, dead writer, session ended).
     pub eviction: Eviction,
+    /// The media session and voice channel, while in one.
+    pub voice: Option<(u32, i64)>,
 }
 
 impl Conn {
@@ -57,7 +59,8 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
     let eviction = Eviction::default();
     let writer_task = tokio::spawn(write_frames(writer, inbox, eviction.clone()));
-    let mut conn = Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction };
+    let mut conn =
+        Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None };
     tracing::debug!(%peer, id, "connection opened");
     let mut login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -102,6 +105,7 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
         }
     };
 
+    voice::leave(&ctx, &mut conn);
     auth::leave_hub(&ctx, &conn).await;
     if let Some(frame) = &farewell {
         tracing::debug!(%peer, id, "closing connection: {}", describe(frame));
@@ -199,6 +203,8 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
         DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
+        JoinVoice { channel_id } => voice::join_voice(ctx, conn, channel_id).await,
+        LeaveVoice => voice::leave_voice(ctx, conn),
     }
 }
 

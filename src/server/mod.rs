@@ -13,6 +13,7 @@ pub mod connection;
 pub mod hub;
 pub mod passwords;
 pub mod ratelimit;
+pub mod voice;
 
 use crate::code::ConnectionCode;
 use crate::config::{Config, DataDir};
@@ -123,6 +124,10 @@ pub struct Shared {
     pub started_at: Instant,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
+    /// The media relay's sessions and counters.
+    pub relay: Arc<Mutex<crate::media::relay::Relay>>,
+    /// The UDP media port clients send to.
+    pub media_port: u16,
 }
 
 impl Shared {
@@ -181,6 +186,16 @@ impl RunningServer {
     /// The certificate fingerprint, when TLS is on.
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         self.fingerprint
+    }
+
+    /// Media datagrams dropped so far, per reason.
+    pub fn media_drops(&self) -> crate::media::packet::DropCounts {
+        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).drops().clone()
+    }
+
+    /// Media packets forwarded so far (one per recipient).
+    pub fn media_forwarded(&self) -> u64 {
+        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).forwarded()
     }
 
     /// Users online now.
@@ -291,6 +306,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         dummy_hash: default_hash,
         passwords,
         next_connection_id: AtomicU64::new(1),
+        relay: Arc::default(),
+        media_port: media_addr.port(),
         started_at: Instant::now(),
         config,
     });
@@ -306,7 +323,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
-    tasks.spawn(crate::media::run(media, cancel.clone()));
+    tasks.spawn(crate::media::run(media, shared.relay.clone(), cancel.clone()));
     let router = crate::rest::router(shared.clone());
     let rest_cancel = cancel.clone();
     tasks.spawn(listen(

@@ -4,12 +4,16 @@
 //! Pinning: a connection code carries the certificate's fingerprint, so the first connection is
 //! already pinned. Connecting by address trusts on first use and records the fingerprint in a
 //! [`KnownHosts`] file; a later change of certificate is refused with a clear error.
-//! The `itc` CLI, the tests and the benchmarks use this module.
+//! The `itc` CLI, the tests and the benchmarks use this module. [`media`] is the UDP side of a
+//! voice session.
+
+pub mod media;
 
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{
     decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, ErrorCode, Event,
-    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, Welcome, SUPPORTED_VERSIONS,
+    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, VoiceSession, Welcome,
+    SUPPORTED_VERSIONS,
 };
 use crate::server::Stream;
 use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
@@ -259,6 +263,7 @@ pub struct Client {
     events: mpsc::Receiver<Event>,
     dropped_events: Arc<AtomicU64>,
     welcome: Welcome,
+    host: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -308,12 +313,27 @@ impl Client {
             Reply::Welcome(welcome) => welcome,
             other => return Err(unexpected(other)),
         };
-        Ok(Client { outbox, pending, next_id, events, dropped_events, welcome, tasks: vec![writer_task, reader_task] })
+        let host = target.host().to_string();
+        Ok(Client {
+            outbox,
+            pending,
+            next_id,
+            events,
+            dropped_events,
+            welcome,
+            host,
+            tasks: vec![writer_task, reader_task],
+        })
     }
 
     /// What the server said in its welcome: name, description, MOTD, auth methods.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
+    }
+
+    /// The server's host name or address, as connected to.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// Sends a request and waits for its answer.
@@ -444,6 +464,19 @@ impl Client {
     /// Admin: deletes a channel.
     pub async fn delete_channel(&self, channel_id: i64) -> Result<(), ClientError> {
         expect_ok(self.request(Request::DeleteChannel { channel_id }).await?)
+    }
+
+    /// Joins a voice channel; open a [`media::MediaLink`] with the answer to send and hear media.
+    pub async fn join_voice(&self, channel_id: i64) -> Result<VoiceSession, ClientError> {
+        match self.request(Request::JoinVoice { channel_id }).await? {
+            Reply::VoiceSession(session) => Ok(session),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leaves the voice channel.
+    pub async fn leave_voice(&self) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::LeaveVoice).await?)
     }
 
     /// Admin: sets a user's role.

@@ -1,0 +1,224 @@
+//! The relay's decisions, sans-IO: which media sessions exist, which voice channel each is in,
+//! where each is reachable, and for every received datagram what to send to whom.
+//!
+//! A session's address is learnt from an authenticated keepalive (and may change that way, for
+//! NAT rebinding); media from any other address is dropped. A media packet is opened with the
+//! sender's hop-by-hop key, stamped with the sender's session id as its source, and sealed
+//! again for each other reachable, undeafened member of the same channel. The end-to-end
+//! sealed payload inside is forwarded untouched: the relay cannot read it.
+
+use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+#[derive(Debug)]
+struct Member {
+    crypto: Session,
+    channel: i64,
+    addr: Option<SocketAddr>,
+    deafened: bool,
+}
+
+/// Every media session of one server.
+#[derive(Debug, Default)]
+pub struct Relay {
+    members: HashMap<u32, Member>,
+    drops: DropCounts,
+    forwarded: u64,
+}
+
+/// Datagrams to send: (destination, bytes).
+pub type Outgoing = Vec<(SocketAddr, Vec<u8>)>;
+
+impl Relay {
+    /// Adds a session in `channel`, keyed with `key` (the server's side of it).
+    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64) {
+        let crypto = Session::new(id, key, super::packet::Direction::ToClient);
+        self.members.insert(id, Member { crypto, channel, addr: None, deafened: false });
+    }
+
+    /// Removes a session; its packets are dropped as unknown from now on.
+    pub fn remove(&mut self, id: u32) {
+        self.members.remove(&id);
+    }
+
+    /// Whether a session id is taken.
+    pub fn contains(&self, id: u32) -> bool {
+        self.members.contains_key(&id)
+    }
+
+    /// Stops (or resumes) forwarding to a session.
+    pub fn set_deafened(&mut self, id: u32, deafened: bool) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.deafened = deafened;
+        }
+    }
+
+    /// Drops so far, per reason.
+    pub fn drops(&self) -> &DropCounts {
+        &self.drops
+    }
+
+    /// Packets forwarded so far (one per recipient).
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded
+    }
+
+    /// Handles one datagram from `from`, appending what to send to `out`.
+    pub fn handle(&mut self, from: SocketAddr, datagram: &mut [u8], out: &mut Outgoing) {
+        if let Err(reason) = self.route(from, datagram, out) {
+            self.drops.count(reason);
+        }
+    }
+
+    fn route(&mut self, from: SocketAddr, datagram: &mut [u8], out: &mut Outgoing) -> Result<(), DropReason> {
+        let header = Header::peek(datagram)?;
+        let sender = self.members.get_mut(&header.session).ok_or(DropReason::UnknownSession)?;
+        let registered_here = sender.addr == Some(from);
+        if header.kind == Kind::Media && !registered_here {
+            return Err(DropReason::WrongAddress);
+        }
+        let (header, plaintext) = sender.crypto.open(datagram)?;
+        match header.kind {
+            Kind::Keepalive => {
+                sender.addr = Some(from);
+                let mut reply = Vec::with_capacity(64);
+                sender.crypto.seal(Kind::Keepalive, &[], &mut reply)?;
+                out.push((from, reply));
+            }
+            Kind::Media => {
+                let (media, payload) = MediaHeader::decode(plaintext)?;
+                let mut inner = Vec::with_capacity(plaintext.len());
+                MediaHeader { source: header.session, ..media }.encode(payload, &mut inner);
+                let channel = sender.channel;
+                for (id, member) in self.members.iter_mut() {
+                    if *id == header.session || member.channel != channel || member.deafened {
+                        continue;
+                    }
+                    let Some(addr) = member.addr else { continue };
+                    let mut wire = Vec::with_capacity(inner.len() + 32);
+                    member.crypto.seal(Kind::Media, &inner, &mut wire)?;
+                    out.push((addr, wire));
+                    self.forwarded += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::packet::{Direction, StreamKind};
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A client end: its session and address.
+    struct Peer {
+        crypto: Session,
+        addr: SocketAddr,
+    }
+
+    impl Peer {
+        fn join(relay: &mut Relay, id: u32, channel: i64, port: u16) -> Peer {
+            let key = [id as u8; 32];
+            relay.add(id, &key, channel);
+            let mut peer = Peer { crypto: Session::new(id, &key, Direction::ToServer), addr: addr(port) };
+            let mut wire = Vec::new();
+            peer.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+            let mut out = Vec::new();
+            relay.handle(peer.addr, &mut wire, &mut out);
+            assert_eq!(out.len(), 1, "keepalive answered");
+            let (to, mut reply) = out.remove(0);
+            assert_eq!(to, peer.addr);
+            assert_eq!(peer.crypto.open(&mut reply).expect("opens").0.kind, Kind::Keepalive);
+            peer
+        }
+
+        fn media(&mut self, payload: &[u8]) -> Vec<u8> {
+            let header =
+                MediaHeader { source: 0, stream: StreamKind::Voice, flags: 0, frame: 1, fragment: 0, fragments: 1 };
+            let mut inner = Vec::new();
+            header.encode(payload, &mut inner);
+            let mut wire = Vec::new();
+            self.crypto.seal(Kind::Media, &inner, &mut wire).expect("seals");
+            wire
+        }
+    }
+
+    #[test]
+    fn media_reaches_the_other_members_of_the_channel_only() {
+        let mut relay = Relay::default();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let mut bob = Peer::join(&mut relay, 2, 10, 5002);
+        let _cat = Peer::join(&mut relay, 3, 10, 5003);
+        let _eve = Peer::join(&mut relay, 4, 11, 5004);
+        relay.set_deafened(3, true);
+
+        let mut out = Vec::new();
+        relay.handle(ann.addr, &mut ann.media(b"hello"), &mut out);
+        assert_eq!(out.len(), 1, "only bob: cat is deafened, eve elsewhere, ann is the sender");
+        let (to, mut wire) = out.remove(0);
+        assert_eq!(to, bob.addr);
+        assert!(!wire.windows(5).any(|w| w == b"hello"), "sealed again for bob");
+        let (_, plaintext) = bob.crypto.open(&mut wire).expect("bob opens it");
+        let (media, payload) = MediaHeader::decode(plaintext).expect("media header");
+        assert_eq!((media.source, payload), (1, &b"hello"[..]));
+        assert_eq!(relay.forwarded(), 1);
+    }
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let mut relay = Relay::default();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let _bob = Peer::join(&mut relay, 2, 10, 5002);
+        let mut out = Vec::new();
+
+        let packet = ann.media(b"x");
+        relay.handle(ann.addr, &mut packet.clone(), &mut out);
+        relay.handle(ann.addr, &mut packet.clone(), &mut out);
+        assert_eq!(relay.drops().get(DropReason::Replayed), 1);
+
+        relay.handle(addr(6666), &mut ann.media(b"x"), &mut out);
+        assert_eq!(relay.drops().get(DropReason::WrongAddress), 1, "media from an unregistered address");
+
+        let mut forged = ann.media(b"x");
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        relay.handle(ann.addr, &mut forged, &mut out);
+        assert_eq!(relay.drops().get(DropReason::BadTag), 1);
+
+        relay.handle(ann.addr, &mut [1u8; 10], &mut out);
+        assert_eq!(relay.drops().get(DropReason::Truncated), 1);
+
+        let mut stranger = Session::new(99, &[9; 32], Direction::ToServer);
+        let mut wire = Vec::new();
+        stranger.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+        relay.handle(ann.addr, &mut wire, &mut out);
+        assert_eq!(relay.drops().get(DropReason::UnknownSession), 1);
+
+        relay.remove(1);
+        relay.handle(ann.addr, &mut ann.media(b"x"), &mut out);
+        assert_eq!(relay.drops().get(DropReason::UnknownSession), 2, "a removed session is unknown");
+        assert_eq!(relay.drops().total(), 6);
+        assert_eq!(relay.forwarded(), 1, "only the first, genuine packet went through");
+    }
+
+    #[test]
+    fn an_authenticated_keepalive_moves_the_session_to_a_new_address() {
+        let mut relay = Relay::default();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let mut bob = Peer::join(&mut relay, 2, 10, 5002);
+        let mut out = Vec::new();
+        ann.addr = addr(7001);
+        let mut wire = Vec::new();
+        ann.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+        relay.handle(ann.addr, &mut wire, &mut out);
+        out.clear();
+        relay.handle(bob.addr, &mut bob.media(b"hi"), &mut out);
+        assert_eq!(out.first().map(|(to, _)| *to), Some(addr(7001)));
+    }
+}

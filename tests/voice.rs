@@ -1,0 +1,176 @@
+//! Voice channels over the real UDP relay: media reaches the other members of the channel and
+//! no one else; forged, replayed, truncated, unknown-session and wrong-address packets are
+//! dropped and counted; a flood of junk does not stop a pair from talking.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::{next_matching, TestServer, WAIT};
+use iptincan::client::media::MediaLink;
+use iptincan::client::Client;
+use iptincan::media::packet::{Direction, DropReason, Kind, MediaHeader, Session, StreamKind};
+use iptincan::proto::{ChannelKind, ErrorCode, Event, VoiceSession};
+use std::time::Duration;
+
+fn voice_frame(frame: u32) -> MediaHeader {
+    MediaHeader { source: 0, stream: StreamKind::Voice, flags: 0, frame, fragment: 0, fragments: 1 }
+}
+
+async fn join(client: &Client, channel_id: i64) -> (VoiceSession, MediaLink) {
+    let session = client.join_voice(channel_id).await.expect("joins");
+    let link = MediaLink::open(client.host(), &session).await.expect("media link registers");
+    (session, link)
+}
+
+async fn nothing_arrives(link: &mut MediaLink) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), link.recv()).await.is_err()
+}
+
+struct Room {
+    server: TestServer,
+    living_room: i64,
+    kitchen: i64,
+}
+
+async fn room() -> Room {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let living_room = admin.create_channel("Living room", None, ChannelKind::Voice).await.expect("creates").id;
+    let kitchen = admin.create_channel("Kitchen", None, ChannelKind::Voice).await.expect("creates").id;
+    Room { server, living_room, kitchen }
+}
+
+#[tokio::test]
+async fn voice_reaches_the_channel_and_no_one_else() {
+    let room = room().await;
+    let ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let eve = room.server.member("eve").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let (_, mut eve_link) = join(&eve, room.kitchen).await;
+    let announced = next_matching(&mut bob, |event| match event {
+        Event::VoiceJoined { user, session_id, .. } if user.username == "ann" => Some(session_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(announced, ann_session.session_id, "others learn which media source is ann");
+
+    for frame in 0..20u32 {
+        ann_link.send(voice_frame(frame), format!("opus-{frame}").as_bytes()).await.expect("sends");
+    }
+    for frame in 0..20u32 {
+        let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
+        assert_eq!(header.source, ann_session.session_id);
+        assert_eq!(header.frame, frame);
+        assert_eq!(payload, format!("opus-{frame}").as_bytes());
+    }
+    assert!(nothing_arrives(&mut eve_link).await, "the kitchen hears nothing from the living room");
+    assert!(nothing_arrives(&mut ann_link).await, "a sender does not hear itself");
+    assert_eq!(room.server.running().media_forwarded(), 20);
+
+    bob_link.send(voice_frame(0), b"reply").await.expect("sends");
+    let (_, payload) = tokio::time::timeout(WAIT, ann_link.recv()).await.expect("in time").expect("receives");
+    assert_eq!(payload, b"reply");
+
+    ann.leave_voice().await.expect("leaves");
+    bob_link.send(voice_frame(1), b"anyone?").await.expect("sends");
+    assert!(nothing_arrives(&mut ann_link).await, "after leaving, nothing arrives");
+    ann_link.send(voice_frame(21), b"ghost").await.expect("the socket still sends");
+    assert!(nothing_arrives(&mut bob_link).await, "the old session is gone");
+
+    assert_eq!(ann.join_voice(9999).await.map(|_| ()).err().and_then(|e| e.code()), Some(ErrorCode::NotFound));
+    let general = ann.find_channel("general").await.expect("general").id;
+    assert_eq!(ann.join_voice(general).await.map(|_| ()).err().and_then(|e| e.code()), Some(ErrorCode::NotFound));
+}
+
+#[tokio::test]
+async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() {
+    let room = room().await;
+    let ann = room.server.member("ann").await;
+    let bob = room.server.member("bob").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let media_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ann_session.udp_port));
+    let attacker = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+    let key: [u8; 32] = URL_SAFE_NO_PAD.decode(&ann_session.key).expect("base64").try_into().expect("32 bytes");
+
+    // An attacker who even knows ann's key cannot reuse her packet numbers, and cannot send
+    // media from another address.
+    let mut stolen = Session::new(ann_session.session_id, &key, Direction::ToServer);
+    let mut wire = Vec::new();
+    stolen.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+    attacker.send_to(&wire, media_addr).await.expect("sends"); // sequence 0: replayed
+    for _ in 0..1000 {
+        stolen.seal(Kind::Media, b"skip", &mut wire).expect("seals");
+    }
+    let mut plaintext = Vec::new();
+    voice_frame(0).encode(b"injected", &mut plaintext);
+    stolen.seal(Kind::Media, &plaintext, &mut wire).expect("seals");
+    attacker.send_to(&wire, media_addr).await.expect("sends"); // wrong address
+    let mut stranger = Session::new(ann_session.session_id, &[1; 32], Direction::ToServer);
+    for _ in 0..2000 {
+        stranger.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+    }
+    attacker.send_to(&wire, media_addr).await.expect("sends"); // bad tag
+    let mut nobody = Session::new(ann_session.session_id ^ 0x5a5a_5a5a, &key, Direction::ToServer);
+    nobody.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
+    attacker.send_to(&wire, media_addr).await.expect("sends"); // unknown session
+    attacker.send_to(&[1, 2, 3], media_addr).await.expect("sends"); // truncated
+
+    let expected = [
+        DropReason::Replayed,
+        DropReason::WrongAddress,
+        DropReason::BadTag,
+        DropReason::UnknownSession,
+        DropReason::Truncated,
+    ];
+    let started = std::time::Instant::now();
+    loop {
+        let drops = room.server.running().media_drops();
+        if expected.iter().all(|reason| drops.get(*reason) >= 1) {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "drops counted: {drops:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(nothing_arrives(&mut bob_link).await, "nothing injected reached bob");
+
+    // A bounded flood of junk, then the pair still talks.
+    let junk = vec![0xeeu8; 200];
+    for _ in 0..20_000 {
+        let _ = attacker.send_to(&junk, media_addr).await;
+    }
+    for frame in 0..10u32 {
+        ann_link.send(voice_frame(frame), b"still here").await.expect("sends");
+    }
+    for _ in 0..10 {
+        let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
+        assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"still here"[..]));
+    }
+    assert!(room.server.running().media_drops().get(DropReason::BadVersion) >= 1);
+}
+
+#[tokio::test]
+async fn disconnecting_ends_the_media_session_and_tells_the_channel() {
+    let room = room().await;
+    let ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    drop(ann);
+    let left = next_matching(&mut bob, |event| match event {
+        Event::VoiceLeft { session_id, .. } => Some(session_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, ann_session.session_id);
+    ann_link.send(voice_frame(0), b"from beyond").await.expect("the socket still sends");
+    assert!(nothing_arrives(&mut bob_link).await);
+    let started = std::time::Instant::now();
+    while room.server.running().media_drops().get(DropReason::UnknownSession) == 0 {
+        assert!(started.elapsed() < WAIT, "the ended session's packet was counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
