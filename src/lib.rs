@@ -6,8 +6,10 @@
 pub mod client;
 pub mod code;
 pub mod config;
+pub mod e2e;
 pub mod media;
 pub mod proto;
+pub mod random;
 pub mod rest;
 pub mod server;
 pub mod store;

@@ -232,6 +232,15 @@ pub enum Request {
     JoinVoice {
         /// The voice channel.
         channel_id: i64,
+        /// This device's X25519 public key for end-to-end key wrapping (32 bytes, base64url).
+        device_key: String,
+    },
+    /// Hands this sender's end-to-end media key, wrapped for each listed member, to them.
+    ShareMediaKey {
+        /// The key's id: the sender's media session in the upper 32 of 48 bits, an epoch below.
+        key_id: u64,
+        /// One wrapped copy per recipient.
+        wrapped: Vec<WrappedKeyFor>,
     },
     /// Leave the voice channel; the media session ends.
     LeaveVoice,
@@ -272,6 +281,7 @@ impl Request {
             Request::SetRole { .. } => "set_role",
             Request::JoinVoice { .. } => "join_voice",
             Request::LeaveVoice => "leave_voice",
+            Request::ShareMediaKey { .. } => "share_media_key",
         }
     }
 }
@@ -382,6 +392,21 @@ pub enum Event {
         user: User,
         /// Their media session.
         session_id: u32,
+        /// Their device's public key for end-to-end key wrapping.
+        device_key: String,
+    },
+    /// Another member's end-to-end media key, wrapped for this device.
+    MediaKey {
+        /// The voice channel.
+        channel_id: i64,
+        /// The sender's media session.
+        sender: u32,
+        /// The key's id.
+        key_id: u64,
+        /// HPKE encapsulated key, base64url.
+        enc: String,
+        /// HPKE ciphertext of the key, base64url.
+        ciphertext: String,
     },
     /// A user left a voice channel.
     VoiceLeft {
@@ -618,6 +643,30 @@ pub struct VoiceSession {
     pub key: String,
     /// The server's media port.
     pub udp_port: u16,
+    /// Who else is in the channel.
+    pub members: Vec<VoiceMember>,
+}
+
+/// A member of a voice channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VoiceMember {
+    /// Their media session (the `source` of their media).
+    pub session_id: u32,
+    /// Who.
+    pub user: User,
+    /// Their device's public key for end-to-end key wrapping.
+    pub device_key: String,
+}
+
+/// A sender key wrapped (HPKE) for one recipient session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrappedKeyFor {
+    /// The recipient's media session.
+    pub session_id: u32,
+    /// HPKE encapsulated key, base64url.
+    pub enc: String,
+    /// HPKE ciphertext of the key, base64url.
+    pub ciphertext: String,
 }
 
 /// A page of history, oldest first.

@@ -7,6 +7,7 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::{next_matching, TestServer, WAIT};
+use iptincan::client::call::Call;
 use iptincan::client::media::MediaLink;
 use iptincan::client::Client;
 use iptincan::media::packet::{Direction, DropReason, Kind, MediaHeader, Session, StreamKind};
@@ -18,7 +19,8 @@ fn voice_frame(frame: u32) -> MediaHeader {
 }
 
 async fn join(client: &Client, channel_id: i64) -> (VoiceSession, MediaLink) {
-    let session = client.join_voice(channel_id).await.expect("joins");
+    let device_key = iptincan::e2e::DeviceKey::generate().public_base64();
+    let session = client.join_voice(channel_id, &device_key).await.expect("joins");
     let link = MediaLink::open(client.host(), &session).await.expect("media link registers");
     (session, link)
 }
@@ -80,9 +82,12 @@ async fn voice_reaches_the_channel_and_no_one_else() {
     ann_link.send(voice_frame(21), b"ghost").await.expect("the socket still sends");
     assert!(nothing_arrives(&mut bob_link).await, "the old session is gone");
 
-    assert_eq!(ann.join_voice(9999).await.map(|_| ()).err().and_then(|e| e.code()), Some(ErrorCode::NotFound));
+    let key = iptincan::e2e::DeviceKey::generate().public_base64();
+    let refused = |result: Result<VoiceSession, iptincan::client::ClientError>| result.err().and_then(|e| e.code());
+    assert_eq!(refused(ann.join_voice(9999, &key).await), Some(ErrorCode::NotFound));
     let general = ann.find_channel("general").await.expect("general").id;
-    assert_eq!(ann.join_voice(general).await.map(|_| ()).err().and_then(|e| e.code()), Some(ErrorCode::NotFound));
+    assert_eq!(refused(ann.join_voice(general, &key).await), Some(ErrorCode::NotFound));
+    assert_eq!(refused(ann.join_voice(room.living_room, "short").await), Some(ErrorCode::InvalidArgument));
 }
 
 #[tokio::test]
@@ -173,4 +178,81 @@ async fn disconnecting_ends_the_media_session_and_tells_the_channel() {
         assert!(started.elapsed() < WAIT, "the ended session's packet was counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Processes events on every client until `done` holds (bounded).
+async fn settle(parties: &mut [(&mut Client, &mut Call)], done: impl Fn(&[(&mut Client, &mut Call)]) -> bool) {
+    let started = std::time::Instant::now();
+    while !done(parties) {
+        assert!(started.elapsed() < WAIT, "keys were not exchanged in time");
+        for (client, call) in parties.iter_mut() {
+            if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(20), client.next_event()).await {
+                call.handle(client, &event).await.expect("handles");
+            }
+        }
+    }
+}
+
+/// Calls are sealed end to end: members hear each other; what the relay handles (seen here by
+/// a member who never unwraps keys, exactly as the server sees it after the hop-by-hop layer)
+/// carries no plaintext; the safety numbers match; after a member leaves, keys rotate.
+#[tokio::test]
+async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
+    let room = room().await;
+    let mut ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let curious = room.server.member("curious").await;
+    let mut ann_call = Call::join(&ann, room.living_room).await.expect("ann joins");
+    let mut bob_call = Call::join(&bob, room.living_room).await.expect("bob joins");
+    let (ann_id, bob_id) = (ann_call.session_id(), bob_call.session_id());
+    {
+        let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call)];
+        settle(&mut parties, |p| p[0].1.can_hear(bob_id) && p[1].1.can_hear(ann_id)).await;
+    }
+    assert_eq!(ann_call.safety_number(), bob_call.safety_number());
+
+    // A member who never unwraps keys sees exactly what the relay handles.
+    let (_, mut relay_view) = join(&curious, room.living_room).await;
+    {
+        let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call)];
+        // Both rotate for the newcomer; wait until each holds the other's newest key.
+        settle(&mut parties, |p| p[0].1.can_hear(bob_id) && p[1].1.can_hear(ann_id)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (client, call) in parties.iter_mut() {
+            while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), client.next_event()).await {
+                call.handle(client, &event).await.expect("handles");
+            }
+        }
+    }
+    assert_ne!(ann_call.safety_number(), "", "a number is shown");
+    for frame in 0..10u32 {
+        let marker = format!("opus-MARKER-{frame}");
+        ann_call.send(voice_frame(frame), marker.as_bytes()).await.expect("sends");
+        let (header, payload) = tokio::time::timeout(WAIT, bob_call.recv()).await.expect("in time").expect("bob hears");
+        assert_eq!((header.source, payload.as_slice()), (ann_id, marker.as_bytes()));
+        let (_, seen_by_relay) =
+            tokio::time::timeout(WAIT, relay_view.recv()).await.expect("in time").expect("relayed");
+        assert!(!seen_by_relay.windows(marker.len()).any(|w| w == marker.as_bytes()), "plaintext reached the relay");
+        assert!(seen_by_relay.len() > marker.len(), "sealed: header and tag added");
+    }
+
+    // Bob leaves: ann drops his keys and rotates hers (the unit tests show an old key cannot
+    // open frames sealed under the new one); what the relay carries stays sealed.
+    bob.leave_voice().await.expect("leaves");
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT, "ann saw bob leave");
+        if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), ann.next_event()).await {
+            let left = matches!(event, Event::VoiceLeft { session_id, .. } if session_id == bob_id);
+            ann_call.handle(&ann, &event).await.expect("handles");
+            if left {
+                break;
+            }
+        }
+    }
+    assert!(!ann_call.can_hear(bob_id), "a member who left is forgotten");
+    ann_call.send(voice_frame(99), b"after bob left").await.expect("sends");
+    let (_, sealed) = tokio::time::timeout(WAIT, relay_view.recv()).await.expect("in time").expect("relayed");
+    assert!(!sealed.windows(14).any(|w| w == b"after bob left"));
+    assert_eq!(ann_call.undecryptable(), 0);
 }

@@ -5,15 +5,16 @@
 //! already pinned. Connecting by address trusts on first use and records the fingerprint in a
 //! [`KnownHosts`] file; a later change of certificate is refused with a clear error.
 //! The `itc` CLI, the tests and the benchmarks use this module. [`media`] is the UDP side of a
-//! voice session.
+//! voice session and [`call`] a whole end-to-end encrypted call on top of it.
 
+pub mod call;
 pub mod media;
 
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{
     decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, ErrorCode, Event,
     HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, VoiceSession, Welcome,
-    SUPPORTED_VERSIONS,
+    WrappedKeyFor, SUPPORTED_VERSIONS,
 };
 use crate::server::Stream;
 use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
@@ -466,12 +467,18 @@ impl Client {
         expect_ok(self.request(Request::DeleteChannel { channel_id }).await?)
     }
 
-    /// Joins a voice channel; open a [`media::MediaLink`] with the answer to send and hear media.
-    pub async fn join_voice(&self, channel_id: i64) -> Result<VoiceSession, ClientError> {
-        match self.request(Request::JoinVoice { channel_id }).await? {
+    /// Joins a voice channel publishing `device_key` (see [`crate::e2e::DeviceKey`]); open a
+    /// [`media::MediaLink`] with the answer, or use [`call::Call`] which does all of it.
+    pub async fn join_voice(&self, channel_id: i64, device_key: &str) -> Result<VoiceSession, ClientError> {
+        match self.request(Request::JoinVoice { channel_id, device_key: device_key.into() }).await? {
             Reply::VoiceSession(session) => Ok(session),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Hands wrapped copies of this device's media key to the other members.
+    pub async fn share_media_key(&self, key_id: u64, wrapped: Vec<WrappedKeyFor>) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::ShareMediaKey { key_id, wrapped }).await?)
     }
 
     /// Leaves the voice channel.

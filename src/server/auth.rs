@@ -69,18 +69,9 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// `N` bytes from the operating system's secure random source.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        unreachable!("the operating system's random source failed");
-    }
-    bytes
-}
-
 /// A new random session token (32 bytes, base64url) and the hash that is stored.
 fn new_token() -> (String, Vec<u8>) {
-    let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let token = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>());
     let hash = token_hash(&token);
     (token, hash)
 }

@@ -203,7 +203,8 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
         DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
-        JoinVoice { channel_id } => voice::join_voice(ctx, conn, channel_id).await,
+        JoinVoice { channel_id, device_key } => voice::join_voice(ctx, conn, channel_id, device_key).await,
+        ShareMediaKey { key_id, wrapped } => voice::share_media_key(ctx, conn, key_id, wrapped),
         LeaveVoice => voice::leave_voice(ctx, conn),
     }
 }

@@ -141,6 +141,13 @@ impl Hub {
         }
     }
 
+    /// Queues `frame` to one connection.
+    pub fn send_to_connection(&self, connection: u64, frame: &Bytes) {
+        if let Some(member) = self.lock().connections.get(&connection) {
+            deliver(member, frame);
+        }
+    }
+
     /// Queues `frame` to every logged-in connection.
     pub fn broadcast(&self, frame: &Bytes) {
         let inner = self.lock();

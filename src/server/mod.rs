@@ -128,6 +128,8 @@ pub struct Shared {
     pub relay: Arc<Mutex<crate::media::relay::Relay>>,
     /// The UDP media port clients send to.
     pub media_port: u16,
+    /// Who is in which voice channel, by media session.
+    pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
 }
 
 impl Shared {
@@ -308,6 +310,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         next_connection_id: AtomicU64::new(1),
         relay: Arc::default(),
         media_port: media_addr.port(),
+        voice_members: Mutex::default(),
         started_at: Instant::now(),
         config,
     });

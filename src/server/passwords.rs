@@ -61,7 +61,7 @@ impl Passwords {
 
     /// An Argon2id PHC string for `password` with a random salt.
     pub async fn hash(&self, password: String) -> Result<String, HashingUnavailable> {
-        let salt = SaltString::encode_b64(&super::auth::random_bytes::<16>()).map_err(|_| HashingUnavailable)?;
+        let salt = SaltString::encode_b64(&crate::random::random_bytes::<16>()).map_err(|_| HashingUnavailable)?;
         self.run(move || Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()))
             .await?
             .map_err(|_| HashingUnavailable)

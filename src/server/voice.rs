@@ -1,20 +1,49 @@
 //! Voice channels: joining hands the client a media session (id and hop-by-hop key, over the
-//! TLS control channel) and registers it with the relay; leaving, logging out or disconnecting
-//! ends it. Everyone online is told who is in which voice channel.
+//! TLS control channel), registers it with the relay, and tells the channel the member's
+//! device key; leaving, logging out or disconnecting ends it. Members hand each other their
+//! end-to-end media keys through `share_media_key`: the server forwards each wrapped copy to
+//! its one recipient and cannot open any of them.
 
 use super::connection::Conn;
-use super::{auth, Failure, Shared};
-use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, VoiceSession};
+use super::{Failure, Shared};
+use crate::proto::{
+    encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, User, VoiceMember, VoiceSession, WrappedKeyFor,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+
+/// Most recipients one `share_media_key` may name.
+pub const MAX_KEY_RECIPIENTS: usize = 64;
+/// Longest base64url field in a wrapped key.
+const MAX_WRAPPED_FIELD: usize = 128;
+
+/// One media session's place in a voice channel.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The control connection that owns it.
+    pub connection: u64,
+    /// The voice channel.
+    pub channel_id: i64,
+    /// Who.
+    pub user: User,
+    /// Their device's public key.
+    pub device_key: String,
+}
 
 fn broadcast(ctx: &Shared, event: Event) {
     ctx.hub.broadcast(&encode_frame(&ServerFrame::Event { event }));
 }
 
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::InvalidArgument, message)
+}
+
 /// `join_voice`: leaves any current voice channel, then joins `channel_id`.
-pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64) -> Result<Reply, Failure> {
+pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_key: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
+    if URL_SAFE_NO_PAD.decode(&device_key).map(|key| key.len()) != Ok(32) {
+        return Err(invalid("device_key must be a 32-byte X25519 public key in base64url"));
+    }
     let channel = ctx
         .store
         .channel(channel_id)
@@ -22,11 +51,11 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64) -> Resul
         .filter(|channel| channel.kind == ChannelKind::Voice)
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
     leave(ctx, conn);
-    let key = auth::random_bytes::<32>();
+    let key = crate::random::random_bytes::<32>();
     let session_id = {
         let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
         let session_id = loop {
-            let candidate = u32::from_be_bytes(auth::random_bytes::<4>());
+            let candidate = u32::from_be_bytes(crate::random::random_bytes::<4>());
             if candidate != 0 && !relay.contains(candidate) {
                 break candidate;
             }
@@ -34,14 +63,70 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64) -> Resul
         relay.add(session_id, &key, channel.id);
         session_id
     };
+    let members = {
+        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+        let present = members
+            .iter()
+            .filter(|(_, member)| member.channel_id == channel.id)
+            .map(|(id, member)| VoiceMember {
+                session_id: *id,
+                user: member.user.clone(),
+                device_key: member.device_key.clone(),
+            })
+            .collect();
+        let membership = Membership {
+            connection: conn.id,
+            channel_id: channel.id,
+            user: user.clone(),
+            device_key: device_key.clone(),
+        };
+        members.insert(session_id, membership);
+        present
+    };
     conn.voice = Some((session_id, channel.id));
-    broadcast(ctx, Event::VoiceJoined { channel_id: channel.id, user: user.clone(), session_id });
+    broadcast(ctx, Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key });
     Ok(Reply::VoiceSession(VoiceSession {
         channel_id: channel.id,
         session_id,
         key: URL_SAFE_NO_PAD.encode(key),
         udp_port: ctx.media_port,
+        members,
     }))
+}
+
+/// `share_media_key`: forwards each wrapped copy of the caller's media key to its recipient,
+/// who must be in the caller's voice channel.
+pub fn share_media_key(ctx: &Shared, conn: &Conn, key_id: u64, wrapped: Vec<WrappedKeyFor>) -> Result<Reply, Failure> {
+    let Some((session_id, channel_id)) = conn.voice else {
+        return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
+    };
+    if key_id >> 16 != u64::from(session_id) || key_id >> 48 != 0 {
+        return Err(invalid("key_id must carry your own media session in its upper 32 of 48 bits"));
+    }
+    if wrapped.len() > MAX_KEY_RECIPIENTS {
+        return Err(invalid(format!("at most {MAX_KEY_RECIPIENTS} recipients")));
+    }
+    if wrapped.iter().any(|w| w.enc.len() > MAX_WRAPPED_FIELD || w.ciphertext.len() > MAX_WRAPPED_FIELD) {
+        return Err(invalid(format!("wrapped keys are at most {MAX_WRAPPED_FIELD} characters per field")));
+    }
+    let members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+    let mut deliveries = Vec::with_capacity(wrapped.len());
+    for copy in wrapped {
+        let recipient = members
+            .get(&copy.session_id)
+            .filter(|member| member.channel_id == channel_id && copy.session_id != session_id)
+            .ok_or_else(|| {
+                Failure::new(ErrorCode::NotFound, format!("no member {} in your channel", copy.session_id))
+            })?;
+        let event =
+            Event::MediaKey { channel_id, sender: session_id, key_id, enc: copy.enc, ciphertext: copy.ciphertext };
+        deliveries.push((recipient.connection, encode_frame(&ServerFrame::Event { event })));
+    }
+    drop(members);
+    for (connection, frame) in deliveries {
+        ctx.hub.send_to_connection(connection, &frame);
+    }
+    Ok(Reply::Ok)
 }
 
 /// `leave_voice`.
@@ -54,7 +139,8 @@ pub fn leave_voice(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
 pub fn leave(ctx: &Shared, conn: &mut Conn) {
     let Some((session_id, channel_id)) = conn.voice.take() else { return };
     ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
-    if let Some(user) = ctx.hub.user(conn.id) {
-        broadcast(ctx, Event::VoiceLeft { channel_id, user_id: user.id, session_id });
+    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
+    if let Some(member) = member {
+        broadcast(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
     }
 }

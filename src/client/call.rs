@@ -1,0 +1,144 @@
+//! A call: a voice session whose media is sealed end to end ([`crate::e2e`]) on top of the
+//! hop-by-hop [`MediaLink`]. It runs the key schedule: a new sender key at join and whenever a
+//! member joins or leaves, wrapped for every current member; keys shared by others are
+//! unwrapped with this device's key and installed. Feed it the client's events with
+//! [`Call::handle`].
+
+use super::media::MediaLink;
+use super::{Client, ClientError};
+use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
+use crate::media::packet::MediaHeader;
+use crate::proto::{Event, WrappedKeyFor};
+use std::collections::HashMap;
+
+/// An end-to-end encrypted call in one voice channel.
+#[derive(Debug)]
+pub struct Call {
+    link: MediaLink,
+    device: DeviceKey,
+    channel_id: i64,
+    session_id: u32,
+    epoch: u16,
+    sealer: FrameSealer,
+    opener: FrameOpener,
+    members: HashMap<u32, String>,
+    undecryptable: u64,
+}
+
+fn e2e_error(err: e2e::E2eError) -> ClientError {
+    ClientError::Protocol(err.to_string())
+}
+
+impl Call {
+    /// Joins `channel_id`, registers the media link and shares a first sender key.
+    pub async fn join(client: &Client, channel_id: i64) -> Result<Call, ClientError> {
+        let device = DeviceKey::generate();
+        let session = client.join_voice(channel_id, &device.public_base64()).await?;
+        let link = MediaLink::open(client.host(), &session).await?;
+        let members = session.members.into_iter().map(|member| (member.session_id, member.device_key)).collect();
+        let sealer = FrameSealer::generate(e2e::key_id(session.session_id, 0)).map_err(e2e_error)?;
+        let call = Call {
+            link,
+            device,
+            channel_id: session.channel_id,
+            session_id: session.session_id,
+            epoch: 0,
+            sealer,
+            opener: FrameOpener::default(),
+            members,
+            undecryptable: 0,
+        };
+        call.share_sender_key(client).await?;
+        Ok(call)
+    }
+
+    /// This member's media session (the `source` others see).
+    pub fn session_id(&self) -> u32 {
+        self.session_id
+    }
+
+    /// Whether `sender`'s key has arrived, so its media can be heard.
+    pub fn can_hear(&self, sender: u32) -> bool {
+        self.opener.has_sender(sender)
+    }
+
+    /// Frames dropped because no key opened them.
+    pub fn undecryptable(&self) -> u64 {
+        self.undecryptable
+    }
+
+    /// The call's safety number: the same on every member's screen when nobody's device key
+    /// was substituted.
+    pub fn safety_number(&self) -> String {
+        let own = self.device.public_base64();
+        let mut keys: Vec<&str> = self.members.values().map(String::as_str).collect();
+        keys.push(&own);
+        e2e::safety_number(&keys)
+    }
+
+    /// Makes a new sender key and wraps it for every current member.
+    async fn rotate(&mut self, client: &Client) -> Result<(), ClientError> {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.sealer = FrameSealer::generate(e2e::key_id(self.session_id, self.epoch)).map_err(e2e_error)?;
+        self.share_sender_key(client).await
+    }
+
+    async fn share_sender_key(&self, client: &Client) -> Result<(), ClientError> {
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        let context = KeyContext { channel_id: self.channel_id, key_id: self.sealer.key_id() };
+        let mut wrapped = Vec::with_capacity(self.members.len());
+        for (session_id, device_key) in &self.members {
+            let copy = e2e::wrap(device_key, self.sealer.secret(), context).map_err(e2e_error)?;
+            wrapped.push(WrappedKeyFor { session_id: *session_id, enc: copy.enc, ciphertext: copy.ciphertext });
+        }
+        client.share_media_key(self.sealer.key_id(), wrapped).await
+    }
+
+    /// Acts on one event from the control channel: membership changes rotate the sender key,
+    /// shared keys are installed. Other events are ignored.
+    pub async fn handle(&mut self, client: &Client, event: &Event) -> Result<(), ClientError> {
+        match event {
+            Event::VoiceJoined { channel_id, session_id, device_key, .. }
+                if *channel_id == self.channel_id && *session_id != self.session_id =>
+            {
+                self.members.insert(*session_id, device_key.clone());
+                self.rotate(client).await
+            }
+            Event::VoiceLeft { channel_id, session_id, .. }
+                if *channel_id == self.channel_id && self.members.remove(session_id).is_some() =>
+            {
+                self.opener.forget_sender(*session_id);
+                self.rotate(client).await
+            }
+            Event::MediaKey { channel_id, sender, key_id, enc, ciphertext } if *channel_id == self.channel_id => {
+                let context = KeyContext { channel_id: *channel_id, key_id: *key_id };
+                let wrapped = WrappedKey { enc: enc.clone(), ciphertext: ciphertext.clone() };
+                let valid_sender = e2e::key_sender(*key_id) == *sender && self.members.contains_key(sender);
+                if let (true, Ok(secret)) = (valid_sender, self.device.unwrap(&wrapped, context)) {
+                    self.opener.install(*key_id, &secret).map_err(e2e_error)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Seals `payload` end to end and sends it.
+    pub async fn send(&mut self, header: MediaHeader, payload: &[u8]) -> Result<(), ClientError> {
+        let sealed = self.sealer.seal(payload).map_err(e2e_error)?;
+        self.link.send(header, &sealed).await
+    }
+
+    /// The next frame from another member that this device can open.
+    pub async fn recv(&mut self) -> Result<(MediaHeader, Vec<u8>), ClientError> {
+        loop {
+            let (header, sealed) = self.link.recv().await?;
+            match self.opener.open(&sealed) {
+                Ok(payload) => return Ok((header, payload)),
+                Err(_) => self.undecryptable += 1,
+            }
+        }
+    }
+}
