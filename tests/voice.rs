@@ -256,3 +256,22 @@ async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
     assert!(!sealed.windows(14).any(|w| w == b"after bob left"));
     assert_eq!(ann_call.undecryptable(), 0);
 }
+
+#[tokio::test]
+async fn deleting_a_voice_channel_ends_its_calls() {
+    let room = room().await;
+    let admin = room.server.admin().await;
+    let ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    admin.delete_channel(room.living_room).await.expect("deletes");
+    let left = next_matching(&mut bob, |event| match event {
+        Event::VoiceLeft { session_id, .. } if session_id == ann_session.session_id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, ());
+    ann_link.send(voice_frame(0), b"still there?").await.expect("the socket still sends");
+    assert!(nothing_arrives(&mut bob_link).await, "the deleted channel relays nothing");
+}

@@ -12,8 +12,9 @@
 //! Each side numbers its packets from 0 and never reuses a number under one key; the direction
 //! byte keeps the two directions' nonces apart. The receiver refuses a number it accepted
 //! before or one more than [`WINDOW`](super::replay::WINDOW) behind the newest. This layer is
-//! hop by hop (client ↔ server); the payload of a media packet is itself sealed end to end by
-//! the participants, so the relay forwards bytes it cannot open.
+//! hop by hop (client ↔ server). When clients use the end-to-end layer ([`crate::e2e`] through
+//! `client::call`), the payload after the inner media header is an SFrame frame that the relay
+//! forwards without being able to open it (`docs/media-security.md`).
 
 use super::replay::{Refused, ReplayWindow};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};

@@ -4,8 +4,9 @@
 //! A session's address is learnt from an authenticated keepalive (and may change that way, for
 //! NAT rebinding); media from any other address is dropped. A media packet is opened with the
 //! sender's hop-by-hop key, stamped with the sender's session id as its source, and sealed
-//! again for each other reachable, undeafened member of the same channel. The end-to-end
-//! sealed payload inside is forwarded untouched: the relay cannot read it.
+//! again for each other reachable, undeafened member of the same channel. The payload after the
+//! inner media header is forwarded untouched; with the end-to-end layer it is an SFrame frame
+//! the relay cannot read.
 
 use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session};
 use std::collections::HashMap;

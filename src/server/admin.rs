@@ -86,6 +86,7 @@ pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: i64, name: St
 pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: i64) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "delete channels")?;
     ctx.store.delete_channel(channel_id).await?;
+    super::voice::end_channel(ctx, channel_id);
     broadcast(ctx, Event::ChannelDeleted { channel_id });
     Ok(Reply::Ok)
 }

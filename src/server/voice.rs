@@ -135,6 +135,23 @@ pub fn leave_voice(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     Ok(Reply::Ok)
 }
 
+/// Ends every media session in a channel that is being deleted, and tells everyone.
+pub fn end_channel(ctx: &Shared, channel_id: i64) {
+    let ended: Vec<(u32, Membership)> = {
+        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<u32> = members.iter().filter(|(_, m)| m.channel_id == channel_id).map(|(id, _)| *id).collect();
+        ids.into_iter().filter_map(|id| members.remove(&id).map(|member| (id, member))).collect()
+    };
+    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
+    for (session_id, _) in &ended {
+        relay.remove(*session_id);
+    }
+    drop(relay);
+    for (session_id, member) in ended {
+        broadcast(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
+    }
+}
+
 /// Ends the connection's media session, if it has one, and tells everyone.
 pub fn leave(ctx: &Shared, conn: &mut Conn) {
     let Some((session_id, channel_id)) = conn.voice.take() else { return };
