@@ -14,6 +14,8 @@ use tokio::net::UdpSocket;
 const REGISTER_ATTEMPTS: usize = 10;
 /// Wait for each keepalive's answer.
 const REGISTER_WAIT: Duration = Duration::from_millis(300);
+/// Longest the link stays silent: NAT bindings commonly expire after 30 s or more.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// A registered UDP media link.
 #[derive(Debug)]
@@ -22,6 +24,7 @@ pub struct MediaLink {
     crypto: Session,
     buf: Vec<u8>,
     wire: Vec<u8>,
+    last_sent: tokio::time::Instant,
 }
 
 impl MediaLink {
@@ -43,7 +46,8 @@ impl MediaLink {
         let socket = UdpSocket::bind(local).await.map_err(connect_err)?;
         socket.connect(server).await.map_err(connect_err)?;
         let crypto = Session::new(session.session_id, &key, Direction::ToServer);
-        let mut link = MediaLink { socket, crypto, buf: vec![0; MAX_DATAGRAM + 1], wire: Vec::new() };
+        let last_sent = tokio::time::Instant::now();
+        let mut link = MediaLink { socket, crypto, buf: vec![0; MAX_DATAGRAM + 1], wire: Vec::new(), last_sent };
         for _ in 0..REGISTER_ATTEMPTS {
             link.keepalive().await?;
             if let Ok(Ok(Kind::Keepalive)) = tokio::time::timeout(REGISTER_WAIT, link.next_packet()).await {
@@ -56,8 +60,7 @@ impl MediaLink {
     /// Sends a keepalive (also re-registers the address after a NAT change).
     pub async fn keepalive(&mut self) -> Result<(), ClientError> {
         self.crypto.seal(Kind::Keepalive, &[], &mut self.wire).map_err(|err| ClientError::Protocol(err.to_string()))?;
-        self.socket.send(&self.wire).await.map_err(|err| ClientError::Closed(err.to_string()))?;
-        Ok(())
+        self.transmit().await
     }
 
     /// Sends one media fragment (`header.source` is filled in by the relay).
@@ -67,15 +70,29 @@ impl MediaLink {
         self.crypto
             .seal(Kind::Media, &plaintext, &mut self.wire)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
+        self.transmit().await
+    }
+
+    async fn transmit(&mut self) -> Result<(), ClientError> {
         self.socket.send(&self.wire).await.map_err(|err| ClientError::Closed(err.to_string()))?;
+        self.last_sent = tokio::time::Instant::now();
         Ok(())
     }
 
     /// The next media fragment from another member; keepalive answers and packets that do not
-    /// authenticate are skipped.
+    /// authenticate are skipped. While waiting it sends a keepalive whenever the link has been
+    /// silent for [`KEEPALIVE_INTERVAL`], so the NAT binding stays open.
     pub async fn recv(&mut self) -> Result<(MediaHeader, Vec<u8>), ClientError> {
         loop {
-            if self.next_packet().await? != Kind::Media {
+            let due = self.last_sent + KEEPALIVE_INTERVAL;
+            let kind = match tokio::time::timeout_at(due, self.next_packet()).await {
+                Ok(kind) => kind?,
+                Err(_) => {
+                    self.keepalive().await?;
+                    continue;
+                }
+            };
+            if kind != Kind::Media {
                 continue;
             }
             if let Ok((header, payload)) = MediaHeader::decode(&self.wire) {
