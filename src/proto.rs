@@ -244,6 +244,20 @@ pub enum Request {
     },
     /// Leave the voice channel; the media session ends.
     LeaveVoice,
+    /// Set this connection's own mute (send nothing) and deafen (hear nothing) in voice.
+    SetVoiceState {
+        /// Stop forwarding this member's media.
+        self_muted: bool,
+        /// Stop forwarding media to this member.
+        self_deafened: bool,
+    },
+    /// Admin: mute (or unmute) a user in every voice channel.
+    ServerMute {
+        /// The user.
+        username: String,
+        /// Muted or not.
+        muted: bool,
+    },
     /// Admin: give a user a role.
     SetRole {
         /// The user.
@@ -282,6 +296,8 @@ impl Request {
             Request::JoinVoice { .. } => "join_voice",
             Request::LeaveVoice => "leave_voice",
             Request::ShareMediaKey { .. } => "share_media_key",
+            Request::SetVoiceState { .. } => "set_voice_state",
+            Request::ServerMute { .. } => "server_mute",
         }
     }
 }
@@ -394,6 +410,19 @@ pub enum Event {
         session_id: u32,
         /// Their device's public key for end-to-end key wrapping.
         device_key: String,
+    },
+    /// A voice member's mute or deafen state changed.
+    VoiceState {
+        /// The channel.
+        channel_id: i64,
+        /// The member's media session.
+        session_id: u32,
+        /// Muted by themselves.
+        self_muted: bool,
+        /// Deafened by themselves.
+        self_deafened: bool,
+        /// Muted by an admin.
+        server_muted: bool,
     },
     /// Another member's end-to-end media key, wrapped for this device.
     MediaKey {

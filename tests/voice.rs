@@ -275,3 +275,48 @@ async fn deleting_a_voice_channel_ends_its_calls() {
     ann_link.send(voice_frame(0), b"still there?").await.expect("the socket still sends");
     assert!(nothing_arrives(&mut bob_link).await, "the deleted channel relays nothing");
 }
+
+#[tokio::test]
+async fn mute_deafen_and_server_mute_are_enforced_by_the_relay() {
+    let room = room().await;
+    let admin = room.server.admin().await;
+    let ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, mut bob_link) = join(&bob, room.living_room).await;
+
+    bob.set_voice_state(false, true).await.expect("deafens");
+    let state = next_matching(&mut bob, |event| match event {
+        Event::VoiceState { self_deafened: true, .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(state, ());
+    ann_link.send(voice_frame(0), b"can you hear me").await.expect("sends");
+    assert!(nothing_arrives(&mut bob_link).await, "deafened: nothing reaches bob");
+
+    bob.set_voice_state(false, false).await.expect("undeafens");
+    ann.set_voice_state(true, false).await.expect("mutes");
+    ann_link.send(voice_frame(1), b"muted words").await.expect("the socket still sends");
+    assert!(nothing_arrives(&mut bob_link).await, "muted: the relay forwards nothing from ann");
+
+    ann.set_voice_state(false, false).await.expect("unmutes");
+    ann_link.send(voice_frame(2), b"back").await.expect("sends");
+    let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
+    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"back"[..]));
+
+    let refused = bob.server_mute("ann", true).await.err().and_then(|e| e.code());
+    assert_eq!(refused, Some(ErrorCode::Forbidden), "members cannot mute others");
+    admin.server_mute("ann", true).await.expect("admin mutes ann");
+    ann_link.send(voice_frame(3), b"silenced").await.expect("the socket still sends");
+    assert!(nothing_arrives(&mut bob_link).await, "server-muted");
+    ann.set_voice_state(false, false).await.expect("self-unmute does not lift a server mute");
+    ann_link.send(voice_frame(4), b"still silenced").await.expect("sends");
+    assert!(nothing_arrives(&mut bob_link).await);
+    admin.server_mute("ann", false).await.expect("admin unmutes");
+    ann_link.send(voice_frame(5), b"free").await.expect("sends");
+    let (_, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
+    assert_eq!(payload, b"free");
+    let absent = admin.server_mute("nobody", true).await.err().and_then(|e| e.code());
+    assert_eq!(absent, Some(ErrorCode::NotFound));
+}

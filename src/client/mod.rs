@@ -481,6 +481,16 @@ impl Client {
         expect_ok(self.request(Request::ShareMediaKey { key_id, wrapped }).await?)
     }
 
+    /// Sets this connection's own mute and deafen in voice.
+    pub async fn set_voice_state(&self, self_muted: bool, self_deafened: bool) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::SetVoiceState { self_muted, self_deafened }).await?)
+    }
+
+    /// Admin: mutes or unmutes a user in voice.
+    pub async fn server_mute(&self, username: &str, muted: bool) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::ServerMute { username: username.into(), muted }).await?)
+    }
+
     /// Leaves the voice channel.
     pub async fn leave_voice(&self) -> Result<(), ClientError> {
         expect_ok(self.request(Request::LeaveVoice).await?)

@@ -18,6 +18,7 @@ struct Member {
     channel: i64,
     addr: Option<SocketAddr>,
     deafened: bool,
+    muted: bool,
 }
 
 /// Every media session of one server.
@@ -35,7 +36,7 @@ impl Relay {
     /// Adds a session in `channel`, keyed with `key` (the server's side of it).
     pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64) {
         let crypto = Session::new(id, key, super::packet::Direction::ToClient);
-        self.members.insert(id, Member { crypto, channel, addr: None, deafened: false });
+        self.members.insert(id, Member { crypto, channel, addr: None, deafened: false, muted: false });
     }
 
     /// Removes a session; its packets are dropped as unknown from now on.
@@ -52,6 +53,13 @@ impl Relay {
     pub fn set_deafened(&mut self, id: u32, deafened: bool) {
         if let Some(member) = self.members.get_mut(&id) {
             member.deafened = deafened;
+        }
+    }
+
+    /// Stops (or resumes) forwarding from a session (self-mute or server mute).
+    pub fn set_muted(&mut self, id: u32, muted: bool) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.muted = muted;
         }
     }
 
@@ -89,6 +97,9 @@ impl Relay {
             }
             Kind::Media => {
                 let (media, payload) = MediaHeader::decode(plaintext)?;
+                if sender.muted {
+                    return Ok(());
+                }
                 let mut inner = Vec::with_capacity(plaintext.len());
                 MediaHeader { source: header.session, ..media }.encode(payload, &mut inner);
                 let channel = sender.channel;
@@ -158,8 +169,17 @@ mod tests {
         let _cat = Peer::join(&mut relay, 3, 10, 5003);
         let _eve = Peer::join(&mut relay, 4, 11, 5004);
         relay.set_deafened(3, true);
-
+        let mut muted = Peer::join(&mut relay, 5, 10, 5005);
+        relay.set_muted(5, true);
         let mut out = Vec::new();
+        relay.handle(muted.addr, &mut muted.media(b"shh"), &mut out);
+        assert!(out.is_empty(), "a muted member's media goes nowhere");
+        relay.set_muted(5, false);
+        relay.handle(muted.addr, &mut muted.media(b"back"), &mut out);
+        assert_eq!(out.len(), 2, "unmuted: ann and bob (cat is deafened)");
+        relay.remove(5);
+
+        out.clear();
         relay.handle(ann.addr, &mut ann.media(b"hello"), &mut out);
         assert_eq!(out.len(), 1, "only bob: cat is deafened, eve elsewhere, ann is the sender");
         let (to, mut wire) = out.remove(0);
@@ -168,7 +188,7 @@ mod tests {
         let (_, plaintext) = bob.crypto.open(&mut wire).expect("bob opens it");
         let (media, payload) = MediaHeader::decode(plaintext).expect("media header");
         assert_eq!((media.source, payload), (1, &b"hello"[..]));
-        assert_eq!(relay.forwarded(), 1);
+        assert_eq!(relay.forwarded(), 3);
     }
 
     #[test]

@@ -205,6 +205,8 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
         JoinVoice { channel_id, device_key } => voice::join_voice(ctx, conn, channel_id, device_key).await,
         ShareMediaKey { key_id, wrapped } => voice::share_media_key(ctx, conn, key_id, wrapped),
+        SetVoiceState { self_muted, self_deafened } => voice::set_voice_state(ctx, conn, self_muted, self_deafened),
+        ServerMute { username, muted } => voice::server_mute(ctx, conn, &username, muted),
         LeaveVoice => voice::leave_voice(ctx, conn),
     }
 }

@@ -28,6 +28,76 @@ pub struct Membership {
     pub user: User,
     /// Their device's public key.
     pub device_key: String,
+    /// Muted by themselves.
+    pub self_muted: bool,
+    /// Deafened by themselves.
+    pub self_deafened: bool,
+    /// Muted by an admin.
+    pub server_muted: bool,
+}
+
+impl Membership {
+    fn state_event(&self, session_id: u32) -> Event {
+        Event::VoiceState {
+            channel_id: self.channel_id,
+            session_id,
+            self_muted: self.self_muted,
+            self_deafened: self.self_deafened,
+            server_muted: self.server_muted,
+        }
+    }
+}
+
+/// Pushes a member's flags into the relay and tells everyone.
+fn apply_state(ctx: &Shared, session_id: u32, member: &Membership) {
+    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
+    relay.set_muted(session_id, member.self_muted || member.server_muted);
+    relay.set_deafened(session_id, member.self_deafened);
+    drop(relay);
+    broadcast(ctx, member.state_event(session_id));
+}
+
+/// `set_voice_state`: the caller's own mute and deafen.
+pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafened: bool) -> Result<Reply, Failure> {
+    let Some((session_id, _)) = conn.voice else {
+        return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
+    };
+    let member = {
+        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(member) = members.get_mut(&session_id) else {
+            return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
+        };
+        member.self_muted = self_muted;
+        member.self_deafened = self_deafened;
+        member.clone()
+    };
+    apply_state(ctx, session_id, &member);
+    Ok(Reply::Ok)
+}
+
+/// `server_mute`: an admin mutes or unmutes every voice session of a user.
+pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
+    if conn.user(ctx)?.role != crate::proto::Role::Admin {
+        return Err(Failure::new(ErrorCode::Forbidden, "only admins can mute others"));
+    }
+    let changed: Vec<(u32, Membership)> = {
+        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+        members
+            .iter_mut()
+            .filter(|(_, member)| member.user.username.eq_ignore_ascii_case(username))
+            .map(|(id, member)| {
+                member.server_muted = muted;
+                (*id, member.clone())
+            })
+            .collect()
+    };
+    if changed.is_empty() {
+        return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel")));
+    }
+    for (session_id, member) in &changed {
+        apply_state(ctx, *session_id, member);
+    }
+    Ok(Reply::Ok)
 }
 
 fn broadcast(ctx: &Shared, event: Event) {
@@ -79,6 +149,9 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
             channel_id: channel.id,
             user: user.clone(),
             device_key: device_key.clone(),
+            self_muted: false,
+            self_deafened: false,
+            server_muted: false,
         };
         members.insert(session_id, membership);
         present
