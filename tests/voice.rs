@@ -320,3 +320,26 @@ async fn mute_deafen_and_server_mute_are_enforced_by_the_relay() {
     let absent = admin.server_mute("nobody", true).await.err().and_then(|e| e.code());
     assert_eq!(absent, Some(ErrorCode::NotFound));
 }
+
+#[tokio::test]
+async fn direct_conversations_are_one_to_one_calls() {
+    let room = room().await;
+    let ann = room.server.member("ann").await;
+    let bob = room.server.member("bob").await;
+    let mut eve = room.server.member("eve").await;
+    let direct = ann.open_direct("bob").await.expect("opens").id;
+    let (ann_session, mut ann_link) = join(&ann, direct).await;
+    let (_, mut bob_link) = join(&bob, direct).await;
+    let key = iptincan::e2e::DeviceKey::generate().public_base64();
+    let refused = eve.join_voice(direct, &key).await.err().and_then(|e| e.code());
+    assert_eq!(refused, Some(ErrorCode::NotFound), "a third person cannot join a 1:1 call");
+    ann_link.send(voice_frame(0), b"just us").await.expect("sends");
+    let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
+    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"just us"[..]));
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, eve.next_event()).await {
+        let about_the_call =
+            matches!(event, Event::VoiceJoined { .. } | Event::VoiceLeft { .. } | Event::VoiceState { .. });
+        assert!(!about_the_call, "a third person learns nothing of a 1:1 call: {event:?}");
+    }
+}

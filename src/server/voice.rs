@@ -1,4 +1,5 @@
-//! Voice channels: joining hands the client a media session (id and hop-by-hop key, over the
+//! Voice channels and 1:1 calls (a direct conversation's channel, for its two members only):
+//! joining hands the client a media session (id and hop-by-hop key, over the
 //! TLS control channel), registers it with the relay, and tells the channel the member's
 //! device key; leaving, logging out or disconnecting ends it. Members hand each other their
 //! end-to-end media keys through `share_media_key`: the server forwards each wrapped copy to
@@ -34,9 +35,21 @@ pub struct Membership {
     pub self_deafened: bool,
     /// Muted by an admin.
     pub server_muted: bool,
+    /// Who hears about this call: empty for everyone online, else the two users of a 1:1 call.
+    pub audience: Vec<i64>,
 }
 
 impl Membership {
+    /// Tells this call's audience about `event`.
+    fn announce(&self, ctx: &Shared, event: Event) {
+        let frame = encode_frame(&ServerFrame::Event { event });
+        if self.audience.is_empty() {
+            ctx.hub.broadcast(&frame);
+        } else {
+            ctx.hub.send_to_users(&self.audience, &frame);
+        }
+    }
+
     fn state_event(&self, session_id: u32) -> Event {
         Event::VoiceState {
             channel_id: self.channel_id,
@@ -54,7 +67,7 @@ fn apply_state(ctx: &Shared, session_id: u32, member: &Membership) {
     relay.set_muted(session_id, member.self_muted || member.server_muted);
     relay.set_deafened(session_id, member.self_deafened);
     drop(relay);
-    broadcast(ctx, member.state_event(session_id));
+    member.announce(ctx, member.state_event(session_id));
 }
 
 /// `set_voice_state`: the caller's own mute and deafen.
@@ -100,10 +113,6 @@ pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Re
     Ok(Reply::Ok)
 }
 
-fn broadcast(ctx: &Shared, event: Event) {
-    ctx.hub.broadcast(&encode_frame(&ServerFrame::Event { event }));
-}
-
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::InvalidArgument, message)
 }
@@ -118,7 +127,12 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
         .store
         .channel(channel_id)
         .await?
-        .filter(|channel| channel.kind == ChannelKind::Voice)
+        .filter(|channel| match channel.kind {
+            ChannelKind::Voice => true,
+            // A direct conversation doubles as a 1:1 call for its two members.
+            ChannelKind::Direct => channel.members.contains(&user.id),
+            ChannelKind::Text => false,
+        })
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
     leave(ctx, conn);
     let key = crate::random::random_bytes::<32>();
@@ -152,12 +166,14 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
             self_muted: false,
             self_deafened: false,
             server_muted: false,
+            audience: if channel.kind == ChannelKind::Direct { channel.members.clone() } else { Vec::new() },
         };
+        let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
+        membership.announce(ctx, joined);
         members.insert(session_id, membership);
         present
     };
     conn.voice = Some((session_id, channel.id));
-    broadcast(ctx, Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key });
     Ok(Reply::VoiceSession(VoiceSession {
         channel_id: channel.id,
         session_id,
@@ -221,7 +237,7 @@ pub fn end_channel(ctx: &Shared, channel_id: i64) {
     }
     drop(relay);
     for (session_id, member) in ended {
-        broadcast(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
+        member.announce(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
     }
 }
 
@@ -231,6 +247,6 @@ pub fn leave(ctx: &Shared, conn: &mut Conn) {
     ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
     let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
     if let Some(member) = member {
-        broadcast(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
+        member.announce(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
     }
 }
