@@ -424,6 +424,15 @@ pub enum Event {
         /// Muted by an admin.
         server_muted: bool,
     },
+    /// A voice member started or stopped talking (from the flow of their media).
+    Talking {
+        /// The channel.
+        channel_id: i64,
+        /// The member's media session.
+        session_id: u32,
+        /// Talking now or not.
+        talking: bool,
+    },
     /// Another member's end-to-end media key, wrapped for this device.
     MediaKey {
         /// The voice channel.

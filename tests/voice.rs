@@ -343,3 +343,26 @@ async fn direct_conversations_are_one_to_one_calls() {
         assert!(!about_the_call, "a third person learns nothing of a 1:1 call: {event:?}");
     }
 }
+
+#[tokio::test]
+async fn talking_indicators_follow_the_packet_flow() {
+    let room = room().await;
+    let ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
+    let (_, _bob_link) = join(&bob, room.living_room).await;
+    for frame in 0..5u32 {
+        ann_link.send(voice_frame(frame), b"la la").await.expect("sends");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let talking = next_matching(&mut bob, |event| match event {
+            Event::Talking { session_id, talking, .. } if session_id == ann_session.session_id => Some(talking),
+            _ => None,
+        })
+        .await;
+        seen.push(talking);
+    }
+    assert_eq!(seen, [true, false], "ann lit up while sending, then went quiet");
+}

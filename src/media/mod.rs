@@ -8,22 +8,44 @@ pub mod packet;
 pub mod relay;
 pub mod replay;
 
-use relay::Relay;
+use relay::{Relay, TalkingChange};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Receives datagrams until `cancel`, lets the relay decide, and sends what it says.
-pub async fn run(socket: UdpSocket, relay: Arc<Mutex<Relay>>, cancel: CancellationToken) {
+/// How often silence is checked for talking indicators.
+const TALKING_TICK: Duration = Duration::from_millis(100);
+
+/// Receives datagrams until `cancel`, lets the relay decide, sends what it says, and reports
+/// who starts and stops talking on `talking` (dropped when the receiver lags).
+pub async fn run(
+    socket: UdpSocket,
+    relay: Arc<Mutex<Relay>>,
+    talking: mpsc::Sender<TalkingChange>,
+    cancel: CancellationToken,
+) {
     let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
     let mut outgoing = Vec::new();
+    let mut tick = tokio::time::interval(TALKING_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let received = tokio::select! {
             _ = cancel.cancelled() => break,
-            received = socket.recv_from(&mut buf) => received,
+            _ = tick.tick() => None,
+            received = socket.recv_from(&mut buf) => received.ok(),
         };
-        let Ok((len, from)) = received else { continue };
-        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], &mut outgoing);
+        let changes = {
+            let mut relay = relay.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((len, from)) = received {
+                relay.handle(from, &mut buf[..len], Instant::now(), &mut outgoing);
+            }
+            relay.talking_changes(Instant::now())
+        };
+        for change in changes {
+            let _ = talking.try_send(change);
+        }
         for (to, datagram) in outgoing.drain(..) {
             let _ = socket.send_to(&datagram, to).await;
         }

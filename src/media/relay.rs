@@ -11,6 +11,7 @@
 use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 struct Member {
@@ -19,7 +20,21 @@ struct Member {
     addr: Option<SocketAddr>,
     deafened: bool,
     muted: bool,
+    /// When this member's media was last forwarded, while they count as talking.
+    talking_since_last: Option<Instant>,
 }
+
+/// A member started or stopped talking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TalkingChange {
+    /// The member's media session.
+    pub session: u32,
+    /// Talking now or not.
+    pub talking: bool,
+}
+
+/// Silence after which a member no longer counts as talking.
+pub const TALKING_HOLD: Duration = Duration::from_millis(300);
 
 /// Every media session of one server.
 #[derive(Debug, Default)]
@@ -27,6 +42,7 @@ pub struct Relay {
     members: HashMap<u32, Member>,
     drops: DropCounts,
     forwarded: u64,
+    talking_changes: Vec<TalkingChange>,
 }
 
 /// Datagrams to send: (destination, bytes).
@@ -36,7 +52,8 @@ impl Relay {
     /// Adds a session in `channel`, keyed with `key` (the server's side of it).
     pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64) {
         let crypto = Session::new(id, key, super::packet::Direction::ToClient);
-        self.members.insert(id, Member { crypto, channel, addr: None, deafened: false, muted: false });
+        let member = Member { crypto, channel, addr: None, deafened: false, muted: false, talking_since_last: None };
+        self.members.insert(id, member);
     }
 
     /// Removes a session; its packets are dropped as unknown from now on.
@@ -73,14 +90,32 @@ impl Relay {
         self.forwarded
     }
 
-    /// Handles one datagram from `from`, appending what to send to `out`.
-    pub fn handle(&mut self, from: SocketAddr, datagram: &mut [u8], out: &mut Outgoing) {
-        if let Err(reason) = self.route(from, datagram, out) {
+    /// Handles one datagram from `from` received at `now`, appending what to send to `out`.
+    pub fn handle(&mut self, from: SocketAddr, datagram: &mut [u8], now: Instant, out: &mut Outgoing) {
+        if let Err(reason) = self.route(from, datagram, now, out) {
             self.drops.count(reason);
         }
     }
 
-    fn route(&mut self, from: SocketAddr, datagram: &mut [u8], out: &mut Outgoing) -> Result<(), DropReason> {
+    /// Who started talking since the last call, and who has been silent for [`TALKING_HOLD`]
+    /// by `now`.
+    pub fn talking_changes(&mut self, now: Instant) -> Vec<TalkingChange> {
+        for (id, member) in self.members.iter_mut() {
+            if member.talking_since_last.is_some_and(|last| now.saturating_duration_since(last) >= TALKING_HOLD) {
+                member.talking_since_last = None;
+                self.talking_changes.push(TalkingChange { session: *id, talking: false });
+            }
+        }
+        std::mem::take(&mut self.talking_changes)
+    }
+
+    fn route(
+        &mut self,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        now: Instant,
+        out: &mut Outgoing,
+    ) -> Result<(), DropReason> {
         let header = Header::peek(datagram)?;
         let sender = self.members.get_mut(&header.session).ok_or(DropReason::UnknownSession)?;
         let registered_here = sender.addr == Some(from);
@@ -99,6 +134,9 @@ impl Relay {
                 let (media, payload) = MediaHeader::decode(plaintext)?;
                 if sender.muted {
                     return Ok(());
+                }
+                if sender.talking_since_last.replace(now).is_none() {
+                    self.talking_changes.push(TalkingChange { session: header.session, talking: true });
                 }
                 let mut inner = Vec::with_capacity(plaintext.len());
                 MediaHeader { source: header.session, ..media }.encode(payload, &mut inner);
@@ -142,7 +180,7 @@ mod tests {
             let mut wire = Vec::new();
             peer.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
             let mut out = Vec::new();
-            relay.handle(peer.addr, &mut wire, &mut out);
+            relay.handle(peer.addr, &mut wire, Instant::now(), &mut out);
             assert_eq!(out.len(), 1, "keepalive answered");
             let (to, mut reply) = out.remove(0);
             assert_eq!(to, peer.addr);
@@ -172,15 +210,15 @@ mod tests {
         let mut muted = Peer::join(&mut relay, 5, 10, 5005);
         relay.set_muted(5, true);
         let mut out = Vec::new();
-        relay.handle(muted.addr, &mut muted.media(b"shh"), &mut out);
+        relay.handle(muted.addr, &mut muted.media(b"shh"), Instant::now(), &mut out);
         assert!(out.is_empty(), "a muted member's media goes nowhere");
         relay.set_muted(5, false);
-        relay.handle(muted.addr, &mut muted.media(b"back"), &mut out);
+        relay.handle(muted.addr, &mut muted.media(b"back"), Instant::now(), &mut out);
         assert_eq!(out.len(), 2, "unmuted: ann and bob (cat is deafened)");
         relay.remove(5);
 
         out.clear();
-        relay.handle(ann.addr, &mut ann.media(b"hello"), &mut out);
+        relay.handle(ann.addr, &mut ann.media(b"hello"), Instant::now(), &mut out);
         assert_eq!(out.len(), 1, "only bob: cat is deafened, eve elsewhere, ann is the sender");
         let (to, mut wire) = out.remove(0);
         assert_eq!(to, bob.addr);
@@ -199,33 +237,52 @@ mod tests {
         let mut out = Vec::new();
 
         let packet = ann.media(b"x");
-        relay.handle(ann.addr, &mut packet.clone(), &mut out);
-        relay.handle(ann.addr, &mut packet.clone(), &mut out);
+        relay.handle(ann.addr, &mut packet.clone(), Instant::now(), &mut out);
+        relay.handle(ann.addr, &mut packet.clone(), Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::Replayed), 1);
 
-        relay.handle(addr(6666), &mut ann.media(b"x"), &mut out);
+        relay.handle(addr(6666), &mut ann.media(b"x"), Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::WrongAddress), 1, "media from an unregistered address");
 
         let mut forged = ann.media(b"x");
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        relay.handle(ann.addr, &mut forged, &mut out);
+        relay.handle(ann.addr, &mut forged, Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::BadTag), 1);
 
-        relay.handle(ann.addr, &mut [1u8; 10], &mut out);
+        relay.handle(ann.addr, &mut [1u8; 10], Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::Truncated), 1);
 
         let mut stranger = Session::new(99, &[9; 32], Direction::ToServer);
         let mut wire = Vec::new();
         stranger.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
-        relay.handle(ann.addr, &mut wire, &mut out);
+        relay.handle(ann.addr, &mut wire, Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::UnknownSession), 1);
 
         relay.remove(1);
-        relay.handle(ann.addr, &mut ann.media(b"x"), &mut out);
+        relay.handle(ann.addr, &mut ann.media(b"x"), Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::UnknownSession), 2, "a removed session is unknown");
         assert_eq!(relay.drops().total(), 6);
         assert_eq!(relay.forwarded(), 1, "only the first, genuine packet went through");
+    }
+
+    #[test]
+    fn talking_starts_with_forwarded_media_and_ends_after_the_hold() {
+        let mut relay = Relay::default();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let _bob = Peer::join(&mut relay, 2, 10, 5002);
+        let start = Instant::now();
+        let mut out = Vec::new();
+        assert!(relay.talking_changes(start).is_empty());
+        relay.handle(ann.addr, &mut ann.media(b"a"), start, &mut out);
+        relay.handle(ann.addr, &mut ann.media(b"b"), start + Duration::from_millis(20), &mut out);
+        assert_eq!(relay.talking_changes(start), vec![TalkingChange { session: 1, talking: true }]);
+        assert!(relay.talking_changes(start + Duration::from_millis(200)).is_empty(), "still within the hold");
+        let later = start + Duration::from_millis(20) + TALKING_HOLD;
+        assert_eq!(relay.talking_changes(later), vec![TalkingChange { session: 1, talking: false }]);
+        relay.set_muted(1, true);
+        relay.handle(ann.addr, &mut ann.media(b"c"), later, &mut out);
+        assert!(relay.talking_changes(later).is_empty(), "muted media is not talking");
     }
 
     #[test]
@@ -237,9 +294,9 @@ mod tests {
         ann.addr = addr(7001);
         let mut wire = Vec::new();
         ann.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
-        relay.handle(ann.addr, &mut wire, &mut out);
+        relay.handle(ann.addr, &mut wire, Instant::now(), &mut out);
         out.clear();
-        relay.handle(bob.addr, &mut bob.media(b"hi"), &mut out);
+        relay.handle(bob.addr, &mut bob.media(b"hi"), Instant::now(), &mut out);
         assert_eq!(out.first().map(|(to, _)| *to), Some(addr(7001)));
     }
 }

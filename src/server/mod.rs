@@ -326,7 +326,14 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), cancel.clone()));
+    let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
+    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, cancel.clone()));
+    let talking_ctx = shared.clone();
+    tasks.spawn(async move {
+        while let Some(change) = talking_rx.recv().await {
+            voice::announce_talking(&talking_ctx, change);
+        }
+    });
     let router = crate::rest::router(shared.clone());
     let rest_cancel = cancel.clone();
     tasks.spawn(listen(

@@ -70,6 +70,16 @@ fn apply_state(ctx: &Shared, session_id: u32, member: &Membership) {
     member.announce(ctx, member.state_event(session_id));
 }
 
+/// Tells a call's audience that a member started or stopped talking.
+pub fn announce_talking(ctx: &Shared, change: crate::media::relay::TalkingChange) {
+    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&change.session).cloned();
+    if let Some(member) = member {
+        let event =
+            Event::Talking { channel_id: member.channel_id, session_id: change.session, talking: change.talking };
+        member.announce(ctx, event);
+    }
+}
+
 /// `set_voice_state`: the caller's own mute and deafen.
 pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafened: bool) -> Result<Reply, Failure> {
     let Some((session_id, _)) = conn.voice else {
