@@ -14,6 +14,7 @@
 //!   read what follows, and one who joined cannot read what came before.
 //! - [`safety_number`] turns the members' device keys into digits people can compare.
 
+use crate::media::replay::ReplayWindow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hpke::aead::ChaCha20Poly1305;
@@ -41,9 +42,12 @@ pub enum E2eError {
     /// HPKE could not seal or open the wrapped key (wrong recipient, tampered, wrong context).
     #[error("the wrapped sender key does not open")]
     Unwrap,
-    /// SFrame could not seal or open the frame (no key for its key id, tampered, replayed).
+    /// SFrame could not seal or open the frame (malformed, no key for its key id, tampered).
     #[error("frame protection failed: {0}")]
     Frame(String),
+    /// The frame was opened before (a relay replaying it), or is too old to tell.
+    #[error("replayed frame")]
+    Replayed,
 }
 
 /// The random source HPKE wants, backed by the operating system's.
@@ -211,10 +215,21 @@ impl FrameSealer {
     }
 }
 
-/// Opens other members' frames with the sender keys they shared.
+/// A frame opened end to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The media session whose key sealed it.
+    pub sender: u32,
+    /// The frame.
+    pub payload: Vec<u8>,
+}
+
+/// Opens other members' frames with the sender keys they shared, each frame at most once
+/// (a replay window per key over SFrame's counter, so a relay cannot replay frames).
 #[derive(Default)]
 pub struct FrameOpener {
     keys: HashMap<KeyId, DecryptionKey>,
+    seen: HashMap<KeyId, ReplayWindow>,
 }
 
 impl std::fmt::Debug for FrameOpener {
@@ -227,7 +242,8 @@ impl FrameOpener {
     /// Installs a sender key; older keys of the same sender stay until [`FrameOpener::forget_sender`].
     pub fn install(&mut self, key_id: u64, secret: &[u8; 32]) -> Result<(), E2eError> {
         let key = DecryptionKey::derive_from(CIPHER_SUITE, key_id, secret).map_err(frame_error)?;
-        self.keys.insert(KeyId::from(key_id), key);
+        self.keys.insert(key_id, key);
+        self.seen.entry(key_id).or_default();
         Ok(())
     }
 
@@ -239,12 +255,20 @@ impl FrameOpener {
     /// Drops every key of a sender who left.
     pub fn forget_sender(&mut self, sender_session: u32) {
         self.keys.retain(|id, _| key_sender(*id) != sender_session);
+        self.seen.retain(|id, _| key_sender(*id) != sender_session);
     }
 
-    /// Opens one sealed frame.
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, E2eError> {
+    /// Opens one sealed frame, once.
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Opened, E2eError> {
         let frame = EncryptedFrame::try_new(sealed).map_err(frame_error)?;
-        Ok(frame.decrypt(&self.keys).map_err(frame_error)?.payload().to_vec())
+        let (key_id, counter) = (frame.header().key_id(), frame.header().counter());
+        let window = self.seen.get(&key_id).ok_or_else(|| E2eError::Frame("no key for this sender yet".into()))?;
+        window.check(counter).map_err(|_| E2eError::Replayed)?;
+        let payload = frame.decrypt(&self.keys).map_err(frame_error)?.payload().to_vec();
+        if let Some(window) = self.seen.get_mut(&key_id) {
+            window.accept(counter);
+        }
+        Ok(Opened { sender: key_sender(key_id), payload })
     }
 }
 
@@ -302,13 +326,15 @@ mod tests {
         assert!(opener.open(&sealed).is_err(), "no key yet");
         opener.install(sealer.key_id(), sealer.secret()).expect("installs");
         assert!(opener.has_sender(7));
-        assert_eq!(opener.open(&sealed).expect("opens"), marker);
+        let opened = opener.open(&sealed).expect("opens");
+        assert_eq!((opened.sender, opened.payload.as_slice()), (7, &marker[..]));
+        assert!(matches!(opener.open(&sealed), Err(E2eError::Replayed)), "a replayed frame is refused");
 
         let mut rotated = FrameSealer::generate(key_id(7, 2)).expect("key");
         assert!(opener.open(&rotated.seal(b"after rotation").expect("seals")).is_err(), "a new key needs sharing");
         opener.forget_sender(7);
         assert!(!opener.has_sender(7));
-        assert!(opener.open(&sealed).is_err(), "forgotten");
+        assert!(opener.open(&sealer.seal(b"y").expect("seals")).is_err(), "forgotten");
         let mut corrupted = sealer.seal(b"x").expect("seals");
         let last = corrupted.len() - 1;
         corrupted[last] ^= 1;

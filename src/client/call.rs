@@ -131,13 +131,15 @@ impl Call {
         self.link.send(header, &sealed).await
     }
 
-    /// The next frame from another member that this device can open.
+    /// The next frame from another member that this device can open, once, and whose sealing
+    /// key belongs to the member the relay names as its source (so a relay can neither replay
+    /// frames nor relabel who is speaking).
     pub async fn recv(&mut self) -> Result<(MediaHeader, Vec<u8>), ClientError> {
         loop {
             let (header, sealed) = self.link.recv().await?;
             match self.opener.open(&sealed) {
-                Ok(payload) => return Ok((header, payload)),
-                Err(_) => self.undecryptable += 1,
+                Ok(opened) if opened.sender == header.source => return Ok((header, opened.payload)),
+                _ => self.undecryptable += 1,
             }
         }
     }

@@ -61,7 +61,7 @@ impl Membership {
     }
 }
 
-/// Pushes a member's flags into the relay and tells everyone.
+/// Pushes a member's flags into the relay and tells the call's audience.
 fn apply_state(ctx: &Shared, session_id: u32, member: &Membership) {
     let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
     relay.set_muted(session_id, member.self_muted || member.server_muted);
@@ -196,7 +196,10 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
 /// `share_media_key`: forwards each wrapped copy of the caller's media key to its recipient,
 /// who must be in the caller's voice channel.
 pub fn share_media_key(ctx: &Shared, conn: &Conn, key_id: u64, wrapped: Vec<WrappedKeyFor>) -> Result<Reply, Failure> {
-    let Some((session_id, channel_id)) = conn.voice else {
+    let in_voice = conn
+        .voice
+        .filter(|(session_id, _)| ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).contains_key(session_id));
+    let Some((session_id, channel_id)) = in_voice else {
         return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
     };
     if key_id >> 16 != u64::from(session_id) || key_id >> 48 != 0 {
@@ -234,7 +237,7 @@ pub fn leave_voice(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     Ok(Reply::Ok)
 }
 
-/// Ends every media session in a channel that is being deleted, and tells everyone.
+/// Ends every media session in a channel that is being deleted, and tells each call's audience.
 pub fn end_channel(ctx: &Shared, channel_id: i64) {
     let ended: Vec<(u32, Membership)> = {
         let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
@@ -251,7 +254,7 @@ pub fn end_channel(ctx: &Shared, channel_id: i64) {
     }
 }
 
-/// Ends the connection's media session, if it has one, and tells everyone.
+/// Ends the connection's media session, if it has one, and tells the call's audience.
 pub fn leave(ctx: &Shared, conn: &mut Conn) {
     let Some((session_id, channel_id)) = conn.voice.take() else { return };
     ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
