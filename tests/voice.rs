@@ -43,6 +43,23 @@ async fn room() -> Room {
     Room { server, living_room, kitchen }
 }
 
+/// Ann and Bob, members both in the living room, with registered media links.
+struct Pair {
+    ann: Client,
+    bob: Client,
+    ann_session: VoiceSession,
+    ann_link: MediaLink,
+    bob_link: MediaLink,
+}
+
+async fn pair(room: &Room) -> Pair {
+    let ann = room.server.member("ann").await;
+    let bob = room.server.member("bob").await;
+    let (ann_session, ann_link) = join(&ann, room.living_room).await;
+    let (_, bob_link) = join(&bob, room.living_room).await;
+    Pair { ann, bob, ann_session, ann_link, bob_link }
+}
+
 #[tokio::test]
 async fn voice_reaches_the_channel_and_no_one_else() {
     let room = room().await;
@@ -93,10 +110,7 @@ async fn voice_reaches_the_channel_and_no_one_else() {
 #[tokio::test]
 async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() {
     let room = room().await;
-    let ann = room.server.member("ann").await;
-    let bob = room.server.member("bob").await;
-    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
-    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let Pair { ann: _ann, bob: _bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
     let media_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ann_session.udp_port));
     let attacker = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
     let key: [u8; 32] = URL_SAFE_NO_PAD.decode(&ann_session.key).expect("base64").try_into().expect("32 bytes");
@@ -160,10 +174,7 @@ async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() 
 #[tokio::test]
 async fn disconnecting_ends_the_media_session_and_tells_the_channel() {
     let room = room().await;
-    let ann = room.server.member("ann").await;
-    let mut bob = room.server.member("bob").await;
-    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
-    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let Pair { ann, mut bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
     drop(ann);
     let left = next_matching(&mut bob, |event| match event {
         Event::VoiceLeft { session_id, .. } => Some(session_id),
@@ -261,10 +272,7 @@ async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
 async fn deleting_a_voice_channel_ends_its_calls() {
     let room = room().await;
     let admin = room.server.admin().await;
-    let ann = room.server.member("ann").await;
-    let mut bob = room.server.member("bob").await;
-    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
-    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let Pair { ann: _ann, mut bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
     admin.delete_channel(room.living_room).await.expect("deletes");
     let left = next_matching(&mut bob, |event| match event {
         Event::VoiceLeft { session_id, .. } if session_id == ann_session.session_id => Some(()),
@@ -280,10 +288,7 @@ async fn deleting_a_voice_channel_ends_its_calls() {
 async fn mute_deafen_and_server_mute_are_enforced_by_the_relay() {
     let room = room().await;
     let admin = room.server.admin().await;
-    let ann = room.server.member("ann").await;
-    let mut bob = room.server.member("bob").await;
-    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
-    let (_, mut bob_link) = join(&bob, room.living_room).await;
+    let Pair { ann, mut bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
 
     bob.set_voice_state(false, true).await.expect("deafens");
     let state = next_matching(&mut bob, |event| match event {
@@ -347,10 +352,7 @@ async fn direct_conversations_are_one_to_one_calls() {
 #[tokio::test]
 async fn talking_indicators_follow_the_packet_flow() {
     let room = room().await;
-    let ann = room.server.member("ann").await;
-    let mut bob = room.server.member("bob").await;
-    let (ann_session, mut ann_link) = join(&ann, room.living_room).await;
-    let (_, _bob_link) = join(&bob, room.living_room).await;
+    let Pair { ann: _ann, mut bob, ann_session, mut ann_link, bob_link: _bob_link } = pair(&room).await;
     for frame in 0..5u32 {
         ann_link.send(voice_frame(frame), b"la la").await.expect("sends");
         tokio::time::sleep(Duration::from_millis(20)).await;
