@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use iptincan::client::call::Call;
 use iptincan::client::{Client, KnownHosts, Target};
 use iptincan::code::ConnectionCode;
 use iptincan::proto::{Channel, ChannelKind, Event, Message, Role};
@@ -112,9 +113,36 @@ enum Command {
         /// Message id
         id: i64,
     },
+    /// Voice: play a WAV file into a voice channel or record one (end-to-end encrypted)
+    #[command(subcommand)]
+    Voice(VoiceCommand),
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum VoiceCommand {
+    /// Join CHANNEL (or @user for a 1:1 call) and speak FILE into it in real time
+    Play {
+        /// Voice channel name or id, or @user
+        channel: String,
+        /// A 48 kHz mono 16-bit WAV file (convert with: sox IN -r 48000 -c 1 -b 16 OUT)
+        file: PathBuf,
+        /// Milliseconds to wait after joining (for key exchange) before speaking
+        #[arg(long, default_value_t = 1000)]
+        lead_in_ms: u64,
+    },
+    /// Join CHANNEL (or @user) and record what it hears to FILE (48 kHz mono 16-bit WAV)
+    Record {
+        /// Voice channel name or id, or @user
+        channel: String,
+        /// The WAV file to write
+        file: PathBuf,
+        /// How long to record
+        #[arg(long)]
+        seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,11 +305,43 @@ async fn run(mut args: Args) -> Result<()> {
             client.delete(id).await?;
             Ok(())
         }
+        Command::Voice(voice) => {
+            let mut client = logged_in(&mut args).await?.0;
+            run_voice(&mut client, voice).await
+        }
         Command::Admin(admin) => {
             let client = logged_in(&mut args).await?.0;
             run_admin(&client, admin).await
         }
     }
+}
+
+async fn run_voice(client: &mut Client, command: VoiceCommand) -> Result<()> {
+    match command {
+        VoiceCommand::Play { channel, file, lead_in_ms } => {
+            let samples = iptincan::client::audio::read_wav(&file)?;
+            let channel = resolve_channel(client, &channel).await?;
+            let mut call = Call::join(client, channel.id).await?;
+            eprintln!("playing {:.1} s into {}", samples.len() as f64 / 48_000.0, describe_channel(&channel));
+            call.play(client, &samples, Duration::from_millis(lead_in_ms)).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            client.leave_voice().await?;
+        }
+        VoiceCommand::Record { channel, file, seconds } => {
+            let channel = resolve_channel(client, &channel).await?;
+            let mut call = Call::join(client, channel.id).await?;
+            eprintln!(
+                "recording {} for {seconds} s (safety number {})",
+                describe_channel(&channel),
+                call.safety_number()
+            );
+            let samples = call.record(client, Duration::from_secs(seconds)).await?;
+            iptincan::client::audio::write_wav(&file, &samples)?;
+            eprintln!("wrote {:.1} s to {}", samples.len() as f64 / 48_000.0, file.display());
+            client.leave_voice().await?;
+        }
+    }
+    Ok(())
 }
 
 async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {

@@ -4,10 +4,11 @@
 //! unwrapped with this device's key and installed. Feed it the client's events with
 //! [`Call::handle`].
 
+use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES};
 use super::media::MediaLink;
 use super::{Client, ClientError};
 use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
-use crate::media::packet::MediaHeader;
+use crate::media::packet::{MediaHeader, StreamKind};
 use crate::proto::{Event, WrappedKeyFor};
 use std::collections::HashMap;
 
@@ -142,5 +143,107 @@ impl Call {
                 _ => self.undecryptable += 1,
             }
         }
+    }
+
+    /// Handles control events until `duration` has passed.
+    async fn pump_events(&mut self, client: &mut Client, duration: std::time::Duration) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + duration;
+        loop {
+            match tokio::time::timeout_at(deadline, client.next_event()).await {
+                Ok(Some(event)) => self.handle(client, &event).await?,
+                Ok(None) => return Err(ClientError::Closed("the control connection closed".into())),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Speaks 48 kHz mono `samples` into the call in real time, one Opus frame every 20 ms,
+    /// after handling key exchange for `lead_in`.
+    pub async fn play(
+        &mut self,
+        client: &mut Client,
+        samples: &[i16],
+        lead_in: std::time::Duration,
+    ) -> Result<(), ClientError> {
+        let mut encoder = VoiceEncoder::new()?;
+        self.pump_events(client, lead_in).await?;
+        let mut ticker = tokio::time::interval(FRAME_DURATION);
+        for (index, chunk) in samples.chunks(FRAME_SAMPLES).enumerate() {
+            let mut frame = chunk.to_vec();
+            frame.resize(FRAME_SAMPLES, 0);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => break,
+                    event = client.next_event() => match event {
+                        Some(event) => self.handle(client, &event).await?,
+                        None => return Err(ClientError::Closed("the control connection closed".into())),
+                    },
+                }
+            }
+            let packet = encoder.encode(&frame)?;
+            let header = MediaHeader {
+                source: 0,
+                stream: StreamKind::Voice,
+                flags: 0,
+                frame: index as u32,
+                fragment: 0,
+                fragments: 1,
+            };
+            self.send(header, &packet).await?;
+        }
+        Ok(())
+    }
+
+    /// Records what the call sounds like for `duration`: every talker through its own jitter
+    /// buffer and decoder (lost frames concealed), mixed. Starts with the first sound heard.
+    pub async fn record(
+        &mut self,
+        client: &mut Client,
+        duration: std::time::Duration,
+    ) -> Result<Vec<i16>, ClientError> {
+        let mut talkers: HashMap<u32, (JitterBuffer, VoiceDecoder)> = HashMap::new();
+        let mut recording: Vec<i16> = Vec::new();
+        let deadline = tokio::time::Instant::now() + duration;
+        let mut ticker = tokio::time::interval(FRAME_DURATION);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = ticker.tick() => {
+                    let mut mix = vec![0i32; FRAME_SAMPLES];
+                    let mut heard = false;
+                    for (buffer, decoder) in talkers.values_mut() {
+                        let samples = match buffer.pop() {
+                            Playout::Frame(packet) => decoder.decode(Some(&packet))?,
+                            Playout::Conceal => decoder.decode(None)?,
+                            Playout::Silence => continue,
+                        };
+                        heard = true;
+                        for (sum, sample) in mix.iter_mut().zip(samples) {
+                            *sum += i32::from(sample);
+                        }
+                    }
+                    if heard || !recording.is_empty() {
+                        recording.extend(mix.into_iter().map(|sum| sum.clamp(i16::MIN.into(), i16::MAX.into()) as i16));
+                    }
+                }
+                event = client.next_event() => match event {
+                    Some(event) => self.handle(client, &event).await?,
+                    None => return Err(ClientError::Closed("the control connection closed".into())),
+                },
+                received = self.recv() => {
+                    let (header, packet) = received?;
+                    if header.stream == StreamKind::Voice {
+                        let talker = match talkers.entry(header.source) {
+                            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(entry) => {
+                                entry.insert((JitterBuffer::default(), VoiceDecoder::new()?))
+                            }
+                        };
+                        talker.0.push(header.frame, packet);
+                    }
+                }
+            }
+        }
+        Ok(recording)
     }
 }

@@ -7,6 +7,7 @@
 //! The `itc` CLI, the tests and the benchmarks use this module. [`media`] is the UDP side of a
 //! voice session and [`call`] a whole end-to-end encrypted call on top of it.
 
+pub mod audio;
 pub mod call;
 pub mod media;
 
@@ -92,6 +93,9 @@ pub enum ClientError {
     /// The connection is closed.
     #[error("connection closed: {0}")]
     Closed(String),
+    /// Audio could not be encoded, decoded, read or written.
+    #[error("audio: {0}")]
+    Audio(#[from] audio::AudioError),
     /// The known-hosts file could not be read or written.
     #[error("known hosts file {path}: {source}")]
     KnownHosts {
