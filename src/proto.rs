@@ -251,6 +251,41 @@ pub enum Request {
         /// Stop forwarding media to this member.
         self_deafened: bool,
     },
+    /// Start sending a video stream (at most 8 video senders per call).
+    StartVideo {
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Stop sending a video stream.
+    StopVideo {
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Receive (or stop receiving) another member's video stream.
+    WatchVideo {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Receive it or not.
+        watching: bool,
+    },
+    /// Ask a video sender for a keyframe.
+    RequestKeyframe {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Tell a video sender how much bandwidth this receiver has for its stream.
+    ReportBandwidth {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Kilobits per second.
+        kbps: u32,
+    },
     /// Admin: mute (or unmute) a user in every voice channel.
     ServerMute {
         /// The user.
@@ -298,6 +333,11 @@ impl Request {
             Request::ShareMediaKey { .. } => "share_media_key",
             Request::SetVoiceState { .. } => "set_voice_state",
             Request::ServerMute { .. } => "server_mute",
+            Request::StartVideo { .. } => "start_video",
+            Request::StopVideo { .. } => "stop_video",
+            Request::WatchVideo { .. } => "watch_video",
+            Request::RequestKeyframe { .. } => "request_keyframe",
+            Request::ReportBandwidth { .. } => "report_bandwidth",
         }
     }
 }
@@ -424,6 +464,40 @@ pub enum Event {
         /// Muted by an admin.
         server_muted: bool,
     },
+    /// A member started sending video.
+    VideoStarted {
+        /// The channel.
+        channel_id: i64,
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A member stopped sending video.
+    VideoStopped {
+        /// The channel.
+        channel_id: i64,
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A receiver asks this device for a keyframe of its stream.
+    KeyframeRequested {
+        /// The asking member's media session.
+        from_session: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A receiver reports its bandwidth for this device's stream.
+    BandwidthReport {
+        /// The reporting member's media session.
+        from_session: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Kilobits per second.
+        kbps: u32,
+    },
     /// A voice member started or stopped talking (from the flow of their media).
     Talking {
         /// The channel.
@@ -497,6 +571,8 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The session was ended elsewhere (the password was changed on another device).
     SessionEnded,
+    /// A limit of the call is reached (e.g. 8 video senders).
+    LimitReached,
     /// The client took too long (to say hello and log in).
     Timeout,
     /// The server failed; nothing was changed.
@@ -683,6 +759,16 @@ pub struct VoiceSession {
     pub udp_port: u16,
     /// Who else is in the channel.
     pub members: Vec<VoiceMember>,
+}
+
+/// A video stream's kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStream {
+    /// A camera.
+    Camera,
+    /// A shared screen.
+    Screen,
 }
 
 /// A member of a voice channel.

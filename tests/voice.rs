@@ -368,3 +368,82 @@ async fn talking_indicators_follow_the_packet_flow() {
     }
     assert_eq!(seen, [true, false], "ann lit up while sending, then went quiet");
 }
+
+/// Video: a large frame is fragmented, relayed only to a subscriber, reassembled exactly and
+/// opened end to end; keyframe requests reach the sender; the 9th video sender is refused.
+#[tokio::test]
+async fn video_frames_reach_subscribers_only_and_senders_are_capped() {
+    use iptincan::client::call::Received;
+    use iptincan::proto::VideoStream;
+    let room = room().await;
+    let mut ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let mut eve = room.server.member("eve").await;
+    let mut ann_call = Call::join(&ann, room.living_room).await.expect("ann joins");
+    let mut bob_call = Call::join(&bob, room.living_room).await.expect("bob joins");
+    let mut eve_call = Call::join(&eve, room.living_room).await.expect("eve joins");
+    let ann_id = ann_call.session_id();
+    {
+        let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call), (&mut eve, &mut eve_call)];
+        settle(&mut parties, |p| p[1].1.can_hear(ann_id) && p[2].1.can_hear(ann_id)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (client, call) in parties.iter_mut() {
+            while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), client.next_event()).await {
+                call.handle(client, &event).await.expect("handles");
+            }
+        }
+    }
+
+    ann.set_video(VideoStream::Screen, true).await.expect("starts screen share");
+    bob.watch_video(ann_id, VideoStream::Screen, true).await.expect("bob watches");
+    let frame: Vec<u8> = (0..100_000u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    ann_call.send_video(VideoStream::Screen, 7, true, &frame).await.expect("sends a 100 kB frame");
+    match tokio::time::timeout(WAIT, bob_call.receive()).await.expect("in time").expect("receives") {
+        Received::Video { source, stream, frame: number, keyframe, data } => {
+            assert_eq!((source, stream, number, keyframe), (ann_id, VideoStream::Screen, 7, true));
+            assert_eq!(data, frame, "reassembled exactly");
+        }
+        other => panic!("expected video, got {other:?}"),
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), eve_call.receive()).await.is_err(),
+        "eve did not subscribe"
+    );
+
+    let bob_id = bob_call.session_id();
+    bob.request_keyframe(ann_id, VideoStream::Screen).await.expect("asks");
+    let asked = next_matching(&mut ann, |event| match event {
+        Event::KeyframeRequested { from_session, stream } => Some((from_session, stream)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(asked, (bob_id, VideoStream::Screen));
+    bob.report_bandwidth(ann_id, VideoStream::Screen, 800).await.expect("reports");
+    let reported = next_matching(&mut ann, |event| match event {
+        Event::BandwidthReport { kbps, .. } => Some(kbps),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reported, 800);
+
+    // Ann shares her screen; seven more members turn cameras on (eight senders); the ninth is
+    // refused with a clear error.
+    let mut cameras = Vec::new();
+    for n in 0..7 {
+        let member = room.server.member(&format!("cam{n}")).await;
+        let key = iptincan::e2e::DeviceKey::generate().public_base64();
+        member.join_voice(room.living_room, &key).await.expect("joins");
+        member.set_video(VideoStream::Camera, true).await.expect("room for a video sender");
+        cameras.push(member);
+    }
+    let ninth = room.server.member("ninth").await;
+    let key = iptincan::e2e::DeviceKey::generate().public_base64();
+    ninth.join_voice(room.living_room, &key).await.expect("joins");
+    match ninth.set_video(VideoStream::Camera, true).await {
+        Err(err) => {
+            assert_eq!(err.code(), Some(ErrorCode::LimitReached));
+            assert!(err.to_string().contains("8 video senders"), "{err}");
+        }
+        Ok(()) => panic!("a ninth video sender was let in"),
+    }
+}

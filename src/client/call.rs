@@ -8,9 +8,76 @@ use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURA
 use super::media::MediaLink;
 use super::{Client, ClientError};
 use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
-use crate::media::packet::{MediaHeader, StreamKind};
-use crate::proto::{Event, WrappedKeyFor};
-use std::collections::HashMap;
+use crate::media::packet::{MediaHeader, StreamKind, MAX_MEDIA_PAYLOAD};
+use crate::proto::{Event, VideoStream, WrappedKeyFor};
+use std::collections::{HashMap, VecDeque};
+
+/// Largest video frame sent or reassembled (before end-to-end sealing).
+pub const MAX_VIDEO_FRAME: usize = 1024 * 1024;
+/// Frames being reassembled at once; the oldest incomplete one is given up first.
+const REASSEMBLY_SLOTS: usize = 16;
+
+/// What arrived from another member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A voice frame (an Opus packet).
+    Voice {
+        /// Its header (source, frame number).
+        header: MediaHeader,
+        /// The frame.
+        payload: Vec<u8>,
+    },
+    /// A whole, reassembled video frame.
+    Video {
+        /// The sender's media session.
+        source: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Frame number.
+        frame: u32,
+        /// A keyframe.
+        keyframe: bool,
+        /// The frame.
+        data: Vec<u8>,
+    },
+}
+
+/// A video frame's identity: source session, stream, frame number.
+type FrameKey = (u32, StreamKind, u32);
+
+/// Fragments of the video frames under way, bounded.
+#[derive(Debug, Default)]
+struct Reassembly {
+    frames: HashMap<FrameKey, Vec<Option<Vec<u8>>>>,
+    order: VecDeque<FrameKey>,
+}
+
+impl Reassembly {
+    /// Adds a fragment; returns the whole sealed frame once every fragment is in.
+    fn add(&mut self, header: &MediaHeader, fragment: Vec<u8>) -> Option<Vec<u8>> {
+        let key = (header.source, header.stream, header.frame);
+        let count = usize::from(header.fragments);
+        if !self.frames.contains_key(&key) {
+            if self.order.len() >= REASSEMBLY_SLOTS {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.frames.remove(&oldest);
+                }
+            }
+            self.order.push_back(key);
+        }
+        let parts = self.frames.entry(key).or_insert_with(|| vec![None; count]);
+        if parts.len() != count {
+            return None;
+        }
+        parts[usize::from(header.fragment)] = Some(fragment);
+        if parts.iter().any(Option::is_none) {
+            return None;
+        }
+        self.order.retain(|k| *k != key);
+        let parts = self.frames.remove(&key)?;
+        Some(parts.into_iter().flatten().flatten().collect())
+    }
+}
 
 /// An end-to-end encrypted call in one voice channel.
 #[derive(Debug)]
@@ -24,6 +91,7 @@ pub struct Call {
     opener: FrameOpener,
     members: HashMap<u32, String>,
     undecryptable: u64,
+    reassembly: Reassembly,
 }
 
 fn e2e_error(err: e2e::E2eError) -> ClientError {
@@ -48,6 +116,7 @@ impl Call {
             opener: FrameOpener::default(),
             members,
             undecryptable: 0,
+            reassembly: Reassembly::default(),
         };
         call.share_sender_key(client).await?;
         Ok(call)
@@ -132,17 +201,79 @@ impl Call {
         self.link.send(header, &sealed).await
     }
 
-    /// The next frame from another member that this device can open, once, and whose sealing
-    /// key belongs to the member the relay names as its source (so a relay can neither replay
-    /// frames nor relabel who is speaking).
+    /// The next voice frame from another member (video is skipped; see [`Call::receive`]).
     pub async fn recv(&mut self) -> Result<(MediaHeader, Vec<u8>), ClientError> {
         loop {
-            let (header, sealed) = self.link.recv().await?;
-            match self.opener.open(&sealed) {
-                Ok(opened) if opened.sender == header.source => return Ok((header, opened.payload)),
-                _ => self.undecryptable += 1,
+            if let Received::Voice { header, payload } = self.receive().await? {
+                return Ok((header, payload));
             }
         }
+    }
+
+    /// The next voice frame or whole video frame from another member that this device can
+    /// open, once, and whose sealing key belongs to the member the relay names as its source
+    /// (so a relay can neither replay frames nor relabel who is speaking).
+    pub async fn receive(&mut self) -> Result<Received, ClientError> {
+        loop {
+            let (header, payload) = self.link.recv().await?;
+            let stream = match header.stream {
+                StreamKind::Voice => None,
+                StreamKind::Camera => Some(VideoStream::Camera),
+                StreamKind::Screen => Some(VideoStream::Screen),
+            };
+            let sealed = match stream {
+                None => payload,
+                Some(_) => match self.reassembly.add(&header, payload) {
+                    Some(whole) => whole,
+                    None => continue,
+                },
+            };
+            let opened = match self.opener.open(&sealed) {
+                Ok(opened) if opened.sender == header.source => opened,
+                _ => {
+                    self.undecryptable += 1;
+                    continue;
+                }
+            };
+            return Ok(match stream {
+                None => Received::Voice { header, payload: opened.payload },
+                Some(stream) => Received::Video {
+                    source: header.source,
+                    stream,
+                    frame: header.frame,
+                    keyframe: header.flags & 1 != 0,
+                    data: opened.payload,
+                },
+            });
+        }
+    }
+
+    /// Seals one video frame end to end and sends it in fragments that fit the path MTU.
+    /// Start the stream first with `Client::set_video`.
+    pub async fn send_video(
+        &mut self,
+        stream: VideoStream,
+        frame: u32,
+        keyframe: bool,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
+        if data.len() > MAX_VIDEO_FRAME {
+            return Err(ClientError::Protocol(format!("a video frame is at most {MAX_VIDEO_FRAME} bytes")));
+        }
+        let sealed = self.sealer.seal(data).map_err(e2e_error)?;
+        let parts: Vec<&[u8]> = sealed.chunks(MAX_MEDIA_PAYLOAD).collect();
+        let fragments =
+            u16::try_from(parts.len()).map_err(|_| ClientError::Protocol("video frame too large".into()))?;
+        let stream = match stream {
+            VideoStream::Camera => StreamKind::Camera,
+            VideoStream::Screen => StreamKind::Screen,
+        };
+        for (index, part) in parts.into_iter().enumerate() {
+            let header =
+                MediaHeader { source: 0, stream, flags: u8::from(keyframe), frame, fragment: index as u16, fragments };
+            self.link.send(header, part).await?;
+        }
+        Ok(())
     }
 
     /// Handles control events until `duration` has passed.

@@ -14,8 +14,8 @@ pub mod media;
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{
     decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, ErrorCode, Event,
-    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, VoiceSession, Welcome,
-    WrappedKeyFor, SUPPORTED_VERSIONS,
+    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, VideoStream, VoiceSession,
+    Welcome, WrappedKeyFor, SUPPORTED_VERSIONS,
 };
 use crate::server::Stream;
 use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
@@ -493,6 +493,27 @@ impl Client {
     /// Admin: mutes or unmutes a user in voice.
     pub async fn server_mute(&self, username: &str, muted: bool) -> Result<(), ClientError> {
         expect_ok(self.request(Request::ServerMute { username: username.into(), muted }).await?)
+    }
+
+    /// Starts or stops sending a video stream.
+    pub async fn set_video(&self, stream: VideoStream, sending: bool) -> Result<(), ClientError> {
+        let request = if sending { Request::StartVideo { stream } } else { Request::StopVideo { stream } };
+        expect_ok(self.request(request).await?)
+    }
+
+    /// Starts or stops receiving another member's video stream.
+    pub async fn watch_video(&self, session_id: u32, stream: VideoStream, watching: bool) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::WatchVideo { session_id, stream, watching }).await?)
+    }
+
+    /// Asks a video sender for a keyframe.
+    pub async fn request_keyframe(&self, session_id: u32, stream: VideoStream) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::RequestKeyframe { session_id, stream }).await?)
+    }
+
+    /// Tells a video sender this receiver's bandwidth for its stream.
+    pub async fn report_bandwidth(&self, session_id: u32, stream: VideoStream, kbps: u32) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::ReportBandwidth { session_id, stream, kbps }).await?)
     }
 
     /// Leaves the voice channel.

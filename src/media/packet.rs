@@ -97,11 +97,14 @@ pub enum DropReason {
     /// The inner media header is malformed.
     #[error("malformed media header")]
     BadMediaHeader,
+    /// Video on a stream the sender has not started (`start_video`).
+    #[error("video not started")]
+    VideoNotStarted,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Truncated,
         DropReason::TooLarge,
         DropReason::BadVersion,
@@ -112,6 +115,7 @@ impl DropReason {
         DropReason::Replayed,
         DropReason::TooOld,
         DropReason::BadMediaHeader,
+        DropReason::VideoNotStarted,
     ];
 
     fn index(self) -> usize {
@@ -272,7 +276,7 @@ impl Session {
 }
 
 /// What kind of media a stream carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum StreamKind {
     /// Opus voice.

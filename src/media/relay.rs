@@ -9,8 +9,8 @@
 //! inner media header is forwarded untouched; with the end-to-end layer it is an SFrame frame
 //! the relay cannot read.
 
-use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session};
-use std::collections::HashMap;
+use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session, StreamKind};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,16 @@ struct Member {
     muted: bool,
     /// When this member's media was last forwarded, while they count as talking.
     talking_since_last: Option<Instant>,
+    /// The video streams this member has started.
+    sending_video: HashSet<StreamKind>,
+    /// The (source session, stream) pairs of video this member wants.
+    watching: HashSet<(u32, StreamKind)>,
 }
+
+/// The call already has its maximum of video senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this call already has its maximum of {0} video senders")]
+pub struct VideoFull(pub usize);
 
 /// A member started or stopped talking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +62,16 @@ impl Relay {
     /// Adds a session in `channel`, keyed with `key` (the server's side of it).
     pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64) {
         let crypto = Session::new(id, key, super::packet::Direction::ToClient);
-        let member = Member { crypto, channel, addr: None, deafened: false, muted: false, talking_since_last: None };
+        let member = Member {
+            crypto,
+            channel,
+            addr: None,
+            deafened: false,
+            muted: false,
+            talking_since_last: None,
+            sending_video: HashSet::new(),
+            watching: HashSet::new(),
+        };
         self.members.insert(id, member);
     }
 
@@ -78,6 +96,43 @@ impl Relay {
     pub fn set_muted(&mut self, id: u32, muted: bool) {
         if let Some(member) = self.members.get_mut(&id) {
             member.muted = muted;
+        }
+    }
+
+    /// Lets a session send a video stream, unless `max_senders` other members of its channel
+    /// already send video.
+    pub fn start_video(&mut self, id: u32, stream: StreamKind, max_senders: usize) -> Result<(), VideoFull> {
+        let Some(channel) = self.members.get(&id).map(|member| member.channel) else { return Ok(()) };
+        let others = self
+            .members
+            .iter()
+            .filter(|(other, member)| **other != id && member.channel == channel && !member.sending_video.is_empty())
+            .count();
+        let already = self.members.get(&id).is_some_and(|member| !member.sending_video.is_empty());
+        if !already && others >= max_senders {
+            return Err(VideoFull(max_senders));
+        }
+        if let Some(member) = self.members.get_mut(&id) {
+            member.sending_video.insert(stream);
+        }
+        Ok(())
+    }
+
+    /// Stops a session's video stream.
+    pub fn stop_video(&mut self, id: u32, stream: StreamKind) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.sending_video.remove(&stream);
+        }
+    }
+
+    /// Starts (or stops) forwarding `source`'s `stream` video to `id`.
+    pub fn watch(&mut self, id: u32, source: u32, stream: StreamKind, watching: bool) {
+        if let Some(member) = self.members.get_mut(&id) {
+            if watching {
+                member.watching.insert((source, stream));
+            } else {
+                member.watching.remove(&(source, stream));
+            }
         }
     }
 
@@ -133,10 +188,14 @@ impl Relay {
             }
             Kind::Media => {
                 let (media, payload) = MediaHeader::decode(plaintext)?;
-                if sender.muted {
+                let video = media.stream != StreamKind::Voice;
+                if video && !sender.sending_video.contains(&media.stream) {
+                    return Err(DropReason::VideoNotStarted);
+                }
+                if !video && sender.muted {
                     return Ok(());
                 }
-                if sender.talking_since_last.replace(now).is_none() {
+                if !video && sender.talking_since_last.replace(now).is_none() {
                     self.talking_changes.push(TalkingChange { session: header.session, talking: true });
                 }
                 let mut inner = Vec::with_capacity(plaintext.len());
@@ -144,6 +203,9 @@ impl Relay {
                 let channel = sender.channel;
                 for (id, member) in self.members.iter_mut() {
                     if *id == header.session || member.channel != channel || member.deafened {
+                        continue;
+                    }
+                    if video && !member.watching.contains(&(header.session, media.stream)) {
                         continue;
                     }
                     let Some(addr) = member.addr else { continue };
@@ -190,8 +252,11 @@ mod tests {
         }
 
         fn media(&mut self, payload: &[u8]) -> Vec<u8> {
-            let header =
-                MediaHeader { source: 0, stream: StreamKind::Voice, flags: 0, frame: 1, fragment: 0, fragments: 1 };
+            self.stream(StreamKind::Voice, payload)
+        }
+
+        fn stream(&mut self, stream: StreamKind, payload: &[u8]) -> Vec<u8> {
+            let header = MediaHeader { source: 0, stream, flags: 0, frame: 1, fragment: 0, fragments: 1 };
             let mut inner = Vec::new();
             header.encode(payload, &mut inner);
             let mut wire = Vec::new();
@@ -284,6 +349,33 @@ mod tests {
         relay.set_muted(1, true);
         relay.handle(ann.addr, &mut ann.media(b"c"), later, &mut out);
         assert!(relay.talking_changes(later).is_empty(), "muted media is not talking");
+    }
+
+    #[test]
+    fn video_goes_only_to_subscribers_and_senders_are_capped() {
+        let mut relay = Relay::default();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let bob = Peer::join(&mut relay, 2, 10, 5002);
+        let _cat = Peer::join(&mut relay, 3, 10, 5003);
+        let mut out = Vec::new();
+        relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
+        assert_eq!(relay.drops().get(DropReason::VideoNotStarted), 1, "video needs start_video");
+        relay.start_video(1, StreamKind::Camera, 8).expect("room");
+        relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
+        assert!(out.is_empty(), "nobody watches yet");
+        relay.watch(2, 1, StreamKind::Camera, true);
+        relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
+        assert_eq!(out.iter().map(|(to, _)| *to).collect::<Vec<_>>(), [bob.addr], "only the subscriber");
+        out.clear();
+        relay.handle(ann.addr, &mut ann.stream(StreamKind::Screen, b"screen"), Instant::now(), &mut out);
+        assert_eq!(relay.drops().get(DropReason::VideoNotStarted), 2, "each stream is started on its own");
+        relay.handle(ann.addr, &mut ann.media(b"voice"), Instant::now(), &mut out);
+        assert_eq!(out.len(), 2, "voice still reaches everyone");
+        assert_eq!(relay.start_video(2, StreamKind::Screen, 1), Err(VideoFull(1)), "one sender allowed");
+        relay.start_video(1, StreamKind::Screen, 1).expect("a sender may add a second stream");
+        relay.stop_video(1, StreamKind::Camera);
+        relay.stop_video(1, StreamKind::Screen);
+        relay.start_video(2, StreamKind::Screen, 1).expect("room again");
     }
 
     #[test]

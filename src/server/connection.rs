@@ -207,6 +207,15 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ShareMediaKey { key_id, wrapped } => voice::share_media_key(ctx, conn, key_id, wrapped),
         SetVoiceState { self_muted, self_deafened } => voice::set_voice_state(ctx, conn, self_muted, self_deafened),
         ServerMute { username, muted } => voice::server_mute(ctx, conn, &username, muted),
+        StartVideo { stream } => voice::start_video(ctx, conn, stream),
+        StopVideo { stream } => voice::stop_video(ctx, conn, stream),
+        WatchVideo { session_id, stream, watching } => voice::watch_video(ctx, conn, session_id, stream, watching),
+        RequestKeyframe { session_id, stream } => {
+            voice::to_sender(ctx, conn, session_id, |from_session| Event::KeyframeRequested { from_session, stream })
+        }
+        ReportBandwidth { session_id, stream, kbps } => voice::to_sender(ctx, conn, session_id, |from_session| {
+            Event::BandwidthReport { from_session, stream, kbps }
+        }),
         LeaveVoice => voice::leave_voice(ctx, conn),
     }
 }

@@ -7,8 +7,10 @@
 
 use super::connection::Conn;
 use super::{Failure, Shared};
+use crate::media::packet::StreamKind;
 use crate::proto::{
-    encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, User, VoiceMember, VoiceSession, WrappedKeyFor,
+    encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, User, VideoStream, VoiceMember, VoiceSession,
+    WrappedKeyFor,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -262,4 +264,72 @@ pub fn leave(ctx: &Shared, conn: &mut Conn) {
     if let Some(member) = member {
         member.announce(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
     }
+}
+
+/// Most members of one call that send video at once.
+pub const MAX_VIDEO_SENDERS: usize = 8;
+
+fn stream_kind(stream: VideoStream) -> StreamKind {
+    match stream {
+        VideoStream::Camera => StreamKind::Camera,
+        VideoStream::Screen => StreamKind::Screen,
+    }
+}
+
+/// The caller's live media session and its membership.
+fn own_membership(ctx: &Shared, conn: &Conn) -> Result<(u32, Membership), Failure> {
+    let not_in_voice = || Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first");
+    let (session_id, _) = conn.voice.ok_or_else(not_in_voice)?;
+    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&session_id).cloned();
+    Ok((session_id, member.ok_or_else(not_in_voice)?))
+}
+
+/// Another member of the caller's call.
+fn fellow(ctx: &Shared, channel_id: i64, session_id: u32) -> Result<Membership, Failure> {
+    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&session_id).cloned();
+    member
+        .filter(|member| member.channel_id == channel_id)
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no member {session_id} in your call")))
+}
+
+/// `start_video`: refused with `limit_reached` when the call has its maximum of video senders.
+pub fn start_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Reply, Failure> {
+    let (session_id, member) = own_membership(ctx, conn)?;
+    ctx.relay
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .start_video(session_id, stream_kind(stream), MAX_VIDEO_SENDERS)
+        .map_err(|full| Failure::new(ErrorCode::LimitReached, full.to_string()))?;
+    member.announce(ctx, Event::VideoStarted { channel_id: member.channel_id, session_id, stream });
+    Ok(Reply::Ok)
+}
+
+/// `stop_video`.
+pub fn stop_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Reply, Failure> {
+    let (session_id, member) = own_membership(ctx, conn)?;
+    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).stop_video(session_id, stream_kind(stream));
+    member.announce(ctx, Event::VideoStopped { channel_id: member.channel_id, session_id, stream });
+    Ok(Reply::Ok)
+}
+
+/// `watch_video`: the relay forwards a video stream only to those watching it.
+pub fn watch_video(
+    ctx: &Shared,
+    conn: &Conn,
+    source: u32,
+    stream: VideoStream,
+    watching: bool,
+) -> Result<Reply, Failure> {
+    let (session_id, member) = own_membership(ctx, conn)?;
+    fellow(ctx, member.channel_id, source)?;
+    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).watch(session_id, source, stream_kind(stream), watching);
+    Ok(Reply::Ok)
+}
+
+/// `request_keyframe` and `report_bandwidth`: a receiver's word to a sender of its call.
+pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32) -> Event) -> Result<Reply, Failure> {
+    let (session_id, member) = own_membership(ctx, conn)?;
+    let target = fellow(ctx, member.channel_id, sender)?;
+    ctx.hub.send_to_connection(target.connection, &encode_frame(&ServerFrame::Event { event: event(session_id) }));
+    Ok(Reply::Ok)
 }
