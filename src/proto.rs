@@ -286,6 +286,13 @@ pub enum Request {
         /// Kilobits per second.
         kbps: u32,
     },
+    /// Admin: move a user's voice sessions to another voice channel.
+    MoveVoice {
+        /// The user.
+        username: String,
+        /// The voice channel to move them to.
+        channel_id: i64,
+    },
     /// Admin: mute (or unmute) a user in every voice channel.
     ServerMute {
         /// The user.
@@ -333,6 +340,7 @@ impl Request {
             Request::ShareMediaKey { .. } => "share_media_key",
             Request::SetVoiceState { .. } => "set_voice_state",
             Request::ServerMute { .. } => "server_mute",
+            Request::MoveVoice { .. } => "move_voice",
             Request::StartVideo { .. } => "start_video",
             Request::StopVideo { .. } => "stop_video",
             Request::WatchVideo { .. } => "watch_video",
@@ -463,6 +471,11 @@ pub enum Event {
         self_deafened: bool,
         /// Muted by an admin.
         server_muted: bool,
+    },
+    /// An admin moved this connection's voice session: it has ended; join `channel_id`.
+    VoiceMoved {
+        /// The voice channel to join.
+        channel_id: i64,
     },
     /// A member started sending video.
     VideoStarted {

@@ -198,7 +198,8 @@ async fn settle(parties: &mut [(&mut Client, &mut Call)], done: impl Fn(&[(&mut 
         assert!(started.elapsed() < WAIT, "keys were not exchanged in time");
         for (client, call) in parties.iter_mut() {
             if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(20), client.next_event()).await {
-                call.handle(client, &event).await.expect("handles");
+                let handled = call.handle(client, &event).await;
+                assert!(handled.is_ok(), "session {} handling {event:?}: {handled:?}", call.session_id());
             }
         }
     }
@@ -446,4 +447,40 @@ async fn video_frames_reach_subscribers_only_and_senders_are_capped() {
         }
         Ok(()) => panic!("a ninth video sender was let in"),
     }
+}
+
+/// An admin moves a member to another voice channel: the member's call rejoins there with
+/// fresh keys; the old channel no longer reaches them, the new one does.
+#[tokio::test]
+async fn an_admin_moves_a_member_to_another_channel() {
+    let room = room().await;
+    let admin = room.server.admin().await;
+    let mut ann = room.server.member("ann").await;
+    let mut bob = room.server.member("bob").await;
+    let mut cook = room.server.member("cook").await;
+    let mut ann_call = Call::join(&ann, room.living_room).await.expect("ann joins");
+    let mut bob_call = Call::join(&bob, room.living_room).await.expect("bob joins");
+    let mut cook_call = Call::join(&cook, room.kitchen).await.expect("cook joins");
+
+    assert_eq!(bob.move_voice("ann", room.kitchen).await.err().and_then(|e| e.code()), Some(ErrorCode::Forbidden));
+    admin.move_voice("bob", room.kitchen).await.expect("moves bob");
+    let cook_id = cook_call.session_id();
+    {
+        let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call), (&mut cook, &mut cook_call)];
+        settle(&mut parties, |p| p[1].1.channel_id() == room.kitchen && p[1].1.can_hear(cook_id)).await;
+        let bob_id = parties[1].1.session_id();
+        settle(&mut parties, |p| p[2].1.can_hear(bob_id)).await;
+    }
+    assert_eq!(bob_call.channel_id(), room.kitchen);
+    cook_call.send(voice_frame(0), b"dinner?").await.expect("sends");
+    let (_, payload) =
+        tokio::time::timeout(WAIT, bob_call.recv()).await.expect("in time").expect("bob hears the kitchen");
+    assert_eq!(payload, b"dinner?");
+    ann_call.send(voice_frame(0), b"hello living room").await.expect("sends");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), bob_call.recv()).await.is_err(),
+        "bob left the living room"
+    );
+    let refused = admin.move_voice("nobody", room.kitchen).await.err().and_then(|e| e.code());
+    assert_eq!(refused, Some(ErrorCode::NotFound));
 }

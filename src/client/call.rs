@@ -57,6 +57,10 @@ impl Reassembly {
     fn add(&mut self, header: &MediaHeader, fragment: Vec<u8>) -> Option<Vec<u8>> {
         let key = (header.source, header.stream, header.frame);
         let count = usize::from(header.fragments);
+        // A sealed frame of at most MAX_VIDEO_FRAME bytes needs no more fragments than this.
+        if count > MAX_VIDEO_FRAME / MAX_MEDIA_PAYLOAD + 2 {
+            return None;
+        }
         if !self.frames.contains_key(&key) {
             if self.order.len() >= REASSEMBLY_SLOTS {
                 if let Some(oldest) = self.order.pop_front() {
@@ -163,13 +167,36 @@ impl Call {
             let copy = e2e::wrap(device_key, self.sealer.secret(), context).map_err(e2e_error)?;
             wrapped.push(WrappedKeyFor { session_id: *session_id, enc: copy.enc, ciphertext: copy.ciphertext });
         }
-        client.share_media_key(self.sealer.key_id(), wrapped).await
+        match client.share_media_key(self.sealer.key_id(), wrapped).await {
+            // Events can be stale: our session has already ended (moved, or the channel was
+            // deleted), or a recipient's has. The event saying so follows; for a recipient that
+            // is a `voice_left`, which rotates and shares again with those who remain.
+            Err(err)
+                if matches!(
+                    err.code(),
+                    Some(crate::proto::ErrorCode::NotAllowedNow | crate::proto::ErrorCode::NotFound)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The voice channel of the call.
+    pub fn channel_id(&self) -> i64 {
+        self.channel_id
     }
 
     /// Acts on one event from the control channel: membership changes rotate the sender key,
-    /// shared keys are installed. Other events are ignored.
+    /// shared keys are installed, and a move by an admin rejoins in the new channel with fresh
+    /// keys. Other events are ignored.
     pub async fn handle(&mut self, client: &Client, event: &Event) -> Result<(), ClientError> {
         match event {
+            Event::VoiceMoved { channel_id } => {
+                *self = Call::join(client, *channel_id).await?;
+                Ok(())
+            }
             Event::VoiceJoined { channel_id, session_id, device_key, .. }
                 if *channel_id == self.channel_id && *session_id != self.session_id =>
             {

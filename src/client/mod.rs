@@ -495,6 +495,11 @@ impl Client {
         expect_ok(self.request(Request::ServerMute { username: username.into(), muted }).await?)
     }
 
+    /// Admin: moves a user's voice sessions to another voice channel.
+    pub async fn move_voice(&self, username: &str, channel_id: i64) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::MoveVoice { username: username.into(), channel_id }).await?)
+    }
+
     /// Starts or stops sending a video stream.
     pub async fn set_video(&self, stream: VideoStream, sending: bool) -> Result<(), ClientError> {
         let request = if sending { Request::StartVideo { stream } } else { Request::StopVideo { stream } };

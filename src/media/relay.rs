@@ -4,8 +4,8 @@
 //! A session's address is learnt from an authenticated keepalive (and may change that way, for
 //! NAT rebinding); media from any other address is dropped. A media packet is opened with the
 //! sender's hop-by-hop key, stamped with the sender's session id as its source, and sealed
-//! again for each other reachable, undeafened member of the same channel; a muted member's
-//! media goes nowhere. Forwarded media also drives the talking indicators (time passed in). The payload after the
+//! again for each other reachable, undeafened member of the same channel (video only to those
+//! watching that stream); a muted member's voice goes nowhere. Forwarded media also drives the talking indicators (time passed in). The payload after the
 //! inner media header is forwarded untouched; with the end-to-end layer it is an SFrame frame
 //! the relay cannot read.
 

@@ -207,6 +207,7 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ShareMediaKey { key_id, wrapped } => voice::share_media_key(ctx, conn, key_id, wrapped),
         SetVoiceState { self_muted, self_deafened } => voice::set_voice_state(ctx, conn, self_muted, self_deafened),
         ServerMute { username, muted } => voice::server_mute(ctx, conn, &username, muted),
+        MoveVoice { username, channel_id } => voice::move_voice(ctx, conn, &username, channel_id).await,
         StartVideo { stream } => voice::start_video(ctx, conn, stream),
         StopVideo { stream } => voice::stop_video(ctx, conn, stream),
         WatchVideo { session_id, stream, watching } => voice::watch_video(ctx, conn, session_id, stream, watching),

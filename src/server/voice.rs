@@ -333,3 +333,36 @@ pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32)
     ctx.hub.send_to_connection(target.connection, &encode_frame(&ServerFrame::Event { event: event(session_id) }));
     Ok(Reply::Ok)
 }
+
+/// `move_voice`: an admin ends a user's voice sessions and tells each of their connections to
+/// join `channel_id` (a client rejoins with fresh keys, so end-to-end protection holds).
+pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: i64) -> Result<Reply, Failure> {
+    if conn.user(ctx)?.role != crate::proto::Role::Admin {
+        return Err(Failure::new(ErrorCode::Forbidden, "only admins can move others"));
+    }
+    let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
+    let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
+    let moved: Vec<(u32, Membership)> = {
+        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<u32> = members
+            .iter()
+            .filter(|(_, member)| member.user.username.eq_ignore_ascii_case(username) && member.channel_id != target.id)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter_map(|id| members.remove(&id).map(|member| (id, member))).collect()
+    };
+    if moved.is_empty() {
+        return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in another voice channel")));
+    }
+    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
+    for (session_id, _) in &moved {
+        relay.remove(*session_id);
+    }
+    drop(relay);
+    for (session_id, member) in moved {
+        member.announce(ctx, Event::VoiceLeft { channel_id: member.channel_id, user_id: member.user.id, session_id });
+        let order = Event::VoiceMoved { channel_id: target.id };
+        ctx.hub.send_to_connection(member.connection, &encode_frame(&ServerFrame::Event { event: order }));
+    }
+    Ok(Reply::Ok)
+}
