@@ -205,6 +205,16 @@ async fn settle(parties: &mut [(&mut Client, &mut Call)], done: impl Fn(&[(&mut 
     }
 }
 
+/// Lets in-flight key exchanges land, then handles every event already queued (bounded).
+async fn drain(parties: &mut [(&mut Client, &mut Call)]) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (client, call) in parties.iter_mut() {
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), client.next_event()).await {
+            call.handle(client, &event).await.expect("handles");
+        }
+    }
+}
+
 /// Calls are sealed end to end: members hear each other; what the relay handles (seen here by
 /// a member who never unwraps keys, exactly as the server sees it after the hop-by-hop layer)
 /// carries no plaintext; the safety numbers match; after a member leaves, keys rotate.
@@ -229,12 +239,7 @@ async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
         let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call)];
         // Both rotate for the newcomer; wait until each holds the other's newest key.
         settle(&mut parties, |p| p[0].1.can_hear(bob_id) && p[1].1.can_hear(ann_id)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        for (client, call) in parties.iter_mut() {
-            while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), client.next_event()).await {
-                call.handle(client, &event).await.expect("handles");
-            }
-        }
+        drain(&mut parties).await;
     }
     assert_ne!(ann_call.safety_number(), "", "a number is shown");
     for frame in 0..10u32 {
@@ -387,12 +392,7 @@ async fn video_frames_reach_subscribers_only_and_senders_are_capped() {
     {
         let mut parties = [(&mut ann, &mut ann_call), (&mut bob, &mut bob_call), (&mut eve, &mut eve_call)];
         settle(&mut parties, |p| p[1].1.can_hear(ann_id) && p[2].1.can_hear(ann_id)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        for (client, call) in parties.iter_mut() {
-            while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(50), client.next_event()).await {
-                call.handle(client, &event).await.expect("handles");
-            }
-        }
+        drain(&mut parties).await;
     }
 
     ann.set_video(VideoStream::Screen, true).await.expect("starts screen share");
