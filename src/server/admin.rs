@@ -8,7 +8,8 @@ use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, Ser
 /// Longest channel or category name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
+/// The caller, if an admin; otherwise `forbidden` "only admins can {action}".
+pub fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
     let user = conn.user(ctx)?;
     if user.role != Role::Admin {
         return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));

@@ -102,9 +102,7 @@ pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafene
 
 /// `server_mute`: an admin mutes or unmutes every voice session of a user.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
-    if conn.user(ctx)?.role != crate::proto::Role::Admin {
-        return Err(Failure::new(ErrorCode::Forbidden, "only admins can mute others"));
-    }
+    super::admin::require_admin(ctx, conn, "mute others")?;
     let changed: Vec<(u32, Membership)> = {
         let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
         members
@@ -239,11 +237,12 @@ pub fn leave_voice(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     Ok(Reply::Ok)
 }
 
-/// Ends every media session in a channel that is being deleted, and tells each call's audience.
-pub fn end_channel(ctx: &Shared, channel_id: i64) {
+/// Ends every media session that `ends` picks: out of the members and the relay, and a
+/// `voice_left` to each call's audience. Returns what it ended.
+fn end_sessions(ctx: &Shared, ends: impl Fn(u32, &Membership) -> bool) -> Vec<(u32, Membership)> {
     let ended: Vec<(u32, Membership)> = {
         let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<u32> = members.iter().filter(|(_, m)| m.channel_id == channel_id).map(|(id, _)| *id).collect();
+        let ids: Vec<u32> = members.iter().filter(|(id, member)| ends(**id, member)).map(|(id, _)| *id).collect();
         ids.into_iter().filter_map(|id| members.remove(&id).map(|member| (id, member))).collect()
     };
     let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
@@ -251,19 +250,22 @@ pub fn end_channel(ctx: &Shared, channel_id: i64) {
         relay.remove(*session_id);
     }
     drop(relay);
-    for (session_id, member) in ended {
-        member.announce(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
+    for (session_id, member) in &ended {
+        let left = Event::VoiceLeft { channel_id: member.channel_id, user_id: member.user.id, session_id: *session_id };
+        member.announce(ctx, left);
     }
+    ended
 }
 
-/// Ends the connection's media session, if it has one, and tells the call's audience.
+/// Ends every media session in a channel that is being deleted.
+pub fn end_channel(ctx: &Shared, channel_id: i64) {
+    end_sessions(ctx, |_, member| member.channel_id == channel_id);
+}
+
+/// Ends the connection's media session, if it has one.
 pub fn leave(ctx: &Shared, conn: &mut Conn) {
-    let Some((session_id, channel_id)) = conn.voice.take() else { return };
-    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
-    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).remove(&session_id);
-    if let Some(member) = member {
-        member.announce(ctx, Event::VoiceLeft { channel_id, user_id: member.user.id, session_id });
-    }
+    let Some((session_id, _)) = conn.voice.take() else { return };
+    end_sessions(ctx, |id, _| id == session_id);
 }
 
 /// Most members of one call that send video at once.
@@ -337,30 +339,16 @@ pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32)
 /// `move_voice`: an admin ends a user's voice sessions and tells each of their connections to
 /// join `channel_id` (a client rejoins with fresh keys, so end-to-end protection holds).
 pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: i64) -> Result<Reply, Failure> {
-    if conn.user(ctx)?.role != crate::proto::Role::Admin {
-        return Err(Failure::new(ErrorCode::Forbidden, "only admins can move others"));
-    }
+    super::admin::require_admin(ctx, conn, "move others")?;
     let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
     let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
-    let moved: Vec<(u32, Membership)> = {
-        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<u32> = members
-            .iter()
-            .filter(|(_, member)| member.user.username.eq_ignore_ascii_case(username) && member.channel_id != target.id)
-            .map(|(id, _)| *id)
-            .collect();
-        ids.into_iter().filter_map(|id| members.remove(&id).map(|member| (id, member))).collect()
-    };
+    let moved = end_sessions(ctx, |_, member| {
+        member.user.username.eq_ignore_ascii_case(username) && member.channel_id != target.id
+    });
     if moved.is_empty() {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in another voice channel")));
     }
-    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
-    for (session_id, _) in &moved {
-        relay.remove(*session_id);
-    }
-    drop(relay);
-    for (session_id, member) in moved {
-        member.announce(ctx, Event::VoiceLeft { channel_id: member.channel_id, user_id: member.user.id, session_id });
+    for (_, member) in moved {
         let order = Event::VoiceMoved { channel_id: target.id };
         ctx.hub.send_to_connection(member.connection, &encode_frame(&ServerFrame::Event { event: order }));
     }
