@@ -243,11 +243,7 @@ impl Call {
     pub async fn receive(&mut self) -> Result<Received, ClientError> {
         loop {
             let (header, payload) = self.link.recv().await?;
-            let stream = match header.stream {
-                StreamKind::Voice => None,
-                StreamKind::Camera => Some(VideoStream::Camera),
-                StreamKind::Screen => Some(VideoStream::Screen),
-            };
+            let stream = header.stream.video();
             let sealed = match stream {
                 None => payload,
                 Some(_) => match self.reassembly.add(&header, payload) {
@@ -291,10 +287,7 @@ impl Call {
         let parts: Vec<&[u8]> = sealed.chunks(MAX_MEDIA_PAYLOAD).collect();
         let fragments =
             u16::try_from(parts.len()).map_err(|_| ClientError::Protocol("video frame too large".into()))?;
-        let stream = match stream {
-            VideoStream::Camera => StreamKind::Camera,
-            VideoStream::Screen => StreamKind::Screen,
-        };
+        let stream = StreamKind::from(stream);
         for (index, part) in parts.into_iter().enumerate() {
             let header =
                 MediaHeader { source: 0, stream, flags: u8::from(keyframe), frame, fragment: index as u16, fragments };

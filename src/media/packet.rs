@@ -287,6 +287,26 @@ pub enum StreamKind {
     Screen = 2,
 }
 
+impl StreamKind {
+    /// The control protocol's name for a video stream; `None` for voice.
+    pub fn video(self) -> Option<crate::proto::VideoStream> {
+        match self {
+            StreamKind::Voice => None,
+            StreamKind::Camera => Some(crate::proto::VideoStream::Camera),
+            StreamKind::Screen => Some(crate::proto::VideoStream::Screen),
+        }
+    }
+}
+
+impl From<crate::proto::VideoStream> for StreamKind {
+    fn from(stream: crate::proto::VideoStream) -> Self {
+        match stream {
+            crate::proto::VideoStream::Camera => StreamKind::Camera,
+            crate::proto::VideoStream::Screen => StreamKind::Screen,
+        }
+    }
+}
+
 /// The start of a media packet's plaintext: who sent it (filled in by the relay), which stream,
 /// and where this fragment belongs in its frame. What follows is sealed end to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

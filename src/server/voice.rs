@@ -7,7 +7,6 @@
 
 use super::connection::Conn;
 use super::{Failure, Shared};
-use crate::media::packet::StreamKind;
 use crate::proto::{
     encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, User, VideoStream, VoiceMember, VoiceSession,
     WrappedKeyFor,
@@ -271,13 +270,6 @@ pub fn leave(ctx: &Shared, conn: &mut Conn) {
 /// Most members of one call that send video at once.
 pub const MAX_VIDEO_SENDERS: usize = 8;
 
-fn stream_kind(stream: VideoStream) -> StreamKind {
-    match stream {
-        VideoStream::Camera => StreamKind::Camera,
-        VideoStream::Screen => StreamKind::Screen,
-    }
-}
-
 /// The caller's live media session and its membership.
 fn own_membership(ctx: &Shared, conn: &Conn) -> Result<(u32, Membership), Failure> {
     let not_in_voice = || Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first");
@@ -300,7 +292,7 @@ pub fn start_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Rep
     ctx.relay
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .start_video(session_id, stream_kind(stream), MAX_VIDEO_SENDERS)
+        .start_video(session_id, stream.into(), MAX_VIDEO_SENDERS)
         .map_err(|full| Failure::new(ErrorCode::LimitReached, full.to_string()))?;
     member.announce(ctx, Event::VideoStarted { channel_id: member.channel_id, session_id, stream });
     Ok(Reply::Ok)
@@ -309,7 +301,7 @@ pub fn start_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Rep
 /// `stop_video`.
 pub fn stop_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Reply, Failure> {
     let (session_id, member) = own_membership(ctx, conn)?;
-    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).stop_video(session_id, stream_kind(stream));
+    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).stop_video(session_id, stream.into());
     member.announce(ctx, Event::VideoStopped { channel_id: member.channel_id, session_id, stream });
     Ok(Reply::Ok)
 }
@@ -324,7 +316,7 @@ pub fn watch_video(
 ) -> Result<Reply, Failure> {
     let (session_id, member) = own_membership(ctx, conn)?;
     fellow(ctx, member.channel_id, source)?;
-    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).watch(session_id, source, stream_kind(stream), watching);
+    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).watch(session_id, source, stream.into(), watching);
     Ok(Reply::Ok)
 }
 
