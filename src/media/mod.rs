@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// How often silence is checked for talking indicators.
 const TALKING_TICK: Duration = Duration::from_millis(100);
 
-/// Receives datagrams until `cancel`, lets the relay decide, sends what it says, and reports
-/// who starts and stops talking on `talking` (dropped when the receiver lags).
+/// Receives datagrams until `cancel`, lets the relay decide, sends what it says, and every
+/// [`TALKING_TICK`] reports who started and stopped talking on `talking` (dropped when the
+/// receiver lags).
 pub async fn run(
     socket: UdpSocket,
     relay: Arc<Mutex<Relay>>,
@@ -33,19 +34,18 @@ pub async fn run(
     loop {
         let received = tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => None,
-            received = socket.recv_from(&mut buf) => received.ok(),
-        };
-        let changes = {
-            let mut relay = relay.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((len, from)) = received {
-                relay.handle(from, &mut buf[..len], Instant::now(), &mut outgoing);
+            _ = tick.tick() => {
+                // Only the tick scans every member; the per-datagram path stays O(recipients).
+                let changes = relay.lock().unwrap_or_else(|p| p.into_inner()).talking_changes(Instant::now());
+                for change in changes {
+                    let _ = talking.try_send(change);
+                }
+                continue;
             }
-            relay.talking_changes(Instant::now())
+            received = socket.recv_from(&mut buf) => received,
         };
-        for change in changes {
-            let _ = talking.try_send(change);
-        }
+        let Ok((len, from)) = received else { continue };
+        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], Instant::now(), &mut outgoing);
         for (to, datagram) in outgoing.drain(..) {
             let _ = socket.send_to(&datagram, to).await;
         }
