@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{TestServer, WAIT};
+use common::{spawn_until_ready, TestServer, WAIT};
 use iptincan::client::audio::{VoiceEncoder, FRAME_SAMPLES};
 use iptincan::client::call::Call;
 use iptincan::media::packet::{MediaHeader, StreamKind};
 use iptincan::proto::ChannelKind;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -49,27 +48,9 @@ async fn the_wire_carries_neither_opus_frames_nor_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("call.pcap");
     let udp_port = server.running().media_addr().port();
-    let mut tshark = Command::new("tshark")
-        .args(["-i", "lo", "-f", &format!("udp port {udp_port}"), "-a", "duration:6", "-w"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts tshark");
-    let stderr = tshark.stderr.take().expect("stderr");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("Capturing on") {
-                let _ = ready_tx.send(());
-            }
-        }
-    });
-    if ready_rx.recv_timeout(WAIT).is_err() {
-        let _ = tshark.kill();
-        let _ = tshark.wait();
-        panic!("tshark did not start capturing");
-    }
+    let mut capture = Command::new("tshark");
+    capture.args(["-i", "lo", "-f", &format!("udp port {udp_port}"), "-a", "duration:6", "-w"]).arg(&pcap);
+    let mut tshark = spawn_until_ready(capture, "Capturing on");
     // "Capturing on" is printed just before the filter is live.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{client_binary, run_bounded, write_config, ServerProcess, WAIT};
+use common::{client_binary, run_bounded, spawn_until_ready, write_config, ServerProcess};
 use iptincan::client::audio::read_wav;
 use iptincan::client::Client;
 use iptincan::proto::ChannelKind;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,35 +35,15 @@ fn speech(dir: &Path) -> std::path::PathBuf {
 
 /// Starts `itc voice record` and waits until it has joined.
 fn recorder(server: &ServerProcess, user: &str, channel: &str, out: &Path, seconds: u64) -> Child {
-    let mut child = Command::new(client_binary())
+    let mut command = Command::new(client_binary());
+    command
         .env("ITC_SERVER", &server.code)
         .env("ITC_PASSWORD", "member-password")
         .env("ITC_KNOWN_HOSTS", out.with_extension("hosts"))
         .args(["-u", user, "voice", "record", channel])
         .arg(out)
-        .args(["--seconds", &seconds.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns itc");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        match rx.recv_timeout(WAIT) {
-            Ok(line) if line.starts_with("recording") => return child,
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the recorder never said it was recording");
-            }
-        }
-    }
+        .args(["--seconds", &seconds.to_string()]);
+    spawn_until_ready(command, "recording")
 }
 
 fn wait(mut child: Child, limit: Duration) {

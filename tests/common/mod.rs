@@ -247,6 +247,30 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Spawns `command` and waits (bounded) until a line of its stderr starts with `ready`; its
+/// stderr keeps being drained afterwards. A process that never says so is killed.
+pub fn spawn_until_ready(mut command: Command, ready: &str) -> Child {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawns");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    loop {
+        match lines_rx.recv_timeout(WAIT) {
+            Ok(line) if line.starts_with(ready) => return child,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{command:?} never printed a line starting with {ready:?}");
+            }
+        }
+    }
+}
+
 /// Runs `itc-server` with arguments to completion (bounded) and returns (success, stdout, stderr).
 pub fn run_server_command(dir: &Path, args: &[&str]) -> (bool, String, String) {
     run_bounded(Command::new(server_binary()).arg("--data-dir").arg(dir).args(args))
