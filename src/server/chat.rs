@@ -31,12 +31,7 @@ fn can_read(channel: &Channel, user_id: i64) -> bool {
 
 /// Queues an event to everyone who can read `channel`.
 pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
-    let frame = encode_frame(&ServerFrame::Event { event });
-    if channel.kind == ChannelKind::Direct {
-        ctx.hub.send_to_users(&channel.members, &frame);
-    } else {
-        ctx.hub.broadcast(&frame);
-    }
+    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event }));
 }
 
 async fn readable_channel(ctx: &Shared, channel_id: i64, user: &User) -> Result<Channel, Failure> {

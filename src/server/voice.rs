@@ -36,19 +36,15 @@ pub struct Membership {
     pub self_deafened: bool,
     /// Muted by an admin.
     pub server_muted: bool,
-    /// Who hears about this call: empty for everyone online, else the two users of a 1:1 call.
+    /// Who hears about this call: the channel's members (the two users of a 1:1 call; empty,
+    /// meaning everyone logged in, for a voice channel).
     pub audience: Vec<i64>,
 }
 
 impl Membership {
     /// Tells this call's audience about `event`.
     fn announce(&self, ctx: &Shared, event: Event) {
-        let frame = encode_frame(&ServerFrame::Event { event });
-        if self.audience.is_empty() {
-            ctx.hub.broadcast(&frame);
-        } else {
-            ctx.hub.send_to_users(&self.audience, &frame);
-        }
+        ctx.hub.send_to_audience(&self.audience, &encode_frame(&ServerFrame::Event { event }));
     }
 
     fn state_event(&self, session_id: u32) -> Event {
@@ -175,7 +171,7 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
             self_muted: false,
             self_deafened: false,
             server_muted: false,
-            audience: if channel.kind == ChannelKind::Direct { channel.members.clone() } else { Vec::new() },
+            audience: channel.members.clone(),
         };
         let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
         membership.announce(ctx, joined);
