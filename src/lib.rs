@@ -10,6 +10,7 @@ pub mod e2e;
 pub mod media;
 pub mod proto;
 pub mod random;
+pub mod ratelimit;
 pub mod rest;
 pub mod server;
 pub mod store;

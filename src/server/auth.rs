@@ -11,9 +11,9 @@
 
 use super::connection::Conn;
 use super::hub::Member;
-use super::ratelimit::RateLimiter;
 use super::{Failure, Shared};
 use crate::proto::{ErrorCode, Event, Reply, Role, ServerFrame, SessionInfo, UserPresence};
+use crate::ratelimit::RateLimiter;
 use crate::store::UserRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -12,7 +12,6 @@ pub mod chat;
 pub mod connection;
 pub mod hub;
 pub mod passwords;
-pub mod ratelimit;
 pub mod voice;
 
 use crate::code::ConnectionCode;
@@ -115,7 +114,7 @@ pub struct Shared {
     /// Login throttling.
     pub login_limits: Mutex<auth::LoginLimits>,
     /// Message throttling per user.
-    pub message_limits: Mutex<ratelimit::RateLimiter>,
+    pub message_limits: Mutex<crate::ratelimit::RateLimiter>,
     /// Argon2id hashing on a fixed pool of threads.
     pub passwords: passwords::Passwords,
     /// A hash to verify against when the user does not exist, so timing reveals nothing.
