@@ -4,7 +4,7 @@
 //! (`murmurd`) with members that speak Mumble's protocol. For each it prints forwarded packets
 //! per second, server CPU per 1,000 forwarded packets, added relay latency (p50/p99, sender to
 //! receiver on one clock, loopback), loss and the server's RSS; then the ratio of CPU per
-//! forwarded packet.
+//! forwarded packet, beside the kernel's floor (a plain loop that only sends the same datagrams).
 //!
 //! Environment: `BENCH_MEMBERS` (50, 2–400), `BENCH_TALKERS` (20, 1–members),
 //! `BENCH_SECONDS` (10, 1–60), `BENCH_PEER` (`mumble`, or `none` to skip it),
@@ -13,6 +13,7 @@
 
 #[path = "../../common/mod.rs"]
 mod common;
+mod floor;
 mod itc;
 mod load;
 mod mumble;
@@ -97,12 +98,18 @@ async fn run() -> AnyResult<()> {
     .map_err(|_| format!("Mumble run gave up after {} s", limit.as_secs()))??;
     report("Mumble 1.3 (murmurd)", &load, &theirs);
 
+    let floor = floor::send_cpu_ms_per_1000(load.members)?;
     println!("\n== Comparison ==");
     println!(
         "CPU per forwarded packet: murmurd {:.2} ms / itc-server {:.2} ms per 1,000 = {:.2}x less CPU for IPTinCan",
         theirs.cpu_ms_per_1000(),
         ours.cpu_ms_per_1000(),
         theirs.cpu_ms_per_1000() / ours.cpu_ms_per_1000().max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "kernel floor:             a plain send_to loop of the same datagrams costs {floor:.2} ms per 1,000; above it: murmurd {:.2} ms, itc-server {:.2} ms",
+        theirs.cpu_ms_per_1000() - floor,
+        ours.cpu_ms_per_1000() - floor
     );
     println!(
         "relay latency p99:        murmurd {:.3} ms / itc-server {:.3} ms",
