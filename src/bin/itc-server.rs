@@ -1,10 +1,16 @@
 //! `itc-server`: the headless IPTinCan server. Parses arguments, loads `server.toml`, sets up
 //! logging, and hands over to the engine library; no server logic lives here.
 
+#[path = "shared/invite.rs"]
+mod invite;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use invite::InviteFlags;
+use iptincan::code::ConnectionCode;
 use iptincan::config::{self, DataDir};
-use iptincan::server;
+use iptincan::server::{self, invites::InviteOptions};
+use iptincan::store::Store;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -34,6 +40,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         png: Option<PathBuf>,
     },
+    /// Make an invite (works while the server runs, or before its first start)
+    Invite(InviteFlags),
+    /// List invites, newest first
+    Invites,
 }
 
 fn main() {
@@ -64,6 +74,8 @@ fn run(args: Args) -> Result<()> {
     match args.command.unwrap_or(Command::Run) {
         Command::Run => runtime.block_on(serve(loaded.config, data_dir)),
         Command::Code { host, png } => print_code(&loaded.config, &data_dir, host, png),
+        Command::Invite(flags) => runtime.block_on(make_invite(&loaded.config, &data_dir, flags)),
+        Command::Invites => runtime.block_on(list_invites(&loaded.config, &data_dir)),
     }
 }
 
@@ -113,11 +125,37 @@ async fn wait_for_stop_signal() -> Result<()> {
     Ok(())
 }
 
-fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
+/// This server's connection code for `host` (default: its LAN address).
+fn own_code(config: &config::Config, data_dir: &DataDir, host: Option<String>) -> Result<ConnectionCode> {
     let identity = server::prepare_identity(config, data_dir)?;
     let host = host.unwrap_or_else(|| server::default_public_host(config));
     let fingerprint = identity.as_ref().map(|identity| identity.fingerprint());
-    let code = server::connection_code(config, &host, config.server.tcp_port, fingerprint).encode()?;
+    Ok(server::connection_code(config, &host, config.server.tcp_port, fingerprint))
+}
+
+async fn make_invite(config: &config::Config, data_dir: &DataDir, flags: InviteFlags) -> Result<()> {
+    let options = InviteOptions::checked(
+        Some(flags.uses),
+        flags.expires.map(|expires| expires.as_secs()),
+        Some(flags.role),
+        flags.note,
+    )?;
+    let code = own_code(config, data_dir, flags.host)?;
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    let created = server::invites::create(&store, None, options, code).await?;
+    invite::print_created(&created, flags.png.as_ref())
+}
+
+async fn list_invites(config: &config::Config, data_dir: &DataDir) -> Result<()> {
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    for listed in store.list_invites(server::auth::now_ms()).await? {
+        println!("{}", invite::describe(&listed));
+    }
+    Ok(())
+}
+
+fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
+    let code = own_code(config, data_dir, host)?.encode()?;
     println!("{code}");
     println!("{}", iptincan::code::render_qr_terminal(&code)?);
     if let Some(path) = png {

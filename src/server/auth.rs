@@ -76,7 +76,8 @@ fn new_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+/// SHA-256 of a secret (session token or invite secret): what is stored instead of it.
+pub fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
@@ -108,15 +109,38 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
             "registration is closed on this server; ask an admin for an invite",
         ));
     }
-    crate::config::check_username(&username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
+    let hash = new_account_hash(ctx, &username, password).await?;
+    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
+    tracing::info!("account registered");
+    start_new_session(ctx, conn, user).await
+}
+
+/// `redeem_invite`: creates an account with an invite (open registration or not) and logs it in.
+pub async fn redeem_invite(
+    ctx: &Shared,
+    conn: &mut Conn,
+    secret: String,
+    username: String,
+    password: String,
+) -> Result<Reply, Failure> {
+    let hash = new_account_hash(ctx, &username, password).await?;
+    let user = ctx.store.redeem_invite(token_hash(&secret), username, hash, now_ms()).await?;
+    tracing::info!(role = user.role.as_str(), "account created with an invite");
+    start_new_session(ctx, conn, user).await
+}
+
+/// Checks a new account's name, password and the room on the server; hashes the password.
+async fn new_account_hash(ctx: &Shared, username: &str, password: String) -> Result<String, Failure> {
+    crate::config::check_username(username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
     check_new_password(&password)?;
     if ctx.hub.is_full(ctx.config.server.max_users) {
         let full = super::hub::ServerFull(ctx.config.server.max_users);
         return Err(Failure::new(ErrorCode::ServerFull, full.to_string()));
     }
-    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
-    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
-    tracing::info!("account registered");
+    ctx.passwords.hash(password).await.map_err(internal)
+}
+
+async fn start_new_session(ctx: &Shared, conn: &mut Conn, user: crate::proto::User) -> Result<Reply, Failure> {
     let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
     start_session(ctx, conn, record).await
 }

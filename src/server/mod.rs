@@ -11,6 +11,7 @@ pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod hub;
+pub mod invites;
 pub mod passwords;
 pub mod voice;
 
@@ -94,6 +95,7 @@ impl From<StoreError> for Failure {
         match err {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
+            StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
@@ -127,11 +129,25 @@ pub struct Shared {
     pub relay: Arc<Mutex<crate::media::relay::Relay>>,
     /// The UDP media port clients send to.
     pub media_port: u16,
+    /// The TCP control port clients connect to.
+    pub control_port: u16,
+    /// SHA-256 of the TLS certificate, when TLS is on.
+    pub fingerprint: Option<Fingerprint>,
     /// Who is in which voice channel, by media session.
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
 }
 
 impl Shared {
+    /// The host to put in connection codes and invites: see [`default_public_host`].
+    pub fn public_host(&self) -> String {
+        default_public_host(&self.config)
+    }
+
+    /// The connection code for reaching this server at `host`.
+    pub fn connection_code(&self, host: &str) -> ConnectionCode {
+        connection_code(&self.config, host, self.control_port, self.fingerprint)
+    }
+
     /// The public description of the server right now.
     pub fn server_info(&self) -> ServerInfo {
         let server = &self.config.server;
@@ -148,7 +164,7 @@ impl Shared {
 
     /// The ways to log in that this server offers.
     pub fn auth_methods(&self) -> Vec<AuthMethod> {
-        let mut methods = vec![AuthMethod::Password, AuthMethod::Token];
+        let mut methods = vec![AuthMethod::Password, AuthMethod::Token, AuthMethod::Invite];
         if self.config.auth.allow_registration {
             methods.push(AuthMethod::Register);
         }
@@ -204,11 +220,36 @@ impl RunningServer {
         self.shared.hub.users_online()
     }
 
-    /// The connection code for reaching this server at `host`.
-    pub fn connection_code(&self, host: &str) -> ConnectionCode {
-        connection_code(&self.shared.config, host, self.control_addr.port(), self.fingerprint)
+    /// The host to put in connection codes and invites.
+    pub fn public_host(&self) -> String {
+        self.shared.public_host()
     }
 
+    /// The connection code for reaching this server at `host`.
+    pub fn connection_code(&self, host: &str) -> ConnectionCode {
+        self.shared.connection_code(host)
+    }
+
+    /// Makes an invite (for the tray's "Invite someone…"), with a connection code for `host`
+    /// (default: [`Shared::public_host`]).
+    pub async fn create_invite(
+        &self,
+        options: invites::InviteOptions,
+        host: Option<&str>,
+    ) -> Result<crate::proto::CreatedInvite, invites::InviteError> {
+        let host = host.map_or_else(|| self.shared.public_host(), str::to_string);
+        invites::create(&self.shared.store, None, options, self.shared.connection_code(&host)).await
+    }
+
+    /// Every invite, newest first.
+    pub async fn list_invites(&self) -> Result<Vec<crate::proto::InviteInfo>, StoreError> {
+        self.shared.store.list_invites(auth::now_ms()).await
+    }
+
+    /// Makes an invite unusable.
+    pub async fn revoke_invite(&self, invite_id: i64) -> Result<crate::proto::InviteInfo, StoreError> {
+        self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
+    }
     /// A token that stops the server when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -309,6 +350,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         next_connection_id: AtomicU64::new(1),
         relay: Arc::default(),
         media_port: media_addr.port(),
+        control_port: control_addr.port(),
+        fingerprint,
         voice_members: Mutex::default(),
         started_at: Instant::now(),
         config,
