@@ -1,0 +1,24 @@
+//! Build script: Tauri's code generation, and one permission per app command so that the
+//! capability files can grant the dashboard exactly the commands it uses.
+
+/// The app's commands; `capabilities/dashboard.json` allows each one by name.
+const COMMANDS: &[&str] = &[
+    "status",
+    "setup",
+    "start",
+    "stop",
+    "create_invite",
+    "list_invites",
+    "revoke_invite",
+    "copy_text",
+    "data_location",
+    "autostart_enabled",
+    "set_autostart",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri-build failed");
+}

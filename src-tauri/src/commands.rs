@@ -1,0 +1,101 @@
+//! The commands the dashboard calls: thin `async` wrappers over the engine's [`Appliance`].
+//!
+//! Each command calls one engine function and, when the state may have changed, refreshes
+//! the tray. No server logic lives here. `build.rs` lists these names so that
+//! `capabilities/dashboard.json` can allow each one.
+
+use crate::error::{Error, Result};
+use crate::tray;
+use iptincan::appliance::{Appliance, InviteCard, InviteRequest, SetupChoices, Status};
+use iptincan::proto::InviteInfo;
+use std::sync::Arc;
+use tauri::{AppHandle, State};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+
+/// The engine, shared as Tauri managed state.
+pub type Engine = Arc<Appliance>;
+
+/// The state right now (the dashboard polls this every second or two).
+#[tauri::command]
+pub fn status(engine: State<'_, Engine>) -> Status {
+    engine.status()
+}
+
+/// First-run setup: server name, the admin's password, router ports; starts the server.
+#[tauri::command]
+pub async fn setup(app: AppHandle, engine: State<'_, Engine>, choices: SetupChoices) -> Result<Status> {
+    let status = engine.setup(choices).await?;
+    tray::refresh(&app, &status);
+    Ok(status)
+}
+
+/// Starts the server.
+#[tauri::command]
+pub async fn start(app: AppHandle, engine: State<'_, Engine>) -> Result<Status> {
+    let result = engine.start().await;
+    tray::refresh(&app, &engine.status());
+    Ok(result?)
+}
+
+/// Stops the server.
+#[tauri::command]
+pub async fn stop(app: AppHandle, engine: State<'_, Engine>) -> Result<Status> {
+    let status = engine.stop().await?;
+    tray::refresh(&app, &status);
+    Ok(status)
+}
+
+/// Makes an invite, with its text and QR picture.
+#[tauri::command]
+pub async fn create_invite(engine: State<'_, Engine>, request: InviteRequest) -> Result<InviteCard> {
+    Ok(engine.create_invite(request).await?)
+}
+
+/// Every invite, newest first.
+#[tauri::command]
+pub async fn list_invites(engine: State<'_, Engine>) -> Result<Vec<InviteInfo>> {
+    Ok(engine.list_invites().await?)
+}
+
+/// Withdraws an invite.
+#[tauri::command]
+pub async fn revoke_invite(engine: State<'_, Engine>, id: i64) -> Result<InviteInfo> {
+    Ok(engine.revoke_invite(id).await?)
+}
+
+/// Puts text (a connection code or an invite) on the clipboard.
+#[tauri::command]
+pub fn copy_text(app: AppHandle, text: String) -> Result<()> {
+    Ok(app.clipboard().write_text(text)?)
+}
+
+/// Where the server's files and backups live, for the dashboard to show.
+#[tauri::command]
+pub fn data_location(engine: State<'_, Engine>) -> String {
+    engine.data_dir().root().display().to_string()
+}
+
+/// Whether the app starts when the user logs in.
+#[tauri::command]
+pub fn autostart_enabled(app: AppHandle) -> Result<bool> {
+    Ok(app.autolaunch().is_enabled()?)
+}
+
+/// Turns start at login on or off; returns the new setting.
+#[tauri::command]
+pub fn set_autostart(app: AppHandle, enabled: bool) -> Result<bool> {
+    let launcher = app.autolaunch();
+    if enabled {
+        launcher.enable()?;
+    } else {
+        launcher.disable()?;
+    }
+    Ok(launcher.is_enabled()?)
+}
+
+/// Copies the connection code to the clipboard (the tray's "Copy connection code").
+pub fn copy_connection_code(app: &AppHandle, engine: &Appliance) -> Result<()> {
+    let code = engine.connection_code().ok_or(Error::NoConnectionCode)?;
+    Ok(app.clipboard().write_text(code)?)
+}

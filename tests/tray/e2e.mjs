@@ -1,0 +1,296 @@
+// End-to-end test of the tray app: drives the real app's dashboard over WebDriver
+// (tauri-driver in front of WebKitWebDriver) and its tray menu over D-Bus
+// (com.canonical.dbusmenu, as a StatusNotifierItem host sees it).
+//
+// Story: first run shows the setup form; the parent names the server and picks a password;
+// the dashboard shows the server running with a connection code; "Create invite" shows an
+// invite QR picture and its text; the tray menu lists its items, "Invite someone…" from the
+// tray shows a new invite on the dashboard, and Quit ends the app.
+//
+// Run by scripts/test-tray, which provides Xvfb, a D-Bus session, a tray host and
+// tauri-driver. Needs only Node (built-in fetch); no npm packages.
+// Environment: TRAY_APP (the app binary), ARTIFACTS (output folder), WEBDRIVER_URL.
+// Exits non-zero, with the reason, when any step fails (e.g. no QR picture is shown).
+
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const APP = need('TRAY_APP');
+const ARTIFACTS = need('ARTIFACTS');
+const DRIVER = process.env.WEBDRIVER_URL || 'http://127.0.0.1:4444';
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+const TIMEOUT_MS = 30000;
+
+function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+let passed = 0;
+let failed = 0;
+
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    failed += 1;
+    console.log(`not ok - ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+// ---- WebDriver, the few calls we need ----
+
+async function wd(method, path, body) {
+  const response = await fetch(`${DRIVER}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const value = json.value || {};
+    throw new Error(`${method} ${path}: ${response.status} ${value.error || ''} ${value.message || ''}`);
+  }
+  return json.value;
+}
+
+class Session {
+  static async start() {
+    const value = await wd('POST', '/session', {
+      capabilities: { alwaysMatch: { 'tauri:options': { application: APP } } },
+    });
+    return new Session(value.sessionId);
+  }
+
+  constructor(id) {
+    this.path = `/session/${id}`;
+  }
+
+  async find(css) {
+    const value = await wd('POST', `${this.path}/element`, { using: 'css selector', value: css });
+    return value[ELEMENT];
+  }
+
+  async script(source, ...args) {
+    return wd('POST', `${this.path}/execute/sync`, { script: source, args });
+  }
+
+  async type(css, text) {
+    const id = await this.find(css);
+    await wd('POST', `${this.path}/element/${id}/clear`, {});
+    await wd('POST', `${this.path}/element/${id}/value`, { text });
+  }
+
+  async click(css) {
+    const id = await this.find(css);
+    await wd('POST', `${this.path}/element/${id}/click`, {});
+  }
+
+  async text(css) {
+    return this.script('const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', css);
+  }
+
+  // Waits until `source` (a function body run in the page) returns a truthy value.
+  async until(what, source, ...args) {
+    const deadline = Date.now() + TIMEOUT_MS;
+    let last;
+    while (Date.now() < deadline) {
+      try {
+        last = await this.script(source, ...args);
+        if (last) return last;
+      } catch (err) {
+        last = err.message;
+      }
+      await sleep(250);
+    }
+    const page = await this.text('body').catch(() => '');
+    throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)}); page says: ${squeeze(page)}`);
+  }
+
+  async screenshot(file) {
+    const png = await wd('GET', `${this.path}/screenshot`);
+    writeFileSync(join(ARTIFACTS, file), Buffer.from(png, 'base64'));
+  }
+
+  async end() {
+    await wd('DELETE', this.path).catch(() => {});
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const squeeze = (text) => String(text || '').replace(/\s+/g, ' ').slice(0, 600);
+
+// ---- The tray, over D-Bus ----
+
+function gdbus(...args) {
+  return execFileSync('gdbus', ['call', '--session', ...args], { encoding: 'utf8' });
+}
+
+// The tray item's bus name and menu path, as the StatusNotifierWatcher knows them.
+function trayMenu() {
+  const items = gdbus('--dest', 'org.kde.StatusNotifierWatcher', '--object-path', '/StatusNotifierWatcher',
+    '--method', 'org.freedesktop.DBus.Properties.Get', 'org.kde.StatusNotifierWatcher',
+    'RegisteredStatusNotifierItems');
+  const entry = items.match(/'([^']+)'/);
+  if (!entry) throw new Error(`no tray item is registered: ${items.trim()}`);
+  const slash = entry[1].indexOf('/');
+  const dest = slash < 0 ? entry[1] : entry[1].slice(0, slash);
+  const itemPath = slash < 0 ? '/StatusNotifierItem' : entry[1].slice(slash);
+  const menu = gdbus('--dest', dest, '--object-path', itemPath, '--method',
+    'org.freedesktop.DBus.Properties.Get', 'org.kde.StatusNotifierItem', 'Menu');
+  const path = menu.match(/objectpath '([^']+)'/);
+  if (!path) throw new Error(`the tray item has no menu: ${menu.trim()}`);
+  return { dest, path: path[1] };
+}
+
+// [{ id, label, enabled }] from com.canonical.dbusmenu.GetLayout.
+function menuItems(menu) {
+  const layout = gdbus('--dest', menu.dest, '--object-path', menu.path, '--method',
+    'com.canonical.dbusmenu.GetLayout', '--', '0', '-1', '["label", "enabled"]');
+  const items = [];
+  const pattern = /\((\d+), \{([^}]*)\}/g;
+  let match;
+  while ((match = pattern.exec(layout)) !== null) {
+    const label = match[2].match(/'label': <'([^']*)'>/);
+    const enabled = !/'enabled': <false>/.test(match[2]);
+    if (label) items.push({ id: Number(match[1]), label: label[1].replace(/_/g, ''), enabled });
+  }
+  return { items, layout };
+}
+
+function clickMenu(menu, label) {
+  const { items, layout } = menuItems(menu);
+  const item = items.find((candidate) => candidate.label === label);
+  if (!item) throw new Error(`no tray menu item "${label}" in ${layout.trim()}`);
+  gdbus('--dest', menu.dest, '--object-path', menu.path, '--method', 'com.canonical.dbusmenu.Event',
+    '--', String(item.id), 'clicked', '<"">', '0');
+}
+
+function screenshotScreen(file) {
+  execFileSync('import', ['-window', 'root', join(ARTIFACTS, file)]);
+}
+
+// ---- The story ----
+
+async function main() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const session = await Session.start();
+  let menu;
+  try {
+    await step('first run shows the setup form', async () => {
+      await session.until('the setup form', "return !document.getElementById('setup').hidden;");
+    });
+
+    await step('setup with a name and a password starts the server', async () => {
+      await session.type('#server-name', 'The Test Family');
+      await session.type('#admin-password', 'a-good-password');
+      await session.type('#admin-password-again', 'a-good-password');
+      // Tests never touch the real network's router.
+      await session.click('#open-router-ports');
+      await session.click('#setup-submit');
+      await session.until('the running dashboard',
+        "return !document.getElementById('dashboard').hidden && " +
+        "document.getElementById('connection-code').textContent.startsWith('ITC-');");
+      const badge = await session.text('#state-badge');
+      if (badge !== 'Running') throw new Error(`state badge says "${badge}"`);
+      const title = await session.text('#title');
+      if (title !== 'The Test Family') throw new Error(`title says "${title}"`);
+    });
+
+    await step('creating an invite shows its QR picture and text', async () => {
+      await session.type('#invite-note', 'Grandma');
+      await session.click('#invite-create');
+      await session.until('the invite QR picture',
+        "const img = document.getElementById('invite-qr');" +
+        "return !document.getElementById('invite-card').hidden && img.src.startsWith('data:image/svg+xml') " +
+        '&& img.complete && img.naturalWidth > 0;');
+      const text = await session.text('#invite-text');
+      if (!/^ITC-\S+\.\S+$/.test(text)) throw new Error(`invite text is "${text}"`);
+      await session.until('the invite in the list',
+        "return document.getElementById('invite-list').textContent.includes('For Grandma');");
+      await sleep(500);
+      await session.screenshot('dashboard.png');
+      screenshotScreen('screen-dashboard.png');
+    });
+
+    await step('the tray menu has every item, enabled as the state says', async () => {
+      menu = trayMenu();
+      const { items, layout } = menuItems(menu);
+      writeFileSync(join(ARTIFACTS, 'tray-menu.txt'), `${layout}\n`);
+      const want = ['Start', 'Stop', 'Open dashboard', 'Invite someone…', 'Copy connection code', 'Back up now', 'Quit'];
+      for (const label of want) {
+        if (!items.some((item) => item.label === label)) throw new Error(`missing "${label}" in ${layout.trim()}`);
+      }
+      const enabled = (label) => items.find((item) => item.label === label).enabled;
+      if (enabled('Start') || !enabled('Stop') || !enabled('Invite someone…')) {
+        throw new Error(`wrong enabled items for a running server: ${layout.trim()}`);
+      }
+      if (!items.some((item) => item.label.startsWith('The Test Family — running'))) {
+        throw new Error(`no summary line: ${layout.trim()}`);
+      }
+    });
+
+    await step("the tray's Invite someone… shows a new invite on the dashboard", async () => {
+      const before = await session.text('#invite-text');
+      clickMenu(menu, 'Invite someone…');
+      await session.until('a new invite from the tray',
+        "const text = document.getElementById('invite-text').textContent;" +
+        'return text.startsWith(\'ITC-\') && text !== arguments[0];', before);
+    });
+
+    await step("the tray's Stop stops the server, and Start starts it again", async () => {
+      clickMenu(menu, 'Stop');
+      await session.until('the stopped state', "return document.getElementById('state-badge').textContent === 'Stopped';");
+      clickMenu(menu, 'Start');
+      await session.until('the running state', "return document.getElementById('state-badge').textContent === 'Running';");
+    });
+
+    await step('the tray menu, opened on screen', async () => {
+      openMenuOnScreen();
+      screenshotScreen('tray-menu.png');
+      execFileSync('xdotool', ['key', 'Escape']);
+    });
+
+    await step('Quit ends the app', async () => {
+      clickMenu(menu, 'Quit');
+      const deadline = Date.now() + TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        try {
+          trayMenu();
+        } catch (err) {
+          return; // The tray item is gone: the app exited.
+        }
+        await sleep(250);
+      }
+      throw new Error('the tray item is still there');
+    });
+  } finally {
+    await session.end();
+  }
+}
+
+// Clicks the tray icon in the tray host's bar (bottom right of the screen) so that the menu
+// opens where a screenshot sees it.
+function openMenuOnScreen() {
+  const geometry = execFileSync('xdotool', ['getdisplaygeometry'], { encoding: 'utf8' }).trim().split(/\s+/);
+  const [width, height] = geometry.map(Number);
+  execFileSync('xdotool', ['mousemove', String(width - 12), String(height - 12), 'click', '1']);
+  execFileSync('sleep', ['1']);
+}
+
+main().then(
+  () => {
+    console.log(`${passed} passed, ${failed} failed`);
+  },
+  (err) => {
+    console.error(`tray e2e: ${err.stack || err.message}`);
+    console.log(`${passed} passed, ${failed === 0 ? 1 : failed} failed`);
+    process.exit(1);
+  },
+);
