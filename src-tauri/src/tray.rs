@@ -11,7 +11,7 @@ use crate::commands::{self, Engine};
 use iptincan::appliance::{ApplianceState, InviteRequest, Status};
 use std::sync::Mutex;
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{MenuBuilder, MenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Manager, Wry};
 
@@ -58,23 +58,19 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
     // Backups arrive with the engine's backup module (`Appliance::back_up_now`).
     let backup = item("backup", "Back up now", false)?;
     let quit = item("quit", "Quit", true)?;
-    let separator = || PredefinedMenuItem::separator(app);
-    let menu = Menu::with_items(
-        app,
-        &[
-            &menu_items.summary,
-            &separator()?,
-            &menu_items.start,
-            &menu_items.stop,
-            &separator()?,
-            &open,
-            &menu_items.invite,
-            &menu_items.copy_code,
-            &backup,
-            &separator()?,
-            &quit,
-        ],
-    )?;
+    let menu = MenuBuilder::new(app)
+        .item(&menu_items.summary)
+        .separator()
+        .item(&menu_items.start)
+        .item(&menu_items.stop)
+        .separator()
+        .item(&open)
+        .item(&menu_items.invite)
+        .item(&menu_items.copy_code)
+        .item(&backup)
+        .separator()
+        .item(&quit)
+        .build()?;
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(Image::from_bytes(ICON_STOPPED)?)
         .tooltip("IPTinCan")
