@@ -3,6 +3,7 @@
 //! The headless `itc-server`, the `itc` CLI and the tray app are thin shells over this library.
 //! `docs/architecture.md` has the code map and the invariants between these modules.
 
+pub mod appliance;
 pub mod client;
 pub mod code;
 pub mod config;

@@ -75,7 +75,8 @@ pub enum StartError {
 }
 
 /// A request that failed, as the client will be told.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -220,6 +221,17 @@ impl RunningServer {
         self.shared.hub.users_online()
     }
 
+    /// A cheap handle for reading its counters without holding the server.
+    pub fn monitor(&self) -> ServerMonitor {
+        ServerMonitor { shared: self.shared.clone() }
+    }
+
+    /// Sets a user's password without the old one (the tray's first-run setup); ends their
+    /// sessions.
+    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
+        auth::reset_password(&self.shared, username, password).await
+    }
+
     /// The host to put in connection codes and invites.
     pub fn public_host(&self) -> String {
         self.shared.public_host()
@@ -272,6 +284,24 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// Reads a running server's counters (for the tray's status); it keeps no server running.
+#[derive(Debug, Clone)]
+pub struct ServerMonitor {
+    shared: Arc<Shared>,
+}
+
+impl ServerMonitor {
+    /// Users online now.
+    pub fn users_online(&self) -> usize {
+        self.shared.hub.users_online()
+    }
+
+    /// How long the server has been running.
+    pub fn uptime(&self) -> Duration {
+        self.shared.started_at.elapsed()
     }
 }
 
