@@ -61,6 +61,9 @@ pub enum StartError {
         /// Why (e.g. address already in use).
         source: std::io::Error,
     },
+    /// Another server runs on this data directory.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
@@ -165,8 +168,10 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     rest_addr: SocketAddr,
     fingerprint: Option<Fingerprint>,
+    backups: Arc<crate::backup::schedule::Backups>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    _lock: crate::lock::DataDirLock,
 }
 
 impl RunningServer {
@@ -208,6 +213,22 @@ impl RunningServer {
     /// The connection code for reaching this server at `host`.
     pub fn connection_code(&self, host: &str) -> ConnectionCode {
         connection_code(&self.shared.config, host, self.control_addr.port(), self.fingerprint)
+    }
+
+    /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
+    /// waits for one already running. This is the tray's "Back up now".
+    pub async fn back_up_now(&self) -> Result<crate::backup::BackupReport, crate::backup::BackupError> {
+        self.backups.back_up_now().await
+    }
+
+    /// How the last backup since start-up went.
+    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
+        self.backups.last()
+    }
+
+    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
+    pub fn next_backup(&self) -> Option<jiff::Zoned> {
+        self.backups.next()
     }
 
     /// A token that stops the server when cancelled.
@@ -272,6 +293,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
     let uploads = data_dir.root().join(UPLOADS_DIR);
     std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
+    let lock = crate::lock::DataDirLock::acquire(&data_dir)?;
     let identity = prepare_identity(&config, &data_dir)?;
     let fingerprint = identity.as_ref().map(ServerIdentity::fingerprint);
     let acceptor = match &identity {
@@ -299,6 +321,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
+    let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -344,8 +367,9 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
     ));
+    tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
 }
 
 /// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.
