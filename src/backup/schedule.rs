@@ -54,19 +54,12 @@ pub struct Backups {
     data_dir: DataDir,
     one_at_a_time: tokio::sync::Mutex<()>,
     last: Mutex<Option<BackupStatus>>,
-    next: Mutex<Option<Zoned>>,
 }
 
 impl Backups {
     /// Backups for the server with this configuration and data directory.
     pub fn new(config: Config, data_dir: DataDir) -> Self {
-        Backups {
-            config,
-            data_dir,
-            one_at_a_time: tokio::sync::Mutex::new(()),
-            last: Mutex::new(None),
-            next: Mutex::new(None),
-        }
+        Backups { config, data_dir, one_at_a_time: tokio::sync::Mutex::new(()), last: Mutex::new(None) }
     }
 
     /// Takes a backup into `backup.directory` now (encrypted when `backup.passphrase_file` is
@@ -112,7 +105,8 @@ impl Backups {
 
     /// When the next nightly backup is due; None when they are off.
     pub fn next(&self) -> Option<Zoned> {
-        self.next.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let at = self.config.backup.time_of_day().ok().filter(|_| self.config.backup.enabled)?;
+        Some(next_run(&Zoned::now(), at))
     }
 
     /// Runs the nightly backups until `cancel` (returns at once when `backup.enabled` is off).
@@ -126,7 +120,6 @@ impl Backups {
         };
         loop {
             let due = next_run(&Zoned::now(), at);
-            *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some(due.clone());
             loop {
                 let left = Zoned::now().duration_until(&due);
                 let Ok(left) = Duration::try_from(left) else { break };
