@@ -10,7 +10,13 @@
 //! ```
 //!
 //! The check bytes turn a mistyped or truncated code into a clear error instead of a wrong
-//! server. Sans-IO except for [`write_qr_png`], which writes a file.
+//! server.
+//!
+//! An invite is a connection code, a `.` (never part of base64url), and the invite's secret
+//! (16 random bytes, base64url): `ITC-<code>.<secret>`. One QR code holds everything a new
+//! member needs: where the server is, how to trust it, and the right to make an account.
+//!
+//! Sans-IO except for [`write_qr_png`], which writes a file.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -61,6 +67,55 @@ pub enum CodeError {
     /// A field is too long to encode.
     #[error("cannot make a connection code: {0} is longer than 255 bytes")]
     FieldTooLong(&'static str),
+    /// Not an invite: no `.` and secret after the connection code.
+    #[error("this is a connection code, not an invite (an invite ends with \".\" and a secret)")]
+    NotAnInvite,
+    /// The secret after the `.` is not 16 bytes of base64url.
+    #[error("the invite's secret is damaged (mistyped or cut short); copy the invite again")]
+    BadInviteSecret,
+}
+
+/// Separates the connection code from the secret in an invite.
+pub const INVITE_SEPARATOR: char = '.';
+/// Bytes of randomness in an invite secret.
+pub const INVITE_SECRET_BYTES: usize = 16;
+
+/// A connection code plus the secret that lets its holder create an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// Where the server is and how to trust it.
+    pub code: ConnectionCode,
+    /// The secret (base64url of [`INVITE_SECRET_BYTES`] bytes) the server redeems.
+    pub secret: String,
+}
+
+impl Invite {
+    /// A fresh random secret.
+    pub fn new_secret() -> String {
+        URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<INVITE_SECRET_BYTES>())
+    }
+
+    /// The `ITC-<code>.<secret>` text.
+    pub fn encode(&self) -> Result<String, CodeError> {
+        check_secret(&self.secret)?;
+        Ok(format!("{}{INVITE_SEPARATOR}{}", self.code.encode()?, self.secret))
+    }
+
+    /// Parses and checks an invite text. Surrounding whitespace is ignored.
+    pub fn decode(text: &str) -> Result<Invite, CodeError> {
+        let text = text.trim();
+        let code = ConnectionCode::decode(text.split(INVITE_SEPARATOR).next().unwrap_or(text))?;
+        let secret = text.split_once(INVITE_SEPARATOR).map(|(_, secret)| secret).ok_or(CodeError::NotAnInvite)?;
+        check_secret(secret)?;
+        Ok(Invite { code, secret: secret.to_string() })
+    }
+}
+
+fn check_secret(secret: &str) -> Result<(), CodeError> {
+    match URL_SAFE_NO_PAD.decode(secret) {
+        Ok(bytes) if bytes.len() == INVITE_SECRET_BYTES => Ok(()),
+        _ => Err(CodeError::BadInviteSecret),
+    }
 }
 
 /// Why a QR picture could not be made.
@@ -187,6 +242,12 @@ pub fn render_qr_terminal(text: &str) -> Result<String, QrError> {
         .build())
 }
 
+/// The QR code of `text` as an SVG picture (black on white, with its quiet zone), for a page.
+pub fn render_qr_svg(text: &str) -> Result<String, QrError> {
+    let code = QrCode::new(text.as_bytes())?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).quiet_zone(true).build())
+}
+
 /// Writes the QR code of `text` as a black-on-white PNG, `scale` pixels per module.
 pub fn write_qr_png(text: &str, path: &Path, scale: u32) -> Result<(), QrError> {
     let code = QrCode::new(text.as_bytes())?;
@@ -279,6 +340,22 @@ mod tests {
         assert_eq!(hostless.encode(), Err(CodeError::EmptyHost));
         let text = sample().encode().expect("encodes");
         assert_eq!(ConnectionCode::decode(&text.replacen("ITC", "Itc", 1)), Ok(sample()));
+    }
+
+    #[test]
+    fn invites_round_trip_and_explain_their_errors() {
+        let invite = Invite { code: sample(), secret: Invite::new_secret() };
+        let text = invite.encode().expect("encodes");
+        assert_eq!(Invite::decode(&format!("  {text}\n")), Ok(invite.clone()));
+        assert_eq!(ConnectionCode::decode(&text), Err(CodeError::BadCharacters), "an invite is not a bare code");
+        assert_eq!(Invite::decode(&sample().encode().expect("encodes")), Err(CodeError::NotAnInvite));
+        assert_eq!(Invite::decode(&text[..text.len() - 3]), Err(CodeError::BadInviteSecret));
+        let code_part = text.split('.').next().expect("code part");
+        assert_eq!(Invite::decode(&format!("{code_part}.{}", "x".repeat(22))), Err(CodeError::BadInviteSecret));
+        let mut damaged = text.clone().into_bytes();
+        damaged[10] = if damaged[10] == b'A' { b'B' } else { b'A' };
+        assert_eq!(Invite::decode(&String::from_utf8(damaged).expect("ascii")), Err(CodeError::Corrupted));
+        assert_ne!(Invite::new_secret(), Invite::new_secret());
     }
 
     #[test]

@@ -350,6 +350,32 @@ pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
     Ok(loaded)
 }
 
+/// Writes the configuration chosen in the tray app's first-run setup to `path`: `template`
+/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set.
+/// Validates before writing, and writes through a temporary file, so a failure leaves no
+/// half-written config.
+pub fn write_setup(
+    path: &Path,
+    template: &str,
+    server_name: &str,
+    open_router_ports: bool,
+) -> Result<Loaded, ConfigError> {
+    let mut document: toml_edit::DocumentMut =
+        template.parse().map_err(|err: toml_edit::TomlError| invalid("template", err.to_string()))?;
+    document["server"]["name"] = toml_edit::value(server_name);
+    document["network"]["upnp"] = toml_edit::value(open_router_ports);
+    let text = document.to_string();
+    let loaded = parse(&text, &path.display().to_string())?;
+    let io_err = |source| ConfigError::Io { path: path.display().to_string(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let partial = path.with_extension("toml.partial");
+    std::fs::write(&partial, text).map_err(io_err)?;
+    std::fs::rename(&partial, path).map_err(io_err)?;
+    Ok(loaded)
+}
+
 /// Parses and validates config text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
     let mut unknown = Vec::new();

@@ -3,6 +3,7 @@
 //! The headless `itc-server`, the `itc` CLI and the tray app are thin shells over this library.
 //! `docs/architecture.md` has the code map and the invariants between these modules.
 
+pub mod appliance;
 pub mod backup;
 pub mod client;
 pub mod code;
@@ -12,6 +13,7 @@ pub mod lock;
 pub mod media;
 pub mod proto;
 pub mod random;
+pub mod ratelimit;
 pub mod rest;
 pub mod server;
 pub mod store;

@@ -307,6 +307,41 @@ pub enum Request {
         /// The role.
         role: Role,
     },
+    /// Admin: make an invite that lets its holder create an account, even when registration
+    /// is closed.
+    CreateInvite {
+        /// Accounts it can create (1 to 100; default 1).
+        #[serde(default)]
+        max_uses: Option<u32>,
+        /// Seconds until it expires (at most a year; default: never).
+        #[serde(default)]
+        expires_in_seconds: Option<u64>,
+        /// The role of the accounts it creates (default member).
+        #[serde(default)]
+        role: Option<Role>,
+        /// A note for the admin's list, e.g. who it is for (at most 100 characters).
+        #[serde(default)]
+        note: Option<String>,
+        /// The host to put in the invite's connection code (default: the server's own).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// Admin: every invite, newest first.
+    ListInvites,
+    /// Admin: make an invite unusable.
+    RevokeInvite {
+        /// The invite.
+        invite_id: i64,
+    },
+    /// Create an account with an invite's secret and log in.
+    RedeemInvite {
+        /// The secret: the part of the invite after the `.`.
+        secret: String,
+        /// Wanted user name.
+        username: String,
+        /// Password, at least 8 characters.
+        password: String,
+    },
 }
 
 impl Request {
@@ -335,6 +370,10 @@ impl Request {
             Request::RenameChannel { .. } => "rename_channel",
             Request::DeleteChannel { .. } => "delete_channel",
             Request::SetRole { .. } => "set_role",
+            Request::CreateInvite { .. } => "create_invite",
+            Request::ListInvites => "list_invites",
+            Request::RevokeInvite { .. } => "revoke_invite",
+            Request::RedeemInvite { .. } => "redeem_invite",
             Request::JoinVoice { .. } => "join_voice",
             Request::LeaveVoice => "leave_voice",
             Request::ShareMediaKey { .. } => "share_media_key",
@@ -410,6 +449,61 @@ pub enum Reply {
     History(HistoryPage),
     /// Answer to `join_voice`.
     VoiceSession(VoiceSession),
+    /// Answer to `create_invite`.
+    InviteCreated(CreatedInvite),
+    /// Answer to `list_invites`.
+    Invites(Vec<InviteInfo>),
+    /// One invite (revoked).
+    Invite(InviteInfo),
+}
+
+/// What an admin sees of an invite (never its secret, which only its creator gets, once).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteInfo {
+    /// Id.
+    pub id: i64,
+    /// The role of the accounts it creates.
+    pub role: Role,
+    /// Accounts it can create.
+    pub max_uses: u32,
+    /// Accounts it has created.
+    pub uses: u32,
+    /// When it expires, Unix milliseconds; none = never.
+    pub expires_at: Option<i64>,
+    /// The admin's note.
+    pub note: Option<String>,
+    /// When it was made, Unix milliseconds.
+    pub created_at: i64,
+    /// Who made it (none when made with `itc-server invite`, or the admin is gone).
+    pub created_by: Option<String>,
+    /// Whether it can still be used, and if not, why.
+    pub state: InviteState,
+}
+
+/// Whether an invite can be used.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteState {
+    /// It can create accounts.
+    Active,
+    /// It has created `max_uses` accounts.
+    UsedUp,
+    /// Its time is over.
+    Expired,
+    /// An admin revoked it.
+    Revoked,
+}
+
+/// A new invite: its description, its secret, and the whole invite text (`ITC-…` connection
+/// code, `.`, secret) to hand over, e.g. as a QR code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatedInvite {
+    /// The invite.
+    pub invite: InviteInfo,
+    /// Its secret; shown once.
+    pub secret: String,
+    /// `ITC-<code>.<secret>`.
+    pub text: String,
 }
 
 /// Server-pushed notifications.
@@ -588,6 +682,8 @@ pub enum ErrorCode {
     LimitReached,
     /// The client took too long (to say hello and log in).
     Timeout,
+    /// The invite is unknown, used up, expired or revoked.
+    InviteInvalid,
     /// The server failed; nothing was changed.
     Internal,
 }
@@ -631,6 +727,8 @@ pub enum AuthMethod {
     Password,
     /// `register` is open.
     Register,
+    /// `redeem_invite` with an admin's invite.
+    Invite,
     /// `resume` with a session token.
     Token,
 }
@@ -668,6 +766,18 @@ pub enum Role {
     Admin,
     /// Chats.
     Member,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Role, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(format!("unknown role {other:?}: use admin or member")),
+        }
+    }
 }
 
 impl Role {
@@ -877,9 +987,11 @@ impl Session {
             (SessionState::AwaitingHello, Hello { .. }) => Ok(()),
             (SessionState::AwaitingHello, _) => refuse("before hello", ErrorCode::NotAllowedNow),
             (_, Hello { .. }) => refuse("twice", ErrorCode::NotAllowedNow),
-            (SessionState::Unauthenticated, Register { .. } | Login { .. } | Resume { .. }) => Ok(()),
+            (SessionState::Unauthenticated, Register { .. } | RedeemInvite { .. } | Login { .. } | Resume { .. }) => {
+                Ok(())
+            }
             (SessionState::Unauthenticated, _) => refuse("before login", ErrorCode::NotAllowedNow),
-            (_, Register { .. } | Login { .. } | Resume { .. }) => {
+            (_, Register { .. } | RedeemInvite { .. } | Login { .. } | Resume { .. }) => {
                 refuse("when already logged in", ErrorCode::NotAllowedNow)
             }
             (SessionState::MustChangePassword, ChangePassword { .. } | Logout) => Ok(()),

@@ -1,11 +1,17 @@
 //! `itc-server`: the headless IPTinCan server. Parses arguments, loads `server.toml`, sets up
 //! logging, and hands over to the engine library; no server logic lives here.
 
+#[path = "shared/invite.rs"]
+mod invite;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use invite::InviteFlags;
 use iptincan::backup::{self, BackupOptions, Passphrase, Progress, RestoreOptions};
+use iptincan::code::ConnectionCode;
 use iptincan::config::{self, DataDir};
-use iptincan::server;
+use iptincan::server::{self, invites::InviteOptions};
+use iptincan::store::Store;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -68,6 +74,10 @@ enum Command {
     },
     /// List the archives in backup.directory with their time and size
     Backups,
+    /// Make an invite (works while the server runs, or before its first start)
+    Invite(InviteFlags),
+    /// List invites, newest first
+    Invites,
 }
 
 fn main() {
@@ -98,11 +108,11 @@ fn run(args: Args) -> Result<()> {
         }
         Ok(loaded.config)
     };
+    let runtime = || tokio::runtime::Runtime::new().context("cannot start the async runtime");
     match args.command.unwrap_or(Command::Run) {
         Command::Run => {
             let config = load()?;
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(serve(config, data_dir))
+            runtime()?.block_on(serve(config, data_dir))
         }
         Command::Code { host, png } => print_code(&load()?, &data_dir, host, png),
         Command::Backup { output, passphrase_file } => back_up(&load()?, &data_dir, output, passphrase_file),
@@ -114,6 +124,14 @@ fn run(args: Args) -> Result<()> {
             restore(&archive, &data_dir, passphrase_file, force)
         }
         Command::Verify { archive, passphrase_file } => verify(&archive, passphrase_file),
+        Command::Invite(flags) => {
+            let config = load()?;
+            runtime()?.block_on(make_invite(&config, &data_dir, flags))
+        }
+        Command::Invites => {
+            let config = load()?;
+            runtime()?.block_on(list_invites(&config, &data_dir))
+        }
     }
 }
 
@@ -163,11 +181,37 @@ async fn wait_for_stop_signal() -> Result<()> {
     Ok(())
 }
 
-fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
+/// This server's connection code for `host` (default: its LAN address).
+fn own_code(config: &config::Config, data_dir: &DataDir, host: Option<String>) -> Result<ConnectionCode> {
     let identity = server::prepare_identity(config, data_dir)?;
     let host = host.unwrap_or_else(|| server::default_public_host(config));
     let fingerprint = identity.as_ref().map(|identity| identity.fingerprint());
-    let code = server::connection_code(config, &host, config.server.tcp_port, fingerprint).encode()?;
+    Ok(server::connection_code(config, &host, config.server.tcp_port, fingerprint))
+}
+
+async fn make_invite(config: &config::Config, data_dir: &DataDir, flags: InviteFlags) -> Result<()> {
+    let options = InviteOptions::checked(
+        Some(flags.uses),
+        flags.expires.map(|expires| expires.as_secs()),
+        Some(flags.role),
+        flags.note,
+    )?;
+    let code = own_code(config, data_dir, flags.host)?;
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    let created = server::invites::create(&store, None, options, code).await?;
+    invite::print_created(&created, flags.png.as_ref())
+}
+
+async fn list_invites(config: &config::Config, data_dir: &DataDir) -> Result<()> {
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    for listed in store.list_invites(server::auth::now_ms()).await? {
+        println!("{}", invite::describe(&listed));
+    }
+    Ok(())
+}
+
+fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {
+    let code = own_code(config, data_dir, host)?.encode()?;
     println!("{code}");
     println!("{}", iptincan::code::render_qr_terminal(&code)?);
     if let Some(path) = png {

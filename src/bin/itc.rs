@@ -2,10 +2,14 @@
 //! needs to, does one thing, and exits non-zero with one line on stderr when it fails.
 //! All protocol work is in the engine's `client` module.
 
+#[path = "shared/invite.rs"]
+mod invite;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use invite::InviteFlags;
 use iptincan::client::call::Call;
-use iptincan::client::{Client, KnownHosts, Target};
+use iptincan::client::{Client, InviteSpec, KnownHosts, Target};
 use iptincan::code::ConnectionCode;
 use iptincan::proto::{Channel, ChannelKind, Event, Message, Role};
 use std::io::BufRead;
@@ -113,6 +117,11 @@ enum Command {
         /// Message id
         id: i64,
     },
+    /// Create your account with an invite (ITC-….…) and log in; the server comes from the invite
+    Join {
+        /// The invite text (scan its QR code, or copy it)
+        invite: String,
+    },
     /// Voice: play a WAV file into a voice channel or record one (end-to-end encrypted)
     #[command(subcommand)]
     Voice(VoiceCommand),
@@ -180,7 +189,16 @@ enum AdminCommand {
         /// The user to change
         member: String,
         /// admin or member
-        role: String,
+        role: Role,
+    },
+    /// Make an invite: its text and QR code let one person (or --uses N) make an account
+    Invite(InviteFlags),
+    /// List invites, newest first
+    Invites,
+    /// Withdraw an invite
+    RevokeInvite {
+        /// Invite id (from `itc admin invites`)
+        id: i64,
     },
 }
 
@@ -213,6 +231,14 @@ async fn run(mut args: Args) -> Result<()> {
             println!("users online: {}/{}", welcome.server.users_online, welcome.server.max_users);
             let methods: Vec<String> = welcome.auth_methods.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
             println!("sign-in: {}", methods.join(", "));
+            Ok(())
+        }
+        Command::Join { invite } => {
+            let target = Target::parse(&invite)?;
+            let client = Client::connect(&target, known_hosts(&args).as_ref()).await?;
+            let (user, password) = credentials(&mut args)?;
+            let session = client.redeem_invite(&invite, &user, &password).await?;
+            println!("joined as {} ({})", session.user.username, session.user.role.as_str());
             Ok(())
         }
         Command::Register => {
@@ -368,13 +394,27 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::SetRole { member, role } => {
-            let role = match role.as_str() {
-                "admin" => Role::Admin,
-                "member" => Role::Member,
-                other => bail!("unknown role {other:?}: use admin or member"),
-            };
             client.set_role(&member, role).await?;
             println!("{member} is now {}", role.as_str());
+        }
+        AdminCommand::Invite(flags) => {
+            let spec = InviteSpec {
+                max_uses: Some(flags.uses),
+                expires_in_seconds: flags.expires.map(|expires| expires.as_secs()),
+                role: Some(flags.role),
+                note: flags.note,
+                host: flags.host,
+            };
+            let created = client.create_invite(spec).await?;
+            invite::print_created(&created, flags.png.as_ref())?;
+        }
+        AdminCommand::Invites => {
+            for listed in client.invites().await? {
+                println!("{}", invite::describe(&listed));
+            }
+        }
+        AdminCommand::RevokeInvite { id } => {
+            println!("{}", invite::describe(&client.revoke_invite(id).await?));
         }
     }
     Ok(())
@@ -432,7 +472,7 @@ async fn logged_in(args: &mut Args) -> Result<(Client, String)> {
         "logged in as {} ({}), session valid until {}",
         session.user.username,
         session.user.role.as_str(),
-        format_time(session.expires_at)
+        invite::format_time(session.expires_at)
     );
     if session.must_change_password {
         eprintln!("this account must change its password first: itc passwd --new NEW_PASSWORD");
@@ -479,12 +519,13 @@ fn describe_channel(channel: &Channel) -> String {
     }
 }
 
-fn format_time(unix_ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + Duration::from_millis(unix_ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 fn format_message(message: &Message) -> String {
     let edited = if message.edited_at.is_some() { " (edited)" } else { "" };
-    format!("[{}] #{} {}: {}{edited}", format_time(message.created_at), message.id, message.author, message.body)
+    format!(
+        "[{}] #{} {}: {}{edited}",
+        invite::format_time(message.created_at),
+        message.id,
+        message.author,
+        message.body
+    )
 }

@@ -13,9 +13,9 @@ pub mod media;
 
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{
-    decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, ErrorCode, Event,
-    HistoryPage, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence, VideoStream, VoiceSession,
-    Welcome, WrappedKeyFor, SUPPORTED_VERSIONS,
+    decode_frame, encode_frame, parse_payload, Channel, ChannelKind, ChannelList, ClientFrame, CreatedInvite,
+    ErrorCode, Event, HistoryPage, InviteInfo, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence,
+    VideoStream, VoiceSession, Welcome, WrappedKeyFor, SUPPORTED_VERSIONS,
 };
 use crate::server::Stream;
 use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
@@ -135,6 +135,9 @@ impl Target {
     pub fn parse(text: &str) -> Result<Target, ClientError> {
         let text = text.trim();
         if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("ITC-")) {
+            if text.contains(crate::code::INVITE_SEPARATOR) {
+                return Ok(Target::Code(crate::code::Invite::decode(text)?.code));
+            }
             return Ok(Target::Code(ConnectionCode::decode(text)?));
         }
         let bad = || ClientError::BadTarget(text.to_string());
@@ -368,6 +371,21 @@ impl Client {
         expect_session(self.request(request).await?)
     }
 
+    /// Creates an account with an invite (its whole text, or just the secret after the `.`)
+    /// and logs in.
+    pub async fn redeem_invite(
+        &self,
+        invite: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SessionInfo, ClientError> {
+        let invite = invite.trim();
+        let secret = invite.rsplit(crate::code::INVITE_SEPARATOR).next().unwrap_or(invite);
+        let request =
+            Request::RedeemInvite { secret: secret.into(), username: username.into(), password: password.into() };
+        expect_session(self.request(request).await?)
+    }
+
     /// Logs in with a session token.
     pub async fn resume(&self, token: &str) -> Result<SessionInfo, ClientError> {
         expect_session(self.request(Request::Resume { token: token.into() }).await?)
@@ -530,6 +548,47 @@ impl Client {
     pub async fn set_role(&self, username: &str, role: Role) -> Result<(), ClientError> {
         expect_ok(self.request(Request::SetRole { username: username.into(), role }).await?)
     }
+
+    /// Admin: makes an invite.
+    pub async fn create_invite(&self, spec: InviteSpec) -> Result<CreatedInvite, ClientError> {
+        let InviteSpec { max_uses, expires_in_seconds, role, note, host } = spec;
+        match self.request(Request::CreateInvite { max_uses, expires_in_seconds, role, note, host }).await? {
+            Reply::InviteCreated(created) => Ok(created),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Admin: every invite, newest first.
+    pub async fn invites(&self) -> Result<Vec<InviteInfo>, ClientError> {
+        match self.request(Request::ListInvites).await? {
+            Reply::Invites(invites) => Ok(invites),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Admin: makes an invite unusable.
+    pub async fn revoke_invite(&self, invite_id: i64) -> Result<InviteInfo, ClientError> {
+        match self.request(Request::RevokeInvite { invite_id }).await? {
+            Reply::Invite(invite) => Ok(invite),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// What to ask of a new invite; `None` takes the server's default (single use, no expiry,
+/// member, no note, the server's own host).
+#[derive(Debug, Clone, Default)]
+pub struct InviteSpec {
+    /// Accounts it can create.
+    pub max_uses: Option<u32>,
+    /// Seconds until it expires.
+    pub expires_in_seconds: Option<u64>,
+    /// Role of the accounts it creates.
+    pub role: Option<Role>,
+    /// A note for the admin's list.
+    pub note: Option<String>,
+    /// Host for the connection code inside it.
+    pub host: Option<String>,
 }
 
 async fn round_trip(

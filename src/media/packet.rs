@@ -100,11 +100,14 @@ pub enum DropReason {
     /// Video on a stream the sender has not started (`start_video`).
     #[error("video not started")]
     VideoNotStarted,
+    /// The session sent faster than its packet budget allows.
+    #[error("over rate")]
+    OverRate,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Truncated,
         DropReason::TooLarge,
         DropReason::BadVersion,
@@ -116,6 +119,7 @@ impl DropReason {
         DropReason::TooOld,
         DropReason::BadMediaHeader,
         DropReason::VideoNotStarted,
+        DropReason::OverRate,
     ];
 
     fn index(self) -> usize {

@@ -8,15 +8,32 @@
 //! watching that stream); a muted member's voice goes nowhere. Forwarded media also drives the talking indicators (time passed in). The payload after the
 //! inner media header is forwarded untouched; with the end-to-end layer it is an SFrame frame
 //! the relay cannot read.
+//!
+//! Each session has a packet budget ([`PACKET_RATE`], and [`VOICE_RATE`] for voice) so that a
+//! flooding member costs the relay little: once over budget, its packets are dropped before
+//! decryption and before any fan-out. Only packets that open take from the budget, so nobody
+//! can spend another session's budget with forged packets.
 
 use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session, StreamKind};
+use crate::ratelimit::{Rate, TokenBucket};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Every packet of a session: bursts of up to 1,200 (a 1 MiB video keyframe is about 950
+/// fragments), 4,000 a second sustained.
+pub const PACKET_RATE: Rate = Rate::new(1200, Duration::from_micros(250));
+/// Voice packets of a session: bursts of up to 100, 200 a second sustained (Opus sends 50,
+/// or 100 with 10 ms frames).
+pub const VOICE_RATE: Rate = Rate::new(100, Duration::from_millis(5));
+
 #[derive(Debug)]
 struct Member {
     crypto: Session,
+    /// What is left of [`PACKET_RATE`].
+    budget: TokenBucket,
+    /// What is left of [`VOICE_RATE`].
+    voice_budget: TokenBucket,
     channel: i64,
     addr: Option<SocketAddr>,
     deafened: bool,
@@ -59,11 +76,13 @@ pub struct Relay {
 pub type Outgoing = Vec<(SocketAddr, Vec<u8>)>;
 
 impl Relay {
-    /// Adds a session in `channel`, keyed with `key` (the server's side of it).
-    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64) {
+    /// Adds a session in `channel`, keyed with `key` (the server's side of it), at `now`.
+    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64, now: Instant) {
         let crypto = Session::new(id, key, super::packet::Direction::ToClient);
         let member = Member {
             crypto,
+            budget: TokenBucket::full(&PACKET_RATE, now),
+            voice_budget: TokenBucket::full(&VOICE_RATE, now),
             channel,
             addr: None,
             deafened: false,
@@ -178,7 +197,9 @@ impl Relay {
         if header.kind == Kind::Media && !registered_here {
             return Err(DropReason::WrongAddress);
         }
+        sender.budget.check(&PACKET_RATE, now).map_err(|_| DropReason::OverRate)?;
         let (header, plaintext) = sender.crypto.open(datagram)?;
+        sender.budget.consume(&PACKET_RATE, now);
         match header.kind {
             Kind::Keepalive => {
                 sender.addr = Some(from);
@@ -191,6 +212,10 @@ impl Relay {
                 let video = media.stream != StreamKind::Voice;
                 if video && !sender.sending_video.contains(&media.stream) {
                     return Err(DropReason::VideoNotStarted);
+                }
+                if !video {
+                    sender.voice_budget.check(&VOICE_RATE, now).map_err(|_| DropReason::OverRate)?;
+                    sender.voice_budget.consume(&VOICE_RATE, now);
                 }
                 if !video && sender.muted {
                     return Ok(());
@@ -238,7 +263,7 @@ mod tests {
     impl Peer {
         fn join(relay: &mut Relay, id: u32, channel: i64, port: u16) -> Peer {
             let key = [id as u8; 32];
-            relay.add(id, &key, channel);
+            relay.add(id, &key, channel, Instant::now());
             let mut peer = Peer { crypto: Session::new(id, &key, Direction::ToServer), addr: addr(port) };
             let mut wire = Vec::new();
             peer.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
@@ -330,6 +355,45 @@ mod tests {
         assert_eq!(relay.drops().get(DropReason::UnknownSession), 2, "a removed session is unknown");
         assert_eq!(relay.drops().total(), 6);
         assert_eq!(relay.forwarded(), 1, "only the first, genuine packet went through");
+    }
+
+    #[test]
+    fn a_flooding_session_is_held_to_its_budget_and_others_keep_talking() {
+        let mut relay = Relay::default();
+        let start = Instant::now();
+        let mut ann = Peer::join(&mut relay, 1, 10, 5001);
+        let _bob = Peer::join(&mut relay, 2, 10, 5002);
+        let mut cat = Peer::join(&mut relay, 3, 11, 5003);
+        let _dan = Peer::join(&mut relay, 4, 11, 5004);
+        let mut out = Vec::new();
+
+        // Forged packets with ann's session id and address do not spend her budget.
+        let mut forger = Session::new(1, &[0x42; 32], Direction::ToServer);
+        forger.seal(Kind::Keepalive, &[], &mut Vec::new()).expect("seals"); // number 0 is ann's, taken
+        for _ in 0..5000 {
+            let mut wire = Vec::new();
+            forger.seal(Kind::Media, b"forged", &mut wire).expect("seals");
+            relay.handle(ann.addr, &mut wire, start, &mut out);
+        }
+        assert_eq!(relay.drops().get(DropReason::BadTag), 5000);
+        relay.handle(ann.addr, &mut ann.media(b"real"), start, &mut out);
+        assert_eq!(out.len(), 1, "ann's own voice still goes through");
+
+        out.clear();
+        for _ in 0..1000 {
+            relay.handle(ann.addr, &mut ann.media(b"flood"), start, &mut out);
+        }
+        let burst = VOICE_RATE.capacity() as usize - 1;
+        assert_eq!(out.len(), burst, "the rest of the voice burst, then nothing");
+        assert_eq!(relay.drops().get(DropReason::OverRate), 1000 - burst as u64);
+
+        out.clear();
+        relay.handle(cat.addr, &mut cat.media(b"meanwhile"), start, &mut out);
+        assert_eq!(out.len(), 1, "another pair is not affected");
+        let later = start + Duration::from_millis(50);
+        out.clear();
+        relay.handle(ann.addr, &mut ann.media(b"again"), later, &mut out);
+        assert_eq!(out.len(), 1, "the budget refills with time");
     }
 
     #[test]

@@ -11,9 +11,9 @@
 
 use super::connection::Conn;
 use super::hub::Member;
-use super::ratelimit::RateLimiter;
 use super::{Failure, Shared};
 use crate::proto::{ErrorCode, Event, Reply, Role, ServerFrame, SessionInfo, UserPresence};
+use crate::ratelimit::RateLimiter;
 use crate::store::UserRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -76,11 +76,13 @@ fn new_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+/// SHA-256 of a secret (session token or invite secret): what is stored instead of it.
+pub fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-fn check_new_password(password: &str) -> Result<(), Failure> {
+/// Checks a new password's length.
+pub fn check_new_password(password: &str) -> Result<(), Failure> {
     let len = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
         return Err(Failure::new(
@@ -108,15 +110,38 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
             "registration is closed on this server; ask an admin for an invite",
         ));
     }
-    crate::config::check_username(&username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
+    let hash = new_account_hash(ctx, &username, password).await?;
+    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
+    tracing::info!("account registered");
+    start_new_session(ctx, conn, user).await
+}
+
+/// `redeem_invite`: creates an account with an invite (open registration or not) and logs it in.
+pub async fn redeem_invite(
+    ctx: &Shared,
+    conn: &mut Conn,
+    secret: String,
+    username: String,
+    password: String,
+) -> Result<Reply, Failure> {
+    let hash = new_account_hash(ctx, &username, password).await?;
+    let user = ctx.store.redeem_invite(token_hash(&secret), username, hash, now_ms()).await?;
+    tracing::info!(role = user.role.as_str(), "account created with an invite");
+    start_new_session(ctx, conn, user).await
+}
+
+/// Checks a new account's name, password and the room on the server; hashes the password.
+async fn new_account_hash(ctx: &Shared, username: &str, password: String) -> Result<String, Failure> {
+    crate::config::check_username(username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
     check_new_password(&password)?;
     if ctx.hub.is_full(ctx.config.server.max_users) {
         let full = super::hub::ServerFull(ctx.config.server.max_users);
         return Err(Failure::new(ErrorCode::ServerFull, full.to_string()));
     }
-    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
-    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
-    tracing::info!("account registered");
+    ctx.passwords.hash(password).await.map_err(internal)
+}
+
+async fn start_new_session(ctx: &Shared, conn: &mut Conn, user: crate::proto::User) -> Result<Reply, Failure> {
     let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
     start_session(ctx, conn, record).await
 }
@@ -256,6 +281,22 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
     conn.session.password_changed();
     tracing::info!(user = %user.username, "password changed");
     Ok(Reply::Ok)
+}
+
+/// Sets `username`'s password without the old one, clears "must change password", and ends
+/// every session of theirs.
+pub async fn reset_password(ctx: &Shared, username: &str, password: String) -> Result<(), Failure> {
+    check_new_password(&password)?;
+    let record = ctx
+        .store
+        .user_by_name(username.to_string())
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("there is no user {username}")))?;
+    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
+    ctx.store.set_password(record.user.id, hash, Vec::new()).await?;
+    ctx.hub.end_other_sessions(record.user.id, 0, "signed out: the password was reset");
+    tracing::info!(user = %record.user.username, "password reset");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 //! messages a second.
 
 use super::connection::Conn;
-use super::ratelimit::RateLimiter;
 use super::{auth, Failure, Shared};
 use crate::proto::{
     encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
     UserPresence, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
 };
+use crate::ratelimit::RateLimiter;
 use std::time::{Duration, Instant};
 
 /// Longest custom status, in characters.

@@ -6,7 +6,7 @@
 //! frame and closes this connection only.
 
 use super::hub::{Eviction, QUEUE_FRAMES};
-use super::{admin, auth, chat, voice, Failure, Shared, Stream};
+use super::{admin, auth, chat, invites, voice, Failure, Shared, Stream};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
@@ -203,6 +203,13 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
         DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
+        CreateInvite { max_uses, expires_in_seconds, role, note, host } => {
+            let options = invites::InviteOptions::checked(max_uses, expires_in_seconds, role, note);
+            invites::create_invite(ctx, conn, options, host).await
+        }
+        ListInvites => invites::list_invites(ctx, conn).await,
+        RevokeInvite { invite_id } => invites::revoke_invite(ctx, conn, invite_id).await,
+        RedeemInvite { secret, username, password } => auth::redeem_invite(ctx, conn, secret, username, password).await,
         JoinVoice { channel_id, device_key } => voice::join_voice(ctx, conn, channel_id, device_key).await,
         ShareMediaKey { key_id, wrapped } => voice::share_media_key(ctx, conn, key_id, wrapped),
         SetVoiceState { self_muted, self_deafened } => voice::set_voice_state(ctx, conn, self_muted, self_deafened),

@@ -11,8 +11,8 @@ pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod hub;
+pub mod invites;
 pub mod passwords;
-pub mod ratelimit;
 pub mod voice;
 
 use crate::code::ConnectionCode;
@@ -78,7 +78,8 @@ pub enum StartError {
 }
 
 /// A request that failed, as the client will be told.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -98,6 +99,7 @@ impl From<StoreError> for Failure {
         match err {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
+            StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
@@ -118,7 +120,7 @@ pub struct Shared {
     /// Login throttling.
     pub login_limits: Mutex<auth::LoginLimits>,
     /// Message throttling per user.
-    pub message_limits: Mutex<ratelimit::RateLimiter>,
+    pub message_limits: Mutex<crate::ratelimit::RateLimiter>,
     /// Argon2id hashing on a fixed pool of threads.
     pub passwords: passwords::Passwords,
     /// A hash to verify against when the user does not exist, so timing reveals nothing.
@@ -131,11 +133,25 @@ pub struct Shared {
     pub relay: Arc<Mutex<crate::media::relay::Relay>>,
     /// The UDP media port clients send to.
     pub media_port: u16,
+    /// The TCP control port clients connect to.
+    pub control_port: u16,
+    /// SHA-256 of the TLS certificate, when TLS is on.
+    pub fingerprint: Option<Fingerprint>,
     /// Who is in which voice channel, by media session.
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
 }
 
 impl Shared {
+    /// The host to put in connection codes and invites: see [`default_public_host`].
+    pub fn public_host(&self) -> String {
+        default_public_host(&self.config)
+    }
+
+    /// The connection code for reaching this server at `host`.
+    pub fn connection_code(&self, host: &str) -> ConnectionCode {
+        connection_code(&self.config, host, self.control_port, self.fingerprint)
+    }
+
     /// The public description of the server right now.
     pub fn server_info(&self) -> ServerInfo {
         let server = &self.config.server;
@@ -152,7 +168,7 @@ impl Shared {
 
     /// The ways to log in that this server offers.
     pub fn auth_methods(&self) -> Vec<AuthMethod> {
-        let mut methods = vec![AuthMethod::Password, AuthMethod::Token];
+        let mut methods = vec![AuthMethod::Password, AuthMethod::Token, AuthMethod::Invite];
         if self.config.auth.allow_registration {
             methods.push(AuthMethod::Register);
         }
@@ -210,9 +226,9 @@ impl RunningServer {
         self.shared.hub.users_online()
     }
 
-    /// The connection code for reaching this server at `host`.
-    pub fn connection_code(&self, host: &str) -> ConnectionCode {
-        connection_code(&self.shared.config, host, self.control_addr.port(), self.fingerprint)
+    /// A cheap handle for reading its counters without holding the server.
+    pub fn monitor(&self) -> ServerMonitor {
+        ServerMonitor { shared: self.shared.clone() }
     }
 
     /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
@@ -229,6 +245,43 @@ impl RunningServer {
     /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
     pub fn next_backup(&self) -> Option<jiff::Zoned> {
         self.backups.next()
+    }
+
+    /// Sets a user's password without the old one (the tray's first-run setup); ends their
+    /// sessions.
+    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
+        auth::reset_password(&self.shared, username, password).await
+    }
+
+    /// The host to put in connection codes and invites.
+    pub fn public_host(&self) -> String {
+        self.shared.public_host()
+    }
+
+    /// The connection code for reaching this server at `host`.
+    pub fn connection_code(&self, host: &str) -> ConnectionCode {
+        self.shared.connection_code(host)
+    }
+
+    /// Makes an invite (for the tray's "Invite someone…"), with a connection code for `host`
+    /// (default: [`Shared::public_host`]).
+    pub async fn create_invite(
+        &self,
+        options: invites::InviteOptions,
+        host: Option<&str>,
+    ) -> Result<crate::proto::CreatedInvite, invites::InviteError> {
+        let host = host.map_or_else(|| self.shared.public_host(), str::to_string);
+        invites::create(&self.shared.store, None, options, self.shared.connection_code(&host)).await
+    }
+
+    /// Every invite, newest first.
+    pub async fn list_invites(&self) -> Result<Vec<crate::proto::InviteInfo>, StoreError> {
+        self.shared.store.list_invites(auth::now_ms()).await
+    }
+
+    /// Makes an invite unusable.
+    pub async fn revoke_invite(&self, invite_id: i64) -> Result<crate::proto::InviteInfo, StoreError> {
+        self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
     }
 
     /// A token that stops the server when cancelled.
@@ -253,6 +306,24 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// Reads a running server's counters (for the tray's status); it keeps no server running.
+#[derive(Debug, Clone)]
+pub struct ServerMonitor {
+    shared: Arc<Shared>,
+}
+
+impl ServerMonitor {
+    /// Users online now.
+    pub fn users_online(&self) -> usize {
+        self.shared.hub.users_online()
+    }
+
+    /// How long the server has been running.
+    pub fn uptime(&self) -> Duration {
+        self.shared.started_at.elapsed()
     }
 }
 
@@ -333,6 +404,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         next_connection_id: AtomicU64::new(1),
         relay: Arc::default(),
         media_port: media_addr.port(),
+        control_port: control_addr.port(),
+        fingerprint,
         voice_members: Mutex::default(),
         started_at: Instant::now(),
         config,

@@ -149,7 +149,7 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
                 break candidate;
             }
         };
-        relay.add(session_id, &key, channel.id);
+        relay.add(session_id, &key, channel.id, std::time::Instant::now());
         session_id
     };
     let members = {

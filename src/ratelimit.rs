@@ -1,4 +1,5 @@
-//! Token-bucket rate limiting keyed by a string (an IP address, an account name).
+//! Token-bucket rate limiting: one [`TokenBucket`] (a media session's packet budget) and
+//! [`RateLimiter`], buckets keyed by a string (an IP address, an account name).
 //!
 //! Pure: the caller passes the current time in, so tests run it with a fake clock.
 
@@ -8,64 +9,112 @@ use std::time::{Duration, Instant};
 /// Buckets kept before full ones are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-/// A set of token buckets with one capacity and refill rate.
-#[derive(Debug)]
-pub struct RateLimiter {
+/// How big a bucket is and how fast it refills.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
     capacity: f64,
     refill_every: Duration,
-    buckets: HashMap<String, Bucket>,
 }
 
+impl Rate {
+    /// `capacity` tokens, one more every `refill_every`.
+    pub const fn new(capacity: u32, refill_every: Duration) -> Rate {
+        Rate { capacity: capacity as f64, refill_every }
+    }
+
+    /// The most tokens a bucket holds.
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+}
+
+/// Tokens left, as of a moment.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
     tokens: f64,
     updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn full(rate: &Rate, now: Instant) -> TokenBucket {
+        TokenBucket { tokens: rate.capacity, updated: now }
+    }
+
+    /// The bucket as it is at `now`, after refilling at `rate`.
+    fn refilled(self, rate: &Rate, now: Instant) -> TokenBucket {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        let gained = elapsed / rate.refill_every.as_secs_f64();
+        TokenBucket { tokens: (self.tokens + gained).min(rate.capacity), updated: now }
+    }
+
+    /// `Ok` if there is a token at `now`; otherwise how long until there will be.
+    pub fn check(&self, rate: &Rate, now: Instant) -> Result<(), Duration> {
+        let bucket = self.refilled(rate, now);
+        if bucket.tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(rate.refill_every.mul_f64(1.0 - bucket.tokens))
+        }
+    }
+
+    /// Takes one token (it may go to zero, never below).
+    pub fn consume(&mut self, rate: &Rate, now: Instant) {
+        let mut bucket = self.refilled(rate, now);
+        bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+        *self = bucket;
+    }
+
+    /// Gives one token back (never above the capacity).
+    fn refund(&mut self, rate: &Rate, now: Instant) {
+        let mut bucket = self.refilled(rate, now);
+        bucket.tokens = (bucket.tokens + 1.0).min(rate.capacity);
+        *self = bucket;
+    }
+
+    /// Whether the bucket is full again at `now`.
+    fn is_full(&self, rate: &Rate, now: Instant) -> bool {
+        self.refilled(rate, now).tokens >= rate.capacity
+    }
+}
+
+/// A set of token buckets with one [`Rate`].
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: Rate,
+    buckets: HashMap<String, TokenBucket>,
 }
 
 impl RateLimiter {
     /// `capacity` tokens per key, one more every `refill_every`.
     pub fn new(capacity: u32, refill_every: Duration) -> Self {
-        RateLimiter { capacity: f64::from(capacity), refill_every, buckets: HashMap::new() }
+        RateLimiter { rate: Rate::new(capacity, refill_every), buckets: HashMap::new() }
     }
 
-    fn refilled(&self, key: &str, now: Instant) -> Bucket {
-        match self.buckets.get(key) {
-            None => Bucket { tokens: self.capacity, updated: now },
-            Some(bucket) => {
-                let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-                let gained = elapsed / self.refill_every.as_secs_f64();
-                Bucket { tokens: (bucket.tokens + gained).min(self.capacity), updated: now }
-            }
-        }
+    fn bucket(&self, key: &str, now: Instant) -> TokenBucket {
+        self.buckets.get(key).copied().unwrap_or_else(|| TokenBucket::full(&self.rate, now))
     }
 
     /// `Ok` if `key` has a token now; otherwise how long until it will.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let bucket = self.refilled(key, now);
-        if bucket.tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(self.refill_every.mul_f64(1.0 - bucket.tokens))
-        }
+        self.bucket(key, now).check(&self.rate, now)
     }
 
     /// Takes one token from `key` (it may go to zero, never below).
     pub fn consume(&mut self, key: &str, now: Instant) {
-        let mut bucket = self.refilled(key, now);
-        bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+        let mut bucket = self.bucket(key, now);
+        bucket.consume(&self.rate, now);
         if self.buckets.len() >= PRUNE_ABOVE {
-            let capacity = self.capacity;
-            let refill = self.refill_every.as_secs_f64();
-            self.buckets
-                .retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() / refill < capacity);
+            let rate = self.rate;
+            self.buckets.retain(|_, b| !b.is_full(&rate, now));
         }
         self.buckets.insert(key.to_string(), bucket);
     }
 
     /// Gives one token back to `key` (never above the capacity).
     pub fn refund(&mut self, key: &str, now: Instant) {
-        let mut bucket = self.refilled(key, now);
-        bucket.tokens = (bucket.tokens + 1.0).min(self.capacity);
+        let mut bucket = self.bucket(key, now);
+        bucket.refund(&self.rate, now);
         self.buckets.insert(key.to_string(), bucket);
     }
 
