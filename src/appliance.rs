@@ -5,8 +5,11 @@
 //! first-run [`Appliance::setup`] (server name, the admin's own password — the default
 //! `chatter`/`chatter` is never shown — and whether to open router ports), start, stop,
 //! restart, a [`Status`] snapshot for the tray icon and the dashboard, invites with their QR
-//! pictures, and the recent log lines (the app's tracing output goes to [`Appliance::log_writer`]).
+//! pictures, back up now / list / restore (a restore stops the server, restores, and starts it
+//! again), and the recent log lines (the app's tracing output goes to
+//! [`Appliance::log_writer`]).
 
+use crate::backup::{self, BackupError, Passphrase, RestoreOptions};
 use crate::code::{render_qr_svg, QrError};
 use crate::config::{self, ConfigError, DataDir};
 use crate::proto::{InviteInfo, Role};
@@ -57,6 +60,9 @@ pub enum ApplianceError {
     /// The QR picture could not be made.
     #[error("{0}")]
     Qr(#[from] QrError),
+    /// A backup or restore failed.
+    #[error("{0}")]
+    Backup(#[from] BackupError),
 }
 
 impl Serialize for ApplianceError {
@@ -109,8 +115,36 @@ pub struct Status {
     pub attention: Vec<String>,
     /// Whether the server can be reached from outside the home, in plain words.
     pub reachability: String,
+    /// The newest backup archive in the backup folder.
+    pub last_backup: Option<BackupEntry>,
+    /// When the next nightly backup is due (local time, RFC 3339), while running.
+    pub next_backup: Option<String>,
     /// The most recent log lines, oldest first.
     pub log_lines: Vec<String>,
+}
+
+/// A backup archive as the dashboard lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEntry {
+    /// Full path, for restore.
+    pub path: PathBuf,
+    /// When it was taken (RFC 3339, UTC).
+    pub taken_at: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Encrypted with a passphrase.
+    pub encrypted: bool,
+}
+
+impl From<backup::ArchiveInfo> for BackupEntry {
+    fn from(info: backup::ArchiveInfo) -> Self {
+        BackupEntry {
+            path: info.path,
+            taken_at: info.created.to_string(),
+            size_bytes: info.size,
+            encrypted: info.encrypted,
+        }
+    }
 }
 
 /// What "Invite someone…" asks for; absent values take the defaults (single use, no expiry,
@@ -153,6 +187,8 @@ pub struct Appliance {
 #[derive(Debug, Default)]
 struct Snapshot {
     server_name: String,
+    /// Where the backups go.
+    backup_folder: Option<PathBuf>,
     live: Option<Live>,
     last_error: Option<String>,
 }
@@ -184,9 +220,15 @@ impl Appliance {
         };
         if !appliance.needs_setup() {
             let loaded = config::load_or_create(&appliance.data_dir.config_file())?;
-            appliance.snapshot().server_name = loaded.config.server.name;
+            appliance.remember(&loaded.config);
         }
         Ok(appliance)
+    }
+
+    fn remember(&self, config: &config::Config) {
+        let mut snapshot = self.snapshot();
+        snapshot.server_name = config.server.name.clone();
+        snapshot.backup_folder = Some(self.data_dir.resolve(&config.backup.directory));
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -247,11 +289,10 @@ impl Appliance {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        let name = loaded.config.server.name.clone();
+        self.remember(&loaded.config);
         let server = server::start(loaded.config, self.data_dir.clone()).await?;
         let connection_code = server.connection_code(&server.public_host()).encode().map_err(InviteError::from)?;
         let mut snapshot = self.snapshot();
-        snapshot.server_name = name;
         snapshot.last_error = None;
         snapshot.live = Some(Live { monitor: server.monitor(), connection_code });
         tracing::info!("server started");
@@ -285,6 +326,10 @@ impl Appliance {
         if let Some(error) = &snapshot.last_error {
             attention.push(error.clone());
         }
+        let last_attempt = snapshot.live.as_ref().and_then(|live| live.monitor.last_backup());
+        if let Some(Err(error)) = last_attempt.map(|attempt| attempt.outcome) {
+            attention.push(format!("The last backup failed: {error}"));
+        }
         let state = match (&snapshot.live, self.needs_setup()) {
             (_, true) => ApplianceState::SetupNeeded,
             (None, false) if attention.is_empty() => ApplianceState::Stopped,
@@ -306,6 +351,16 @@ impl Appliance {
             connection_code: snapshot.live.as_ref().map(|live| live.connection_code.clone()),
             attention,
             reachability,
+            last_backup: snapshot
+                .backup_folder
+                .as_deref()
+                .and_then(|folder| backup::list(folder).ok()?.pop())
+                .map(Into::into),
+            next_backup: snapshot
+                .live
+                .as_ref()
+                .and_then(|live| live.monitor.next_backup())
+                .map(|at| at.timestamp().to_string()),
             log_lines: self.logs.lines(),
         }
     }
@@ -335,6 +390,43 @@ impl Appliance {
     pub async fn revoke_invite(&self, invite_id: i64) -> Result<InviteInfo, ApplianceError> {
         let running = self.running.lock().await;
         Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.revoke_invite(invite_id).await?)
+    }
+
+    /// Takes a backup now ("Back up now"), as the nightly one does: into `backup.directory`,
+    /// verified, then old archives pruned.
+    pub async fn back_up_now(&self) -> Result<BackupEntry, ApplianceError> {
+        let running = self.running.lock().await;
+        let report = running.as_ref().ok_or(ApplianceError::NotRunning)?.back_up_now().await?;
+        Ok(BackupEntry {
+            path: report.path,
+            taken_at: report.created.to_string(),
+            size_bytes: report.size,
+            encrypted: report.encrypted,
+        })
+    }
+
+    /// The archives in the backup folder, newest first.
+    pub fn list_backups(&self) -> Result<Vec<BackupEntry>, ApplianceError> {
+        let Some(folder) = self.snapshot().backup_folder.clone() else { return Ok(Vec::new()) };
+        Ok(backup::list(&folder)?.into_iter().rev().map(Into::into).collect())
+    }
+
+    /// Restores an archive: stops the server, restores (the replaced files are kept aside in
+    /// the data directory), and starts it again. A damaged or foreign archive is refused and
+    /// changes nothing; the server is started again either way.
+    pub async fn restore(&self, archive: PathBuf, passphrase: Option<String>) -> Result<Status, ApplianceError> {
+        let was_running = self.running.lock().await.is_some();
+        self.stop().await?;
+        let data_dir = self.data_dir.clone();
+        let options = RestoreOptions { passphrase: passphrase.map(Passphrase::new), replace_other_server: false };
+        let restored = tokio::task::spawn_blocking(move || backup::restore(&archive, &data_dir, &options, |_| {}))
+            .await
+            .map_err(|err| BackupError::io("restore", std::io::Error::other(err.to_string())));
+        let restart = if was_running || restored.is_ok() { self.start().await.map(drop) } else { Ok(()) };
+        let report = restored??;
+        tracing::info!(files = report.files, "restored a backup");
+        restart?;
+        Ok(self.status())
     }
 
     /// Where the app's tracing output goes, so that [`Status::log_lines`] can show it.

@@ -141,6 +141,48 @@ async fn invite_someone_gives_a_qr_picture_and_a_working_invite() {
 }
 
 #[tokio::test]
+async fn back_up_now_then_restore_from_the_dashboard() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert!(appliance.status().last_backup.is_none());
+    assert!(appliance.status().next_backup.is_some(), "the nightly backup is scheduled");
+    let kept = client_for(&appliance).await;
+    kept.register("ann", "ann-password").await.expect("ann joins before the backup");
+
+    let backup = appliance.back_up_now().await.expect("backs up");
+    assert!(backup.path.exists() && backup.size_bytes > 0 && !backup.encrypted);
+    assert_eq!(appliance.list_backups().expect("lists").len(), 1);
+    assert_eq!(appliance.status().last_backup.map(|entry| entry.path), Some(backup.path.clone()));
+
+    client_for(&appliance).await.register("bob", "bob-password").await.expect("bob joins after it");
+    let mut damaged = std::fs::read(&backup.path).expect("reads");
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let damaged_path = backup.path.with_file_name("damaged.tar");
+    std::fs::write(&damaged_path, damaged).expect("writes");
+    let refused = appliance.restore(damaged_path, None).await.expect_err("a damaged archive is refused");
+    assert!(
+        refused.to_string().contains("damaged") || refused.to_string().contains("not an IPTinCan backup"),
+        "{refused}"
+    );
+    assert_eq!(appliance.status().state, ApplianceState::Running, "the server runs again after a refused restore");
+    client_for(&appliance).await.login("bob", "bob-password").await.expect("nothing was lost");
+
+    let restored = appliance.restore(backup.path.clone(), None).await.expect("restores");
+    assert_eq!(restored.state, ApplianceState::Running);
+    let client = client_for(&appliance).await;
+    client.login("ann", "ann-password").await.expect("ann is in the backup");
+    let after = client_for(&appliance).await;
+    assert_eq!(
+        after.login("bob", "bob-password").await.err().and_then(|e| e.code()),
+        Some(ErrorCode::InvalidCredentials),
+        "bob joined after the backup"
+    );
+    appliance.stop().await.expect("stops");
+    assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotRunning)));
+}
+
+#[tokio::test]
 async fn the_log_writer_feeds_the_dashboards_recent_lines() {
     let (_dir, appliance) = fresh();
     let subscriber = tracing_subscriber::fmt().with_writer(appliance.log_writer()).with_ansi(false).finish();

@@ -103,7 +103,7 @@ pub enum BackupError {
 }
 
 impl BackupError {
-    fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
         BackupError::Io { path: path.to_string(), source }
     }
 }

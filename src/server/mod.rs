@@ -228,7 +228,7 @@ impl RunningServer {
 
     /// A cheap handle for reading its counters without holding the server.
     pub fn monitor(&self) -> ServerMonitor {
-        ServerMonitor { shared: self.shared.clone() }
+        ServerMonitor { shared: self.shared.clone(), backups: self.backups.clone() }
     }
 
     /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
@@ -313,9 +313,20 @@ impl Drop for RunningServer {
 #[derive(Debug, Clone)]
 pub struct ServerMonitor {
     shared: Arc<Shared>,
+    backups: Arc<crate::backup::schedule::Backups>,
 }
 
 impl ServerMonitor {
+    /// How the last backup since start-up went.
+    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
+        self.backups.last()
+    }
+
+    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
+    pub fn next_backup(&self) -> Option<jiff::Zoned> {
+        self.backups.next()
+    }
+
     /// Users online now.
     pub fn users_online(&self) -> usize {
         self.shared.hub.users_online()
