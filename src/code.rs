@@ -242,6 +242,12 @@ pub fn render_qr_terminal(text: &str) -> Result<String, QrError> {
         .build())
 }
 
+/// The QR code of `text` as an SVG picture (black on white, with its quiet zone), for a page.
+pub fn render_qr_svg(text: &str) -> Result<String, QrError> {
+    let code = QrCode::new(text.as_bytes())?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).quiet_zone(true).build())
+}
+
 /// Writes the QR code of `text` as a black-on-white PNG, `scale` pixels per module.
 pub fn write_qr_png(text: &str, path: &Path, scale: u32) -> Result<(), QrError> {
     let code = QrCode::new(text.as_bytes())?;

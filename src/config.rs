@@ -66,6 +66,7 @@ pub struct Config {
     pub cluster: ClusterSection,
     pub vpn: VpnSection,
     pub notifications: NotificationsSection,
+    pub backup: BackupSection,
 }
 
 /// `[server]`.
@@ -284,6 +285,44 @@ pub struct NotificationsSection {
     pub billing_admin_token: String,
 }
 
+/// `[backup]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct BackupSection {
+    pub enabled: bool,
+    pub directory: String,
+    pub time: String,
+    pub retention_days: u32,
+    pub passphrase_file: String,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        BackupSection {
+            enabled: true,
+            directory: "backups".into(),
+            time: "03:00".into(),
+            retention_days: 14,
+            passphrase_file: String::new(),
+        }
+    }
+}
+
+impl BackupSection {
+    /// `time` as a local time of day; `backup.time` must be `HH:MM` on a 24-hour clock.
+    pub fn time_of_day(&self) -> Result<jiff::civil::Time, ConfigError> {
+        let bad = || invalid("backup.time", "must be a 24-hour local time HH:MM, such as 03:00");
+        let (hour, minute) = self.time.split_once(':').ok_or_else(bad)?;
+        let two_digits = |text: &str| text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit());
+        if !two_digits(hour) || !two_digits(minute) {
+            return Err(bad());
+        }
+        let (hour, minute) = (hour.parse::<i8>().map_err(|_| bad())?, minute.parse::<i8>().map_err(|_| bad())?);
+        jiff::civil::Time::new(hour, minute, 0, 0).map_err(|_| bad())
+    }
+}
+
 /// A parsed, validated configuration and what was odd about it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -308,6 +347,32 @@ pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(io_err)?;
     let mut loaded = parse(&text, &path.display().to_string())?;
     loaded.created = created;
+    Ok(loaded)
+}
+
+/// Writes the configuration chosen in the tray app's first-run setup to `path`: `template`
+/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set.
+/// Validates before writing, and writes through a temporary file, so a failure leaves no
+/// half-written config.
+pub fn write_setup(
+    path: &Path,
+    template: &str,
+    server_name: &str,
+    open_router_ports: bool,
+) -> Result<Loaded, ConfigError> {
+    let mut document: toml_edit::DocumentMut =
+        template.parse().map_err(|err: toml_edit::TomlError| invalid("template", err.to_string()))?;
+    document["server"]["name"] = toml_edit::value(server_name);
+    document["network"]["upnp"] = toml_edit::value(open_router_ports);
+    let text = document.to_string();
+    let loaded = parse(&text, &path.display().to_string())?;
+    let io_err = |source| ConfigError::Io { path: path.display().to_string(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let partial = path.with_extension("toml.partial");
+    std::fs::write(&partial, text).map_err(io_err)?;
+    std::fs::rename(&partial, path).map_err(io_err)?;
     Ok(loaded)
 }
 
@@ -416,7 +481,16 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid("notifications.admin_email", "must be an e-mail address or empty"));
     }
     check_url("notifications.billing_worker_url", &notifications.billing_worker_url, true)?;
-    Ok(())
+    validate_backup(&config.backup)
+}
+
+fn validate_backup(backup: &BackupSection) -> Result<(), ConfigError> {
+    check_text("backup.directory", &backup.directory, 1, 4096)?;
+    backup.time_of_day()?;
+    if !(1..=3650).contains(&backup.retention_days) {
+        return Err(invalid("backup.retention_days", "must be between 1 and 3650"));
+    }
+    check_text("backup.passphrase_file", &backup.passphrase_file, 0, 4096)
 }
 
 fn validate_cluster(cluster: &crate::config::ClusterSection) -> Result<(), ConfigError> {
@@ -566,6 +640,21 @@ mod tests {
         assert_eq!(error_key("[cluster]\nenabled = true\ncluster_secret = \"short\""), "cluster.cluster_secret");
         assert_eq!(error_key("[license]\nserver_url = \"ftp://x\""), "license.server_url");
         assert_eq!(error_key("[server]\ntcp_port = 5000\nrest_port = 5000"), "server.rest_port");
+        assert_eq!(error_key("[backup]\ndirectory = \"\""), "backup.directory");
+        assert_eq!(error_key("[backup]\nretention_days = 0"), "backup.retention_days");
+        assert_eq!(error_key("[backup]\nretention_days = 3651"), "backup.retention_days");
+        assert_eq!(error_key("[backup]\nenabled = \"yes\""), "backup.enabled");
+        for time in ["3:00", "24:00", "03:60", "03-00", "0300", "03:00:00", "+3:00", ""] {
+            assert_eq!(error_key(&format!("[backup]\ntime = \"{time}\"")), "backup.time", "{time:?}");
+        }
+    }
+
+    #[test]
+    fn backup_time_is_a_time_of_day() {
+        let section = |time: &str| BackupSection { time: time.into(), ..BackupSection::default() };
+        assert_eq!(section("03:00").time_of_day().expect("valid"), jiff::civil::time(3, 0, 0, 0));
+        assert_eq!(section("00:00").time_of_day().expect("valid"), jiff::civil::time(0, 0, 0, 0));
+        assert_eq!(section("23:59").time_of_day().expect("valid"), jiff::civil::time(23, 59, 0, 0));
     }
 
     #[test]

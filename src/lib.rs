@@ -3,10 +3,13 @@
 //! The headless `itc-server`, the `itc` CLI and the tray app are thin shells over this library.
 //! `docs/architecture.md` has the code map and the invariants between these modules.
 
+pub mod appliance;
+pub mod backup;
 pub mod client;
 pub mod code;
 pub mod config;
 pub mod e2e;
+pub mod lock;
 pub mod media;
 pub mod proto;
 pub mod random;

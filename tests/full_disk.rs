@@ -1,7 +1,8 @@
 //! A full disk: the server's data directory is a small tmpfs in a private mount namespace (so
 //! the host is untouched), and the test fills it. Sending then fails with a clear error, the
 //! server keeps running, nothing acknowledged is lost, and sending works again once space is
-//! freed. Needs root (mount namespaces); skips with a printed reason where it cannot run.
+//! freed. A backup onto a full disk fails clearly and leaves no partial archive behind. Needs
+//! root (mount namespaces); skips with a printed reason where it cannot run.
 
 mod common;
 
@@ -97,4 +98,37 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
     assert_eq!(page.messages.first().map(|m| m.id), Some(after.id));
     let (_, status) = server.terminate();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_backup_onto_a_full_disk_fails_clearly_and_leaves_nothing_behind() {
+    if let Err(reason) = can_use_mount_namespaces() {
+        println!("SKIPPED a_backup_onto_a_full_disk_fails_clearly_and_leaves_nothing_behind: needs root for a private mount namespace ({reason})");
+        return;
+    }
+    let server = common::TestServer::start().await;
+    let (dir, _) = server.stop().await;
+    common::write_config(dir.path(), "", "");
+    // 3 MiB of uploads cannot fit in the 2 MiB the backup gets.
+    let uploads = dir.path().join("uploads").join("ab");
+    std::fs::create_dir_all(&uploads).expect("uploads");
+    let noise: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(uploads.join("holiday-video"), noise).expect("writes");
+    let out = dir.path().join("small-disk");
+    std::fs::create_dir(&out).expect("mountpoint");
+    let script = format!(
+        "mount -t tmpfs -o size=2m tmpfs '{out}' && '{server}' --data-dir '{data}' backup --output '{out}'; \
+         echo \"exit=$?\"; ls -A '{out}'",
+        out = out.display(),
+        server = common::server_binary().display(),
+        data = dir.path().display()
+    );
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let (_, stdout, stderr) = common::run_bounded(&mut command);
+    let (exit, left) = stdout.split_once('\n').expect("exit line");
+    assert_eq!(exit, "exit=1", "{stdout}{stderr}");
+    assert_eq!(left.trim(), "", "a partial archive was left behind");
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(error.starts_with("itc-server: ") && error.contains("No space left on device"), "{stderr}");
 }

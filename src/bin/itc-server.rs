@@ -4,9 +4,10 @@
 #[path = "shared/invite.rs"]
 mod invite;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use invite::InviteFlags;
+use iptincan::backup::{self, BackupOptions, Passphrase, Progress, RestoreOptions};
 use iptincan::code::ConnectionCode;
 use iptincan::config::{self, DataDir};
 use iptincan::server::{self, invites::InviteOptions};
@@ -40,6 +41,39 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         png: Option<PathBuf>,
     },
+    /// Back up the database, uploads, config and certificate into one verified archive (works
+    /// while the server runs)
+    Backup {
+        /// A folder for the archive, or its file name [default: backup.directory, then old
+        /// archives there are pruned to backup.retention_days]
+        #[arg(long, value_name = "DIR_OR_FILE")]
+        output: Option<PathBuf>,
+        /// Encrypt with the passphrase on the first line of FILE [default: backup.passphrase_file]
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore an archive into the data directory (the server must be stopped); the files it
+    /// replaces are kept in DATA_DIR/replaced-by-restore-<time>/
+    Restore {
+        /// The archive
+        archive: PathBuf,
+        /// The passphrase of an encrypted archive is on the first line of FILE
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Restore even over a different server (another TLS certificate)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check an archive's manifest and every checksum without restoring it
+    Verify {
+        /// The archive
+        archive: PathBuf,
+        /// The passphrase of an encrypted archive is on the first line of FILE
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// List the archives in backup.directory with their time and size
+    Backups,
     /// Make an invite (works while the server runs, or before its first start)
     Invite(InviteFlags),
     /// List invites, newest first
@@ -62,20 +96,42 @@ fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(data_dir.root())
         .with_context(|| format!("cannot create the data directory {}", data_dir.root().display()))?;
     let config_path = args.config.clone().unwrap_or_else(|| data_dir.config_file());
-    let loaded = config::load_or_create(&config_path)?;
-    init_logging(&loaded.config.server.log_level);
-    if loaded.created {
-        tracing::info!(path = %config_path.display(), "wrote the default configuration");
-    }
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Restore and verify read no configuration (a restore brings its own).
+    let load = || -> Result<config::Config> {
+        let loaded = config::load_or_create(&config_path)?;
+        init_logging(&loaded.config.server.log_level);
+        if loaded.created {
+            tracing::info!(path = %config_path.display(), "wrote the default configuration");
+        }
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(loaded.config)
+    };
+    let runtime = || tokio::runtime::Runtime::new().context("cannot start the async runtime");
     match args.command.unwrap_or(Command::Run) {
-        Command::Run => runtime.block_on(serve(loaded.config, data_dir)),
-        Command::Code { host, png } => print_code(&loaded.config, &data_dir, host, png),
-        Command::Invite(flags) => runtime.block_on(make_invite(&loaded.config, &data_dir, flags)),
-        Command::Invites => runtime.block_on(list_invites(&loaded.config, &data_dir)),
+        Command::Run => {
+            let config = load()?;
+            runtime()?.block_on(serve(config, data_dir))
+        }
+        Command::Code { host, png } => print_code(&load()?, &data_dir, host, png),
+        Command::Backup { output, passphrase_file } => back_up(&load()?, &data_dir, output, passphrase_file),
+        Command::Backups => list_backups(&load()?, &data_dir),
+        Command::Restore { archive, passphrase_file, force } => {
+            if config_path != data_dir.config_file() {
+                bail!("restore writes DATA_DIR/server.toml; leave out --config");
+            }
+            restore(&archive, &data_dir, passphrase_file, force)
+        }
+        Command::Verify { archive, passphrase_file } => verify(&archive, passphrase_file),
+        Command::Invite(flags) => {
+            let config = load()?;
+            runtime()?.block_on(make_invite(&config, &data_dir, flags))
+        }
+        Command::Invites => {
+            let config = load()?;
+            runtime()?.block_on(list_invites(&config, &data_dir))
+        }
     }
 }
 
@@ -161,6 +217,97 @@ fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>,
     if let Some(path) = png {
         iptincan::code::write_qr_png(&code, &path, 8)?;
         eprintln!("QR code written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Prints a progress line on stderr when a step starts and at every tenth of it.
+fn progress_printer(label: &'static str) -> impl FnMut(Progress) {
+    let mut shown = None;
+    move |progress: Progress| {
+        let tenth = (progress.step, progress.percent() / 10);
+        if shown != Some(tenth) {
+            shown = Some(tenth);
+            eprintln!("{label}: {} {}%", progress.step, progress.percent());
+        }
+    }
+}
+
+fn read_passphrase(file: Option<PathBuf>) -> Result<Option<Passphrase>> {
+    Ok(file.map(|file| Passphrase::from_file(&file)).transpose()?)
+}
+
+fn back_up(
+    config: &config::Config,
+    data_dir: &DataDir,
+    output: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+) -> Result<()> {
+    let configured = Some(&config.backup.passphrase_file).filter(|f| !f.is_empty()).map(|f| data_dir.resolve(f));
+    let passphrase = read_passphrase(passphrase_file.or(configured))?;
+    let prune = output.is_none();
+    let options = BackupOptions { output, passphrase };
+    let report = backup::create(config, data_dir, &options, progress_printer("backup"))?;
+    println!(
+        "backup written and verified: {} ({} bytes, {} files{})",
+        report.path.display(),
+        report.size,
+        report.files,
+        if report.encrypted { ", encrypted" } else { "" }
+    );
+    if prune {
+        let folder = data_dir.resolve(&config.backup.directory);
+        for old in backup::prune(&folder, config.backup.retention_days, jiff::Timestamp::now())? {
+            println!("deleted {} (older than {} days)", old.display(), config.backup.retention_days);
+        }
+    }
+    Ok(())
+}
+
+fn restore(archive: &std::path::Path, data_dir: &DataDir, passphrase_file: Option<PathBuf>, force: bool) -> Result<()> {
+    let options = RestoreOptions { passphrase: read_passphrase(passphrase_file)?, replace_other_server: force };
+    let report = backup::restore(archive, data_dir, &options, progress_printer("restore"))?;
+    println!(
+        "restored the backup of \"{}\" taken {} ({} files) into {}",
+        report.server_name,
+        report.created,
+        report.files,
+        data_dir.root().display()
+    );
+    if let Some(aside) = report.set_aside {
+        println!("the files it replaced are in {}", aside.display());
+    }
+    Ok(())
+}
+
+fn verify(archive: &std::path::Path, passphrase_file: Option<PathBuf>) -> Result<()> {
+    let manifest = backup::verify(archive, read_passphrase(passphrase_file)?.as_ref())?;
+    println!(
+        "{}: a sound backup of \"{}\" taken {} by IPTinCan {} ({} files)",
+        archive.display(),
+        manifest.server.name,
+        manifest.created,
+        manifest.app_version,
+        manifest.files.len()
+    );
+    Ok(())
+}
+
+fn list_backups(config: &config::Config, data_dir: &DataDir) -> Result<()> {
+    let folder = data_dir.resolve(&config.backup.directory);
+    let archives = backup::list(&folder)?;
+    if archives.is_empty() {
+        println!("no backups in {}", folder.display());
+    }
+    let zone = jiff::tz::TimeZone::system();
+    for archive in archives {
+        println!(
+            "{}  {:>12} bytes  {:9}  {}",
+            archive.created.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z"),
+            archive.size,
+            if archive.encrypted { "encrypted" } else { "plain" },
+            archive.path.display()
+        );
     }
     Ok(())
 }

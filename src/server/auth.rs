@@ -81,7 +81,8 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-fn check_new_password(password: &str) -> Result<(), Failure> {
+/// Checks a new password's length.
+pub fn check_new_password(password: &str) -> Result<(), Failure> {
     let len = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
         return Err(Failure::new(
@@ -280,6 +281,22 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
     conn.session.password_changed();
     tracing::info!(user = %user.username, "password changed");
     Ok(Reply::Ok)
+}
+
+/// Sets `username`'s password without the old one, clears "must change password", and ends
+/// every session of theirs.
+pub async fn reset_password(ctx: &Shared, username: &str, password: String) -> Result<(), Failure> {
+    check_new_password(&password)?;
+    let record = ctx
+        .store
+        .user_by_name(username.to_string())
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("there is no user {username}")))?;
+    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
+    ctx.store.set_password(record.user.id, hash, Vec::new()).await?;
+    ctx.hub.end_other_sessions(record.user.id, 0, "signed out: the password was reset");
+    tracing::info!(user = %record.user.username, "password reset");
+    Ok(())
 }
 
 #[cfg(test)]

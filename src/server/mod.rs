@@ -61,6 +61,9 @@ pub enum StartError {
         /// Why (e.g. address already in use).
         source: std::io::Error,
     },
+    /// Another server runs on this data directory.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
@@ -75,7 +78,8 @@ pub enum StartError {
 }
 
 /// A request that failed, as the client will be told.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -180,8 +184,10 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     rest_addr: SocketAddr,
     fingerprint: Option<Fingerprint>,
+    backups: Arc<crate::backup::schedule::Backups>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    _lock: crate::lock::DataDirLock,
 }
 
 impl RunningServer {
@@ -220,6 +226,33 @@ impl RunningServer {
         self.shared.hub.users_online()
     }
 
+    /// A cheap handle for reading its counters without holding the server.
+    pub fn monitor(&self) -> ServerMonitor {
+        ServerMonitor { shared: self.shared.clone(), backups: self.backups.clone() }
+    }
+
+    /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
+    /// waits for one already running. This is the tray's "Back up now".
+    pub async fn back_up_now(&self) -> Result<crate::backup::BackupReport, crate::backup::BackupError> {
+        self.backups.back_up_now().await
+    }
+
+    /// How the last backup since start-up went.
+    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
+        self.backups.last()
+    }
+
+    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
+    pub fn next_backup(&self) -> Option<jiff::Zoned> {
+        self.backups.next()
+    }
+
+    /// Sets a user's password without the old one (the tray's first-run setup); ends their
+    /// sessions.
+    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
+        auth::reset_password(&self.shared, username, password).await
+    }
+
     /// The host to put in connection codes and invites.
     pub fn public_host(&self) -> String {
         self.shared.public_host()
@@ -250,6 +283,7 @@ impl RunningServer {
     pub async fn revoke_invite(&self, invite_id: i64) -> Result<crate::proto::InviteInfo, StoreError> {
         self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
     }
+
     /// A token that stops the server when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -272,6 +306,35 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// Reads a running server's counters (for the tray's status); it keeps no server running.
+#[derive(Debug, Clone)]
+pub struct ServerMonitor {
+    shared: Arc<Shared>,
+    backups: Arc<crate::backup::schedule::Backups>,
+}
+
+impl ServerMonitor {
+    /// How the last backup since start-up went.
+    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
+        self.backups.last()
+    }
+
+    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
+    pub fn next_backup(&self) -> Option<jiff::Zoned> {
+        self.backups.next()
+    }
+
+    /// Users online now.
+    pub fn users_online(&self) -> usize {
+        self.shared.hub.users_online()
+    }
+
+    /// How long the server has been running.
+    pub fn uptime(&self) -> Duration {
+        self.shared.started_at.elapsed()
     }
 }
 
@@ -312,6 +375,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
     let uploads = data_dir.root().join(UPLOADS_DIR);
     std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
+    let lock = crate::lock::DataDirLock::acquire(&data_dir)?;
     let identity = prepare_identity(&config, &data_dir)?;
     let fingerprint = identity.as_ref().map(ServerIdentity::fingerprint);
     let acceptor = match &identity {
@@ -339,6 +403,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
+    let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -386,8 +451,9 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
     ));
+    tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
 }
 
 /// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.

@@ -1,0 +1,198 @@
+//! Every tray action, without a window: first-run setup, start, stop, restart, status, copy the
+//! connection code, invite someone, and the log lines the dashboard shows. Each test drives a
+//! real `Appliance` on a temp data directory, with loopback and free ports.
+
+mod common;
+
+use common::TEST_CONFIG;
+use iptincan::appliance::{Appliance, ApplianceError, ApplianceState, InviteRequest, SetupChoices};
+use iptincan::client::{Client, Target};
+use iptincan::code::{ConnectionCode, Invite};
+use iptincan::proto::{ErrorCode, Role};
+
+fn choices(password: &str) -> SetupChoices {
+    SetupChoices {
+        server_name: "The Millers".into(),
+        admin_password: password.into(),
+        // Router discovery never runs on the host: only in test namespaces.
+        open_router_ports: false,
+    }
+}
+
+fn fresh() -> (tempfile::TempDir, Appliance) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let appliance = Appliance::open_with_template(dir.path().join("data"), TEST_CONFIG).expect("opens");
+    (dir, appliance)
+}
+
+async fn client_for(appliance: &Appliance) -> Client {
+    let code = appliance.connection_code().expect("a code while running");
+    let mut code = ConnectionCode::decode(&code).expect("valid code");
+    code.host = "127.0.0.1".into();
+    Client::connect(&Target::Code(code), None).await.expect("connects")
+}
+
+#[tokio::test]
+async fn first_run_setup_starts_the_server_with_the_parents_password() {
+    let (_dir, appliance) = fresh();
+    assert!(appliance.needs_setup());
+    assert_eq!(appliance.status().state, ApplianceState::SetupNeeded);
+    assert!(matches!(appliance.start().await, Err(ApplianceError::NotSetUp)));
+
+    let short = appliance.setup(choices("short")).await.expect_err("too short");
+    assert!(short.to_string().contains("8 to 1024"), "{short}");
+    let unnamed = SetupChoices { server_name: "  ".into(), ..choices("parent-password") };
+    assert!(matches!(appliance.setup(unnamed).await, Err(ApplianceError::BadChoice(_))));
+    assert!(appliance.needs_setup(), "a refused setup writes nothing");
+
+    let status = appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert_eq!(status.state, ApplianceState::Running);
+    assert_eq!(status.server_name, "The Millers");
+    let code = ConnectionCode::decode(status.connection_code.as_deref().expect("a code")).expect("valid");
+    assert_eq!(code.name, "The Millers");
+    assert!(code.fingerprint.is_some(), "the certificate was generated");
+    let data = appliance.data_dir().root();
+    assert!(data.join("server-cert.pem").exists() && data.join("server.toml").exists());
+    assert!(std::fs::read_to_string(data.join("server.toml")).expect("reads").contains("The Millers"));
+
+    let client = client_for(&appliance).await;
+    assert_eq!(
+        client.login("chatter", "chatter").await.err().and_then(|e| e.code()),
+        Some(ErrorCode::InvalidCredentials)
+    );
+    let session = client.login("chatter", "parent-password").await.expect("the parent's password works");
+    assert!(!session.must_change_password, "no forced change: the parent chose it");
+    assert!(matches!(appliance.setup(choices("parent-password")).await, Err(ApplianceError::AlreadySetUp)));
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn start_stop_restart_and_status() {
+    let (dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    let client = client_for(&appliance).await;
+    client.login("chatter", "parent-password").await.expect("logs in");
+    let status = appliance.status();
+    assert_eq!((status.state, status.users_online), (ApplianceState::Running, 1));
+    assert!(status.reachability.contains("home network"), "{}", status.reachability);
+
+    let stopped = appliance.stop().await.expect("stops");
+    assert_eq!((stopped.state, stopped.connection_code, stopped.users_online), (ApplianceState::Stopped, None, 0));
+    assert!(appliance.connection_code().is_none());
+    appliance.stop().await.expect("stopping twice is fine");
+    assert!(matches!(appliance.create_invite(InviteRequest::default()).await, Err(ApplianceError::NotRunning)));
+
+    appliance.start().await.expect("starts again");
+    let restarted = appliance.restart().await.expect("restarts");
+    assert_eq!(restarted.state, ApplianceState::Running);
+    client_for(&appliance).await.login("chatter", "parent-password").await.expect("same account after restart");
+    appliance.stop().await.expect("stops");
+
+    // A new appliance on the same directory (the app started again) is already set up.
+    let again = Appliance::open(dir.path().join("data")).expect("opens");
+    assert!(!again.needs_setup());
+    assert_eq!(again.status().server_name, "The Millers");
+    assert_eq!(again.status().state, ApplianceState::Stopped);
+}
+
+#[tokio::test]
+async fn a_failed_start_needs_attention_in_plain_words() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    appliance.stop().await.expect("stops");
+    let data = appliance.data_dir().root().to_path_buf();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = taken.local_addr().expect("addr").port();
+    let config = std::fs::read_to_string(data.join("server.toml")).expect("reads");
+    std::fs::write(data.join("server.toml"), config.replace("tcp_port = 0", &format!("tcp_port = {port}")))
+        .expect("writes");
+
+    let failed = appliance.start().await.expect_err("the port is taken");
+    assert!(failed.to_string().contains("server.tcp_port"), "{failed}");
+    let status = appliance.status();
+    assert_eq!(status.state, ApplianceState::NeedsAttention);
+    assert!(status.attention.iter().any(|line| line.contains("cannot listen")), "{:?}", status.attention);
+
+    drop(taken);
+    appliance.start().await.expect("starts once the port is free");
+    assert_eq!(appliance.status().state, ApplianceState::Running, "the problem is cleared");
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn invite_someone_gives_a_qr_picture_and_a_working_invite() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    let request = InviteRequest { note: Some("Grandma".into()), ..InviteRequest::default() };
+    let card = appliance.create_invite(request).await.expect("invites");
+    assert!(card.qr_svg.starts_with("<?xml") && card.qr_svg.contains("<svg"), "an SVG picture");
+    let invite = Invite::decode(&card.text).expect("an invite");
+    assert_eq!(Some(invite.code.encode().expect("encodes")), appliance.connection_code());
+
+    let grandma = client_for(&appliance).await;
+    let session = grandma.redeem_invite(&card.text, "grandma", "grandma-password").await.expect("joins");
+    assert_eq!(session.user.role, Role::Member);
+    let listed = appliance.list_invites().await.expect("lists");
+    assert_eq!((listed.len(), listed[0].uses, listed[0].note.as_deref()), (1, 1, Some("Grandma")));
+    assert!(appliance.revoke_invite(card.invite.id).await.is_ok());
+    let bad = InviteRequest { uses: Some(0), ..InviteRequest::default() };
+    assert!(appliance.create_invite(bad).await.expect_err("refused").to_string().contains("1 to 100"));
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn back_up_now_then_restore_from_the_dashboard() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert!(appliance.status().last_backup.is_none());
+    assert!(appliance.status().next_backup.is_some(), "the nightly backup is scheduled");
+    let kept = client_for(&appliance).await;
+    kept.register("ann", "ann-password").await.expect("ann joins before the backup");
+
+    let backup = appliance.back_up_now().await.expect("backs up");
+    assert!(backup.path.exists() && backup.size_bytes > 0 && !backup.encrypted);
+    assert_eq!(appliance.list_backups().expect("lists").len(), 1);
+    assert_eq!(appliance.status().last_backup.map(|entry| entry.path), Some(backup.path.clone()));
+
+    client_for(&appliance).await.register("bob", "bob-password").await.expect("bob joins after it");
+    let mut damaged = std::fs::read(&backup.path).expect("reads");
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let damaged_path = backup.path.with_file_name("damaged.tar");
+    std::fs::write(&damaged_path, damaged).expect("writes");
+    let refused = appliance.restore(damaged_path, None).await.expect_err("a damaged archive is refused");
+    assert!(
+        refused.to_string().contains("damaged") || refused.to_string().contains("not an IPTinCan backup"),
+        "{refused}"
+    );
+    assert_eq!(appliance.status().state, ApplianceState::Running, "the server runs again after a refused restore");
+    client_for(&appliance).await.login("bob", "bob-password").await.expect("nothing was lost");
+
+    let restored = appliance.restore(backup.path.clone(), None).await.expect("restores");
+    assert_eq!(restored.state, ApplianceState::Running);
+    let client = client_for(&appliance).await;
+    client.login("ann", "ann-password").await.expect("ann is in the backup");
+    let after = client_for(&appliance).await;
+    assert_eq!(
+        after.login("bob", "bob-password").await.err().and_then(|e| e.code()),
+        Some(ErrorCode::InvalidCredentials),
+        "bob joined after the backup"
+    );
+    appliance.stop().await.expect("stops");
+    assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotRunning)));
+}
+
+#[tokio::test]
+async fn the_log_writer_feeds_the_dashboards_recent_lines() {
+    let (_dir, appliance) = fresh();
+    let subscriber = tracing_subscriber::fmt().with_writer(appliance.log_writer()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::info!("hello from the tray");
+    for n in 0..300 {
+        tracing::info!(n, "filler");
+    }
+    let lines = appliance.status().log_lines;
+    assert_eq!(lines.len(), 200, "only the most recent lines are kept");
+    assert!(lines.last().is_some_and(|line| line.contains("filler") && line.contains("n=299")), "{lines:?}");
+    assert!(!lines.iter().any(|line| line.contains("hello from the tray")), "the oldest fell off");
+}
