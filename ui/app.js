@@ -16,6 +16,7 @@ const STATE_WORDS = {
 
 let lastState = null;
 let invitesShownFor = null;
+let backupsShownFor = undefined;
 
 function show(id, text) {
   $(id).textContent = text;
@@ -80,8 +81,14 @@ function render(status) {
     return item;
   }));
 
-  if ('last_backup' in status) show('last-backup', when(status.last_backup) || 'none yet');
-  if ('next_backup' in status) show('next-backup', when(status.next_backup) || 'not scheduled');
+  show('last-backup', status.last_backup ? describeBackup(status.last_backup) : 'none yet');
+  show('next-backup', when(status.next_backup) || (running ? 'not scheduled' : 'when the server runs'));
+  $('back-up-now').disabled = !running;
+  const newest = status.last_backup ? status.last_backup.path : null;
+  if (newest !== backupsShownFor) {
+    backupsShownFor = newest;
+    loadBackups();
+  }
 
   const log = $('log-lines');
   const text = status.log_lines.join('\n');
@@ -144,6 +151,48 @@ async function loadInvites() {
   }));
 }
 
+function describeBackup(backup) {
+  const size = backup.size_bytes >= 1048576
+    ? `${(backup.size_bytes / 1048576).toFixed(1)} MB`
+    : `${Math.max(1, Math.round(backup.size_bytes / 1024))} kB`;
+  return `${when(backup.taken_at)} (${size}${backup.encrypted ? ', encrypted' : ''})`;
+}
+
+async function loadBackups() {
+  let backups;
+  try {
+    backups = await invoke('list_backups');
+  } catch (err) {
+    show('backup-error', String(err));
+    return;
+  }
+  $('backup-list').replaceChildren(...backups.map((backup) => {
+    const item = document.createElement('li');
+    item.textContent = describeBackup(backup);
+    const restore = document.createElement('button');
+    restore.type = 'button';
+    restore.textContent = 'Restore';
+    restore.setAttribute('aria-label', `Restore the backup of ${describeBackup(backup)}`);
+    restore.addEventListener('click', async () => {
+      // Two steps, so that one stray click restores nothing.
+      if (restore.dataset.armed !== 'yes') {
+        restore.dataset.armed = 'yes';
+        restore.textContent = 'Yes, restore this backup';
+        return;
+      }
+      restore.disabled = true;
+      const passphrase = $('backup-passphrase').value;
+      const done = await act('backup-error', 'restore_backup', { path: backup.path, passphrase: passphrase || null });
+      show('backup-message', done ? 'Restored.' : '');
+      restore.disabled = false;
+      restore.dataset.armed = '';
+      restore.textContent = 'Restore';
+    });
+    item.append(restore);
+    return item;
+  }));
+}
+
 $('setup-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const password = $('admin-password').value;
@@ -170,6 +219,11 @@ $('setup-form').addEventListener('submit', async (event) => {
 
 $('start').addEventListener('click', () => act('action-error', 'start'));
 $('stop').addEventListener('click', () => act('action-error', 'stop'));
+$('back-up-now').addEventListener('click', async () => {
+  $('back-up-now').disabled = true;
+  const entry = await act('backup-error', 'back_up_now');
+  show('backup-message', entry ? `Backed up: ${describeBackup(entry)}.` : '');
+});
 $('copy-code').addEventListener('click', () =>
   act('action-error', 'copy_text', { text: $('connection-code').textContent }));
 $('copy-invite').addEventListener('click', () =>

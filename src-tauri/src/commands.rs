@@ -6,8 +6,9 @@
 
 use crate::error::{Error, Result};
 use crate::tray;
-use iptincan::appliance::{Appliance, InviteCard, InviteRequest, SetupChoices, Status};
+use iptincan::appliance::{Appliance, BackupEntry, InviteCard, InviteRequest, SetupChoices, Status};
 use iptincan::proto::InviteInfo;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -62,6 +63,34 @@ pub async fn list_invites(engine: State<'_, Engine>) -> Result<Vec<InviteInfo>> 
 #[tauri::command]
 pub async fn revoke_invite(engine: State<'_, Engine>, id: i64) -> Result<InviteInfo> {
     Ok(engine.revoke_invite(id).await?)
+}
+
+/// Takes a verified backup now.
+#[tauri::command]
+pub async fn back_up_now(app: AppHandle, engine: State<'_, Engine>) -> Result<BackupEntry> {
+    let entry = engine.back_up_now().await;
+    tray::refresh(&app, &engine.status());
+    Ok(entry?)
+}
+
+/// The backups in the backup folder, newest first.
+#[tauri::command]
+pub fn list_backups(engine: State<'_, Engine>) -> Result<Vec<BackupEntry>> {
+    Ok(engine.list_backups()?)
+}
+
+/// Restores a backup the dashboard listed (the engine stops the server, restores and starts
+/// it again; a damaged archive changes nothing).
+#[tauri::command]
+pub async fn restore_backup(
+    app: AppHandle,
+    engine: State<'_, Engine>,
+    path: PathBuf,
+    passphrase: Option<String>,
+) -> Result<Status> {
+    let result = engine.restore(path, passphrase).await;
+    tray::refresh(&app, &engine.status());
+    Ok(result?)
 }
 
 /// Puts text (a connection code or an invite) on the clipboard.

@@ -4,8 +4,8 @@
 //! first, disabled menu line say how many family members are online, and each menu item calls
 //! one engine function: Start → `Appliance::start`, Stop → `Appliance::stop`, Invite
 //! someone… → `Appliance::create_invite` (the dashboard opens with the new invite's QR),
-//! Copy connection code → `Appliance::connection_code`, Quit → `Appliance::stop` as the app
-//! exits. Open dashboard only shows the window. This module decides nothing about the server.
+//! Copy connection code → `Appliance::connection_code`, Back up now →
+//! `Appliance::back_up_now`, Quit → `Appliance::stop` as the app exits. Open dashboard only shows the window. This module decides nothing about the server.
 
 use crate::commands::{self, Engine};
 use iptincan::appliance::{ApplianceState, InviteRequest, Status};
@@ -33,6 +33,7 @@ pub struct TrayMenu {
     stop: MenuItem<Wry>,
     invite: MenuItem<Wry>,
     copy_code: MenuItem<Wry>,
+    backup: MenuItem<Wry>,
     shown: Mutex<Option<Shown>>,
 }
 
@@ -52,11 +53,10 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
         stop: item("stop", "Stop", false)?,
         invite: item("invite", "Invite someone…", false)?,
         copy_code: item("copy-code", "Copy connection code", false)?,
+        backup: item("backup", "Back up now", false)?,
         shown: Mutex::new(None),
     };
     let open = item("open", "Open dashboard", true)?;
-    // Backups arrive with the engine's backup module (`Appliance::back_up_now`).
-    let backup = item("backup", "Back up now", false)?;
     let quit = item("quit", "Quit", true)?;
     let menu = MenuBuilder::new(app)
         .item(&menu_items.summary)
@@ -67,7 +67,7 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
         .item(&open)
         .item(&menu_items.invite)
         .item(&menu_items.copy_code)
-        .item(&backup)
+        .item(&menu_items.backup)
         .separator()
         .item(&quit)
         .build()?;
@@ -109,6 +109,7 @@ fn try_refresh(app: &AppHandle, status: &Status) -> tauri::Result<()> {
     menu.stop.set_enabled(running)?;
     menu.invite.set_enabled(running)?;
     menu.copy_code.set_enabled(running)?;
+    menu.backup.set_enabled(running)?;
     *shown = Some(now);
     Ok(())
 }
@@ -151,6 +152,7 @@ fn on_menu_event(app: &AppHandle, id: &str) {
     match id {
         "start" => spawn_action(app, engine, Action::Start),
         "stop" => spawn_action(app, engine, Action::Stop),
+        "backup" => spawn_action(app, engine, Action::BackUp),
         "open" => show_dashboard(app),
         "invite" => invite(app, engine),
         "copy-code" => {
@@ -163,11 +165,12 @@ fn on_menu_event(app: &AppHandle, id: &str) {
     }
 }
 
-/// A menu item that starts or stops the server.
+/// A menu item that runs one engine call in the background.
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Start,
     Stop,
+    BackUp,
 }
 
 /// Runs one engine call off the menu's thread, then refreshes the tray. A failure is logged;
@@ -176,8 +179,11 @@ fn spawn_action(app: &AppHandle, engine: Engine, action: Action) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let result = match action {
-            Action::Start => engine.start().await,
-            Action::Stop => engine.stop().await,
+            Action::Start => engine.start().await.map(drop),
+            Action::Stop => engine.stop().await.map(drop),
+            Action::BackUp => engine.back_up_now().await.map(|entry| {
+                tracing::info!(archive = %entry.path.display(), "backed up from the tray");
+            }),
         };
         if let Err(err) = result {
             tracing::warn!("{action:?}: {err}");

@@ -251,6 +251,12 @@ async function main() {
       await session.until('the running state', "return document.getElementById('state-badge').textContent === 'Running';");
     });
 
+    await step("the tray's Back up now makes a backup the dashboard shows", async () => {
+      clickMenu(menu, 'Back up now');
+      await session.until('the last backup',
+        "return document.getElementById('last-backup').textContent !== 'none yet';");
+    });
+
     await step('the tray menu, opened on screen', async () => {
       openMenuOnScreen();
       screenshotScreen('tray-menu.png');
