@@ -8,6 +8,7 @@ pub mod code;
 pub mod config;
 pub mod e2e;
 pub mod media;
+pub mod net;
 pub mod proto;
 pub mod random;
 pub mod rest;

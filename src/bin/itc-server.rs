@@ -91,12 +91,39 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     if std::io::stdout().is_terminal() {
         println!("{}", iptincan::code::render_qr_terminal(&code)?);
     }
-    wait_for_stop_signal().await?;
+    show_internet_code_until_stopped(&running).await?;
     tracing::info!("stopping");
     if running.shutdown().await {
         tracing::info!("stopped");
     }
     Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM; meanwhile prints the internet connection code each time port
+/// mapping opens the ports at a new external address or port.
+async fn show_internet_code_until_stopped(running: &server::RunningServer) -> Result<()> {
+    let stop = wait_for_stop_signal();
+    tokio::pin!(stop);
+    let mut states = running.port_mapping();
+    let mut watching = true;
+    let mut shown: Option<String> = None;
+    loop {
+        tokio::select! {
+            stopped = &mut stop => return stopped,
+            changed = states.changed(), if watching => {
+                // An error means port mapping is off: nothing will change.
+                watching = changed.is_ok();
+                let code = running.internet_connection_code().map(|code| code.encode()).transpose()?;
+                if let Some(code) = code.as_deref().filter(|code| shown.as_deref() != Some(*code)) {
+                    println!("Internet connection code: {code}");
+                    if std::io::stdout().is_terminal() {
+                        println!("{}", iptincan::code::render_qr_terminal(code)?);
+                    }
+                }
+                shown = code;
+            }
+        }
+    }
 }
 
 async fn wait_for_stop_signal() -> Result<()> {

@@ -17,6 +17,7 @@ pub mod voice;
 
 use crate::code::ConnectionCode;
 use crate::config::{Config, DataDir};
+use crate::net::PortMappingState;
 use crate::proto::{AuthMethod, ErrorCode, ServerInfo};
 use crate::store::{Store, StoreError};
 use crate::tls::{Fingerprint, ServerIdentity, TlsError};
@@ -26,6 +27,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -130,6 +132,8 @@ pub struct Shared {
     pub media_port: u16,
     /// Who is in which voice channel, by media session.
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
+    /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
+    pub port_mapping: watch::Receiver<PortMappingState>,
 }
 
 impl Shared {
@@ -210,13 +214,26 @@ impl RunningServer {
         connection_code(&self.shared.config, host, self.control_addr.port(), self.fingerprint)
     }
 
+    /// What router port mapping is doing; `changed()` wakes on every new state.
+    pub fn port_mapping(&self) -> watch::Receiver<PortMappingState> {
+        self.shared.port_mapping.clone()
+    }
+
+    /// The connection code for reaching this server from the internet: its router's external
+    /// address and mapped control port. `None` unless the ports are open and reachable.
+    pub fn internet_connection_code(&self) -> Option<ConnectionCode> {
+        let address = self.shared.port_mapping.borrow().internet_address()?;
+        Some(connection_code(&self.shared.config, &address.ip().to_string(), address.port(), self.fingerprint))
+    }
+
     /// A token that stops the server when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
-    /// Tells every client, stops every task, and waits at most `shutdown_grace_seconds`.
-    /// Returns whether everything stopped in time.
+    /// Tells every client, stops every task (port mapping removes its mappings from the
+    /// router), and waits at most `shutdown_grace_seconds`. Returns whether everything stopped
+    /// in time.
     pub async fn shutdown(self) -> bool {
         self.cancel.cancel();
         self.tasks.close();
@@ -229,6 +246,8 @@ impl RunningServer {
     }
 }
 
+/// Dropping stops the server without waiting; port mapping still removes its mappings if the
+/// runtime keeps running.
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
@@ -299,6 +318,19 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let port_mapping = if config.network.upnp {
+        let settings = crate::net::Settings {
+            bind_ip,
+            ports: crate::net::server_ports(control_addr.port(), media_addr.port(), rest_addr.port()),
+            lease_seconds: config.network.lease_seconds,
+        };
+        crate::net::spawn(settings, &tasks, cancel.clone())
+    } else {
+        watch::channel(PortMappingState::Off).1
+    };
+
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -311,11 +343,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         relay: Arc::default(),
         media_port: media_addr.port(),
         voice_members: Mutex::default(),
+        port_mapping,
         started_at: Instant::now(),
         config,
     });
-    let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let control_ctx = shared.clone();
     let control_cancel = cancel.clone();
     tasks.spawn(listen(
