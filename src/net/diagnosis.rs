@@ -98,15 +98,20 @@ pub fn external_address_problem(ip: IpAddr) -> Option<Problem> {
                  provider's modem) must also forward TCP and UDP to it, or be put in bridge mode."
             ),
         ),
-        ExternalAddress::Unusable => (
-            ProblemKind::NoExternalAddress,
-            format!(
-                "Your router reports no usable internet address ({ip}); it may not be connected to the \
-                 internet right now."
-            ),
-        ),
+        ExternalAddress::Unusable => return Some(no_external_address(&ip.to_string())),
     };
     Some(Problem { kind, message })
+}
+
+/// The router has no usable internet address; `answer` is what it gave instead.
+pub fn no_external_address(answer: &str) -> Problem {
+    Problem {
+        kind: ProblemKind::NoExternalAddress,
+        message: format!(
+            "Your router reports no usable internet address ({answer}); it may not be connected to the \
+             internet right now. The server keeps asking."
+        ),
+    }
 }
 
 /// No router answered UPnP or NAT-PMP.

@@ -290,10 +290,11 @@ impl Router {
         }
     }
 
+    /// How the router is reached, for the log.
     fn describe(&self) -> String {
         match self {
-            Router::Upnp(router) => format!("{} (this computer: {})", router.address(), router.local_ip()),
-            Router::NatPmp(client) => client.gateway().to_string(),
+            Router::Upnp(router) => format!("UPnP at {} (this computer: {})", router.address(), router.local_ip()),
+            Router::NatPmp(client) => format!("NAT-PMP at {}", client.gateway()),
         }
     }
 
@@ -367,6 +368,7 @@ struct Mapper {
 impl Mapper {
     async fn run(mut self, cancel: CancellationToken) {
         let mut had_router = false;
+        let mut last_router = None;
         'discover: while !cancel.is_cancelled() {
             let found = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -385,7 +387,11 @@ impl Mapper {
                 continue;
             };
             had_router = true;
-            tracing::info!(method = ?router.method(), router = %router.describe(), "port mapping: found the router");
+            let described = router.describe();
+            if last_router.as_ref() != Some(&described) {
+                tracing::info!(router = %described, "port mapping: found the router");
+                last_router = Some(described);
+            }
             loop {
                 let refreshed = tokio::select! {
                     _ = cancel.cancelled() => {
@@ -424,7 +430,7 @@ impl Mapper {
     /// Asks for the external address and (re)maps every port; renews held mappings.
     async fn refresh(&mut self, router: &Router) -> Result<PortMappingState, RefreshFailure> {
         let external_ip = router.external_ip().await.map_err(|err| match err {
-            RouterError::Refused(answer) => RefreshFailure::Unreachable(format!("no external address: {answer}")),
+            RouterError::Refused(answer) => RefreshFailure::Refused(diagnosis::no_external_address(&answer)),
             RouterError::Unreachable(reason) => RefreshFailure::Unreachable(reason),
         })?;
         if let Some(previous) = self.external_ip.filter(|previous| *previous != external_ip) {

@@ -118,6 +118,10 @@ fn sort_request_error(err: RequestError) -> UpnpError {
     match err {
         RequestError::ErrorCode(code, text) => UpnpError::Refused(format!("{text} ({code})")),
         RequestError::UnsupportedAction(action) => UpnpError::Refused(format!("{action} is not supported")),
+        RequestError::InvalidResponse(text) => {
+            tracing::debug!(%text, "port mapping: an answer from the router that could not be read");
+            UpnpError::Refused("an answer without the expected content".into())
+        }
         other => UpnpError::Unreachable(other.to_string()),
     }
 }
