@@ -162,8 +162,18 @@ impl RouterLab {
 
     /// The router's port forwards, as (protocol, external port).
     fn forwards(&self) -> Vec<(&'static str, u16)> {
-        let rules =
-            run(&["ip", "netns", "exec", &self.ns("rtr"), "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd"]);
+        let rules = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns("rtr"),
+            "nft",
+            "list",
+            "chain",
+            "inet",
+            "filter",
+            "prerouting_miniupnpd",
+        ]);
         let mut forwards: Vec<_> = rules
             .lines()
             .filter(|line| line.contains("dnat"))
