@@ -286,29 +286,42 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Waits for the server's next "Internet connection code" line and decodes it.
-fn next_internet_code(server: &ServerProcess) -> (String, ConnectionCode) {
-    let line = server.next_stdout_line("Internet connection code: ", MAPPING_WAIT).unwrap_or_else(|| {
-        panic!("no internet connection code was printed; server log:\n{}", server.stderr());
-    });
-    let code = line.trim_start_matches("Internet connection code: ").trim().to_string();
-    let decoded = ConnectionCode::decode(&code).expect("a valid code");
-    (code, decoded)
+/// Waits for the server to print an "Internet connection code" for `host` (earlier codes, for
+/// other hosts, are skipped) and decodes it.
+fn internet_code_for(server: &ServerProcess, host: &str) -> (String, ConnectionCode) {
+    let deadline = Instant::now() + MAPPING_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = server.next_stdout_line("Internet connection code: ", left).unwrap_or_else(|| {
+            panic!("no internet connection code for {host} was printed; server log:\n{}", server.stderr());
+        });
+        let code = line.trim_start_matches("Internet connection code: ").trim().to_string();
+        let decoded = ConnectionCode::decode(&code).expect("a valid code");
+        if decoded.host == host {
+            return (code, decoded);
+        }
+    }
+}
+
+/// A router (with or without UPnP; NAT-PMP always), the server behind it in its data dir, and
+/// once the router forwards the server's ports, the internet code the server printed.
+fn serve_behind_router(upnp: bool) -> (RouterLab, tempfile::TempDir, ServerProcess, String, ConnectionCode) {
+    let mut lab = RouterLab::new(upnp);
+    lab.start_router();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = lab.start_server(data.path());
+    lab.wait_for_server_forwards("the router forwards the server's ports");
+    let (code, decoded) = internet_code_for(&server, ROUTER_WAN_IP);
+    assert_eq!(decoded.port, 3784, "the same port at the router");
+    (lab, data, server, code, decoded)
 }
 
 #[test]
 fn upnp_opens_renews_restores_and_removes_the_ports() {
     skip_unless_possible!("upnp_opens_renews_restores_and_removes_the_ports");
     let started = Instant::now();
-    let mut lab = RouterLab::new(true);
-    lab.start_router();
-    let data = tempfile::tempdir().expect("tempdir");
-    let server = lab.start_server(data.path());
-
     // Mappings appear, for the same ports, and the server shows a code for the internet side.
-    lab.wait_for_server_forwards("the router forwards the server's ports");
-    let (code, decoded) = next_internet_code(&server);
-    assert_eq!((decoded.host.as_str(), decoded.port), (ROUTER_WAN_IP, 3784));
+    let (mut lab, _data, server, code, decoded) = serve_behind_router(true);
     let lan_code = ConnectionCode::decode(&server.code).expect("LAN code");
     assert_eq!(decoded.fingerprint, lan_code.fingerprint, "the internet code pins the same certificate");
     assert!(server.stderr().contains("ports open by UPnP at 11.0.0.1"), "{}", server.stderr());
@@ -344,8 +357,8 @@ fn upnp_opens_renews_restores_and_removes_the_ports() {
     let rtr = lab.ns("rtr");
     run(&["ip", "-n", &rtr, "addr", "del", "11.0.0.1/24", "dev", "rwan"]);
     run(&["ip", "-n", &rtr, "addr", "add", "11.0.0.3/24", "dev", "rwan"]);
-    let (code, decoded) = next_internet_code(&server);
-    assert_eq!(decoded.host, "11.0.0.3", "the internet code follows the new external address");
+    let (code, decoded) = internet_code_for(&server, "11.0.0.3");
+    assert_eq!(decoded.port, 3784, "the internet code follows the new external address");
     assert!(lab.info_from_internet(&code).contains("Namespace Family"));
     assert!(server.stderr().contains("the external address changed"), "{}", server.stderr());
 
@@ -361,14 +374,7 @@ fn upnp_opens_renews_restores_and_removes_the_ports() {
 fn nat_pmp_opens_and_removes_the_ports_where_upnp_is_off() {
     skip_unless_possible!("nat_pmp_opens_and_removes_the_ports_where_upnp_is_off");
     let started = Instant::now();
-    let mut lab = RouterLab::new(false);
-    lab.start_router();
-    let data = tempfile::tempdir().expect("tempdir");
-    let server = lab.start_server(data.path());
-
-    lab.wait_for_server_forwards("the router forwards the server's ports by NAT-PMP");
-    let (code, decoded) = next_internet_code(&server);
-    assert_eq!((decoded.host.as_str(), decoded.port), (ROUTER_WAN_IP, 3784));
+    let (lab, _data, server, code, _) = serve_behind_router(false);
     assert!(server.stderr().contains("ports open by NAT-PMP at 11.0.0.1"), "{}", server.stderr());
     println!("mapped by NAT-PMP {:?} after the start", started.elapsed());
     assert!(lab.info_from_internet(&code).contains("Namespace Family"));
