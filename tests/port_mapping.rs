@@ -26,6 +26,12 @@ const LAN_IP: &str = "10.77.0.2";
 const ROUTER_WAN_IP: &str = "11.0.0.1";
 const SERVER_PORTS: [(&str, u16); 3] = [("tcp", 3784), ("udp", 3785), ("tcp", 3786)];
 
+/// A name prefix no other test (in this process or another) uses at the same time.
+fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("itcpm{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Why these tests cannot run here, if they cannot.
 fn missing_prerequisite() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
@@ -38,6 +44,12 @@ fn missing_prerequisite() -> Option<String> {
             return Some(format!("{tool} is not installed (scripts/setup --test installs it)"));
         }
     }
+    let probe = format!("{}probe", unique_prefix());
+    let (created, _, stderr) = run_bounded(Command::new("ip").args(["netns", "add", &probe]));
+    if !created {
+        return Some(format!("network namespaces are not available here: {}", stderr.trim()));
+    }
+    let _ = Command::new("ip").args(["netns", "del", &probe]).status();
     None
 }
 
@@ -69,9 +81,8 @@ struct RouterLab {
 impl RouterLab {
     /// Builds the namespaces; `upnp` chooses whether miniupnpd offers UPnP besides NAT-PMP.
     fn new(upnp: bool) -> RouterLab {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let prefix = format!("itcpm{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let lab = RouterLab { prefix, dir: tempfile::tempdir().expect("tempdir"), upnp, miniupnpd: None };
+        let lab =
+            RouterLab { prefix: unique_prefix(), dir: tempfile::tempdir().expect("tempdir"), upnp, miniupnpd: None };
         for side in ["lan", "rtr", "wan"] {
             run(&["ip", "netns", "add", &lab.ns(side)]);
         }
