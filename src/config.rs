@@ -430,6 +430,13 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     validate_cluster(&config.cluster)?;
     validate_vpn(&config.vpn)?;
+    let loopback = server.bind_address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if config.network.upnp && loopback {
+        return Err(invalid(
+            "network.upnp",
+            "the server listens on loopback only (server.bind_address), which the router cannot reach",
+        ));
+    }
     if !LEASE_SECONDS.contains(&config.network.lease_seconds) {
         return Err(invalid("network.lease_seconds", "must be between 10 and 86400 (one day)"));
     }
@@ -590,6 +597,7 @@ mod tests {
         assert_eq!(error_key("[server]\ntcp_port = 5000\nrest_port = 5000"), "server.rest_port");
         assert_eq!(error_key("[network]\nlease_seconds = 5"), "network.lease_seconds");
         assert_eq!(error_key("[network]\nupnp = \"yes\""), "network.upnp");
+        assert_eq!(error_key("[server]\nbind_address = \"127.0.0.1\"\n[network]\nupnp = true"), "network.upnp");
     }
 
     #[test]
