@@ -12,6 +12,7 @@
 use crate::backup::{self, BackupError, Passphrase, RestoreOptions};
 use crate::code::{render_qr_svg, QrError};
 use crate::config::{self, ConfigError, DataDir};
+use crate::net::PortMappingState;
 use crate::proto::{InviteInfo, Role};
 use crate::server::invites::{InviteError, InviteOptions};
 use crate::server::{self, Failure, RunningServer, ServerMonitor, StartError};
@@ -113,7 +114,8 @@ pub struct Status {
     pub connection_code: Option<String>,
     /// Problems, in plain words.
     pub attention: Vec<String>,
-    /// Whether the server can be reached from outside the home, in plain words.
+    /// Whether the server can be reached from outside the home, in plain words (problems with
+    /// the router are also in `attention`).
     pub reachability: String,
     /// The newest backup archive in the backup folder.
     pub last_backup: Option<BackupEntry>,
@@ -196,7 +198,6 @@ struct Snapshot {
 #[derive(Debug, Clone)]
 struct Live {
     monitor: ServerMonitor,
-    connection_code: String,
 }
 
 impl Appliance {
@@ -291,10 +292,9 @@ impl Appliance {
         }
         self.remember(&loaded.config);
         let server = server::start(loaded.config, self.data_dir.clone()).await?;
-        let connection_code = server.connection_code(&server.public_host()).encode().map_err(InviteError::from)?;
         let mut snapshot = self.snapshot();
         snapshot.last_error = None;
-        snapshot.live = Some(Live { monitor: server.monitor(), connection_code });
+        snapshot.live = Some(Live { monitor: server.monitor() });
         tracing::info!("server started");
         Ok(server)
     }
@@ -330,17 +330,16 @@ impl Appliance {
         if let Some(Err(error)) = last_attempt.map(|attempt| attempt.outcome) {
             attention.push(format!("The last backup failed: {error}"));
         }
+        let port_mapping = snapshot.live.as_ref().map(|live| live.monitor.port_mapping());
+        if let Some(PortMappingState::Problem(problem)) = &port_mapping {
+            attention.push(problem.message.clone());
+        }
+        let reachability = reachability(port_mapping.as_ref());
         let state = match (&snapshot.live, self.needs_setup()) {
             (_, true) => ApplianceState::SetupNeeded,
             (None, false) if attention.is_empty() => ApplianceState::Stopped,
             (Some(_), false) if attention.is_empty() => ApplianceState::Running,
             _ => ApplianceState::NeedsAttention,
-        };
-        let reachability = match &snapshot.live {
-            None => "The server is stopped: nobody can connect.".to_string(),
-            Some(_) => "Family members on your home network can connect. Router port mapping is not available in \
-                        this version: to connect from outside, forward TCP 3784, UDP 3785 and TCP 3786 on your router."
-                .to_string(),
         };
         Status {
             state,
@@ -348,7 +347,7 @@ impl Appliance {
             version: server::VERSION.to_string(),
             uptime_seconds: snapshot.live.as_ref().map_or(0, |live| live.monitor.uptime().as_secs()),
             users_online: snapshot.live.as_ref().map_or(0, |live| live.monitor.users_online()),
-            connection_code: snapshot.live.as_ref().map(|live| live.connection_code.clone()),
+            connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
             attention,
             reachability,
             last_backup: snapshot
@@ -365,9 +364,10 @@ impl Appliance {
         }
     }
 
-    /// The connection code to give out, while running ("Copy connection code").
+    /// The connection code to give out, while running ("Copy connection code"): for the
+    /// internet when the router's ports are open, else for the home network.
     pub fn connection_code(&self) -> Option<String> {
-        self.snapshot().live.as_ref().map(|live| live.connection_code.clone())
+        self.snapshot().live.as_ref().and_then(|live| live.monitor.public_code().encode().ok())
     }
 
     /// Makes an invite ("Invite someone…") with its QR picture.
@@ -437,6 +437,26 @@ impl Appliance {
     /// The data directory.
     pub fn data_dir(&self) -> &DataDir {
         &self.data_dir
+    }
+}
+
+/// Whether the internet reaches the server, in plain words, from the port-mapping state
+/// (`None`: stopped).
+fn reachability(port_mapping: Option<&PortMappingState>) -> String {
+    match port_mapping {
+        None => "The server is stopped: nobody can connect.".into(),
+        Some(PortMappingState::Mapped(mapped)) => format!(
+            "Reachable from the internet at {}: the router opened the ports. The connection code and invites work \
+             at home and away.",
+            mapped.external_ip
+        ),
+        Some(PortMappingState::Discovering) => "Looking for your router to open the ports…".into(),
+        Some(PortMappingState::Problem(problem)) => {
+            format!("Only reachable at home. {}", problem.message)
+        }
+        Some(_) => "Reachable at home only: automatic router port opening is off. To connect from outside, turn it \
+                    on, or forward the server's ports (TCP 3784, UDP 3785, TCP 3786 by default) on your router."
+            .into(),
     }
 }
 

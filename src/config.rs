@@ -65,6 +65,7 @@ pub struct Config {
     pub google: OAuthSection,
     pub cluster: ClusterSection,
     pub vpn: VpnSection,
+    pub network: NetworkSection,
     pub notifications: NotificationsSection,
     pub backup: BackupSection,
 }
@@ -275,6 +276,24 @@ impl Default for VpnSection {
     }
 }
 
+/// `[network]`: opening the server's ports on the home router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct NetworkSection {
+    pub upnp: bool,
+    pub lease_seconds: u32,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection { upnp: false, lease_seconds: 3600 }
+    }
+}
+
+/// Accepted values of `network.lease_seconds`: ten seconds to a day.
+pub const LEASE_SECONDS: std::ops::RangeInclusive<u32> = 10..=86_400;
+
 /// `[notifications]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -476,6 +495,16 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     validate_cluster(&config.cluster)?;
     validate_vpn(&config.vpn)?;
+    let loopback = server.bind_address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if config.network.upnp && loopback {
+        return Err(invalid(
+            "network.upnp",
+            "the server listens on loopback only (server.bind_address), which the router cannot reach",
+        ));
+    }
+    if !LEASE_SECONDS.contains(&config.network.lease_seconds) {
+        return Err(invalid("network.lease_seconds", "must be between 10 and 86400 (one day)"));
+    }
     let notifications = &config.notifications;
     if !notifications.admin_email.is_empty() && !notifications.admin_email.contains('@') {
         return Err(invalid("notifications.admin_email", "must be an e-mail address or empty"));
@@ -640,6 +669,9 @@ mod tests {
         assert_eq!(error_key("[cluster]\nenabled = true\ncluster_secret = \"short\""), "cluster.cluster_secret");
         assert_eq!(error_key("[license]\nserver_url = \"ftp://x\""), "license.server_url");
         assert_eq!(error_key("[server]\ntcp_port = 5000\nrest_port = 5000"), "server.rest_port");
+        assert_eq!(error_key("[network]\nlease_seconds = 5"), "network.lease_seconds");
+        assert_eq!(error_key("[network]\nupnp = \"yes\""), "network.upnp");
+        assert_eq!(error_key("[server]\nbind_address = \"127.0.0.1\"\n[network]\nupnp = true"), "network.upnp");
         assert_eq!(error_key("[backup]\ndirectory = \"\""), "backup.directory");
         assert_eq!(error_key("[backup]\nretention_days = 0"), "backup.retention_days");
         assert_eq!(error_key("[backup]\nretention_days = 3651"), "backup.retention_days");

@@ -11,6 +11,7 @@ pub mod config;
 pub mod e2e;
 pub mod lock;
 pub mod media;
+pub mod net;
 pub mod proto;
 pub mod random;
 pub mod ratelimit;

@@ -1,4 +1,5 @@
-//! The REST API on TCP 3786 (HTTPS when TLS is on): `GET /api/health` and `GET /api/server`.
+//! The REST API on TCP 3786 (HTTPS when TLS is on): `GET /api/health` and `GET /api/server`
+//! (the server's description and its router port-mapping state).
 //!
 //! A thin axum router over the engine's shared state; connections come from the server's
 //! listener, one hyper HTTP/1.1 connection per task.
@@ -50,6 +51,15 @@ async fn health(State(ctx): State<Arc<Shared>>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn server_info(State(ctx): State<Arc<Shared>>) -> Json<crate::proto::ServerInfo> {
-    Json(ctx.server_info())
+/// `GET /api/server`: the public description, plus what router port mapping is doing.
+#[derive(serde::Serialize)]
+struct ServerReport {
+    #[serde(flatten)]
+    info: crate::proto::ServerInfo,
+    port_mapping: crate::net::PortMappingState,
+}
+
+async fn server_info(State(ctx): State<Arc<Shared>>) -> Json<ServerReport> {
+    let port_mapping = ctx.port_mapping.borrow().clone();
+    Json(ServerReport { info: ctx.server_info(), port_mapping })
 }

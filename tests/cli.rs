@@ -178,4 +178,5 @@ async fn rest_api_reports_health_and_server_info() {
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["tags"], serde_json::json!(["gaming", "community"]));
     assert_eq!(info["users_online"], 1);
+    assert_eq!(info["port_mapping"]["state"], "off", "port mapping is off unless configured");
 }

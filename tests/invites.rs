@@ -140,7 +140,7 @@ async fn the_engine_api_makes_lists_and_revokes_invites() {
     assert_eq!(running.revoke_invite(created.invite.id).await.expect("revokes").state, InviteState::Revoked);
     assert!(InviteOptions::checked(Some(0), None, None, None).is_err());
     let default = running.create_invite(InviteOptions::default(), None).await.expect("default host");
-    assert_eq!(Invite::decode(&default.text).expect("invite").code.host, running.public_host());
+    assert_eq!(Invite::decode(&default.text).expect("invite").code, running.public_code());
 }
 
 /// The parent runs `itc-server invite --png`; the QR picture decodes to the invite; a family

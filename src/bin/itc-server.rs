@@ -146,6 +146,9 @@ fn init_logging(level: &str) {
 
 async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     let host = server::default_public_host(&config);
+    // Listen for signals before anyone can see the server: a stop that comes right after the
+    // connection code is printed still shuts down gracefully (and removes port mappings).
+    let stop = stop_signal()?;
     let running = server::start(config, data_dir).await?;
     println!(
         "itc-server {}: listening control=tcp/{} media=udp/{} rest=tcp/{}",
@@ -159,7 +162,7 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     if std::io::stdout().is_terminal() {
         println!("{}", iptincan::code::render_qr_terminal(&code)?);
     }
-    wait_for_stop_signal().await?;
+    show_internet_code_until(&running, stop).await?;
     tracing::info!("stopping");
     if running.shutdown().await {
         tracing::info!("stopped");
@@ -167,18 +170,52 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+/// Waits for `stop`; meanwhile prints the internet connection code each time port mapping
+/// opens the ports at a new external address or port.
+async fn show_internet_code_until(
+    running: &server::RunningServer,
+    stop: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    tokio::pin!(stop);
+    let mut states = running.port_mapping();
+    let mut watching = true;
+    let mut shown: Option<String> = None;
+    loop {
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = terminate.recv() => {}
+            stopped = &mut stop => return stopped,
+            changed = states.changed(), if watching => {
+                // An error means port mapping is off: nothing will change.
+                watching = changed.is_ok();
+                let code = running.internet_connection_code().map(|code| code.encode()).transpose()?;
+                if let Some(code) = code.as_deref().filter(|code| shown.as_deref() != Some(*code)) {
+                    println!("Internet connection code: {code}");
+                    if std::io::stdout().is_terminal() {
+                        println!("{}", iptincan::code::render_qr_terminal(code)?);
+                    }
+                }
+                shown = code;
+            }
         }
     }
+}
+
+/// Ctrl-C or SIGTERM, listened for from this call on.
+fn stop_signal() -> Result<impl std::future::Future<Output = Result<()>>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            Ok(())
+        })
+    }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    Ok(async { Ok(tokio::signal::ctrl_c().await?) })
 }
 
 /// This server's connection code for `host` (default: its LAN address).

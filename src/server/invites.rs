@@ -120,14 +120,14 @@ pub async fn create_invite(
     host: Option<String>,
 ) -> Result<Reply, Failure> {
     let admin = require_admin(ctx, conn, "create invites")?;
-    let host = match host.map(|host| host.trim().to_string()) {
+    let code = match host.map(|host| host.trim().to_string()) {
         Some(host) if host.is_empty() || host.contains(char::is_whitespace) => {
             return Err(Failure::new(ErrorCode::InvalidArgument, "the host is a name or an IP address"))
         }
-        Some(host) => host,
-        None => ctx.public_host(),
+        Some(host) => ctx.connection_code(&host),
+        None => ctx.public_code(),
     };
-    let created = create(&ctx.store, Some(admin.id), options?, ctx.connection_code(&host)).await?;
+    let created = create(&ctx.store, Some(admin.id), options?, code).await?;
     Ok(Reply::InviteCreated(created))
 }
 

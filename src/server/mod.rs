@@ -17,6 +17,7 @@ pub mod voice;
 
 use crate::code::ConnectionCode;
 use crate::config::{Config, DataDir};
+use crate::net::PortMappingState;
 use crate::proto::{AuthMethod, ErrorCode, ServerInfo};
 use crate::store::{Store, StoreError};
 use crate::tls::{Fingerprint, ServerIdentity, TlsError};
@@ -26,6 +27,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -139,12 +141,18 @@ pub struct Shared {
     pub fingerprint: Option<Fingerprint>,
     /// Who is in which voice channel, by media session.
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
+    /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
+    pub port_mapping: watch::Receiver<PortMappingState>,
 }
 
 impl Shared {
-    /// The host to put in connection codes and invites: see [`default_public_host`].
-    pub fn public_host(&self) -> String {
-        default_public_host(&self.config)
+    /// The code to give out: for the router's external address and mapped port while port
+    /// mapping has the ports open, else for [`default_public_host`] (the LAN address).
+    pub fn public_code(&self) -> ConnectionCode {
+        match self.port_mapping.borrow().internet_address() {
+            Some(address) => connection_code(&self.config, &address.ip().to_string(), address.port(), self.fingerprint),
+            None => self.connection_code(&default_public_host(&self.config)),
+        }
     }
 
     /// The connection code for reaching this server at `host`.
@@ -253,9 +261,9 @@ impl RunningServer {
         auth::reset_password(&self.shared, username, password).await
     }
 
-    /// The host to put in connection codes and invites.
-    pub fn public_host(&self) -> String {
-        self.shared.public_host()
+    /// The code to give out: see [`Shared::public_code`].
+    pub fn public_code(&self) -> ConnectionCode {
+        self.shared.public_code()
     }
 
     /// The connection code for reaching this server at `host`.
@@ -264,14 +272,14 @@ impl RunningServer {
     }
 
     /// Makes an invite (for the tray's "Invite someone…"), with a connection code for `host`
-    /// (default: [`Shared::public_host`]).
+    /// (default: [`Shared::public_code`]).
     pub async fn create_invite(
         &self,
         options: invites::InviteOptions,
         host: Option<&str>,
     ) -> Result<crate::proto::CreatedInvite, invites::InviteError> {
-        let host = host.map_or_else(|| self.shared.public_host(), str::to_string);
-        invites::create(&self.shared.store, None, options, self.shared.connection_code(&host)).await
+        let code = host.map_or_else(|| self.shared.public_code(), |host| self.shared.connection_code(host));
+        invites::create(&self.shared.store, None, options, code).await
     }
 
     /// Every invite, newest first.
@@ -284,13 +292,26 @@ impl RunningServer {
         self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
     }
 
+    /// What router port mapping is doing; `changed()` wakes on every new state.
+    pub fn port_mapping(&self) -> watch::Receiver<PortMappingState> {
+        self.shared.port_mapping.clone()
+    }
+
+    /// The connection code for reaching this server from the internet: its router's external
+    /// address and mapped control port. `None` unless the ports are open and reachable.
+    pub fn internet_connection_code(&self) -> Option<ConnectionCode> {
+        let address = self.shared.port_mapping.borrow().internet_address()?;
+        Some(connection_code(&self.shared.config, &address.ip().to_string(), address.port(), self.fingerprint))
+    }
+
     /// A token that stops the server when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
-    /// Tells every client, stops every task, and waits at most `shutdown_grace_seconds`.
-    /// Returns whether everything stopped in time.
+    /// Tells every client, stops every task (port mapping removes its mappings from the
+    /// router), and waits at most `shutdown_grace_seconds`. Returns whether everything stopped
+    /// in time.
     pub async fn shutdown(self) -> bool {
         self.cancel.cancel();
         self.tasks.close();
@@ -303,6 +324,8 @@ impl RunningServer {
     }
 }
 
+/// Dropping stops the server without waiting; port mapping still removes its mappings if the
+/// runtime keeps running.
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.cancel.cancel();
@@ -335,6 +358,16 @@ impl ServerMonitor {
     /// How long the server has been running.
     pub fn uptime(&self) -> Duration {
         self.shared.started_at.elapsed()
+    }
+
+    /// The code to give out now: see [`Shared::public_code`].
+    pub fn public_code(&self) -> ConnectionCode {
+        self.shared.public_code()
+    }
+
+    /// What router port mapping is doing now.
+    pub fn port_mapping(&self) -> PortMappingState {
+        self.shared.port_mapping.borrow().clone()
     }
 }
 
@@ -404,6 +437,19 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
     let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let port_mapping = if config.network.upnp {
+        let settings = crate::net::Settings {
+            bind_ip,
+            ports: crate::net::server_ports(control_addr.port(), media_addr.port(), rest_addr.port()),
+            lease_seconds: config.network.lease_seconds,
+        };
+        crate::net::spawn(settings, &tasks, cancel.clone())
+    } else {
+        watch::channel(PortMappingState::Off).1
+    };
+
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -418,11 +464,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         control_port: control_addr.port(),
         fingerprint,
         voice_members: Mutex::default(),
+        port_mapping,
         started_at: Instant::now(),
         config,
     });
-    let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let control_ctx = shared.clone();
     let control_cancel = cancel.clone();
     tasks.spawn(listen(

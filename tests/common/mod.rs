@@ -159,6 +159,7 @@ pub struct ServerProcess {
     pub control: String,
     pub rest: String,
     stderr: tempfile::NamedTempFile,
+    stdout: std::sync::mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
@@ -199,7 +200,7 @@ impl ServerProcess {
                 }
                 Ok(line) if line.starts_with("Connection code: ") => {
                     let code = line.trim_start_matches("Connection code: ").trim().to_string();
-                    return Ok(ServerProcess { child, code, control, rest, stderr: stderr_log });
+                    return Ok(ServerProcess { child, code, control, rest, stderr: stderr_log, stdout: lines_rx });
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -217,6 +218,20 @@ impl ServerProcess {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// The next line the server prints on stdout that starts with `prefix`, waiting at most
+    /// `limit`; other lines are skipped.
+    pub fn next_stdout_line(&self, prefix: &str, limit: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns how long it took.
