@@ -23,14 +23,13 @@ function show(id, text) {
 }
 
 function duration(seconds) {
-  if (!seconds) return '–';
+  if (seconds < 60) return 'less than a minute';
   const d = Math.floor(seconds / 86400);
   const h = Math.floor((seconds % 86400) / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   if (d) return `${d} day${d === 1 ? '' : 's'}, ${h} hour${h === 1 ? '' : 's'}`;
   if (h) return `${h} hour${h === 1 ? '' : 's'}, ${m} minute${m === 1 ? '' : 's'}`;
-  if (m) return `${m} minute${m === 1 ? '' : 's'}`;
-  return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  return `${m} minute${m === 1 ? '' : 's'}`;
 }
 
 function when(value) {
@@ -63,10 +62,10 @@ function render(status) {
   if (setupNeeded) return;
 
   show('state-text', words);
-  show('uptime', duration(status.uptime_seconds));
+  const running = Boolean(status.connection_code);
+  show('uptime', running ? duration(status.uptime_seconds) : '–');
   show('users-online', String(status.users_online));
   show('version', status.version);
-  const running = Boolean(status.connection_code);
   $('start').disabled = running;
   $('stop').disabled = !running;
   $('copy-code').disabled = !running;

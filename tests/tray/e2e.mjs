@@ -141,12 +141,26 @@ function trayMenu() {
   if (!entry) throw new Error(`no tray item is registered: ${items.trim()}`);
   const slash = entry[1].indexOf('/');
   const dest = slash < 0 ? entry[1] : entry[1].slice(0, slash);
-  const itemPath = slash < 0 ? '/StatusNotifierItem' : entry[1].slice(slash);
+  const itemPath = slash < 0 ? itemObjectPath(dest) : entry[1].slice(slash);
   const menu = gdbus('--dest', dest, '--object-path', itemPath, '--method',
     'org.freedesktop.DBus.Properties.Get', 'org.kde.StatusNotifierItem', 'Menu');
   const path = menu.match(/objectpath '([^']+)'/);
   if (!path) throw new Error(`the tray item has no menu: ${menu.trim()}`);
   return { dest, path: path[1] };
+}
+
+// Some watchers record only the item's bus name; libayatana-appindicator serves the item under
+// its own path (/org/ayatana/NotificationItem/…), so look for the object that implements it.
+function itemObjectPath(dest) {
+  const tree = execFileSync('gdbus', ['introspect', '--session', '--dest', dest, '--object-path', '/', '--recurse'],
+    { encoding: 'utf8' });
+  let current = null;
+  for (const line of tree.split('\n')) {
+    const node = line.match(/^\s*node (\/\S*)/);
+    if (node) current = node[1];
+    if (current && /interface org\.kde\.StatusNotifierItem \{/.test(line)) return current;
+  }
+  throw new Error(`${dest} serves no org.kde.StatusNotifierItem object`);
 }
 
 // [{ id, label, enabled }] from com.canonical.dbusmenu.GetLayout.
@@ -201,6 +215,9 @@ async function main() {
       if (badge !== 'Running') throw new Error(`state badge says "${badge}"`);
       const title = await session.text('#title');
       if (title !== 'The Test Family') throw new Error(`title says "${title}"`);
+      await session.script('window.scrollTo(0, 0); return true;');
+      await sleep(300);
+      await session.screenshot('dashboard-status.png');
     });
 
     await step('creating an invite shows its QR picture and text', async () => {
@@ -215,8 +232,12 @@ async function main() {
       await session.until('the invite in the list',
         "return document.getElementById('invite-list').textContent.includes('For Grandma');");
       await sleep(500);
-      await session.screenshot('dashboard.png');
+      await session.screenshot('dashboard-invite.png');
       screenshotScreen('screen-dashboard.png');
+      // The QR as the window draws it decodes to the invite's text (a phone could scan it).
+      const scanned = execFileSync('zbarimg', ['--quiet', '--raw', join(ARTIFACTS, 'dashboard-invite.png')],
+        { encoding: 'utf8' }).trim();
+      if (scanned !== text) throw new Error(`the QR on screen reads "${scanned}", the invite is "${text}"`);
     });
 
     await step('the tray menu has every item, enabled as the state says', async () => {
@@ -286,7 +307,7 @@ async function main() {
 function openMenuOnScreen() {
   const geometry = execFileSync('xdotool', ['getdisplaygeometry'], { encoding: 'utf8' }).trim().split(/\s+/);
   const [width, height] = geometry.map(Number);
-  execFileSync('xdotool', ['mousemove', String(width - 12), String(height - 12), 'click', '1']);
+  execFileSync('xdotool', ['mousemove', String(width - 12), String(height - 12), 'click', '3']);
   execFileSync('sleep', ['1']);
 }
 
