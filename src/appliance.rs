@@ -189,6 +189,8 @@ pub struct Appliance {
 #[derive(Debug, Default)]
 struct Snapshot {
     server_name: String,
+    /// `server.log_level` (info until setup writes a configuration).
+    log_level: Option<tracing::Level>,
     /// Where the backups go.
     backup_folder: Option<PathBuf>,
     live: Option<Live>,
@@ -229,11 +231,18 @@ impl Appliance {
     fn remember(&self, config: &config::Config) {
         let mut snapshot = self.snapshot();
         snapshot.server_name = config.server.name.clone();
+        snapshot.log_level = config.server.log_level.parse().ok();
         snapshot.backup_folder = Some(self.data_dir.resolve(&config.backup.directory));
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
         self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How much the app should log: `server.log_level` from the configuration (validated when
+    /// it was loaded), info before first-run setup.
+    pub fn log_level(&self) -> tracing::Level {
+        self.snapshot().log_level.unwrap_or(tracing::Level::INFO)
     }
 
     /// Whether first-run setup is still to be done (there is no `server.toml` yet).

@@ -67,6 +67,17 @@ async fn first_run_setup_starts_the_server_with_the_parents_password() {
 }
 
 #[tokio::test]
+async fn the_log_level_follows_the_configuration() {
+    let (dir, appliance) = fresh();
+    assert_eq!(appliance.log_level(), tracing::Level::INFO, "info before setup");
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert_eq!(appliance.log_level(), tracing::Level::WARN, "the template says warn");
+    appliance.stop().await.expect("stops");
+    let reopened = Appliance::open(dir.path().join("data")).expect("reopens");
+    assert_eq!(reopened.log_level(), tracing::Level::WARN, "read back from server.toml");
+}
+
+#[tokio::test]
 async fn start_stop_restart_and_status() {
     let (dir, appliance) = fresh();
     appliance.setup(choices("parent-password")).await.expect("sets up");
