@@ -130,13 +130,13 @@ fn open_engine(app: &AppHandle) -> Result<Engine, Box<dyn std::error::Error>> {
 }
 
 /// Sends the app's log lines to the engine's buffer (the dashboard shows the recent ones) and
-/// to standard error. `RUST_LOG`-style filtering is left to the defaults: info and above.
+/// to standard error, at `server.log_level` from the configuration (info before setup).
 fn init_logging(engine: &Appliance) {
     let writer = engine.log_writer().and(std::io::stderr);
     let installed = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_target(false)
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(engine.log_level())
         .with_writer(writer)
         .try_init();
     if installed.is_err() {
