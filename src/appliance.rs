@@ -121,8 +121,25 @@ pub struct Status {
     pub last_backup: Option<BackupEntry>,
     /// When the next nightly backup is due (local time, RFC 3339), while running.
     pub next_backup: Option<String>,
+    /// A backup or restore under way.
+    pub backup_progress: Option<BackupProgress>,
     /// The most recent log lines, oldest first.
     pub log_lines: Vec<String>,
+}
+
+/// A backup or restore under way, for a progress bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupProgress {
+    /// What is being done, in plain words ("Backing up: writing the archive").
+    pub activity: String,
+    /// How far this step has got, 0 to 100.
+    pub percent: u64,
+}
+
+impl BackupProgress {
+    fn new(doing: &str, progress: backup::Progress) -> Self {
+        BackupProgress { activity: format!("{doing}: {}", progress.step), percent: progress.percent() }
+    }
 }
 
 /// A backup archive as the dashboard lists it.
@@ -183,6 +200,8 @@ pub struct Appliance {
     running: tokio::sync::Mutex<Option<RunningServer>>,
     snapshot: Mutex<Snapshot>,
     logs: LogBuffer,
+    /// How far a restore under way has got (backups report through the running server).
+    restore_progress: backup::ProgressCell,
 }
 
 /// What [`Appliance::status`] reads without waiting for a start or stop in progress.
@@ -220,6 +239,7 @@ impl Appliance {
             running: tokio::sync::Mutex::new(None),
             snapshot: Mutex::new(Snapshot::default()),
             logs: LogBuffer::default(),
+            restore_progress: backup::ProgressCell::default(),
         };
         if !appliance.needs_setup() {
             let loaded = config::load_or_create(&appliance.data_dir.config_file())?;
@@ -369,6 +389,10 @@ impl Appliance {
                 .as_ref()
                 .and_then(|live| live.monitor.next_backup())
                 .map(|at| at.timestamp().to_string()),
+            backup_progress: self.restore_progress.get().map(|p| BackupProgress::new("Restoring", p)).or_else(|| {
+                let backing_up = snapshot.live.as_ref()?.monitor.backup_progress()?;
+                Some(BackupProgress::new("Backing up", backing_up))
+            }),
             log_lines: self.logs.lines(),
         }
     }
@@ -428,9 +452,12 @@ impl Appliance {
         self.stop().await?;
         let data_dir = self.data_dir.clone();
         let options = RestoreOptions { passphrase: passphrase.map(Passphrase::new), replace_other_server: false };
-        let restored = tokio::task::spawn_blocking(move || backup::restore(&archive, &data_dir, &options, |_| {}))
-            .await
-            .map_err(|err| BackupError::io("restore", std::io::Error::other(err.to_string())));
+        let record_progress = self.restore_progress.recorder();
+        let restored =
+            tokio::task::spawn_blocking(move || backup::restore(&archive, &data_dir, &options, record_progress))
+                .await
+                .map_err(|err| BackupError::io("restore", std::io::Error::other(err.to_string())));
+        self.restore_progress.clear();
         let restart = if was_running || restored.is_ok() { self.start().await.map(drop) } else { Ok(()) };
         let report = restored??;
         tracing::info!(files = report.files, "restored a backup");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::TEST_CONFIG;
-use iptincan::appliance::{Appliance, ApplianceError, ApplianceState, InviteRequest, SetupChoices};
+use iptincan::appliance::{Appliance, ApplianceError, ApplianceState, BackupProgress, InviteRequest, SetupChoices};
 use iptincan::client::{Client, Target};
 use iptincan::code::{ConnectionCode, Invite};
 use iptincan::proto::{ErrorCode, Role};
@@ -191,6 +191,47 @@ async fn back_up_now_then_restore_from_the_dashboard() {
     );
     appliance.stop().await.expect("stops");
     assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotRunning)));
+}
+
+/// Runs `work` while reading the status every few milliseconds, as the dashboard does; returns
+/// its output and every progress report seen.
+async fn watching_progress<T>(
+    appliance: &Appliance,
+    work: impl std::future::Future<Output = T>,
+) -> (T, Vec<BackupProgress>) {
+    let mut work = std::pin::pin!(work);
+    let mut seen = Vec::new();
+    loop {
+        tokio::select! {
+            output = &mut work => return (output, seen),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {
+                seen.extend(appliance.status().backup_progress);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_backup_and_restore_show_their_progress() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    // Enough data that writing and verifying it takes many status reads.
+    let photo: Vec<u8> = (0..32u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(appliance.data_dir().root().join("uploads").join("holiday.jpg"), photo).expect("writes");
+
+    let (backup, seen) = watching_progress(&appliance, appliance.back_up_now()).await;
+    let backup = backup.expect("backs up");
+    assert!(backup.size_bytes > 32 << 20);
+    assert!(seen.iter().any(|p| p.activity == "Backing up: writing the archive"), "{seen:?}");
+    assert!(seen.iter().any(|p| p.activity == "Backing up: verifying the archive"), "{seen:?}");
+    assert!(seen.iter().all(|p| p.activity.starts_with("Backing up: ") && p.percent <= 100), "{seen:?}");
+    assert_eq!(appliance.status().backup_progress, None, "cleared when done");
+
+    let (restored, seen) = watching_progress(&appliance, appliance.restore(backup.path, None)).await;
+    restored.expect("restores");
+    assert!(seen.iter().any(|p| p.activity.starts_with("Restoring: ")), "{seen:?}");
+    assert_eq!(appliance.status().backup_progress, None, "cleared when done");
+    appliance.stop().await.expect("stops");
 }
 
 #[tokio::test]

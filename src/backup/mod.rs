@@ -182,6 +182,33 @@ impl Progress {
     }
 }
 
+/// The progress of the run under way, shared with whoever shows it (the tray's dashboard).
+/// Cloning gives another handle on the same cell.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressCell(std::sync::Arc<std::sync::Mutex<Option<Progress>>>);
+
+impl ProgressCell {
+    /// How far the run under way has got; None when nothing runs.
+    pub fn get(&self) -> Option<Progress> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A callback for [`create`] or [`restore()`] that records each report here.
+    pub fn recorder(&self) -> impl FnMut(Progress) + Send + 'static {
+        let cell = self.clone();
+        move |progress| cell.set(Some(progress))
+    }
+
+    /// Marks the run as over.
+    pub fn clear(&self) {
+        self.set(None);
+    }
+
+    fn set(&self, progress: Option<Progress>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = progress;
+    }
+}
+
 /// What to back up to, and how.
 #[derive(Debug, Clone, Default)]
 pub struct BackupOptions {

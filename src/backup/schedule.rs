@@ -5,7 +5,7 @@
 //! [`next_run`] is the pure schedule arithmetic, tested with fixed time zones; [`Backups`]
 //! holds the state and runs the work on a blocking thread, one backup at a time.
 
-use super::{BackupError, BackupOptions, BackupReport, Passphrase};
+use super::{BackupError, BackupOptions, BackupReport, Passphrase, Progress, ProgressCell};
 use crate::config::{Config, DataDir};
 use jiff::civil::Time;
 use jiff::{Timestamp, Zoned};
@@ -54,12 +54,19 @@ pub struct Backups {
     data_dir: DataDir,
     one_at_a_time: tokio::sync::Mutex<()>,
     last: Mutex<Option<BackupStatus>>,
+    progress: ProgressCell,
 }
 
 impl Backups {
     /// Backups for the server with this configuration and data directory.
     pub fn new(config: Config, data_dir: DataDir) -> Self {
-        Backups { config, data_dir, one_at_a_time: tokio::sync::Mutex::new(()), last: Mutex::new(None) }
+        Backups {
+            config,
+            data_dir,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+            last: Mutex::new(None),
+            progress: ProgressCell::default(),
+        }
     }
 
     /// Takes a backup into `backup.directory` now (encrypted when `backup.passphrase_file` is
@@ -68,19 +75,21 @@ impl Backups {
     pub async fn back_up_now(&self) -> Result<BackupReport, BackupError> {
         let _turn = self.one_at_a_time.lock().await;
         let (config, data_dir) = (self.config.clone(), self.data_dir.clone());
+        let record_progress = self.progress.recorder();
         let outcome = tokio::task::spawn_blocking(move || {
             let passphrase = match config.backup.passphrase_file.as_str() {
                 "" => None,
                 file => Some(Passphrase::from_file(&data_dir.resolve(file))?),
             };
             let options = BackupOptions { output: None, passphrase };
-            let report = super::create(&config, &data_dir, &options, |_| {})?;
+            let report = super::create(&config, &data_dir, &options, record_progress)?;
             let folder = data_dir.resolve(&config.backup.directory);
             let pruned = super::prune(&folder, config.backup.retention_days, Timestamp::now())?;
             Ok((report, pruned.len()))
         })
         .await
         .unwrap_or_else(|join| Err(BackupError::io("backup", std::io::Error::other(join.to_string()))));
+        self.progress.clear();
         let status = match outcome {
             Ok((report, pruned)) => {
                 tracing::info!(file = %report.path.display(), bytes = report.size, pruned, "backup written and verified");
@@ -101,6 +110,11 @@ impl Backups {
     /// How the last backup since start-up went, if there was one.
     pub fn last(&self) -> Option<BackupStatus> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How far the backup under way has got; None when none runs.
+    pub fn in_progress(&self) -> Option<Progress> {
+        self.progress.get()
     }
 
     /// When the next nightly backup is due; None when they are off.

@@ -340,6 +340,11 @@ pub struct ServerMonitor {
 }
 
 impl ServerMonitor {
+    /// How far the backup under way (nightly or on demand) has got.
+    pub fn backup_progress(&self) -> Option<crate::backup::Progress> {
+        self.backups.in_progress()
+    }
+
     /// How the last backup since start-up went.
     pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
         self.backups.last()
