@@ -82,7 +82,13 @@ function render(status) {
 
   show('last-backup', status.last_backup ? describeBackup(status.last_backup) : 'none yet');
   show('next-backup', when(status.next_backup) || (running ? 'not scheduled' : 'when the server runs'));
-  $('back-up-now').disabled = !running;
+  const progress = status.backup_progress;
+  $('backup-progress').hidden = !progress;
+  if (progress) {
+    show('backup-progress-label', `${progress.activity} (${progress.percent}%)`);
+    $('backup-progress-bar').value = progress.percent;
+  }
+  $('back-up-now').disabled = !running || Boolean(progress);
   const newest = status.last_backup ? status.last_backup.path : null;
   if (newest !== backupsShownFor) {
     backupsShownFor = newest;
