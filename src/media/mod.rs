@@ -2,11 +2,14 @@
 //!
 //! [`packet`] is the sans-IO packet format (header, hop-by-hop ChaCha20-Poly1305, inner media
 //! header), [`replay`] the anti-replay window, and [`relay`] the sans-IO forwarding decisions.
-//! The socket task here only moves datagrams between the socket and the relay.
+//! The socket loop here only moves datagrams between the socket and the relay, on a thread of
+//! its own with a blocking socket, so that forwarding never waits behind the control
+//! connections' tasks; [`send`] hands each datagram's copies to the kernel in one system call.
 
 pub mod packet;
 pub mod relay;
 pub mod replay;
+mod send;
 
 use relay::{Relay, TalkingChange};
 use std::sync::{Arc, Mutex};
@@ -15,7 +18,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How often silence is checked for talking indicators.
+/// How often silence is checked for talking indicators; also the longest the loop takes to
+/// notice `cancel`.
 const TALKING_TICK: Duration = Duration::from_millis(100);
 
 /// Receives datagrams until `cancel`, lets the relay decide, sends what it says, and every
@@ -27,27 +31,50 @@ pub async fn run(
     talking: mpsc::Sender<TalkingChange>,
     cancel: CancellationToken,
 ) {
+    let socket = match socket.into_std() {
+        Ok(socket) => socket,
+        Err(err) => {
+            tracing::error!("media: cannot take over the UDP socket: {err}");
+            return;
+        }
+    };
+    let blocking = socket.set_nonblocking(false).and_then(|()| socket.set_read_timeout(Some(TALKING_TICK)));
+    if let Err(err) = blocking {
+        tracing::error!("media: cannot set up the UDP socket: {err}");
+        return;
+    }
+    let relay_loop = tokio::task::spawn_blocking(move || forward_until_cancelled(&socket, &relay, &talking, &cancel));
+    if let Err(err) = relay_loop.await {
+        tracing::error!("media: the relay loop ended abnormally: {err}");
+    }
+}
+
+/// The relay's thread: one datagram in, its copies out, and the talking tick in between.
+fn forward_until_cancelled(
+    socket: &std::net::UdpSocket,
+    relay: &Mutex<Relay>,
+    talking: &mpsc::Sender<TalkingChange>,
+    cancel: &CancellationToken,
+) {
     let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
     let mut outgoing = Vec::new();
-    let mut tick = tokio::time::interval(TALKING_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        let received = tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = tick.tick() => {
-                // Only the tick scans every member; the per-datagram path stays O(recipients).
-                let changes = relay.lock().unwrap_or_else(|p| p.into_inner()).talking_changes(Instant::now());
-                for change in changes {
-                    let _ = talking.try_send(change);
-                }
-                continue;
+    let mut sender = send::BatchSender::new();
+    let mut next_tick = Instant::now() + TALKING_TICK;
+    while !cancel.is_cancelled() {
+        let received = socket.recv_from(&mut buf);
+        let now = Instant::now();
+        if now >= next_tick {
+            // Only the tick scans every member; the per-datagram path stays O(recipients).
+            next_tick = now + TALKING_TICK;
+            let changes = relay.lock().unwrap_or_else(|p| p.into_inner()).talking_changes(now);
+            for change in changes {
+                let _ = talking.try_send(change);
             }
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let Ok((len, from)) = received else { continue };
-        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], Instant::now(), &mut outgoing);
-        for (to, datagram) in outgoing.drain(..) {
-            let _ = socket.send_to(&datagram, to).await;
         }
+        // A timeout (the tick), an interruption, or an error that concerns one peer (an ICMP
+        // port unreachable reported on the socket): nothing to forward this time round.
+        let Ok((len, from)) = received else { continue };
+        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], now, &mut outgoing);
+        sender.send_all(socket, &mut outgoing);
     }
 }
