@@ -1,8 +1,10 @@
-//! Media on UDP 3785: voice, video, screen share (and later VPN) packets.
+//! Media on UDP 3785: voice, video and screen share packets, beside the VPN's WireGuard ones.
 //!
 //! [`packet`] is the sans-IO packet format (header, hop-by-hop ChaCha20-Poly1305, inner media
 //! header), [`replay`] the anti-replay window, and [`relay`] the sans-IO forwarding decisions.
-//! The socket task here only moves datagrams between the socket and the relay.
+//! The socket task here only moves datagrams between the socket and the relay, after handing
+//! WireGuard datagrams (type 1..4 then three zero bytes; a media packet's second byte is never
+//! 0) to the VPN ([`crate::vpn::Inlet`]).
 
 pub mod packet;
 pub mod relay;
@@ -25,6 +27,7 @@ pub async fn run(
     socket: UdpSocket,
     relay: Arc<Mutex<Relay>>,
     talking: mpsc::Sender<TalkingChange>,
+    vpn: crate::vpn::Inlet,
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
@@ -45,6 +48,9 @@ pub async fn run(
             received = socket.recv_from(&mut buf) => received,
         };
         let Ok((len, from)) = received else { continue };
+        if vpn.offer(from, &buf[..len]) {
+            continue;
+        }
         relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], Instant::now(), &mut outgoing);
         for (to, datagram) in outgoing.drain(..) {
             let _ = socket.send_to(&datagram, to).await;

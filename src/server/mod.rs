@@ -143,6 +143,8 @@ pub struct Shared {
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
     /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
     pub port_mapping: watch::Receiver<PortMappingState>,
+    /// The built-in VPN.
+    pub vpn: crate::vpn::Vpn,
 }
 
 impl Shared {
@@ -455,6 +457,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         watch::channel(PortMappingState::Off).1
     };
 
+    let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -470,6 +473,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         fingerprint,
         voice_members: Mutex::default(),
         port_mapping,
+        vpn,
         started_at: Instant::now(),
         config,
     });
@@ -484,7 +488,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, cancel.clone()));
+    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, vpn_inlet, cancel.clone()));
     let talking_ctx = shared.clone();
     tasks.spawn(async move {
         while let Some(change) = talking_rx.recv().await {
