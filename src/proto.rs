@@ -342,6 +342,42 @@ pub enum Request {
         /// Password, at least 8 characters.
         password: String,
     },
+    /// The VPN's state and the caller's VPN peers (an admin's: everyone's).
+    VpnStatus,
+    /// Registers the caller's own WireGuard public key for device `name` (replacing that
+    /// device's earlier key); the answer says how to reach the tunnel.
+    VpnRegister {
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The device's WireGuard public key, base64.
+        public_key: String,
+    },
+    /// Admin: makes a key pair for `username`'s device `name` (for the official WireGuard
+    /// apps) and returns its complete client config, once; the server keeps only the public key.
+    VpnCreatePeer {
+        /// The member.
+        username: String,
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The host to put in the config's Endpoint (default: the connection code's host).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// Removes a VPN peer and ends its tunnel at once (admins: any peer; members: their own).
+    VpnRevoke {
+        /// The peer.
+        peer_id: i64,
+    },
+    /// Admin: sets a bandwidth cap in kbit/s each way (0 = unlimited) for one peer, or with no
+    /// `peer_id` for every peer without its own; `max_bandwidth_kbps: null` goes back to the
+    /// default (a peer: the server-wide cap; server-wide: `vpn.max_bandwidth_kbps`).
+    VpnSetLimit {
+        /// The peer, or none for the server-wide cap.
+        #[serde(default)]
+        peer_id: Option<i64>,
+        /// The cap.
+        max_bandwidth_kbps: Option<u32>,
+    },
 }
 
 impl Request {
@@ -385,6 +421,11 @@ impl Request {
             Request::WatchVideo { .. } => "watch_video",
             Request::RequestKeyframe { .. } => "request_keyframe",
             Request::ReportBandwidth { .. } => "report_bandwidth",
+            Request::VpnStatus => "vpn_status",
+            Request::VpnRegister { .. } => "vpn_register",
+            Request::VpnCreatePeer { .. } => "vpn_create_peer",
+            Request::VpnRevoke { .. } => "vpn_revoke",
+            Request::VpnSetLimit { .. } => "vpn_set_limit",
         }
     }
 }

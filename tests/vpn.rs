@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOOLS: &[&str] = &["nft", "wireguard-go", "wg", "curl", "python3"];
+const TOOLS: &[&str] = &["nft", "wireguard-go", "wg", "curl", "python3", "iperf3"];
+const ADMIN_PASSWORD: &str = "vpn-admin-password";
 const HOME_LAN_IP: &str = "10.99.0.1";
 const HOME_WAN_IP: &str = "198.18.0.1";
 const INTERNET_IP: &str = "198.18.0.2";
@@ -188,6 +189,56 @@ impl VpnLab {
         ok.then(|| out.trim().to_string())
     }
 
+    /// `itc` in home as the admin (whose first-run password change this makes first).
+    fn itc_admin(&self, server: &ServerProcess, args: &[&str]) -> String {
+        let known_hosts = self.dir.path().join("known_hosts");
+        let itc = |password: &str, args: &[&str]| {
+            run_bounded(
+                self.exec("home", common::client_binary())
+                    .arg("--known-hosts")
+                    .arg(&known_hosts)
+                    .args(["--server", &server.code, "--user", "chatter", "--password", password])
+                    .args(args),
+            )
+        };
+        let password_set = self.dir.path().join("admin-password-set");
+        if !password_set.exists() {
+            let (ok, _, stderr) = itc("chatter", &["passwd", "--new", ADMIN_PASSWORD]);
+            assert!(ok, "first-run password change: {stderr}");
+            std::fs::write(&password_set, "").expect("marks it");
+        }
+        let (ok, stdout, stderr) = itc(ADMIN_PASSWORD, args);
+        assert!(ok, "itc {args:?}: {stderr}");
+        stdout
+    }
+
+    /// iperf3 from the phone to the internet for `seconds`; the receiver's rate in bit/s.
+    fn iperf_from_phone(&mut self, seconds: u32) -> f64 {
+        {
+            let server = self
+                .exec("net", "iperf3")
+                .args(["-s", "-B", INTERNET_IP, "-1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 server");
+            self.children.push(server);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let (ok, out, stderr) = run_bounded(self.exec("phone", "iperf3").args([
+            "-c",
+            INTERNET_IP,
+            "-t",
+            &seconds.to_string(),
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ]));
+        assert!(ok, "iperf3 through the tunnel: {stderr}{out}");
+        let report: serde_json::Value = serde_json::from_str(&out).expect("iperf3 JSON");
+        report["end"]["sum_received"]["bits_per_second"].as_f64().expect("a received rate")
+    }
+
     /// The home namespace's links and nftables tables.
     fn home_leftovers(&self) -> (String, String) {
         let home = self.ns("home");
@@ -263,6 +314,40 @@ fn a_wireguard_go_phone_browses_through_home_natted_with_the_configured_dns_unti
     std::thread::sleep(Duration::from_secs(6));
     assert!(lab.fetch_from_phone().is_none(), "a revoked peer's new handshakes fail");
     drop(server);
+}
+
+#[test]
+fn admins_see_the_phone_connected_with_its_traffic_and_cap_its_bandwidth() {
+    skip_unless_netns!("admins_see_the_phone_connected_with_its_traffic_and_cap_its_bandwidth", TOOLS);
+    let (mut lab, _data, server, _config) = phone_through_home();
+    wait_until("the phone reaches the internet", SETTLE, || lab.fetch_from_phone().is_some());
+
+    let peers = lab.itc_admin(&server, &["admin", "vpn", "peers"]);
+    assert!(peers.starts_with("the VPN is running"), "{peers}");
+    let line = peers.lines().find(|line| line.contains("10.66.0.2")).unwrap_or_else(|| panic!("no peer in {peers}"));
+    assert!(line.contains("chatter\tphone") && line.contains("connected (handshake"), "{line}");
+    let received: u64 = line
+        .split("received ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("bytes");
+    assert!(received > 0, "{line}");
+    let peer_id = line.split('\t').next().expect("id").to_string();
+
+    // 4 Mbit/s each way; TCP through the cap must stay near it.
+    lab.itc_admin(&server, &["admin", "vpn", "limit", "--peer", &peer_id, "4000"]);
+    let capped = lab.iperf_from_phone(3);
+    assert!(capped < 4_000_000.0 * 1.15, "held to its cap: {capped} bit/s");
+    assert!(capped > 4_000_000.0 * 0.3, "but still flowing: {capped} bit/s");
+
+    lab.itc_admin(&server, &["admin", "vpn", "limit", "--peer", &peer_id, "0"]);
+    let open = lab.iperf_from_phone(2);
+    assert!(open > capped * 2.0, "0 lifts the cap: {open} bit/s against {capped} bit/s capped");
+
+    let revoked = lab.itc_admin(&server, &["admin", "vpn", "revoke", &peer_id]);
+    assert!(revoked.contains("revoked VPN peer"), "{revoked}");
+    assert!(lab.fetch_from_phone().is_none(), "revoking through the control channel ends the tunnel at once");
 }
 
 #[test]

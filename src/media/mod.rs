@@ -30,7 +30,8 @@ pub async fn run(
     vpn: crate::vpn::Inlet,
     cancel: CancellationToken,
 ) {
-    let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
+    // Room for full-size WireGuard datagrams; a media datagram over its limit still shows as such.
+    let mut buf = vec![0u8; (packet::MAX_DATAGRAM + 1).max(crate::vpn::tunnels::MAX_DATAGRAM)];
     let mut outgoing = Vec::new();
     let mut tick = tokio::time::interval(TALKING_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

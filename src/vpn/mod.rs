@@ -25,7 +25,7 @@ pub mod system;
 pub mod tunnels;
 
 use crate::config::VpnSection;
-use crate::proto::{VpnPeerInfo, VpnStatus};
+use crate::proto::{VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus};
 use crate::store::Store;
 use access::{AccessError, Settings};
 use std::net::SocketAddr;
@@ -176,6 +176,79 @@ impl Vpn {
         })
     }
 
+    /// Registers `user_id`'s own key for device `name`; the tunnel knows it at once.
+    pub async fn register(
+        &self,
+        store: &Store,
+        user_id: i64,
+        name: &str,
+        public_key: &str,
+        udp_port: u16,
+    ) -> Result<VpnAccess, AccessError> {
+        let record = access::register(store, &self.settings, user_id, name, public_key, now_ms()).await?;
+        self.sync(store).await?;
+        Ok(VpnAccess {
+            peer: self.peer(store, record.id).await?,
+            server_public_key: keys::encode(&self.server_public_key(store).await?),
+            server_address: self.settings.subnet.server_address().to_string(),
+            prefix: self.settings.subnet.prefix(),
+            dns_server: self.settings.dns_server.clone(),
+            udp_port,
+        })
+    }
+
+    /// Makes a key pair and client config for `user_id`'s device `name` (Endpoint =
+    /// `endpoint`); the tunnel knows the peer at once.
+    pub async fn create_peer(
+        &self,
+        store: &Store,
+        user_id: i64,
+        name: &str,
+        endpoint: String,
+    ) -> Result<VpnCreatedPeer, AccessError> {
+        let (record, config) = access::create_for_app(store, &self.settings, user_id, name, endpoint, now_ms()).await?;
+        self.sync(store).await?;
+        Ok(VpnCreatedPeer { peer: self.peer(store, record.id).await?, config_text: config.to_text() })
+    }
+
+    /// Removes a peer (only `owner`'s when given) and ends its tunnel at once.
+    pub async fn revoke(&self, store: &Store, peer_id: i64, owner: Option<i64>) -> Result<VpnPeerInfo, AccessError> {
+        let info = self.peer(store, peer_id).await?;
+        if let Some(owner) = owner {
+            let record = store.list_vpn_peers().await?.into_iter().find(|record| record.id == peer_id);
+            if record.is_none_or(|record| record.user_id != owner) {
+                return Err(AccessError::Store(crate::store::StoreError::NotFound));
+            }
+        }
+        store.delete_vpn_peer(peer_id).await?;
+        self.sync(store).await?;
+        Ok(info)
+    }
+
+    /// Sets one peer's cap, or with no `peer_id` the server-wide cap; `None` goes back to the
+    /// default. Applies at once; returns the peer when one was named.
+    pub async fn set_limit(
+        &self,
+        store: &Store,
+        peer_id: Option<i64>,
+        kbps: Option<u32>,
+    ) -> Result<Option<VpnPeerInfo>, AccessError> {
+        match peer_id {
+            Some(peer_id) => {
+                store.set_vpn_peer_limit(peer_id, kbps).await?;
+            }
+            None => {
+                access::server_secret(store).await?;
+                store.set_vpn_global_limit(kbps).await?;
+            }
+        }
+        self.sync(store).await?;
+        match peer_id {
+            Some(peer_id) => Ok(Some(self.peer(store, peer_id).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// One peer with its counters.
     pub async fn peer(&self, store: &Store, peer_id: i64) -> Result<VpnPeerInfo, AccessError> {
         let status = self.status(store, None).await?;
@@ -185,6 +258,10 @@ impl Vpn {
             .find(|peer| peer.id == peer_id)
             .ok_or(AccessError::Store(crate::store::StoreError::NotFound))
     }
+}
+
+fn now_ms() -> i64 {
+    crate::server::auth::now_ms()
 }
 
 fn lock(tunnels: &Mutex<Tunnels>) -> std::sync::MutexGuard<'_, Tunnels> {
