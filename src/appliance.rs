@@ -17,6 +17,7 @@ use crate::proto::{InviteInfo, Role};
 use crate::server::invites::{InviteError, InviteOptions};
 use crate::server::{self, Failure, RunningServer, ServerMonitor, StartError};
 use crate::store::StoreError;
+use crate::vpn::VpnState;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ pub struct Status {
     /// Whether the server can be reached from outside the home, in plain words (problems with
     /// the router are also in `attention`).
     pub reachability: String,
+    /// What the VPN is doing, in one plain line.
+    pub vpn: String,
     /// The newest backup archive in the backup folder.
     pub last_backup: Option<BackupEntry>,
     /// When the next nightly backup is due (local time, RFC 3339), while running.
@@ -125,6 +128,17 @@ pub struct Status {
     pub backup_progress: Option<BackupProgress>,
     /// The most recent log lines, oldest first.
     pub log_lines: Vec<String>,
+}
+
+/// A WireGuard app config made for a member, to show once (text and QR picture).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VpnCard {
+    /// The peer.
+    pub peer: crate::proto::VpnPeerInfo,
+    /// The config text, with the private key.
+    pub config_text: String,
+    /// Its QR code as an SVG picture, for the official apps to scan.
+    pub qr_svg: String,
 }
 
 /// A backup or restore under way, for a progress bar.
@@ -363,6 +377,11 @@ impl Appliance {
         if let Some(PortMappingState::Problem(problem)) = &port_mapping {
             attention.push(problem.message.clone());
         }
+        let vpn_state = snapshot.live.as_ref().map(|live| live.monitor.vpn_state());
+        if let Some(state @ (VpnState::Unavailable(_) | VpnState::Running { forwarding: false })) = &vpn_state {
+            attention.push(state.summary());
+        }
+        let vpn = vpn_state.map_or_else(|| "the server is stopped".to_string(), |state| state.summary());
         let reachability = reachability(port_mapping.as_ref());
         let state = match (&snapshot.live, self.needs_setup()) {
             (_, true) => ApplianceState::SetupNeeded,
@@ -379,6 +398,7 @@ impl Appliance {
             connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
             attention,
             reachability,
+            vpn,
             last_backup: snapshot
                 .backup_folder
                 .as_deref()
@@ -423,6 +443,32 @@ impl Appliance {
     pub async fn revoke_invite(&self, invite_id: i64) -> Result<InviteInfo, ApplianceError> {
         let running = self.running.lock().await;
         Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.revoke_invite(invite_id).await?)
+    }
+
+    /// The VPN view: its state and every peer with its traffic.
+    pub async fn vpn_status(&self) -> Result<crate::proto::VpnStatus, ApplianceError> {
+        let running = self.running.lock().await;
+        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_status().await?)
+    }
+
+    /// A WireGuard app config (text and QR picture) for `username`'s device `name`, shown once.
+    pub async fn vpn_create_peer(&self, username: &str, name: &str) -> Result<VpnCard, ApplianceError> {
+        let running = self.running.lock().await;
+        let created = running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_create_peer(username, name, None).await?;
+        let qr_svg = crate::code::render_qr_svg(&created.config_text)?;
+        Ok(VpnCard { peer: created.peer, config_text: created.config_text, qr_svg })
+    }
+
+    /// Cuts a member's VPN access at once.
+    pub async fn vpn_revoke(&self, peer_id: i64) -> Result<crate::proto::VpnPeerInfo, ApplianceError> {
+        let running = self.running.lock().await;
+        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_revoke(peer_id).await?)
+    }
+
+    /// Sets a peer's (or with no peer the server-wide) cap in kbit/s; `None` = default.
+    pub async fn vpn_set_limit(&self, peer_id: Option<i64>, kbps: Option<u32>) -> Result<(), ApplianceError> {
+        let running = self.running.lock().await;
+        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_set_limit(peer_id, kbps).await?)
     }
 
     /// Takes a backup now ("Back up now"), as the nightly one does: into `backup.directory`,

@@ -430,7 +430,6 @@ fn not_yet_available(config: &Config) -> Vec<String> {
     note(config.xbox.enabled, "xbox.enabled", "sign-in with Xbox");
     note(config.google.enabled, "google.enabled", "sign-in with Google");
     note(config.cluster.enabled, "cluster.enabled", "clustering");
-    note(config.vpn.enabled, "vpn.enabled", "the VPN");
     note(config.license.public_server, "license.public_server", "the public server browser");
     warnings
 }
@@ -539,15 +538,7 @@ fn validate_cluster(cluster: &crate::config::ClusterSection) -> Result<(), Confi
 }
 
 fn validate_vpn(vpn: &VpnSection) -> Result<(), ConfigError> {
-    let (network, prefix) = vpn
-        .subnet
-        .split_once('/')
-        .ok_or_else(|| invalid("vpn.subnet", "must be an IPv4 network such as 10.8.0.0/24"))?;
-    let network_ok = network.parse::<std::net::Ipv4Addr>().is_ok();
-    let prefix_ok = prefix.parse::<u8>().is_ok_and(|p| (8..=30).contains(&p));
-    if !network_ok || !prefix_ok {
-        return Err(invalid("vpn.subnet", "must be an IPv4 network with a prefix from /8 to /30, such as 10.8.0.0/24"));
-    }
+    crate::vpn::pool::Subnet::parse(&vpn.subnet).map_err(|err| invalid("vpn.subnet", err.to_string()))?;
     vpn.dns_server.parse::<IpAddr>().map_err(|_| invalid("vpn.dns_server", "must be an IP address such as 1.1.1.1"))?;
     let name_ok = (1..=15).contains(&vpn.tun_device_name.len())
         && vpn.tun_device_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));

@@ -342,6 +342,42 @@ pub enum Request {
         /// Password, at least 8 characters.
         password: String,
     },
+    /// The VPN's state and the caller's VPN peers (an admin's: everyone's).
+    VpnStatus,
+    /// Registers the caller's own WireGuard public key for device `name` (replacing that
+    /// device's earlier key); the answer says how to reach the tunnel.
+    VpnRegister {
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The device's WireGuard public key, base64.
+        public_key: String,
+    },
+    /// Admin: makes a key pair for `username`'s device `name` (for the official WireGuard
+    /// apps) and returns its complete client config, once; the server keeps only the public key.
+    VpnCreatePeer {
+        /// The member.
+        username: String,
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The host to put in the config's Endpoint (default: the connection code's host).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// Removes a VPN peer and ends its tunnel at once (admins: any peer; members: their own).
+    VpnRevoke {
+        /// The peer.
+        peer_id: i64,
+    },
+    /// Admin: sets a bandwidth cap in kbit/s each way (0 = unlimited) for one peer, or with no
+    /// `peer_id` for every peer without its own; `max_bandwidth_kbps: null` goes back to the
+    /// default (a peer: the server-wide cap; server-wide: `vpn.max_bandwidth_kbps`).
+    VpnSetLimit {
+        /// The peer, or none for the server-wide cap.
+        #[serde(default)]
+        peer_id: Option<i64>,
+        /// The cap.
+        max_bandwidth_kbps: Option<u32>,
+    },
 }
 
 impl Request {
@@ -385,6 +421,11 @@ impl Request {
             Request::WatchVideo { .. } => "watch_video",
             Request::RequestKeyframe { .. } => "request_keyframe",
             Request::ReportBandwidth { .. } => "report_bandwidth",
+            Request::VpnStatus => "vpn_status",
+            Request::VpnRegister { .. } => "vpn_register",
+            Request::VpnCreatePeer { .. } => "vpn_create_peer",
+            Request::VpnRevoke { .. } => "vpn_revoke",
+            Request::VpnSetLimit { .. } => "vpn_set_limit",
         }
     }
 }
@@ -455,6 +496,82 @@ pub enum Reply {
     Invites(Vec<InviteInfo>),
     /// One invite (revoked).
     Invite(InviteInfo),
+    /// Answer to `vpn_status`.
+    VpnStatus(VpnStatus),
+    /// Answer to `vpn_register`.
+    VpnAccess(VpnAccess),
+    /// Answer to `vpn_create_peer`.
+    VpnPeerCreated(VpnCreatedPeer),
+    /// One VPN peer (revoked or with its new cap).
+    VpnPeer(VpnPeerInfo),
+}
+
+/// The VPN as the dashboard and `itc vpn status` show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VpnStatus {
+    /// Whether the tunnel runs.
+    pub running: bool,
+    /// One plain line: running, off, or why it cannot run.
+    pub summary: String,
+    /// The server-wide cap in force, kbit/s each way (0 = unlimited).
+    pub max_bandwidth_kbps: u32,
+    /// The peers the caller may see.
+    pub peers: Vec<VpnPeerInfo>,
+}
+
+/// A VPN peer with its live counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VpnPeerInfo {
+    /// Id.
+    pub id: i64,
+    /// The member.
+    pub username: String,
+    /// The device's label.
+    pub name: String,
+    /// Its WireGuard public key, base64.
+    pub public_key: String,
+    /// Its tunnel address.
+    pub address: String,
+    /// Its own cap, kbit/s each way; none = the server-wide cap.
+    pub max_bandwidth_kbps: Option<u32>,
+    /// When it was added, Unix milliseconds.
+    pub created_at: i64,
+    /// A handshake completed within the last 3 minutes.
+    pub connected: bool,
+    /// Where its packets come from now.
+    pub endpoint: Option<String>,
+    /// Seconds since its last handshake.
+    pub last_handshake_seconds: Option<u64>,
+    /// Bytes received from it through the tunnel since the server started.
+    pub rx_bytes: u64,
+    /// Bytes sent to it through the tunnel since the server started.
+    pub tx_bytes: u64,
+}
+
+/// How the caller's device reaches the tunnel (answer to `vpn_register`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VpnAccess {
+    /// The peer as registered.
+    pub peer: VpnPeerInfo,
+    /// The server's WireGuard public key, base64.
+    pub server_public_key: String,
+    /// The server's tunnel address (the first host of the subnet).
+    pub server_address: String,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The DNS server to use inside the tunnel.
+    pub dns_server: String,
+    /// The server's UDP port for the tunnel (the media port).
+    pub udp_port: u16,
+}
+
+/// A peer the server made a key pair for (answer to `vpn_create_peer`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VpnCreatedPeer {
+    /// The peer.
+    pub peer: VpnPeerInfo,
+    /// The complete client config, with the private key; shown this once.
+    pub config_text: String,
 }
 
 /// What an admin sees of an invite (never its secret, which only its creator gets, once).

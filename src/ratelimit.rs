@@ -22,6 +22,11 @@ impl Rate {
         Rate { capacity: capacity as f64, refill_every }
     }
 
+    /// `capacity` tokens, one more every `refill_every`, for rates chosen at run time.
+    pub fn with_capacity(capacity: f64, refill_every: Duration) -> Rate {
+        Rate { capacity, refill_every }
+    }
+
     /// The most tokens a bucket holds.
     pub fn capacity(&self) -> f64 {
         self.capacity
@@ -63,6 +68,18 @@ impl TokenBucket {
         let mut bucket = self.refilled(rate, now);
         bucket.tokens = (bucket.tokens - 1.0).max(0.0);
         *self = bucket;
+    }
+
+    /// Takes `amount` tokens if the bucket holds that many at `now` (a packet of that size
+    /// fits the budget), else takes nothing and says no.
+    pub fn take_amount(&mut self, rate: &Rate, amount: f64, now: Instant) -> bool {
+        let mut bucket = self.refilled(rate, now);
+        let fits = bucket.tokens >= amount;
+        if fits {
+            bucket.tokens -= amount;
+        }
+        *self = bucket;
+        fits
     }
 
     /// Gives one token back (never above the capacity).
@@ -155,6 +172,19 @@ mod tests {
             assert!(limiter.take("a", later).is_ok());
         }
         assert!(limiter.take("a", later).is_err());
+    }
+
+    #[test]
+    fn takes_amounts_only_while_they_fit() {
+        let start = Instant::now();
+        let rate = Rate::with_capacity(10.0, Duration::from_millis(1));
+        let mut bucket = TokenBucket::full(&rate, start);
+        assert!(bucket.take_amount(&rate, 6.0, start));
+        assert!(!bucket.take_amount(&rate, 6.0, start), "4 left");
+        assert!(bucket.take_amount(&rate, 4.0, start), "a refusal took nothing");
+        assert!(!bucket.take_amount(&rate, 1.0, start));
+        assert!(bucket.take_amount(&rate, 2.0, start + Duration::from_millis(2)), "refilled at the rate");
+        assert!(!bucket.take_amount(&rate, 11.0, start + Duration::from_secs(60)), "never above the capacity");
     }
 
     #[test]

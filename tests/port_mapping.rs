@@ -11,11 +11,11 @@
 
 mod common;
 
+use common::netns::{run, unique_prefix};
 use common::{client_binary, run_bounded, server_binary, ServerProcess};
 use iptincan::code::ConnectionCode;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The lease the server asks for: short, so that renewal shows within seconds.
@@ -25,49 +25,6 @@ const MAPPING_WAIT: Duration = Duration::from_secs(30);
 const LAN_IP: &str = "10.77.0.2";
 const ROUTER_WAN_IP: &str = "11.0.0.1";
 const SERVER_PORTS: [(&str, u16); 3] = [("tcp", 3784), ("udp", 3785), ("tcp", 3786)];
-
-/// A name prefix no other test (in this process or another) uses at the same time.
-fn unique_prefix() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("itcpm{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Why these tests cannot run here, if they cannot.
-fn missing_prerequisite() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
-    if uid.as_deref().ok() != Some("0") {
-        return Some("needs root to create network namespaces".into());
-    }
-    for tool in ["ip", "nft", "miniupnpd", "upnpc", "curl"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
-        if !found.is_ok_and(|out| out.status.success()) {
-            return Some(format!("{tool} is not installed (scripts/setup --test installs it)"));
-        }
-    }
-    let probe = format!("{}probe", unique_prefix());
-    let (created, _, stderr) = run_bounded(Command::new("ip").args(["netns", "add", &probe]));
-    if !created {
-        return Some(format!("network namespaces are not available here: {}", stderr.trim()));
-    }
-    let _ = Command::new("ip").args(["netns", "del", &probe]).status();
-    None
-}
-
-macro_rules! skip_unless_possible {
-    ($name:literal) => {
-        if let Some(reason) = missing_prerequisite() {
-            println!("SKIPPED {}: {reason}", $name);
-            return;
-        }
-    };
-}
-
-/// Runs a command, panicking with its output when it fails.
-fn run(args: &[&str]) -> String {
-    let (ok, stdout, stderr) = run_bounded(Command::new(args[0]).args(&args[1..]));
-    assert!(ok, "{args:?} failed: {stderr}{stdout}");
-    stdout
-}
 
 /// Three namespaces joined by veth pairs, an nftables ruleset in the router, and (optionally)
 /// miniupnpd; all of it removed on drop.
@@ -81,8 +38,12 @@ struct RouterLab {
 impl RouterLab {
     /// Builds the namespaces; `upnp` chooses whether miniupnpd offers UPnP besides NAT-PMP.
     fn new(upnp: bool) -> RouterLab {
-        let lab =
-            RouterLab { prefix: unique_prefix(), dir: tempfile::tempdir().expect("tempdir"), upnp, miniupnpd: None };
+        let lab = RouterLab {
+            prefix: unique_prefix("itcpm"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            upnp,
+            miniupnpd: None,
+        };
         for side in ["lan", "rtr", "wan"] {
             run(&["ip", "netns", "add", &lab.ns(side)]);
         }
@@ -115,9 +76,7 @@ impl RouterLab {
 
     /// A command run inside one namespace.
     fn exec(&self, side: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.ns(side)]).arg(program);
-        command
+        common::netns::exec(&self.ns(side), program)
     }
 
     fn lease_file(&self) -> PathBuf {
@@ -329,7 +288,7 @@ fn serve_behind_router(upnp: bool) -> (RouterLab, tempfile::TempDir, ServerProce
 
 #[test]
 fn upnp_opens_renews_restores_and_removes_the_ports() {
-    skip_unless_possible!("upnp_opens_renews_restores_and_removes_the_ports");
+    skip_unless_netns!("upnp_opens_renews_restores_and_removes_the_ports", &["nft", "miniupnpd", "upnpc", "curl"]);
     let started = Instant::now();
     // Mappings appear, for the same ports, and the server shows a code for the internet side.
     let (mut lab, _data, server, code, decoded) = serve_behind_router(true);
@@ -383,7 +342,7 @@ fn upnp_opens_renews_restores_and_removes_the_ports() {
 
 #[test]
 fn nat_pmp_opens_and_removes_the_ports_where_upnp_is_off() {
-    skip_unless_possible!("nat_pmp_opens_and_removes_the_ports_where_upnp_is_off");
+    skip_unless_netns!("nat_pmp_opens_and_removes_the_ports_where_upnp_is_off", &["nft", "miniupnpd", "upnpc", "curl"]);
     let started = Instant::now();
     let (lab, _data, server, code, _) = serve_behind_router(false);
     assert!(server.stderr().contains("ports open by NAT-PMP at 11.0.0.1"), "{}", server.stderr());
@@ -404,7 +363,10 @@ fn nat_pmp_opens_and_removes_the_ports_where_upnp_is_off() {
 
 #[test]
 fn a_router_without_upnp_or_nat_pmp_is_explained_in_plain_words() {
-    skip_unless_possible!("a_router_without_upnp_or_nat_pmp_is_explained_in_plain_words");
+    skip_unless_netns!(
+        "a_router_without_upnp_or_nat_pmp_is_explained_in_plain_words",
+        &["nft", "miniupnpd", "upnpc", "curl"]
+    );
     let lab = RouterLab::new(true); // routes everywhere, but nothing answers on the router
     let data = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();

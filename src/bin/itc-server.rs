@@ -78,6 +78,38 @@ enum Command {
     Invite(InviteFlags),
     /// List invites, newest first
     Invites,
+    /// VPN peers for the official WireGuard apps (works while the server runs; a running
+    /// server picks changes up within 5 seconds)
+    #[command(subcommand)]
+    VpnPeer(VpnPeerCommand),
+}
+
+#[derive(Subcommand)]
+enum VpnPeerCommand {
+    /// Make a key pair for a member's device and print its WireGuard config and QR code, once
+    Add {
+        /// The member's user name
+        username: String,
+        /// The device's label
+        #[arg(long, default_value = "phone")]
+        name: String,
+        /// Host for the config's Endpoint [default: this machine's LAN address]
+        #[arg(long)]
+        host: Option<String>,
+        /// Also write the config's QR code as a PNG picture to FILE
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+        /// Also write the config text to FILE (mode 0600)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List VPN peers
+    List,
+    /// Remove a VPN peer (its tunnel ends within 5 seconds on a running server)
+    Remove {
+        /// The peer's id (from `vpn-peer list`)
+        peer_id: i64,
+    },
 }
 
 fn main() {
@@ -131,6 +163,10 @@ fn run(args: Args) -> Result<()> {
         Command::Invites => {
             let config = load()?;
             runtime()?.block_on(list_invites(&config, &data_dir))
+        }
+        Command::VpnPeer(command) => {
+            let config = load()?;
+            runtime()?.block_on(vpn_peer(&config, &data_dir, command))
         }
     }
 }
@@ -245,6 +281,64 @@ async fn list_invites(config: &config::Config, data_dir: &DataDir) -> Result<()>
         println!("{}", invite::describe(&listed));
     }
     Ok(())
+}
+
+async fn vpn_peer(config: &config::Config, data_dir: &DataDir, command: VpnPeerCommand) -> Result<()> {
+    use iptincan::vpn::access;
+    let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    match command {
+        VpnPeerCommand::Add { username, name, host, png, output } => {
+            let user = store.user_by_name(username.clone()).await?.with_context(|| format!("no user {username}"))?;
+            let host = host.unwrap_or_else(|| server::default_public_host(config));
+            let settings = access::Settings::from_config(&config.vpn);
+            let endpoint = access::endpoint(&host, config.server.udp_port);
+            let (peer, client) =
+                access::create_for_app(&store, &settings, user.user.id, &name, endpoint, server::auth::now_ms())
+                    .await?;
+            let text = client.to_text();
+            print!("{text}");
+            println!("{}", iptincan::code::render_qr_terminal(&text)?);
+            eprintln!(
+                "VPN peer {} ({} {}) at {}; the private key above is not kept: import it now{}",
+                peer.id,
+                peer.username,
+                peer.name,
+                peer.address,
+                if config.vpn.enabled { "" } else { " (vpn.enabled is false: turn it on to use it)" }
+            );
+            if let Some(path) = png {
+                iptincan::code::write_qr_png(&text, &path, 6)?;
+                eprintln!("QR code written to {}", path.display());
+            }
+            if let Some(path) = output {
+                write_private(&path, &text)?;
+                eprintln!("config written to {}", path.display());
+            }
+        }
+        VpnPeerCommand::List => {
+            for peer in store.list_vpn_peers().await? {
+                let cap =
+                    peer.max_bandwidth_kbps.map_or("server-wide cap".to_string(), |kbps| format!("{kbps} kbit/s"));
+                println!("{}\t{}\t{}\t{}\t{cap}", peer.id, peer.username, peer.name, peer.address);
+            }
+        }
+        VpnPeerCommand::Remove { peer_id } => {
+            let peer = store.delete_vpn_peer(peer_id).await?;
+            eprintln!("removed VPN peer {} ({} {})", peer.id, peer.username, peer.name);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn print_code(config: &config::Config, data_dir: &DataDir, host: Option<String>, png: Option<PathBuf>) -> Result<()> {

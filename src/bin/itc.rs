@@ -155,7 +155,45 @@ enum VoiceCommand {
 }
 
 #[derive(Subcommand)]
+enum AdminVpnCommand {
+    /// The VPN's state and every peer with its traffic
+    Peers,
+    /// Make a key pair for a member's WireGuard app and print its config and QR code, once
+    Add {
+        /// The member
+        username: String,
+        /// The device's label
+        #[arg(long, default_value = "phone")]
+        name: String,
+        /// Host for the config's Endpoint [default: the server's connection code host]
+        #[arg(long)]
+        host: Option<String>,
+        /// Also write the QR code as a PNG picture to FILE
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+    },
+    /// Remove a peer; its tunnel ends at once
+    Revoke {
+        /// The peer's id (from `itc admin vpn peers`)
+        id: i64,
+    },
+    /// Cap bandwidth in kbit/s each way (0 = unlimited) for one peer or, without --peer, for
+    /// every peer without its own cap
+    Limit {
+        /// The peer's id
+        #[arg(long)]
+        peer: Option<i64>,
+        /// The cap; "default" goes back to the server-wide cap (for a peer) or
+        /// vpn.max_bandwidth_kbps
+        kbps: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
+    /// The built-in VPN: peers, configs for the WireGuard apps, revoking, bandwidth caps
+    #[command(subcommand)]
+    Vpn(AdminVpnCommand),
     /// Create a channel
     CreateChannel {
         /// Name
@@ -342,6 +380,61 @@ async fn run(mut args: Args) -> Result<()> {
     }
 }
 
+async fn run_admin_vpn(client: &Client, command: AdminVpnCommand) -> Result<()> {
+    match command {
+        AdminVpnCommand::Peers => print_vpn_status(&client.vpn_status().await?),
+        AdminVpnCommand::Add { username, name, host, png } => {
+            let created = client.vpn_create_peer(&username, &name, host).await?;
+            print!("{}", created.config_text);
+            println!("{}", iptincan::code::render_qr_terminal(&created.config_text)?);
+            eprintln!(
+                "VPN peer {} ({} {}) at {}; the private key above is not kept: import it now",
+                created.peer.id, created.peer.username, created.peer.name, created.peer.address
+            );
+            if let Some(path) = png {
+                iptincan::code::write_qr_png(&created.config_text, &path, 6)?;
+                eprintln!("QR code written to {}", path.display());
+            }
+        }
+        AdminVpnCommand::Revoke { id } => {
+            let peer = client.vpn_revoke(id).await?;
+            println!("revoked VPN peer {} ({} {})", peer.id, peer.username, peer.name);
+        }
+        AdminVpnCommand::Limit { peer, kbps } => {
+            let kbps = match kbps.as_str() {
+                "default" => None,
+                number => Some(number.parse::<u32>().context("the cap is a number of kbit/s, or \"default\"")?),
+            };
+            client.vpn_set_limit(peer, kbps).await?;
+            let what = peer.map_or("every peer without its own cap".to_string(), |id| format!("peer {id}"));
+            match kbps {
+                Some(0) => println!("{what}: unlimited"),
+                Some(kbps) => println!("{what}: {kbps} kbit/s each way"),
+                None => println!("{what}: back to the default"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The VPN's state line, then one line per peer.
+fn print_vpn_status(status: &iptincan::proto::VpnStatus) {
+    println!("{}", status.summary);
+    let cap = |kbps: u32| if kbps == 0 { "unlimited".to_string() } else { format!("{kbps} kbit/s") };
+    println!("server-wide cap: {}", cap(status.max_bandwidth_kbps));
+    for peer in &status.peers {
+        let state = match peer.last_handshake_seconds {
+            Some(seconds) if peer.connected => format!("connected (handshake {seconds} s ago)"),
+            _ => "not connected".to_string(),
+        };
+        let limit = peer.max_bandwidth_kbps.map_or("server-wide cap".to_string(), cap);
+        println!(
+            "{}\t{}\t{}\t{}\t{state}\treceived {} B\tsent {} B\t{limit}",
+            peer.id, peer.username, peer.name, peer.address, peer.rx_bytes, peer.tx_bytes
+        );
+    }
+}
+
 async fn run_voice(client: &mut Client, command: VoiceCommand) -> Result<()> {
     match command {
         VoiceCommand::Play { channel, file, lead_in_ms } => {
@@ -416,6 +509,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
         AdminCommand::RevokeInvite { id } => {
             println!("{}", invite::describe(&client.revoke_invite(id).await?));
         }
+        AdminCommand::Vpn(command) => run_admin_vpn(client, command).await?,
     }
     Ok(())
 }

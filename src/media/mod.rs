@@ -1,15 +1,17 @@
-//! Media on UDP 3785: voice, video, screen share (and later VPN) packets.
+//! Media on UDP 3785: voice, video and screen share packets, beside the VPN's WireGuard ones.
 //!
 //! [`packet`] is the sans-IO packet format (header, hop-by-hop ChaCha20-Poly1305, inner media
 //! header), [`replay`] the anti-replay window, and [`relay`] the sans-IO forwarding decisions.
-//! The socket loop here only moves datagrams between the socket and the relay, on a thread of
-//! its own with a blocking socket, so that forwarding never waits behind the control
-//! connections' tasks; [`send`] hands each datagram's copies to the kernel in one system call.
+//! The socket loop here only moves datagrams between the socket and the relay, after handing
+//! WireGuard datagrams (type 1..4 then three zero bytes; a media packet's second byte is never
+//! 0) to the VPN ([`crate::vpn::Inlet`]). It runs on a thread of its own, so forwarding never
+//! waits behind the control connections' tasks, and [`io`] hands the copies of what arrived
+//! to the kernel in one system call.
 
+mod io;
 pub mod packet;
 pub mod relay;
 pub mod replay;
-mod send;
 
 use relay::{Relay, TalkingChange};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ pub async fn run(
     socket: UdpSocket,
     relay: Arc<Mutex<Relay>>,
     talking: mpsc::Sender<TalkingChange>,
+    vpn: crate::vpn::Inlet,
     cancel: CancellationToken,
 ) {
     let socket = match socket.into_std() {
@@ -38,30 +41,32 @@ pub async fn run(
             return;
         }
     };
-    let blocking = socket.set_nonblocking(false).and_then(|()| socket.set_read_timeout(Some(TALKING_TICK)));
-    if let Err(err) = blocking {
+    if let Err(err) = io::prepare(&socket, TALKING_TICK) {
         tracing::error!("media: cannot set up the UDP socket: {err}");
         return;
     }
-    let relay_loop = tokio::task::spawn_blocking(move || forward_until_cancelled(&socket, &relay, &talking, &cancel));
+    let relay_loop =
+        tokio::task::spawn_blocking(move || forward_until_cancelled(&socket, &relay, &talking, &vpn, &cancel));
     if let Err(err) = relay_loop.await {
         tracing::error!("media: the relay loop ended abnormally: {err}");
     }
 }
 
-/// The relay's thread: one datagram in, its copies out, and the talking tick in between.
+/// The relay's thread: datagrams in, their copies out, and the talking tick in between.
 fn forward_until_cancelled(
     socket: &std::net::UdpSocket,
     relay: &Mutex<Relay>,
     talking: &mpsc::Sender<TalkingChange>,
+    vpn: &crate::vpn::Inlet,
     cancel: &CancellationToken,
 ) {
-    let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
+    // Room for full-size WireGuard datagrams; a media datagram over its limit still shows as such.
+    let mut buf = vec![0u8; (packet::MAX_DATAGRAM + 1).max(crate::vpn::tunnels::MAX_DATAGRAM)];
     let mut outgoing = Vec::new();
-    let mut sender = send::BatchSender::new();
+    let mut sender = io::BatchSender::new();
     let mut next_tick = Instant::now() + TALKING_TICK;
     while !cancel.is_cancelled() {
-        let received = socket.recv_from(&mut buf);
+        let readable = io::wait_readable(socket, TALKING_TICK);
         let now = Instant::now();
         if now >= next_tick {
             // Only the tick scans every member; the per-datagram path stays O(recipients).
@@ -71,10 +76,18 @@ fn forward_until_cancelled(
                 let _ = talking.try_send(change);
             }
         }
-        // A timeout (the tick), an interruption, or an error that concerns one peer (an ICMP
-        // port unreachable reported on the socket): nothing to forward this time round.
-        let Ok((len, from)) = received else { continue };
-        relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], now, &mut outgoing);
+        if !readable {
+            continue;
+        }
+        for _ in 0..io::RECEIVE_BURST {
+            // Nothing more waiting, a timeout, or an error that concerns one peer (an ICMP port
+            // unreachable reported on the socket): send what there is.
+            let Ok((len, from)) = socket.recv_from(&mut buf) else { break };
+            if vpn.offer(from, &buf[..len]) {
+                continue;
+            }
+            relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], now, &mut outgoing);
+        }
         sender.send_all(socket, &mut outgoing);
     }
 }

@@ -6,7 +6,7 @@
 //! frame and closes this connection only.
 
 use super::hub::{Eviction, QUEUE_FRAMES};
-use super::{admin, auth, chat, invites, voice, Failure, Shared, Stream};
+use super::{admin, auth, chat, invites, voice, vpn, Failure, Shared, Stream};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
@@ -225,6 +225,11 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
             Event::BandwidthReport { from_session, stream, kbps }
         }),
         LeaveVoice => voice::leave_voice(ctx, conn),
+        VpnStatus => vpn::status(ctx, conn).await,
+        VpnRegister { name, public_key } => vpn::register(ctx, conn, name, public_key).await,
+        VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
+        VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
+        VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
     }
 }
 

@@ -4,7 +4,7 @@
 //! [`start`] takes an already loaded [`Config`] and a data directory and returns a
 //! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
 //! control connection runs in its own task ([`connection`]); requests are handled by domain in
-//! [`auth`], [`chat`] and [`admin`]; [`hub`] knows who is online and fans events out.
+//! [`auth`], [`chat`], [`admin`] and [`vpn`]; [`hub`] knows who is online and fans events out.
 
 pub mod admin;
 pub mod auth;
@@ -14,6 +14,7 @@ pub mod hub;
 pub mod invites;
 pub mod passwords;
 pub mod voice;
+pub mod vpn;
 
 use crate::code::ConnectionCode;
 use crate::config::{Config, DataDir};
@@ -143,6 +144,8 @@ pub struct Shared {
     pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
     /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
     pub port_mapping: watch::Receiver<PortMappingState>,
+    /// The built-in VPN.
+    pub vpn: crate::vpn::Vpn,
 }
 
 impl Shared {
@@ -292,6 +295,33 @@ impl RunningServer {
         self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
     }
 
+    /// The VPN's state and every peer with its traffic (the dashboard's VPN view).
+    pub async fn vpn_status(&self) -> Result<crate::proto::VpnStatus, Failure> {
+        Ok(self.shared.vpn.status(&self.shared.store, None).await?)
+    }
+
+    /// Makes a key pair and WireGuard app config for `username`'s device `name`, with the
+    /// Endpoint at `host` (default: the public connection code's host).
+    pub async fn vpn_create_peer(
+        &self,
+        username: &str,
+        name: &str,
+        host: Option<&str>,
+    ) -> Result<crate::proto::VpnCreatedPeer, Failure> {
+        vpn::create_peer_for(&self.shared, username, name, host).await
+    }
+
+    /// Removes a VPN peer and ends its tunnel at once.
+    pub async fn vpn_revoke(&self, peer_id: i64) -> Result<crate::proto::VpnPeerInfo, Failure> {
+        Ok(self.shared.vpn.revoke(&self.shared.store, peer_id, None).await?)
+    }
+
+    /// Sets a peer's (or with no peer the server-wide) VPN cap in kbit/s; `None` = default.
+    pub async fn vpn_set_limit(&self, peer_id: Option<i64>, kbps: Option<u32>) -> Result<(), Failure> {
+        self.shared.vpn.set_limit(&self.shared.store, peer_id, kbps).await?;
+        Ok(())
+    }
+
     /// What router port mapping is doing; `changed()` wakes on every new state.
     pub fn port_mapping(&self) -> watch::Receiver<PortMappingState> {
         self.shared.port_mapping.clone()
@@ -368,6 +398,11 @@ impl ServerMonitor {
     /// The code to give out now: see [`Shared::public_code`].
     pub fn public_code(&self) -> ConnectionCode {
         self.shared.public_code()
+    }
+
+    /// What the VPN is doing now, in one plain line.
+    pub fn vpn_state(&self) -> crate::vpn::VpnState {
+        self.shared.vpn.state().clone()
     }
 
     /// What router port mapping is doing now.
@@ -455,6 +490,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         watch::channel(PortMappingState::Off).1
     };
 
+    let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
     let shared = Arc::new(Shared {
         store,
@@ -470,6 +506,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         fingerprint,
         voice_members: Mutex::default(),
         port_mapping,
+        vpn,
         started_at: Instant::now(),
         config,
     });
@@ -484,7 +521,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, cancel.clone()));
+    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, vpn_inlet, cancel.clone()));
     let talking_ctx = shared.clone();
     tasks.spawn(async move {
         while let Some(change) = talking_rx.recv().await {

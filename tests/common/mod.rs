@@ -3,6 +3,8 @@
 //! log in. Every wait is bounded.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod netns;
+
 use iptincan::client::{Client, ClientError, Target};
 use iptincan::config::{Config, DataDir};
 use iptincan::proto::{ErrorCode, Event};

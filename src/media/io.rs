@@ -1,9 +1,45 @@
-//! Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg` system
-//! call per [`BATCH`] datagrams (a voice frame fans out to every other member of the call at
-//! once), elsewhere one `send_to` each. A datagram the kernel refuses is dropped, as the
-//! network would drop it; the rest of the batch still goes out.
+//! The relay thread's socket I/O. Waiting for datagrams: on Linux the socket stays
+//! non-blocking (the VPN sends from a second handle on it through Tokio, and the flag is shared
+//! by both handles) and the thread waits with `poll`; elsewhere the socket blocks with a
+//! timeout. Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg`
+//! system call per [`BATCH`] datagrams (a voice frame fans out to every other member of the
+//! call at once), elsewhere one `send_to` each. A datagram the kernel refuses (or has no room
+//! for) is dropped, as the network would drop it; the rest of the batch still goes out.
 
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// Most datagrams taken from the socket before their copies are sent. Where `recv_from`
+/// blocks (not Linux), a second one would wait for the next datagram, so one at a time.
+pub(super) const RECEIVE_BURST: usize = if cfg!(target_os = "linux") { 16 } else { 1 };
+
+/// Sets `socket` up for [`wait_readable`] and the loop's `recv_from` calls.
+pub(super) fn prepare(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
+    if cfg!(target_os = "linux") {
+        socket.set_nonblocking(true)
+    } else {
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(timeout))
+    }
+}
+
+/// Waits up to `timeout` for a datagram; whether one may be there.
+#[cfg(target_os = "linux")]
+pub(super) fn wait_readable(socket: &UdpSocket, timeout: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    poll(&mut fds, timeout).is_ok_and(|ready| ready > 0)
+}
+
+/// Waits up to `timeout` for a datagram; whether one may be there (the blocking `recv_from`
+/// with its read timeout does the waiting here).
+#[cfg(not(target_os = "linux"))]
+pub(super) fn wait_readable(_socket: &UdpSocket, _timeout: Duration) -> bool {
+    true
+}
 
 /// Most datagrams handed to the kernel in one call.
 #[cfg(target_os = "linux")]
@@ -72,7 +108,6 @@ impl BatchSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn every_datagram_of_a_batch_reaches_its_own_address() {
@@ -95,6 +130,21 @@ mod tests {
                 assert_eq!(&buf[..len], expected.to_be_bytes());
             }
         }
+    }
+
+    #[test]
+    fn waiting_sees_a_datagram_and_gives_up_without_one() {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        prepare(&socket, Duration::from_millis(50)).expect("prepare");
+        if cfg!(target_os = "linux") {
+            assert!(!wait_readable(&socket, Duration::from_millis(50)), "nothing was sent");
+        }
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        peer.send_to(b"hello", socket.local_addr().expect("addr")).expect("send");
+        assert!(wait_readable(&socket, Duration::from_secs(5)));
+        let mut buf = [0u8; 8];
+        let (len, _) = socket.recv_from(&mut buf).expect("the datagram");
+        assert_eq!(&buf[..len], b"hello");
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! The VPN's data path: three tasks that move bytes between the WireGuard datagrams handed
+//! over by the media socket task (a bounded channel, so a busy tunnel never stalls voice), the
+//! TUN device, the UDP socket (a second handle on the media socket, so replies leave from
+//! port 3785) and the [`Tunnels`] table that decides. Each stops on `cancel`; the device and
+//! NAT rules go when the last of them ends.
+
+use super::system::NatRules;
+use super::tunnels::{Outbox, Tunnels, MAX_DATAGRAM};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often the peers' timers run (boringtun's timers have a 250 ms resolution need).
+const TIMER_TICK: Duration = Duration::from_millis(250);
+/// Datagrams taken from the channel at once (one lock for the batch).
+const BATCH: usize = 64;
+
+/// What the data path holds on to while it runs; dropped after the last task ends.
+pub struct Resources {
+    /// The TUN device (the kernel removes it when it is closed).
+    pub device: tun_rs::AsyncDevice,
+    /// The NAT table, deleted on drop.
+    pub nat: NatRules,
+}
+
+/// Starts the three tasks on `tasks`.
+pub fn spawn(
+    inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    socket: UdpSocket,
+    resources: Resources,
+    tunnels: Arc<Mutex<Tunnels>>,
+    tasks: &tokio_util::task::TaskTracker,
+    cancel: CancellationToken,
+) {
+    let socket = Arc::new(socket);
+    let resources = Arc::new(resources);
+    tasks.spawn(network_to_tun(inbox, socket.clone(), resources.clone(), tunnels.clone(), cancel.clone()));
+    tasks.spawn(tun_to_network(socket.clone(), resources.clone(), tunnels.clone(), cancel.clone()));
+    tasks.spawn(timers(socket, resources, tunnels, cancel));
+}
+
+fn lock(tunnels: &Mutex<Tunnels>) -> std::sync::MutexGuard<'_, Tunnels> {
+    tunnels.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn send_all(socket: &UdpSocket, outbox: &mut Outbox) {
+    for (to, datagram) in outbox.network.drain(..) {
+        if let Err(err) = socket.send_to(&datagram, to).await {
+            tracing::debug!(%to, error = %err, "could not send a VPN datagram");
+        }
+    }
+}
+
+async fn network_to_tun(
+    mut inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    socket: Arc<UdpSocket>,
+    resources: Arc<Resources>,
+    tunnels: Arc<Mutex<Tunnels>>,
+    cancel: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut outbox = Outbox::default();
+    loop {
+        let received = tokio::select! {
+            _ = cancel.cancelled() => break,
+            received = inbox.recv_many(&mut batch, BATCH) => received,
+        };
+        if received == 0 {
+            break;
+        }
+        {
+            let mut table = lock(&tunnels);
+            let now = Instant::now();
+            for (from, datagram) in batch.drain(..) {
+                table.from_network(from, &datagram, now, &mut outbox);
+            }
+        }
+        for packet in outbox.tun.drain(..) {
+            if let Err(err) = resources.device.send(&packet).await {
+                tracing::debug!(error = %err, "could not write to the VPN device");
+            }
+        }
+        send_all(&socket, &mut outbox).await;
+    }
+}
+
+async fn tun_to_network(
+    socket: Arc<UdpSocket>,
+    resources: Arc<Resources>,
+    tunnels: Arc<Mutex<Tunnels>>,
+    cancel: CancellationToken,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut outbox = Outbox::default();
+    loop {
+        let read = tokio::select! {
+            _ = cancel.cancelled() => break,
+            read = resources.device.recv(&mut buf) => read,
+        };
+        let len = match read {
+            Ok(len) => len,
+            Err(err) => {
+                tracing::warn!(error = %err, "the VPN device failed; the VPN stops");
+                break;
+            }
+        };
+        {
+            let mut table = lock(&tunnels);
+            let now = Instant::now();
+            table.from_tun(&buf[..len], now, &mut outbox);
+            // Take whatever else is already waiting under the same lock.
+            for _ in 1..BATCH {
+                match resources.device.try_recv(&mut buf) {
+                    Ok(len) => table.from_tun(&buf[..len], now, &mut outbox),
+                    Err(_) => break,
+                }
+            }
+        }
+        send_all(&socket, &mut outbox).await;
+    }
+}
+
+async fn timers(
+    socket: Arc<UdpSocket>,
+    _resources: Arc<Resources>,
+    tunnels: Arc<Mutex<Tunnels>>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(TIMER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut outbox = Outbox::default();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        lock(&tunnels).tick(&mut outbox);
+        send_all(&socket, &mut outbox).await;
+    }
+}

@@ -1,0 +1,402 @@
+//! The VPN against real peers in network namespaces that each test creates and removes:
+//! a "phone" namespace (10.99.0.2) that reaches the "home" namespace (10.99.0.1, running the
+//! real `itc-server` with `[vpn] enabled = true`) over a veth pair, and an "internet"
+//! namespace (198.18.0.2, a benchmark range that exists only here) that only home can route
+//! to (198.18.0.1). The internet runs a tiny web server and a DNS stand-in (UDP 53) that both
+//! answer with the address they see, so a test can tell that home NATed the phone's traffic.
+//!
+//! The phone is Debian's `wireguard-go` configured with `wg` from the config text the server
+//! printed. Needs root, `ip`, `nft`, `wireguard-go`, `wg`, `curl`, `python3`; skips with a
+//! printed reason otherwise. Every wait is bounded.
+
+mod common;
+
+use common::netns::{exec, run, unique_prefix};
+use common::{run_bounded, server_binary, ServerProcess};
+use iptincan::vpn::client_config::ClientConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOOLS: &[&str] = &["nft", "wireguard-go", "wg", "curl", "python3", "iperf3"];
+const ADMIN_PASSWORD: &str = "vpn-admin-password";
+const HOME_LAN_IP: &str = "10.99.0.1";
+const HOME_WAN_IP: &str = "198.18.0.1";
+const INTERNET_IP: &str = "198.18.0.2";
+const VPN_SUBNET: &str = "10.66.0.0/24";
+/// How long a change may take to show (the server re-reads its peers every 5 s).
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The internet's servers: HTTP on 8080 and UDP on 53 answer with the client's address.
+const INTERNET_SERVERS: &str = r#"
+import http.server, socket, threading, sys
+ip = sys.argv[1]
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = self.client_address[0].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+def dns():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 53))
+    while True:
+        data, peer = s.recvfrom(512)
+        s.sendto(peer[0].encode(), peer)
+threading.Thread(target=dns, daemon=True).start()
+server = http.server.ThreadingHTTPServer((ip, 8080), Echo)
+print("serving", file=sys.stderr, flush=True)
+server.serve_forever()
+"#;
+
+/// Phone, home and internet namespaces, their processes, and the files they use; all of it
+/// removed on drop.
+struct VpnLab {
+    prefix: String,
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+    wg_interface: String,
+}
+
+impl VpnLab {
+    fn new() -> VpnLab {
+        let prefix = unique_prefix("itcvpn");
+        let wg_interface = format!("wg{}", &prefix[prefix.len().saturating_sub(10)..]);
+        let lab = VpnLab { prefix, dir: tempfile::tempdir().expect("tempdir"), children: Vec::new(), wg_interface };
+        for side in ["phone", "home", "net"] {
+            run(&["ip", "netns", "add", &lab.ns(side)]);
+            run(&["ip", "-n", &lab.ns(side), "link", "set", "lo", "up"]);
+        }
+        let (phone, home, net) = (lab.ns("phone"), lab.ns("home"), lab.ns("net"));
+        run(&["ip", "-n", &phone, "link", "add", "phone0", "type", "veth", "peer", "name", "lan0", "netns", &home]);
+        run(&["ip", "-n", &net, "link", "add", "net0", "type", "veth", "peer", "name", "wan0", "netns", &home]);
+        for (ns, device, address) in [
+            (&phone, "phone0", "10.99.0.2/24"),
+            (&home, "lan0", "10.99.0.1/24"),
+            (&home, "wan0", "198.18.0.1/24"),
+            (&net, "net0", "198.18.0.2/24"),
+        ] {
+            run(&["ip", "-n", ns, "addr", "add", address, "dev", device]);
+            run(&["ip", "-n", ns, "link", "set", device, "up"]);
+        }
+        run(&["ip", "-n", &home, "route", "add", "default", "via", INTERNET_IP]);
+        run(&["ip", "netns", "exec", &home, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        lab
+    }
+
+    fn ns(&self, side: &str) -> String {
+        format!("{}{side}", self.prefix)
+    }
+
+    fn exec(&self, side: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        exec(&self.ns(side), program)
+    }
+
+    /// Starts the internet's web server and DNS stand-in.
+    fn start_internet(&mut self) {
+        let mut command = self.exec("net", "python3");
+        command.args(["-c", INTERNET_SERVERS, INTERNET_IP]);
+        self.children.push(common::spawn_until_ready(command, "serving"));
+    }
+
+    /// Starts `itc-server` in home with the VPN on, in `data`.
+    fn start_server(&self, data: &Path, vpn_extra: &str) -> ServerProcess {
+        let config = format!(
+            "[server]\nname = \"VPN Family\"\nbind_address = \"{HOME_LAN_IP}\"\nlog_level = \"info\"\n\
+             [vpn]\nenabled = true\nsubnet = \"{VPN_SUBNET}\"\ndns_server = \"{INTERNET_IP}\"\n{vpn_extra}\n"
+        );
+        std::fs::write(data.join("server.toml"), config).expect("writes server.toml");
+        let mut command = self.exec("home", server_binary());
+        command.arg("--data-dir").arg(data);
+        ServerProcess::spawn_command(command).expect("itc-server starts in the home namespace")
+    }
+
+    /// `itc-server vpn-peer add chatter`: the config text it printed.
+    fn add_app_peer(&self, data: &Path, name: &str) -> ClientConfig {
+        let (ok, stdout, stderr) = run_bounded(self.exec("home", server_binary()).arg("--data-dir").arg(data).args([
+            "vpn-peer",
+            "add",
+            "chatter",
+            "--name",
+            name,
+            "--host",
+            HOME_LAN_IP,
+        ]));
+        assert!(ok, "vpn-peer add failed: {stderr}");
+        let text: String =
+            stdout.split_inclusive('\n').take_while(|line| !line.contains('█') && !line.contains('▀')).collect();
+        ClientConfig::parse(&text).unwrap_or_else(|err| panic!("{err} in:\n{stdout}"))
+    }
+
+    /// Runs wireguard-go in the phone, configured from `config` with `wg` and `ip` (what
+    /// wg-quick would do, without resolvconf): full tunnel, the endpoint reached directly.
+    fn start_phone(&mut self, config: &ClientConfig) {
+        let interface = self.wg_interface.clone();
+        let child = self
+            .exec("phone", "wireguard-go")
+            .args(["-f", &interface])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wireguard-go runs");
+        self.children.push(child);
+        let socket = PathBuf::from(format!("/var/run/wireguard/{interface}.sock"));
+        wait_until("wireguard-go is up", Duration::from_secs(10), || socket.exists());
+        let key_file = self.dir.path().join("phone.key");
+        std::fs::write(&key_file, &config.private_key).expect("writes the key");
+        let phone = self.ns("phone");
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &phone,
+            "wg",
+            "set",
+            &interface,
+            "private-key",
+            &key_file.display().to_string(),
+            "peer",
+            &config.server_public_key,
+            "endpoint",
+            &config.endpoint,
+            "allowed-ips",
+            "0.0.0.0/0",
+            "persistent-keepalive",
+            "25",
+        ]);
+        run(&["ip", "-n", &phone, "addr", "add", &format!("{}/32", config.address), "dev", &interface]);
+        run(&["ip", "-n", &phone, "link", "set", &interface, "up"]);
+        run(&["ip", "-n", &phone, "route", "add", "default", "dev", &interface]);
+    }
+
+    /// What the internet's web server saw as the phone's address, if the request got through.
+    fn fetch_from_phone(&self) -> Option<String> {
+        let url = format!("http://{INTERNET_IP}:8080/");
+        let (ok, body, _) = run_bounded(self.exec("phone", "curl").args(["-s", "--max-time", "2", &url]));
+        ok.then_some(body)
+    }
+
+    /// What the internet's DNS stand-in at `server` saw, if the query got through.
+    fn dns_from_phone(&self, server: &str) -> Option<String> {
+        let script = format!(
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(2)\n\
+             s.sendto(b'query', ('{server}', 53))\nprint(s.recvfrom(100)[0].decode())"
+        );
+        let (ok, out, _) = run_bounded(self.exec("phone", "python3").args(["-c", &script]));
+        ok.then(|| out.trim().to_string())
+    }
+
+    /// `itc` in home as the admin (whose first-run password change this makes first).
+    fn itc_admin(&self, server: &ServerProcess, args: &[&str]) -> String {
+        let known_hosts = self.dir.path().join("known_hosts");
+        let itc = |password: &str, args: &[&str]| {
+            run_bounded(
+                self.exec("home", common::client_binary())
+                    .arg("--known-hosts")
+                    .arg(&known_hosts)
+                    .args(["--server", &server.code, "--user", "chatter", "--password", password])
+                    .args(args),
+            )
+        };
+        let password_set = self.dir.path().join("admin-password-set");
+        if !password_set.exists() {
+            let (ok, _, stderr) = itc("chatter", &["passwd", "--new", ADMIN_PASSWORD]);
+            assert!(ok, "first-run password change: {stderr}");
+            std::fs::write(&password_set, "").expect("marks it");
+        }
+        let (ok, stdout, stderr) = itc(ADMIN_PASSWORD, args);
+        assert!(ok, "itc {args:?}: {stderr}");
+        stdout
+    }
+
+    /// iperf3 from the phone to the internet for `seconds`; the receiver's rate in bit/s.
+    fn iperf_from_phone(&mut self, seconds: u32) -> f64 {
+        {
+            let server = self
+                .exec("net", "iperf3")
+                .args(["-s", "-B", INTERNET_IP, "-1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 server");
+            self.children.push(server);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let (ok, out, stderr) = run_bounded(self.exec("phone", "iperf3").args([
+            "-c",
+            INTERNET_IP,
+            "-t",
+            &seconds.to_string(),
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ]));
+        assert!(ok, "iperf3 through the tunnel: {stderr}{out}");
+        let report: serde_json::Value = serde_json::from_str(&out).expect("iperf3 JSON");
+        report["end"]["sum_received"]["bits_per_second"].as_f64().expect("a received rate")
+    }
+
+    /// The home namespace's links and nftables tables.
+    fn home_leftovers(&self) -> (String, String) {
+        let home = self.ns("home");
+        (run(&["ip", "-n", &home, "-o", "link", "show"]), run(&["ip", "netns", "exec", &home, "nft", "list", "tables"]))
+    }
+}
+
+impl Drop for VpnLab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for side in ["phone", "home", "net"] {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(side)]).status();
+        }
+        let _ = std::fs::remove_file(format!("/var/run/wireguard/{}.sock", self.wg_interface));
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A lab with the internet up, the server running and a wireguard-go phone configured from
+/// the config text the server made for it.
+fn phone_through_home() -> (VpnLab, tempfile::TempDir, ServerProcess, ClientConfig) {
+    let mut lab = VpnLab::new();
+    lab.start_internet();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = lab.start_server(data.path(), "");
+    let config = lab.add_app_peer(data.path(), "phone");
+    lab.start_phone(&config);
+    (lab, data, server, config)
+}
+
+#[test]
+fn a_wireguard_go_phone_browses_through_home_natted_with_the_configured_dns_until_revoked() {
+    skip_unless_netns!("a_wireguard_go_phone_browses_through_home_natted_with_the_configured_dns_until_revoked", TOOLS);
+    let (lab, data, server, config) = phone_through_home();
+    assert_eq!(config.endpoint, format!("{HOME_LAN_IP}:3785"), "the connection code's host and the UDP port");
+    assert_eq!(config.address.to_string(), "10.66.0.2", "the first peer address after the server's");
+    assert_eq!(config.dns, INTERNET_IP, "DNS = vpn.dns_server");
+
+    let mut seen = None;
+    wait_until("the phone reaches the internet through the tunnel", SETTLE, || {
+        seen = lab.fetch_from_phone();
+        seen.is_some()
+    });
+    assert_eq!(seen.as_deref(), Some(HOME_WAN_IP), "the web server sees home's address: NATed");
+    assert_eq!(
+        lab.dns_from_phone(&config.dns).as_deref(),
+        Some(HOME_WAN_IP),
+        "the configured DNS answers through the tunnel"
+    );
+    let direct = run_bounded(lab.exec("phone", "ip").args(["route", "get", INTERNET_IP])).1;
+    assert!(direct.contains(&lab.wg_interface), "the phone has no other way to the internet: {direct}");
+
+    let (ok, listed, stderr) =
+        run_bounded(lab.exec("home", server_binary()).arg("--data-dir").arg(data.path()).args(["vpn-peer", "list"]));
+    assert!(ok, "{stderr}");
+    let peer_id = listed.split('\t').next().expect("one peer").trim().to_string();
+    let (ok, _, stderr) = run_bounded(
+        lab.exec("home", server_binary()).arg("--data-dir").arg(data.path()).args(["vpn-peer", "remove", &peer_id]),
+    );
+    assert!(ok, "{stderr}");
+    wait_until("the revoked phone no longer gets through", SETTLE, || lab.fetch_from_phone().is_none());
+    // wireguard-go keeps trying new handshakes; none completes.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(lab.fetch_from_phone().is_none(), "a revoked peer's new handshakes fail");
+    drop(server);
+}
+
+#[test]
+fn admins_see_the_phone_connected_with_its_traffic_and_cap_its_bandwidth() {
+    skip_unless_netns!("admins_see_the_phone_connected_with_its_traffic_and_cap_its_bandwidth", TOOLS);
+    let (mut lab, _data, server, _config) = phone_through_home();
+    wait_until("the phone reaches the internet", SETTLE, || lab.fetch_from_phone().is_some());
+
+    let peers = lab.itc_admin(&server, &["admin", "vpn", "peers"]);
+    assert!(peers.starts_with("the VPN is running"), "{peers}");
+    let line = peers.lines().find(|line| line.contains("10.66.0.2")).unwrap_or_else(|| panic!("no peer in {peers}"));
+    assert!(line.contains("chatter\tphone") && line.contains("connected (handshake"), "{line}");
+    let received: u64 = line
+        .split("received ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("bytes");
+    assert!(received > 0, "{line}");
+    let peer_id = line.split('\t').next().expect("id").to_string();
+
+    // 4 Mbit/s each way; TCP through the cap must stay near it.
+    lab.itc_admin(&server, &["admin", "vpn", "limit", "--peer", &peer_id, "4000"]);
+    let capped = lab.iperf_from_phone(3);
+    assert!(capped < 4_000_000.0 * 1.15, "held to its cap: {capped} bit/s");
+    assert!(capped > 4_000_000.0 * 0.3, "but still flowing: {capped} bit/s");
+
+    lab.itc_admin(&server, &["admin", "vpn", "limit", "--peer", &peer_id, "0"]);
+    let open = lab.iperf_from_phone(2);
+    assert!(open > capped * 2.0, "0 lifts the cap: {open} bit/s against {capped} bit/s capped");
+
+    let revoked = lab.itc_admin(&server, &["admin", "vpn", "revoke", &peer_id]);
+    assert!(revoked.contains("revoked VPN peer"), "{revoked}");
+    assert!(lab.fetch_from_phone().is_none(), "revoking through the control channel ends the tunnel at once");
+}
+
+#[test]
+fn stop_and_crash_leave_no_device_or_rule_behind() {
+    skip_unless_netns!("stop_and_crash_leave_no_device_or_rule_behind", TOOLS);
+    let lab = VpnLab::new();
+    let data = tempfile::tempdir().expect("tempdir");
+
+    let server = lab.start_server(data.path(), "");
+    let (links, tables) = lab.home_leftovers();
+    assert!(links.contains("itc-vpn0"), "the server made its device: {links}");
+    assert!(tables.contains("table ip iptincan"), "and its NAT table: {tables}");
+    let (_, status) = server.terminate();
+    assert!(status.success(), "a clean stop");
+    let (links, tables) = lab.home_leftovers();
+    assert!(!links.contains("itc-vpn0"), "stop removes the device: {links}");
+    assert!(!tables.contains("iptincan"), "stop removes the table: {tables}");
+
+    let server = lab.start_server(data.path(), "");
+    server.kill();
+    let (links, _) = lab.home_leftovers();
+    assert!(!links.contains("itc-vpn0"), "the kernel removes the device of a killed server: {links}");
+    let server = lab.start_server(data.path(), "");
+    let (_, tables) = lab.home_leftovers();
+    assert_eq!(tables.matches("iptincan").count(), 1, "the next start replaces the crashed server's table: {tables}");
+    let (_, status) = server.terminate();
+    assert!(status.success());
+    let (links, tables) = lab.home_leftovers();
+    assert!(!links.contains("itc-vpn0") && !tables.contains("iptincan"), "nothing is left: {links}{tables}");
+}
+
+#[test]
+fn without_ip_forwarding_the_server_says_so_in_one_line_and_keeps_serving() {
+    skip_unless_netns!("without_ip_forwarding_the_server_says_so_in_one_line_and_keeps_serving", TOOLS);
+    let lab = VpnLab::new();
+    run(&["ip", "netns", "exec", &lab.ns("home"), "sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = lab.start_server(data.path(), "");
+    let (ok, info, stderr) = run_bounded(
+        lab.exec("home", common::client_binary()).arg("--known-hosts").arg(lab.dir.path().join("known_hosts")).args([
+            "--server",
+            &server.code,
+            "info",
+        ]),
+    );
+    assert!(ok, "chat still answers: {stderr}");
+    assert!(info.contains("VPN Family"));
+    let log = server.stderr();
+    let lines: Vec<&str> = log.lines().filter(|line| line.contains("ip_forward")).collect();
+    assert_eq!(lines.len(), 1, "one plain line about forwarding: {log}");
+    assert!(lines[0].contains("sysctl -w net.ipv4.ip_forward=1"), "{}", lines[0]);
+}
