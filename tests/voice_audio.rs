@@ -5,88 +5,13 @@
 
 mod common;
 
-use common::{client_binary, run_bounded, spawn_until_ready, write_config, ServerProcess};
+use common::audio::{best_correlation, finish, recorder, speech};
+use common::{client_binary, run_bounded, write_config, ServerProcess};
 use iptincan::client::audio::read_wav;
 use iptincan::client::Client;
 use iptincan::proto::ChannelKind;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn require(tool: &str) {
-    let found = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    assert!(found.is_ok(), "{tool} is missing: install espeak-ng and sox (scripts/test does)");
-}
-
-fn speech(dir: &Path) -> std::path::PathBuf {
-    require("espeak-ng");
-    require("sox");
-    let raw = dir.join("speech.wav");
-    let wav = dir.join("speech48.wav");
-    let sentence = "Dinner is ready. Please come downstairs, and bring the blue cups from the kitchen.";
-    let (ok, _, err) = run_bounded(Command::new("espeak-ng").arg("-w").arg(&raw).arg(sentence));
-    assert!(ok, "espeak-ng: {err}");
-    let (ok, _, err) = run_bounded(
-        Command::new("sox").arg(&raw).args(["-r", "48000", "-c", "1", "-b", "16"]).arg(&wav).args(["rate", "-v"]),
-    );
-    assert!(ok, "sox: {err}");
-    wav
-}
-
-/// Starts `itc voice record` and waits until it has joined.
-fn recorder(server: &ServerProcess, user: &str, channel: &str, out: &Path, seconds: u64) -> Child {
-    let mut command = Command::new(client_binary());
-    command
-        .env("ITC_SERVER", &server.code)
-        .env("ITC_PASSWORD", "member-password")
-        .env("ITC_KNOWN_HOSTS", out.with_extension("hosts"))
-        .args(["-u", user, "voice", "record", channel])
-        .arg(out)
-        .args(["--seconds", &seconds.to_string()]);
-    spawn_until_ready(command, "recording")
-}
-
-fn wait(mut child: Child, limit: Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "itc voice record failed");
-            return;
-        }
-        assert!(started.elapsed() < limit, "itc voice record did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Normalised cross-correlation at `lag` (recorded shifted left by `lag` samples).
-fn correlation_at(reference: &[i16], recorded: &[i16], lag: isize, step: usize) -> f64 {
-    let (mut dot, mut energy_a, mut energy_b) = (0f64, 0f64, 0f64);
-    let mut i = 0;
-    while i < reference.len() {
-        let j = i as isize + lag;
-        if j >= 0 && (j as usize) < recorded.len() {
-            let (a, b) = (f64::from(reference[i]), f64::from(recorded[j as usize]));
-            dot += a * b;
-            energy_a += a * a;
-            energy_b += b * b;
-        }
-        i += step;
-    }
-    if energy_a == 0.0 || energy_b == 0.0 {
-        return 0.0;
-    }
-    dot / (energy_a * energy_b).sqrt()
-}
-
-/// The best alignment within ±0.25 s: coarse on every 8th sample, then exact around the best.
-fn best_correlation(reference: &[i16], recorded: &[i16]) -> f64 {
-    let span = 12_000isize;
-    let coarse = (-span..=span).step_by(8).max_by(|a, b| {
-        correlation_at(reference, recorded, *a, 8).total_cmp(&correlation_at(reference, recorded, *b, 8))
-    });
-    let coarse = coarse.unwrap_or(0);
-    (coarse - 8..=coarse + 8).map(|lag| correlation_at(reference, recorded, lag, 1)).fold(f64::MIN, f64::max)
-}
+use std::process::Command;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_crosses_a_call_intact_and_nowhere_else() {
@@ -111,8 +36,8 @@ async fn speech_crosses_a_call_intact_and_nowhere_else() {
 
     let heard = dir.path().join("bob.wav");
     let elsewhere = dir.path().join("eve.wav");
-    let bob = recorder(&server, "bob", "living-room", &heard, seconds);
-    let eve = recorder(&server, "eve", "kitchen", &elsewhere, seconds);
+    let bob = recorder(Command::new(client_binary()), &server.code, "bob", "living-room", &heard, seconds);
+    let eve = recorder(Command::new(client_binary()), &server.code, "eve", "kitchen", &elsewhere, seconds);
     let (ok, _, err) = run_bounded(
         Command::new(client_binary())
             .env("ITC_SERVER", &server.code)
@@ -122,8 +47,8 @@ async fn speech_crosses_a_call_intact_and_nowhere_else() {
             .arg(&reference_path),
     );
     assert!(ok, "itc voice play: {err}");
-    wait(bob, Duration::from_secs(seconds + 15));
-    wait(eve, Duration::from_secs(seconds + 15));
+    finish(bob, Duration::from_secs(seconds + 15));
+    finish(eve, Duration::from_secs(seconds + 15));
 
     let recorded = read_wav(&heard).expect("bob's recording");
     assert!(recorded.len() >= reference.len() / 2, "bob heard {} of {} samples", recorded.len(), reference.len());

@@ -6,7 +6,7 @@
 //! answer with the address they see, so a test can tell that home NATed the phone's traffic.
 //!
 //! The phone is Debian's `wireguard-go` configured with `wg` from the config text the server
-//! printed. Needs root, `ip`, `nft`, `wireguard-go`, `wg`, `curl`, `python3`; skips with a
+//! printed, or `itc vpn up` (our own client end). Needs root, `ip`, `nft`, `wireguard-go`, `wg`, `curl`, `python3`; skips with a
 //! printed reason otherwise. Every wait is bounded.
 
 mod common;
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOOLS: &[&str] = &["nft", "wireguard-go", "wg", "curl", "python3", "iperf3"];
+const TOOLS: &[&str] = &["nft", "wireguard-go", "wg", "curl", "python3", "iperf3", "espeak-ng", "sox"];
 const ADMIN_PASSWORD: &str = "vpn-admin-password";
 const HOME_LAN_IP: &str = "10.99.0.1";
 const HOME_WAN_IP: &str = "198.18.0.1";
@@ -239,6 +239,33 @@ impl VpnLab {
         report["end"]["sum_received"]["bits_per_second"].as_f64().expect("a received rate")
     }
 
+    /// `itc ARGS` in the phone as the admin, with the phone's own key and state files.
+    fn itc_phone(&self, server: &ServerProcess, args: &[&str]) -> (bool, String, String) {
+        let home = self.dir.path().join("phone-home");
+        run_bounded(
+            self.exec("phone", common::client_binary())
+                .env("HOME", &home)
+                .env_remove("XDG_CONFIG_HOME")
+                .env("ITC_VPN_RUN_DIR", home.join("run"))
+                .env("ITC_KNOWN_HOSTS", home.join("known_hosts"))
+                .env("ITC_PASSWORD", ADMIN_PASSWORD)
+                .args(["--server", &server.code, "--user", "chatter"])
+                .args(args),
+        )
+    }
+
+    /// The pid of the phone's `itc vpn` tunnel process, from its state file.
+    fn phone_tunnel_pid(&self) -> Option<u32> {
+        let state = self.dir.path().join("phone-home").join("run").join("vpn.json");
+        iptincan::client::vpn::read_state(&state).ok().flatten().map(|state| state.pid)
+    }
+
+    /// The phone namespace's links and routes.
+    fn phone_network(&self) -> (String, String) {
+        let phone = self.ns("phone");
+        (run(&["ip", "-n", &phone, "-o", "link", "show"]), run(&["ip", "-n", &phone, "route", "show"]))
+    }
+
     /// The home namespace's links and nftables tables.
     fn home_leftovers(&self) -> (String, String) {
         let home = self.ns("home");
@@ -248,6 +275,9 @@ impl VpnLab {
 
 impl Drop for VpnLab {
     fn drop(&mut self) {
+        if let Some(pid) = self.phone_tunnel_pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
@@ -399,4 +429,123 @@ fn without_ip_forwarding_the_server_says_so_in_one_line_and_keeps_serving() {
     let lines: Vec<&str> = log.lines().filter(|line| line.contains("ip_forward")).collect();
     assert_eq!(lines.len(), 1, "one plain line about forwarding: {log}");
     assert!(lines[0].contains("sysctl -w net.ipv4.ip_forward=1"), "{}", lines[0]);
+}
+
+#[test]
+fn itc_vpn_up_browses_through_home_and_down_or_a_crash_leaves_the_phone_as_it_was() {
+    skip_unless_netns!("itc_vpn_up_browses_through_home_and_down_or_a_crash_leaves_the_phone_as_it_was", TOOLS);
+    let mut lab = VpnLab::new();
+    lab.start_internet();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = lab.start_server(data.path(), "");
+    lab.itc_admin(&server, &["admin", "vpn", "peers"]); // sets the admin's own password
+    let before = lab.phone_network();
+
+    let (ok, out, err) = lab.itc_phone(&server, &["vpn", "up", "--name", "laptop"]);
+    assert!(ok, "itc vpn up: {err}{out}");
+    assert!(out.contains("VPN up: itc-vpn has 10.66.0.2"), "{out}");
+    assert_eq!(lab.fetch_from_phone().as_deref(), Some(HOME_WAN_IP), "browses through home, NATed");
+    assert_eq!(lab.dns_from_phone(INTERNET_IP).as_deref(), Some(HOME_WAN_IP), "DNS through the tunnel");
+    let route = run_bounded(lab.exec("phone", "ip").args(["route", "get", INTERNET_IP])).1;
+    assert!(route.contains("dev itc-vpn"), "the internet is reached through the tunnel: {route}");
+    let (ok, status, err) = lab.itc_phone(&server, &["vpn", "status"]);
+    assert!(ok, "{err}");
+    assert!(status.contains("connected: last handshake") && status.contains("10.66.0.2"), "{status}");
+    let peers = lab.itc_admin(&server, &["admin", "vpn", "peers"]);
+    let line = peers.lines().find(|line| line.contains("\tlaptop\t")).unwrap_or_else(|| panic!("{peers}"));
+    assert!(line.contains("connected (handshake"), "the admin sees the laptop connected: {line}");
+    assert!(lab.dir.path().join("phone-home/.config/itc/vpn.key").exists(), "the device's key is kept for next time");
+
+    let (ok, again, _) = lab.itc_phone(&server, &["vpn", "up"]);
+    assert!(!ok && again.is_empty(), "a second up is refused while the first runs");
+
+    let (ok, out, err) = lab.itc_phone(&server, &["vpn", "down"]);
+    assert!(ok, "itc vpn down: {err}");
+    assert!(out.contains("VPN down"), "{out}");
+    assert_eq!(lab.phone_network(), before, "down leaves the phone's links and routes as they were");
+    let (ok, _, err) = lab.itc_phone(&server, &["vpn", "status"]);
+    assert!(!ok && err.contains("not up"), "{err}");
+
+    // A killed tunnel process: the kernel removes the device; down removes the host route.
+    let (ok, _, err) = lab.itc_phone(&server, &["vpn", "up", "--name", "laptop"]);
+    assert!(ok, "up again, with the same key: {err}");
+    let pid = lab.phone_tunnel_pid().expect("a tunnel process");
+    run(&["kill", "-9", &pid.to_string()]);
+    wait_until("the killed tunnel is gone", Duration::from_secs(5), || !Path::new(&format!("/proc/{pid}")).exists());
+    let (ok, _, err) = lab.itc_phone(&server, &["vpn", "status"]);
+    assert!(!ok && err.contains("ended"), "status tells the tunnel died: {err}");
+    let (ok, _, err) = lab.itc_phone(&server, &["vpn", "down"]);
+    assert!(ok, "{err}");
+    assert_eq!(lab.phone_network(), before, "nothing is left after a crash and down");
+    drop(server);
+}
+
+#[test]
+fn voice_keeps_flowing_while_a_vpn_peer_saturates_its_tunnel() {
+    skip_unless_netns!("voice_keeps_flowing_while_a_vpn_peer_saturates_its_tunnel", TOOLS);
+    let (mut lab, _data, server, _config) = phone_through_home();
+    wait_until("the phone reaches the internet", SETTLE, || lab.fetch_from_phone().is_some());
+    lab.itc_admin(&server, &["admin", "create-channel", "living-room", "--voice"]);
+    // Two other members talk from the home LAN (the phone's namespace, outside the tunnel),
+    // through the same UDP port the tunnel uses.
+    let voices = lab.dir.path().join("voices");
+    std::fs::create_dir(&voices).expect("dir");
+    for user in ["ann", "bob"] {
+        let (ok, _, err) = run_bounded(
+            lab.exec("phone", common::client_binary())
+                .env("ITC_KNOWN_HOSTS", voices.join("known_hosts"))
+                .env("ITC_PASSWORD", common::MEMBER_PASSWORD)
+                .args(["--server", &server.code, "--user", user, "register"]),
+        );
+        assert!(ok, "register {user}: {err}");
+    }
+    let reference_path = common::audio::speech(&voices);
+    let reference = iptincan::client::audio::read_wav(&reference_path).expect("speech");
+    let seconds = (reference.len() as u64).div_ceil(48_000) + 4;
+
+    // The tunnel saturated for the whole call: iperf3 from the phone, uncapped.
+    let iperf_server = lab
+        .exec("net", "iperf3")
+        .args(["-s", "-B", INTERNET_IP, "-1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    lab.children.push(iperf_server);
+    std::thread::sleep(Duration::from_millis(500));
+    let load = lab
+        .exec("phone", "iperf3")
+        .args(["-c", INTERNET_IP, "-t", &(seconds + 4).to_string(), "-J", "--connect-timeout", "3000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 client");
+
+    let heard = voices.join("bob.wav");
+    let bob = common::audio::recorder(
+        lab.exec("phone", common::client_binary()),
+        &server.code,
+        "bob",
+        "living-room",
+        &heard,
+        seconds,
+    );
+    let (ok, _, err) = run_bounded(
+        lab.exec("phone", common::client_binary())
+            .env("ITC_KNOWN_HOSTS", voices.join("known_hosts"))
+            .env("ITC_PASSWORD", common::MEMBER_PASSWORD)
+            .args(["--server", &server.code, "--user", "ann", "voice", "play", "living-room"])
+            .arg(&reference_path),
+    );
+    assert!(ok, "itc voice play: {err}");
+    common::audio::finish(bob, Duration::from_secs(seconds + 15));
+    let output = load.wait_with_output().expect("iperf3 ends");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("iperf3 JSON");
+    let tunnel_rate = report["end"]["sum_received"]["bits_per_second"].as_f64().expect("rate");
+
+    let recorded = iptincan::client::audio::read_wav(&heard).expect("bob's recording");
+    let score = common::audio::best_correlation(&reference, &recorded);
+    println!("tunnel saturated at {:.0} Mbit/s; the call's correlation {score:.3}", tunnel_rate / 1e6);
+    assert!(tunnel_rate > 20e6, "the tunnel was really loaded: {tunnel_rate} bit/s");
+    assert!(score >= 0.9, "the call suffered from the tunnel's load: correlation {score:.3}");
 }

@@ -4,6 +4,8 @@
 
 #[path = "shared/invite.rs"]
 mod invite;
+#[path = "itc/vpn.rs"]
+mod vpn;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -125,6 +127,9 @@ enum Command {
     /// Voice: play a WAV file into a voice channel or record one (end-to-end encrypted)
     #[command(subcommand)]
     Voice(VoiceCommand),
+    /// The VPN on this computer (Linux, as root): browse through the home server
+    #[command(subcommand)]
+    Vpn(vpn::VpnCommand),
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -377,6 +382,19 @@ async fn run(mut args: Args) -> Result<()> {
             let client = logged_in(&mut args).await?.0;
             run_admin(&client, admin).await
         }
+        Command::Vpn(command) => {
+            let paths = vpn::paths(config_dir())?;
+            match command {
+                vpn::VpnCommand::Up { name, device, foreground } => {
+                    let client = logged_in(&mut args).await?.0;
+                    let server = args.server.clone().unwrap_or_default();
+                    vpn::up(&client, &server, &paths, name, &device, foreground).await
+                }
+                vpn::VpnCommand::Down => vpn::down(&paths),
+                vpn::VpnCommand::Status => vpn::status(&paths),
+                vpn::VpnCommand::Tunnel => vpn::tunnel(&paths).await,
+            }
+        }
     }
 }
 
@@ -531,10 +549,15 @@ fn known_hosts(args: &Args) -> Option<KnownHosts> {
     if let Some(path) = &args.known_hosts {
         return Some(KnownHosts::new(path));
     }
+    Some(KnownHosts::new(config_dir()?.join("known_hosts")))
+}
+
+/// `$XDG_CONFIG_HOME/itc`, else `~/.config/itc`.
+fn config_dir() -> Option<PathBuf> {
     let config = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
-    Some(KnownHosts::new(config.join("itc").join("known_hosts")))
+    Some(config.join("itc"))
 }
 
 async fn connect(args: &Args) -> Result<Client> {

@@ -10,6 +10,7 @@
 pub mod audio;
 pub mod call;
 pub mod media;
+pub mod vpn;
 
 use crate::code::{CodeError, ConnectionCode};
 use crate::proto::{

@@ -3,6 +3,7 @@
 //! log in. Every wait is bounded.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod audio;
 pub mod netns;
 
 use iptincan::client::{Client, ClientError, Target};
