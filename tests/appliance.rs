@@ -248,3 +248,102 @@ async fn the_log_writer_feeds_the_dashboards_recent_lines() {
     assert!(lines.last().is_some_and(|line| line.contains("filler") && line.contains("n=299")), "{lines:?}");
     assert!(!lines.iter().any(|line| line.contains("hello from the tray")), "the oldest fell off");
 }
+
+/// Runs `story` on a thread of its own, in a network namespace of its own when this machine
+/// allows one (root): a VPN the story turns on may then really make its TUN device and NAT
+/// table, and they stay off the host. `story` is told whether it got the namespace (without
+/// one the VPN says it needs administrator rights, and runs nowhere).
+#[cfg(target_os = "linux")]
+fn in_own_network_namespace<F>(story: impl FnOnce(bool) -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let thread = std::thread::spawn(move || {
+        // A network namespace belongs to a thread: this one, and what it starts (the runtime,
+        // the server's threads, the commands it runs).
+        let isolated = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+        if isolated {
+            let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+            assert!(up.is_ok_and(|status| status.success()), "loopback comes up in the new namespace");
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(story(isolated));
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Whether network device `name` exists (in the calling thread's namespace).
+#[cfg(target_os = "linux")]
+fn device_exists(name: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["link", "show", "dev", name])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_vpn_box_turns_the_vpn_on_and_off_and_its_devices_can_be_cut_off() {
+    in_own_network_namespace(|isolated| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let template = format!(
+            "# The Millers' server\n{TEST_CONFIG}\n[vpn]\n# the parent's own note\nmax_bandwidth_kbps = 0 # unlimited\n"
+        );
+        let appliance = Appliance::open_with_template(dir.path().join("data"), &template).expect("opens");
+        assert!(matches!(appliance.set_vpn_enabled(true).await, Err(ApplianceError::NotSetUp)));
+        let status = appliance.setup(choices("parent-password")).await.expect("sets up");
+        assert!(!status.vpn_enabled);
+        let off = status.vpn;
+        assert!(off.contains("off"), "{off}");
+        let members = appliance.list_members().await.expect("lists the members");
+        assert_eq!(members.iter().map(|user| user.username.as_str()).collect::<Vec<_>>(), ["chatter"]);
+
+        // Ticked: written into server.toml (the rest of the file as it was), the server restarts.
+        let on = appliance.set_vpn_enabled(true).await.expect("turns the VPN on");
+        assert!(on.vpn_enabled && on.connection_code.is_some(), "{on:?}");
+        assert_ne!(on.vpn, off, "the VPN line changed");
+        let file = std::fs::read_to_string(appliance.data_dir().config_file()).expect("reads");
+        assert!(file.contains("# The Millers' server") && file.contains("# the parent's own note"), "{file}");
+        assert!(file.contains("max_bandwidth_kbps = 0 # unlimited"), "{file}");
+        assert!(iptincan::config::parse(&file, "server.toml").expect("valid").config.vpn.enabled);
+        let vpn = appliance.vpn_status().await.expect("the VPN view");
+        assert_eq!(vpn.summary, on.vpn);
+        if vpn.running {
+            assert!(isolated && device_exists("itc-vpn0"), "the device, in this test's own namespace");
+        }
+        client_for(&appliance).await.login("chatter", "parent-password").await.expect("chat keeps working");
+
+        // A device for the official app, capped, then cut off.
+        let card = appliance.vpn_create_peer("chatter", "laptop").await.expect("makes a config");
+        for part in ["[Interface]", "PrivateKey = ", "[Peer]", "Endpoint = "] {
+            assert!(card.config_text.contains(part), "no {part} in the config");
+        }
+        assert!(card.qr_svg.contains("<svg"), "a QR picture");
+        appliance.vpn_set_limit(Some(card.peer.id), Some(2000)).await.expect("caps the device");
+        appliance.vpn_set_limit(None, Some(8000)).await.expect("caps everyone");
+        let vpn = appliance.vpn_status().await.expect("the VPN view");
+        assert_eq!(vpn.max_bandwidth_kbps, 8000);
+        assert_eq!(
+            vpn.peers.iter().map(|p| (p.name.as_str(), p.max_bandwidth_kbps)).collect::<Vec<_>>(),
+            [("laptop", Some(2000))]
+        );
+        let revoked = appliance.vpn_revoke(card.peer.id).await.expect("cuts it off");
+        assert_eq!(revoked.id, card.peer.id);
+        assert!(appliance.vpn_status().await.expect("the VPN view").peers.is_empty());
+
+        // Unticked: off again, and the device is gone.
+        let unticked = appliance.set_vpn_enabled(false).await.expect("turns the VPN off");
+        assert!(!unticked.vpn_enabled && unticked.connection_code.is_some());
+        assert_eq!(unticked.vpn, off);
+        assert!(!device_exists("itc-vpn0"));
+        client_for(&appliance).await.login("chatter", "parent-password").await.expect("chat keeps working");
+
+        // While stopped the setting is written and the server stays stopped.
+        appliance.stop().await.expect("stops");
+        let stopped = appliance.set_vpn_enabled(true).await.expect("writes the setting");
+        assert_eq!((stopped.state, stopped.vpn_enabled), (ApplianceState::Stopped, true));
+        assert!(matches!(appliance.list_members().await, Err(ApplianceError::NotRunning)));
+    });
+}
