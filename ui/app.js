@@ -182,28 +182,37 @@ async function loadBackups() {
   $('backup-list').replaceChildren(...backups.map((backup) => {
     const item = document.createElement('li');
     item.textContent = describeBackup(backup);
-    const restore = document.createElement('button');
-    restore.type = 'button';
-    restore.textContent = 'Restore';
-    restore.setAttribute('aria-label', `Restore the backup of ${describeBackup(backup)}`);
-    restore.addEventListener('click', async () => {
-      // Two steps, so that one stray click restores nothing.
-      if (restore.dataset.armed !== 'yes') {
-        restore.dataset.armed = 'yes';
-        restore.textContent = 'Yes, restore this backup';
-        return;
-      }
-      restore.disabled = true;
-      const passphrase = $('backup-passphrase').value;
-      const done = await act('backup-error', 'restore_backup', { path: backup.path, passphrase: passphrase || null });
-      show('backup-message', done ? 'Restored.' : '');
-      restore.disabled = false;
-      restore.dataset.armed = '';
-      restore.textContent = 'Restore';
-    });
+    const restore = confirmingButton('Restore', 'Yes, restore this backup',
+      `Restore the backup of ${describeBackup(backup)}`, async () => {
+        const passphrase = $('backup-passphrase').value;
+        const done = await act('backup-error', 'restore_backup', { path: backup.path, passphrase: passphrase || null });
+        show('backup-message', done ? 'Restored.' : '');
+      });
     item.append(restore);
     return item;
   }));
+}
+
+// A button that asks once more, so that one stray click does nothing: the first click arms
+// it (`armedText`), the second runs `action`, after which it is back as it was.
+function confirmingButton(text, armedText, label, action) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = text;
+  button.setAttribute('aria-label', label);
+  button.addEventListener('click', async () => {
+    if (button.dataset.armed !== 'yes') {
+      button.dataset.armed = 'yes';
+      button.textContent = armedText;
+      return;
+    }
+    button.disabled = true;
+    await action();
+    button.disabled = false;
+    button.dataset.armed = '';
+    button.textContent = text;
+  });
+  return button;
 }
 
 // ---- VPN ----
@@ -362,29 +371,13 @@ function peerRow(peer) {
   capCell.append(capNow, capForm);
 
   const actionCell = document.createElement('td');
-  const cut = document.createElement('button');
-  cut.type = 'button';
-  cut.className = 'cut';
-  cut.textContent = 'Cut access';
-  cut.setAttribute('aria-label', `Cut VPN access for ${who}`);
-  cut.addEventListener('click', async () => {
-    // Two steps, so that one stray click cuts nobody off.
-    if (cut.dataset.armed !== 'yes') {
-      cut.dataset.armed = 'yes';
-      cut.textContent = 'Yes, cut access';
-      return;
-    }
-    cut.disabled = true;
+  // The row goes away with the device at the next refresh.
+  const cut = confirmingButton('Cut access', 'Yes, cut access', `Cut VPN access for ${who}`, async () => {
     const revoked = await act('vpn-error', 'vpn_revoke', { id: peer.id });
-    if (revoked) {
-      show('vpn-message', `Access cut: ${revoked.name} (${revoked.username}) can no longer use the VPN.`);
-    } else {
-      cut.disabled = false;
-      cut.dataset.armed = '';
-      cut.textContent = 'Cut access';
-    }
-    loadVpn();
+    if (revoked) show('vpn-message', `Access cut: ${revoked.name} (${revoked.username}) can no longer use the VPN.`);
+    await loadVpn();
   });
+  cut.className = 'cut';
   actionCell.append(cut);
   row.append(capCell, actionCell);
   return row;

@@ -188,6 +188,13 @@ function clickMenu(menu, label) {
     '--', String(item.id), 'clicked', '<"">', '0');
 }
 
+// Page script: whether card `card` is shown with its QR picture `img` drawn.
+function qrShown(card, img) {
+  return `const img = document.getElementById('${img}');` +
+    `return !document.getElementById('${card}').hidden && img.src.startsWith('data:image/svg+xml') ` +
+    '&& img.complete && img.naturalWidth > 0;';
+}
+
 // Every QR code zbarimg finds in a picture, as text (its XML output keeps multi-line texts whole).
 function scanQrCodes(file) {
   const xml = execFileSync('zbarimg', ['--quiet', '--xml', file], { encoding: 'utf8' });
@@ -244,10 +251,7 @@ async function main() {
     await step('creating an invite shows its QR picture and text', async () => {
       await session.type('#invite-note', 'Grandma');
       await session.click('#invite-create');
-      await session.until('the invite QR picture',
-        "const img = document.getElementById('invite-qr');" +
-        "return !document.getElementById('invite-card').hidden && img.src.startsWith('data:image/svg+xml') " +
-        '&& img.complete && img.naturalWidth > 0;');
+      await session.until('the invite QR picture', qrShown('invite-card', 'invite-qr'));
       const text = await session.text('#invite-text');
       if (!/^ITC-\S+\.\S+$/.test(text)) throw new Error(`invite text is "${text}"`);
       await session.until('the invite in the list',
@@ -321,10 +325,7 @@ async function main() {
       if (member !== 'chatter') throw new Error(`the device picker offers "${member}"`);
       await session.type('#vpn-device-name', 'Test laptop');
       await session.click('#vpn-add');
-      await session.until('the VPN config picture and text',
-        "const img = document.getElementById('vpn-qr');" +
-        "return !document.getElementById('vpn-card').hidden && img.src.startsWith('data:image/svg+xml') " +
-        "&& img.complete && img.naturalWidth > 0 && document.getElementById('vpn-config').textContent.length > 0;");
+      await session.until('the VPN config picture', qrShown('vpn-card', 'vpn-qr'));
       const config = await session.text('#vpn-config');
       for (const part of ['[Interface]', 'PrivateKey = ', '[Peer]', 'Endpoint = ']) {
         // The config holds a private key: say what is missing, never print the text.
