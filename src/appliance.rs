@@ -492,7 +492,9 @@ impl Appliance {
     /// Cuts a member's VPN access at once.
     pub async fn vpn_revoke(&self, peer_id: i64) -> Result<crate::proto::VpnPeerInfo, ApplianceError> {
         let running = self.running.lock().await;
-        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_revoke(peer_id).await?)
+        let peer = running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_revoke(peer_id).await?;
+        tracing::info!(user = %peer.username, device = %peer.name, "VPN access cut from the dashboard");
+        Ok(peer)
     }
 
     /// Sets a peer's (or with no peer the server-wide) cap in kbit/s; `None` = default.

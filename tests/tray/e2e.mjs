@@ -311,7 +311,7 @@ async function main() {
         "const box = document.getElementById('vpn-enabled');" +
         "return box.checked && !box.disabled && !document.getElementById('vpn-details').hidden " +
         "&& document.getElementById('vpn-member').options.length > 0 " +
-        "&& !/^(The VPN is off|Turning)/.test(document.getElementById('vpn-state').textContent);");
+        "&& !/^(The VPN is off\\. Tick|Turning)/.test(document.getElementById('vpn-state').textContent);");
       const state = await session.text('#vpn-state');
       writeFileSync(join(ARTIFACTS, 'vpn-state.txt'), `${state}\n`);
       // As root (in the test's own network namespace) it really runs; otherwise it says why not.
