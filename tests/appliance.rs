@@ -283,6 +283,90 @@ fn device_exists(name: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
+/// A laptop with the official WireGuard app, set up from the config text the dashboard showed:
+/// one WireGuard tunnel (boringtun's, as in the apps) over a UDP socket to the Endpoint.
+#[cfg(target_os = "linux")]
+struct Laptop {
+    tunnel: boringtun::noise::Tunn,
+    socket: tokio::net::UdpSocket,
+    address: std::net::Ipv4Addr,
+    /// The server's own address in the tunnel (the default subnet's first host).
+    server: std::net::Ipv4Addr,
+}
+
+#[cfg(target_os = "linux")]
+impl Laptop {
+    async fn from_config(text: &str) -> Laptop {
+        use iptincan::vpn::keys;
+        let config = iptincan::vpn::client_config::ClientConfig::parse(text).expect("the config parses");
+        let secret = keys::decode(&config.private_key).expect("a private key");
+        let server_key = keys::decode(&config.server_public_key).expect("a public key");
+        let tunnel = boringtun::noise::Tunn::new(secret.into(), server_key.into(), None, None, 1, None);
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        socket.connect(&config.endpoint).await.expect("the Endpoint is an address");
+        let subnet = iptincan::vpn::pool::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
+        Laptop { tunnel, socket, address: config.address, server: subnet.expect("the default subnet").server_address() }
+    }
+
+    /// Pings the server's tunnel address (handshaking first when there is no session yet);
+    /// whether the echo reply came back through the tunnel within two seconds.
+    async fn pings_the_server(&mut self) -> bool {
+        use boringtun::noise::TunnResult;
+        let mut buf = vec![0u8; 2048];
+        let request = echo_request(self.address, self.server);
+        if let TunnResult::WriteToNetwork(datagram) = self.tunnel.encapsulate(&request, &mut buf) {
+            self.socket.send(datagram).await.expect("sends");
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut incoming = vec![0u8; 2048];
+        while let Ok(received) = tokio::time::timeout_at(deadline, self.socket.recv(&mut incoming)).await {
+            let mut result = self.tunnel.decapsulate(None, &incoming[..received.expect("receives")], &mut buf);
+            loop {
+                match result {
+                    TunnResult::WriteToNetwork(datagram) => {
+                        self.socket.send(datagram).await.expect("sends");
+                        result = self.tunnel.decapsulate(None, &[], &mut buf);
+                    }
+                    // IPv4 carrying ICMP (protocol 1), type 0: an echo reply.
+                    TunnResult::WriteToTunnelV4(packet, _)
+                        if packet.get(9) == Some(&1) && packet.get(20) == Some(&0) =>
+                    {
+                        return true;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        false
+    }
+}
+
+/// An ICMP echo request from `source` to `destination`, checksums and all.
+#[cfg(target_os = "linux")]
+fn echo_request(source: std::net::Ipv4Addr, destination: std::net::Ipv4Addr) -> Vec<u8> {
+    fn checksum(bytes: &[u8]) -> [u8; 2] {
+        let sum: u32 =
+            bytes.chunks(2).map(|pair| u32::from(pair[0]) << 8 | u32::from(pair.get(1).copied().unwrap_or(0))).sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        (!((folded & 0xffff) + (folded >> 16)) as u16).to_be_bytes()
+    }
+    let mut packet = vec![0u8; 20 + 8 + 16];
+    let total = packet.len() as u16;
+    packet[0] = 0x45; // IPv4, 20-byte header
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
+    packet[8] = 64; // TTL
+    packet[9] = 1; // ICMP
+    packet[12..16].copy_from_slice(&source.octets());
+    packet[16..20].copy_from_slice(&destination.octets());
+    let header = checksum(&packet[..20]);
+    packet[10..12].copy_from_slice(&header);
+    packet[20] = 8; // echo request
+    packet[24..28].copy_from_slice(&[0x17, 0x17, 0, 1]); // identifier, sequence
+    let icmp = checksum(&packet[20..]);
+    packet[22..24].copy_from_slice(&icmp);
+    packet
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn the_vpn_box_turns_the_vpn_on_and_off_and_its_devices_can_be_cut_off() {
@@ -315,7 +399,7 @@ fn the_vpn_box_turns_the_vpn_on_and_off_and_its_devices_can_be_cut_off() {
         }
         client_for(&appliance).await.login("chatter", "parent-password").await.expect("chat keeps working");
 
-        // A device for the official app, capped, then cut off.
+        // A device for the official app, capped.
         let card = appliance.vpn_create_peer("chatter", "laptop").await.expect("makes a config");
         for part in ["[Interface]", "PrivateKey = ", "[Peer]", "Endpoint = "] {
             assert!(card.config_text.contains(part), "no {part} in the config");
@@ -329,9 +413,22 @@ fn the_vpn_box_turns_the_vpn_on_and_off_and_its_devices_can_be_cut_off() {
             vpn.peers.iter().map(|p| (p.name.as_str(), p.max_bandwidth_kbps)).collect::<Vec<_>>(),
             [("laptop", Some(2000))]
         );
+
+        // Where the VPN runs, the laptop connects with that config: the view shows it
+        // connected with its traffic, and once cut off it gets no further.
+        let mut laptop = if vpn.running { Some(Laptop::from_config(&card.config_text).await) } else { None };
+        if let Some(laptop) = laptop.as_mut() {
+            assert!(laptop.pings_the_server().await, "the laptop reaches home through the tunnel");
+            let seen = appliance.vpn_status().await.expect("the VPN view").peers;
+            assert!(seen[0].connected && seen[0].last_handshake_seconds.is_some(), "{seen:?}");
+            assert!(seen[0].rx_bytes > 0 && seen[0].tx_bytes > 0, "traffic both ways: {seen:?}");
+        }
         let revoked = appliance.vpn_revoke(card.peer.id).await.expect("cuts it off");
         assert_eq!(revoked.id, card.peer.id);
         assert!(appliance.vpn_status().await.expect("the VPN view").peers.is_empty());
+        if let Some(laptop) = laptop.as_mut() {
+            assert!(!laptop.pings_the_server().await, "cut off at once");
+        }
 
         // Unticked: off again, and the device is gone.
         let unticked = appliance.set_vpn_enabled(false).await.expect("turns the VPN off");
