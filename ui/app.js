@@ -258,22 +258,23 @@ function renderVpn(status, running) {
 async function loadVpn() {
   if (vpnLoading) return;
   vpnLoading = true;
+  let vpn;
+  let members;
   try {
-    const vpn = await invoke('vpn_status');
-    renderPeers(vpn.peers, vpn.max_bandwidth_kbps);
-    show('vpn-cap-now', vpn.max_bandwidth_kbps === 0
-      ? 'Devices have no speed limit, except those given their own.'
-      : `Each device may use at most ${speed(vpn.max_bandwidth_kbps)} each way, except those given their own cap.`);
-    await loadMembers();
+    [vpn, members] = await Promise.all([invoke('vpn_status'), invoke('list_members')]);
   } catch (err) {
-    // Not running (any more): the next status says so.
+    return; // Not running (any more): the next status says so.
   } finally {
     vpnLoading = false;
   }
+  renderPeers(vpn.peers, vpn.max_bandwidth_kbps);
+  show('vpn-cap-now', vpn.max_bandwidth_kbps === 0
+    ? 'Devices have no speed limit, except those given their own.'
+    : `Each device may use at most ${speed(vpn.max_bandwidth_kbps)} each way, except those given their own cap.`);
+  renderMembers(members);
 }
 
-async function loadMembers() {
-  const members = await invoke('list_members');
+function renderMembers(members) {
   const key = members.map((member) => `${member.username}/${member.role}`).join('\n');
   if (key === membersShown) return;
   membersShown = key;
