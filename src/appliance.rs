@@ -5,15 +5,16 @@
 //! first-run [`Appliance::setup`] (server name, the admin's own password — the default
 //! `chatter`/`chatter` is never shown — and whether to open router ports), start, stop,
 //! restart, a [`Status`] snapshot for the tray icon and the dashboard, invites with their QR
-//! pictures, back up now / list / restore (a restore stops the server, restores, and starts it
-//! again), and the recent log lines (the app's tracing output goes to
+//! pictures, the VPN view (on/off, which restarts the server; devices with their traffic, caps,
+//! cutting access), back up now / list / restore (a restore stops the server, restores, and
+//! starts it again), and the recent log lines (the app's tracing output goes to
 //! [`Appliance::log_writer`]).
 
 use crate::backup::{self, BackupError, Passphrase, RestoreOptions};
 use crate::code::{render_qr_svg, QrError};
 use crate::config::{self, ConfigError, DataDir};
 use crate::net::PortMappingState;
-use crate::proto::{InviteInfo, Role};
+use crate::proto::{InviteInfo, Role, User};
 use crate::server::invites::{InviteError, InviteOptions};
 use crate::server::{self, Failure, RunningServer, ServerMonitor, StartError};
 use crate::store::StoreError;
@@ -118,6 +119,8 @@ pub struct Status {
     /// Whether the server can be reached from outside the home, in plain words (problems with
     /// the router are also in `attention`).
     pub reachability: String,
+    /// Whether the settings turn the VPN on (`[vpn] enabled`), whether or not it can run.
+    pub vpn_enabled: bool,
     /// What the VPN is doing, in one plain line.
     pub vpn: String,
     /// The newest backup archive in the backup folder.
@@ -226,6 +229,8 @@ struct Snapshot {
     log_level: Option<tracing::Level>,
     /// Where the backups go.
     backup_folder: Option<PathBuf>,
+    /// `vpn.enabled`.
+    vpn_enabled: bool,
     live: Option<Live>,
     last_error: Option<String>,
 }
@@ -267,6 +272,7 @@ impl Appliance {
         snapshot.server_name = config.server.name.clone();
         snapshot.log_level = config.server.log_level.parse().ok();
         snapshot.backup_folder = Some(self.data_dir.resolve(&config.backup.directory));
+        snapshot.vpn_enabled = config.vpn.enabled;
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -398,6 +404,7 @@ impl Appliance {
             connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
             attention,
             reachability,
+            vpn_enabled: snapshot.vpn_enabled,
             vpn,
             last_backup: snapshot
                 .backup_folder
@@ -445,6 +452,29 @@ impl Appliance {
         Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.revoke_invite(invite_id).await?)
     }
 
+    /// Every account, by name (whom "Add a device" can make a VPN config for).
+    pub async fn list_members(&self) -> Result<Vec<User>, ApplianceError> {
+        let running = self.running.lock().await;
+        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.list_users().await?)
+    }
+
+    /// Turns the VPN on or off (the dashboard's VPN box): writes `[vpn] enabled` into
+    /// `server.toml`, keeping the rest of the file as it is, and restarts the server if it runs
+    /// so that the change takes effect. The new state is in [`Status::vpn`].
+    pub async fn set_vpn_enabled(&self, enabled: bool) -> Result<Status, ApplianceError> {
+        if self.needs_setup() {
+            return Err(ApplianceError::NotSetUp);
+        }
+        let loaded = config::write_vpn_enabled(&self.data_dir.config_file(), enabled)?;
+        self.remember(&loaded.config);
+        tracing::info!(enabled, "VPN setting changed");
+        let running = self.running.lock().await.is_some();
+        if running {
+            return self.restart().await;
+        }
+        Ok(self.status())
+    }
+
     /// The VPN view: its state and every peer with its traffic.
     pub async fn vpn_status(&self) -> Result<crate::proto::VpnStatus, ApplianceError> {
         let running = self.running.lock().await;
@@ -462,7 +492,9 @@ impl Appliance {
     /// Cuts a member's VPN access at once.
     pub async fn vpn_revoke(&self, peer_id: i64) -> Result<crate::proto::VpnPeerInfo, ApplianceError> {
         let running = self.running.lock().await;
-        Ok(running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_revoke(peer_id).await?)
+        let peer = running.as_ref().ok_or(ApplianceError::NotRunning)?.vpn_revoke(peer_id).await?;
+        tracing::info!(user = %peer.username, device = %peer.name, "VPN access cut from the dashboard");
+        Ok(peer)
     }
 
     /// Sets a peer's (or with no peer the server-wide) cap in kbit/s; `None` = default.

@@ -383,6 +383,31 @@ pub fn write_setup(
         template.parse().map_err(|err: toml_edit::TomlError| invalid("template", err.to_string()))?;
     document["server"]["name"] = toml_edit::value(server_name);
     document["network"]["upnp"] = toml_edit::value(open_router_ports);
+    write_document(path, &document)
+}
+
+/// Turns the VPN on or off in the config file at `path` (the dashboard's VPN box): sets
+/// `[vpn] enabled`, adding the section if it is missing, and keeps everything else in the
+/// file as it was (comments, order, other values). Validates before writing and writes
+/// through a temporary file, like [`write_setup`]; returns the configuration now in the file.
+pub fn write_vpn_enabled(path: &Path, enabled: bool) -> Result<Loaded, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: origin.clone(), source })?;
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|err: toml_edit::TomlError| ConfigError::Syntax { path: origin, message: err.to_string() })?;
+    let vpn = document
+        .entry("vpn")
+        .or_insert_with(toml_edit::table)
+        .as_table_like_mut()
+        .ok_or_else(|| invalid("vpn", "must be a section ([vpn])"))?;
+    vpn.insert("enabled", toml_edit::value(enabled));
+    write_document(path, &document)
+}
+
+/// Validates `document` and writes it to `path` through a temporary file, so that a failure
+/// leaves no half-written config.
+fn write_document(path: &Path, document: &toml_edit::DocumentMut) -> Result<Loaded, ConfigError> {
     let text = document.to_string();
     let loaded = parse(&text, &path.display().to_string())?;
     let io_err = |source| ConfigError::Io { path: path.display().to_string(), source };
@@ -700,5 +725,21 @@ mod tests {
         assert_eq!(loaded.config.server.name, "Smiths");
         assert_eq!(loaded.config.server.tcp_port, 3784);
         assert_eq!(loaded.config.auth, AuthSection::default());
+    }
+
+    #[test]
+    fn the_vpn_switch_adds_its_section_when_missing_and_refuses_a_mangled_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "# ours\n[server]\nname = \"Smiths\" # shown to the family\n").expect("writes");
+        assert!(write_vpn_enabled(&path, true).expect("writes").config.vpn.enabled);
+        let text = std::fs::read_to_string(&path).expect("reads");
+        assert_eq!(text, "# ours\n[server]\nname = \"Smiths\" # shown to the family\n\n[vpn]\nenabled = true\n");
+        assert!(!write_vpn_enabled(&path, false).expect("writes").config.vpn.enabled);
+
+        std::fs::write(&path, "vpn = 1\n").expect("writes");
+        let err = write_vpn_enabled(&path, true).expect_err("not a section");
+        assert!(err.to_string().starts_with("vpn: "), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), "vpn = 1\n", "left as it was");
     }
 }

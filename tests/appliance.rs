@@ -248,3 +248,199 @@ async fn the_log_writer_feeds_the_dashboards_recent_lines() {
     assert!(lines.last().is_some_and(|line| line.contains("filler") && line.contains("n=299")), "{lines:?}");
     assert!(!lines.iter().any(|line| line.contains("hello from the tray")), "the oldest fell off");
 }
+
+/// Runs `story` on a thread of its own, in a network namespace of its own when this machine
+/// allows one (root): a VPN the story turns on may then really make its TUN device and NAT
+/// table, and they stay off the host. `story` is told whether it got the namespace (without
+/// one the VPN says it needs administrator rights, and runs nowhere).
+#[cfg(target_os = "linux")]
+fn in_own_network_namespace<F>(story: impl FnOnce(bool) -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let thread = std::thread::spawn(move || {
+        // A network namespace belongs to a thread: this one, and what it starts (the runtime,
+        // the server's threads, the commands it runs).
+        let isolated = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+        if isolated {
+            let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+            assert!(up.is_ok_and(|status| status.success()), "loopback comes up in the new namespace");
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(story(isolated));
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Whether network device `name` exists (in the calling thread's namespace).
+#[cfg(target_os = "linux")]
+fn device_exists(name: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["link", "show", "dev", name])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// A laptop with the official WireGuard app, set up from the config text the dashboard showed:
+/// one WireGuard tunnel (boringtun's, as in the apps) over a UDP socket to the Endpoint.
+#[cfg(target_os = "linux")]
+struct Laptop {
+    tunnel: boringtun::noise::Tunn,
+    socket: tokio::net::UdpSocket,
+    address: std::net::Ipv4Addr,
+    /// The server's own address in the tunnel (the default subnet's first host).
+    server: std::net::Ipv4Addr,
+}
+
+#[cfg(target_os = "linux")]
+impl Laptop {
+    async fn from_config(text: &str) -> Laptop {
+        use iptincan::vpn::keys;
+        let config = iptincan::vpn::client_config::ClientConfig::parse(text).expect("the config parses");
+        let secret = keys::decode(&config.private_key).expect("a private key");
+        let server_key = keys::decode(&config.server_public_key).expect("a public key");
+        let tunnel = boringtun::noise::Tunn::new(secret.into(), server_key.into(), None, None, 1, None);
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        socket.connect(&config.endpoint).await.expect("the Endpoint is an address");
+        let subnet = iptincan::vpn::pool::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
+        Laptop { tunnel, socket, address: config.address, server: subnet.expect("the default subnet").server_address() }
+    }
+
+    /// Pings the server's tunnel address (handshaking first when there is no session yet);
+    /// whether the echo reply came back through the tunnel within two seconds.
+    async fn pings_the_server(&mut self) -> bool {
+        use boringtun::noise::TunnResult;
+        let mut buf = vec![0u8; 2048];
+        let request = echo_request(self.address, self.server);
+        if let TunnResult::WriteToNetwork(datagram) = self.tunnel.encapsulate(&request, &mut buf) {
+            self.socket.send(datagram).await.expect("sends");
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut incoming = vec![0u8; 2048];
+        while let Ok(received) = tokio::time::timeout_at(deadline, self.socket.recv(&mut incoming)).await {
+            let mut result = self.tunnel.decapsulate(None, &incoming[..received.expect("receives")], &mut buf);
+            loop {
+                match result {
+                    TunnResult::WriteToNetwork(datagram) => {
+                        self.socket.send(datagram).await.expect("sends");
+                        result = self.tunnel.decapsulate(None, &[], &mut buf);
+                    }
+                    // IPv4 carrying ICMP (protocol 1), type 0: an echo reply.
+                    TunnResult::WriteToTunnelV4(packet, _)
+                        if packet.get(9) == Some(&1) && packet.get(20) == Some(&0) =>
+                    {
+                        return true;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        false
+    }
+}
+
+/// An ICMP echo request from `source` to `destination`, checksums and all.
+#[cfg(target_os = "linux")]
+fn echo_request(source: std::net::Ipv4Addr, destination: std::net::Ipv4Addr) -> Vec<u8> {
+    fn checksum(bytes: &[u8]) -> [u8; 2] {
+        let sum: u32 =
+            bytes.chunks(2).map(|pair| u32::from(pair[0]) << 8 | u32::from(pair.get(1).copied().unwrap_or(0))).sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        (!((folded & 0xffff) + (folded >> 16)) as u16).to_be_bytes()
+    }
+    let mut packet = vec![0u8; 20 + 8 + 16];
+    let total = packet.len() as u16;
+    packet[0] = 0x45; // IPv4, 20-byte header
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
+    packet[8] = 64; // TTL
+    packet[9] = 1; // ICMP
+    packet[12..16].copy_from_slice(&source.octets());
+    packet[16..20].copy_from_slice(&destination.octets());
+    let header = checksum(&packet[..20]);
+    packet[10..12].copy_from_slice(&header);
+    packet[20] = 8; // echo request
+    packet[24..28].copy_from_slice(&[0x17, 0x17, 0, 1]); // identifier, sequence
+    let icmp = checksum(&packet[20..]);
+    packet[22..24].copy_from_slice(&icmp);
+    packet
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_vpn_box_turns_the_vpn_on_and_off_and_its_devices_can_be_cut_off() {
+    in_own_network_namespace(|isolated| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let template = format!(
+            "# The Millers' server\n{TEST_CONFIG}\n[vpn]\n# the parent's own note\nmax_bandwidth_kbps = 0 # unlimited\n"
+        );
+        let appliance = Appliance::open_with_template(dir.path().join("data"), &template).expect("opens");
+        assert!(matches!(appliance.set_vpn_enabled(true).await, Err(ApplianceError::NotSetUp)));
+        let status = appliance.setup(choices("parent-password")).await.expect("sets up");
+        assert!(!status.vpn_enabled);
+        let off = status.vpn;
+        assert!(off.contains("off"), "{off}");
+        let members = appliance.list_members().await.expect("lists the members");
+        assert_eq!(members.iter().map(|user| user.username.as_str()).collect::<Vec<_>>(), ["chatter"]);
+
+        // Ticked: written into server.toml (the rest of the file as it was), the server restarts.
+        let on = appliance.set_vpn_enabled(true).await.expect("turns the VPN on");
+        assert!(on.vpn_enabled && on.connection_code.is_some(), "{on:?}");
+        assert_ne!(on.vpn, off, "the VPN line changed");
+        let file = std::fs::read_to_string(appliance.data_dir().config_file()).expect("reads");
+        assert!(file.contains("# The Millers' server") && file.contains("# the parent's own note"), "{file}");
+        assert!(file.contains("max_bandwidth_kbps = 0 # unlimited"), "{file}");
+        assert!(iptincan::config::parse(&file, "server.toml").expect("valid").config.vpn.enabled);
+        let vpn = appliance.vpn_status().await.expect("the VPN view");
+        assert_eq!(vpn.summary, on.vpn);
+        if vpn.running {
+            assert!(isolated && device_exists("itc-vpn0"), "the device, in this test's own namespace");
+        }
+        client_for(&appliance).await.login("chatter", "parent-password").await.expect("chat keeps working");
+
+        // A device for the official app, capped.
+        let card = appliance.vpn_create_peer("chatter", "laptop").await.expect("makes a config");
+        for part in ["[Interface]", "PrivateKey = ", "[Peer]", "Endpoint = "] {
+            assert!(card.config_text.contains(part), "no {part} in the config");
+        }
+        assert!(card.qr_svg.contains("<svg"), "a QR picture");
+        appliance.vpn_set_limit(Some(card.peer.id), Some(2000)).await.expect("caps the device");
+        appliance.vpn_set_limit(None, Some(8000)).await.expect("caps everyone");
+        let vpn = appliance.vpn_status().await.expect("the VPN view");
+        assert_eq!(vpn.max_bandwidth_kbps, 8000);
+        assert_eq!(
+            vpn.peers.iter().map(|p| (p.name.as_str(), p.max_bandwidth_kbps)).collect::<Vec<_>>(),
+            [("laptop", Some(2000))]
+        );
+
+        // Where the VPN runs, the laptop connects with that config: the view shows it
+        // connected with its traffic, and once cut off it gets no further.
+        let mut laptop = if vpn.running { Some(Laptop::from_config(&card.config_text).await) } else { None };
+        if let Some(laptop) = laptop.as_mut() {
+            assert!(laptop.pings_the_server().await, "the laptop reaches home through the tunnel");
+            let seen = appliance.vpn_status().await.expect("the VPN view").peers;
+            assert!(seen[0].connected && seen[0].last_handshake_seconds.is_some(), "{seen:?}");
+            assert!(seen[0].rx_bytes > 0 && seen[0].tx_bytes > 0, "traffic both ways: {seen:?}");
+        }
+        let revoked = appliance.vpn_revoke(card.peer.id).await.expect("cuts it off");
+        assert_eq!(revoked.id, card.peer.id);
+        assert!(appliance.vpn_status().await.expect("the VPN view").peers.is_empty());
+        if let Some(laptop) = laptop.as_mut() {
+            assert!(!laptop.pings_the_server().await, "cut off at once");
+        }
+
+        // Unticked: off again, and the device is gone.
+        let unticked = appliance.set_vpn_enabled(false).await.expect("turns the VPN off");
+        assert!(!unticked.vpn_enabled && unticked.connection_code.is_some());
+        assert_eq!(unticked.vpn, off);
+        assert!(!device_exists("itc-vpn0"));
+        client_for(&appliance).await.login("chatter", "parent-password").await.expect("chat keeps working");
+
+        // While stopped the setting is written and the server stays stopped.
+        appliance.stop().await.expect("stops");
+        let stopped = appliance.set_vpn_enabled(true).await.expect("writes the setting");
+        assert_eq!((stopped.state, stopped.vpn_enabled), (ApplianceState::Stopped, true));
+        assert!(matches!(appliance.list_members().await, Err(ApplianceError::NotRunning)));
+    });
+}

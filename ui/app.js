@@ -17,6 +17,12 @@ const STATE_WORDS = {
 let lastState = null;
 let invitesShownFor = null;
 let backupsShownFor = undefined;
+let vpnBusy = false; // turning the VPN on or off (the server restarts)
+let vpnLoading = false;
+let membersShown = null;
+// Device rows by peer id, kept across refreshes so that a cap being typed or an armed
+// "Cut access" survives the next poll.
+const vpnRows = new Map();
 
 function show(id, text) {
   $(id).textContent = text;
@@ -99,6 +105,8 @@ function render(status) {
   const text = status.log_lines.join('\n');
   if (log.textContent !== text) log.textContent = text;
 
+  renderVpn(status, running);
+
   if (running && invitesShownFor !== status.connection_code) {
     invitesShownFor = status.connection_code;
     loadInvites();
@@ -174,29 +182,266 @@ async function loadBackups() {
   $('backup-list').replaceChildren(...backups.map((backup) => {
     const item = document.createElement('li');
     item.textContent = describeBackup(backup);
-    const restore = document.createElement('button');
-    restore.type = 'button';
-    restore.textContent = 'Restore';
-    restore.setAttribute('aria-label', `Restore the backup of ${describeBackup(backup)}`);
-    restore.addEventListener('click', async () => {
-      // Two steps, so that one stray click restores nothing.
-      if (restore.dataset.armed !== 'yes') {
-        restore.dataset.armed = 'yes';
-        restore.textContent = 'Yes, restore this backup';
-        return;
-      }
-      restore.disabled = true;
-      const passphrase = $('backup-passphrase').value;
-      const done = await act('backup-error', 'restore_backup', { path: backup.path, passphrase: passphrase || null });
-      show('backup-message', done ? 'Restored.' : '');
-      restore.disabled = false;
-      restore.dataset.armed = '';
-      restore.textContent = 'Restore';
-    });
+    const restore = confirmingButton('Restore', 'Yes, restore this backup',
+      `Restore the backup of ${describeBackup(backup)}`, async () => {
+        const passphrase = $('backup-passphrase').value;
+        const done = await act('backup-error', 'restore_backup', { path: backup.path, passphrase: passphrase || null });
+        show('backup-message', done ? 'Restored.' : '');
+      });
     item.append(restore);
     return item;
   }));
 }
+
+// A button that asks once more, so that one stray click does nothing: the first click arms
+// it (`armedText`), the second runs `action`, after which it is back as it was.
+function confirmingButton(text, armedText, label, action) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = text;
+  button.setAttribute('aria-label', label);
+  button.addEventListener('click', async () => {
+    if (button.dataset.armed !== 'yes') {
+      button.dataset.armed = 'yes';
+      button.textContent = armedText;
+      return;
+    }
+    button.disabled = true;
+    await action();
+    button.disabled = false;
+    button.dataset.armed = '';
+    button.textContent = text;
+  });
+  return button;
+}
+
+// ---- VPN ----
+
+function bytes(count) {
+  if (count < 1000) return `${count} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = count;
+  let unit = -1;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+function speed(kbps) {
+  return kbps === 0 ? 'no limit' : `${Number((kbps / 1000).toFixed(3))} Mbit/s`;
+}
+
+// The engine's one-line state as a sentence.
+function sentence(line) {
+  const text = line.charAt(0).toUpperCase() + line.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+function renderVpn(status, running) {
+  const box = $('vpn-enabled');
+  box.disabled = vpnBusy;
+  $('vpn-details').hidden = !running;
+  if (vpnBusy) return;
+  box.checked = status.vpn_enabled;
+  if (!status.vpn_enabled) {
+    show('vpn-state', 'The VPN is off. Tick the box to let family members use the home connection when they are away.');
+  } else if (!running) {
+    show('vpn-state', 'The VPN is on, and runs while the server runs.');
+  } else {
+    show('vpn-state', sentence(status.vpn));
+  }
+  if (running) loadVpn();
+}
+
+async function loadVpn() {
+  if (vpnLoading) return;
+  vpnLoading = true;
+  let vpn;
+  let members;
+  try {
+    [vpn, members] = await Promise.all([invoke('vpn_status'), invoke('list_members')]);
+  } catch (err) {
+    return; // Not running (any more): the next status says so.
+  } finally {
+    vpnLoading = false;
+  }
+  renderPeers(vpn.peers, vpn.max_bandwidth_kbps);
+  show('vpn-cap-now', vpn.max_bandwidth_kbps === 0
+    ? 'Devices have no speed limit, except those given their own.'
+    : `Each device may use at most ${speed(vpn.max_bandwidth_kbps)} each way, except those given their own cap.`);
+  renderMembers(members);
+}
+
+function renderMembers(members) {
+  const key = members.map((member) => `${member.username}/${member.role}`).join('\n');
+  if (key === membersShown) return;
+  membersShown = key;
+  const select = $('vpn-member');
+  const chosen = select.value;
+  select.replaceChildren(...members.map((member) => {
+    const option = document.createElement('option');
+    option.value = member.username;
+    option.textContent = member.role === 'admin' ? `${member.username} (administrator)` : member.username;
+    return option;
+  }));
+  if (members.some((member) => member.username === chosen)) select.value = chosen;
+}
+
+function connectedWords(peer) {
+  if (peer.last_handshake_seconds === null) return 'No, never yet';
+  const seen = `last seen ${duration(peer.last_handshake_seconds)} ago`;
+  return peer.connected ? `Yes, ${seen}` : `No, ${seen}`;
+}
+
+function renderPeers(peers, everyone) {
+  $('vpn-no-peers').hidden = peers.length > 0;
+  $('vpn-peers').hidden = peers.length === 0;
+  const listed = new Set();
+  for (const peer of peers) {
+    listed.add(peer.id);
+    let row = vpnRows.get(peer.id);
+    if (!row) {
+      row = peerRow(peer);
+      vpnRows.set(peer.id, row);
+      $('vpn-peer-rows').append(row);
+    }
+    const cells = row.cells;
+    cells[0].textContent = peer.username;
+    cells[1].textContent = peer.name;
+    cells[2].textContent = peer.address;
+    cells[3].textContent = connectedWords(peer);
+    cells[3].className = peer.connected ? 'connected' : '';
+    cells[4].textContent = bytes(peer.tx_bytes);
+    cells[5].textContent = bytes(peer.rx_bytes);
+    row.querySelector('.cap-now').textContent = peer.max_bandwidth_kbps === null
+      ? `as everyone (${speed(everyone)})`
+      : speed(peer.max_bandwidth_kbps);
+  }
+  for (const [id, row] of vpnRows) {
+    if (!listed.has(id)) {
+      row.remove();
+      vpnRows.delete(id);
+    }
+  }
+}
+
+// Mbit/s as typed into a cap field: kbit/s, null for empty (the default), or undefined when
+// it is not a number.
+function typedCap(text) {
+  if (text.trim() === '') return null;
+  const mbits = Number(text);
+  if (!Number.isFinite(mbits) || mbits < 0 || mbits > 4000000) return undefined;
+  return Math.round(mbits * 1000);
+}
+
+function peerRow(peer) {
+  const row = document.createElement('tr');
+  row.dataset.peer = String(peer.id);
+  for (let i = 0; i < 6; i += 1) row.append(document.createElement('td'));
+  const who = `${peer.name} (${peer.username})`;
+
+  const capCell = document.createElement('td');
+  const capNow = document.createElement('span');
+  capNow.className = 'cap-now';
+  const capForm = document.createElement('form');
+  capForm.className = 'cap';
+  const capInput = document.createElement('input');
+  capInput.type = 'number';
+  capInput.min = '0';
+  capInput.step = '0.1';
+  capInput.placeholder = 'Mbit/s';
+  capInput.setAttribute('aria-label', `Speed cap for ${who} in Mbit/s; empty = as everyone, 0 = no limit`);
+  const capSet = document.createElement('button');
+  capSet.type = 'submit';
+  capSet.textContent = 'Set';
+  capSet.setAttribute('aria-label', `Set the speed cap for ${who}`);
+  capForm.append(capInput, capSet);
+  capForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const kbps = typedCap(capInput.value);
+    if (kbps === undefined) {
+      show('vpn-error', 'A speed cap is a number of Mbit/s (0 = no limit), or empty for the same as everyone.');
+      return;
+    }
+    await act('vpn-error', 'vpn_set_limit', { id: peer.id, kbps });
+    if (!$('vpn-error').textContent) capInput.value = '';
+    loadVpn();
+  });
+  capCell.append(capNow, capForm);
+
+  const actionCell = document.createElement('td');
+  // The row goes away with the device at the next refresh.
+  const cut = confirmingButton('Cut access', 'Yes, cut access', `Cut VPN access for ${who}`, async () => {
+    const revoked = await act('vpn-error', 'vpn_revoke', { id: peer.id });
+    if (revoked) show('vpn-message', `Access cut: ${revoked.name} (${revoked.username}) can no longer use the VPN.`);
+    await loadVpn();
+  });
+  cut.className = 'cut';
+  actionCell.append(cut);
+  row.append(capCell, actionCell);
+  return row;
+}
+
+function showVpnCard(card) {
+  $('vpn-qr').src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(card.qr_svg)}`;
+  show('vpn-config', card.config_text);
+  show('vpn-card-device', `${card.peer.name} (${card.peer.username})`);
+  $('vpn-card').hidden = false;
+  $('vpn-card').scrollIntoView({ block: 'nearest' });
+}
+
+// Hides the configuration for good: the page keeps no copy of its secret key.
+function hideVpnCard() {
+  $('vpn-card').hidden = true;
+  $('vpn-qr').removeAttribute('src');
+  show('vpn-config', '');
+}
+
+$('vpn-enabled').addEventListener('change', async (event) => {
+  const enabled = event.target.checked;
+  vpnBusy = true;
+  event.target.disabled = true;
+  show('vpn-state', `Turning the VPN ${enabled ? 'on' : 'off'}: the server restarts for a moment…`);
+  await act('vpn-error', 'vpn_set_enabled', { enabled });
+  vpnBusy = false;
+  refresh();
+});
+
+$('vpn-add-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const name = $('vpn-device-name').value.trim();
+  if (!name) {
+    show('vpn-error', 'Please give the device a name, such as "Anna\'s phone".');
+    return;
+  }
+  $('vpn-add').disabled = true;
+  const card = await act('vpn-error', 'vpn_create_peer', { username: $('vpn-member').value, name });
+  $('vpn-add').disabled = false;
+  if (card) {
+    $('vpn-device-name').value = '';
+    show('vpn-message', '');
+    showVpnCard(card);
+    loadVpn();
+  }
+});
+
+$('vpn-cap-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const kbps = typedCap($('vpn-cap').value);
+  if (kbps === undefined || kbps === null) {
+    show('vpn-error', 'The speed cap is a number of Mbit/s (0 = no limit).');
+    return;
+  }
+  await act('vpn-error', 'vpn_set_limit', { id: null, kbps });
+  if (!$('vpn-error').textContent) $('vpn-cap').value = '';
+  loadVpn();
+});
+
+$('copy-vpn-config').addEventListener('click', () =>
+  act('vpn-error', 'copy_text', { text: $('vpn-config').textContent }));
+$('vpn-card-done').addEventListener('click', hideVpnCard);
 
 $('setup-form').addEventListener('submit', async (event) => {
   event.preventDefault();

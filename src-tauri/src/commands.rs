@@ -6,8 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::tray;
-use iptincan::appliance::{Appliance, BackupEntry, InviteCard, InviteRequest, SetupChoices, Status};
-use iptincan::proto::InviteInfo;
+use iptincan::appliance::{Appliance, BackupEntry, InviteCard, InviteRequest, SetupChoices, Status, VpnCard};
+use iptincan::proto::{InviteInfo, User, VpnPeerInfo, VpnStatus};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::{AppHandle, State};
@@ -63,6 +63,46 @@ pub async fn list_invites(engine: State<'_, Engine>) -> Result<Vec<InviteInfo>> 
 #[tauri::command]
 pub async fn revoke_invite(engine: State<'_, Engine>, id: i64) -> Result<InviteInfo> {
     Ok(engine.revoke_invite(id).await?)
+}
+
+/// Every account, by name: whom the VPN's "Add a device" can make a config for.
+#[tauri::command]
+pub async fn list_members(engine: State<'_, Engine>) -> Result<Vec<User>> {
+    Ok(engine.list_members().await?)
+}
+
+/// The VPN view: its state in one line, the server-wide cap, every device with its traffic.
+#[tauri::command]
+pub async fn vpn_status(engine: State<'_, Engine>) -> Result<VpnStatus> {
+    Ok(engine.vpn_status().await?)
+}
+
+/// Turns the VPN on or off; the engine writes the setting and restarts the server.
+#[tauri::command]
+pub async fn vpn_set_enabled(app: AppHandle, engine: State<'_, Engine>, enabled: bool) -> Result<Status> {
+    let result = engine.set_vpn_enabled(enabled).await;
+    tray::refresh(&app, &engine.status());
+    Ok(result?)
+}
+
+/// Makes a WireGuard app config for a member's device: its text (with the device's private
+/// key, so never logged) and QR picture, for the page to show once.
+#[tauri::command]
+pub async fn vpn_create_peer(engine: State<'_, Engine>, username: String, name: String) -> Result<VpnCard> {
+    Ok(engine.vpn_create_peer(&username, &name).await?)
+}
+
+/// Cuts a device's VPN access at once.
+#[tauri::command]
+pub async fn vpn_revoke(engine: State<'_, Engine>, id: i64) -> Result<VpnPeerInfo> {
+    Ok(engine.vpn_revoke(id).await?)
+}
+
+/// Caps one device (`id`) or, without one, every device without its own cap, in kbit/s
+/// (0 = unlimited; none = back to the default).
+#[tauri::command]
+pub async fn vpn_set_limit(engine: State<'_, Engine>, id: Option<i64>, kbps: Option<u32>) -> Result<()> {
+    Ok(engine.vpn_set_limit(id, kbps).await?)
 }
 
 /// Takes a verified backup now.

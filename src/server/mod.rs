@@ -295,6 +295,12 @@ impl RunningServer {
         self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
     }
 
+    /// Every account, by name (e.g. whom the dashboard can make a VPN config for).
+    pub async fn list_users(&self) -> Result<Vec<crate::proto::User>, StoreError> {
+        let users = self.shared.store.list_users().await?;
+        Ok(users.into_iter().map(|presence| presence.user).collect())
+    }
+
     /// The VPN's state and every peer with its traffic (the dashboard's VPN view).
     pub async fn vpn_status(&self) -> Result<crate::proto::VpnStatus, Failure> {
         Ok(self.shared.vpn.status(&self.shared.store, None).await?)

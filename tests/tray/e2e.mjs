@@ -5,7 +5,9 @@
 // Story: first run shows the setup form; the parent names the server and picks a password;
 // the dashboard shows the server running with a connection code; "Create invite" shows an
 // invite QR picture and its text; the tray menu lists its items, "Invite someone…" from the
-// tray shows a new invite on the dashboard, and Quit ends the app.
+// tray shows a new invite on the dashboard; ticking VPN turns it on, "Add a device" shows a
+// WireGuard config whose on-screen QR decodes to its text, the device is listed and "Cut
+// access" removes it; Quit ends the app and leaves no VPN device behind.
 //
 // Run by scripts/test-tray, which provides Xvfb, a D-Bus session, a tray host and
 // tauri-driver. Needs only Node (built-in fetch); no npm packages.
@@ -186,6 +188,32 @@ function clickMenu(menu, label) {
     '--', String(item.id), 'clicked', '<"">', '0');
 }
 
+// Page script: whether card `card` is shown with its QR picture `img` drawn.
+function qrShown(card, img) {
+  return `const img = document.getElementById('${img}');` +
+    `return !document.getElementById('${card}').hidden && img.src.startsWith('data:image/svg+xml') ` +
+    '&& img.complete && img.naturalWidth > 0;';
+}
+
+// Every QR code zbarimg finds in a picture, as text (its XML output keeps multi-line texts whole).
+function scanQrCodes(file) {
+  const xml = execFileSync('zbarimg', ['--quiet', '--xml', file], { encoding: 'utf8' });
+  return [...xml.matchAll(/<data[^>]*><!\[CDATA\[([\s\S]*?)\]\]><\/data>/g)].map((match) => match[1]);
+}
+
+// Whether network device `name` exists here (the app runs in the same network namespace).
+function deviceExists(name) {
+  try {
+    execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    return false;
+  }
+}
+
+// The VPN's device name in the test's settings (the default).
+const VPN_DEVICE = 'itc-vpn0';
+
 function screenshotScreen(file) {
   execFileSync('import', ['-window', 'root', join(ARTIFACTS, file)]);
 }
@@ -223,10 +251,7 @@ async function main() {
     await step('creating an invite shows its QR picture and text', async () => {
       await session.type('#invite-note', 'Grandma');
       await session.click('#invite-create');
-      await session.until('the invite QR picture',
-        "const img = document.getElementById('invite-qr');" +
-        "return !document.getElementById('invite-card').hidden && img.src.startsWith('data:image/svg+xml') " +
-        '&& img.complete && img.naturalWidth > 0;');
+      await session.until('the invite QR picture', qrShown('invite-card', 'invite-qr'));
       const text = await session.text('#invite-text');
       if (!/^ITC-\S+\.\S+$/.test(text)) throw new Error(`invite text is "${text}"`);
       await session.until('the invite in the list',
@@ -278,6 +303,76 @@ async function main() {
         "return document.getElementById('last-backup').textContent !== 'none yet';");
     });
 
+    let vpnState = 'not turned on';
+    await step('the VPN: tick it, add a device, its on-screen QR is its config, cut its access', async () => {
+      await session.script("document.getElementById('vpn-enabled').scrollIntoView({ block: 'center' }); return true;");
+      await session.click('#vpn-enabled');
+      await session.until('the VPN switched on',
+        "const box = document.getElementById('vpn-enabled');" +
+        "return box.checked && !box.disabled && !document.getElementById('vpn-details').hidden " +
+        "&& document.getElementById('vpn-member').options.length > 0 " +
+        "&& !/^(The VPN is off\\. Tick|Turning)/.test(document.getElementById('vpn-state').textContent);");
+      const state = await session.text('#vpn-state');
+      writeFileSync(join(ARTIFACTS, 'vpn-state.txt'), `${state}\n`);
+      // As root (in the test's own network namespace) it really runs; otherwise it says why not.
+      vpnState = state;
+      const vpnRuns = /runs|running/.test(state);
+      if (vpnRuns !== deviceExists(VPN_DEVICE)) {
+        throw new Error(`the VPN says "${state}", but its device ${VPN_DEVICE} ${vpnRuns ? 'is missing' : 'exists'}`);
+      }
+
+      const member = await session.script("return document.getElementById('vpn-member').value;");
+      if (member !== 'chatter') throw new Error(`the device picker offers "${member}"`);
+      await session.type('#vpn-device-name', 'Test laptop');
+      await session.click('#vpn-add');
+      await session.until('the VPN config picture', qrShown('vpn-card', 'vpn-qr'));
+      const config = await session.text('#vpn-config');
+      for (const part of ['[Interface]', 'PrivateKey = ', '[Peer]', 'Endpoint = ']) {
+        // The config holds a private key: say what is missing, never print the text.
+        if (!config.includes(part)) throw new Error(`the config text has no "${part}"`);
+      }
+      const note = await session.text('#vpn-card .once');
+      if (!/shown only now/i.test(note)) throw new Error(`no "shown only now" note: ${squeeze(note)}`);
+      const row = await session.until('the device in the list',
+        "const row = [...document.querySelectorAll('#vpn-peer-rows tr')]" +
+        ".find((r) => r.cells[0].textContent === 'chatter' && r.cells[1].textContent === 'Test laptop');" +
+        'return row ? row.dataset.peer : null;');
+
+      await session.script("document.getElementById('vpn-qr').scrollIntoView({ block: 'center' }); return true;");
+      await sleep(500);
+      await session.screenshot('dashboard-vpn.png');
+      // The QR as the window draws it decodes to the config text (the WireGuard app could scan it).
+      const scanned = scanQrCodes(join(ARTIFACTS, 'dashboard-vpn.png'));
+      if (!scanned.some((text) => text.trim() === config.trim())) {
+        throw new Error(`no QR on screen reads as the config (${scanned.length} QR codes found)`);
+      }
+
+      // Caps: this device's own, and everyone's.
+      const rowCss = `#vpn-peer-rows tr[data-peer="${row}"]`;
+      await session.type(`${rowCss} form.cap input`, '2');
+      await session.click(`${rowCss} form.cap button`);
+      await session.until("the device's cap",
+        `return document.querySelector('${rowCss} .cap-now').textContent === '2 Mbit/s';`);
+      await session.type('#vpn-cap', '8');
+      await session.click('#vpn-cap-set');
+      await session.until("everyone's cap",
+        "return document.getElementById('vpn-cap-now').textContent.includes('at most 8 Mbit/s each way');");
+      await session.script("document.getElementById('vpn-heading').scrollIntoView({ block: 'start' }); return true;");
+      await sleep(300);
+      await session.screenshot('dashboard-vpn-devices.png');
+
+      const cut = `${rowCss} button.cut`;
+      await session.script(`document.querySelector('${cut}').scrollIntoView({ block: 'center' }); return true;`);
+      await session.click(cut);
+      const armed = await session.text(cut);
+      if (armed !== 'Yes, cut access') throw new Error(`after one click the button says "${armed}"`);
+      await session.click(cut);
+      await session.until('the device gone from the list',
+        `return !document.querySelector('#vpn-peer-rows tr[data-peer="${row}"]') ` +
+        "&& document.getElementById('vpn-message').textContent.startsWith('Access cut: Test laptop');");
+      await session.screenshot('dashboard-vpn-cut.png');
+    });
+
     await step('the tray menu, opened on screen', async () => {
       openMenuOnScreen();
       screenshotScreen('tray-menu.png');
@@ -296,6 +391,20 @@ async function main() {
         await sleep(250);
       }
       throw new Error('the tray item is still there');
+    });
+
+    await step('Quit left no VPN device behind', async () => {
+      const deadline = Date.now() + TIMEOUT_MS;
+      while (deviceExists(VPN_DEVICE) && Date.now() < deadline) await sleep(250);
+      if (deviceExists(VPN_DEVICE)) throw new Error(`${VPN_DEVICE} is still there after Quit`);
+      let tables = '';
+      try {
+        tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      } catch (err) {
+        // Not root: nftables is out of reach for the app as much as for us.
+      }
+      if (/table ip iptincan\b/.test(tables)) throw new Error(`the VPN's nftables table is still there: ${tables}`);
+      console.log(`# the VPN said: ${vpnState}`);
     });
   } finally {
     await session.end();
