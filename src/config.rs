@@ -82,6 +82,8 @@ pub struct ServerSection {
     pub udp_port: u16,
     pub rest_port: u16,
     pub max_users: u32,
+    /// Most members of one call sending video (camera or screen) at once.
+    pub max_video_senders: u32,
     pub motd: String,
     pub log_level: String,
     pub shutdown_grace_seconds: u64,
@@ -99,6 +101,7 @@ impl Default for ServerSection {
             udp_port: 3785,
             rest_port: 3786,
             max_users: 100,
+            max_video_senders: 8,
             motd: "Welcome to IPTinCan!".into(),
             log_level: "info".into(),
             shutdown_grace_seconds: 5,
@@ -475,6 +478,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !(1..=100_000).contains(&server.max_users) {
         return Err(invalid("server.max_users", "must be between 1 and 100000"));
     }
+    if !(1..=64).contains(&server.max_video_senders) {
+        return Err(invalid("server.max_video_senders", "must be between 1 and 64"));
+    }
     if !LOG_LEVELS.contains(&server.log_level.as_str()) {
         return Err(invalid("server.log_level", format!("must be one of {}", LOG_LEVELS.join(", "))));
     }
@@ -676,6 +682,7 @@ mod tests {
         assert_eq!(error_key("[server]\nlog_level = \"loud\""), "server.log_level");
         assert_eq!(error_key("[server]\nbind_address = \"home\""), "server.bind_address");
         assert_eq!(error_key("[server]\nmax_users = 0"), "server.max_users");
+        assert_eq!(error_key("[server]\nmax_video_senders = 0"), "server.max_video_senders");
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
         assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
         assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");

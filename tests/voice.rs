@@ -11,7 +11,7 @@ use iptincan::client::call::Call;
 use iptincan::client::media::MediaLink;
 use iptincan::client::Client;
 use iptincan::media::packet::{Direction, DropReason, Kind, MediaHeader, Session, StreamKind};
-use iptincan::proto::{ChannelKind, ErrorCode, Event, VoiceSession};
+use iptincan::proto::{ChannelKind, ErrorCode, Event, VideoStream, VoiceSession};
 use std::time::Duration;
 
 fn voice_frame(frame: u32) -> MediaHeader {
@@ -404,7 +404,6 @@ async fn talking_indicators_follow_the_packet_flow() {
 #[tokio::test]
 async fn video_frames_reach_subscribers_only_and_senders_are_capped() {
     use iptincan::client::call::Received;
-    use iptincan::proto::VideoStream;
     let room = room().await;
     let mut ann = room.server.member("ann").await;
     let mut bob = room.server.member("bob").await;
@@ -471,6 +470,30 @@ async fn video_frames_reach_subscribers_only_and_senders_are_capped() {
         }
         Ok(()) => panic!("a ninth video sender was let in"),
     }
+}
+
+/// `server.max_video_senders` sets the cap: with 2, the third member's camera is refused while
+/// the first two may still add their screens.
+#[tokio::test]
+async fn the_video_sender_cap_follows_the_configuration() {
+    let server = TestServer::start_with(|config| config.server.max_video_senders = 2).await;
+    let admin = server.admin().await;
+    let channel = admin.create_channel("Den", None, ChannelKind::Voice).await.expect("creates").id;
+    let mut senders = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let member = server.member(name).await;
+        let key = iptincan::e2e::DeviceKey::generate().public_base64();
+        member.join_voice(channel, &key).await.expect("joins");
+        senders.push(member);
+    }
+    senders[0].set_video(VideoStream::Camera, true).await.expect("first sender");
+    senders[1].set_video(VideoStream::Camera, true).await.expect("second sender");
+    let refused = senders[2].set_video(VideoStream::Camera, true).await.expect_err("a third is refused");
+    assert_eq!(refused.code(), Some(ErrorCode::LimitReached));
+    assert!(refused.to_string().contains("maximum of 2 video senders"), "{refused}");
+    senders[1].set_video(VideoStream::Screen, true).await.expect("a sender may add its screen");
+    senders[0].set_video(VideoStream::Camera, false).await.expect("stops");
+    senders[2].set_video(VideoStream::Camera, true).await.expect("room again once one stopped");
 }
 
 /// An admin moves a member to another voice channel: the member's call rejoins there with

@@ -263,9 +263,6 @@ pub fn leave(ctx: &Shared, conn: &mut Conn) {
     end_sessions(ctx, |id, _| id == session_id);
 }
 
-/// Most members of one call that send video at once.
-pub const MAX_VIDEO_SENDERS: usize = 8;
-
 /// The caller's live media session and its membership.
 fn own_membership(ctx: &Shared, conn: &Conn) -> Result<(u32, Membership), Failure> {
     let not_in_voice = || Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first");
@@ -288,7 +285,7 @@ pub fn start_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Rep
     ctx.relay
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .start_video(session_id, stream.into(), MAX_VIDEO_SENDERS)
+        .start_video(session_id, stream.into(), ctx.config.server.max_video_senders as usize)
         .map_err(|full| Failure::new(ErrorCode::LimitReached, full.to_string()))?;
     member.announce(ctx, Event::VideoStarted { channel_id: member.channel_id, session_id, stream });
     Ok(Reply::Ok)
