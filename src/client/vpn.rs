@@ -224,6 +224,7 @@ pub fn read_state(path: &Path) -> Result<Option<TunnelState>, VpnClientError> {
     Ok(serde_json::from_str(&text).ok())
 }
 
+#[cfg(any(target_os = "linux", test))]
 fn write_state(path: &Path, state: &TunnelState) -> Result<(), VpnClientError> {
     let file_error = |source| VpnClientError::File { what: "cannot write", path: path.into(), source };
     if let Some(parent) = path.parent() {
@@ -253,15 +254,18 @@ pub fn clean_up_after(state: &TunnelState, state_path: &Path) {
     let _ = std::fs::remove_file(state_path);
 }
 
+#[cfg(target_os = "linux")]
 fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
+#[cfg(target_os = "linux")]
 fn ip_error(what: &str, detail: impl std::fmt::Display) -> VpnClientError {
     VpnClientError::Setup(format!("{what}: {detail}"))
 }
 
 /// Runs `ip ARGS`; its first line of complaint on failure.
+#[cfg(target_os = "linux")]
 fn ip(args: &[&str]) -> Result<String, VpnClientError> {
     let output = std::process::Command::new("ip").args(args).output().map_err(|err| ip_error("cannot run ip", err))?;
     if output.status.success() {

@@ -10,17 +10,17 @@
 //!
 //! [`keys`] and [`client_config`] are the WireGuard key and config formats, [`pool`] the
 //! address pool, [`access`] the peers in the store, [`tunnels`] the sans-IO per-peer tunnel
-//! table, and on Linux [`system`] the TUN device and nftables NAT and [`datapath`] the tasks
-//! that move packets. [`Vpn`] is what the server holds: its state in one plain line and the
+//! table, and on Linux and Windows [`system`] the TUN device and the NAT (nftables; WinNAT)
+//! and [`datapath`] the tasks that move packets. [`Vpn`] is what the server holds: its state in one plain line and the
 //! admin operations, which change the store and then the running tunnel table at once.
 
 pub mod access;
 pub mod client_config;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod datapath;
 pub mod keys;
 pub mod pool;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod system;
 pub mod tunnels;
 
@@ -286,7 +286,7 @@ async fn sync_tunnels(tunnels: &Mutex<Tunnels>, store: &Store, settings: &Settin
 
 /// Sets up the device, NAT and tasks; returns the table, the inlet and whether the kernel
 /// forwards, or why it cannot run.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 async fn run(
     config: &VpnSection,
     settings: &Settings,
@@ -295,16 +295,11 @@ async fn run(
     tasks: &TaskTracker,
     cancel: CancellationToken,
 ) -> Result<(Arc<Mutex<Tunnels>>, Inlet, bool), String> {
-    use std::os::fd::AsFd;
     let secret = access::server_secret(store).await.map_err(|err| format!("the VPN is off: {err}"))?;
     let device = system::create_device(&config.tun_device_name, settings.subnet).map_err(|err| err.to_string())?;
     let nat = system::install_nat(&config.tun_device_name, settings.subnet).map_err(|err| err.to_string())?;
-    let sender = socket
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::net::UdpSocket::from)
-        .and_then(tokio::net::UdpSocket::from_std)
-        .map_err(|err| format!("the VPN is off: cannot share the media socket: {err}"))?;
+    let sender =
+        second_handle(socket).map_err(|err| format!("the VPN is off: cannot share the media socket: {err}"))?;
     let global = access::global_kbps(store, settings).await.map_err(|err| format!("the VPN is off: {err}"))?;
     let tunnels = Arc::new(Mutex::new(Tunnels::new(secret, global)));
     sync_tunnels(&tunnels, store, settings).await.map_err(|err| format!("the VPN is off: {err}"))?;
@@ -327,7 +322,7 @@ async fn run(
     Ok((tunnels, Inlet { sender: Some(inbox_tx) }, system::forwarding_enabled().unwrap_or(false)))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 async fn run(
     _config: &VpnSection,
     _settings: &Settings,
@@ -336,7 +331,23 @@ async fn run(
     _tasks: &TaskTracker,
     _cancel: CancellationToken,
 ) -> Result<(Arc<Mutex<Tunnels>>, Inlet, bool), String> {
-    Err("the VPN is off: this build runs it on Linux only so far".into())
+    Err("the VPN is off: this build runs it on Linux and Windows only".into())
+}
+
+/// A second handle on the media socket, so the VPN's replies leave from the media port.
+#[cfg(unix)]
+fn second_handle(socket: &tokio::net::UdpSocket) -> std::io::Result<tokio::net::UdpSocket> {
+    use std::os::fd::AsFd;
+    let handle = socket.as_fd().try_clone_to_owned()?;
+    tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(handle))
+}
+
+/// A second handle on the media socket, so the VPN's replies leave from the media port.
+#[cfg(windows)]
+fn second_handle(socket: &tokio::net::UdpSocket) -> std::io::Result<tokio::net::UdpSocket> {
+    use std::os::windows::io::AsSocket;
+    let handle = socket.as_socket().try_clone_to_owned()?;
+    tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(handle))
 }
 
 #[cfg(test)]

@@ -113,20 +113,16 @@ async fn run_in_foreground(_plan: TunnelPlan, _paths: &VpnPaths, _summary: &str)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+#[cfg(target_os = "linux")]
 async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
+    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Starts `itc vpn tunnel` in its own process group and waits for its first line.

@@ -1,46 +1,17 @@
-//! Linux: the server's TUN device and its own nftables table, and whether the kernel forwards.
+//! Linux: the engine's own nftables table for the VPN's NAT, and whether the kernel forwards.
 //!
-//! The device (`vpn.tun_device_name`, holding the server's address in `vpn.subnet`) is not
-//! persistent: the kernel removes it when the engine closes it or dies. The NAT lives in one
-//! table of the engine's own, `table ip iptincan` (masquerade what the subnet sends anywhere
-//! but back into the tunnel; clamp TCP MSS to the route MTU), created in one `nft -f` script
-//! that first deletes any table left by a crash, and removed with one `nft delete table` when
-//! [`NatRules`] is dropped. The engine never touches other tables or `net.ipv4.ip_forward`.
+//! One table of the engine's own, `table ip iptincan` (masquerade what the subnet sends
+//! anywhere but back into the tunnel; clamp TCP MSS to the route MTU), created in one `nft -f`
+//! script that first deletes any table left by a crash, and removed with one `nft delete
+//! table` when [`NatRules`] is dropped.
 
-use super::pool::Subnet;
+use super::SetupError;
+use crate::vpn::pool::Subnet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The engine's nftables table (family `ip`).
 pub const NFT_TABLE: &str = "iptincan";
-/// The TUN device's MTU: 1500 less WireGuard's 80 bytes of worst-case (IPv6) overhead.
-pub const TUN_MTU: u16 = 1420;
-
-/// Why the VPN could not set up the network; each message is one plain line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// No CAP_NET_ADMIN.
-    #[error(
-        "the VPN is off: it needs administrator rights (root or CAP_NET_ADMIN) to create its network device {device}"
-    )]
-    NoPrivilege {
-        /// The device name.
-        device: String,
-    },
-    /// The device could not be made for another reason.
-    #[error("the VPN is off: it could not create its network device {device}: {source}")]
-    Device {
-        /// The device name.
-        device: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// `nft` is missing or refused the table.
-    #[error("the VPN is off: it could not set up its NAT with nftables ({0})")]
-    Nat(String),
-}
-
 /// The engine's NAT table; dropping it deletes the table.
 #[derive(Debug)]
 pub struct NatRules {
@@ -54,19 +25,6 @@ impl Drop for NatRules {
             Err(err) => tracing::warn!(table = NFT_TABLE, error = %err, "could not remove the VPN's nftables table"),
         }
     }
-}
-
-/// Creates the TUN device named `device` with the server's address of `subnet`, up.
-pub fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
-    tun_rs::DeviceBuilder::new()
-        .name(device)
-        .ipv4(subnet.server_address(), subnet.prefix(), None)
-        .mtu(TUN_MTU)
-        .build_async()
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
-            _ => SetupError::Device { device: device.to_string(), source },
-        })
 }
 
 /// The nftables script that (re)creates the engine's table for `device` and `subnet`.
@@ -90,7 +48,7 @@ pub fn nat_script(device: &str, subnet: Subnet) -> String {
 
 /// Installs the engine's NAT table (replacing one a crash left behind).
 pub fn install_nat(device: &str, subnet: Subnet) -> Result<NatRules, SetupError> {
-    run_nft(&nat_script(device, subnet)).map_err(SetupError::Nat)?;
+    run_nft(&nat_script(device, subnet)).map_err(|err| SetupError::Nat(format!("nftables: {err}")))?;
     Ok(NatRules { _private: () })
 }
 
