@@ -212,31 +212,32 @@ impl VpnLab {
         stdout
     }
 
-    /// iperf3 from the phone to the internet for `seconds`; the receiver's rate in bit/s.
-    fn iperf_from_phone(&mut self, seconds: u32) -> f64 {
-        {
-            let server = self
-                .exec("net", "iperf3")
-                .args(["-s", "-B", INTERNET_IP, "-1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("iperf3 server");
-            self.children.push(server);
-        }
+    /// Starts a one-run iperf3 server in the internet and gives it a moment to listen.
+    fn start_iperf_server(&mut self) {
+        let server = self
+            .exec("net", "iperf3")
+            .args(["-s", "-B", INTERNET_IP, "-1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iperf3 server");
+        self.children.push(server);
         std::thread::sleep(Duration::from_millis(500));
-        let (ok, out, stderr) = run_bounded(self.exec("phone", "iperf3").args([
-            "-c",
-            INTERNET_IP,
-            "-t",
-            &seconds.to_string(),
-            "-J",
-            "--connect-timeout",
-            "3000",
-        ]));
+    }
+
+    /// iperf3 in the phone sending to the internet for `seconds`, with a JSON report.
+    fn iperf_client(&self, seconds: u64) -> Command {
+        let mut command = self.exec("phone", "iperf3");
+        command.args(["-c", INTERNET_IP, "-t", &seconds.to_string(), "-J", "--connect-timeout", "3000"]);
+        command
+    }
+
+    /// iperf3 from the phone to the internet for `seconds`; the receiver's rate in bit/s.
+    fn iperf_from_phone(&mut self, seconds: u64) -> f64 {
+        self.start_iperf_server();
+        let (ok, out, stderr) = run_bounded(&mut self.iperf_client(seconds));
         assert!(ok, "iperf3 through the tunnel: {stderr}{out}");
-        let report: serde_json::Value = serde_json::from_str(&out).expect("iperf3 JSON");
-        report["end"]["sum_received"]["bits_per_second"].as_f64().expect("a received rate")
+        received_rate(&out)
     }
 
     /// `itc ARGS` in the phone as the admin, with the phone's own key and state files.
@@ -287,6 +288,12 @@ impl Drop for VpnLab {
         }
         let _ = std::fs::remove_file(format!("/var/run/wireguard/{}.sock", self.wg_interface));
     }
+}
+
+/// The receiver's rate in bit/s from an iperf3 JSON report.
+fn received_rate(report: &str) -> f64 {
+    let report: serde_json::Value = serde_json::from_str(report).expect("iperf3 JSON");
+    report["end"]["sum_received"]["bits_per_second"].as_f64().expect("a received rate")
 }
 
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -504,22 +511,9 @@ fn voice_keeps_flowing_while_a_vpn_peer_saturates_its_tunnel() {
     let seconds = (reference.len() as u64).div_ceil(48_000) + 4;
 
     // The tunnel saturated for the whole call: iperf3 from the phone, uncapped.
-    let iperf_server = lab
-        .exec("net", "iperf3")
-        .args(["-s", "-B", INTERNET_IP, "-1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("iperf3 server");
-    lab.children.push(iperf_server);
-    std::thread::sleep(Duration::from_millis(500));
-    let load = lab
-        .exec("phone", "iperf3")
-        .args(["-c", INTERNET_IP, "-t", &(seconds + 4).to_string(), "-J", "--connect-timeout", "3000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("iperf3 client");
+    lab.start_iperf_server();
+    let load =
+        lab.iperf_client(seconds + 4).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("iperf3 client");
 
     let heard = voices.join("bob.wav");
     let bob = common::audio::recorder(
@@ -540,8 +534,7 @@ fn voice_keeps_flowing_while_a_vpn_peer_saturates_its_tunnel() {
     assert!(ok, "itc voice play: {err}");
     common::audio::finish(bob, Duration::from_secs(seconds + 15));
     let output = load.wait_with_output().expect("iperf3 ends");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("iperf3 JSON");
-    let tunnel_rate = report["end"]["sum_received"]["bits_per_second"].as_f64().expect("rate");
+    let tunnel_rate = received_rate(&String::from_utf8_lossy(&output.stdout));
 
     let recorded = iptincan::client::audio::read_wav(&heard).expect("bob's recording");
     let score = common::audio::best_correlation(&reference, &recorded);
