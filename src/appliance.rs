@@ -392,7 +392,7 @@ impl Appliance {
         Status {
             state,
             server_name: snapshot.server_name.clone(),
-            version: server::VERSION.to_string(),
+            version: crate::version::current().to_string(),
             uptime_seconds: snapshot.live.as_ref().map_or(0, |live| live.monitor.uptime().as_secs()),
             users_online: snapshot.live.as_ref().map_or(0, |live| live.monitor.users_online()),
             connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
