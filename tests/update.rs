@@ -80,6 +80,11 @@ fn server_artifact(version: &str) -> String {
     Artifact::ServerArchive.file_name(version, update::target())
 }
 
+/// The program's place in the server archive, as `scripts/package` packs it.
+fn program_in_archive(version: &str) -> String {
+    format!("itc-server-{version}-{}/itc-server", update::target())
+}
+
 fn executable_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("reads the program")
 }
@@ -88,7 +93,7 @@ fn executable_bytes(path: &Path) -> Vec<u8> {
 async fn a_signed_update_installs_and_the_new_version_answers() {
     let (feed, key, next) = (Feed::start(), TestKey::new(), next_version());
     let name = server_artifact(&next);
-    feed.add_artifact(&name, &[("itc-server", wrapper_script(&next).as_bytes(), 0o755)], Some(&key));
+    feed.add_artifact(&name, &[(&program_in_archive(&next), wrapper_script(&next).as_bytes(), 0o755)], Some(&key));
     feed.publish(&next, &[&name]);
     let install = Installation::new(&feed);
     let server = install.start(&key);
@@ -117,7 +122,8 @@ async fn a_signed_update_installs_and_the_new_version_answers() {
 async fn a_tampered_update_is_refused_and_the_running_version_stays() {
     let (feed, key, next) = (Feed::start(), TestKey::new(), next_version());
     let name = server_artifact(&next);
-    let artifact = feed.add_artifact(&name, &[("itc-server", wrapper_script(&next).as_bytes(), 0o755)], Some(&key));
+    let artifact =
+        feed.add_artifact(&name, &[(&program_in_archive(&next), wrapper_script(&next).as_bytes(), 0o755)], Some(&key));
     tamper(&artifact);
     feed.publish(&next, &[&name]);
     let install = Installation::new(&feed);
@@ -137,7 +143,7 @@ async fn a_tampered_update_is_refused_and_the_running_version_stays() {
 async fn an_unsigned_update_is_refused() {
     let (feed, key, next) = (Feed::start(), TestKey::new(), next_version());
     let name = server_artifact(&next);
-    feed.add_artifact(&name, &[("itc-server", wrapper_script(&next).as_bytes(), 0o755)], None);
+    feed.add_artifact(&name, &[(&program_in_archive(&next), wrapper_script(&next).as_bytes(), 0o755)], None);
     feed.publish(&next, &[&name]);
     let install = Installation::new(&feed);
     let server = install.start(&key);
@@ -155,7 +161,7 @@ async fn a_new_version_that_fails_to_start_is_rolled_back_and_not_tried_again() 
     let broken = format!(
         "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'itc-server {next}'; exit 0; fi\necho broken >&2\nexit 3\n"
     );
-    feed.add_artifact(&name, &[("itc-server", broken.as_bytes(), 0o755)], Some(&key));
+    feed.add_artifact(&name, &[(&program_in_archive(&next), broken.as_bytes(), 0o755)], Some(&key));
     feed.publish(&next, &[&name]);
     let install = Installation::new(&feed);
     let before = executable_bytes(&install.exe);

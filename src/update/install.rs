@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// while it is on trial.
 pub const TRIAL_ENV: &str = "ITC_UPDATE_TRIAL";
 
+/// Where the program sits in the server archive: a folder named like the archive.
+const ARCHIVE_PATH: &str = "itc-server-{{ version }}-{{ target }}/{{ bin }}";
+
 /// A new program in place, with the previous one kept for rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
@@ -78,6 +81,7 @@ pub fn replace_server(
     let status = self_update::backends::manifest::Update::configure()
         .manifest_url(feed_url)
         .bin_name("itc-server")
+        .bin_path_in_archive(ARCHIVE_PATH)
         .bin_install_path(exe)
         .current_version(crate::version::current())
         .release_tag(version)
