@@ -192,3 +192,83 @@ async fn a_new_version_that_fails_to_start_is_rolled_back_and_not_tried_again() 
     assert!(!log.contains("installing IPTinCan"), "{log}");
     again.terminate();
 }
+
+/// The process-wide test key for in-process updaters (the tray's engine), whose public half is
+/// put in this test process's environment once.
+fn in_process_key() -> &'static TestKey {
+    static KEY: std::sync::OnceLock<TestKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = TestKey::new();
+        std::env::set_var(update::keys::TEST_KEY_ENV, key.public_base64());
+        key
+    })
+}
+
+/// The tray's engine with its config pointing at `feed`, set up and running.
+async fn appliance_with_feed(dir: &Path, feed: &Feed) -> iptincan::appliance::Appliance {
+    let template = common::TEST_CONFIG.replace("check = false", &format!("check = true\nfeed_url = \"{}\"", feed.url));
+    let appliance = iptincan::appliance::Appliance::open_with_template(dir, &template).expect("opens");
+    let choices = iptincan::appliance::SetupChoices {
+        server_name: "Smith Family".into(),
+        admin_password: common::ADMIN_PASSWORD.into(),
+        open_router_ports: false,
+    };
+    appliance.setup(choices).await.expect("setup");
+    appliance
+}
+
+async fn wait_until_available(appliance: &iptincan::appliance::Appliance) -> iptincan::update::desktop::UpdateStatus {
+    let deadline = std::time::Instant::now() + UPDATE_WAIT;
+    loop {
+        let update = appliance.status().update;
+        if update.available.is_some() {
+            return update;
+        }
+        assert!(std::time::Instant::now() < deadline, "no update shown: {update:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tray shows "update available" and, on request, downloads the signed package and
+/// checks it before anything is installed.
+#[tokio::test]
+async fn the_tray_engine_shows_an_update_and_fetches_the_signed_package() {
+    let (feed, key, next) = (Feed::start(), in_process_key(), next_version());
+    let name = Artifact::DebPackage.file_name(&next, update::target());
+    let deb_name = format!("iptincan_{next}_amd64.deb");
+    feed.add_artifact(&name, &[(&deb_name, b"!<arch>\nnot really a package", 0o644)], Some(key));
+    feed.publish(&next, &[&name]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let appliance = appliance_with_feed(dir.path(), &feed).await;
+
+    let shown = wait_until_available(&appliance).await;
+    assert_eq!(shown.available.as_deref(), Some(next.as_str()));
+    assert_eq!(shown.problem, None);
+    let downloaded = appliance.download_update().await.expect("downloads and verifies");
+    assert_eq!(downloaded.version, next);
+    assert_eq!(downloaded.path, dir.path().join("updates").join(&deb_name));
+    assert_eq!(std::fs::read(&downloaded.path).expect("package"), b"!<arch>\nnot really a package");
+    let after = appliance.status().update;
+    assert_eq!((after.activity, after.problem), (None, None), "done, nothing wrong");
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn the_tray_engine_refuses_a_tampered_package() {
+    let (feed, key, next) = (Feed::start(), in_process_key(), next_version());
+    let name = Artifact::DebPackage.file_name(&next, update::target());
+    let deb_name = format!("iptincan_{next}_amd64.deb");
+    let artifact = feed.add_artifact(&name, &[(&deb_name, &[7u8; 4096], 0o644)], Some(key));
+    tamper(&artifact);
+    feed.publish(&next, &[&name]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let appliance = appliance_with_feed(dir.path(), &feed).await;
+    wait_until_available(&appliance).await;
+
+    let refused = appliance.install_update().await.expect_err("refused");
+    assert!(refused.to_string().contains("not signed with IPTinCan's release key"), "{refused}");
+    let problem = appliance.status().update.problem.expect("the dashboard says why");
+    assert!(problem.contains("may have been tampered with"), "{problem}");
+    assert!(!dir.path().join("updates").join(&deb_name).exists(), "nothing kept");
+    appliance.stop().await.expect("stops");
+}

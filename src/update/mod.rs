@@ -13,6 +13,7 @@
 //!
 //! All of this blocks (downloads, files); async callers run it on a blocking thread.
 
+pub mod desktop;
 pub mod health;
 pub mod install;
 pub mod keys;
@@ -85,6 +86,9 @@ pub enum UpdateError {
         /// Why.
         reason: String,
     },
+    /// There is no newer version to install.
+    #[error("there is no update to install")]
+    NothingToInstall,
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
