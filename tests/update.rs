@@ -4,7 +4,9 @@
 //! a new version that fails to start is rolled back and not tried again.
 //!
 //! The "newer build" is a small script that runs this build's real `itc-server` with
-//! `ITC_TEST_VERSION` set, which debug builds report as their version.
+//! `ITC_TEST_VERSION` set, which debug builds report as their version (so these tests need a
+//! Unix shell).
+#![cfg(unix)]
 
 mod common;
 
