@@ -11,7 +11,9 @@
 //
 // Run by scripts/test-tray, which provides Xvfb, a D-Bus session, a tray host and
 // tauri-driver. Needs only Node (built-in fetch); no npm packages.
-// Environment: TRAY_APP (the app binary), ARTIFACTS (output folder), WEBDRIVER_URL.
+// Environment: TRAY_APP (the app binary), ARTIFACTS (output folder), WEBDRIVER_URL,
+// ITC_TRAY_CONFIG_TEMPLATE (the setup template, which gets the feed's URL), ITC_TARGET (the
+// target triple, which the update artifact's name carries).
 // Exits non-zero, with the reason, when any step fails (e.g. no QR picture is shown).
 
 import { execFileSync } from 'node:child_process';
@@ -199,8 +201,7 @@ function screenshotScreen(file) {
 // setup template pointed at it (ITC_TRAY_CONFIG_TEMPLATE, read when the app starts).
 const UPDATE_VERSION = '99.0.0';
 async function serveUnsignedUpdate() {
-  const host = execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (\S+)$/m)[1];
-  const artifact = `iptincan-deb-${UPDATE_VERSION}-${host}.tar.gz`;
+  const artifact = `iptincan-deb-${UPDATE_VERSION}-${need('ITC_TARGET')}.tar.gz`;
   const manifest = JSON.stringify({
     schema: 1,
     releases: [{ version: UPDATE_VERSION, assets: [{ name: artifact, url: artifact }] }],
