@@ -274,3 +274,22 @@ async fn the_tray_engine_refuses_a_tampered_package() {
     assert!(!dir.path().join("updates").join(&deb_name).exists(), "nothing kept");
     appliance.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_release_whose_program_reports_another_version_is_refused_before_anything_changes() {
+    let (feed, key, next) = (Feed::start(), TestKey::new(), next_version());
+    let name = server_artifact(&next);
+    // Signed, but the program inside is not the version the feed says.
+    feed.add_artifact(&name, &[(&program_in_archive(&next), wrapper_script("0.0.1").as_bytes(), 0o755)], Some(&key));
+    feed.publish(&next, &[&name]);
+    let install = Installation::new(&feed);
+    let before = executable_bytes(&install.exe);
+    let server = install.start(&key);
+
+    let log = wait_for_log(&server, "the update was not installed");
+    assert!(log.contains(&format!("version {next} is broken")), "{log}");
+    assert_eq!(executable_bytes(&install.exe), before, "the program was not touched");
+    assert_eq!(install.health(&server.rest).await.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(update::State::load(&install.data).bad_versions, vec![next], "not tried again");
+    server.terminate();
+}

@@ -296,6 +296,9 @@ async fn install_update(
         Ok(installed) => installed,
         Err(err) => {
             tracing::error!("the update was not installed: {err}");
+            if matches!(err, update::UpdateError::BrokenRelease { .. }) {
+                update::State::mark_bad(data_dir.root(), version)?;
+            }
             return Ok(running);
         }
     };

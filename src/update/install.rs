@@ -109,6 +109,10 @@ pub fn replace_server(
                         running: crate::version::current().to_string(),
                     })
                 }
+                self_update::errors::Error::VerificationRejected { reason, .. } => Err(UpdateError::BrokenRelease {
+                    version: version.to_string(),
+                    reason: reason.unwrap_or_else(|| "the new program failed its check".into()),
+                }),
                 other => Err(install_error(other.to_string())),
             }
         }

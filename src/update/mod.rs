@@ -78,6 +78,15 @@ pub enum UpdateError {
         /// What is wrong.
         reason: String,
     },
+    /// The new program does not run or does not report the version it was released as
+    /// (nothing was changed; the version is not worth trying again).
+    #[error("version {version} is broken: {reason}; keeping the running version")]
+    BrokenRelease {
+        /// The version.
+        version: String,
+        /// What the check found.
+        reason: String,
+    },
     /// Replacing the program failed (nothing was changed).
     #[error("cannot install version {version}: {reason}")]
     Install {
