@@ -231,8 +231,26 @@ async fn wait_healthy(
     Err(TrialFailed(format!("no healthy answer within {} s: {last_problem}", timeout.as_secs())))
 }
 
-/// Stops the trial program and waits for it.
+/// How long the trial program gets to stop by itself before it is killed.
+#[cfg(target_os = "linux")]
+const TRIAL_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Stops the trial program (on Linux first with SIGTERM, so that it shuts down as it would
+/// under a service manager) and waits for it.
 fn stop(child: &mut Child) {
+    #[cfg(target_os = "linux")]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        use nix::sys::signal::{kill, Signal};
+        if kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).is_ok() {
+            let deadline = Instant::now() + TRIAL_STOP_GRACE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
     if let Err(err) = child.kill() {
         tracing::debug!(error = %err, "the trial program had already stopped");
     }
