@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// The folder in the data directory where verified packages are kept until installed.
+/// The folder in the data directory where the verified package is kept until installed (only
+/// the newest one).
 pub const DOWNLOAD_DIR: &str = "updates";
 
 /// The updates part of the dashboard.
@@ -105,6 +106,10 @@ impl DesktopUpdates {
         let available = self.available().ok_or(UpdateError::NothingToInstall)?;
         let version = available.version.clone();
         let folder = self.folder.join(DOWNLOAD_DIR);
+        // The folder only ever holds the newest download.
+        if let Err(err) = std::fs::remove_dir_all(&folder) {
+            tracing::debug!(error = %err, "no earlier downloads to remove");
+        }
         *lock(&self.activity) = Some((format!("Downloading IPTinCan {version}"), 0));
         let activity = self.activity.clone();
         let progress = move |progress: DownloadProgress| {
