@@ -226,9 +226,15 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
             available = next_update(&mut updates) => available,
             Err(err) = show_internet_codes(&running) => return Err(err),
         };
-        if !config.update.auto_install {
+        let packaged = std::env::current_exe().is_ok_and(|exe| update::install::managed_by_package(&exe));
+        if packaged || !config.update.auto_install {
+            let how = if packaged {
+                "install the new package (apt, or a new container image)"
+            } else {
+                "set update.auto_install = true to install it automatically"
+            };
             tracing::info!(
-                "IPTinCan {} is available (running {}); set update.auto_install = true to install it automatically",
+                "IPTinCan {} is available (running {}); {how}",
                 available.version,
                 iptincan::version::current()
             );
