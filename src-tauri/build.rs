@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "data_location",
     "autostart_enabled",
     "set_autostart",
+    "install_update",
 ];
 
 fn main() {

@@ -7,8 +7,8 @@
 //! restart, a [`Status`] snapshot for the tray icon and the dashboard, invites with their QR
 //! pictures, the VPN view (on/off, which restarts the server; devices with their traffic, caps,
 //! cutting access), back up now / list / restore (a restore stops the server, restores, and
-//! starts it again), and the recent log lines (the app's tracing output goes to
-//! [`Appliance::log_writer`]).
+//! starts it again), updates ([`DesktopUpdates`]: "update available" and install on request),
+//! and the recent log lines (the app's tracing output goes to [`Appliance::log_writer`]).
 
 use crate::backup::{self, BackupError, Passphrase, RestoreOptions};
 use crate::code::{render_qr_svg, QrError};
@@ -18,6 +18,8 @@ use crate::proto::{InviteInfo, Role, User};
 use crate::server::invites::{InviteError, InviteOptions};
 use crate::server::{self, Failure, RunningServer, ServerMonitor, StartError};
 use crate::store::StoreError;
+use crate::update::desktop::{DesktopUpdates, UpdateStatus};
+use crate::update::UpdateError;
 use crate::vpn::VpnState;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -66,6 +68,9 @@ pub enum ApplianceError {
     /// A backup or restore failed.
     #[error("{0}")]
     Backup(#[from] BackupError),
+    /// An update could not be downloaded, verified or installed.
+    #[error("{0}")]
+    Update(#[from] UpdateError),
 }
 
 impl Serialize for ApplianceError {
@@ -129,6 +134,8 @@ pub struct Status {
     pub next_backup: Option<String>,
     /// A backup or restore under way.
     pub backup_progress: Option<BackupProgress>,
+    /// A newer version, and an update under way.
+    pub update: UpdateStatus,
     /// The most recent log lines, oldest first.
     pub log_lines: Vec<String>,
 }
@@ -219,6 +226,7 @@ pub struct Appliance {
     logs: LogBuffer,
     /// How far a restore under way has got (backups report through the running server).
     restore_progress: backup::ProgressCell,
+    updates: DesktopUpdates,
 }
 
 /// What [`Appliance::status`] reads without waiting for a start or stop in progress.
@@ -253,6 +261,7 @@ impl Appliance {
         let io_err = |source| ConfigError::Io { path: data_dir.root().display().to_string(), source };
         std::fs::create_dir_all(data_dir.root()).map_err(io_err)?;
         let appliance = Appliance {
+            updates: DesktopUpdates::new(data_dir.root()),
             data_dir,
             template: template.to_string(),
             running: tokio::sync::Mutex::new(None),
@@ -340,6 +349,7 @@ impl Appliance {
             tracing::warn!("{warning}");
         }
         self.remember(&loaded.config);
+        self.updates.start_checking(&loaded.config.update);
         let server = server::start(loaded.config, self.data_dir.clone()).await?;
         let mut snapshot = self.snapshot();
         snapshot.last_error = None;
@@ -398,7 +408,7 @@ impl Appliance {
         Status {
             state,
             server_name: snapshot.server_name.clone(),
-            version: server::VERSION.to_string(),
+            version: crate::version::current().to_string(),
             uptime_seconds: snapshot.live.as_ref().map_or(0, |live| live.monitor.uptime().as_secs()),
             users_online: snapshot.live.as_ref().map_or(0, |live| live.monitor.users_online()),
             connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
@@ -420,8 +430,20 @@ impl Appliance {
                 let backing_up = snapshot.live.as_ref()?.monitor.backup_progress()?;
                 Some(BackupProgress::new("Backing up", backing_up))
             }),
+            update: self.updates.status(),
             log_lines: self.logs.lines(),
         }
+    }
+
+    /// Downloads the available update and checks its signature, without installing it.
+    pub async fn download_update(&self) -> Result<crate::update::desktop::Downloaded, ApplianceError> {
+        Ok(self.updates.download().await?)
+    }
+
+    /// Downloads the available update, checks its signature and hands it to the system's
+    /// installer; returns the version installed (the app then restarts into it).
+    pub async fn install_update(&self) -> Result<String, ApplianceError> {
+        Ok(self.updates.install().await?)
     }
 
     /// The connection code to give out, while running ("Copy connection code"): for the

@@ -68,6 +68,7 @@ pub struct Config {
     pub network: NetworkSection,
     pub notifications: NotificationsSection,
     pub backup: BackupSection,
+    pub update: UpdateSection,
 }
 
 /// `[server]`.
@@ -345,6 +346,31 @@ impl BackupSection {
     }
 }
 
+/// `[update]`: the release feed this server checks for new versions (see `crate::update`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct UpdateSection {
+    pub check: bool,
+    pub auto_install: bool,
+    pub feed_url: String,
+    pub health_timeout_seconds: u32,
+}
+
+/// Where IPTinCan's releases are published (the product documentation's download site).
+pub const DEFAULT_FEED_URL: &str = "https://update.iptincan.com/manifest.json";
+
+impl Default for UpdateSection {
+    fn default() -> Self {
+        UpdateSection {
+            check: true,
+            auto_install: false,
+            feed_url: DEFAULT_FEED_URL.into(),
+            health_timeout_seconds: 60,
+        }
+    }
+}
+
 /// A parsed, validated configuration and what was odd about it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -540,7 +566,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid("notifications.admin_email", "must be an e-mail address or empty"));
     }
     check_url("notifications.billing_worker_url", &notifications.billing_worker_url, true)?;
-    validate_backup(&config.backup)
+    validate_backup(&config.backup)?;
+    check_url("update.feed_url", &config.update.feed_url, false)?;
+    if !(5..=600).contains(&config.update.health_timeout_seconds) {
+        return Err(invalid("update.health_timeout_seconds", "must be between 5 and 600"));
+    }
+    Ok(())
 }
 
 fn validate_backup(backup: &BackupSection) -> Result<(), ConfigError> {

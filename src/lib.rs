@@ -19,4 +19,6 @@ pub mod rest;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod update;
+pub mod version;
 pub mod vpn;

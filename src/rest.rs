@@ -46,7 +46,7 @@ pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, cancel: C
 async fn health(State(ctx): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "status": "ok",
-        "version": crate::server::VERSION,
+        "version": crate::version::current(),
         "uptime_seconds": ctx.started_at.elapsed().as_secs(),
     }))
 }

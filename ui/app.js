@@ -101,6 +101,8 @@ function render(status) {
     loadBackups();
   }
 
+  renderUpdate(status.update, status.version);
+
   const log = $('log-lines');
   const text = status.log_lines.join('\n');
   if (log.textContent !== text) log.textContent = text;
@@ -113,6 +115,22 @@ function render(status) {
   }
   if (lastState !== status.state && lastState === 'setup_needed') loadInvites();
   lastState = status.state;
+}
+
+// "Update available" with an Install button, the download's progress, and what went wrong.
+function renderUpdate(update, version) {
+  const busy = Boolean(update.activity);
+  show('update-text', update.available
+    ? `IPTinCan ${update.available} is available (you have ${version}).`
+    : `IPTinCan ${version} is up to date.`);
+  $('install-update').hidden = !update.available;
+  $('install-update').disabled = busy;
+  $('update-progress').hidden = !busy;
+  if (busy) {
+    show('update-progress-label', `${update.activity} (${update.percent || 0}%)`);
+    $('update-progress-bar').value = update.percent || 0;
+  }
+  if (update.problem && !$('update-error').textContent) show('update-error', update.problem);
 }
 
 async function refresh() {
@@ -473,6 +491,11 @@ $('back-up-now').addEventListener('click', async () => {
   $('back-up-now').disabled = true;
   const entry = await act('backup-error', 'back_up_now');
   show('backup-message', entry ? `Backed up: ${describeBackup(entry)}.` : '');
+});
+$('install-update').addEventListener('click', async () => {
+  $('install-update').disabled = true;
+  const version = await act('update-error', 'install_update');
+  if (version) show('update-text', `IPTinCan ${version} is installed; restarting…`);
 });
 $('copy-code').addEventListener('click', () =>
   act('action-error', 'copy_text', { text: $('connection-code').textContent }));

@@ -133,6 +133,18 @@ pub async fn restore_backup(
     Ok(result?)
 }
 
+/// Installs the available update (download, signature check, the system's installer), then
+/// restarts the app into the new version.
+#[tauri::command]
+pub async fn install_update(app: AppHandle, engine: State<'_, Engine>) -> Result<String> {
+    let version = engine.install_update().await;
+    tray::refresh(&app, &engine.status());
+    let version = version?;
+    tracing::info!("restarting into IPTinCan {version}");
+    crate::quit_for_restart(&app);
+    Ok(version)
+}
+
 /// Puts text (a connection code or an invite) on the clipboard.
 #[tauri::command]
 pub fn copy_text(app: AppHandle, text: String) -> Result<()> {

@@ -94,6 +94,7 @@ pub fn run() {
             commands::data_location,
             commands::autostart_enabled,
             commands::set_autostart,
+            commands::install_update,
         ])
         .build(tauri::generate_context!());
     let app = match app {
@@ -123,6 +124,12 @@ pub fn run() {
 pub fn quit(app: &AppHandle) {
     app.state::<Quitting>().0.store(true, Ordering::SeqCst);
     app.exit(0);
+}
+
+/// After an update: stops the server (on `RunEvent::Exit`) and starts the new program.
+pub fn quit_for_restart(app: &AppHandle) {
+    app.state::<Quitting>().0.store(true, Ordering::SeqCst);
+    app.request_restart();
 }
 
 /// Opens the engine on the per-user data directory.

@@ -42,6 +42,7 @@ pub struct TrayMenu {
 struct Shown {
     state: ApplianceState,
     users_online: usize,
+    update: Option<String>,
 }
 
 /// Builds the tray icon and its menu; call once, from `setup`.
@@ -93,7 +94,7 @@ fn try_refresh(app: &AppHandle, status: &Status) -> tauri::Result<()> {
     let (Some(menu), Some(tray)) = (app.try_state::<TrayMenu>(), app.tray_by_id(TRAY_ID)) else {
         return Ok(());
     };
-    let now = Shown { state: status.state, users_online: status.users_online };
+    let now = Shown { state: status.state, users_online: status.users_online, update: status.update.available.clone() };
     let mut shown = menu.shown.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if shown.as_ref() == Some(&now) {
         return Ok(());
@@ -123,7 +124,8 @@ fn set_icon(tray: &TrayIcon, state: ApplianceState) -> tauri::Result<()> {
     tray.set_icon(Some(Image::from_bytes(bytes)?))
 }
 
-/// "IPTinCan — running, 2 online": the tooltip and the menu's first line.
+/// "IPTinCan — running, 2 online" (and "update available" when there is one): the tooltip
+/// and the menu's first line.
 fn summary_line(status: &Status) -> String {
     let state = match status.state {
         ApplianceState::SetupNeeded => "not set up yet".to_string(),
@@ -134,7 +136,8 @@ fn summary_line(status: &Status) -> String {
         },
         _ => "needs attention".to_string(),
     };
-    format!("{} — {state}", display_name(status))
+    let update = if status.update.available.is_some() { " — update available" } else { "" };
+    format!("{} — {state}{update}", display_name(status))
 }
 
 fn display_name(status: &Status) -> &str {

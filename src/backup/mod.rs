@@ -361,7 +361,7 @@ fn gather(
     let manifest = Manifest {
         format: archive::FORMAT.into(),
         format_version: archive::FORMAT_VERSION,
-        app_version: env!("CARGO_PKG_VERSION").into(),
+        app_version: crate::version::current().into(),
         created: created.to_string(),
         server: archive::ServerIdentity {
             name: config.server.name.clone(),

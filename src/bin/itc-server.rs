@@ -12,11 +12,12 @@ use iptincan::code::ConnectionCode;
 use iptincan::config::{self, DataDir};
 use iptincan::server::{self, invites::InviteOptions};
 use iptincan::store::Store;
+use iptincan::update;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "itc-server", version, about = "IPTinCan server: private voice, video and text chat")]
+#[command(name = "itc-server", version = iptincan::version::current(), about = "IPTinCan server: private voice, video and text chat")]
 struct Args {
     /// Folder for server.toml, the database, certificates and uploads [default: the working directory]
     #[arg(long, global = true, value_name = "DIR")]
@@ -82,6 +83,13 @@ enum Command {
     /// server picks changes up within 5 seconds)
     #[command(subcommand)]
     VpnPeer(VpnPeerCommand),
+    /// Ask the server running on this machine whether it is healthy (exit status 0 if so), as
+    /// a container's health check does
+    Health {
+        /// The REST address to ask [default: server.rest_port on this machine]
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,7 +176,24 @@ fn run(args: Args) -> Result<()> {
             let config = load()?;
             runtime()?.block_on(vpn_peer(&config, &data_dir, command))
         }
+        Command::Health { address } => {
+            let config = load()?;
+            runtime()?.block_on(health(&config, &data_dir, address))
+        }
     }
+}
+
+async fn health(config: &config::Config, data_dir: &DataDir, address: Option<std::net::SocketAddr>) -> Result<()> {
+    let mut target = update::health::Target::local(config, data_dir)?;
+    if let Some(address) = address {
+        target.addr = address;
+    }
+    let report = update::health::probe(target).await?;
+    if report.status != "ok" {
+        bail!("{} reports status {}", target.addr, report.status);
+    }
+    println!("ok: itc-server {} at {}, up {} s", report.version, target.addr, report.uptime_seconds);
+    Ok(())
 }
 
 fn init_logging(level: &str) {
@@ -185,20 +210,38 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     // Listen for signals before anyone can see the server: a stop that comes right after the
     // connection code is printed still shuts down gracefully (and removes port mappings).
     let stop = stop_signal()?;
-    let running = server::start(config, data_dir).await?;
-    println!(
-        "itc-server {}: listening control=tcp/{} media=udp/{} rest=tcp/{}",
-        server::VERSION,
-        running.control_addr(),
-        running.media_addr(),
-        running.rest_addr()
+    tokio::pin!(stop);
+    let checker_stop = tokio_util::sync::CancellationToken::new();
+    let _stop_checker = checker_stop.clone().drop_guard();
+    let mut updates = update::spawn_checker(
+        &config.update,
+        data_dir.root().to_path_buf(),
+        update::Artifact::ServerArchive,
+        checker_stop,
     );
-    let code = running.connection_code(&host).encode()?;
-    println!("Connection code: {code}");
-    if std::io::stdout().is_terminal() {
-        println!("{}", iptincan::code::render_qr_terminal(&code)?);
+    let mut running = start_and_announce(&config, &data_dir, &host).await?;
+    loop {
+        let available = tokio::select! {
+            stopped = &mut stop => { stopped?; break; }
+            available = next_update(&mut updates) => available,
+            Err(err) = show_internet_codes(&running) => return Err(err),
+        };
+        let packaged = std::env::current_exe().is_ok_and(|exe| update::install::managed_by_package(&exe));
+        if packaged || !config.update.auto_install {
+            let how = if packaged {
+                "install the new package (apt, or a new container image)"
+            } else {
+                "set update.auto_install = true to install it automatically"
+            };
+            tracing::info!(
+                "IPTinCan {} is available (running {}); {how}",
+                available.version,
+                iptincan::version::current()
+            );
+            continue;
+        }
+        running = install_update(running, &config, &data_dir, &host, &available.version).await?;
     }
-    show_internet_code_until(&running, stop).await?;
     tracing::info!("stopping");
     if running.shutdown().await {
         tracing::info!("stopped");
@@ -206,33 +249,133 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
     Ok(())
 }
 
-/// Waits for `stop`; meanwhile prints the internet connection code each time port mapping
-/// opens the ports at a new external address or port.
-async fn show_internet_code_until(
-    running: &server::RunningServer,
-    stop: impl std::future::Future<Output = Result<()>>,
-) -> Result<()> {
-    tokio::pin!(stop);
-    let mut states = running.port_mapping();
-    let mut watching = true;
-    let mut shown: Option<String> = None;
+async fn start_and_announce(config: &config::Config, data_dir: &DataDir, host: &str) -> Result<server::RunningServer> {
+    let running = server::start(config.clone(), data_dir.clone()).await?;
+    println!(
+        "itc-server {}: listening control=tcp/{} media=udp/{} rest=tcp/{}",
+        iptincan::version::current(),
+        running.control_addr(),
+        running.media_addr(),
+        running.rest_addr()
+    );
+    let code = running.connection_code(host).encode()?;
+    println!("Connection code: {code}");
+    if std::io::stdout().is_terminal() {
+        println!("{}", iptincan::code::render_qr_terminal(&code)?);
+    }
+    Ok(running)
+}
+
+/// The next newer release the update checker finds (never, when checking is off).
+async fn next_update(updates: &mut Option<tokio::sync::watch::Receiver<update::CheckState>>) -> update::Available {
     loop {
-        tokio::select! {
-            stopped = &mut stop => return stopped,
-            changed = states.changed(), if watching => {
-                // An error means port mapping is off: nothing will change.
-                watching = changed.is_ok();
-                let code = running.internet_connection_code().map(|code| code.encode()).transpose()?;
-                if let Some(code) = code.as_deref().filter(|code| shown.as_deref() != Some(*code)) {
-                    println!("Internet connection code: {code}");
-                    if std::io::stdout().is_terminal() {
-                        println!("{}", iptincan::code::render_qr_terminal(code)?);
-                    }
-                }
-                shown = code;
-            }
+        let Some(receiver) = updates.as_mut() else { return std::future::pending().await };
+        if receiver.changed().await.is_err() {
+            *updates = None;
+            continue;
+        }
+        if let Some(available) = receiver.borrow_and_update().available.clone() {
+            return available;
         }
     }
+}
+
+/// Installs `version` in place of this program: downloads and verifies it, stops the server,
+/// runs the new program on trial and, when it answers its health check with the new version,
+/// becomes it (same process). Otherwise puts the previous program back, remembers the version
+/// as bad and starts the server again, which it returns.
+async fn install_update(
+    running: server::RunningServer,
+    config: &config::Config,
+    data_dir: &DataDir,
+    host: &str,
+    version: &str,
+) -> Result<server::RunningServer> {
+    tracing::info!("installing IPTinCan {version} (update.auto_install = true)");
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let (feed, wanted, path) = (config.update.feed_url.clone(), version.to_string(), exe.clone());
+    let replaced = tokio::task::spawn_blocking(move || {
+        update::install::replace_server(&feed, &wanted, &path, download_logger(wanted.clone()))
+    })
+    .await?;
+    let installed = match replaced {
+        Ok(installed) => installed,
+        Err(err) => {
+            tracing::error!("the update was not installed: {err}");
+            if matches!(err, update::UpdateError::BrokenRelease { .. }) {
+                update::State::mark_bad(data_dir.root(), version)?;
+            }
+            return Ok(running);
+        }
+    };
+    let fingerprint = running.fingerprint();
+    tracing::info!("stopping to try IPTinCan {version}");
+    running.shutdown().await;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let timeout = std::time::Duration::from_secs(config.update.health_timeout_seconds.into());
+    match update::install::trial_run(&exe, &args, version, fingerprint, timeout).await {
+        Ok(()) => {
+            tracing::info!("IPTinCan {version} passed its health check; restarting into it");
+            Err(become_program(&exe, &args))
+        }
+        Err(failed) => {
+            tracing::error!(
+                "IPTinCan {version} failed its trial run ({failed}); rolling back to {}",
+                iptincan::version::current()
+            );
+            installed.roll_back()?;
+            update::State::mark_bad(data_dir.root(), version)?;
+            start_and_announce(config, data_dir, host).await
+        }
+    }
+}
+
+/// Replaces this process with the program at `exe` (Unix: the same process id, so a service
+/// manager sees no stop); returns only if that failed.
+#[cfg(unix)]
+fn become_program(exe: &std::path::Path, args: &[std::ffi::OsString]) -> anyhow::Error {
+    use std::os::unix::process::CommandExt as _;
+    let err = std::process::Command::new(exe).args(args).exec();
+    anyhow::anyhow!("cannot start the new program {}: {err}", exe.display())
+}
+
+/// Starts the program at `exe` in place of this one and exits.
+#[cfg(windows)]
+fn become_program(exe: &std::path::Path, args: &[std::ffi::OsString]) -> anyhow::Error {
+    match std::process::Command::new(exe).args(args).spawn() {
+        Ok(_) => std::process::exit(0),
+        Err(err) => anyhow::anyhow!("cannot start the new program {}: {err}", exe.display()),
+    }
+}
+
+/// Logs a download's progress at every tenth.
+fn download_logger(version: String) -> impl Fn(update::DownloadProgress) + Send + Sync + 'static {
+    let shown = std::sync::atomic::AtomicU64::new(u64::MAX);
+    move |progress| {
+        let tenth = progress.percent() / 10;
+        if shown.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+            tracing::info!("downloading IPTinCan {version}: {}% ({} bytes)", progress.percent(), progress.downloaded);
+        }
+    }
+}
+
+/// Prints the internet connection code each time port mapping opens the ports at a new
+/// external address or port; runs until port mapping is off.
+async fn show_internet_codes(running: &server::RunningServer) -> Result<()> {
+    let mut states = running.port_mapping();
+    let mut shown: Option<String> = None;
+    // An error means port mapping is off: nothing will change.
+    while states.changed().await.is_ok() {
+        let code = running.internet_connection_code().map(|code| code.encode()).transpose()?;
+        if let Some(code) = code.as_deref().filter(|code| shown.as_deref() != Some(*code)) {
+            println!("Internet connection code: {code}");
+            if std::io::stdout().is_terminal() {
+                println!("{}", iptincan::code::render_qr_terminal(code)?);
+            }
+        }
+        shown = code;
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM, listened for from this call on.

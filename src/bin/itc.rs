@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "itc", version, about = "IPTinCan command-line client")]
+#[command(name = "itc", version = iptincan::version::current(), about = "IPTinCan command-line client")]
 struct Args {
     /// Server: a connection code (ITC-…) or host[:port]
     #[arg(long, short, env = "ITC_SERVER", global = true)]

@@ -316,8 +316,10 @@ impl Client {
         let dropped_events = Arc::new(AtomicU64::new(0));
         let reader_task = tokio::spawn(read_frames(reader, pending.clone(), event_tx, dropped_events.clone()));
         let next_id = AtomicU64::new(1);
-        let hello =
-            Request::Hello { versions: SUPPORTED_VERSIONS.to_vec(), client: format!("itc {}", crate::server::VERSION) };
+        let hello = Request::Hello {
+            versions: SUPPORTED_VERSIONS.to_vec(),
+            client: format!("itc {}", crate::version::current()),
+        };
         let welcome = match round_trip(&outbox, &pending, &next_id, hello).await? {
             Reply::Welcome(welcome) => welcome,
             other => return Err(unexpected(other)),

@@ -33,8 +33,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The engine's version, shown by `--version`, the handshake and `GET /api/server`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Control connections accepted beyond `max_users` (people still logging in, extra devices).
 const EXTRA_CONNECTIONS: usize = 64;
 /// Time a client has to finish the TLS handshake.
@@ -169,7 +167,7 @@ impl Shared {
         ServerInfo {
             name: server.name.clone(),
             description: server.description.clone(),
-            version: VERSION.to_string(),
+            version: crate::version::current().to_string(),
             motd: server.motd.clone(),
             tags: server.tags.clone(),
             users_online: self.hub.users_online(),

@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod netns;
+pub mod release;
 
 use iptincan::client::{Client, ClientError, Target};
 use iptincan::config::{Config, DataDir};
@@ -22,9 +23,9 @@ pub const MEMBER_PASSWORD: &str = "member-password";
 /// Longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Config text for tests: loopback only, ephemeral ports, quiet logs.
-pub const TEST_CONFIG: &str =
-    "[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
+/// Config text for tests: no update checks, loopback only, ephemeral ports, quiet logs (ends
+/// in the `[server]` section, so that more server keys can be appended).
+pub const TEST_CONFIG: &str = "[update]\ncheck = false\n[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
 
 /// A configuration for tests.
 pub fn test_config() -> Config {
@@ -178,6 +179,9 @@ impl ServerProcess {
     pub fn spawn_command(mut command: Command) -> Result<ServerProcess, String> {
         let stderr_log = tempfile::NamedTempFile::new().expect("stderr file");
         let stderr = stderr_log.reopen().expect("stderr file");
+        // Whatever the server tries to reach off this machine (the default update feed) goes to
+        // a closed port on loopback instead; loopback itself is reached directly.
+        command.env("ALL_PROXY", "http://127.0.0.1:9").env("NO_PROXY", "127.0.0.1,localhost,::1");
         let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawns itc-server");
         let stdout = child.stdout.take().expect("stdout piped");
         let (lines_tx, lines_rx) = std::sync::mpsc::channel();

@@ -7,15 +7,20 @@
 // invite QR picture and its text; the tray menu lists its items, "Invite someone…" from the
 // tray shows a new invite on the dashboard; ticking VPN turns it on, "Add a device" shows a
 // WireGuard config whose on-screen QR decodes to its text, the device is listed and "Cut
-// access" removes it; Quit ends the app and leaves no VPN device behind.
+// access" removes it; an update in the release feed (served here on loopback) shows on the
+// dashboard and in the tray, and installing it is refused because it is not signed; Quit ends
+// the app and leaves no VPN device behind.
 //
 // Run by scripts/test-tray, which provides Xvfb, a D-Bus session, a tray host and
 // tauri-driver. Needs only Node (built-in fetch); no npm packages.
-// Environment: TRAY_APP (the app binary), ARTIFACTS (output folder), WEBDRIVER_URL.
+// Environment: TRAY_APP (the app binary), ARTIFACTS (output folder), WEBDRIVER_URL,
+// ITC_TRAY_CONFIG_TEMPLATE (the setup template, which gets the feed's URL), ITC_TARGET (the
+// target triple, which the update artifact's name carries).
 // Exits non-zero, with the reason, when any step fails (e.g. no QR picture is shown).
 
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 
 const APP = need('TRAY_APP');
@@ -220,8 +225,29 @@ function screenshotScreen(file) {
 
 // ---- The story ----
 
+// A release feed on loopback offering version 99.0.0 with an unsigned package, and the app's
+// setup template pointed at it (ITC_TRAY_CONFIG_TEMPLATE, read when the app starts).
+const UPDATE_VERSION = '99.0.0';
+async function serveUnsignedUpdate() {
+  const artifact = `iptincan-deb-${UPDATE_VERSION}-${need('ITC_TARGET')}.tar.gz`;
+  const manifest = JSON.stringify({
+    schema: 1,
+    releases: [{ version: UPDATE_VERSION, assets: [{ name: artifact, url: artifact }] }],
+  });
+  const server = createServer((request, response) => {
+    if (request.url === '/manifest.json') response.end(manifest);
+    else if (request.url === `/${artifact}`) response.end(Buffer.alloc(4096, 7));
+    else response.writeHead(404).end();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const feed = `http://127.0.0.1:${server.address().port}/manifest.json`;
+  appendFileSync(need('ITC_TRAY_CONFIG_TEMPLATE'), `[update]\ncheck = true\nfeed_url = "${feed}"\n`);
+  server.unref();
+}
+
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
+  await serveUnsignedUpdate();
   const session = await Session.start();
   let menu;
   try {
@@ -371,6 +397,22 @@ async function main() {
         `return !document.querySelector('#vpn-peer-rows tr[data-peer="${row}"]') ` +
         "&& document.getElementById('vpn-message').textContent.startsWith('Access cut: Test laptop');");
       await session.screenshot('dashboard-vpn-cut.png');
+    });
+
+    await step('an update shows on the dashboard and in the tray; an unsigned one is refused', async () => {
+      await session.until('the update on the dashboard',
+        "return !document.getElementById('install-update').hidden && " +
+        `document.getElementById('update-text').textContent.includes('${UPDATE_VERSION} is available');`);
+      const { items, layout } = menuItems(menu);
+      if (!items.some((item) => item.label.includes('update available'))) {
+        throw new Error(`the tray does not say "update available": ${layout.trim()}`);
+      }
+      await session.click('#install-update');
+      await session.until('the refusal',
+        "return document.getElementById('update-error').textContent.includes(\"not signed with IPTinCan's release key\");");
+      await session.script("document.getElementById('update-heading').scrollIntoView(); return true;");
+      await sleep(300);
+      await session.screenshot('dashboard-update.png');
     });
 
     await step('the tray menu, opened on screen', async () => {

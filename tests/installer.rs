@@ -1,0 +1,90 @@
+//! What can be checked of the installers without building them: `itc-server health` (the
+//! container's HEALTHCHECK), and that the Docker, Compose, Debian and Windows files agree with
+//! the documented ports, the `/data` volume and each other. No Docker engine runs on the
+//! development machines; `scripts/test-package` installs the real `.deb` on a fresh Debian.
+
+mod common;
+
+use common::{run_server_command, ServerProcess};
+use iptincan::config::Config;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+#[test]
+fn the_health_command_answers_for_a_running_server_and_fails_for_a_stopped_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_config(dir.path(), "", "");
+    let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
+    let (healthy, stdout, stderr) = run_server_command(dir.path(), &["health", "--address", &server.rest]);
+    assert!(healthy, "{stderr}");
+    let expected = format!("ok: itc-server {} at {}, up ", env!("CARGO_PKG_VERSION"), server.rest);
+    assert!(stdout.starts_with(&expected), "{stdout}");
+    let rest = server.rest.clone();
+    server.terminate();
+    let (healthy, _, stderr) = run_server_command(dir.path(), &["health", "--address", &rest]);
+    assert!(!healthy, "a stopped server is not healthy");
+    assert!(stderr.contains("no answer from"), "{stderr}");
+}
+
+#[test]
+fn the_container_image_publishes_the_documented_ports_and_keeps_data_in_a_volume() {
+    let defaults = Config::default().server;
+    let dockerfile = read("installer/Dockerfile");
+    let expose = format!("EXPOSE {}/tcp {}/udp {}/tcp", defaults.tcp_port, defaults.udp_port, defaults.rest_port);
+    assert!(dockerfile.contains(&expose), "{expose}");
+    for line in [
+        "FROM debian:bookworm-slim",
+        "VOLUME /data",
+        "USER iptincan",
+        "CMD [\"itc-server\", \"--data-dir\", \"/data\", \"health\"]",
+        "ENTRYPOINT [\"itc-server\", \"--data-dir\", \"/data\"]",
+    ] {
+        assert!(dockerfile.contains(line), "the Dockerfile lacks {line}");
+    }
+    // Every file the build stage copies from the context exists (the context is the repository).
+    for copied in ["Cargo.toml", "Cargo.lock", "src/bin/itc-server.rs", "src/bin/itc.rs"] {
+        assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(copied).exists(), "{copied}");
+    }
+    let compose = read("installer/compose.yaml");
+    for port in [
+        format!("\"{0}:{0}\"", defaults.tcp_port),
+        format!("\"{0}:{0}/udp\"", defaults.udp_port),
+        format!("\"{0}:{0}\"", defaults.rest_port),
+    ] {
+        assert!(compose.contains(&port), "compose.yaml lacks {port}");
+    }
+    assert!(compose.contains("iptincan-data:/data") && compose.contains("dockerfile: installer/Dockerfile"));
+}
+
+#[test]
+fn the_debian_package_runs_the_service_as_its_own_user_and_keeps_data_until_purge() {
+    let config: serde_json::Value = serde_json::from_str(&read("installer/linux/tauri.linux.json")).expect("JSON");
+    let deb = &config["bundle"]["linux"]["deb"];
+    for key in ["postInstallScript", "preRemoveScript", "postRemoveScript", "desktopTemplate"] {
+        let path = deb[key].as_str().expect(key).trim_start_matches("../");
+        assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path).exists(), "{key}: {path}");
+    }
+    assert_eq!(config["productName"], "iptincan", "the Debian package is called iptincan");
+    let unit = read("installer/linux/iptincan-server.service");
+    assert!(
+        unit.contains("User=iptincan") && unit.contains("ExecStart=/usr/bin/itc-server --data-dir /var/lib/iptincan")
+    );
+    let postrm = read("installer/linux/postrm");
+    assert!(postrm.contains("purge)\n        rm -rf /var/lib/iptincan"), "only purge deletes the data");
+    assert!(!read("installer/linux/postinst").contains("systemctl enable"), "the service stays disabled");
+}
+
+#[test]
+fn the_windows_installer_is_per_user_and_carries_wintun() {
+    let config: serde_json::Value = serde_json::from_str(&read("installer/windows/tauri.windows.json")).expect("JSON");
+    assert_eq!(config["bundle"]["targets"], serde_json::json!(["nsis"]));
+    assert_eq!(config["bundle"]["windows"]["nsis"]["installMode"], "currentUser");
+    assert_eq!(config["bundle"]["resources"]["../installer/windows/wintun.dll"], "wintun.dll");
+    let workflow = read(".github/workflows/windows.yml");
+    assert!(
+        workflow.contains("WINTUN_SHA256") && workflow.contains("--config ../installer/windows/tauri.windows.json")
+    );
+}
