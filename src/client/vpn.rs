@@ -255,11 +255,6 @@ pub fn clean_up_after(state: &TunnelState, state_path: &Path) {
 }
 
 #[cfg(target_os = "linux")]
-fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
-}
-
-#[cfg(target_os = "linux")]
 fn ip_error(what: &str, detail: impl std::fmt::Display) -> VpnClientError {
     VpnClientError::Setup(format!("{what}: {detail}"))
 }
@@ -300,8 +295,7 @@ mod linux {
     use std::time::Duration;
     use tokio::net::UdpSocket;
 
-    const MTU: u16 = crate::vpn::system::TUN_MTU;
-    const BUFFER: usize = 65_535;
+    const BUFFER: usize = crate::vpn::tunnels::MAX_DATAGRAM;
     const TIMER_TICK: Duration = Duration::from_millis(250);
 
     /// A tunnel that is set up: device, routes, socket and session.
@@ -337,17 +331,15 @@ mod linux {
             // the tunnel.
             let endpoint_ip = plan.endpoint.ip().to_string();
             let host_route = host_route_for(plan.endpoint.ip(), &ip(&["route", "get", &endpoint_ip])?);
-            let device = tun_rs::DeviceBuilder::new()
-                .name(&plan.device)
-                .ipv4(plan.address, plan.prefix, None)
-                .mtu(MTU)
-                .build_async()
-                .map_err(|err| match err.kind() {
-                    std::io::ErrorKind::PermissionDenied => VpnClientError::Setup(format!(
-                        "creating the network device {} needs root (or CAP_NET_ADMIN)",
-                        plan.device
-                    )),
-                    _ => ip_error(&format!("cannot create the network device {}", plan.device), err),
+            let device =
+                crate::vpn::system::open_tun(&plan.device, plan.address, plan.prefix).map_err(|err| {
+                    match err.kind() {
+                        std::io::ErrorKind::PermissionDenied => VpnClientError::Setup(format!(
+                            "creating the network device {} needs root (or CAP_NET_ADMIN)",
+                            plan.device
+                        )),
+                        _ => ip_error(&format!("cannot create the network device {}", plan.device), err),
+                    }
                 })?;
             let local: SocketAddr = if plan.endpoint.is_ipv4() {
                 (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -370,7 +362,7 @@ mod linux {
                 socket,
                 tunn,
                 host_route: None,
-                started_at: now_unix(),
+                started_at: u64::try_from(crate::server::auth::now_ms() / 1000).unwrap_or(0),
                 sent_bytes: 0,
                 received_bytes: 0,
                 plan,

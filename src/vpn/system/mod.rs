@@ -20,6 +20,7 @@ pub use linux::{forwarding_enabled, install_nat, nat_script, NatRules, NFT_TABLE
 pub use windows::{forwarding_enabled, install_nat, NatRules, NAT_NAME};
 
 use super::pool::Subnet;
+use std::net::Ipv4Addr;
 
 /// What administrator rights are, here.
 #[cfg(windows)]
@@ -53,15 +54,16 @@ pub enum SetupError {
     Nat(String),
 }
 
+/// Opens the TUN device `name` holding `address/prefix`, up, at [`TUN_MTU`]: the server's
+/// device and `itc vpn`'s both.
+pub fn open_tun(name: &str, address: Ipv4Addr, prefix: u8) -> std::io::Result<tun_rs::AsyncDevice> {
+    tun_rs::DeviceBuilder::new().name(name).ipv4(address, prefix, None).mtu(TUN_MTU).build_async()
+}
+
 /// Creates the TUN device named `device` with the server's address of `subnet`, up.
 pub fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
-    tun_rs::DeviceBuilder::new()
-        .name(device)
-        .ipv4(subnet.server_address(), subnet.prefix(), None)
-        .mtu(TUN_MTU)
-        .build_async()
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
-            _ => SetupError::Device { device: device.to_string(), source },
-        })
+    open_tun(device, subnet.server_address(), subnet.prefix()).map_err(|source| match source.kind() {
+        std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
+        _ => SetupError::Device { device: device.to_string(), source },
+    })
 }
