@@ -600,7 +600,7 @@ fn validate_cluster(cluster: &crate::config::ClusterSection) -> Result<(), Confi
 }
 
 fn validate_vpn(vpn: &VpnSection) -> Result<(), ConfigError> {
-    crate::vpn::pool::Subnet::parse(&vpn.subnet).map_err(|err| invalid("vpn.subnet", err.to_string()))?;
+    crate::subnet::Subnet::parse(&vpn.subnet).map_err(|err| invalid("vpn.subnet", err.to_string()))?;
     vpn.dns_server.parse::<IpAddr>().map_err(|_| invalid("vpn.dns_server", "must be an IP address such as 1.1.1.1"))?;
     let name_ok = (1..=15).contains(&vpn.tun_device_name.len())
         && vpn.tun_device_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));

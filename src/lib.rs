@@ -6,6 +6,7 @@
 pub mod appliance;
 pub mod backup;
 pub mod client;
+pub mod clock;
 pub mod code;
 pub mod config;
 pub mod e2e;
@@ -18,7 +19,9 @@ pub mod ratelimit;
 pub mod rest;
 pub mod server;
 pub mod store;
+pub mod subnet;
 pub mod tls;
+pub mod transport;
 pub mod update;
 pub mod version;
 pub mod vpn;

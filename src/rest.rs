@@ -1,10 +1,13 @@
 //! The REST API on TCP 3786 (HTTPS when TLS is on): `GET /api/health` and `GET /api/server`
 //! (the server's description and its router port-mapping state).
 //!
-//! A thin axum router over the engine's shared state; connections come from the server's
-//! listener, one hyper HTTP/1.1 connection per task.
+//! A thin axum router over a [`ServerView`], which the server implements (so this module does
+//! not depend on the server's internals); connections come from the server's listener, one hyper
+//! HTTP/1.1 connection per task.
 
-use crate::server::{Shared, Stream};
+use crate::net::PortMappingState;
+use crate::proto::ServerInfo;
+use crate::transport::Stream;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,8 +22,21 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// Longest wait for a request's headers (also on an idle keep-alive connection).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the API reads of the running server.
+pub trait ServerView: Send + Sync + 'static {
+    /// The public description of the server right now.
+    fn server_info(&self) -> ServerInfo;
+    /// How long the server has been running.
+    fn uptime(&self) -> Duration;
+    /// What router port mapping is doing now.
+    fn port_mapping(&self) -> PortMappingState;
+}
+
+/// The shared view the handlers get.
+type View = Arc<dyn ServerView>;
+
 /// The API's routes.
-pub fn router(ctx: Arc<Shared>) -> Router {
+pub fn router(ctx: View) -> Router {
     Router::new().route("/api/health", get(health)).route("/api/server", get(server_info)).with_state(ctx)
 }
 
@@ -43,11 +59,11 @@ pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, cancel: C
     }
 }
 
-async fn health(State(ctx): State<Arc<Shared>>) -> Json<serde_json::Value> {
+async fn health(State(ctx): State<View>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "status": "ok",
         "version": crate::version::current(),
-        "uptime_seconds": ctx.started_at.elapsed().as_secs(),
+        "uptime_seconds": ctx.uptime().as_secs(),
     }))
 }
 
@@ -55,11 +71,10 @@ async fn health(State(ctx): State<Arc<Shared>>) -> Json<serde_json::Value> {
 #[derive(serde::Serialize)]
 struct ServerReport {
     #[serde(flatten)]
-    info: crate::proto::ServerInfo,
-    port_mapping: crate::net::PortMappingState,
+    info: ServerInfo,
+    port_mapping: PortMappingState,
 }
 
-async fn server_info(State(ctx): State<Arc<Shared>>) -> Json<ServerReport> {
-    let port_mapping = ctx.port_mapping.borrow().clone();
-    Json(ServerReport { info: ctx.server_info(), port_mapping })
+async fn server_info(State(ctx): State<View>) -> Json<ServerReport> {
+    Json(ServerReport { info: ctx.server_info(), port_mapping: ctx.port_mapping() })
 }

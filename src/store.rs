@@ -631,7 +631,7 @@ impl Store {
         user_id: i64,
         name: String,
         public_key: [u8; 32],
-        subnet: crate::vpn::pool::Subnet,
+        subnet: crate::subnet::Subnet,
         now: i64,
     ) -> Result<VpnPeerRecord, StoreError> {
         self.write(move |conn| {

@@ -420,7 +420,7 @@ async fn make_invite(config: &config::Config, data_dir: &DataDir, flags: InviteF
 
 async fn list_invites(config: &config::Config, data_dir: &DataDir) -> Result<()> {
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
-    for listed in store.list_invites(server::auth::now_ms()).await? {
+    for listed in store.list_invites(iptincan::clock::now_ms()).await? {
         println!("{}", invite::describe(&listed));
     }
     Ok(())
@@ -436,7 +436,7 @@ async fn vpn_peer(config: &config::Config, data_dir: &DataDir, command: VpnPeerC
             let settings = access::Settings::from_config(&config.vpn);
             let endpoint = access::endpoint(&host, config.server.udp_port);
             let (peer, client) =
-                access::create_for_app(&store, &settings, user.user.id, &name, endpoint, server::auth::now_ms())
+                access::create_for_app(&store, &settings, user.user.id, &name, endpoint, iptincan::clock::now_ms())
                     .await?;
             let text = client.to_text();
             print!("{text}");

@@ -18,8 +18,8 @@ use crate::proto::{
     ErrorCode, Event, HistoryPage, InviteInfo, Message, Reply, Request, Role, ServerFrame, SessionInfo, UserPresence,
     VideoStream, VoiceSession, Welcome, WrappedKeyFor, SUPPORTED_VERSIONS,
 };
-use crate::server::Stream;
 use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fingerprint, PinningVerifier};
+use crate::transport::Stream;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -362,7 +362,7 @@ mod linux {
                 socket,
                 tunn,
                 host_route: None,
-                started_at: u64::try_from(crate::server::auth::now_ms() / 1000).unwrap_or(0),
+                started_at: u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0),
                 sent_bytes: 0,
                 received_bytes: 0,
                 plan,

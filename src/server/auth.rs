@@ -64,11 +64,6 @@ impl LoginLimits {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 /// A new random session token (32 bytes, base64url) and the hash that is stored.
 fn new_token() -> (String, Vec<u8>) {
     let token = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>());
@@ -111,7 +106,7 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
         ));
     }
     let hash = new_account_hash(ctx, &username, password).await?;
-    let user = ctx.store.create_user(username, hash, Role::Member, now_ms()).await?;
+    let user = ctx.store.create_user(username, hash, Role::Member, crate::clock::now_ms()).await?;
     tracing::info!("account registered");
     start_new_session(ctx, conn, user).await
 }
@@ -125,7 +120,7 @@ pub async fn redeem_invite(
     password: String,
 ) -> Result<Reply, Failure> {
     let hash = new_account_hash(ctx, &username, password).await?;
-    let user = ctx.store.redeem_invite(token_hash(&secret), username, hash, now_ms()).await?;
+    let user = ctx.store.redeem_invite(token_hash(&secret), username, hash, crate::clock::now_ms()).await?;
     tracing::info!(role = user.role.as_str(), "account created with an invite");
     start_new_session(ctx, conn, user).await
 }
@@ -178,7 +173,7 @@ pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: St
 /// `resume`: starts a session from an unexpired token.
 pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Reply, Failure> {
     let hash = token_hash(&token);
-    let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), now_ms()).await? else {
+    let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), crate::clock::now_ms()).await? else {
         return Err(Failure::new(ErrorCode::InvalidCredentials, "the session has expired or was ended; log in again"));
     };
     join_hub(ctx, conn, &record)?;
@@ -195,7 +190,7 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
 async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Result<Reply, Failure> {
     join_hub(ctx, conn, &record)?;
     let (token, hash) = new_token();
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     let expires_at = now + (ctx.config.auth.session_ttl_seconds as i64) * 1000;
     if let Err(err) = ctx.store.create_session(hash.clone(), record.user.id, expires_at, now).await {
         leave_hub(ctx, conn).await;

@@ -96,7 +96,7 @@ pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: i64, body: Stri
     check_body(&body)?;
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
-    let message = ctx.store.insert_message(channel.id, user, body, auth::now_ms()).await?;
+    let message = ctx.store.insert_message(channel.id, user, body, crate::clock::now_ms()).await?;
     publish(ctx, &channel, Event::MessageCreated(message.clone()));
     Ok(Reply::Message(message))
 }
@@ -110,7 +110,7 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: i64, body: Stri
     if message.author_id != user.id {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author can edit a message"));
     }
-    let edited = ctx.store.edit_message(message_id, body, auth::now_ms()).await?;
+    let edited = ctx.store.edit_message(message_id, body, crate::clock::now_ms()).await?;
     publish(ctx, &channel, Event::MessageEdited(edited.clone()));
     Ok(Reply::Message(edited))
 }

@@ -6,11 +6,12 @@
 //! frame and closes this connection only.
 
 use super::hub::{Eviction, QUEUE_FRAMES};
-use super::{admin, auth, chat, invites, voice, vpn, Failure, Shared, Stream};
+use super::{admin, auth, chat, invites, voice, vpn, Failure, Shared};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
 };
+use crate::transport::Stream;
 use bytes::{Bytes, BytesMut};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

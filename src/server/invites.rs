@@ -8,9 +8,10 @@
 //! server; the op handlers and [`super::RunningServer`] (for the tray) call the same functions.
 
 use super::admin::require_admin;
-use super::auth::{now_ms, token_hash};
+use super::auth::token_hash;
 use super::connection::Conn;
 use super::{Failure, Shared};
+use crate::clock::now_ms;
 use crate::code::{CodeError, ConnectionCode, Invite};
 use crate::proto::{CreatedInvite, ErrorCode, Reply, Role};
 use crate::store::{NewInvite, Store, StoreError};

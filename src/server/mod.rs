@@ -22,7 +22,6 @@ use crate::net::PortMappingState;
 use crate::proto::{AuthMethod, ErrorCode, ServerInfo};
 use crate::store::{Store, StoreError};
 use crate::tls::{Fingerprint, ServerIdentity, TlsError};
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -35,8 +34,6 @@ use tokio_util::task::TaskTracker;
 
 /// Control connections accepted beyond `max_users` (people still logging in, extra devices).
 const EXTRA_CONNECTIONS: usize = 64;
-/// Time a client has to finish the TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The folder for uploaded files, inside the data directory.
 pub const UPLOADS_DIR: &str = "uploads";
 
@@ -185,6 +182,20 @@ impl Shared {
     }
 }
 
+impl crate::rest::ServerView for Shared {
+    fn server_info(&self) -> ServerInfo {
+        Shared::server_info(self)
+    }
+
+    fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    fn port_mapping(&self) -> PortMappingState {
+        self.port_mapping.borrow().clone()
+    }
+}
+
 /// A server that is running; drop it or call [`RunningServer::shutdown`] to stop.
 #[derive(Debug)]
 pub struct RunningServer {
@@ -285,12 +296,12 @@ impl RunningServer {
 
     /// Every invite, newest first.
     pub async fn list_invites(&self) -> Result<Vec<crate::proto::InviteInfo>, StoreError> {
-        self.shared.store.list_invites(auth::now_ms()).await
+        self.shared.store.list_invites(crate::clock::now_ms()).await
     }
 
     /// Makes an invite unusable.
     pub async fn revoke_invite(&self, invite_id: i64) -> Result<crate::proto::InviteInfo, StoreError> {
-        self.shared.store.revoke_invite(invite_id, auth::now_ms()).await
+        self.shared.store.revoke_invite(invite_id, crate::clock::now_ms()).await
     }
 
     /// Every account, by name (e.g. whom the dashboard can make a VPN config for).
@@ -461,7 +472,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
-    let now = auth::now_ms();
+    let now = crate::clock::now_ms();
     let passwords = passwords::Passwords::for_this_machine();
     let default_hash = passwords.hash(config.auth.default_password.clone()).await?;
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
@@ -516,7 +527,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     });
     let control_ctx = shared.clone();
     let control_cancel = cancel.clone();
-    tasks.spawn(listen(
+    tasks.spawn(crate::transport::listen(
         control,
         acceptor.clone(),
         max_connections,
@@ -534,7 +545,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     });
     let router = crate::rest::router(shared.clone());
     let rest_cancel = cancel.clone();
-    tasks.spawn(listen(
+    tasks.spawn(crate::transport::listen(
         rest,
         acceptor,
         crate::rest::MAX_CONNECTIONS,
@@ -545,59 +556,6 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
     Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
-}
-
-/// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.
-pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
-
-/// Accepts TCP connections until `cancel`, at most `max_connections` at once, completes the
-/// TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`], and runs `on_stream` for each in a tracked task.
-async fn listen<F, Fut>(
-    listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
-    max_connections: usize,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-    on_stream: F,
-) where
-    F: Fn(Box<dyn Stream>, SocketAddr) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    loop {
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => break,
-            permit = permits.clone().acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else { break };
-        let accepted = tokio::select! {
-            _ = cancel.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, on_stream) = (acceptor.clone(), on_stream.clone());
-        tasks.spawn(async move {
-            let _permit = permit;
-            let stream: Box<dyn Stream> = match acceptor {
-                None => Box::new(tcp),
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => Box::new(tls),
-                    Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                },
-            };
-            on_stream(stream, peer).await;
-        });
-    }
 }
 
 async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -5,11 +5,11 @@
 
 use super::client_config::ClientConfig;
 use super::keys;
-use super::pool::Subnet;
 use super::tunnels::PeerCounters;
 use crate::config::VpnSection;
 use crate::proto::VpnPeerInfo;
 use crate::store::{Store, StoreError, VpnPeerRecord};
+use crate::subnet::Subnet;
 use boringtun::x25519::StaticSecret;
 use std::time::Duration;
 

@@ -8,8 +8,8 @@
 //! datagrams are dropped rather than holding up voice), and the VPN's own tasks do the crypto
 //! and the TUN I/O.
 //!
-//! [`keys`] and [`client_config`] are the WireGuard key and config formats, [`pool`] the
-//! address pool, [`access`] the peers in the store, [`tunnels`] the sans-IO per-peer tunnel
+//! [`keys`] and [`client_config`] are the WireGuard key and config formats ([`crate::subnet`] is the
+//! address pool), [`access`] the peers in the store, [`tunnels`] the sans-IO per-peer tunnel
 //! table, and on Linux and Windows [`system`] the TUN device and the NAT (nftables; WinNAT)
 //! and [`datapath`] the tasks that move packets. [`Vpn`] is what the server holds: its state in one plain line and the
 //! admin operations, which change the store and then the running tunnel table at once.
@@ -19,7 +19,6 @@ pub mod client_config;
 #[cfg(any(target_os = "linux", windows))]
 pub mod datapath;
 pub mod keys;
-pub mod pool;
 #[cfg(any(target_os = "linux", windows))]
 pub mod system;
 pub mod tunnels;
@@ -185,7 +184,7 @@ impl Vpn {
         public_key: &str,
         udp_port: u16,
     ) -> Result<VpnAccess, AccessError> {
-        let record = access::register(store, &self.settings, user_id, name, public_key, now_ms()).await?;
+        let record = access::register(store, &self.settings, user_id, name, public_key, crate::clock::now_ms()).await?;
         self.sync(store).await?;
         Ok(VpnAccess {
             peer: self.peer(store, record.id).await?,
@@ -206,7 +205,8 @@ impl Vpn {
         name: &str,
         endpoint: String,
     ) -> Result<VpnCreatedPeer, AccessError> {
-        let (record, config) = access::create_for_app(store, &self.settings, user_id, name, endpoint, now_ms()).await?;
+        let (record, config) =
+            access::create_for_app(store, &self.settings, user_id, name, endpoint, crate::clock::now_ms()).await?;
         self.sync(store).await?;
         Ok(VpnCreatedPeer { peer: self.peer(store, record.id).await?, config_text: config.to_text() })
     }
@@ -258,10 +258,6 @@ impl Vpn {
             .find(|peer| peer.id == peer_id)
             .ok_or(AccessError::Store(crate::store::StoreError::NotFound))
     }
-}
-
-fn now_ms() -> i64 {
-    crate::server::auth::now_ms()
 }
 
 fn lock(tunnels: &Mutex<Tunnels>) -> std::sync::MutexGuard<'_, Tunnels> {

@@ -6,7 +6,7 @@
 //! table` when [`NatRules`] is dropped.
 
 use super::SetupError;
-use crate::vpn::pool::Subnet;
+use crate::subnet::Subnet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

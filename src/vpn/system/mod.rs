@@ -19,7 +19,7 @@ pub use linux::{forwarding_enabled, install_nat, nat_script, NatRules, NFT_TABLE
 #[cfg(windows)]
 pub use windows::{forwarding_enabled, install_nat, NatRules, NAT_NAME};
 
-use super::pool::Subnet;
+use crate::subnet::Subnet;
 use std::net::Ipv4Addr;
 
 /// What administrator rights are, here.

@@ -5,7 +5,7 @@
 //! builds it.
 
 use super::SetupError;
-use crate::vpn::pool::Subnet;
+use crate::subnet::Subnet;
 use std::process::{Command, Stdio};
 
 /// The engine's WinNAT instance.

@@ -1,5 +1,6 @@
-//! The VPN's address pool: `vpn.subnet` (an IPv4 network), whose first host address is the
-//! server's and whose other host addresses go to peers, lowest free first.
+//! An IPv4 subnet as the VPN's address pool (`vpn.subnet`): its first host address is the
+//! server's and its other host addresses go to peers, lowest free first. Below config, store
+//! and vpn, which all speak of it.
 
 use std::net::Ipv4Addr;
 
