@@ -304,7 +304,7 @@ impl Laptop {
         let tunnel = boringtun::noise::Tunn::new(secret.into(), server_key.into(), None, None, 1, None);
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
         socket.connect(&config.endpoint).await.expect("the Endpoint is an address");
-        let subnet = iptincan::vpn::pool::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
+        let subnet = iptincan::subnet::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
         Laptop { tunnel, socket, address: config.address, server: subnet.expect("the default subnet").server_address() }
     }
 
