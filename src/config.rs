@@ -638,6 +638,9 @@ pub fn check_username(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The folder for uploaded files, inside the data directory.
+const UPLOADS_FOLDER: &str = "uploads";
+
 /// Where the server keeps its files.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -668,6 +671,12 @@ impl DataDir {
     /// The default config file location.
     pub fn config_file(&self) -> PathBuf {
         self.root.join(FILE_NAME)
+    }
+
+    /// The folder for uploaded files, `uploads/` (the server creates it when it starts;
+    /// backups and restores carry it whole).
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join(UPLOADS_FOLDER)
     }
 }
 
