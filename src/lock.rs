@@ -1,8 +1,8 @@
 //! The data-directory locks: at most one process at a time runs a server on, or restores
 //! into, a data directory, and no backup reads it while a restore rewrites it.
 //!
-//! Two exclusive-or-shared operating-system file locks in the data directory, held as long as
-//! the [`DataDirLock`] lives: `itc-server.lock`, which a server and a restore hold exclusively,
+//! Operating-system file locks on two files in the data directory, held as long as the
+//! [`DataDirLock`] lives: `itc-server.lock`, which a server and a restore hold exclusively,
 //! and `itc-backup.lock`, which backups hold shared (several at once, beside a running server
 //! or none) and a restore exclusively. So a backup runs the same with the server up or
 //! stopped, and a restore waits for nobody: it is refused while either is there. The operating
