@@ -322,7 +322,8 @@ impl Appliance {
         std::fs::create_dir_all(data_dir.root()).map_err(io_err)?;
         let appliance = Appliance {
             updates: DesktopUpdates::new(data_dir.root()),
-            // Set up: reconfigured below from server.toml. Before setup there is nothing to back up.
+            // Reconfigured from server.toml whenever it is loaded (below, if set up); before
+            // setup `back_up_now` refuses.
             backups: Arc::new(Backups::new(config::Config::default(), data_dir.clone())),
             data_dir,
             template: template.to_string(),
