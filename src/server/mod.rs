@@ -34,8 +34,6 @@ use tokio_util::task::TaskTracker;
 
 /// Control connections accepted beyond `max_users` (people still logging in, extra devices).
 const EXTRA_CONNECTIONS: usize = 64;
-/// The folder for uploaded files, inside the data directory.
-pub const UPLOADS_DIR: &str = "uploads";
 
 /// Why the server could not start. Each message is one line naming the key or port at fault.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +202,6 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     rest_addr: SocketAddr,
     fingerprint: Option<Fingerprint>,
-    backups: Arc<crate::backup::schedule::Backups>,
     cancel: CancellationToken,
     tasks: TaskTracker,
     _lock: crate::lock::DataDirLock,
@@ -248,23 +245,7 @@ impl RunningServer {
 
     /// A cheap handle for reading its counters without holding the server.
     pub fn monitor(&self) -> ServerMonitor {
-        ServerMonitor { shared: self.shared.clone(), backups: self.backups.clone() }
-    }
-
-    /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
-    /// waits for one already running. This is the tray's "Back up now".
-    pub async fn back_up_now(&self) -> Result<crate::backup::BackupReport, crate::backup::BackupError> {
-        self.backups.back_up_now().await
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
+        ServerMonitor { shared: self.shared.clone() }
     }
 
     /// Sets a user's password without the old one (the tray's first-run setup); ends their
@@ -381,25 +362,9 @@ impl Drop for RunningServer {
 #[derive(Debug, Clone)]
 pub struct ServerMonitor {
     shared: Arc<Shared>,
-    backups: Arc<crate::backup::schedule::Backups>,
 }
 
 impl ServerMonitor {
-    /// How far the backup under way (nightly or on demand) has got.
-    pub fn backup_progress(&self) -> Option<crate::backup::Progress> {
-        self.backups.in_progress()
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
-    }
-
     /// Users online now.
     pub fn users_online(&self) -> usize {
         self.shared.hub.users_online()
@@ -461,7 +426,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         let path = path.display().to_string();
         move |source| StartError::Io { path, source }
     };
-    let uploads = data_dir.root().join(UPLOADS_DIR);
+    let uploads = data_dir.uploads();
     std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
     let lock = crate::lock::DataDirLock::acquire(&data_dir)?;
     let identity = prepare_identity(&config, &data_dir)?;
@@ -491,7 +456,6 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
-    let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let port_mapping = if config.network.upnp {
@@ -553,9 +517,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
     ));
-    tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks, _lock: lock })
 }
 
 async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
