@@ -125,16 +125,14 @@ pub struct Shared {
     pub started_at: Instant,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
-    /// The media relay's sessions and counters.
-    pub relay: Arc<Mutex<crate::media::relay::Relay>>,
+    /// Every voice session (with the media relay they run through).
+    pub voice: voice::VoiceSessions,
     /// The UDP media port clients send to.
     pub media_port: u16,
     /// The TCP control port clients connect to.
     pub control_port: u16,
     /// SHA-256 of the TLS certificate, when TLS is on.
     pub fingerprint: Option<Fingerprint>,
-    /// Who is in which voice channel, by media session.
-    pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
     /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
     pub port_mapping: watch::Receiver<PortMappingState>,
     /// The built-in VPN.
@@ -230,12 +228,12 @@ impl RunningServer {
 
     /// Media datagrams dropped so far, per reason.
     pub fn media_drops(&self) -> crate::media::packet::DropCounts {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).drops().clone()
+        self.shared.voice.drops()
     }
 
     /// Media packets forwarded so far (one per recipient).
     pub fn media_forwarded(&self) -> u64 {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).forwarded()
+        self.shared.voice.forwarded()
     }
 
     /// Users online now.
@@ -471,6 +469,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
     let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
+    let (voice, relay) = voice::VoiceSessions::new();
     let shared = Arc::new(Shared {
         store,
         hub: hub::Hub::default(),
@@ -479,11 +478,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         dummy_hash: default_hash,
         passwords,
         next_connection_id: AtomicU64::new(1),
-        relay: Arc::default(),
+        voice,
         media_port: media_addr.port(),
         control_port: control_addr.port(),
         fingerprint,
-        voice_members: Mutex::default(),
         port_mapping,
         vpn,
         started_at: Instant::now(),
@@ -500,7 +498,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, vpn_inlet, cancel.clone()));
+    tasks.spawn(crate::media::run(media, relay, talking_tx, vpn_inlet, cancel.clone()));
     let talking_ctx = shared.clone();
     tasks.spawn(async move {
         while let Some(change) = talking_rx.recv().await {
