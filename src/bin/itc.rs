@@ -13,7 +13,7 @@ use invite::InviteFlags;
 use iptincan::client::call::Call;
 use iptincan::client::{Client, InviteSpec, KnownHosts, Target};
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{Channel, ChannelKind, Event, Message, Role};
+use iptincan::proto::{Channel, ChannelId, ChannelKind, Event, Message, MessageId, Role};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -348,7 +348,7 @@ async fn run(mut args: Args) -> Result<()> {
         Command::History { channel, limit, before } => {
             let client = logged_in(&mut args).await?.0;
             let channel = resolve_channel(&client, &channel).await?;
-            let page = client.history(channel.id, before, Some(limit)).await?;
+            let page = client.history(channel.id, before.map(MessageId), Some(limit)).await?;
             for message in &page.messages {
                 println!("{}", format_message(message));
             }
@@ -366,12 +366,12 @@ async fn run(mut args: Args) -> Result<()> {
         }
         Command::Edit { id, text } => {
             let client = logged_in(&mut args).await?.0;
-            client.edit(id, &text.join(" ")).await?;
+            client.edit(MessageId(id), &text.join(" ")).await?;
             Ok(())
         }
         Command::Delete { id } => {
             let client = logged_in(&mut args).await?.0;
-            client.delete(id).await?;
+            client.delete(MessageId(id)).await?;
             Ok(())
         }
         Command::Voice(voice) => {
@@ -604,7 +604,7 @@ async fn resolve_channel(client: &Client, name: &str) -> Result<Channel> {
     Ok(client.find_channel(name).await?)
 }
 
-async fn follow(client: &mut Client, channel_id: i64, count: Option<u64>, seconds: Option<u64>) -> Result<()> {
+async fn follow(client: &mut Client, channel_id: ChannelId, count: Option<u64>, seconds: Option<u64>) -> Result<()> {
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     while count.is_none_or(|count| seen < count) {
