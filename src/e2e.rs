@@ -14,7 +14,7 @@
 //!   read what follows, and one who joined cannot read what came before.
 //! - [`safety_number`] turns the members' device keys into digits people can compare.
 
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, SessionId};
 use crate::media::replay::ReplayWindow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -75,13 +75,13 @@ impl hpke::rand_core::CryptoRng for SystemRng {}
 
 /// The key id of a sender's key: its media session and the key's epoch (fits 48 bits, so it
 /// survives JSON numbers in every language).
-pub fn key_id(sender_session: u32, epoch: u16) -> u64 {
-    (u64::from(sender_session) << 16) | u64::from(epoch)
+pub fn key_id(sender_session: SessionId, epoch: u16) -> u64 {
+    (u64::from(sender_session.get()) << 16) | u64::from(epoch)
 }
 
 /// The media session a key id belongs to.
-pub fn key_sender(key_id: u64) -> u32 {
-    (key_id >> 16) as u32
+pub fn key_sender(key_id: u64) -> SessionId {
+    SessionId((key_id >> 16) as u32)
 }
 
 /// What a wrapped key is bound to.
@@ -220,7 +220,7 @@ impl FrameSealer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
     /// The media session whose key sealed it.
-    pub sender: u32,
+    pub sender: SessionId,
     /// The frame.
     pub payload: Vec<u8>,
 }
@@ -249,12 +249,12 @@ impl FrameOpener {
     }
 
     /// Whether any key of `sender_session` is installed.
-    pub fn has_sender(&self, sender_session: u32) -> bool {
+    pub fn has_sender(&self, sender_session: SessionId) -> bool {
         self.keys.keys().any(|id| key_sender(*id) == sender_session)
     }
 
     /// Drops every key of a sender who left.
-    pub fn forget_sender(&mut self, sender_session: u32) {
+    pub fn forget_sender(&mut self, sender_session: SessionId) {
         self.keys.retain(|id, _| key_sender(*id) != sender_session);
         self.seen.retain(|id, _| key_sender(*id) != sender_session);
     }
@@ -304,7 +304,7 @@ mod tests {
     fn a_wrapped_key_opens_only_for_its_recipient_and_context() {
         let bob = DeviceKey::generate();
         let eve = DeviceKey::generate();
-        let sealer = FrameSealer::generate(key_id(7, 1)).expect("key");
+        let sealer = FrameSealer::generate(key_id(SessionId(7), 1)).expect("key");
         let context = KeyContext { channel_id: ChannelId(3), key_id: sealer.key_id() };
         let wrapped = wrap(&bob.public_base64(), sealer.secret(), context).expect("wraps");
         assert_eq!(bob.unwrap(&wrapped, context).expect("opens"), *sealer.secret());
@@ -319,22 +319,22 @@ mod tests {
 
     #[test]
     fn frames_open_with_the_shared_key_only() {
-        let mut sealer = FrameSealer::generate(key_id(7, 1)).expect("key");
+        let mut sealer = FrameSealer::generate(key_id(SessionId(7), 1)).expect("key");
         let marker = b"opus-frame-MARKER-3141";
         let sealed = sealer.seal(marker).expect("seals");
         assert!(!sealed.windows(marker.len()).any(|w| w == marker), "the relay sees no plaintext");
         let mut opener = FrameOpener::default();
         assert!(opener.open(&sealed).is_err(), "no key yet");
         opener.install(sealer.key_id(), sealer.secret()).expect("installs");
-        assert!(opener.has_sender(7));
+        assert!(opener.has_sender(SessionId(7)));
         let opened = opener.open(&sealed).expect("opens");
-        assert_eq!((opened.sender, opened.payload.as_slice()), (7, &marker[..]));
+        assert_eq!((opened.sender, opened.payload.as_slice()), (SessionId(7), &marker[..]));
         assert!(matches!(opener.open(&sealed), Err(E2eError::Replayed)), "a replayed frame is refused");
 
-        let mut rotated = FrameSealer::generate(key_id(7, 2)).expect("key");
+        let mut rotated = FrameSealer::generate(key_id(SessionId(7), 2)).expect("key");
         assert!(opener.open(&rotated.seal(b"after rotation").expect("seals")).is_err(), "a new key needs sharing");
-        opener.forget_sender(7);
-        assert!(!opener.has_sender(7));
+        opener.forget_sender(SessionId(7));
+        assert!(!opener.has_sender(SessionId(7)));
         assert!(opener.open(&sealer.seal(b"y").expect("seals")).is_err(), "forgotten");
         let mut corrupted = sealer.seal(b"x").expect("seals");
         let last = corrupted.len() - 1;
@@ -345,8 +345,8 @@ mod tests {
 
     #[test]
     fn key_ids_carry_the_sender() {
-        assert_eq!(key_sender(key_id(0xdead_beef, 9)), 0xdead_beef);
-        assert!(key_id(u32::MAX, u16::MAX) < (1 << 53));
+        assert_eq!(key_sender(key_id(SessionId(0xdead_beef), 9)), SessionId(0xdead_beef));
+        assert!(key_id(SessionId(u32::MAX), u16::MAX) < (1 << 53));
     }
 
     #[test]

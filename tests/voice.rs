@@ -81,7 +81,7 @@ async fn voice_reaches_the_channel_and_no_one_else() {
     }
     for frame in 0..20u32 {
         let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
-        assert_eq!(header.source, ann_session.session_id);
+        assert_eq!(header.source, ann_session.session_id.get());
         assert_eq!(header.frame, frame);
         assert_eq!(payload, format!("opus-{frame}").as_bytes());
     }
@@ -117,7 +117,7 @@ async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() 
 
     // An attacker who even knows ann's key cannot reuse her packet numbers, and cannot send
     // media from another address.
-    let mut stolen = Session::new(ann_session.session_id, &key, Direction::ToServer);
+    let mut stolen = Session::new(ann_session.session_id.get(), &key, Direction::ToServer);
     let mut wire = Vec::new();
     stolen.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
     attacker.send_to(&wire, media_addr).await.expect("sends"); // sequence 0: replayed
@@ -128,12 +128,12 @@ async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() 
     voice_frame(0).encode(b"injected", &mut plaintext);
     stolen.seal(Kind::Media, &plaintext, &mut wire).expect("seals");
     attacker.send_to(&wire, media_addr).await.expect("sends"); // wrong address
-    let mut stranger = Session::new(ann_session.session_id, &[1; 32], Direction::ToServer);
+    let mut stranger = Session::new(ann_session.session_id.get(), &[1; 32], Direction::ToServer);
     for _ in 0..2000 {
         stranger.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
     }
     attacker.send_to(&wire, media_addr).await.expect("sends"); // bad tag
-    let mut nobody = Session::new(ann_session.session_id ^ 0x5a5a_5a5a, &key, Direction::ToServer);
+    let mut nobody = Session::new(ann_session.session_id.get() ^ 0x5a5a_5a5a, &key, Direction::ToServer);
     nobody.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
     attacker.send_to(&wire, media_addr).await.expect("sends"); // unknown session
     attacker.send_to(&[1, 2, 3], media_addr).await.expect("sends"); // truncated
@@ -179,7 +179,7 @@ async fn bad_packets_are_dropped_and_counted_and_a_flood_does_not_stop_a_pair() 
     for frame in 0..50u32 {
         ann_link.send(voice_frame(frame), b"still here").await.expect("sends");
         if let Ok(Ok((header, payload))) = tokio::time::timeout(Duration::from_millis(100), bob_link.recv()).await {
-            assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"still here"[..]));
+            assert_eq!((header.source, payload.as_slice()), (ann_session.session_id.get(), &b"still here"[..]));
             heard += 1;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -270,7 +270,7 @@ async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
         let marker = format!("opus-MARKER-{frame}");
         ann_call.send(voice_frame(frame), marker.as_bytes()).await.expect("sends");
         let (header, payload) = tokio::time::timeout(WAIT, bob_call.recv()).await.expect("in time").expect("bob hears");
-        assert_eq!((header.source, payload.as_slice()), (ann_id, marker.as_bytes()));
+        assert_eq!((header.source, payload.as_slice()), (ann_id.get(), marker.as_bytes()));
         let (_, seen_by_relay) =
             tokio::time::timeout(WAIT, relay_view.recv()).await.expect("in time").expect("relayed");
         assert!(!seen_by_relay.windows(marker.len()).any(|w| w == marker.as_bytes()), "plaintext reached the relay");
@@ -320,7 +320,7 @@ async fn deleting_a_voice_channel_ends_its_calls() {
 
     // Ann's session ended with the channel: she has no key to share, to no one.
     let bob_session = left.into_iter().find(|id| *id != ann_session.session_id).expect("bob's session ended too");
-    let key_id = u64::from(ann_session.session_id) << 16;
+    let key_id = u64::from(ann_session.session_id.get()) << 16;
     let copy = WrappedKeyFor { session_id: bob_session, enc: "AAAA".into(), ciphertext: "AAAA".into() };
     for wrapped in [vec![], vec![copy]] {
         assert_code(ann.share_media_key(key_id, wrapped).await, ErrorCode::NotAllowedNow);
@@ -351,7 +351,7 @@ async fn mute_deafen_and_server_mute_are_enforced_by_the_relay() {
     ann.set_voice_state(false, false).await.expect("unmutes");
     ann_link.send(voice_frame(2), b"back").await.expect("sends");
     let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
-    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"back"[..]));
+    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id.get(), &b"back"[..]));
 
     let refused = bob.server_mute("ann", true).await.err().and_then(|e| e.code());
     assert_eq!(refused, Some(ErrorCode::Forbidden), "members cannot mute others");
@@ -383,7 +383,7 @@ async fn direct_conversations_are_one_to_one_calls() {
     assert_eq!(refused, Some(ErrorCode::NotFound), "a third person cannot join a 1:1 call");
     ann_link.send(voice_frame(0), b"just us").await.expect("sends");
     let (header, payload) = tokio::time::timeout(WAIT, bob_link.recv()).await.expect("in time").expect("receives");
-    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id, &b"just us"[..]));
+    assert_eq!((header.source, payload.as_slice()), (ann_session.session_id.get(), &b"just us"[..]));
     let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, eve.next_event()).await {
         let about_the_call =

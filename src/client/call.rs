@@ -8,7 +8,7 @@ use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURA
 use super::media::MediaLink;
 use super::{Client, ClientError};
 use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, SessionId};
 use crate::media::packet::{MediaHeader, StreamKind, MAX_MEDIA_PAYLOAD};
 use crate::proto::{Event, VideoStream, WrappedKeyFor};
 use std::collections::{HashMap, VecDeque};
@@ -31,7 +31,7 @@ pub enum Received {
     /// A whole, reassembled video frame.
     Video {
         /// The sender's media session.
-        source: u32,
+        source: SessionId,
         /// Camera or screen.
         stream: VideoStream,
         /// Frame number.
@@ -44,7 +44,7 @@ pub enum Received {
 }
 
 /// A video frame's identity: source session, stream, frame number.
-type FrameKey = (u32, StreamKind, u32);
+type FrameKey = (SessionId, StreamKind, u32);
 
 /// Fragments of the video frames under way, bounded.
 #[derive(Debug, Default)]
@@ -56,7 +56,7 @@ struct Reassembly {
 impl Reassembly {
     /// Adds a fragment; returns the whole sealed frame once every fragment is in.
     fn add(&mut self, header: &MediaHeader, fragment: Vec<u8>) -> Option<Vec<u8>> {
-        let key = (header.source, header.stream, header.frame);
+        let key = (SessionId(header.source), header.stream, header.frame);
         let count = usize::from(header.fragments);
         // A sealed frame of at most MAX_VIDEO_FRAME bytes needs no more fragments than this.
         if count > MAX_VIDEO_FRAME / MAX_MEDIA_PAYLOAD + 2 {
@@ -90,11 +90,11 @@ pub struct Call {
     link: MediaLink,
     device: DeviceKey,
     channel_id: ChannelId,
-    session_id: u32,
+    session_id: SessionId,
     epoch: u16,
     sealer: FrameSealer,
     opener: FrameOpener,
-    members: HashMap<u32, String>,
+    members: HashMap<SessionId, String>,
     undecryptable: u64,
     reassembly: Reassembly,
 }
@@ -128,12 +128,12 @@ impl Call {
     }
 
     /// This member's media session (the `source` others see).
-    pub fn session_id(&self) -> u32 {
+    pub fn session_id(&self) -> SessionId {
         self.session_id
     }
 
     /// Whether `sender`'s key has arrived, so its media can be heard.
-    pub fn can_hear(&self, sender: u32) -> bool {
+    pub fn can_hear(&self, sender: SessionId) -> bool {
         self.opener.has_sender(sender)
     }
 
@@ -253,7 +253,7 @@ impl Call {
                 },
             };
             let opened = match self.opener.open(&sealed) {
-                Ok(opened) if opened.sender == header.source => opened,
+                Ok(opened) if opened.sender == SessionId(header.source) => opened,
                 _ => {
                     self.undecryptable += 1;
                     continue;
@@ -262,7 +262,7 @@ impl Call {
             return Ok(match stream {
                 None => Received::Voice { header, payload: opened.payload },
                 Some(stream) => Received::Video {
-                    source: header.source,
+                    source: SessionId(header.source),
                     stream,
                     frame: header.frame,
                     keyframe: header.flags & 1 != 0,
@@ -353,7 +353,7 @@ impl Call {
         client: &mut Client,
         duration: std::time::Duration,
     ) -> Result<Vec<i16>, ClientError> {
-        let mut talkers: HashMap<u32, (JitterBuffer, VoiceDecoder)> = HashMap::new();
+        let mut talkers: HashMap<SessionId, (JitterBuffer, VoiceDecoder)> = HashMap::new();
         let mut recording: Vec<i16> = Vec::new();
         let deadline = tokio::time::Instant::now() + duration;
         let mut ticker = tokio::time::interval(FRAME_DURATION);
@@ -385,7 +385,7 @@ impl Call {
                 received = self.recv() => {
                     let (header, packet) = received?;
                     if header.stream == StreamKind::Voice {
-                        let talker = match talkers.entry(header.source) {
+                        let talker = match talkers.entry(SessionId(header.source)) {
                             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                             std::collections::hash_map::Entry::Vacant(entry) => {
                                 entry.insert((JitterBuffer::default(), VoiceDecoder::new()?))

@@ -45,7 +45,7 @@ impl MediaLink {
         let local = if server.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
         let socket = UdpSocket::bind(local).await.map_err(connect_err)?;
         socket.connect(server).await.map_err(connect_err)?;
-        let crypto = Session::new(session.session_id, &key, Direction::ToServer);
+        let crypto = Session::new(session.session_id.get(), &key, Direction::ToServer);
         let last_sent = tokio::time::Instant::now();
         let mut link = MediaLink { socket, crypto, buf: vec![0; MAX_DATAGRAM + 1], wire: Vec::new(), last_sent };
         for _ in 0..REGISTER_ATTEMPTS {

@@ -3,7 +3,7 @@
 
 use super::exchange::{expect_ok, unexpected};
 use super::{Client, ClientError};
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, SessionId};
 use crate::proto::{Reply, Request, VideoStream, VoiceSession, WrappedKeyFor};
 
 impl Client {
@@ -44,17 +44,27 @@ impl Client {
     }
 
     /// Starts or stops receiving another member's video stream.
-    pub async fn watch_video(&self, session_id: u32, stream: VideoStream, watching: bool) -> Result<(), ClientError> {
+    pub async fn watch_video(
+        &self,
+        session_id: SessionId,
+        stream: VideoStream,
+        watching: bool,
+    ) -> Result<(), ClientError> {
         expect_ok(self.request(Request::WatchVideo { session_id, stream, watching }).await?)
     }
 
     /// Asks a video sender for a keyframe.
-    pub async fn request_keyframe(&self, session_id: u32, stream: VideoStream) -> Result<(), ClientError> {
+    pub async fn request_keyframe(&self, session_id: SessionId, stream: VideoStream) -> Result<(), ClientError> {
         expect_ok(self.request(Request::RequestKeyframe { session_id, stream }).await?)
     }
 
     /// Tells a video sender this receiver's bandwidth for its stream.
-    pub async fn report_bandwidth(&self, session_id: u32, stream: VideoStream, kbps: u32) -> Result<(), ClientError> {
+    pub async fn report_bandwidth(
+        &self,
+        session_id: SessionId,
+        stream: VideoStream,
+        kbps: u32,
+    ) -> Result<(), ClientError> {
         expect_ok(self.request(Request::ReportBandwidth { session_id, stream, kbps }).await?)
     }
 

@@ -23,7 +23,7 @@
 //! can spend another session's budget with forged packets.
 
 use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session, StreamKind};
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, SessionId};
 use crate::ratelimit::{Rate, TokenBucket};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -47,7 +47,7 @@ pub trait Participant {
 
 #[derive(Debug)]
 struct Member<T> {
-    id: u32,
+    id: SessionId,
     crypto: Session,
     /// What is left of [`PACKET_RATE`].
     budget: TokenBucket,
@@ -59,7 +59,7 @@ struct Member<T> {
     /// The video streams this member has started.
     sending_video: HashSet<StreamKind>,
     /// The (source session, stream) pairs of video this member wants.
-    watching: HashSet<(u32, StreamKind)>,
+    watching: HashSet<(SessionId, StreamKind)>,
     /// The owner's record of this session.
     record: T,
 }
@@ -80,7 +80,7 @@ pub struct VideoFull(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TalkingChange {
     /// The member's media session.
-    pub session: u32,
+    pub session: SessionId,
     /// Talking now or not.
     pub talking: bool,
 }
@@ -92,7 +92,7 @@ pub const TALKING_HOLD: Duration = Duration::from_millis(300);
 #[derive(Debug)]
 pub struct Relay<T> {
     /// Where each session is kept.
-    places: HashMap<u32, Place>,
+    places: HashMap<SessionId, Place>,
     /// Each channel's sessions; a channel without sessions has no entry.
     channels: HashMap<ChannelId, Vec<Member<T>>>,
     drops: DropCounts,
@@ -182,11 +182,11 @@ impl Outgoing {
 impl<T> Relay<T> {
     /// Adds a session in `channel`, keyed with `key` (the server's side of it), at `now`, with
     /// its owner's `record`. A session already under `id` is replaced.
-    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: ChannelId, now: Instant, record: T) {
+    pub fn add(&mut self, id: SessionId, key: &[u8; 32], channel: ChannelId, now: Instant, record: T) {
         self.remove(id);
         let member = Member {
             id,
-            crypto: Session::new(id, key, super::packet::Direction::ToClient),
+            crypto: Session::new(id.get(), key, super::packet::Direction::ToClient),
             budget: TokenBucket::full(&PACKET_RATE, now),
             voice_budget: TokenBucket::full(&VOICE_RATE, now),
             addr: None,
@@ -202,7 +202,7 @@ impl<T> Relay<T> {
 
     /// Removes a session (its packets are dropped as unknown from now on); returns its channel
     /// and record.
-    pub fn remove(&mut self, id: u32) -> Option<(ChannelId, T)> {
+    pub fn remove(&mut self, id: SessionId) -> Option<(ChannelId, T)> {
         let place = self.places.remove(&id)?;
         let members = self.channels.get_mut(&place.channel)?;
         if place.position >= members.len() {
@@ -220,32 +220,32 @@ impl<T> Relay<T> {
     }
 
     /// Whether a session id is taken.
-    pub fn contains(&self, id: u32) -> bool {
+    pub fn contains(&self, id: SessionId) -> bool {
         self.places.contains_key(&id)
     }
 
     /// A session's channel and record.
-    pub fn get(&self, id: u32) -> Option<(ChannelId, &T)> {
+    pub fn get(&self, id: SessionId) -> Option<(ChannelId, &T)> {
         let place = self.places.get(&id)?;
         Some((place.channel, &self.member(*place)?.record))
     }
 
     /// A session's channel and record, to change (what [`Participant`] reads takes effect with
     /// the next packet).
-    pub fn get_mut(&mut self, id: u32) -> Option<(ChannelId, &mut T)> {
+    pub fn get_mut(&mut self, id: SessionId) -> Option<(ChannelId, &mut T)> {
         let place = *self.places.get(&id)?;
         Some((place.channel, &mut self.member_mut(place)?.record))
     }
 
     /// Every session: id, channel and record.
-    pub fn sessions(&self) -> impl Iterator<Item = (u32, ChannelId, &T)> {
+    pub fn sessions(&self) -> impl Iterator<Item = (SessionId, ChannelId, &T)> {
         self.channels
             .iter()
             .flat_map(|(channel, members)| members.iter().map(|member| (member.id, *channel, &member.record)))
     }
 
     /// The sessions of one channel: id and record.
-    pub fn channel(&self, channel: ChannelId) -> impl Iterator<Item = (u32, &T)> {
+    pub fn channel(&self, channel: ChannelId) -> impl Iterator<Item = (SessionId, &T)> {
         self.channels.get(&channel).into_iter().flatten().map(|member| (member.id, &member.record))
     }
 
@@ -257,14 +257,14 @@ impl<T> Relay<T> {
         self.channels.get_mut(&place.channel)?.get_mut(place.position)
     }
 
-    fn member_by_id(&mut self, id: u32) -> Option<&mut Member<T>> {
+    fn member_by_id(&mut self, id: SessionId) -> Option<&mut Member<T>> {
         let place = *self.places.get(&id)?;
         self.member_mut(place)
     }
 
     /// Lets a session send a video stream, unless `max_senders` other members of its channel
     /// already send video.
-    pub fn start_video(&mut self, id: u32, stream: StreamKind, max_senders: usize) -> Result<(), VideoFull> {
+    pub fn start_video(&mut self, id: SessionId, stream: StreamKind, max_senders: usize) -> Result<(), VideoFull> {
         let Some(place) = self.places.get(&id).copied() else { return Ok(()) };
         let Some(members) = self.channels.get_mut(&place.channel) else { return Ok(()) };
         let others = members.iter().filter(|member| member.id != id && !member.sending_video.is_empty()).count();
@@ -277,14 +277,14 @@ impl<T> Relay<T> {
     }
 
     /// Stops a session's video stream.
-    pub fn stop_video(&mut self, id: u32, stream: StreamKind) {
+    pub fn stop_video(&mut self, id: SessionId, stream: StreamKind) {
         if let Some(member) = self.member_by_id(id) {
             member.sending_video.remove(&stream);
         }
     }
 
     /// Starts (or stops) forwarding `source`'s `stream` video to `id`.
-    pub fn watch(&mut self, id: u32, source: u32, stream: StreamKind, watching: bool) {
+    pub fn watch(&mut self, id: SessionId, source: SessionId, stream: StreamKind, watching: bool) {
         if let Some(member) = self.member_by_id(id) {
             if watching {
                 member.watching.insert((source, stream));
@@ -333,7 +333,8 @@ impl<T: Participant> Relay<T> {
         out: &mut Outgoing,
     ) -> Result<(), DropReason> {
         let header = Header::peek(datagram)?;
-        let place = *self.places.get(&header.session).ok_or(DropReason::UnknownSession)?;
+        let session = SessionId(header.session);
+        let place = *self.places.get(&session).ok_or(DropReason::UnknownSession)?;
         let members = self.channels.get_mut(&place.channel).ok_or(DropReason::UnknownSession)?;
         let sender = members.get_mut(place.position).ok_or(DropReason::UnknownSession)?;
         let registered_here = sender.addr == Some(from);
@@ -362,7 +363,7 @@ impl<T: Participant> Relay<T> {
                     return Ok(());
                 }
                 if !video && sender.talking_since_last.replace(now).is_none() {
-                    self.talking_changes.push(TalkingChange { session: header.session, talking: true });
+                    self.talking_changes.push(TalkingChange { session, talking: true });
                 }
                 MediaHeader { source: header.session, ..media }.encode(payload, &mut self.inner);
                 for (position, member) in members.iter_mut().enumerate() {
@@ -373,7 +374,7 @@ impl<T: Participant> Relay<T> {
                     if position == place.position || member.record.deafened() {
                         continue;
                     }
-                    if video && !member.watching.contains(&(header.session, media.stream)) {
+                    if video && !member.watching.contains(&(session, media.stream)) {
                         continue;
                     }
                     let Some(addr) = member.addr else { continue };
@@ -413,7 +414,7 @@ mod tests {
     }
 
     fn flags(relay: &mut Relay<Flags>, id: u32) -> &mut Flags {
-        relay.get_mut(id).expect("a member").1
+        relay.get_mut(SessionId(id)).expect("a member").1
     }
 
     /// The `index`th datagram of `out`: destination and a copy of its bytes.
@@ -434,7 +435,7 @@ mod tests {
     impl Peer {
         fn join(relay: &mut Relay<Flags>, id: u32, channel: i64, port: u16) -> Peer {
             let key = [id as u8; 32];
-            relay.add(id, &key, ChannelId(channel), Instant::now(), Flags::default());
+            relay.add(SessionId(id), &key, ChannelId(channel), Instant::now(), Flags::default());
             let mut peer = Peer { crypto: Session::new(id, &key, Direction::ToServer), addr: addr(port) };
             let mut wire = Vec::new();
             peer.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
@@ -477,7 +478,7 @@ mod tests {
         flags(&mut relay, 5).muted = false;
         relay.handle(muted.addr, &mut muted.media(b"back"), Instant::now(), &mut out);
         assert_eq!(out.len(), 2, "unmuted: ann and bob (cat is deafened)");
-        relay.remove(5);
+        relay.remove(SessionId(5));
 
         out.clear();
         relay.handle(ann.addr, &mut ann.media(b"hello"), Instant::now(), &mut out);
@@ -514,20 +515,20 @@ mod tests {
         let mut bob = Peer::join(&mut relay, 2, 10, 5002);
         let mut cat = Peer::join(&mut relay, 3, 10, 5003);
         let _dan = Peer::join(&mut relay, 4, 11, 5004);
-        assert_eq!(relay.remove(1).map(|(channel, _)| channel), Some(ChannelId(10)));
-        assert!(relay.remove(1).is_none(), "gone");
-        assert_eq!(relay.get(3).map(|(channel, _)| channel), Some(ChannelId(10)), "cat took ann's place");
+        assert_eq!(relay.remove(SessionId(1)).map(|(channel, _)| channel), Some(ChannelId(10)));
+        assert!(relay.remove(SessionId(1)).is_none(), "gone");
+        assert_eq!(relay.get(SessionId(3)).map(|(channel, _)| channel), Some(ChannelId(10)), "cat took ann's place");
         let mut out = Outgoing::default();
         relay.handle(cat.addr, &mut cat.media(b"hi"), Instant::now(), &mut out);
         assert_eq!(destinations(&out), [bob.addr]);
         out.clear();
         relay.handle(bob.addr, &mut bob.media(b"hi"), Instant::now(), &mut out);
         assert_eq!(destinations(&out), [cat.addr]);
-        relay.remove(4);
+        relay.remove(SessionId(4));
         assert_eq!(relay.channel(ChannelId(11)).count(), 0, "an empty channel is forgotten");
-        let mut left: Vec<(u32, ChannelId)> = relay.sessions().map(|(id, channel, _)| (id, channel)).collect();
+        let mut left: Vec<(SessionId, ChannelId)> = relay.sessions().map(|(id, channel, _)| (id, channel)).collect();
         left.sort();
-        assert_eq!(left, [(2, ChannelId(10)), (3, ChannelId(10))]);
+        assert_eq!(left, [(SessionId(2), ChannelId(10)), (SessionId(3), ChannelId(10))]);
     }
 
     #[test]
@@ -560,7 +561,7 @@ mod tests {
         relay.handle(ann.addr, &mut wire, Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::UnknownSession), 1);
 
-        relay.remove(1);
+        relay.remove(SessionId(1));
         relay.handle(ann.addr, &mut ann.media(b"x"), Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::UnknownSession), 2, "a removed session is unknown");
         assert_eq!(relay.drops().total(), 6);
@@ -616,10 +617,10 @@ mod tests {
         assert!(relay.talking_changes(start).is_empty());
         relay.handle(ann.addr, &mut ann.media(b"a"), start, &mut out);
         relay.handle(ann.addr, &mut ann.media(b"b"), start + Duration::from_millis(20), &mut out);
-        assert_eq!(relay.talking_changes(start), vec![TalkingChange { session: 1, talking: true }]);
+        assert_eq!(relay.talking_changes(start), vec![TalkingChange { session: SessionId(1), talking: true }]);
         assert!(relay.talking_changes(start + Duration::from_millis(200)).is_empty(), "still within the hold");
         let later = start + Duration::from_millis(20) + TALKING_HOLD;
-        assert_eq!(relay.talking_changes(later), vec![TalkingChange { session: 1, talking: false }]);
+        assert_eq!(relay.talking_changes(later), vec![TalkingChange { session: SessionId(1), talking: false }]);
         flags(&mut relay, 1).muted = true;
         relay.handle(ann.addr, &mut ann.media(b"c"), later, &mut out);
         assert!(relay.talking_changes(later).is_empty(), "muted media is not talking");
@@ -634,10 +635,10 @@ mod tests {
         let mut out = Outgoing::default();
         relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
         assert_eq!(relay.drops().get(DropReason::VideoNotStarted), 1, "video needs start_video");
-        relay.start_video(1, StreamKind::Camera, 8).expect("room");
+        relay.start_video(SessionId(1), StreamKind::Camera, 8).expect("room");
         relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
         assert!(out.is_empty(), "nobody watches yet");
-        relay.watch(2, 1, StreamKind::Camera, true);
+        relay.watch(SessionId(2), SessionId(1), StreamKind::Camera, true);
         relay.handle(ann.addr, &mut ann.stream(StreamKind::Camera, b"frame"), Instant::now(), &mut out);
         assert_eq!(destinations(&out), [bob.addr], "only the subscriber");
         out.clear();
@@ -645,11 +646,11 @@ mod tests {
         assert_eq!(relay.drops().get(DropReason::VideoNotStarted), 2, "each stream is started on its own");
         relay.handle(ann.addr, &mut ann.media(b"voice"), Instant::now(), &mut out);
         assert_eq!(out.len(), 2, "voice still reaches everyone");
-        assert_eq!(relay.start_video(2, StreamKind::Screen, 1), Err(VideoFull(1)), "one sender allowed");
-        relay.start_video(1, StreamKind::Screen, 1).expect("a sender may add a second stream");
-        relay.stop_video(1, StreamKind::Camera);
-        relay.stop_video(1, StreamKind::Screen);
-        relay.start_video(2, StreamKind::Screen, 1).expect("room again");
+        assert_eq!(relay.start_video(SessionId(2), StreamKind::Screen, 1), Err(VideoFull(1)), "one sender allowed");
+        relay.start_video(SessionId(1), StreamKind::Screen, 1).expect("a sender may add a second stream");
+        relay.stop_video(SessionId(1), StreamKind::Camera);
+        relay.stop_video(SessionId(1), StreamKind::Screen);
+        relay.start_video(SessionId(2), StreamKind::Screen, 1).expect("room again");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
 use super::{Category, Channel, Message, User, UserPresence, VideoStream};
-use crate::ids::{ChannelId, MessageId, UserId};
+use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Server-pushed notifications.
@@ -47,7 +47,7 @@ pub enum Event {
         /// Who.
         user: User,
         /// Their media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Their device's public key for end-to-end key wrapping.
         device_key: String,
     },
@@ -56,7 +56,7 @@ pub enum Event {
         /// The channel.
         channel_id: ChannelId,
         /// The member's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Muted by themselves.
         self_muted: bool,
         /// Deafened by themselves.
@@ -74,7 +74,7 @@ pub enum Event {
         /// The channel.
         channel_id: ChannelId,
         /// The sender's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Camera or screen.
         stream: VideoStream,
     },
@@ -83,21 +83,21 @@ pub enum Event {
         /// The channel.
         channel_id: ChannelId,
         /// The sender's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Camera or screen.
         stream: VideoStream,
     },
     /// A receiver asks this device for a keyframe of its stream.
     KeyframeRequested {
         /// The asking member's media session.
-        from_session: u32,
+        from_session: SessionId,
         /// Camera or screen.
         stream: VideoStream,
     },
     /// A receiver reports its bandwidth for this device's stream.
     BandwidthReport {
         /// The reporting member's media session.
-        from_session: u32,
+        from_session: SessionId,
         /// Camera or screen.
         stream: VideoStream,
         /// Kilobits per second.
@@ -108,7 +108,7 @@ pub enum Event {
         /// The channel.
         channel_id: ChannelId,
         /// The member's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Talking now or not.
         talking: bool,
     },
@@ -117,7 +117,7 @@ pub enum Event {
         /// The voice channel.
         channel_id: ChannelId,
         /// The sender's media session.
-        sender: u32,
+        sender: SessionId,
         /// The key's id.
         key_id: u64,
         /// HPKE encapsulated key, base64url.
@@ -132,7 +132,7 @@ pub enum Event {
         /// Who.
         user_id: UserId,
         /// The media session that ended.
-        session_id: u32,
+        session_id: SessionId,
     },
     /// The server is stopping; the connection closes next.
     ServerShutdown {

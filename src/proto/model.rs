@@ -1,7 +1,7 @@
 //! The shared model types that requests, replies and events carry: users and roles, channels
 //! and categories, messages and history, voice sessions and members.
 
-use crate::ids::{ChannelId, MessageId, UserId};
+use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// An account.
@@ -132,7 +132,7 @@ pub struct VoiceSession {
     /// The voice channel joined.
     pub channel_id: ChannelId,
     /// Session id, in every media packet header.
-    pub session_id: u32,
+    pub session_id: SessionId,
     /// The 32-byte ChaCha20-Poly1305 key, base64url without padding.
     pub key: String,
     /// The server's media port.
@@ -155,7 +155,7 @@ pub enum VideoStream {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VoiceMember {
     /// Their media session (the `source` of their media).
-    pub session_id: u32,
+    pub session_id: SessionId,
     /// Who.
     pub user: User,
     /// Their device's public key for end-to-end key wrapping.
@@ -166,7 +166,7 @@ pub struct VoiceMember {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WrappedKeyFor {
     /// The recipient's media session.
-    pub session_id: u32,
+    pub session_id: SessionId,
     /// HPKE encapsulated key, base64url.
     pub enc: String,
     /// HPKE ciphertext of the key, base64url.

@@ -2,7 +2,7 @@
 //! limits on what a request may carry.
 
 use super::{ChannelKind, Role, VideoStream, WrappedKeyFor};
-use crate::ids::{ChannelId, MessageId};
+use crate::ids::{ChannelId, MessageId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// Longest chat message body, in characters.
@@ -184,7 +184,7 @@ pub enum Request {
     /// Receive (or stop receiving) another member's video stream.
     WatchVideo {
         /// The sender's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Camera or screen.
         stream: VideoStream,
         /// Receive it or not.
@@ -193,14 +193,14 @@ pub enum Request {
     /// Ask a video sender for a keyframe.
     RequestKeyframe {
         /// The sender's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Camera or screen.
         stream: VideoStream,
     },
     /// Tell a video sender how much bandwidth this receiver has for its stream.
     ReportBandwidth {
         /// The sender's media session.
-        session_id: u32,
+        session_id: SessionId,
         /// Camera or screen.
         stream: VideoStream,
         /// Kilobits per second.

@@ -12,6 +12,7 @@ use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
 use crate::config::Config;
+use crate::ids::SessionId;
 use crate::net::PortMappingState;
 use crate::proto::{
     encode_frame, AuthMethod, ErrorCode, Event, Role, ServerFrame, ServerInfo, Session, User, UserPresence,
@@ -177,7 +178,7 @@ pub struct Conn {
     /// Set when the connection must close (slow consumer, dead writer, session ended).
     pub eviction: Eviction,
     /// The media session, while in one (its channel and state are kept by `Shared::voice`).
-    pub voice: Option<u32>,
+    pub voice: Option<SessionId>,
 }
 
 impl Conn {

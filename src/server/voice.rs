@@ -10,10 +10,10 @@
 
 mod sessions;
 
-use crate::ids::ChannelId;
 pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
 
 use super::context::{require_admin, Conn, Failure, Shared};
+use crate::ids::{ChannelId, SessionId};
 use crate::proto::{
     encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, VideoStream, VoiceSession, WrappedKeyFor,
 };
@@ -141,7 +141,7 @@ pub fn share_media_key(ctx: &Shared, conn: &Conn, key_id: u64, wrapped: Vec<Wrap
     let Some((session_id, channel_id)) = in_voice else {
         return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
     };
-    if key_id >> 16 != u64::from(session_id) || key_id >> 48 != 0 {
+    if key_id >> 16 != u64::from(session_id.get()) || key_id >> 48 != 0 {
         return Err(invalid("key_id must carry your own media session in its upper 32 of 48 bits"));
     }
     if wrapped.len() > MAX_KEY_RECIPIENTS {
@@ -200,7 +200,7 @@ fn own_seat(ctx: &Shared, conn: &Conn) -> Result<Seat, Failure> {
 }
 
 /// Another member of the caller's call.
-fn fellow(ctx: &Shared, channel_id: ChannelId, session_id: u32) -> Result<Seat, Failure> {
+fn fellow(ctx: &Shared, channel_id: ChannelId, session_id: SessionId) -> Result<Seat, Failure> {
     ctx.voice
         .get(session_id)
         .filter(|seat| seat.channel_id == channel_id)
@@ -229,7 +229,7 @@ pub fn stop_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Repl
 pub fn watch_video(
     ctx: &Shared,
     conn: &Conn,
-    source: u32,
+    source: SessionId,
     stream: VideoStream,
     watching: bool,
 ) -> Result<Reply, Failure> {
@@ -240,7 +240,12 @@ pub fn watch_video(
 }
 
 /// `request_keyframe` and `report_bandwidth`: a receiver's word to a sender of its call.
-pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32) -> Event) -> Result<Reply, Failure> {
+pub fn to_sender(
+    ctx: &Shared,
+    conn: &Conn,
+    sender: SessionId,
+    event: impl FnOnce(SessionId) -> Event,
+) -> Result<Reply, Failure> {
     let own = own_seat(ctx, conn)?;
     let target = fellow(ctx, own.channel_id, sender)?;
     let frame = encode_frame(&ServerFrame::Event { event: event(own.session_id) });

@@ -6,7 +6,7 @@
 //! connection keeps only its session id. Nothing here talks to clients: the handlers in
 //! [`super`] check requests and announce what changed.
 
-use crate::ids::{ChannelId, UserId};
+use crate::ids::{ChannelId, SessionId, UserId};
 use crate::media::packet::{DropCounts, StreamKind};
 use crate::media::relay::{Participant, Relay, VideoFull};
 use crate::proto::{User, VoiceMember};
@@ -47,7 +47,7 @@ impl Participant for Membership {
 #[derive(Debug, Clone)]
 pub struct Seat {
     /// The media session.
-    pub session_id: u32,
+    pub session_id: SessionId,
     /// The voice channel (or direct conversation, for a 1:1 call).
     pub channel_id: ChannelId,
     /// The record.
@@ -76,12 +76,12 @@ impl VoiceSessions {
 
     /// Opens a session in `channel_id` for `member` under a fresh id and hop-by-hop key;
     /// returns both and the members that were already there.
-    pub fn join(&self, channel_id: ChannelId, member: Membership) -> (u32, [u8; 32], Vec<VoiceMember>) {
+    pub fn join(&self, channel_id: ChannelId, member: Membership) -> (SessionId, [u8; 32], Vec<VoiceMember>) {
         let key = crate::random::random_bytes::<32>();
         let mut relay = self.relay();
         let session_id = loop {
-            let candidate = u32::from_be_bytes(crate::random::random_bytes::<4>());
-            if candidate != 0 && !relay.contains(candidate) {
+            let candidate = SessionId(u32::from_be_bytes(crate::random::random_bytes::<4>()));
+            if candidate != SessionId(0) && !relay.contains(candidate) {
                 break candidate;
             }
         };
@@ -98,13 +98,13 @@ impl VoiceSessions {
     }
 
     /// A session as it stands.
-    pub fn get(&self, session_id: u32) -> Option<Seat> {
+    pub fn get(&self, session_id: SessionId) -> Option<Seat> {
         seat(&self.relay(), session_id)
     }
 
     /// Changes a session's record (the relay applies mute and deafen from the next packet);
     /// returns it as changed.
-    pub fn update(&self, session_id: u32, change: impl FnOnce(&mut Membership)) -> Option<Seat> {
+    pub fn update(&self, session_id: SessionId, change: impl FnOnce(&mut Membership)) -> Option<Seat> {
         let mut relay = self.relay();
         change(relay.get_mut(session_id)?.1);
         seat(&relay, session_id)
@@ -113,7 +113,8 @@ impl VoiceSessions {
     /// Changes the record of every session that `picks`; returns them as changed.
     pub fn update_where(&self, picks: impl Fn(&Membership) -> bool, change: impl Fn(&mut Membership)) -> Vec<Seat> {
         let mut relay = self.relay();
-        let ids: Vec<u32> = relay.sessions().filter(|(_, _, member)| picks(member)).map(|(id, _, _)| id).collect();
+        let ids: Vec<SessionId> =
+            relay.sessions().filter(|(_, _, member)| picks(member)).map(|(id, _, _)| id).collect();
         let mut changed = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some((_, member)) = relay.get_mut(id) {
@@ -125,30 +126,30 @@ impl VoiceSessions {
     }
 
     /// Ends a session; returns it as it was.
-    pub fn end(&self, session_id: u32) -> Option<Seat> {
+    pub fn end(&self, session_id: SessionId) -> Option<Seat> {
         end(&mut self.relay(), session_id)
     }
 
     /// Ends every session that `ends` picks by channel and record; returns them as they were.
     pub fn end_where(&self, ends: impl Fn(ChannelId, &Membership) -> bool) -> Vec<Seat> {
         let mut relay = self.relay();
-        let ids: Vec<u32> =
+        let ids: Vec<SessionId> =
             relay.sessions().filter(|(_, channel, member)| ends(*channel, member)).map(|(id, _, _)| id).collect();
         ids.into_iter().filter_map(|id| end(&mut relay, id)).collect()
     }
 
     /// Lets a session send a video stream, unless its call has `max_senders` others sending.
-    pub fn start_video(&self, session_id: u32, stream: StreamKind, max_senders: usize) -> Result<(), VideoFull> {
+    pub fn start_video(&self, session_id: SessionId, stream: StreamKind, max_senders: usize) -> Result<(), VideoFull> {
         self.relay().start_video(session_id, stream, max_senders)
     }
 
     /// Stops a session's video stream.
-    pub fn stop_video(&self, session_id: u32, stream: StreamKind) {
+    pub fn stop_video(&self, session_id: SessionId, stream: StreamKind) {
         self.relay().stop_video(session_id, stream);
     }
 
     /// Starts (or stops) forwarding `source`'s `stream` to `session_id`.
-    pub fn watch(&self, session_id: u32, source: u32, stream: StreamKind, watching: bool) {
+    pub fn watch(&self, session_id: SessionId, source: SessionId, stream: StreamKind, watching: bool) {
         self.relay().watch(session_id, source, stream, watching);
     }
 
@@ -163,12 +164,12 @@ impl VoiceSessions {
     }
 }
 
-fn seat(relay: &Relay<Membership>, session_id: u32) -> Option<Seat> {
+fn seat(relay: &Relay<Membership>, session_id: SessionId) -> Option<Seat> {
     let (channel_id, member) = relay.get(session_id)?;
     Some(Seat { session_id, channel_id, member: member.clone() })
 }
 
-fn end(relay: &mut Relay<Membership>, session_id: u32) -> Option<Seat> {
+fn end(relay: &mut Relay<Membership>, session_id: SessionId) -> Option<Seat> {
     let (channel_id, member) = relay.remove(session_id)?;
     Some(Seat { session_id, channel_id, member })
 }
