@@ -9,7 +9,7 @@
 //! when it arrived under pressure), and until then it may be closed to make room for a newer
 //! one (its [`Slot`]). Once logged in, it is sent a `ping` event after
 //! `server.keepalive_seconds` without a frame from the client, and closed when nothing comes
-//! back within [`PING_ANSWER_TIMEOUT`].
+//! back within [`PING_ANSWER_TIMEOUT`] (or `keepalive_seconds`, if shorter).
 
 use super::hub::{Eviction, QUEUE_FRAMES};
 use super::{admin, auth, chat, invites, voice, vpn, Failure, Shared};
@@ -31,7 +31,8 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The login deadline of a connection that arrived under pressure (more than half the budget
 /// of unfinished connections in use).
 pub const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
-/// A logged-in connection that sends nothing for this long after a `ping` event is closed.
+/// A logged-in connection that sends nothing for this long after a `ping` event is closed
+/// (or for `server.keepalive_seconds`, when that is shorter).
 pub const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write that makes no progress for this long ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +84,7 @@ pub async fn serve(
     let login_timeout = if slot.under_pressure() { PRESSURE_LOGIN_TIMEOUT } else { LOGIN_TIMEOUT };
     let mut login_deadline = tokio::time::Instant::now() + login_timeout;
     let keepalive = Duration::from_secs(ctx.config.server.keepalive_seconds);
+    let answer_within = keepalive.min(PING_ANSWER_TIMEOUT);
     let mut keepalive_at = tokio::time::Instant::now() + keepalive;
     let mut pinged = false;
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -129,12 +131,12 @@ pub async fn serve(
             _ = tokio::time::sleep_until(keepalive_at), if !logged_out => {
                 if pinged {
                     ctx.note_pressure(super::pressure::Kind::Unanswered);
-                    let message = format!("did not answer the keep-alive ping within {} s", PING_ANSWER_TIMEOUT.as_secs());
+                    let message = format!("did not answer the keep-alive ping within {} s", answer_within.as_secs());
                     break Some(connection_error(ErrorCode::Timeout, message));
                 }
                 let _ = conn.outbox.try_send(encode_frame(&ServerFrame::Event { event: Event::Ping }));
                 pinged = true;
-                keepalive_at = tokio::time::Instant::now() + PING_ANSWER_TIMEOUT;
+                keepalive_at = tokio::time::Instant::now() + answer_within;
             }
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) if buf.is_empty() => break None,
