@@ -162,7 +162,8 @@ pub async fn serve(
 }
 
 /// Why an unfinished connection was closed for a newer one.
-const CLOSED_FOR_ROOM: &str = "too many connections are logging in at once; this one was closed to make room, try again";
+const CLOSED_FOR_ROOM: &str =
+    "too many connections are logging in at once; this one was closed to make room, try again";
 
 fn is_logged_out(state: SessionState) -> bool {
     matches!(state, SessionState::AwaitingHello | SessionState::Unauthenticated)

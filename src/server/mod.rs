@@ -513,7 +513,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
     let pressure = Arc::new(Mutex::new(pressure::PressureLog::new(pressure_window())));
-    let control_gate = gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
+    let control_gate =
+        gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
     let rest_gate = gate(&config, crate::rest::MAX_CONNECTIONS, pressure::Port::Rest, &pressure);
     tasks.spawn(report_pressure(pressure.clone(), cancel.clone()));
     let shared = Arc::new(Shared {

@@ -64,7 +64,9 @@ impl Kind {
             Kind::TooManyDevices => {
                 format!("refused {count} logins in {within}: the account already had its maximum of devices connected")
             }
-            Kind::Unanswered => format!("closed {count} connections in {within}: they stopped answering keep-alive pings"),
+            Kind::Unanswered => {
+                format!("closed {count} connections in {within}: they stopped answering keep-alive pings")
+            }
             Kind::PasswordGuessing => format!("refused {count} login attempts in {within}: too many wrong passwords"),
             Kind::RegistrationFlood => format!("refused {count} registrations in {within}: too many new accounts"),
             Kind::DiskFull => format!("failed {count} writes in {within}: the disk is full"),

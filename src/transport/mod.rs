@@ -95,7 +95,12 @@ impl Gate {
             evicted.cancel();
             (self.on_refused)(Refusal::Full);
         }
-        Some(Slot { gate: self.clone(), ticket: Some(admitted.ticket), closer, under_pressure: admitted.under_pressure })
+        Some(Slot {
+            gate: self.clone(),
+            ticket: Some(admitted.ticket),
+            closer,
+            under_pressure: admitted.under_pressure,
+        })
     }
 
     fn release(&self, ticket: u64) {
