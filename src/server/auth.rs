@@ -212,7 +212,7 @@ fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failur
     let came_online = ctx
         .hub
         .join(conn.id, member, ctx.config.server.max_users)
-        .map_err(|refused| Failure::new(refused.code(), refused.to_string()))?;
+        .map_err(|refused| ctx.join_refused(refused))?;
     if came_online {
         announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }

@@ -178,6 +178,14 @@ impl Shared {
         note(&self.pressure, kind);
     }
 
+    /// The failure for a login the hub refused; a full set of devices counts as pressure.
+    pub fn join_refused(&self, refused: hub::JoinRefused) -> Failure {
+        if matches!(refused, hub::JoinRefused::TooManyDevices(_)) {
+            self.note_pressure(pressure::Kind::TooManyDevices);
+        }
+        Failure::new(refused.code(), refused.to_string())
+    }
+
     /// The ways to log in that this server offers.
     pub fn auth_methods(&self) -> Vec<AuthMethod> {
         let mut methods = vec![AuthMethod::Password, AuthMethod::Token, AuthMethod::Invite];
