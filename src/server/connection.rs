@@ -54,8 +54,8 @@ pub struct Conn {
     pub outbox: mpsc::Sender<Bytes>,
     /// Set when the connection must close (slow consumer, dead writer, session ended).
     pub eviction: Eviction,
-    /// The media session and voice channel, while in one.
-    pub voice: Option<(u32, i64)>,
+    /// The media session, while in one (its channel and state are kept by `Shared::voice`).
+    pub voice: Option<u32>,
 }
 
 impl Conn {

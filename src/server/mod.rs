@@ -33,8 +33,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The folder for uploaded files, inside the data directory.
-pub const UPLOADS_DIR: &str = "uploads";
 
 /// Why the server could not start. Each message is one line naming the key or port at fault.
 #[derive(Debug, thiserror::Error)]
@@ -126,16 +124,14 @@ pub struct Shared {
     pub started_at: Instant,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
-    /// The media relay's sessions and counters.
-    pub relay: Arc<Mutex<crate::media::relay::Relay>>,
+    /// Every voice session (with the media relay they run through).
+    pub voice: voice::VoiceSessions,
     /// The UDP media port clients send to.
     pub media_port: u16,
     /// The TCP control port clients connect to.
     pub control_port: u16,
     /// SHA-256 of the TLS certificate, when TLS is on.
     pub fingerprint: Option<Fingerprint>,
-    /// Who is in which voice channel, by media session.
-    pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
     /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
     pub port_mapping: watch::Receiver<PortMappingState>,
     /// The built-in VPN.
@@ -218,7 +214,6 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     rest_addr: SocketAddr,
     fingerprint: Option<Fingerprint>,
-    backups: Arc<crate::backup::schedule::Backups>,
     cancel: CancellationToken,
     tasks: TaskTracker,
     _lock: crate::lock::DataDirLock,
@@ -247,12 +242,12 @@ impl RunningServer {
 
     /// Media datagrams dropped so far, per reason.
     pub fn media_drops(&self) -> crate::media::packet::DropCounts {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).drops().clone()
+        self.shared.voice.drops()
     }
 
     /// Media packets forwarded so far (one per recipient).
     pub fn media_forwarded(&self) -> u64 {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).forwarded()
+        self.shared.voice.forwarded()
     }
 
     /// Users online now.
@@ -262,23 +257,7 @@ impl RunningServer {
 
     /// A cheap handle for reading its counters without holding the server.
     pub fn monitor(&self) -> ServerMonitor {
-        ServerMonitor { shared: self.shared.clone(), backups: self.backups.clone() }
-    }
-
-    /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
-    /// waits for one already running. This is the tray's "Back up now".
-    pub async fn back_up_now(&self) -> Result<crate::backup::BackupReport, crate::backup::BackupError> {
-        self.backups.back_up_now().await
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
+        ServerMonitor { shared: self.shared.clone() }
     }
 
     /// Sets a user's password without the old one (the tray's first-run setup); ends their
@@ -395,25 +374,9 @@ impl Drop for RunningServer {
 #[derive(Debug, Clone)]
 pub struct ServerMonitor {
     shared: Arc<Shared>,
-    backups: Arc<crate::backup::schedule::Backups>,
 }
 
 impl ServerMonitor {
-    /// How far the backup under way (nightly or on demand) has got.
-    pub fn backup_progress(&self) -> Option<crate::backup::Progress> {
-        self.backups.in_progress()
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
-    }
-
     /// Users online now.
     pub fn users_online(&self) -> usize {
         self.shared.hub.users_online()
@@ -475,7 +438,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         let path = path.display().to_string();
         move |source| StartError::Io { path, source }
     };
-    let uploads = data_dir.root().join(UPLOADS_DIR);
+    let uploads = data_dir.uploads();
     std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
     let lock = crate::lock::DataDirLock::acquire(&data_dir)?;
     let identity = prepare_identity(&config, &data_dir)?;
@@ -505,7 +468,6 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
-    let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let port_mapping = if config.network.upnp {
@@ -525,6 +487,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
     let rest_gate = gate(&config, crate::rest::MAX_CONNECTIONS, pressure::Port::Rest, &pressure);
     tasks.spawn(report_pressure(pressure.clone(), cancel.clone()));
+    let (voice, relay) = voice::VoiceSessions::new();
     let shared = Arc::new(Shared {
         store,
         hub: hub::Hub::new(config.server.max_devices_per_account as usize),
@@ -533,11 +496,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         dummy_hash: default_hash,
         passwords,
         next_connection_id: AtomicU64::new(1),
-        relay: Arc::default(),
+        voice,
         media_port: media_addr.port(),
         control_port: control_addr.port(),
         fingerprint,
-        voice_members: Mutex::default(),
         port_mapping,
         vpn,
         started_at: Instant::now(),
@@ -555,7 +517,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         move |stream, peer, slot| connection::serve(control_ctx.clone(), stream, peer, slot, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, vpn_inlet, cancel.clone()));
+    tasks.spawn(crate::media::run(media, relay, talking_tx, vpn_inlet, cancel.clone()));
     let talking_ctx = shared.clone();
     tasks.spawn(async move {
         while let Some(change) = talking_rx.recv().await {
@@ -572,9 +534,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tasks.clone(),
         move |stream, _peer, slot| crate::rest::serve_connection(router.clone(), stream, slot, rest_cancel.clone()),
     ));
-    tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks, _lock: lock })
 }
 
 fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
