@@ -55,7 +55,7 @@ where
     }
     let mut kept = Vec::new();
     while let Some(done) = set.join_next().await {
-        kept.extend(done.expect("attacker task").into_iter());
+        kept.extend(done.expect("attacker task"));
     }
     kept
 }

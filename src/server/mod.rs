@@ -33,7 +33,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-
 /// Why the server could not start. Each message is one line naming the key or port at fault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
