@@ -18,7 +18,7 @@ mod common;
 
 use common::{default_server_bin, AnyResult, ServerProc};
 use iptincan::client::{Client, Target};
-use iptincan::proto::Event;
+use iptincan::proto::{ErrorCode, Event};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,7 @@ struct Tally {
     latencies_us: Mutex<Vec<u64>>,
     logins_us: Mutex<Vec<u64>>,
     logins_failed: AtomicU64,
+    logins_throttled: AtomicU64,
 }
 
 fn percentile(values: &mut [u64], p: f64) -> f64 {
@@ -136,20 +137,29 @@ async fn chat(member: Client, general: i64, rate: u64, epoch: Instant, until: In
 async fn log_in_again_and_again(target: Target, until: Instant, tally: Arc<Tally>) {
     while Instant::now() < until {
         let started = Instant::now();
-        let ok = match Client::connect(&target, None).await {
-            Ok(client) => client.login("ann", PASSWORD).await.is_ok(),
-            Err(_) => false,
+        let login = match Client::connect(&target, None).await {
+            Ok(client) => client.login("ann", PASSWORD).await.map(drop),
+            Err(err) => Err(err),
         };
-        if ok {
-            tally.logins_us.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_micros() as u64);
-        } else {
-            tally.logins_failed.fetch_add(1, Ordering::Relaxed);
+        match login {
+            Ok(()) => {
+                let took = started.elapsed().as_micros() as u64;
+                tally.logins_us.lock().unwrap_or_else(|p| p.into_inner()).push(took);
+            }
+            Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
+                tally.logins_throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                tally.logins_failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// One phase; returns (deliveries/s, p50 ms, p99 ms, login p99 ms, failed logins) and the members.
+/// One phase; returns the members and its figures: deliveries/s, message latency, login time,
+/// and logins that succeeded, were throttled (`rate_limited`, the password guesser's doing
+/// until login throttling spares other addresses) or failed otherwise (could not connect).
 async fn phase(target: &Target, members: Vec<Client>, general: i64, rate: u64, seconds: u64) -> (Vec<Client>, String) {
     let tally = Arc::new(Tally::default());
     let epoch = Instant::now();
@@ -168,12 +178,13 @@ async fn phase(target: &Target, members: Vec<Client>, general: i64, rate: u64, s
     let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
     let mut logins = std::mem::take(&mut *tally.logins_us.lock().unwrap_or_else(|p| p.into_inner()));
     let figures = format!(
-        "deliveries_per_s={delivered:.0} p50_ms={:.2} p99_ms={:.2} login_p50_ms={:.1} login_p99_ms={:.1} logins_ok={} logins_failed={}",
+        "deliveries_per_s={delivered:.0} p50_ms={:.2} p99_ms={:.2} login_p50_ms={:.1} login_p99_ms={:.1} logins_ok={} logins_throttled={} logins_failed={}",
         percentile(&mut latencies, 0.5),
         percentile(&mut latencies, 0.99),
         percentile(&mut logins, 0.5),
         percentile(&mut logins, 0.99),
         logins.len(),
+        tally.logins_throttled.load(Ordering::Relaxed),
         tally.logins_failed.load(Ordering::Relaxed),
     );
     (members, figures)
