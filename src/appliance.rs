@@ -22,7 +22,7 @@ use crate::config::{self, ConfigError, DataDir};
 use crate::net::PortMappingState;
 use crate::proto::{InviteInfo, Role, User};
 use crate::server::invites::{InviteError, InviteOptions};
-use crate::server::{self, Failure, RunningServer, ServerMonitor, StartError};
+use crate::server::{self, Failure, RunningServer, ServerHandle, StartError};
 use crate::store::StoreError;
 use crate::update::desktop::{DesktopUpdates, UpdateStatus};
 use crate::update::UpdateError;
@@ -305,7 +305,7 @@ struct Snapshot {
 
 #[derive(Debug, Clone)]
 struct Live {
-    monitor: ServerMonitor,
+    monitor: ServerHandle,
 }
 
 impl Appliance {
@@ -418,7 +418,7 @@ impl Appliance {
         tokio::spawn(self.backups.clone().run_nightly(server.cancel_token()));
         let mut snapshot = self.snapshot();
         snapshot.last_error = None;
-        snapshot.live = Some(Live { monitor: server.monitor() });
+        snapshot.live = Some(Live { monitor: server.handle() });
         tracing::info!("server started");
         Ok(server)
     }

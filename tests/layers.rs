@@ -2,6 +2,10 @@
 //! marked `layers`, highest layer first) is the rule, and this test reads `src/` and fails when
 //! a top-level module of the engine imports a module on its own line or on a line above it.
 //! Every top-level module must be on exactly one line. Comments are not imports.
+//!
+//! Inside `server/`, the request handlers import nothing of their siblings but `context`: only
+//! the composition root (`mod.rs`), the dispatcher (`connection`) and the handle (`handle`) call
+//! into handlers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -174,6 +178,33 @@ fn modules_import_only_from_layers_below_them() {
         }
     }
     assert!(violations.is_empty(), "imports against the layer rule:\n{}", violations.join("\n"));
+}
+
+/// Files of `src/server/` that may import the handler modules.
+const SERVER_ROOTS: &[&str] = &["mod.rs", "connection.rs", "context.rs", "handle.rs"];
+
+#[test]
+fn server_handlers_import_only_the_context() {
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server");
+    let mut violations = Vec::new();
+    for entry in std::fs::read_dir(&server).expect("src/server") {
+        let path = entry.expect("directory entry").path();
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
+        if !name.ends_with(".rs") || SERVER_ROOTS.contains(&name.as_str()) {
+            continue;
+        }
+        let code = without_comments(&std::fs::read_to_string(&path).expect("source file"));
+        for (at, _) in code.match_indices("super::") {
+            let sibling: String = code[at + "super::".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '*')
+                .collect();
+            if sibling != "context" && sibling != "*" {
+                violations.push(format!("src/server/{name}: imports `super::{sibling}`"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "handlers must import only `super::context`:\n{}", violations.join("\n"));
 }
 
 #[test]

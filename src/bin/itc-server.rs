@@ -378,7 +378,7 @@ fn download_logger(version: String) -> impl Fn(update::DownloadProgress) + Send 
 /// Prints the internet connection code each time port mapping opens the ports at a new
 /// external address or port; runs until port mapping is off.
 async fn show_internet_codes(running: &server::RunningServer) -> Result<()> {
-    let mut states = running.port_mapping();
+    let mut states = running.port_mapping_changes();
     let mut shown: Option<String> = None;
     // An error means port mapping is off: nothing will change.
     while states.changed().await.is_ok() {

@@ -1,21 +1,11 @@
 //! Admin actions: categories, channels and roles. Every handler checks the caller's current
 //! role first and answers `forbidden` to members.
 
-use super::connection::Conn;
-use super::{auth, Failure, Shared};
-use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, User, UserPresence};
+use super::context::{require_admin, Conn, Failure, Shared};
+use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, UserPresence};
 
 /// Longest channel or category name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
-
-/// The caller, if an admin; otherwise `forbidden` "only admins can {action}".
-pub fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
-    let user = conn.user(ctx)?;
-    if user.role != Role::Admin {
-        return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
-    }
-    Ok(user)
-}
 
 /// Trims a leading `#` and checks length and characters.
 fn clean_name(name: &str) -> Result<String, Failure> {
@@ -83,11 +73,10 @@ pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: i64, name: St
     Ok(Reply::Channel(channel))
 }
 
-/// `delete_channel`.
+/// `delete_channel` (the dispatcher then ends the calls in it).
 pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: i64) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "delete channels")?;
     ctx.store.delete_channel(channel_id).await?;
-    super::voice::end_channel(ctx, channel_id);
     broadcast(ctx, Event::ChannelDeleted { channel_id });
     Ok(Reply::Ok)
 }
@@ -102,7 +91,7 @@ pub async fn set_role(ctx: &Shared, conn: &Conn, username: String, role: Role) -
     ctx.hub.set_role(user.id, role);
     tracing::info!(admin = %admin.username, user = %user.username, role = role.as_str(), "role changed");
     let online = ctx.hub.is_online(user.id);
-    let status = auth::stored_status(ctx, &user.username).await;
-    auth::announce_presence(ctx, UserPresence { user, online, status });
+    let status = ctx.stored_status(&user.username).await;
+    ctx.announce_presence(UserPresence { user, online, status });
     Ok(Reply::Ok)
 }

@@ -9,10 +9,8 @@
 //! is even checked. An attempt takes its tokens before the (slow) password check and gets them
 //! back only if it succeeds, so parallel guesses cannot slip past the limit.
 
-use super::connection::Conn;
-use super::hub::Member;
-use super::{Failure, Shared};
-use crate::proto::{ErrorCode, Event, Reply, Role, ServerFrame, SessionInfo, UserPresence};
+use super::context::{token_hash, Conn, Failure, Member, ServerFull, Shared};
+use crate::proto::{ErrorCode, Reply, Role, SessionInfo, UserPresence};
 use crate::ratelimit::RateLimiter;
 use crate::store::UserRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -71,11 +69,6 @@ fn new_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-/// SHA-256 of a secret (session token or invite secret): what is stored instead of it.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
-}
-
 /// Checks a new password's length.
 pub fn check_new_password(password: &str) -> Result<(), Failure> {
     let len = password.chars().count();
@@ -86,11 +79,6 @@ pub fn check_new_password(password: &str) -> Result<(), Failure> {
         ));
     }
     Ok(())
-}
-
-fn internal(err: super::passwords::HashingUnavailable) -> Failure {
-    tracing::error!(error = %err, "password hashing failed");
-    Failure::new(ErrorCode::Internal, "the server could not check passwords; nothing was changed")
 }
 
 fn rate_limited(wait: Duration) -> Failure {
@@ -130,10 +118,10 @@ async fn new_account_hash(ctx: &Shared, username: &str, password: String) -> Res
     crate::config::check_username(username).map_err(|reason| Failure::new(ErrorCode::InvalidArgument, reason))?;
     check_new_password(&password)?;
     if ctx.hub.is_full(ctx.config.server.max_users) {
-        let full = super::hub::ServerFull(ctx.config.server.max_users);
+        let full = ServerFull(ctx.config.server.max_users);
         return Err(Failure::new(ErrorCode::ServerFull, full.to_string()));
     }
-    ctx.passwords.hash(password).await.map_err(internal)
+    Ok(ctx.passwords.hash(password).await?)
 }
 
 async fn start_new_session(ctx: &Shared, conn: &mut Conn, user: crate::proto::User) -> Result<Reply, Failure> {
@@ -212,7 +200,7 @@ fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failur
     let came_online =
         ctx.hub.join(conn.id, member, ctx.config.server.max_users).map_err(|refused| ctx.join_refused(refused))?;
     if came_online {
-        announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
+        ctx.announce_presence(UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }
     Ok(())
 }
@@ -221,20 +209,9 @@ fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failur
 pub async fn leave_hub(ctx: &Shared, conn: &Conn) {
     if let Some(user) = ctx.hub.leave(conn.id) {
         let online = ctx.hub.is_online(user.id);
-        let status = stored_status(ctx, &user.username).await;
-        announce_presence(ctx, UserPresence { user, online, status });
+        let status = ctx.stored_status(&user.username).await;
+        ctx.announce_presence(UserPresence { user, online, status });
     }
-}
-
-/// The custom status a user has saved (none if it cannot be read).
-pub async fn stored_status(ctx: &Shared, username: &str) -> Option<String> {
-    ctx.store.user_by_name(username.to_string()).await.ok().flatten().and_then(|record| record.status)
-}
-
-/// Tells everyone online about a user's presence.
-pub fn announce_presence(ctx: &Shared, presence: UserPresence) {
-    let frame = crate::proto::encode_frame(&ServerFrame::Event { event: Event::Presence(presence) });
-    ctx.hub.broadcast(&frame);
 }
 
 /// `logout`: ends the session and its token.
@@ -242,7 +219,6 @@ pub async fn logout(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     if let Some(hash) = conn.token_hash.take() {
         ctx.store.delete_session(hash).await?;
     }
-    super::voice::leave(ctx, conn);
     leave_hub(ctx, conn).await;
     conn.session.logged_out();
     Ok(Reply::Ok)
@@ -267,7 +243,7 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
         return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
     }
     lock().succeeded(&ip, &user.username, Instant::now());
-    let hash = ctx.passwords.hash(new).await.map_err(internal)?;
+    let hash = ctx.passwords.hash(new).await?;
     let keep = conn.token_hash.clone().unwrap_or_default();
     ctx.store.set_password(user.id, hash, keep).await?;
     ctx.hub.end_other_sessions(user.id, conn.id, "signed out: the password was changed on another device");
@@ -285,7 +261,7 @@ pub async fn reset_password(ctx: &Shared, username: &str, password: String) -> R
         .user_by_name(username.to_string())
         .await?
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("there is no user {username}")))?;
-    let hash = ctx.passwords.hash(password).await.map_err(internal)?;
+    let hash = ctx.passwords.hash(password).await?;
     ctx.store.set_password(record.user.id, hash, Vec::new()).await?;
     ctx.hub.end_other_sessions(record.user.id, 0, "signed out: the password was reset");
     tracing::info!(user = %record.user.username, "password reset");

@@ -6,8 +6,7 @@
 //! two members for a direct channel). Sending is throttled per user: bursts of 40, then 20
 //! messages a second.
 
-use super::connection::Conn;
-use super::{auth, Failure, Shared};
+use super::context::{Conn, Failure, Shared};
 use crate::proto::{
     encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
     UserPresence, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
@@ -89,7 +88,7 @@ pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Re
         ));
     }
     ctx.store.set_status(user.id, status.clone()).await?;
-    auth::announce_presence(ctx, UserPresence { user, online: true, status });
+    ctx.announce_presence(UserPresence { user, online: true, status });
     Ok(Reply::Ok)
 }
 

@@ -11,15 +11,16 @@
 //! `server.keepalive_seconds` without a frame from the client, and closed when nothing comes
 //! back within [`PING_ANSWER_TIMEOUT`] (or `keepalive_seconds`, if shorter).
 
-use super::hub::{Eviction, QUEUE_FRAMES};
-use super::{admin, auth, chat, invites, voice, vpn, Failure, Shared};
+use super::context::{Conn, Eviction, Failure, Shared};
+use super::hub::QUEUE_FRAMES;
+use super::{admin, auth, chat, invites, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
-    Request, ServerFrame, Session, SessionState, User, Welcome, SUPPORTED_VERSIONS,
+    Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
 };
 use crate::transport::{Slot, Stream};
 use bytes::{Bytes, BytesMut};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
@@ -38,32 +39,6 @@ pub const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes gathered into one write at most.
 const WRITE_BATCH: usize = 64 * 1024;
-
-/// One connection's state, handed to the handlers.
-#[derive(Debug)]
-pub struct Conn {
-    /// Unique within this server run.
-    pub id: u64,
-    /// The peer's IP address.
-    pub peer: IpAddr,
-    /// Where the connection is in the protocol.
-    pub session: Session,
-    /// Hash of the current session token, once logged in.
-    pub token_hash: Option<Vec<u8>>,
-    /// The connection's outgoing queue.
-    pub outbox: mpsc::Sender<Bytes>,
-    /// Set when the connection must close (slow consumer, dead writer, session ended).
-    pub eviction: Eviction,
-    /// The media session, while in one (its channel and state are kept by `Shared::voice`).
-    pub voice: Option<u32>,
-}
-
-impl Conn {
-    /// The logged-in user, with the role as of now.
-    pub fn user(&self, ctx: &Shared) -> Result<User, Failure> {
-        ctx.hub.user(self.id).ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
-    }
-}
 
 /// Runs one control connection until it closes or `cancel` fires.
 pub async fn serve(
@@ -232,7 +207,10 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         Register { username, password } => auth::register(ctx, conn, username, password).await,
         Login { username, password } => auth::login(ctx, conn, username, password).await,
         Resume { token } => auth::resume(ctx, conn, token).await,
-        Logout => auth::logout(ctx, conn).await,
+        Logout => {
+            voice::leave(ctx, conn);
+            auth::logout(ctx, conn).await
+        }
         ChangePassword { old_password, new_password } => {
             auth::change_password(ctx, conn, old_password, new_password).await
         }
@@ -250,7 +228,13 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         DeleteCategory { category_id } => admin::delete_category(ctx, conn, category_id).await,
         CreateChannel { name, category_id, kind } => admin::create_channel(ctx, conn, name, category_id, kind).await,
         RenameChannel { channel_id, name } => admin::rename_channel(ctx, conn, channel_id, name).await,
-        DeleteChannel { channel_id } => admin::delete_channel(ctx, conn, channel_id).await,
+        DeleteChannel { channel_id } => {
+            let deleted = admin::delete_channel(ctx, conn, channel_id).await;
+            if deleted.is_ok() {
+                voice::end_channel(ctx, channel_id);
+            }
+            deleted
+        }
         SetRole { username, role } => admin::set_role(ctx, conn, username, role).await,
         CreateInvite { max_uses, expires_in_seconds, role, note, host } => {
             let options = invites::InviteOptions::checked(max_uses, expires_in_seconds, role, note);

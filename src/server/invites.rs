@@ -7,10 +7,7 @@
 //! [`create`] works on a bare [`Store`], so `itc-server invite` can make one without a running
 //! server; the op handlers and [`super::RunningServer`] (for the tray) call the same functions.
 
-use super::admin::require_admin;
-use super::auth::token_hash;
-use super::connection::Conn;
-use super::{Failure, Shared};
+use super::context::{require_admin, token_hash, Conn, Failure, Shared};
 use crate::clock::now_ms;
 use crate::code::{CodeError, ConnectionCode, Invite};
 use crate::proto::{CreatedInvite, ErrorCode, Reply, Role};

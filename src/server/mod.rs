@@ -10,6 +10,8 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod connection;
+pub mod context;
+pub mod handle;
 pub mod hub;
 pub mod invites;
 pub mod passwords;
@@ -17,10 +19,12 @@ pub mod pressure;
 pub mod voice;
 pub mod vpn;
 
+pub use context::{Failure, Shared};
+pub use handle::{RunningServer, ServerHandle};
+
 use crate::code::ConnectionCode;
 use crate::config::{Config, DataDir};
 use crate::net::PortMappingState;
-use crate::proto::{AuthMethod, ErrorCode, ServerInfo};
 use crate::store::{Store, StoreError};
 use crate::tls::{Fingerprint, ServerIdentity, TlsError};
 use std::net::{IpAddr, SocketAddr};
@@ -69,337 +73,6 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-}
-
-/// A request that failed, as the client will be told.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    /// Machine-readable code.
-    pub code: ErrorCode,
-    /// Plain-words explanation.
-    pub message: String,
-}
-
-impl Failure {
-    /// A failure with a message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Failure { code, message: message.into() }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
-            StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
-            StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
-            other => {
-                tracing::error!(error = %other, "storage failed");
-                Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
-            }
-        }
-    }
-}
-
-/// State shared by every task of one running server.
-#[derive(Debug)]
-pub struct Shared {
-    /// The configuration it started with.
-    pub config: Config,
-    /// The database.
-    pub store: Store,
-    /// Who is online.
-    pub hub: hub::Hub,
-    /// Login throttling.
-    pub login_limits: Mutex<auth::LoginLimits>,
-    /// Message throttling per user.
-    pub message_limits: Mutex<crate::ratelimit::RateLimiter>,
-    /// Argon2id hashing on a fixed pool of threads.
-    pub passwords: passwords::Passwords,
-    /// A hash to verify against when the user does not exist, so timing reveals nothing.
-    pub dummy_hash: String,
-    /// When the server started.
-    pub started_at: Instant,
-    /// Source of connection ids.
-    pub next_connection_id: AtomicU64,
-    /// Every voice session (with the media relay they run through).
-    pub voice: voice::VoiceSessions,
-    /// The UDP media port clients send to.
-    pub media_port: u16,
-    /// The TCP control port clients connect to.
-    pub control_port: u16,
-    /// SHA-256 of the TLS certificate, when TLS is on.
-    pub fingerprint: Option<Fingerprint>,
-    /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
-    pub port_mapping: watch::Receiver<PortMappingState>,
-    /// The built-in VPN.
-    pub vpn: crate::vpn::Vpn,
-    /// Counts of refusals under pressure, for the once-a-minute warnings.
-    pub pressure: Arc<Mutex<pressure::PressureLog>>,
-}
-
-impl Shared {
-    /// The code to give out: for the router's external address and mapped port while port
-    /// mapping has the ports open, else for [`default_public_host`] (the LAN address).
-    pub fn public_code(&self) -> ConnectionCode {
-        match self.port_mapping.borrow().internet_address() {
-            Some(address) => connection_code(&self.config, &address.ip().to_string(), address.port(), self.fingerprint),
-            None => self.connection_code(&default_public_host(&self.config)),
-        }
-    }
-
-    /// The connection code for reaching this server at `host`.
-    pub fn connection_code(&self, host: &str) -> ConnectionCode {
-        connection_code(&self.config, host, self.control_port, self.fingerprint)
-    }
-
-    /// The public description of the server right now.
-    pub fn server_info(&self) -> ServerInfo {
-        let server = &self.config.server;
-        ServerInfo {
-            name: server.name.clone(),
-            description: server.description.clone(),
-            version: crate::version::current().to_string(),
-            motd: server.motd.clone(),
-            tags: server.tags.clone(),
-            users_online: self.hub.users_online(),
-            max_users: server.max_users,
-        }
-    }
-
-    /// Counts one event of pressure for the once-a-minute warning.
-    pub fn note_pressure(&self, kind: pressure::Kind) {
-        note(&self.pressure, kind);
-    }
-
-    /// The failure for a login the hub refused; a full set of devices counts as pressure.
-    pub fn join_refused(&self, refused: hub::JoinRefused) -> Failure {
-        if matches!(refused, hub::JoinRefused::TooManyDevices(_)) {
-            self.note_pressure(pressure::Kind::TooManyDevices);
-        }
-        Failure::new(refused.code(), refused.to_string())
-    }
-
-    /// The ways to log in that this server offers.
-    pub fn auth_methods(&self) -> Vec<AuthMethod> {
-        let mut methods = vec![AuthMethod::Password, AuthMethod::Token, AuthMethod::Invite];
-        if self.config.auth.allow_registration {
-            methods.push(AuthMethod::Register);
-        }
-        methods
-    }
-}
-
-impl crate::rest::ServerView for Shared {
-    fn server_info(&self) -> ServerInfo {
-        Shared::server_info(self)
-    }
-
-    fn uptime(&self) -> Duration {
-        self.started_at.elapsed()
-    }
-
-    fn port_mapping(&self) -> PortMappingState {
-        self.port_mapping.borrow().clone()
-    }
-}
-
-/// A server that is running; drop it or call [`RunningServer::shutdown`] to stop.
-#[derive(Debug)]
-pub struct RunningServer {
-    shared: Arc<Shared>,
-    control_addr: SocketAddr,
-    media_addr: SocketAddr,
-    rest_addr: SocketAddr,
-    fingerprint: Option<Fingerprint>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-    _lock: crate::lock::DataDirLock,
-}
-
-impl RunningServer {
-    /// Where the control listener is bound.
-    pub fn control_addr(&self) -> SocketAddr {
-        self.control_addr
-    }
-
-    /// Where the UDP media socket is bound.
-    pub fn media_addr(&self) -> SocketAddr {
-        self.media_addr
-    }
-
-    /// Where the REST listener is bound.
-    pub fn rest_addr(&self) -> SocketAddr {
-        self.rest_addr
-    }
-
-    /// The certificate fingerprint, when TLS is on.
-    pub fn fingerprint(&self) -> Option<Fingerprint> {
-        self.fingerprint
-    }
-
-    /// Media datagrams dropped so far, per reason.
-    pub fn media_drops(&self) -> crate::media::packet::DropCounts {
-        self.shared.voice.drops()
-    }
-
-    /// Media packets forwarded so far (one per recipient).
-    pub fn media_forwarded(&self) -> u64 {
-        self.shared.voice.forwarded()
-    }
-
-    /// Users online now.
-    pub fn users_online(&self) -> usize {
-        self.shared.hub.users_online()
-    }
-
-    /// A cheap handle for reading its counters without holding the server.
-    pub fn monitor(&self) -> ServerMonitor {
-        ServerMonitor { shared: self.shared.clone() }
-    }
-
-    /// Sets a user's password without the old one (the tray's first-run setup); ends their
-    /// sessions.
-    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
-        auth::reset_password(&self.shared, username, password).await
-    }
-
-    /// The code to give out: see [`Shared::public_code`].
-    pub fn public_code(&self) -> ConnectionCode {
-        self.shared.public_code()
-    }
-
-    /// The connection code for reaching this server at `host`.
-    pub fn connection_code(&self, host: &str) -> ConnectionCode {
-        self.shared.connection_code(host)
-    }
-
-    /// Makes an invite (for the tray's "Invite someone…"), with a connection code for `host`
-    /// (default: [`Shared::public_code`]).
-    pub async fn create_invite(
-        &self,
-        options: invites::InviteOptions,
-        host: Option<&str>,
-    ) -> Result<crate::proto::CreatedInvite, invites::InviteError> {
-        let code = host.map_or_else(|| self.shared.public_code(), |host| self.shared.connection_code(host));
-        invites::create(&self.shared.store, None, options, code).await
-    }
-
-    /// Every invite, newest first.
-    pub async fn list_invites(&self) -> Result<Vec<crate::proto::InviteInfo>, StoreError> {
-        self.shared.store.list_invites(crate::clock::now_ms()).await
-    }
-
-    /// Makes an invite unusable.
-    pub async fn revoke_invite(&self, invite_id: i64) -> Result<crate::proto::InviteInfo, StoreError> {
-        self.shared.store.revoke_invite(invite_id, crate::clock::now_ms()).await
-    }
-
-    /// Every account, by name (e.g. whom the dashboard can make a VPN config for).
-    pub async fn list_users(&self) -> Result<Vec<crate::proto::User>, StoreError> {
-        let users = self.shared.store.list_users().await?;
-        Ok(users.into_iter().map(|presence| presence.user).collect())
-    }
-
-    /// The VPN's state and every peer with its traffic (the dashboard's VPN view).
-    pub async fn vpn_status(&self) -> Result<crate::proto::VpnStatus, Failure> {
-        Ok(self.shared.vpn.status(&self.shared.store, None).await?)
-    }
-
-    /// Makes a key pair and WireGuard app config for `username`'s device `name`, with the
-    /// Endpoint at `host` (default: the public connection code's host).
-    pub async fn vpn_create_peer(
-        &self,
-        username: &str,
-        name: &str,
-        host: Option<&str>,
-    ) -> Result<crate::proto::VpnCreatedPeer, Failure> {
-        vpn::create_peer_for(&self.shared, username, name, host).await
-    }
-
-    /// Removes a VPN peer and ends its tunnel at once.
-    pub async fn vpn_revoke(&self, peer_id: i64) -> Result<crate::proto::VpnPeerInfo, Failure> {
-        Ok(self.shared.vpn.revoke(&self.shared.store, peer_id, None).await?)
-    }
-
-    /// Sets a peer's (or with no peer the server-wide) VPN cap in kbit/s; `None` = default.
-    pub async fn vpn_set_limit(&self, peer_id: Option<i64>, kbps: Option<u32>) -> Result<(), Failure> {
-        self.shared.vpn.set_limit(&self.shared.store, peer_id, kbps).await?;
-        Ok(())
-    }
-
-    /// What router port mapping is doing; `changed()` wakes on every new state.
-    pub fn port_mapping(&self) -> watch::Receiver<PortMappingState> {
-        self.shared.port_mapping.clone()
-    }
-
-    /// The connection code for reaching this server from the internet: its router's external
-    /// address and mapped control port. `None` unless the ports are open and reachable.
-    pub fn internet_connection_code(&self) -> Option<ConnectionCode> {
-        let address = self.shared.port_mapping.borrow().internet_address()?;
-        Some(connection_code(&self.shared.config, &address.ip().to_string(), address.port(), self.fingerprint))
-    }
-
-    /// A token that stops the server when cancelled.
-    pub fn cancel_token(&self) -> CancellationToken {
-        self.cancel.clone()
-    }
-
-    /// Tells every client, stops every task (port mapping removes its mappings from the
-    /// router), and waits at most `shutdown_grace_seconds`. Returns whether everything stopped
-    /// in time.
-    pub async fn shutdown(self) -> bool {
-        self.cancel.cancel();
-        self.tasks.close();
-        let grace = Duration::from_secs(self.shared.config.server.shutdown_grace_seconds);
-        let finished = tokio::time::timeout(grace, self.tasks.wait()).await.is_ok();
-        if !finished {
-            tracing::warn!("some connections did not close within shutdown_grace_seconds");
-        }
-        finished
-    }
-}
-
-/// Dropping stops the server without waiting; port mapping still removes its mappings if the
-/// runtime keeps running.
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-/// Reads a running server's counters (for the tray's status); it keeps no server running.
-#[derive(Debug, Clone)]
-pub struct ServerMonitor {
-    shared: Arc<Shared>,
-}
-
-impl ServerMonitor {
-    /// Users online now.
-    pub fn users_online(&self) -> usize {
-        self.shared.hub.users_online()
-    }
-
-    /// How long the server has been running.
-    pub fn uptime(&self) -> Duration {
-        self.shared.started_at.elapsed()
-    }
-
-    /// The code to give out now: see [`Shared::public_code`].
-    pub fn public_code(&self) -> ConnectionCode {
-        self.shared.public_code()
-    }
-
-    /// What the VPN is doing now, in one plain line.
-    pub fn vpn_state(&self) -> crate::vpn::VpnState {
-        self.shared.vpn.state().clone()
-    }
-
-    /// What router port mapping is doing now.
-    pub fn port_mapping(&self) -> PortMappingState {
-        self.shared.port_mapping.borrow().clone()
-    }
 }
 
 /// The connection code for a server with this config, reached at `host:port`.
@@ -534,7 +207,16 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         move |stream, _peer, slot| crate::rest::serve_connection(router.clone(), stream, slot, rest_cancel.clone()),
     ));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks, _lock: lock })
+    Ok(RunningServer {
+        handle: ServerHandle { shared },
+        control_addr,
+        media_addr,
+        rest_addr,
+        fingerprint,
+        cancel,
+        tasks,
+        _lock: lock,
+    })
 }
 
 fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -560,7 +242,8 @@ fn gate(
     crate::transport::Gate::new(limits, Box::new(move |refusal| note(&log, pressure::Kind::Connections(port, refusal))))
 }
 
-fn note(log: &Mutex<pressure::PressureLog>, kind: pressure::Kind) {
+/// Counts one event of pressure in `log`, now.
+pub(crate) fn note(log: &Mutex<pressure::PressureLog>, kind: pressure::Kind) {
     log.lock().unwrap_or_else(|p| p.into_inner()).note(kind, Instant::now());
 }
 

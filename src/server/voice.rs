@@ -12,8 +12,7 @@ mod sessions;
 
 pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
 
-use super::connection::Conn;
-use super::{Failure, Shared};
+use super::context::{require_admin, Conn, Failure, Shared};
 use crate::proto::{
     encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, VideoStream, VoiceSession, WrappedKeyFor,
 };
@@ -70,7 +69,7 @@ pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafene
 
 /// `server_mute`: an admin mutes or unmutes every voice session of a user.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
-    super::admin::require_admin(ctx, conn, "mute others")?;
+    require_admin(ctx, conn, "mute others")?;
     let changed = ctx.voice.update_where(
         |member| member.user.username.eq_ignore_ascii_case(username),
         |member| member.server_muted = muted,
@@ -246,7 +245,7 @@ pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32)
 /// `move_voice`: an admin ends a user's voice sessions and tells each of their connections to
 /// join `channel_id` (a client rejoins with fresh keys, so end-to-end protection holds).
 pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: i64) -> Result<Reply, Failure> {
-    super::admin::require_admin(ctx, conn, "move others")?;
+    require_admin(ctx, conn, "move others")?;
     let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
     let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
     let moved = ctx

@@ -2,9 +2,7 @@
 //! (any member), and for admins making peers for the official apps, revoking and capping.
 //! The VPN itself is [`crate::vpn::Vpn`]; this only checks who may ask and maps errors.
 
-use super::admin::require_admin;
-use super::connection::Conn;
-use super::{Failure, Shared};
+use super::context::{require_admin, Conn, Failure, Shared};
 use crate::proto::{ErrorCode, Reply, Role};
 use crate::vpn::access::AccessError;
 
