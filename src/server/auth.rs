@@ -197,10 +197,8 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
     let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), eviction: conn.eviction.clone() };
-    let came_online = ctx
-        .hub
-        .join(conn.id, member, ctx.config.server.max_users)
-        .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
+    let came_online =
+        ctx.hub.join(conn.id, member, ctx.config.server.max_users).map_err(|refused| ctx.join_refused(refused))?;
     if came_online {
         ctx.announce_presence(UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }

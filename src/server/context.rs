@@ -21,7 +21,7 @@ use crate::tls::Fingerprint;
 use bytes::Bytes;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -96,9 +96,24 @@ pub struct Shared {
     pub port_mapping: watch::Receiver<PortMappingState>,
     /// The built-in VPN.
     pub vpn: crate::vpn::Vpn,
+    /// Counts of refusals under pressure, for the once-a-minute warnings.
+    pub pressure: Arc<Mutex<super::pressure::PressureLog>>,
 }
 
 impl Shared {
+    /// Counts one event of pressure for the once-a-minute warning.
+    pub fn note_pressure(&self, kind: super::pressure::Kind) {
+        super::note(&self.pressure, kind);
+    }
+
+    /// The failure for a login the hub refused; a full set of devices counts as pressure.
+    pub fn join_refused(&self, refused: super::hub::JoinRefused) -> Failure {
+        if matches!(refused, super::hub::JoinRefused::TooManyDevices(_)) {
+            self.note_pressure(super::pressure::Kind::TooManyDevices);
+        }
+        Failure::new(refused.code(), refused.to_string())
+    }
+
     /// Tells everyone online about a user's presence.
     pub fn announce_presence(&self, presence: UserPresence) {
         self.hub.broadcast(&encode_frame(&ServerFrame::Event { event: Event::Presence(presence) }));
