@@ -151,6 +151,12 @@ pub struct AuthSection {
     pub session_ttl_seconds: u64,
     pub default_user: String,
     pub default_password: String,
+    /// Accounts `register` makes per client address (IPv6: per /64) per window.
+    pub registrations_per_address: u32,
+    /// Accounts `register` makes on the whole server per window.
+    pub registrations_per_server: u32,
+    /// The window of both registration limits.
+    pub registration_window_seconds: u64,
 }
 
 impl Default for AuthSection {
@@ -160,6 +166,9 @@ impl Default for AuthSection {
             session_ttl_seconds: 86400,
             default_user: "chatter".into(),
             default_password: "chatter".into(),
+            registrations_per_address: 5,
+            registrations_per_server: 20,
+            registration_window_seconds: 3600,
         }
     }
 }
@@ -399,7 +408,8 @@ pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 /// Writes the configuration chosen in the tray app's first-run setup to `path`: `template`
-/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set.
+/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set, and
+/// `auth.allow_registration` off (the tray's server is invite-only).
 /// Validates before writing, and writes through a temporary file, so a failure leaves no
 /// half-written config.
 pub fn write_setup(
@@ -412,6 +422,8 @@ pub fn write_setup(
         template.parse().map_err(|err: toml_edit::TomlError| invalid("template", err.to_string()))?;
     document["server"]["name"] = toml_edit::value(server_name);
     document["network"]["upnp"] = toml_edit::value(open_router_ports);
+    // The tray's server is invite-only: family members join through the dashboard's invites.
+    document["auth"]["allow_registration"] = toml_edit::value(false);
     write_document(path, &document)
 }
 
@@ -532,6 +544,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid("auth.default_user", reason));
     }
     check_text("auth.default_password", &auth.default_password, 1, 1024)?;
+    if !(1..=10_000).contains(&auth.registrations_per_address) {
+        return Err(invalid("auth.registrations_per_address", "must be between 1 and 10000"));
+    }
+    if !(1..=100_000).contains(&auth.registrations_per_server) {
+        return Err(invalid("auth.registrations_per_server", "must be between 1 and 100000"));
+    }
+    if !(1..=604_800).contains(&auth.registration_window_seconds) {
+        return Err(invalid("auth.registration_window_seconds", "must be between 1 and 604800 (one week)"));
+    }
     check_url("license.server_url", &config.license.server_url, false)?;
     if config.license.heartbeat_interval < 30 {
         return Err(invalid("license.heartbeat_interval", "must be at least 30 seconds"));
@@ -717,6 +738,9 @@ mod tests {
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
         assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
         assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");
+        assert_eq!(error_key("[auth]\nregistrations_per_address = 0"), "auth.registrations_per_address");
+        assert_eq!(error_key("[auth]\nregistrations_per_server = 100001"), "auth.registrations_per_server");
+        assert_eq!(error_key("[auth]\nregistration_window_seconds = 0"), "auth.registration_window_seconds");
         assert_eq!(error_key("[vpn]\nsubnet = \"10.8.0.0\""), "vpn.subnet");
         assert_eq!(error_key("[vpn]\ntun_device_name = \"much-too-long-name\""), "vpn.tun_device_name");
         assert_eq!(error_key("[cluster]\nrole = \"boss\""), "cluster.role");

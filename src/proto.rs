@@ -130,6 +130,9 @@ pub enum Request {
         username: String,
         /// Password.
         password: String,
+        /// The device cookie from an earlier `session` reply for this account, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Log in with a session token from an earlier login.
     Resume {
@@ -801,6 +804,8 @@ pub enum ErrorCode {
     Timeout,
     /// The invite is unknown, used up, expired or revoked.
     InviteInvalid,
+    /// The server's disk is full; nothing was saved.
+    DiskFull,
     /// The server failed; nothing was changed.
     Internal,
 }
@@ -862,6 +867,9 @@ pub struct SessionInfo {
     /// True until the user has changed the password; only `change_password`, `logout` and
     /// `ping` are allowed meanwhile.
     pub must_change_password: bool,
+    /// A device cookie for this account: present it as `login`'s `device` next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_cookie: Option<String>,
 }
 
 /// An account.
@@ -1233,6 +1241,37 @@ mod tests {
     }
 
     #[test]
+    fn login_takes_an_optional_device_cookie_and_sessions_carry_one() {
+        let without: ClientFrame =
+            parse_payload(br#"{"id":2,"op":"login","args":{"username":"ann","password":"pw"}}"#).expect("old shape");
+        assert_eq!(without.request, Request::Login { username: "ann".into(), password: "pw".into(), device: None });
+        let with = ClientFrame {
+            id: 2,
+            request: Request::Login { username: "ann".into(), password: "pw".into(), device: Some("n.m".into()) },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&with)[HEADER_LEN..]).expect("json");
+        assert_eq!(json["args"], serde_json::json!({"username": "ann", "password": "pw", "device": "n.m"}));
+
+        let user = User { id: 2, username: "ann".into(), role: Role::Member };
+        let session = SessionInfo {
+            token: "t".into(),
+            expires_at: 1,
+            user,
+            must_change_password: false,
+            device_cookie: Some("n.m".into()),
+        };
+        let json = serde_json::to_value(&session).expect("json");
+        assert_eq!(json["device_cookie"], "n.m");
+        let older: SessionInfo = serde_json::from_value(serde_json::json!({
+            "token": "t", "expires_at": 1, "user": {"id": 2, "username": "ann", "role": "member"},
+            "must_change_password": false
+        }))
+        .expect("a reply without a cookie");
+        assert_eq!(older.device_cookie, None);
+        assert_eq!(serde_json::to_value(ErrorCode::DiskFull).expect("json"), "disk_full");
+    }
+
+    #[test]
     fn server_frames_round_trip() {
         let frames = [
             ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },
@@ -1265,7 +1304,7 @@ mod tests {
     #[test]
     fn session_walks_hello_login_password_change() {
         let mut session = Session::new();
-        let login = Request::Login { username: "a".into(), password: "b".into() };
+        let login = Request::Login { username: "a".into(), password: "b".into(), device: None };
         assert_eq!(session.admit(&Request::Ping).map_err(|e| e.code), Err(ErrorCode::NotAllowedNow));
         assert!(session.admit(&login).is_err());
         assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_ok());

@@ -10,9 +10,11 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod connection;
+pub mod devices;
 pub mod hub;
 pub mod invites;
 pub mod passwords;
+pub mod throttle;
 pub mod voice;
 pub mod vpn;
 
@@ -65,6 +67,9 @@ pub enum StartError {
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
+    /// The device cookie key could not be read or made.
+    #[error(transparent)]
+    DeviceKey(#[from] devices::DeviceKeyError),
     /// A file or folder could not be made.
     #[error("{path}: {source}")]
     Io {
@@ -98,6 +103,7 @@ impl From<StoreError> for Failure {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
             StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
+            StoreError::DiskFull => Failure::new(ErrorCode::DiskFull, "the server's disk is full; nothing was saved"),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
@@ -116,7 +122,11 @@ pub struct Shared {
     /// Who is online.
     pub hub: hub::Hub,
     /// Login throttling.
-    pub login_limits: Mutex<auth::LoginLimits>,
+    pub login_limits: Mutex<throttle::LoginLimits>,
+    /// How many accounts `register` may make.
+    pub registration_limits: Mutex<throttle::RegistrationLimits>,
+    /// Makes and checks device cookies.
+    pub device_cookies: devices::DeviceCookies,
     /// Message throttling per user.
     pub message_limits: Mutex<crate::ratelimit::RateLimiter>,
     /// Argon2id hashing on a fixed pool of threads.
@@ -179,6 +189,15 @@ impl Shared {
             methods.push(AuthMethod::Register);
         }
         methods
+    }
+}
+
+impl Shared {
+    /// Counts a refused request as pressure when it is one (a full disk).
+    pub fn note_failure(&self, failure: &Failure) {
+        if failure.code == ErrorCode::DiskFull {
+            self.note_pressure(pressure::Kind::DiskFull);
+        }
     }
 }
 
@@ -424,6 +443,25 @@ impl ServerMonitor {
     pub fn port_mapping(&self) -> PortMappingState {
         self.shared.port_mapping.borrow().clone()
     }
+
+    /// Whether the last write to the database failed because the disk is full (until a
+    /// write succeeds again).
+    pub fn disk_full(&self) -> bool {
+        self.shared.store.disk_full()
+    }
+
+    /// What the server is holding off right now, in plain words for the dashboard: the
+    /// accounts someone is guessing passwords for.
+    pub fn pressure(&self) -> Vec<String> {
+        let limits = self.shared.login_limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .accounts_under_attack(Instant::now())
+            .into_iter()
+            .map(|name| {
+                format!("Someone is trying many passwords for {name}'s account; {name}'s own devices are not affected.")
+            })
+            .collect()
+    }
 }
 
 /// The connection code for a server with this config, reached at `host:port`.
@@ -473,6 +511,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
     let now = crate::clock::now_ms();
+    let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();
     let default_hash = passwords.hash(config.auth.default_password.clone()).await?;
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
@@ -510,7 +549,13 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let shared = Arc::new(Shared {
         store,
         hub: hub::Hub::default(),
-        login_limits: Mutex::new(auth::LoginLimits::new()),
+        login_limits: Mutex::new(throttle::LoginLimits::new()),
+        registration_limits: Mutex::new(throttle::RegistrationLimits::new(
+            config.auth.registrations_per_address,
+            config.auth.registrations_per_server,
+            Duration::from_secs(config.auth.registration_window_seconds),
+        )),
+        device_cookies,
         message_limits: Mutex::new(chat::message_limiter()),
         dummy_hash: default_hash,
         passwords,

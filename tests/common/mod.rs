@@ -23,9 +23,10 @@ pub const MEMBER_PASSWORD: &str = "member-password";
 /// Longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Config text for tests: no update checks, loopback only, ephemeral ports, quiet logs (ends
-/// in the `[server]` section, so that more server keys can be appended).
-pub const TEST_CONFIG: &str = "[update]\ncheck = false\n[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
+/// Config text for tests: no update checks, registration limits out of the way (tests register
+/// many members from 127.0.0.1), loopback only, ephemeral ports, quiet logs (ends in the
+/// `[server]` section, so that more server keys can be appended).
+pub const TEST_CONFIG: &str = "[update]\ncheck = false\n[auth]\nregistrations_per_address = 10000\nregistrations_per_server = 100000\n[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
 
 /// A configuration for tests.
 pub fn test_config() -> Config {
