@@ -9,6 +9,7 @@
 
 pub mod audio;
 pub mod call;
+pub mod device_cookies;
 pub mod media;
 pub mod vpn;
 
@@ -22,6 +23,7 @@ use crate::tls::{format_fingerprint, hex_fingerprint, parse_hex_fingerprint, Fin
 use crate::transport::Stream;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -287,17 +289,41 @@ impl Drop for Client {
 impl Client {
     /// Connects, checks the certificate, and says hello.
     pub async fn connect(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
+        Self::connect_with(target, known_hosts, None).await
+    }
+
+    /// Like [`Client::connect`], from the local address `local` (a machine with several
+    /// addresses; the tests stand in for other machines with 127.0.0.x this way).
+    pub async fn connect_from(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+        local: IpAddr,
+    ) -> Result<Client, ClientError> {
+        Self::connect_with(target, known_hosts, Some(local)).await
+    }
+
+    async fn connect_with(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+        local: Option<IpAddr>,
+    ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts))
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts, local))
             .await
             .map_err(|_| ClientError::Timeout(format!("a connection to {authority}")))?
     }
 
-    async fn connect_inner(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
+    async fn connect_inner(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+        local: Option<IpAddr>,
+    ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        let tcp = TcpStream::connect((target.host(), target.port()))
-            .await
-            .map_err(|source| ClientError::Connect { addr: authority.clone(), source })?;
+        let connect_error = |source| ClientError::Connect { addr: authority.clone(), source };
+        let tcp = match local {
+            None => TcpStream::connect((target.host(), target.port())).await.map_err(connect_error)?,
+            Some(local) => connect_tcp_from(target, local).await.map_err(connect_error)?,
+        };
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn Stream> =
             if target.tls() { Box::new(tls_handshake(target, known_hosts, tcp).await?) } else { Box::new(tcp) };
@@ -364,7 +390,20 @@ impl Client {
 
     /// Logs in with a password.
     pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
-        let request = Request::Login { username: username.into(), password: password.into() };
+        self.login_with_device(username, password, None).await
+    }
+
+    /// Logs in with a password, presenting the device cookie an earlier session of this
+    /// account on this server gave (see [`device_cookies`]); keep the reply's
+    /// `device_cookie` for next time.
+    pub async fn login_with_device(
+        &self,
+        username: &str,
+        password: &str,
+        device: Option<&str>,
+    ) -> Result<SessionInfo, ClientError> {
+        let request =
+            Request::Login { username: username.into(), password: password.into(), device: device.map(Into::into) };
         expect_session(self.request(request).await?)
     }
 
@@ -668,6 +707,18 @@ async fn round_trip(
             Err(ClientError::Timeout(format!("an answer from the server (waited {} s)", REQUEST_TIMEOUT.as_secs())))
         }
     }
+}
+
+/// A TCP connection to the target from the local address `local`: the first of the target's
+/// addresses in the same family.
+async fn connect_tcp_from(target: &Target, local: IpAddr) -> std::io::Result<TcpStream> {
+    let remote = tokio::net::lookup_host((target.host(), target.port()))
+        .await?
+        .find(|remote| remote.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("no address like {local}")))?;
+    let socket = if local.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(std::net::SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
 }
 
 async fn tls_handshake(
