@@ -8,7 +8,7 @@ use common::TEST_CONFIG;
 use iptincan::appliance::{Appliance, ApplianceError, ApplianceState, BackupProgress, InviteRequest, SetupChoices};
 use iptincan::client::{Client, Target};
 use iptincan::code::{ConnectionCode, Invite};
-use iptincan::proto::{ErrorCode, Role};
+use iptincan::proto::{AuthMethod, ErrorCode, Role};
 
 fn choices(password: &str) -> SetupChoices {
     SetupChoices {
@@ -25,11 +25,15 @@ fn fresh() -> (tempfile::TempDir, Appliance) {
     (dir, appliance)
 }
 
-async fn client_for(appliance: &Appliance) -> Client {
+fn target_for(appliance: &Appliance) -> Target {
     let code = appliance.connection_code().expect("a code while running");
     let mut code = ConnectionCode::decode(&code).expect("valid code");
     code.host = "127.0.0.1".into();
-    Client::connect(&Target::Code(code), None).await.expect("connects")
+    Target::Code(code)
+}
+
+async fn client_for(appliance: &Appliance) -> Client {
+    Client::connect(&target_for(appliance), None).await.expect("connects")
 }
 
 #[tokio::test]
@@ -62,7 +66,40 @@ async fn first_run_setup_starts_the_server_with_the_parents_password() {
     );
     let session = client.login("chatter", "parent-password").await.expect("the parent's password works");
     assert!(!session.must_change_password, "no forced change: the parent chose it");
+
+    // Invite-only: nobody registers without an invite.
+    let config = std::fs::read_to_string(data.join("server.toml")).expect("reads");
+    assert!(config.contains("allow_registration = false"), "{config}");
+    let stranger = client_for(&appliance).await;
+    assert!(!stranger.welcome().auth_methods.contains(&AuthMethod::Register));
+    assert_eq!(
+        stranger.register("stranger", "stranger-password").await.err().and_then(|e| e.code()),
+        Some(ErrorCode::RegistrationClosed)
+    );
     assert!(matches!(appliance.setup(choices("parent-password")).await, Err(ApplianceError::AlreadySetUp)));
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn password_guessing_shows_on_the_dashboard_in_plain_words() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert!(appliance.status().pressure.is_empty());
+    let target = target_for(&appliance);
+    // Eleven addresses try a wrong password for the parent's account; the first is refused
+    // when it tries again.
+    for last in (10..21).chain([10]) {
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last));
+        let guesser = Client::connect_from(&target, None, local).await.expect("connects");
+        let refused = guesser.login("chatter", "a-wrong-guess").await.expect_err("wrong password");
+        assert!(matches!(refused.code(), Some(ErrorCode::InvalidCredentials | ErrorCode::RateLimited)));
+    }
+    let status = appliance.status();
+    assert_eq!(
+        status.pressure,
+        vec!["Someone is trying many passwords for chatter's account; chatter's own devices are not affected."]
+    );
+    assert_eq!(status.state, ApplianceState::Running, "nothing for the parent to do");
     appliance.stop().await.expect("stops");
 }
 
@@ -304,7 +341,7 @@ impl Laptop {
         let tunnel = boringtun::noise::Tunn::new(secret.into(), server_key.into(), None, None, 1, None);
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("binds");
         socket.connect(&config.endpoint).await.expect("the Endpoint is an address");
-        let subnet = iptincan::vpn::pool::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
+        let subnet = iptincan::subnet::Subnet::parse(&iptincan::config::VpnSection::default().subnet);
         Laptop { tunnel, socket, address: config.address, server: subnet.expect("the default subnet").server_address() }
     }
 
