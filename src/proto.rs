@@ -140,6 +140,7 @@ pub enum Request {
         token: String,
     },
     /// End the session and invalidate its token.
+    #[serde(deserialize_with = "no_args")]
     Logout,
     /// Change the logged-in user's password.
     ChangePassword {
@@ -149,10 +150,13 @@ pub enum Request {
         new_password: String,
     },
     /// Liveness check.
+    #[serde(deserialize_with = "no_args")]
     Ping,
     /// Categories and channels visible to the user.
+    #[serde(deserialize_with = "no_args")]
     ListChannels,
     /// Every account with presence and status.
+    #[serde(deserialize_with = "no_args")]
     ListUsers,
     /// Set or clear the custom status.
     SetStatus {
@@ -246,6 +250,7 @@ pub enum Request {
         wrapped: Vec<WrappedKeyFor>,
     },
     /// Leave the voice channel; the media session ends.
+    #[serde(deserialize_with = "no_args")]
     LeaveVoice,
     /// Set this connection's own mute (send nothing) and deafen (hear nothing) in voice.
     SetVoiceState {
@@ -330,6 +335,7 @@ pub enum Request {
         host: Option<String>,
     },
     /// Admin: every invite, newest first.
+    #[serde(deserialize_with = "no_args")]
     ListInvites,
     /// Admin: make an invite unusable.
     RevokeInvite {
@@ -346,6 +352,7 @@ pub enum Request {
         password: String,
     },
     /// The VPN's state and the caller's VPN peers (an admin's: everyone's).
+    #[serde(deserialize_with = "no_args")]
     VpnStatus,
     /// Registers the caller's own WireGuard public key for device `name` (replacing that
     /// device's earlier key); the answer says how to reach the tunnel.
@@ -431,6 +438,14 @@ impl Request {
             Request::VpnSetLimit { .. } => "vpn_set_limit",
         }
     }
+}
+
+/// Reads the `args` of an op that takes none: absent, `null` or any object (whose keys are
+/// ignored, like unknown keys everywhere) all mean "no arguments".
+fn no_args<'de, D: serde::Deserializer<'de>>(args: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    struct NoArgs {}
+    Option::<NoArgs>::deserialize(args).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1269,6 +1284,32 @@ mod tests {
         .expect("a reply without a cookie");
         assert_eq!(older.device_cookie, None);
         assert_eq!(serde_json::to_value(ErrorCode::DiskFull).expect("json"), "disk_full");
+    }
+
+    #[test]
+    fn ops_without_arguments_accept_omitted_null_or_object_args() {
+        let ops = [
+            ("logout", Request::Logout),
+            ("ping", Request::Ping),
+            ("list_channels", Request::ListChannels),
+            ("list_users", Request::ListUsers),
+            ("leave_voice", Request::LeaveVoice),
+            ("list_invites", Request::ListInvites),
+            ("vpn_status", Request::VpnStatus),
+        ];
+        for (op, request) in ops {
+            assert_eq!(request.op_name(), op);
+            for args in ["", r#","args":null"#, r#","args":{}"#, r#","args":{"unknown":1}"#] {
+                let payload = format!(r#"{{"id":3,"op":"{op}"{args}}}"#);
+                let frame: Result<ClientFrame, _> = parse_payload(payload.as_bytes());
+                assert_eq!(frame, Ok(ClientFrame { id: 3, request: request.clone() }), "{payload}");
+            }
+            let payload = format!(r#"{{"id":3,"op":"{op}","args":5}}"#);
+            assert!(parse_payload::<ClientFrame>(payload.as_bytes()).is_err(), "{payload}");
+        }
+        let invite: ClientFrame = parse_payload(br#"{"id":4,"op":"create_invite","args":{}}"#).expect("all optional");
+        assert!(matches!(invite.request, Request::CreateInvite { max_uses: None, .. }));
+        assert!(parse_payload::<ClientFrame>(br#"{"id":5,"op":"history","args":{}}"#).is_err(), "channel_id missing");
     }
 
     #[test]

@@ -325,3 +325,28 @@ async fn changing_the_password_ends_the_other_devices_sessions() {
     let other = server.connect().await;
     assert_code(other.resume(&session.token).await, ErrorCode::InvalidCredentials);
 }
+
+/// A blank message is refused with a reason that says so, not with a length it does not break.
+#[tokio::test]
+async fn blank_messages_are_refused_with_a_clear_reason() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let general = ann.find_channel("general").await.expect("general");
+    let sent = ann.send(general.id, "hello").await.expect("sends");
+    for blank in ["", "    ", " \n\t "] {
+        for refused in [ann.send(general.id, blank).await.map(drop), ann.edit(sent.id, blank).await.map(drop)] {
+            match refused {
+                Err(iptincan::client::ClientError::Server { code: ErrorCode::InvalidArgument, message }) => {
+                    assert_eq!(message, "a message cannot be empty or only spaces", "{blank:?}")
+                }
+                other => panic!("expected invalid_argument for {blank:?}, got {other:?}"),
+            }
+        }
+    }
+    match ann.send(general.id, &"x".repeat(4001)).await {
+        Err(iptincan::client::ClientError::Server { code: ErrorCode::InvalidArgument, message }) => {
+            assert!(message.contains("(this one is 4001)"), "{message}")
+        }
+        other => panic!("expected invalid_argument, got {other:?}"),
+    }
+}

@@ -7,7 +7,7 @@ mod common;
 use bytes::BytesMut;
 use common::{next_message, TestServer, WAIT};
 use iptincan::client::{Client, ClientError, KnownHosts, Target};
-use iptincan::proto::{decode_frame, parse_payload, ErrorCode, ServerFrame, MAX_FRAME_LEN};
+use iptincan::proto::{decode_frame, parse_payload, ErrorCode, Reply, ServerFrame, MAX_FRAME_LEN};
 use iptincan::tls::PinningVerifier;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -67,6 +67,7 @@ async fn bad_frames_close_only_their_connection() {
         ("not json", framed(b"this is not json"), ErrorCode::BadFrame),
         ("unknown op", framed(br#"{"id":1,"op":"launch_missiles"}"#), ErrorCode::BadFrame),
         ("wrong arg type", framed(br#"{"id":1,"op":"login","args":{"username":1,"password":2}}"#), ErrorCode::BadFrame),
+        ("hello without client", framed(br#"{"id":1,"op":"hello","args":{"versions":[1]}}"#), ErrorCode::BadFrame),
         ("empty frame", framed(b""), ErrorCode::BadFrame),
         ("oversized", ((MAX_FRAME_LEN as u32) + 1).to_be_bytes().to_vec(), ErrorCode::FrameTooLarge),
         ("huge length", u32::MAX.to_be_bytes().to_vec(), ErrorCode::FrameTooLarge),
@@ -142,6 +143,57 @@ async fn requests_before_hello_or_login_are_refused() {
         }
         other => panic!("expected welcome, got {other:?}"),
     }
+}
+
+/// An op without arguments may omit `args`, or send `null` or an empty object: all are the same
+/// request, and the connection stays open.
+#[tokio::test]
+async fn ops_without_arguments_take_omitted_null_or_empty_args() {
+    let server = TestServer::start().await;
+    let mut stream = raw_connection(&server).await;
+    for frame in [
+        &br#"{"id":1,"op":"hello","args":{"versions":[1],"client":"raw"}}"#[..],
+        br#"{"id":2,"op":"ping","args":{}}"#,
+        br#"{"id":3,"op":"ping","args":null}"#,
+        br#"{"id":4,"op":"ping"}"#,
+        br#"{"id":5,"op":"list_channels","args":{}}"#,
+        br#"{"id":6,"op":"login","args":{"username":"chatter","password":"chatter"}}"#,
+        br#"{"id":7,"op":"logout","args":{}}"#,
+    ] {
+        stream.write_all(&framed(frame)).await.expect("writes");
+    }
+    stream.shutdown().await.expect("closes");
+    let frames = frames_until_close(&mut stream).await;
+    assert_eq!(last_error_code(&frames), None, "the connection was not closed for a bad frame: {frames:?}");
+    let answers: Vec<(u64, Result<&'static str, ErrorCode>)> = frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ServerFrame::Reply { id, result } => Some((
+                *id,
+                Ok(match result {
+                    Reply::Welcome(_) => "welcome",
+                    Reply::Pong => "pong",
+                    Reply::Session(_) => "session",
+                    Reply::Ok => "ok",
+                    _ => "other",
+                }),
+            )),
+            ServerFrame::Error { id: Some(id), code, .. } => Some((*id, Err(*code))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (1, Ok("welcome")),
+            (2, Ok("pong")),
+            (3, Ok("pong")),
+            (4, Ok("pong")),
+            (5, Err(ErrorCode::NotAllowedNow)),
+            (6, Ok("session")),
+            (7, Ok("ok")),
+        ]
+    );
 }
 
 #[tokio::test]

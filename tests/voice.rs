@@ -6,12 +6,12 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{next_matching, TestServer, WAIT};
+use common::{assert_code, next_matching, TestServer, WAIT};
 use iptincan::client::call::Call;
 use iptincan::client::media::MediaLink;
 use iptincan::client::Client;
 use iptincan::media::packet::{Direction, DropReason, Kind, MediaHeader, Session, StreamKind};
-use iptincan::proto::{ChannelKind, ErrorCode, Event, VideoStream, VoiceSession};
+use iptincan::proto::{ChannelKind, ErrorCode, Event, VideoStream, VoiceSession, WrappedKeyFor};
 use std::time::Duration;
 
 fn voice_frame(frame: u32) -> MediaHeader {
@@ -302,16 +302,29 @@ async fn calls_are_end_to_end_encrypted_and_keys_rotate() {
 async fn deleting_a_voice_channel_ends_its_calls() {
     let room = room().await;
     let admin = room.server.admin().await;
-    let Pair { ann: _ann, mut bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
+    let Pair { ann, mut bob, ann_session, mut ann_link, mut bob_link } = pair(&room).await;
     admin.delete_channel(room.living_room).await.expect("deletes");
-    let left = next_matching(&mut bob, |event| match event {
-        Event::VoiceLeft { session_id, .. } if session_id == ann_session.session_id => Some(()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(left, ());
+    let mut left = Vec::new();
+    while left.len() < 2 {
+        left.push(
+            next_matching(&mut bob, |event| match event {
+                Event::VoiceLeft { session_id, .. } => Some(session_id),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert!(left.contains(&ann_session.session_id), "{left:?}");
     ann_link.send(voice_frame(0), b"still there?").await.expect("the socket still sends");
     assert!(nothing_arrives(&mut bob_link).await, "the deleted channel relays nothing");
+
+    // Ann's session ended with the channel: she has no key to share, to no one.
+    let bob_session = left.into_iter().find(|id| *id != ann_session.session_id).expect("bob's session ended too");
+    let key_id = u64::from(ann_session.session_id) << 16;
+    let copy = WrappedKeyFor { session_id: bob_session, enc: "AAAA".into(), ciphertext: "AAAA".into() };
+    for wrapped in [vec![], vec![copy]] {
+        assert_code(ann.share_media_key(key_id, wrapped).await, ErrorCode::NotAllowedNow);
+    }
 }
 
 #[tokio::test]

@@ -42,8 +42,11 @@ async fn readable_channel(ctx: &Shared, channel_id: i64, user: &User) -> Result<
 }
 
 fn check_body(body: &str) -> Result<(), Failure> {
+    if body.trim().is_empty() {
+        return Err(Failure::new(ErrorCode::InvalidArgument, "a message cannot be empty or only spaces"));
+    }
     let len = body.chars().count();
-    if body.trim().is_empty() || len > MAX_MESSAGE_CHARS {
+    if len > MAX_MESSAGE_CHARS {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
             format!("a message is 1 to {MAX_MESSAGE_CHARS} characters long (this one is {len})"),
