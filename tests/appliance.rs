@@ -36,6 +36,14 @@ async fn client_for(appliance: &Appliance) -> Client {
     Client::connect(&target_for(appliance), None).await.expect("connects")
 }
 
+/// A family member joins the way the tray's server lets them: with an invite from the dashboard.
+async fn join(appliance: &Appliance, name: &str, password: &str) -> Client {
+    let card = appliance.create_invite(InviteRequest::default()).await.expect("an invite");
+    let client = client_for(appliance).await;
+    client.redeem_invite(&card.text, name, password).await.expect("joins with the invite");
+    client
+}
+
 #[tokio::test]
 async fn first_run_setup_starts_the_server_with_the_parents_password() {
     let (_dir, appliance) = fresh();
@@ -194,15 +202,14 @@ async fn back_up_now_then_restore_from_the_dashboard() {
     appliance.setup(choices("parent-password")).await.expect("sets up");
     assert!(appliance.status().last_backup.is_none());
     assert!(appliance.status().next_backup.is_some(), "the nightly backup is scheduled");
-    let kept = client_for(&appliance).await;
-    kept.register("ann", "ann-password").await.expect("ann joins before the backup");
+    let kept = join(&appliance, "ann", "ann-password").await;
 
     let backup = appliance.back_up_now().await.expect("backs up");
     assert!(backup.path.exists() && backup.size_bytes > 0 && !backup.encrypted);
     assert_eq!(appliance.list_backups().expect("lists").len(), 1);
     assert_eq!(appliance.status().last_backup.map(|entry| entry.path), Some(backup.path.clone()));
 
-    client_for(&appliance).await.register("bob", "bob-password").await.expect("bob joins after it");
+    drop(join(&appliance, "bob", "bob-password").await);
     let mut damaged = std::fs::read(&backup.path).expect("reads");
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0x55;
