@@ -202,7 +202,7 @@ async fn back_up_now_then_restore_from_the_dashboard() {
     appliance.setup(choices("parent-password")).await.expect("sets up");
     assert!(appliance.status().last_backup.is_none());
     assert!(appliance.status().next_backup.is_some(), "the nightly backup is scheduled");
-    let kept = join(&appliance, "ann", "ann-password").await;
+    let _ann = join(&appliance, "ann", "ann-password").await;
 
     let backup = appliance.back_up_now().await.expect("backs up");
     assert!(backup.path.exists() && backup.size_bytes > 0 && !backup.encrypted);

@@ -1,0 +1,74 @@
+//! Chat calls: channels, users and status, messages, history and direct conversations.
+
+use super::exchange::{expect_channel, expect_message, expect_ok, unexpected};
+use super::{Client, ClientError};
+use crate::proto::{Channel, ChannelKind, ChannelList, ErrorCode, HistoryPage, Message, Reply, Request, UserPresence};
+
+impl Client {
+    /// Categories and channels.
+    pub async fn channels(&self) -> Result<ChannelList, ClientError> {
+        match self.request(Request::ListChannels).await? {
+            Reply::Channels(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A channel by name (with or without `#`), or by numeric id.
+    pub async fn find_channel(&self, name: &str) -> Result<Channel, ClientError> {
+        let wanted = name.trim_start_matches('#');
+        let list = self.channels().await?;
+        list.channels
+            .into_iter()
+            .find(|c| c.kind != ChannelKind::Direct && (c.name == wanted || c.id.to_string() == wanted))
+            .ok_or_else(|| ClientError::Server {
+                code: ErrorCode::NotFound,
+                message: format!("no channel named #{wanted}"),
+            })
+    }
+
+    /// Every account with presence.
+    pub async fn users(&self) -> Result<Vec<UserPresence>, ClientError> {
+        match self.request(Request::ListUsers).await? {
+            Reply::Users(users) => Ok(users),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets or clears the custom status.
+    pub async fn set_status(&self, status: Option<&str>) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::SetStatus { status: status.map(str::to_string) }).await?)
+    }
+
+    /// Sends a message; returns it as committed by the server.
+    pub async fn send(&self, channel_id: i64, body: &str) -> Result<Message, ClientError> {
+        expect_message(self.request(Request::SendMessage { channel_id, body: body.into() }).await?)
+    }
+
+    /// Edits one's own message.
+    pub async fn edit(&self, message_id: i64, body: &str) -> Result<Message, ClientError> {
+        expect_message(self.request(Request::EditMessage { message_id, body: body.into() }).await?)
+    }
+
+    /// Deletes a message.
+    pub async fn delete(&self, message_id: i64) -> Result<(), ClientError> {
+        expect_ok(self.request(Request::DeleteMessage { message_id }).await?)
+    }
+
+    /// A page of history, oldest first.
+    pub async fn history(
+        &self,
+        channel_id: i64,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<HistoryPage, ClientError> {
+        match self.request(Request::History { channel_id, before, limit }).await? {
+            Reply::History(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The direct conversation with `username`.
+    pub async fn open_direct(&self, username: &str) -> Result<Channel, ClientError> {
+        expect_channel(self.request(Request::OpenDirect { username: username.into() }).await?)
+    }
+}

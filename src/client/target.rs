@@ -1,0 +1,104 @@
+//! What to connect to: a connection code or `host[:port]`, parsed into a [`Target`].
+
+use super::ClientError;
+use crate::code::ConnectionCode;
+
+/// The control port when an address has none.
+pub const DEFAULT_PORT: u16 = 3784;
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A connection code: address, TLS setting and pinned fingerprint.
+    Code(ConnectionCode),
+    /// A bare address; TLS, trust on first use.
+    Address {
+        /// Host name or IP.
+        host: String,
+        /// Control port.
+        port: u16,
+    },
+}
+
+impl Target {
+    /// Parses `ITC-…`, `host`, `host:port`, `[v6]` or `[v6]:port`.
+    pub fn parse(text: &str) -> Result<Target, ClientError> {
+        let text = text.trim();
+        if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("ITC-")) {
+            if text.contains(crate::code::INVITE_SEPARATOR) {
+                return Ok(Target::Code(crate::code::Invite::decode(text)?.code));
+            }
+            return Ok(Target::Code(ConnectionCode::decode(text)?));
+        }
+        let bad = || ClientError::BadTarget(text.to_string());
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        } else if text.matches(':').count() > 1 {
+            (text, None)
+        } else {
+            match text.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(port) => port.parse().ok().filter(|p| *p != 0).ok_or_else(bad)?,
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(bad());
+        }
+        Ok(Target::Address { host: host.to_string(), port })
+    }
+
+    pub(super) fn host(&self) -> &str {
+        match self {
+            Target::Code(code) => &code.host,
+            Target::Address { host, .. } => host,
+        }
+    }
+
+    pub(super) fn port(&self) -> u16 {
+        match self {
+            Target::Code(code) => code.port,
+            Target::Address { port, .. } => *port,
+        }
+    }
+
+    pub(super) fn tls(&self) -> bool {
+        match self {
+            Target::Code(code) => code.tls,
+            Target::Address { .. } => true,
+        }
+    }
+
+    /// `host:port` (IPv6 in brackets), as known-hosts keys and messages use it.
+    pub fn authority(&self) -> String {
+        let host = self.host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port())
+        } else {
+            format!("{host}:{}", self.port())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let addr = |host: &str, port| Target::Address { host: host.into(), port };
+        assert_eq!(Target::parse("chat.example.com").ok(), Some(addr("chat.example.com", 3784)));
+        assert_eq!(Target::parse("192.168.1.100:4000").ok(), Some(addr("192.168.1.100", 4000)));
+        assert_eq!(Target::parse("[::1]:5000").ok(), Some(addr("::1", 5000)));
+        assert_eq!(Target::parse("::1").ok(), Some(addr("::1", 3784)));
+        assert_eq!(addr("::1", 5000).authority(), "[::1]:5000");
+        for bad in ["", "host:0", "host:port", "a b", "[::1", "http://x/", "ab€:x"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(Target::parse("ITC-bad"), Err(ClientError::Code(_))));
+    }
+}

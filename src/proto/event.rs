@@ -1,0 +1,141 @@
+//! Server-pushed notifications: what happened that the client did not ask about.
+
+use super::{Category, Channel, Message, User, UserPresence, VideoStream};
+use serde::{Deserialize, Serialize};
+
+/// Server-pushed notifications.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A new message in a channel the user can read.
+    MessageCreated(Message),
+    /// A message was edited.
+    MessageEdited(Message),
+    /// A message was deleted.
+    MessageDeleted {
+        /// Its channel.
+        channel_id: i64,
+        /// The message.
+        message_id: i64,
+    },
+    /// A channel appeared (or a direct channel that includes the user).
+    ChannelCreated(Channel),
+    /// A channel was renamed.
+    ChannelRenamed(Channel),
+    /// A channel was deleted.
+    ChannelDeleted {
+        /// The channel.
+        channel_id: i64,
+    },
+    /// A category appeared.
+    CategoryCreated(Category),
+    /// A category was renamed.
+    CategoryRenamed(Category),
+    /// A category was deleted.
+    CategoryDeleted {
+        /// The category.
+        category_id: i64,
+    },
+    /// A user came online, went offline, or changed status.
+    Presence(UserPresence),
+    /// A user joined a voice channel; `session_id` is the `source` of their media.
+    VoiceJoined {
+        /// The channel.
+        channel_id: i64,
+        /// Who.
+        user: User,
+        /// Their media session.
+        session_id: u32,
+        /// Their device's public key for end-to-end key wrapping.
+        device_key: String,
+    },
+    /// A voice member's mute or deafen state changed.
+    VoiceState {
+        /// The channel.
+        channel_id: i64,
+        /// The member's media session.
+        session_id: u32,
+        /// Muted by themselves.
+        self_muted: bool,
+        /// Deafened by themselves.
+        self_deafened: bool,
+        /// Muted by an admin.
+        server_muted: bool,
+    },
+    /// An admin moved this connection's voice session: it has ended; join `channel_id`.
+    VoiceMoved {
+        /// The voice channel to join.
+        channel_id: i64,
+    },
+    /// A member started sending video.
+    VideoStarted {
+        /// The channel.
+        channel_id: i64,
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A member stopped sending video.
+    VideoStopped {
+        /// The channel.
+        channel_id: i64,
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A receiver asks this device for a keyframe of its stream.
+    KeyframeRequested {
+        /// The asking member's media session.
+        from_session: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// A receiver reports its bandwidth for this device's stream.
+    BandwidthReport {
+        /// The reporting member's media session.
+        from_session: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Kilobits per second.
+        kbps: u32,
+    },
+    /// A voice member started or stopped talking (from the flow of their media).
+    Talking {
+        /// The channel.
+        channel_id: i64,
+        /// The member's media session.
+        session_id: u32,
+        /// Talking now or not.
+        talking: bool,
+    },
+    /// Another member's end-to-end media key, wrapped for this device.
+    MediaKey {
+        /// The voice channel.
+        channel_id: i64,
+        /// The sender's media session.
+        sender: u32,
+        /// The key's id.
+        key_id: u64,
+        /// HPKE encapsulated key, base64url.
+        enc: String,
+        /// HPKE ciphertext of the key, base64url.
+        ciphertext: String,
+    },
+    /// A user left a voice channel.
+    VoiceLeft {
+        /// The channel.
+        channel_id: i64,
+        /// Who.
+        user_id: i64,
+        /// The media session that ended.
+        session_id: u32,
+    },
+    /// The server is stopping; the connection closes next.
+    ServerShutdown {
+        /// Why.
+        reason: String,
+    },
+}

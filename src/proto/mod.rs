@@ -1,0 +1,144 @@
+//! The control-channel wire protocol (TCP 3784), sans-IO.
+//!
+//! Owns framing (a 4-byte big-endian length, then one JSON object), the message types that
+//! travel in frames, version negotiation and the per-connection session state machine.
+//! It does no I/O and reads no clock: the server and the client library wrap it.
+//! `docs/protocol.md` is the human-readable version of this module.
+//!
+//! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
+//! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
+//! pushes), `model` (the types requests, replies and events carry) and `session` (the
+//! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
+//!
+//! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
+//! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
+//! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
+
+mod event;
+mod framing;
+mod model;
+mod reply;
+mod request;
+mod session;
+
+pub use event::Event;
+pub use framing::{
+    decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,
+    SUPPORTED_VERSIONS,
+};
+pub use model::{
+    Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, Role, User, UserPresence, VideoStream,
+    VoiceMember, VoiceSession, WrappedKeyFor,
+};
+pub use reply::{
+    AuthMethod, CreatedInvite, ErrorCode, InviteInfo, InviteState, Reply, ServerFrame, ServerInfo, SessionInfo,
+    VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus, Welcome,
+};
+pub use request::{ClientFrame, Request, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS};
+pub use session::{NotAllowed, Session, SessionState};
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+
+    #[test]
+    fn wire_shape_is_the_documented_one() {
+        let frame = ClientFrame { id: 7, request: Request::SendMessage { channel_id: 1, body: "hi".into() } };
+        let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
+        assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));
+        let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");
+        assert_eq!(logout.request, Request::Logout);
+
+        let reply = ServerFrame::Reply { id: 7, result: Reply::Pong };
+        let json: serde_json::Value = parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
+        assert_eq!(json, serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}}));
+
+        let event = ServerFrame::Event { event: Event::ChannelDeleted { channel_id: 3 } };
+        let json: serde_json::Value = parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "event", "event": {"kind": "channel_deleted", "data": {"channel_id": 3}}})
+        );
+    }
+
+    #[test]
+    fn login_takes_an_optional_device_cookie_and_sessions_carry_one() {
+        let without: ClientFrame =
+            parse_payload(br#"{"id":2,"op":"login","args":{"username":"ann","password":"pw"}}"#).expect("old shape");
+        assert_eq!(without.request, Request::Login { username: "ann".into(), password: "pw".into(), device: None });
+        let with = ClientFrame {
+            id: 2,
+            request: Request::Login { username: "ann".into(), password: "pw".into(), device: Some("n.m".into()) },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&with)[HEADER_LEN..]).expect("json");
+        assert_eq!(json["args"], serde_json::json!({"username": "ann", "password": "pw", "device": "n.m"}));
+
+        let user = User { id: 2, username: "ann".into(), role: Role::Member };
+        let session = SessionInfo {
+            token: "t".into(),
+            expires_at: 1,
+            user,
+            must_change_password: false,
+            device_cookie: Some("n.m".into()),
+        };
+        let json = serde_json::to_value(&session).expect("json");
+        assert_eq!(json["device_cookie"], "n.m");
+        let older: SessionInfo = serde_json::from_value(serde_json::json!({
+            "token": "t", "expires_at": 1, "user": {"id": 2, "username": "ann", "role": "member"},
+            "must_change_password": false
+        }))
+        .expect("a reply without a cookie");
+        assert_eq!(older.device_cookie, None);
+        assert_eq!(serde_json::to_value(ErrorCode::DiskFull).expect("json"), "disk_full");
+    }
+
+    #[test]
+    fn ops_without_arguments_accept_omitted_null_or_object_args() {
+        let ops = [
+            ("logout", Request::Logout),
+            ("ping", Request::Ping),
+            ("list_channels", Request::ListChannels),
+            ("list_users", Request::ListUsers),
+            ("leave_voice", Request::LeaveVoice),
+            ("list_invites", Request::ListInvites),
+            ("vpn_status", Request::VpnStatus),
+        ];
+        for (op, request) in ops {
+            assert_eq!(request.op_name(), op);
+            for args in ["", r#","args":null"#, r#","args":{}"#, r#","args":{"unknown":1}"#] {
+                let payload = format!(r#"{{"id":3,"op":"{op}"{args}}}"#);
+                let frame: Result<ClientFrame, _> = parse_payload(payload.as_bytes());
+                assert_eq!(frame, Ok(ClientFrame { id: 3, request: request.clone() }), "{payload}");
+            }
+            let payload = format!(r#"{{"id":3,"op":"{op}","args":5}}"#);
+            assert!(parse_payload::<ClientFrame>(payload.as_bytes()).is_err(), "{payload}");
+        }
+        let invite: ClientFrame = parse_payload(br#"{"id":4,"op":"create_invite","args":{}}"#).expect("all optional");
+        assert!(matches!(invite.request, Request::CreateInvite { max_uses: None, .. }));
+        assert!(parse_payload::<ClientFrame>(br#"{"id":5,"op":"history","args":{}}"#).is_err(), "channel_id missing");
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = [
+            ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },
+            ServerFrame::Error { id: None, code: ErrorCode::BadFrame, message: "bad".into() },
+            ServerFrame::Reply {
+                id: 2,
+                result: Reply::Users(vec![UserPresence {
+                    user: User { id: 1, username: "ann".into(), role: Role::Admin },
+                    online: true,
+                    status: Some("cooking".into()),
+                }]),
+            },
+            ServerFrame::Event { event: Event::ServerShutdown { reason: "bye".into() } },
+        ];
+        for frame in frames {
+            let mut wire = BytesMut::from(&encode_frame(&frame)[..]);
+            let payload = decode_frame(&mut wire).expect("valid").expect("complete");
+            assert_eq!(parse_payload::<ServerFrame>(&payload), Ok(frame));
+        }
+    }
+}

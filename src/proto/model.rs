@@ -1,0 +1,182 @@
+//! The shared model types that requests, replies and events carry: users and roles, channels
+//! and categories, messages and history, voice sessions and members.
+
+use serde::{Deserialize, Serialize};
+
+/// An account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May manage channels, categories and roles.
+    Admin,
+    /// Chats.
+    Member,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Role, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(format!("unknown role {other:?}: use admin or member")),
+        }
+    }
+}
+
+impl Role {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// A user as others see them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserPresence {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// Connected now.
+    pub online: bool,
+    /// Custom status text.
+    pub status: Option<String>,
+}
+
+/// What a channel is for.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Text chat.
+    #[default]
+    Text,
+    /// Voice (and text beside it).
+    Voice,
+    /// A direct conversation between two users.
+    Direct,
+}
+
+/// A channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Channel {
+    /// Id.
+    pub id: i64,
+    /// Category, if any.
+    pub category_id: Option<i64>,
+    /// Name (for direct channels: the two user names joined by `+`).
+    pub name: String,
+    /// Kind.
+    pub kind: ChannelKind,
+    /// For direct channels, the two users' ids; empty otherwise.
+    pub members: Vec<i64>,
+}
+
+/// A category of channels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Category {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Sort position.
+    pub position: i64,
+}
+
+/// Answer to `list_channels`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelList {
+    /// All categories.
+    pub categories: Vec<Category>,
+    /// Every channel the user can read.
+    pub channels: Vec<Channel>,
+}
+
+/// A chat message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Message {
+    /// Id; increases with time.
+    pub id: i64,
+    /// Channel.
+    pub channel_id: i64,
+    /// Author's user id.
+    pub author_id: i64,
+    /// Author's user name.
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the last edit.
+    pub edited_at: Option<i64>,
+}
+
+/// A media session on UDP: its id and hop-by-hop key (see the media packet format).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VoiceSession {
+    /// The voice channel joined.
+    pub channel_id: i64,
+    /// Session id, in every media packet header.
+    pub session_id: u32,
+    /// The 32-byte ChaCha20-Poly1305 key, base64url without padding.
+    pub key: String,
+    /// The server's media port.
+    pub udp_port: u16,
+    /// Who else is in the channel.
+    pub members: Vec<VoiceMember>,
+}
+
+/// A video stream's kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStream {
+    /// A camera.
+    Camera,
+    /// A shared screen.
+    Screen,
+}
+
+/// A member of a voice channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VoiceMember {
+    /// Their media session (the `source` of their media).
+    pub session_id: u32,
+    /// Who.
+    pub user: User,
+    /// Their device's public key for end-to-end key wrapping.
+    pub device_key: String,
+}
+
+/// A sender key wrapped (HPKE) for one recipient session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrappedKeyFor {
+    /// The recipient's media session.
+    pub session_id: u32,
+    /// HPKE encapsulated key, base64url.
+    pub enc: String,
+    /// HPKE ciphertext of the key, base64url.
+    pub ciphertext: String,
+}
+
+/// A page of history, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The messages.
+    pub messages: Vec<Message>,
+    /// Older messages exist; ask again with `before` = the first id here.
+    pub has_more: bool,
+}

@@ -1,0 +1,363 @@
+//! Messages from the client: the request frame, every operation with its arguments, and the
+//! limits on what a request may carry.
+
+use super::{ChannelKind, Role, VideoStream, WrappedKeyFor};
+use serde::{Deserialize, Serialize};
+
+/// Longest chat message body, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// Largest page of history one request returns.
+pub const MAX_HISTORY_PAGE: u32 = 100;
+
+/// Every frame a client sends: a request with an id that the reply echoes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientFrame {
+    /// Chosen by the client; echoed in the reply or error.
+    pub id: u64,
+    /// The operation.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// The operations a client can ask for. `op` names it, `args` holds its arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// First frame of every connection.
+    Hello {
+        /// Versions the client speaks.
+        versions: Vec<u16>,
+        /// Free-form client name and version, e.g. `itc 0.1.0`.
+        client: String,
+    },
+    /// Create an account (when the server allows registration) and log in.
+    Register {
+        /// Wanted user name.
+        username: String,
+        /// Password, at least 8 characters.
+        password: String,
+    },
+    /// Log in with a password.
+    Login {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+        /// The device cookie from an earlier `session` reply for this account, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+    },
+    /// Log in with a session token from an earlier login.
+    Resume {
+        /// The token.
+        token: String,
+    },
+    /// End the session and invalidate its token.
+    #[serde(deserialize_with = "no_args")]
+    Logout,
+    /// Change the logged-in user's password.
+    ChangePassword {
+        /// Current password.
+        old_password: String,
+        /// New password, at least 8 characters.
+        new_password: String,
+    },
+    /// Liveness check.
+    #[serde(deserialize_with = "no_args")]
+    Ping,
+    /// Categories and channels visible to the user.
+    #[serde(deserialize_with = "no_args")]
+    ListChannels,
+    /// Every account with presence and status.
+    #[serde(deserialize_with = "no_args")]
+    ListUsers,
+    /// Set or clear the custom status.
+    SetStatus {
+        /// The status text; `null` clears it.
+        status: Option<String>,
+    },
+    /// Post a message to a channel.
+    SendMessage {
+        /// Target channel.
+        channel_id: i64,
+        /// Text, at most [`MAX_MESSAGE_CHARS`] characters.
+        body: String,
+    },
+    /// Replace the body of one's own message.
+    EditMessage {
+        /// The message.
+        message_id: i64,
+        /// New text.
+        body: String,
+    },
+    /// Delete one's own message (admins: any message).
+    DeleteMessage {
+        /// The message.
+        message_id: i64,
+    },
+    /// A page of a channel's history, oldest first.
+    History {
+        /// The channel.
+        channel_id: i64,
+        /// Only messages with an id below this one; `null` for the newest page.
+        before: Option<i64>,
+        /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
+        limit: Option<u32>,
+    },
+    /// Find or create the direct-message channel with another user.
+    OpenDirect {
+        /// The other user.
+        username: String,
+    },
+    /// Admin: create a category.
+    CreateCategory {
+        /// Its name.
+        name: String,
+    },
+    /// Admin: rename a category.
+    RenameCategory {
+        /// The category.
+        category_id: i64,
+        /// New name.
+        name: String,
+    },
+    /// Admin: delete a category; its channels become uncategorised.
+    DeleteCategory {
+        /// The category.
+        category_id: i64,
+    },
+    /// Admin: create a channel.
+    CreateChannel {
+        /// Its name, without `#`.
+        name: String,
+        /// Category to put it in.
+        category_id: Option<i64>,
+        /// Text (default) or voice.
+        #[serde(default)]
+        kind: ChannelKind,
+    },
+    /// Admin: rename a channel.
+    RenameChannel {
+        /// The channel.
+        channel_id: i64,
+        /// New name.
+        name: String,
+    },
+    /// Admin: delete a channel and its messages.
+    DeleteChannel {
+        /// The channel.
+        channel_id: i64,
+    },
+    /// Join a voice channel (leaving any other): returns a media session for UDP.
+    JoinVoice {
+        /// The voice channel.
+        channel_id: i64,
+        /// This device's X25519 public key for end-to-end key wrapping (32 bytes, base64url).
+        device_key: String,
+    },
+    /// Hands this sender's end-to-end media key, wrapped for each listed member, to them.
+    ShareMediaKey {
+        /// The key's id: the sender's media session in the upper 32 of 48 bits, an epoch below.
+        key_id: u64,
+        /// One wrapped copy per recipient.
+        wrapped: Vec<WrappedKeyFor>,
+    },
+    /// Leave the voice channel; the media session ends.
+    #[serde(deserialize_with = "no_args")]
+    LeaveVoice,
+    /// Set this connection's own mute (send nothing) and deafen (hear nothing) in voice.
+    SetVoiceState {
+        /// Stop forwarding this member's media.
+        self_muted: bool,
+        /// Stop forwarding media to this member.
+        self_deafened: bool,
+    },
+    /// Start sending a video stream (at most 8 video senders per call).
+    StartVideo {
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Stop sending a video stream.
+    StopVideo {
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Receive (or stop receiving) another member's video stream.
+    WatchVideo {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Receive it or not.
+        watching: bool,
+    },
+    /// Ask a video sender for a keyframe.
+    RequestKeyframe {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+    },
+    /// Tell a video sender how much bandwidth this receiver has for its stream.
+    ReportBandwidth {
+        /// The sender's media session.
+        session_id: u32,
+        /// Camera or screen.
+        stream: VideoStream,
+        /// Kilobits per second.
+        kbps: u32,
+    },
+    /// Admin: move a user's voice sessions to another voice channel.
+    MoveVoice {
+        /// The user.
+        username: String,
+        /// The voice channel to move them to.
+        channel_id: i64,
+    },
+    /// Admin: mute (or unmute) a user in every voice channel.
+    ServerMute {
+        /// The user.
+        username: String,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// Admin: give a user a role.
+    SetRole {
+        /// The user.
+        username: String,
+        /// The role.
+        role: Role,
+    },
+    /// Admin: make an invite that lets its holder create an account, even when registration
+    /// is closed.
+    CreateInvite {
+        /// Accounts it can create (1 to 100; default 1).
+        #[serde(default)]
+        max_uses: Option<u32>,
+        /// Seconds until it expires (at most a year; default: never).
+        #[serde(default)]
+        expires_in_seconds: Option<u64>,
+        /// The role of the accounts it creates (default member).
+        #[serde(default)]
+        role: Option<Role>,
+        /// A note for the admin's list, e.g. who it is for (at most 100 characters).
+        #[serde(default)]
+        note: Option<String>,
+        /// The host to put in the invite's connection code (default: the server's own).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// Admin: every invite, newest first.
+    #[serde(deserialize_with = "no_args")]
+    ListInvites,
+    /// Admin: make an invite unusable.
+    RevokeInvite {
+        /// The invite.
+        invite_id: i64,
+    },
+    /// Create an account with an invite's secret and log in.
+    RedeemInvite {
+        /// The secret: the part of the invite after the `.`.
+        secret: String,
+        /// Wanted user name.
+        username: String,
+        /// Password, at least 8 characters.
+        password: String,
+    },
+    /// The VPN's state and the caller's VPN peers (an admin's: everyone's).
+    #[serde(deserialize_with = "no_args")]
+    VpnStatus,
+    /// Registers the caller's own WireGuard public key for device `name` (replacing that
+    /// device's earlier key); the answer says how to reach the tunnel.
+    VpnRegister {
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The device's WireGuard public key, base64.
+        public_key: String,
+    },
+    /// Admin: makes a key pair for `username`'s device `name` (for the official WireGuard
+    /// apps) and returns its complete client config, once; the server keeps only the public key.
+    VpnCreatePeer {
+        /// The member.
+        username: String,
+        /// The device's label, 1 to 32 characters.
+        name: String,
+        /// The host to put in the config's Endpoint (default: the connection code's host).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// Removes a VPN peer and ends its tunnel at once (admins: any peer; members: their own).
+    VpnRevoke {
+        /// The peer.
+        peer_id: i64,
+    },
+    /// Admin: sets a bandwidth cap in kbit/s each way (0 = unlimited) for one peer, or with no
+    /// `peer_id` for every peer without its own; `max_bandwidth_kbps: null` goes back to the
+    /// default (a peer: the server-wide cap; server-wide: `vpn.max_bandwidth_kbps`).
+    VpnSetLimit {
+        /// The peer, or none for the server-wide cap.
+        #[serde(default)]
+        peer_id: Option<i64>,
+        /// The cap.
+        max_bandwidth_kbps: Option<u32>,
+    },
+}
+
+impl Request {
+    /// The `op` name, for logs (never the arguments, which may hold passwords or text).
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Register { .. } => "register",
+            Request::Login { .. } => "login",
+            Request::Resume { .. } => "resume",
+            Request::Logout => "logout",
+            Request::ChangePassword { .. } => "change_password",
+            Request::Ping => "ping",
+            Request::ListChannels => "list_channels",
+            Request::ListUsers => "list_users",
+            Request::SetStatus { .. } => "set_status",
+            Request::SendMessage { .. } => "send_message",
+            Request::EditMessage { .. } => "edit_message",
+            Request::DeleteMessage { .. } => "delete_message",
+            Request::History { .. } => "history",
+            Request::OpenDirect { .. } => "open_direct",
+            Request::CreateCategory { .. } => "create_category",
+            Request::RenameCategory { .. } => "rename_category",
+            Request::DeleteCategory { .. } => "delete_category",
+            Request::CreateChannel { .. } => "create_channel",
+            Request::RenameChannel { .. } => "rename_channel",
+            Request::DeleteChannel { .. } => "delete_channel",
+            Request::SetRole { .. } => "set_role",
+            Request::CreateInvite { .. } => "create_invite",
+            Request::ListInvites => "list_invites",
+            Request::RevokeInvite { .. } => "revoke_invite",
+            Request::RedeemInvite { .. } => "redeem_invite",
+            Request::JoinVoice { .. } => "join_voice",
+            Request::LeaveVoice => "leave_voice",
+            Request::ShareMediaKey { .. } => "share_media_key",
+            Request::SetVoiceState { .. } => "set_voice_state",
+            Request::ServerMute { .. } => "server_mute",
+            Request::MoveVoice { .. } => "move_voice",
+            Request::StartVideo { .. } => "start_video",
+            Request::StopVideo { .. } => "stop_video",
+            Request::WatchVideo { .. } => "watch_video",
+            Request::RequestKeyframe { .. } => "request_keyframe",
+            Request::ReportBandwidth { .. } => "report_bandwidth",
+            Request::VpnStatus => "vpn_status",
+            Request::VpnRegister { .. } => "vpn_register",
+            Request::VpnCreatePeer { .. } => "vpn_create_peer",
+            Request::VpnRevoke { .. } => "vpn_revoke",
+            Request::VpnSetLimit { .. } => "vpn_set_limit",
+        }
+    }
+}
+
+/// Reads the `args` of an op that takes none: absent, `null` or any object (whose keys are
+/// ignored, like unknown keys everywhere) all mean "no arguments".
+fn no_args<'de, D: serde::Deserializer<'de>>(args: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    struct NoArgs {}
+    Option::<NoArgs>::deserialize(args).map(drop)
+}
