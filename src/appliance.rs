@@ -9,7 +9,13 @@
 //! cutting access), back up now / list / restore (a restore stops the server, restores, and
 //! starts it again), updates ([`DesktopUpdates`]: "update available" and install on request),
 //! and the recent log lines (the app's tracing output goes to [`Appliance::log_writer`]).
+//!
+//! Backups run beside the server, not inside it: the appliance owns a [`Backups`] service next
+//! to the [`RunningServer`], so "Back up now" works while the server is stopped, the nightly
+//! backup runs while the server runs, Stop lets a backup under way finish in the background,
+//! and [`Appliance::quit`] cancels it cleanly.
 
+use crate::backup::schedule::{BackupOutcome, Backups};
 use crate::backup::{self, BackupError, Passphrase, RestoreOptions};
 use crate::code::{render_qr_svg, QrError};
 use crate::config::{self, ConfigError, DataDir};
@@ -136,6 +142,9 @@ pub struct Status {
     pub vpn: String,
     /// The newest backup archive in the backup folder.
     pub last_backup: Option<BackupEntry>,
+    /// How the last backup asked for since the app started ended (written, cancelled or
+    /// failed), whether or not the server was running.
+    pub last_backup_outcome: Option<BackupAttempt>,
     /// When the next nightly backup is due (local time, RFC 3339), while running.
     pub next_backup: Option<String>,
     /// A backup or restore under way.
@@ -172,6 +181,44 @@ impl BackupProgress {
     }
 }
 
+/// How a backup ended, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupAttempt {
+    /// When it ended (RFC 3339, UTC).
+    pub finished_at: String,
+    /// Written, cancelled or failed.
+    pub result: BackupResult,
+    /// What happened, in plain words.
+    pub message: String,
+}
+
+/// How a backup ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupResult {
+    /// Written and verified.
+    Written,
+    /// Cancelled (the app quit), leaving no partial archive.
+    Cancelled,
+    /// Failed.
+    Failed,
+}
+
+impl From<backup::schedule::BackupStatus> for BackupAttempt {
+    fn from(status: backup::schedule::BackupStatus) -> Self {
+        let (result, message) = match status.outcome {
+            BackupOutcome::Written(report) => {
+                (BackupResult::Written, format!("Backed up and verified: {}", report.path.display()))
+            }
+            BackupOutcome::Cancelled => {
+                (BackupResult::Cancelled, "The backup was cancelled; it left no partial archive.".to_string())
+            }
+            BackupOutcome::Failed(error) => (BackupResult::Failed, format!("The last backup failed: {error}")),
+        };
+        BackupAttempt { finished_at: status.finished.to_string(), result, message }
+    }
+}
+
 /// A backup archive as the dashboard lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupEntry {
@@ -183,6 +230,17 @@ pub struct BackupEntry {
     pub size_bytes: u64,
     /// Encrypted with a passphrase.
     pub encrypted: bool,
+}
+
+impl From<backup::BackupReport> for BackupEntry {
+    fn from(report: backup::BackupReport) -> Self {
+        BackupEntry {
+            path: report.path,
+            taken_at: report.created.to_string(),
+            size_bytes: report.size,
+            encrypted: report.encrypted,
+        }
+    }
 }
 
 impl From<backup::ArchiveInfo> for BackupEntry {
@@ -228,9 +286,11 @@ pub struct Appliance {
     /// The configuration that setup starts from.
     template: String,
     running: tokio::sync::Mutex<Option<RunningServer>>,
+    /// Back up now, the nightly backups while the server runs, and their status.
+    backups: Arc<Backups>,
     snapshot: Mutex<Snapshot>,
     logs: LogBuffer,
-    /// How far a restore under way has got (backups report through the running server).
+    /// How far a restore under way has got (backups report through `backups`).
     restore_progress: backup::ProgressCell,
     updates: DesktopUpdates,
 }
@@ -268,6 +328,9 @@ impl Appliance {
         std::fs::create_dir_all(data_dir.root()).map_err(io_err)?;
         let appliance = Appliance {
             updates: DesktopUpdates::new(data_dir.root()),
+            // Reconfigured from server.toml whenever it is loaded (below, if set up); before
+            // setup `back_up_now` refuses.
+            backups: Arc::new(Backups::new(config::Config::default(), data_dir.clone())),
             data_dir,
             template: template.to_string(),
             running: tokio::sync::Mutex::new(None),
@@ -288,6 +351,7 @@ impl Appliance {
         snapshot.log_level = config.server.log_level.parse().ok();
         snapshot.backup_folder = Some(self.data_dir.resolve(&config.backup.directory));
         snapshot.vpn_enabled = config.vpn.enabled;
+        self.backups.reconfigure(config.clone());
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -357,6 +421,7 @@ impl Appliance {
         self.remember(&loaded.config);
         self.updates.start_checking(&loaded.config.update);
         let server = server::start(loaded.config, self.data_dir.clone()).await?;
+        tokio::spawn(self.backups.clone().run_nightly(server.cancel_token()));
         let mut snapshot = self.snapshot();
         snapshot.last_error = None;
         snapshot.live = Some(Live { monitor: server.monitor() });
@@ -364,7 +429,9 @@ impl Appliance {
         Ok(server)
     }
 
-    /// Stops the server (does nothing if it is stopped).
+    /// Stops the server (does nothing if it is stopped). A backup under way goes on in the
+    /// background: it needs no server ([`Status::backup_progress`], then
+    /// [`Status::last_backup_outcome`], tell how it goes).
     pub async fn stop(&self) -> Result<Status, ApplianceError> {
         let mut running = self.running.lock().await;
         if let Some(server) = running.take() {
@@ -375,6 +442,15 @@ impl Appliance {
             tracing::info!("server stopped");
         }
         drop(running);
+        Ok(self.status())
+    }
+
+    /// Quit: stops the server, and cancels a backup under way, waiting until it has removed
+    /// its partial archive (one left to finish in the background would be cut off when the app
+    /// ends). Afterwards the appliance takes no more backups.
+    pub async fn quit(&self) -> Result<Status, ApplianceError> {
+        self.stop().await?;
+        self.backups.close().await;
         Ok(self.status())
     }
 
@@ -391,9 +467,9 @@ impl Appliance {
         if let Some(error) = &snapshot.last_error {
             attention.push(error.clone());
         }
-        let last_attempt = snapshot.live.as_ref().and_then(|live| live.monitor.last_backup());
-        if let Some(Err(error)) = last_attempt.map(|attempt| attempt.outcome) {
-            attention.push(format!("The last backup failed: {error}"));
+        let last_backup_outcome = self.backups.last().map(BackupAttempt::from);
+        if let Some(failed) = last_backup_outcome.as_ref().filter(|attempt| attempt.result == BackupResult::Failed) {
+            attention.push(failed.message.clone());
         }
         let port_mapping = snapshot.live.as_ref().map(|live| live.monitor.port_mapping());
         if let Some(PortMappingState::Problem(problem)) = &port_mapping {
@@ -431,15 +507,13 @@ impl Appliance {
                 .as_deref()
                 .and_then(|folder| backup::list(folder).ok()?.pop())
                 .map(Into::into),
-            next_backup: snapshot
-                .live
-                .as_ref()
-                .and_then(|live| live.monitor.next_backup())
-                .map(|at| at.timestamp().to_string()),
-            backup_progress: self.restore_progress.get().map(|p| BackupProgress::new("Restoring", p)).or_else(|| {
-                let backing_up = snapshot.live.as_ref()?.monitor.backup_progress()?;
-                Some(BackupProgress::new("Backing up", backing_up))
-            }),
+            last_backup_outcome,
+            next_backup: snapshot.live.as_ref().and_then(|_| self.backups.next()).map(|at| at.timestamp().to_string()),
+            backup_progress: self
+                .restore_progress
+                .get()
+                .map(|p| BackupProgress::new("Restoring", p))
+                .or_else(|| Some(BackupProgress::new("Backing up", self.backups.in_progress()?))),
             update: self.updates.status(),
             log_lines: self.logs.lines(),
         }
@@ -536,16 +610,13 @@ impl Appliance {
     }
 
     /// Takes a backup now ("Back up now"), as the nightly one does: into `backup.directory`,
-    /// verified, then old archives pruned.
+    /// verified, then old archives pruned. Works whether or not the server runs, and a Stop
+    /// meanwhile does not wait for it.
     pub async fn back_up_now(&self) -> Result<BackupEntry, ApplianceError> {
-        let running = self.running.lock().await;
-        let report = running.as_ref().ok_or(ApplianceError::NotRunning)?.back_up_now().await?;
-        Ok(BackupEntry {
-            path: report.path,
-            taken_at: report.created.to_string(),
-            size_bytes: report.size,
-            encrypted: report.encrypted,
-        })
+        if self.needs_setup() {
+            return Err(ApplianceError::NotSetUp);
+        }
+        Ok(self.backups.back_up_now().await?.into())
     }
 
     /// The archives in the backup folder, newest first.

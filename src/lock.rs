@@ -1,17 +1,22 @@
-//! The data-directory lock: at most one process at a time runs a server on, or restores into,
-//! a data directory.
+//! The data-directory locks: at most one process at a time runs a server on, or restores
+//! into, a data directory, and no backup reads it while a restore rewrites it.
 //!
-//! The lock is an exclusive operating-system file lock on `itc-server.lock` in the data
-//! directory, held as long as the [`DataDirLock`] lives. The operating system releases it when
-//! the process ends, even after a crash or `kill -9`, so a stale lock cannot block a restart.
-//! The file itself stays; only the lock on it matters.
+//! Operating-system file locks on two files in the data directory, held as long as the
+//! [`DataDirLock`] lives: `itc-server.lock`, which a server and a restore hold exclusively,
+//! and `itc-backup.lock`, which backups hold shared (several at once, beside a running server
+//! or none) and a restore exclusively. So a backup runs the same with the server up or
+//! stopped, and a restore waits for nobody: it is refused while either is there. The operating
+//! system releases a lock when the process ends, even after a crash or `kill -9`, so a stale
+//! lock cannot block a restart. The files themselves stay; only the locks on them matter.
 
 use crate::config::DataDir;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 
-/// The lock file's name inside the data directory.
+/// The server's lock file's name inside the data directory.
 pub const FILE_NAME: &str = "itc-server.lock";
+/// The backups' lock file's name inside the data directory.
+pub const BACKUP_FILE_NAME: &str = "itc-backup.lock";
 
 /// Why the data directory could not be locked.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +25,12 @@ pub enum LockError {
     /// Another process holds the lock: a server is running on this data directory.
     #[error("another itc-server is using the data directory {0} (stop it first)")]
     InUse(String),
+    /// A backup is reading the data directory, so it cannot be restored into now.
+    #[error("a backup of the data directory {0} is under way; restore when it has finished")]
+    BackingUp(String),
+    /// A restore is rewriting the data directory, so it cannot be backed up now.
+    #[error("a restore into the data directory {0} is under way; back up when it has finished")]
+    Restoring(String),
     /// The lock file could not be opened or locked.
     #[error("{path}: {source}")]
     Io {
@@ -30,23 +41,56 @@ pub enum LockError {
     },
 }
 
-/// Holds the data directory's lock until dropped.
+/// Holds data-directory locks until dropped.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: File,
+    _files: Vec<File>,
 }
 
 impl DataDirLock {
-    /// Takes the lock without waiting; [`LockError::InUse`] if another process holds it.
+    /// A server's lock, without waiting: [`LockError::InUse`] if another server or a restore
+    /// holds it. Backups may run beside it.
     pub fn acquire(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
-        let path: PathBuf = data_dir.root().join(FILE_NAME);
-        let io_err = |source| LockError::Io { path: path.display().to_string(), source };
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => Ok(DataDirLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::InUse(data_dir.root().display().to_string())),
-            Err(std::fs::TryLockError::Error(source)) => Err(io_err(source)),
-        }
+        let server = lock(data_dir, FILE_NAME, Mode::Exclusive, LockError::InUse)?;
+        Ok(DataDirLock { _files: vec![server] })
+    }
+
+    /// A restore's lock, without waiting: refused while a server runs ([`LockError::InUse`]) or
+    /// a backup reads the data directory ([`LockError::BackingUp`]).
+    pub fn for_restore(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
+        let server = lock(data_dir, FILE_NAME, Mode::Exclusive, LockError::InUse)?;
+        let backups = lock(data_dir, BACKUP_FILE_NAME, Mode::Exclusive, LockError::BackingUp)?;
+        Ok(DataDirLock { _files: vec![server, backups] })
+    }
+
+    /// A backup's lock, shared with other backups and with a running server, without
+    /// waiting: refused only while a restore runs ([`LockError::Restoring`]).
+    pub fn for_backup(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
+        let backups = lock(data_dir, BACKUP_FILE_NAME, Mode::Shared, LockError::Restoring)?;
+        Ok(DataDirLock { _files: vec![backups] })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Exclusive,
+    Shared,
+}
+
+/// Opens (creating) the lock file `name` and locks it in `mode`; `taken` names the holder
+/// when another holds it in a way that excludes us.
+fn lock(data_dir: &DataDir, name: &str, mode: Mode, taken: fn(String) -> LockError) -> Result<File, LockError> {
+    let path: PathBuf = data_dir.root().join(name);
+    let io_err = |source| LockError::Io { path: path.display().to_string(), source };
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err)?;
+    let locked = match mode {
+        Mode::Exclusive => file.try_lock(),
+        Mode::Shared => file.try_lock_shared(),
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(taken(data_dir.root().display().to_string())),
+        Err(std::fs::TryLockError::Error(source)) => Err(io_err(source)),
     }
 }
 
@@ -64,5 +108,28 @@ mod tests {
         assert!(err.to_string().contains("another itc-server is using the data directory"), "{err}");
         drop(held);
         DataDirLock::acquire(&data_dir).expect("free again after drop");
+    }
+
+    #[test]
+    fn backups_run_beside_a_server_or_none_but_never_beside_a_restore() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = DataDir::new(dir.path());
+        let server = DataDirLock::acquire(&data_dir).expect("a server");
+        let backup = DataDirLock::for_backup(&data_dir).expect("a backup beside the server");
+        let second = DataDirLock::for_backup(&data_dir).expect("two backups at once");
+        drop(server);
+        let err = DataDirLock::for_restore(&data_dir).expect_err("no restore under a backup");
+        assert!(matches!(err, LockError::BackingUp(_)), "{err}");
+        drop((backup, second));
+        let server = DataDirLock::acquire(&data_dir).expect("a server starts with no backup");
+        assert!(matches!(DataDirLock::for_restore(&data_dir), Err(LockError::InUse(_))), "no restore under a server");
+        drop(server);
+
+        let restore = DataDirLock::for_restore(&data_dir).expect("a restore with nothing else");
+        let err = DataDirLock::for_backup(&data_dir).expect_err("no backup during a restore");
+        assert!(matches!(err, LockError::Restoring(_)), "{err}");
+        assert!(matches!(DataDirLock::acquire(&data_dir), Err(LockError::InUse(_))), "no server during a restore");
+        drop(restore);
+        DataDirLock::for_backup(&data_dir).expect("free again after the restore");
     }
 }

@@ -16,7 +16,7 @@ fn from(last: u8) -> IpAddr {
 }
 
 async fn connect_from(server: &TestServer, last: u8) -> Client {
-    Client::connect_from(&server.target(), None, from(last)).await.expect("connects")
+    Client::connect_from(&server.target(), None, Some(from(last))).await.expect("connects")
 }
 
 fn refused_with(result: Result<impl std::fmt::Debug, ClientError>, code: ErrorCode, words: &str) -> String {

@@ -1,14 +1,19 @@
-//! Every tray action, without a window: first-run setup, start, stop, restart, status, copy the
-//! connection code, invite someone, and the log lines the dashboard shows. Each test drives a
-//! real `Appliance` on a temp data directory, with loopback and free ports.
+//! Every tray action, without a window: first-run setup, start, stop, restart, quit, status,
+//! copy the connection code, invite someone, back up (also while stopped) and restore, and the
+//! log lines the dashboard shows. Each test drives a real `Appliance` on a temp data directory,
+//! with loopback and free ports.
 
 mod common;
 
 use common::TEST_CONFIG;
-use iptincan::appliance::{Appliance, ApplianceError, ApplianceState, BackupProgress, InviteRequest, SetupChoices};
+use common::WAIT;
+use iptincan::appliance::{
+    Appliance, ApplianceError, ApplianceState, BackupProgress, BackupResult, InviteRequest, SetupChoices,
+};
 use iptincan::client::{Client, Target};
 use iptincan::code::{ConnectionCode, Invite};
 use iptincan::proto::{AuthMethod, ErrorCode, Role};
+use std::sync::Arc;
 
 fn choices(password: &str) -> SetupChoices {
     SetupChoices {
@@ -98,7 +103,7 @@ async fn password_guessing_shows_on_the_dashboard_in_plain_words() {
     // when it tries again.
     for last in (10..21).chain([10]) {
         let local = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last));
-        let guesser = Client::connect_from(&target, None, local).await.expect("connects");
+        let guesser = Client::connect_from(&target, None, Some(local)).await.expect("connects");
         let refused = guesser.login("chatter", "a-wrong-guess").await.expect_err("wrong password");
         assert!(matches!(refused.code(), Some(ErrorCode::InvalidCredentials | ErrorCode::RateLimited)));
     }
@@ -234,7 +239,90 @@ async fn back_up_now_then_restore_from_the_dashboard() {
         "bob joined after the backup"
     );
     appliance.stop().await.expect("stops");
-    assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotRunning)));
+}
+
+#[tokio::test]
+async fn back_up_now_works_while_the_server_is_stopped() {
+    let (_dir, appliance) = fresh();
+    assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotSetUp)));
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    client_for(&appliance).await.register("ann", "ann-password").await.expect("ann joins");
+    std::fs::write(appliance.data_dir().uploads().join("drawing.png"), b"a drawing").expect("writes");
+    let stopped = appliance.stop().await.expect("stops");
+    assert_eq!((stopped.state, stopped.next_backup), (ApplianceState::Stopped, None), "nightly only while running");
+
+    let entry = appliance.back_up_now().await.expect("backs up while stopped");
+    let manifest = iptincan::backup::verify(&entry.path, None).expect("a verified archive");
+    let files: Vec<_> = manifest.files.iter().map(|file| file.path.as_str()).collect();
+    for wanted in ["server.toml", "itc-server.db", "server-cert.pem", "server-key.pem", "uploads/drawing.png"] {
+        assert!(files.contains(&wanted), "{wanted} is not in {files:?}");
+    }
+    let status = appliance.status();
+    assert_eq!(status.state, ApplianceState::Stopped, "backing up did not start the server");
+    assert_eq!(status.last_backup.map(|last| last.path), Some(entry.path.clone()));
+    let outcome = status.last_backup_outcome.expect("an outcome");
+    assert_eq!(outcome.result, BackupResult::Written);
+
+    // The archive holds what was there when the server stopped.
+    appliance.restore(entry.path, None).await.expect("restores");
+    client_for(&appliance).await.login("ann", "ann-password").await.expect("ann is in the backup");
+    appliance.stop().await.expect("stops");
+}
+
+/// Starts "Back up now" in the background and waits (bounded) until the dashboard shows it
+/// writing the archive.
+async fn backing_up(
+    appliance: &Arc<Appliance>,
+) -> tokio::task::JoinHandle<Result<iptincan::appliance::BackupEntry, ApplianceError>> {
+    let task = tokio::spawn({
+        let appliance = appliance.clone();
+        async move { appliance.back_up_now().await }
+    });
+    let started = std::time::Instant::now();
+    while appliance.status().backup_progress.is_none_or(|p| p.activity != "Backing up: writing the archive") {
+        assert!(started.elapsed() < WAIT, "the backup did not start writing");
+        assert!(!task.is_finished(), "the backup ended before it was seen writing");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_lets_a_backup_finish_in_the_background_and_quit_cancels_one_cleanly() {
+    let (_dir, appliance) = fresh();
+    let appliance = Arc::new(appliance);
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    // Enough data that writing and verifying it outlasts a stop.
+    let photo: Vec<u8> = (0..32u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(appliance.data_dir().uploads().join("holiday.jpg"), photo).expect("writes");
+    let folder = appliance.data_dir().root().join("backups");
+
+    // Stop: returns without waiting for the backup, which finishes in the background.
+    let first = backing_up(&appliance).await;
+    let stopped = tokio::time::timeout(WAIT, appliance.stop()).await.expect("stop does not wait").expect("stops");
+    assert_eq!(stopped.state, ApplianceState::Stopped);
+    assert!(stopped.backup_progress.is_some(), "the backup is still under way after the stop");
+    assert!(!first.is_finished());
+    appliance.start().await.expect("the server starts again beside the backup");
+    let entry = tokio::time::timeout(WAIT * 3, first).await.expect("finishes").expect("task").expect("backs up");
+    iptincan::backup::verify(&entry.path, None).expect("the archive finished in the background is sound");
+    let status = appliance.status();
+    assert_eq!(status.last_backup_outcome.map(|outcome| outcome.result), Some(BackupResult::Written));
+    assert_eq!(status.backup_progress, None);
+
+    // Quit: cancels the backup under way and removes its partial archive before returning.
+    let second = backing_up(&appliance).await;
+    let quit = tokio::time::timeout(WAIT, appliance.quit()).await.expect("quit does not wait").expect("quits");
+    assert_eq!(quit.state, ApplianceState::Stopped);
+    assert_eq!(quit.backup_progress, None);
+    let outcome = quit.last_backup_outcome.expect("an outcome");
+    assert_eq!(outcome.result, BackupResult::Cancelled, "{}", outcome.message);
+    assert!(outcome.message.contains("cancelled"), "{}", outcome.message);
+    assert!(quit.attention.is_empty(), "a cancel is not a failure: {:?}", quit.attention);
+    let ended = tokio::time::timeout(WAIT, second).await.expect("ended").expect("task");
+    assert!(matches!(ended, Err(ApplianceError::Backup(iptincan::backup::BackupError::Cancelled))), "{ended:?}");
+    let left: Vec<_> = std::fs::read_dir(&folder).expect("lists").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(left, [entry.path], "only the finished archive: no partial one, no temporary file");
 }
 
 /// Runs `work` while reading the status every few milliseconds, as the dashboard does; returns

@@ -1,12 +1,14 @@
 //! Backups as a family uses them: a backup taken while people chat restores every message
 //! acknowledged before it began; damaged, cut, foreign and unencrypted-looking archives are
-//! refused without touching the data directory; passphrases; the tray's "back up now" and
-//! schedule; and `itc-server backup|restore|backups` end to end. Real servers, real SQLite
-//! files in temp dirs.
+//! refused without touching the data directory; passphrases; the backup service beside a
+//! server ("back up now", status, schedule); and `itc-server backup|restore|backups` end to
+//! end, backing up with the server running and stopped. Real servers, real SQLite files in
+//! temp dirs.
 
 mod common;
 
 use common::{run_server_command, write_config, ServerProcess, TestServer, MEMBER_PASSWORD, WAIT};
+use iptincan::backup::schedule::{BackupOutcome, Backups};
 use iptincan::backup::{self, BackupError, BackupOptions, Passphrase, RestoreOptions};
 use iptincan::client::Client;
 use iptincan::config::{self, DataDir};
@@ -50,6 +52,12 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
+/// The backup service for a test server's data directory, beside it as the appliance and
+/// `itc-server` run it.
+fn backups_beside(server: &TestServer) -> Arc<Backups> {
+    Arc::new(Backups::new(server.config.clone(), DataDir::new(server.dir.path())))
+}
+
 /// Starts a server on a restored data directory, with the configuration restored there.
 async fn start_restored(dir: tempfile::TempDir) -> TestServer {
     let restored = config::load_or_create(&dir.path().join("server.toml")).expect("restored config loads");
@@ -67,8 +75,9 @@ async fn a_backup_taken_while_two_members_chat_restores_every_acknowledged_messa
         [keep_sending(ann, "ann", acked.clone(), stop.clone()), keep_sending(bob, "bob", acked.clone(), stop.clone())];
     wait_until("some messages", || acked.lock().expect("lock").len() >= 60).await;
 
+    let backups = backups_beside(&server);
     let before_backup: BTreeSet<i64> = acked.lock().expect("lock").iter().copied().collect();
-    let report = server.running().back_up_now().await.expect("backs up while they chat");
+    let report = backups.back_up_now().await.expect("backs up while they chat");
     let after_backup = acked.lock().expect("lock").len();
     wait_until("more messages after the backup", || acked.lock().expect("lock").len() >= after_backup + 20).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -77,8 +86,8 @@ async fn a_backup_taken_while_two_members_chat_restores_every_acknowledged_messa
     }
     assert!(report.path.starts_with(server.dir.path().join("backups")), "{report:?}");
     assert_eq!(std::fs::metadata(&report.path).expect("archive").len(), report.size);
-    let status = server.running().last_backup().expect("a last backup");
-    assert_eq!(status.outcome, Ok(report.clone()));
+    let status = backups.last().expect("a last backup");
+    assert_eq!(status.outcome, BackupOutcome::Written(report.clone()));
 
     let fresh = tempfile::tempdir().expect("tempdir");
     let restore_report = backup::restore(&report.path, &DataDir::new(fresh.path()), &RestoreOptions::default(), |_| {})
@@ -171,11 +180,11 @@ async fn tampered_cut_and_foreign_archives_are_refused_and_change_nothing() {
         assert!(err.to_string().starts_with(message), "{}: {err}", archive.display());
         assert_eq!(contents(dir.path()), before, "a refused restore changed the data directory");
         assert!(backup::verify(archive, None).is_err());
-        // Onto an empty data directory too: nothing but the lock file appears.
+        // Onto an empty data directory too: nothing but the lock files appears.
         let empty = tempfile::tempdir().expect("tempdir");
         restore_err(archive, empty.path(), &options);
         let left: Vec<_> = contents(empty.path()).into_keys().collect();
-        assert_eq!(left, [PathBuf::from("itc-server.lock")]);
+        assert_eq!(left, [PathBuf::from("itc-backup.lock"), PathBuf::from("itc-server.lock")]);
     }
 
     // Another server's archive over this one: refused unless asked to replace it.
@@ -207,6 +216,7 @@ async fn encrypted_backups_need_their_passphrase() {
     let options = BackupOptions {
         output: Some(out.path().to_path_buf()),
         passphrase: Some(Passphrase::new("correct horse battery staple")),
+        ..BackupOptions::default()
     };
     let data_dir = DataDir::new(server.dir.path());
     let report = backup::create(&server.config, &data_dir, &options, |_| {}).expect("backs up");
@@ -240,16 +250,16 @@ async fn encrypted_backups_need_their_passphrase() {
 }
 
 #[tokio::test]
-async fn back_up_now_status_and_schedule_for_the_tray() {
+async fn the_backup_service_beside_a_server_backs_up_reports_and_schedules() {
     let server = TestServer::start().await;
-    let running = server.running();
-    assert_eq!(running.last_backup(), None);
-    let next = running.next_backup().expect("nightly backups are on by default");
+    let backups = backups_beside(&server);
+    assert_eq!(backups.last(), None);
+    let next = backups.next().expect("nightly backups are on by default");
     assert_eq!(next.time(), jiff::civil::time(3, 0, 0, 0));
     assert!(next.timestamp() > jiff::Timestamp::now());
     assert!(next.timestamp() <= jiff::Timestamp::now() + jiff::SignedDuration::from_hours(25));
 
-    let report = running.back_up_now().await.expect("backs up");
+    let report = backups.back_up_now().await.expect("backs up");
     let listed = backup::list(&server.dir.path().join("backups")).expect("lists");
     assert_eq!(listed.iter().map(|a| a.path.clone()).collect::<Vec<_>>(), vec![report.path.clone()]);
     backup::verify(&report.path, None).expect("verifies");
@@ -264,11 +274,51 @@ async fn back_up_now_status_and_schedule_for_the_tray() {
         config.backup.passphrase_file = "missing-passphrase".into();
     })
     .await;
-    assert_eq!(broken.running().next_backup(), None);
-    let err = broken.running().back_up_now().await.expect_err("no passphrase file");
+    let broken_backups = backups_beside(&broken);
+    assert_eq!(broken_backups.next(), None);
+    let err = broken_backups.back_up_now().await.expect_err("no passphrase file");
     assert!(err.to_string().contains("missing-passphrase"), "{err}");
-    let status = broken.running().last_backup().expect("recorded");
-    assert_eq!(status.outcome, Err(err.to_string()));
+    let status = broken_backups.last().expect("recorded");
+    assert_eq!(status.outcome, BackupOutcome::Failed(err.to_string()));
+
+    // Once closed (the program is ending), the service takes no more backups.
+    backups.close().await;
+    assert!(matches!(backups.back_up_now().await, Err(BackupError::Cancelled)));
+    assert_eq!(backups.last().map(|status| status.outcome), Some(BackupOutcome::Cancelled));
+    assert_eq!(backup::list(&server.dir.path().join("backups")).expect("lists").len(), 1, "nothing more written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_holds_off_a_restore_and_when_cancelled_leaves_no_partial_archive() {
+    let (dir, config, archive) = server_with_backup("before the cancelled backup").await;
+    let data_dir = DataDir::new(dir.path());
+    // Enough data that the backup is still writing when it is cancelled.
+    let photo: Vec<u8> = (0..32u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(data_dir.uploads().join("holiday.jpg"), photo).expect("writes");
+    let folder = dir.path().join("backups");
+    let before = contents(&folder);
+
+    let options = BackupOptions::default();
+    let cancel = options.cancel.clone();
+    let (writing_tx, writing_rx) = std::sync::mpsc::channel();
+    let backing_up = {
+        let (config, data_dir) = (config.clone(), data_dir.clone());
+        std::thread::spawn(move || {
+            backup::create(&config, &data_dir, &options, |progress| {
+                if progress.step == backup::Step::Write {
+                    let _ = writing_tx.send(());
+                }
+            })
+        })
+    };
+    writing_rx.recv_timeout(WAIT).expect("the backup starts writing");
+    // While it runs, it holds the data directory against a restore (the server is stopped).
+    let err = restore_err(&archive, dir.path(), &RestoreOptions::default());
+    assert!(err.to_string().contains("a backup of the data directory"), "{err}");
+    cancel.cancel();
+    let outcome = backing_up.join().expect("the backup thread");
+    assert!(matches!(outcome, Err(BackupError::Cancelled)), "{outcome:?}");
+    assert_eq!(contents(&folder), before, "no partial archive or temporary file is left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,6 +346,11 @@ async fn itc_server_backup_and_restore_end_to_end() {
     let code = server.code.clone();
     drop(ann);
     server.terminate();
+
+    let (ok, stdout, stderr) = run_server_command(dir.path(), &["backup"]);
+    assert!(ok, "backup while the server is stopped: {stderr}");
+    assert!(stdout.starts_with("backup written and verified: "), "{stdout}");
+    assert_eq!(backup::list(&dir.path().join("backups")).expect("lists").len(), 2);
 
     let fresh = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = run_server_command(fresh.path(), &["restore", &archive_arg]);

@@ -97,7 +97,7 @@ function render(status) {
     show('backup-progress-label', `${progress.activity} (${progress.percent}%)`);
     $('backup-progress-bar').value = progress.percent;
   }
-  $('back-up-now').disabled = !running || Boolean(progress);
+  $('back-up-now').disabled = Boolean(progress);
   const newest = status.last_backup ? status.last_backup.path : null;
   if (newest !== backupsShownFor) {
     backupsShownFor = newest;

@@ -5,7 +5,8 @@
 //! opened on the OS's per-user data directory (`app_data_dir()`, e.g.
 //! `~/.local/share/com.iptincan.tray` on Linux), the tray ([`tray`]) and the dashboard's
 //! commands ([`commands`]). Closing the window hides it; the app and the server keep running
-//! until Quit. On exit the server is stopped cleanly.
+//! until Quit. On exit the server is stopped cleanly and a backup under way is cancelled
+//! (`Appliance::quit`).
 //!
 //! This crate holds no server logic: every action is one call on
 //! `iptincan::appliance::Appliance`.
@@ -111,7 +112,7 @@ pub fn run() {
         }
         RunEvent::Exit => {
             if let Some(engine) = app.try_state::<Engine>() {
-                if let Err(err) = tauri::async_runtime::block_on(engine.stop()) {
+                if let Err(err) = tauri::async_runtime::block_on(engine.quit()) {
                     tracing::warn!("the server did not stop cleanly: {err}");
                 }
             }
@@ -120,13 +121,15 @@ pub fn run() {
     });
 }
 
-/// Quit: the only way out. Stops the server (on `RunEvent::Exit`) and ends the app.
+/// Quit: the only way out. Stops the server and cancels a backup under way (on
+/// `RunEvent::Exit`), and ends the app.
 pub fn quit(app: &AppHandle) {
     app.state::<Quitting>().0.store(true, Ordering::SeqCst);
     app.exit(0);
 }
 
-/// After an update: stops the server (on `RunEvent::Exit`) and starts the new program.
+/// After an update: stops the server and cancels a backup under way (on `RunEvent::Exit`),
+/// and starts the new program.
 pub fn quit_for_restart(app: &AppHandle) {
     app.state::<Quitting>().0.store(true, Ordering::SeqCst);
     app.request_restart();

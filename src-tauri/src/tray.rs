@@ -5,7 +5,8 @@
 //! one engine function: Start → `Appliance::start`, Stop → `Appliance::stop`, Invite
 //! someone… → `Appliance::create_invite` (the dashboard opens with the new invite's QR),
 //! Copy connection code → `Appliance::connection_code`, Back up now →
-//! `Appliance::back_up_now`, Quit → `Appliance::stop` as the app exits. Open dashboard only shows the window. This module decides nothing about the server.
+//! `Appliance::back_up_now` (also while the server is stopped), Quit → `Appliance::quit` as
+//! the app exits. Open dashboard only shows the window. This module decides nothing about the server.
 
 use crate::commands::{self, Engine};
 use iptincan::appliance::{ApplianceState, InviteRequest, Status};
@@ -110,7 +111,7 @@ fn try_refresh(app: &AppHandle, status: &Status) -> tauri::Result<()> {
     menu.stop.set_enabled(running)?;
     menu.invite.set_enabled(running)?;
     menu.copy_code.set_enabled(running)?;
-    menu.backup.set_enabled(running)?;
+    menu.backup.set_enabled(status.state != ApplianceState::SetupNeeded && status.backup_progress.is_none())?;
     *shown = Some(now);
     Ok(())
 }

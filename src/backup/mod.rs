@@ -3,9 +3,11 @@
 //! writing, optionally encrypted with a passphrase; restoring one; listing and pruning the
 //! archives in a folder; and the nightly schedule ([`schedule`]).
 //!
-//! [`create`] works while the server runs (in this process or another): the database is
-//! copied through [`crate::store::snapshot`], so everything committed before the backup
-//! started is in it. [`restore`] is for a stopped server: it holds the data-directory lock,
+//! [`create`] needs no server and works the same while one runs (in this process or another):
+//! the database is copied through [`crate::store::snapshot`], so everything committed before
+//! the backup started is in it. It holds the data directory's backup lock (shared; see
+//! [`crate::lock`]) and can be cancelled ([`BackupOptions::cancel`]).
+//! [`restore`] is for a stopped server: it holds the data-directory locks,
 //! unpacks and checks everything into a staging folder first, and only then swaps the files
 //! in, keeping the ones it replaces in `replaced-by-restore-…/`, so a refused or failed
 //! restore changes nothing. The archive format is in [`archive`], the encryption in [`crypt`].
@@ -26,6 +28,7 @@ use jiff::Timestamp;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 
 /// Archive file names start with this, then the UTC time `YYYYMMDD-HHMMSS`.
 const NAME_PREFIX: &str = "itc-backup-";
@@ -80,7 +83,10 @@ pub enum BackupError {
     /// A file changed while it was being archived.
     #[error("{0} changed while the backup was running; try again")]
     Changed(String),
-    /// A server is running on the data directory.
+    /// The backup was cancelled; it left no partial archive.
+    #[error("the backup was cancelled")]
+    Cancelled,
+    /// A server, a restore or a backup holds the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
     /// The configuration (the running one, or the one in the archive) does not allow this.
@@ -217,6 +223,9 @@ pub struct BackupOptions {
     pub output: Option<PathBuf>,
     /// Encrypt the archive with this passphrase.
     pub passphrase: Option<Passphrase>,
+    /// Cancelling it (from any thread) stops the backup at its next read or write of the
+    /// archive, or once the database copy is done, with [`BackupError::Cancelled`].
+    pub cancel: CancellationToken,
 }
 
 /// A backup that was written and verified.
@@ -236,12 +245,27 @@ pub struct BackupReport {
 
 /// Takes a backup of the server with `config` and `data_dir` (running or not), writes it to a
 /// temporary file beside its destination, reads it back to verify every checksum, and only
-/// then gives it its name. On any failure no partial archive is left behind.
+/// then gives it its name. On any failure, a cancel included, no partial archive is left
+/// behind. Refused while a restore runs on the data directory.
 pub fn create(
     config: &Config,
     data_dir: &DataDir,
     options: &BackupOptions,
     mut progress: impl FnMut(Progress),
+) -> Result<BackupReport, BackupError> {
+    let _lock = crate::lock::DataDirLock::for_backup(data_dir)?;
+    match write_and_verify(config, data_dir, options, &mut progress) {
+        Err(_) if options.cancel.is_cancelled() => Err(BackupError::Cancelled),
+        done => done,
+    }
+}
+
+/// [`create`]'s work; its temporary files are removed when it returns, whatever the outcome.
+fn write_and_verify(
+    config: &Config,
+    data_dir: &DataDir,
+    options: &BackupOptions,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupReport, BackupError> {
     let created = Timestamp::now();
     let (folder, file_name) = destination(config, data_dir, options, created)?;
@@ -257,17 +281,21 @@ pub fn create(
     crate::store::snapshot(&data_dir.resolve(&config.database.path), snapshot.path(), |done, total| {
         progress(Progress { step: Step::Snapshot, done, total })
     })?;
+    if options.cancel.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
     let (manifest, sources) = gather(config, data_dir, snapshot.path(), created)?;
 
     let archive = temp("archive")?;
     let file = archive.reopen().map_err(|e| BackupError::io(archive.path().display(), e))?;
-    let written = write_sealed(BufWriter::new(file), &manifest, &sources, options.passphrase.as_ref(), &mut progress)
+    let out = BufWriter::new(Cancellable { inner: file, cancel: &options.cancel });
+    let written = write_sealed(out, &manifest, &sources, options.passphrase.as_ref(), progress)
         .and_then(|writer| writer.into_inner().map_err(|e| BackupError::io(archive.path().display(), e.into_error())));
-    let file = written?;
+    let file = written?.inner;
     file.sync_all().map_err(|e| BackupError::io(archive.path().display(), e))?;
     drop(snapshot);
 
-    verify_with_progress(archive.path(), options.passphrase.as_ref(), Step::Verify, &mut progress)?;
+    verify_with_progress(archive.path(), options.passphrase.as_ref(), Step::Verify, &options.cancel, progress)?;
     let path = folder.join(&file_name);
     let size = file.metadata().map_err(|e| BackupError::io(archive.path().display(), e))?.len();
     archive.persist_noclobber(&path).map_err(|e| BackupError::io(path.display(), e.error))?;
@@ -355,7 +383,7 @@ fn gather(
             contents.add_bytes(path, std::fs::read(on_disk).map_err(|e| BackupError::io(on_disk.display(), e))?)?;
         }
     }
-    for (path, on_disk) in upload_files(&data_dir.root().join(crate::server::UPLOADS_DIR))? {
+    for (path, on_disk) in upload_files(&data_dir.uploads())? {
         contents.add_file(path, on_disk)?;
     }
     let manifest = Manifest {
@@ -460,29 +488,33 @@ fn write_sealed<W: Write>(
 /// Reads the archive at `path` and checks its manifest and every file's size and checksum.
 /// An encrypted archive needs its passphrase; a plain one ignores it.
 pub fn verify(path: &Path, passphrase: Option<&Passphrase>) -> Result<Manifest, BackupError> {
-    verify_with_progress(path, passphrase, Step::Verify, &mut |_| {})
+    verify_with_progress(path, passphrase, Step::Verify, &CancellationToken::new(), &mut |_| {})
 }
 
 fn verify_with_progress(
     path: &Path,
     passphrase: Option<&Passphrase>,
     step: Step,
+    cancel: &CancellationToken,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Manifest, BackupError> {
-    read_archive(path, passphrase, step, &mut |_, _| Ok(()), progress)
+    read_archive(path, passphrase, step, cancel, &mut |_, _| Ok(()), progress)
 }
 
 /// Opens the archive at `path` (decrypting it when it is encrypted) and reads it with
-/// [`archive::read`], reading on to the end so that a cut encrypted archive is noticed.
+/// [`archive::read`], reading on to the end so that a cut encrypted archive is noticed. Once
+/// `cancel` is cancelled every read fails.
 fn read_archive(
     path: &Path,
     passphrase: Option<&Passphrase>,
     step: Step,
+    cancel: &CancellationToken,
     on_file: &mut dyn FnMut(&FileEntry, &mut dyn Read) -> Result<(), BackupError>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Manifest, BackupError> {
     let io_err = |e| BackupError::io(path.display(), e);
-    let mut file = BufReader::new(File::open(path).map_err(io_err)?);
+    let file = File::open(path).map_err(io_err)?;
+    let mut file = BufReader::new(Cancellable { inner: file, cancel });
     let mut magic = [0u8; 8];
     let encrypted = file.read_exact(&mut magic).is_ok() && &magic == crypt::MAGIC;
     file.rewind().map_err(io_err)?;
@@ -497,6 +529,46 @@ fn read_archive(
     match outcome {
         Err(_) if reader.tampered() => Err(BackupError::Damaged(crypt::Tampered.to_string())),
         other => other,
+    }
+}
+
+/// A file whose reads and writes fail once `cancel` is cancelled, so that a long copy through
+/// it stops within one buffer.
+struct Cancellable<'a> {
+    inner: File,
+    cancel: &'a CancellationToken,
+}
+
+impl Cancellable<'_> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(std::io::Error::other(BackupError::Cancelled.to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl Read for Cancellable<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl Seek for Cancellable<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl Write for Cancellable<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -617,7 +689,7 @@ mod tests {
 
     #[test]
     fn passphrases_stay_out_of_debug_output() {
-        let options = BackupOptions { output: None, passphrase: Some(Passphrase::new("hunter22")) };
+        let options = BackupOptions { passphrase: Some(Passphrase::new("hunter22")), ..BackupOptions::default() };
         assert!(!format!("{options:?}").contains("hunter22"));
     }
 

@@ -1,7 +1,7 @@
 //! Restoring an archive into a data directory whose server is stopped.
 //!
 //! Order of work, so that a refused or failed restore changes nothing: take the data-directory
-//! lock (refused while a server runs there); unpack every file into a staging folder inside
+//! locks (refused while a server runs there or a backup reads it); unpack every file into a staging folder inside
 //! the data directory while checking sizes and checksums; check the archived configuration
 //! and the database's integrity; refuse another server's archive over an existing server;
 //! then move the existing files aside into `replaced-by-restore-<time>/` and the staged ones
@@ -48,7 +48,7 @@ pub fn restore(
 ) -> Result<RestoreReport, BackupError> {
     let root = data_dir.root();
     std::fs::create_dir_all(root).map_err(|e| BackupError::io(root.display(), e))?;
-    let _lock = crate::lock::DataDirLock::acquire(data_dir)?;
+    let _lock = crate::lock::DataDirLock::for_restore(data_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(".itc-restore-")
         .tempdir_in(root)
@@ -57,6 +57,7 @@ pub fn restore(
         archive_path,
         options.passphrase.as_ref(),
         Step::Unpack,
+        &tokio_util::sync::CancellationToken::new(),
         &mut |file, data| stage(staging.path(), file, data),
         &mut progress,
     )?;
@@ -70,7 +71,7 @@ pub fn restore(
     let restored = crate::config::parse(&config_text, "server.toml in the backup")?.config;
     crate::store::check_integrity(&staging.path().join(archive::DATABASE))
         .map_err(|e| BackupError::Damaged(format!("the database fails its integrity check ({e})")))?;
-    let placements = placements(&restored, staging.path(), &manifest.files)?;
+    let placements = placements(&restored, data_dir, staging.path(), &manifest.files)?;
 
     let existing = existing_config(data_dir);
     let existing_db = data_dir.resolve(&existing.database.path);
@@ -89,7 +90,7 @@ pub fn restore(
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let aside_root = root.join(format!("replaced-by-restore-{stamp}"));
     let mut moves = Moves::default();
-    let swapped = swap_in(root, &aside_root, &existing, &restored, &placements, &mut moves);
+    let swapped = swap_in(data_dir, &aside_root, &existing, &restored, &placements, &mut moves);
     if let Err(err) = swapped {
         moves.undo();
         let _ = std::fs::remove_dir(&aside_root);
@@ -124,19 +125,25 @@ fn stage(staging: &Path, file: &FileEntry, data: &mut dyn Read) -> Result<(), Ba
     out.sync_all().map_err(|e| BackupError::io(target.display(), e))
 }
 
-/// Each staged file or folder and where it goes, relative to the data directory.
-fn placements(restored: &Config, staging: &Path, files: &[FileEntry]) -> Result<Vec<(PathBuf, PathBuf)>, BackupError> {
+/// Each staged file or folder and where it goes in the data directory.
+fn placements(
+    restored: &Config,
+    data_dir: &DataDir,
+    staging: &Path,
+    files: &[FileEntry],
+) -> Result<Vec<(PathBuf, PathBuf)>, BackupError> {
+    let root = data_dir.root();
     let mut placements = vec![
-        (staging.join(archive::CONFIG), PathBuf::from(crate::config::FILE_NAME)),
-        (staging.join(archive::DATABASE), inside("database.path", &restored.database.path)?),
+        (staging.join(archive::CONFIG), data_dir.config_file()),
+        (staging.join(archive::DATABASE), root.join(inside("database.path", &restored.database.path)?)),
     ];
     let has = |path: &str| files.iter().any(|f| f.path == path);
     if has(archive::CERT) && has(archive::KEY) {
-        placements.push((staging.join(archive::CERT), inside("tls.cert_path", &restored.tls.cert_path)?));
-        placements.push((staging.join(archive::KEY), inside("tls.key_path", &restored.tls.key_path)?));
+        placements.push((staging.join(archive::CERT), root.join(inside("tls.cert_path", &restored.tls.cert_path)?)));
+        placements.push((staging.join(archive::KEY), root.join(inside("tls.key_path", &restored.tls.key_path)?)));
     }
     if files.iter().any(|f| f.path.starts_with(&format!("{}/", archive::UPLOADS))) {
-        placements.push((staging.join(archive::UPLOADS), PathBuf::from(crate::server::UPLOADS_DIR)));
+        placements.push((staging.join(archive::UPLOADS), data_dir.uploads()));
     }
     Ok(placements)
 }
@@ -198,32 +205,33 @@ impl Moves {
 }
 
 /// Moves the existing server's files (as either configuration names them, with the database's
-/// journal files) aside, then the staged files into place.
+/// journal files) aside, keeping their places relative to the data directory, then the staged
+/// files into place.
 fn swap_in(
-    root: &Path,
+    data_dir: &DataDir,
     aside_root: &Path,
     existing: &Config,
     restored: &Config,
     placements: &[(PathBuf, PathBuf)],
     moves: &mut Moves,
 ) -> Result<(), BackupError> {
-    let mut replaced = BTreeSet::new();
+    let root = data_dir.root();
+    let mut replaced = BTreeSet::from([data_dir.config_file(), data_dir.uploads()]);
     for config in [existing, restored] {
-        let mut names = vec![crate::config::FILE_NAME.to_string(), crate::server::UPLOADS_DIR.to_string()];
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            names.push(format!("{}{suffix}", config.database.path));
-        }
+        let mut names: Vec<String> =
+            ["", "-wal", "-shm", "-journal"].iter().map(|suffix| format!("{}{suffix}", config.database.path)).collect();
         names.extend([config.tls.cert_path.clone(), config.tls.key_path.clone()]);
-        replaced.extend(names.iter().filter_map(|name| inside("", name).ok()));
+        replaced.extend(names.iter().filter_map(|name| inside("", name).ok()).map(|relative| root.join(relative)));
     }
-    for relative in &replaced {
-        let current = root.join(relative);
+    for current in &replaced {
         if current.symlink_metadata().is_ok() {
-            moves.rename(&current, &aside_root.join(relative))?;
+            let relative =
+                current.strip_prefix(root).map_err(|_| BackupError::UnsafePath(current.display().to_string()))?;
+            moves.rename(current, &aside_root.join(relative))?;
         }
     }
-    for (staged, relative) in placements {
-        moves.rename(staged, &root.join(relative))?;
+    for (staged, target) in placements {
+        moves.rename(staged, target)?;
     }
     Ok(())
 }

@@ -1,9 +1,12 @@
-//! The running server's backups: "back up now", the nightly run at `backup.time` (local time)
-//! followed by pruning to `backup.retention_days`, and what the tray shows (the last backup
-//! and the next scheduled one).
+//! The backup service, which runs beside the server and needs none: "back up now", the
+//! nightly run at `backup.time` (local time) followed by pruning to `backup.retention_days`,
+//! what the tray shows (the last backup, the one under way, the next scheduled one), and
+//! cancelling the one under way when the program ends.
 //!
 //! [`next_run`] is the pure schedule arithmetic, tested with fixed time zones; [`Backups`]
-//! holds the state and runs the work on a blocking thread, one backup at a time.
+//! holds the state and runs the work on a blocking thread, one backup at a time. Its owner
+//! (the appliance, `itc-server`) runs [`Backups::run_nightly`] while its server runs; a
+//! backup works the same with the server up or stopped (see [`super::create`]).
 
 use super::{BackupError, BackupOptions, BackupReport, Passphrase, Progress, ProgressCell};
 use crate::config::{Config, DataDir};
@@ -12,6 +15,7 @@ use jiff::{Timestamp, Zoned};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Longest single sleep while waiting for the next run, so that a changed clock or a machine
 /// waking from sleep is noticed within this long.
@@ -38,50 +42,91 @@ pub fn next_run(now: &Zoned, at: Time) -> Zoned {
     }
 }
 
+/// How a backup ended.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BackupOutcome {
+    /// The archive was written and verified.
+    Written(BackupReport),
+    /// It was cancelled (the program was ending) and left no partial archive.
+    Cancelled,
+    /// It failed; the error message.
+    Failed(String),
+}
+
 /// How the last backup went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackupStatus {
-    /// When it finished.
+    /// When it ended.
     pub finished: Timestamp,
-    /// The archive, or the error message.
-    pub outcome: Result<BackupReport, String>,
+    /// How.
+    pub outcome: BackupOutcome,
 }
 
-/// A running server's backups.
+/// The backups of one data directory.
 #[derive(Debug)]
 pub struct Backups {
-    config: Config,
     data_dir: DataDir,
+    config: Mutex<Config>,
     one_at_a_time: tokio::sync::Mutex<()>,
     last: Mutex<Option<BackupStatus>>,
     progress: ProgressCell,
+    /// Cancelled by [`Backups::close`]: stops the backup under way and refuses later ones.
+    closing: CancellationToken,
+    /// Every backup's task, so that [`Backups::close`] can wait for them to clean up.
+    tasks: TaskTracker,
 }
 
 impl Backups {
     /// Backups for the server with this configuration and data directory.
     pub fn new(config: Config, data_dir: DataDir) -> Self {
         Backups {
-            config,
             data_dir,
+            config: Mutex::new(config),
             one_at_a_time: tokio::sync::Mutex::new(()),
             last: Mutex::new(None),
             progress: ProgressCell::default(),
+            closing: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         }
+    }
+
+    /// Uses `config` from the next backup on (the nightly schedule takes it when it is next
+    /// started).
+    pub fn reconfigure(&self, config: Config) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    fn config(&self) -> Config {
+        self.config.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Takes a backup into `backup.directory` now (encrypted when `backup.passphrase_file` is
     /// set), then deletes archives there older than `backup.retention_days`. Waits for a
     /// backup already running to finish first. Logs one line.
-    pub async fn back_up_now(&self) -> Result<BackupReport, BackupError> {
+    ///
+    /// The backup runs in a task of its own: if the caller stops waiting, it still finishes
+    /// (or is cancelled by [`Backups::close`]) and its outcome is still recorded.
+    pub async fn back_up_now(self: &Arc<Self>) -> Result<BackupReport, BackupError> {
+        let backups = self.clone();
+        let task = self.tasks.spawn(async move { backups.run_one().await });
+        task.await.unwrap_or_else(|join| Err(BackupError::io("backup", std::io::Error::other(join.to_string()))))
+    }
+
+    async fn run_one(&self) -> Result<BackupReport, BackupError> {
         let _turn = self.one_at_a_time.lock().await;
-        let (config, data_dir) = (self.config.clone(), self.data_dir.clone());
+        let (config, data_dir) = (self.config(), self.data_dir.clone());
+        let cancel = self.closing.child_token();
         let record_progress = self.progress.recorder();
         let outcome = tokio::task::spawn_blocking(move || {
+            if cancel.is_cancelled() {
+                return Err(BackupError::Cancelled);
+            }
             let passphrase = match config.backup.passphrase_file.as_str() {
                 "" => None,
                 file => Some(Passphrase::from_file(&data_dir.resolve(file))?),
             };
-            let options = BackupOptions { output: None, passphrase };
+            let options = BackupOptions { output: None, passphrase, cancel };
             let report = super::create(&config, &data_dir, &options, record_progress)?;
             let folder = data_dir.resolve(&config.backup.directory);
             let pruned = super::prune(&folder, config.backup.retention_days, Timestamp::now())?;
@@ -90,21 +135,33 @@ impl Backups {
         .await
         .unwrap_or_else(|join| Err(BackupError::io("backup", std::io::Error::other(join.to_string()))));
         self.progress.clear();
-        let status = match outcome {
+        let (status, outcome) = match outcome {
             Ok((report, pruned)) => {
                 tracing::info!(file = %report.path.display(), bytes = report.size, pruned, "backup written and verified");
-                Ok(report)
+                (Ok(report.clone()), BackupOutcome::Written(report))
+            }
+            Err(BackupError::Cancelled) => {
+                tracing::info!("backup cancelled; no partial archive was left");
+                (Err(BackupError::Cancelled), BackupOutcome::Cancelled)
             }
             Err(err) => {
                 tracing::error!(error = %err, "backup failed");
-                Err(err)
+                let message = err.to_string();
+                (Err(err), BackupOutcome::Failed(message))
             }
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(BackupStatus {
-            finished: Timestamp::now(),
-            outcome: status.as_ref().map(Clone::clone).map_err(ToString::to_string),
-        });
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(BackupStatus { finished: Timestamp::now(), outcome });
         status
+    }
+
+    /// Cancels the backup under way and any asked for later (they end with
+    /// [`BackupError::Cancelled`]), and waits until the one under way has removed its partial
+    /// files. For when the program ends: the service takes no more backups afterwards.
+    pub async fn close(&self) {
+        self.closing.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// How the last backup since start-up went, if there was one.
@@ -119,16 +176,19 @@ impl Backups {
 
     /// When the next nightly backup is due; None when they are off.
     pub fn next(&self) -> Option<Zoned> {
-        let at = self.config.backup.time_of_day().ok().filter(|_| self.config.backup.enabled)?;
+        let backup = self.config().backup;
+        let at = backup.time_of_day().ok().filter(|_| backup.enabled)?;
         Some(next_run(&Zoned::now(), at))
     }
 
-    /// Runs the nightly backups until `cancel` (returns at once when `backup.enabled` is off).
-    pub async fn run_nightly(self: Arc<Self>, cancel: CancellationToken) {
-        if !self.config.backup.enabled {
+    /// Runs the nightly backups until `stop` (returns at once when `backup.enabled` is off).
+    /// A backup under way when `stop` comes finishes in the background.
+    pub async fn run_nightly(self: Arc<Self>, stop: CancellationToken) {
+        let backup = self.config().backup;
+        if !backup.enabled {
             return;
         }
-        let at = match self.config.backup.time_of_day() {
+        let at = match backup.time_of_day() {
             Ok(at) => at,
             Err(err) => return tracing::error!(error = %err, "nightly backups are off"),
         };
@@ -141,12 +201,12 @@ impl Backups {
                     break;
                 }
                 tokio::select! {
-                    _ = cancel.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(left.min(WAKE_EVERY)) => {}
                 }
             }
             tokio::select! {
-                _ = cancel.cancelled() => return,
+                _ = stop.cancelled() => return,
                 _ = self.back_up_now() => {}
             }
         }

@@ -7,6 +7,7 @@ mod invite;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use invite::InviteFlags;
+use iptincan::backup::schedule::Backups;
 use iptincan::backup::{self, BackupOptions, Passphrase, Progress, RestoreOptions};
 use iptincan::code::ConnectionCode;
 use iptincan::config::{self, DataDir};
@@ -15,6 +16,7 @@ use iptincan::store::Store;
 use iptincan::update;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "itc-server", version = iptincan::version::current(), about = "IPTinCan server: private voice, video and text chat")]
@@ -43,7 +45,7 @@ enum Command {
         png: Option<PathBuf>,
     },
     /// Back up the database, uploads, config and certificate into one verified archive (works
-    /// while the server runs)
+    /// whether the server runs or not)
     Backup {
         /// A folder for the archive, or its file name [default: backup.directory, then old
         /// archives there are pruned to backup.retention_days]
@@ -219,7 +221,10 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
         update::Artifact::ServerArchive,
         checker_stop,
     );
-    let mut running = start_and_announce(&config, &data_dir, &host).await?;
+    // Beside the server, not inside it: the nightly backups run while it runs, and one under
+    // way when the program ends is cancelled cleanly.
+    let backups = Arc::new(Backups::new(config.clone(), data_dir.clone()));
+    let mut running = start_and_announce(&config, &data_dir, &host, &backups).await?;
     loop {
         let available = tokio::select! {
             stopped = &mut stop => { stopped?; break; }
@@ -240,17 +245,26 @@ async fn serve(config: config::Config, data_dir: DataDir) -> Result<()> {
             );
             continue;
         }
-        running = install_update(running, &config, &data_dir, &host, &available.version).await?;
+        running = install_update(running, &backups, &config, &data_dir, &host, &available.version).await?;
     }
     tracing::info!("stopping");
-    if running.shutdown().await {
+    let stopped = running.shutdown().await;
+    backups.close().await;
+    if stopped {
         tracing::info!("stopped");
     }
     Ok(())
 }
 
-async fn start_and_announce(config: &config::Config, data_dir: &DataDir, host: &str) -> Result<server::RunningServer> {
+/// Starts the server and its nightly backups, and prints its addresses and connection code.
+async fn start_and_announce(
+    config: &config::Config,
+    data_dir: &DataDir,
+    host: &str,
+    backups: &Arc<Backups>,
+) -> Result<server::RunningServer> {
     let running = server::start(config.clone(), data_dir.clone()).await?;
+    tokio::spawn(backups.clone().run_nightly(running.cancel_token()));
     println!(
         "itc-server {}: listening control=tcp/{} media=udp/{} rest=tcp/{}",
         iptincan::version::current(),
@@ -282,10 +296,11 @@ async fn next_update(updates: &mut Option<tokio::sync::watch::Receiver<update::C
 
 /// Installs `version` in place of this program: downloads and verifies it, stops the server,
 /// runs the new program on trial and, when it answers its health check with the new version,
-/// becomes it (same process). Otherwise puts the previous program back, remembers the version
-/// as bad and starts the server again, which it returns.
+/// becomes it (same process, after cancelling a backup under way). Otherwise puts the previous
+/// program back, remembers the version as bad and starts the server again, which it returns.
 async fn install_update(
     running: server::RunningServer,
+    backups: &Arc<Backups>,
     config: &config::Config,
     data_dir: &DataDir,
     host: &str,
@@ -316,6 +331,7 @@ async fn install_update(
     match update::install::trial_run(&exe, &args, version, fingerprint, timeout).await {
         Ok(()) => {
             tracing::info!("IPTinCan {version} passed its health check; restarting into it");
+            backups.close().await;
             Err(become_program(&exe, &args))
         }
         Err(failed) => {
@@ -325,7 +341,7 @@ async fn install_update(
             );
             installed.roll_back()?;
             update::State::mark_bad(data_dir.root(), version)?;
-            start_and_announce(config, data_dir, host).await
+            start_and_announce(config, data_dir, host, backups).await
         }
     }
 }
@@ -520,7 +536,7 @@ fn back_up(
     let configured = Some(&config.backup.passphrase_file).filter(|f| !f.is_empty()).map(|f| data_dir.resolve(f));
     let passphrase = read_passphrase(passphrase_file.or(configured))?;
     let prune = output.is_none();
-    let options = BackupOptions { output, passphrase };
+    let options = BackupOptions { output, passphrase, ..BackupOptions::default() };
     let report = backup::create(config, data_dir, &options, progress_printer("backup"))?;
     println!(
         "backup written and verified: {} ({} bytes, {} files{})",

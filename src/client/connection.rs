@@ -7,7 +7,6 @@ use super::{ClientError, KnownHosts, Target};
 use crate::proto::{Event, Reply, Request, Welcome, SUPPORTED_VERSIONS};
 use crate::transport::Stream;
 use bytes::Bytes;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,26 +43,18 @@ impl Drop for Client {
 impl Client {
     /// Connects, checks the certificate, and says hello.
     pub async fn connect(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
-        Self::connect_with(target, known_hosts, None).await
+        Self::connect_from(target, known_hosts, None).await
     }
 
-    /// Like [`Client::connect`], from the local address `local` (a machine with several
-    /// addresses; the tests stand in for other machines with 127.0.0.x this way).
+    /// [`Client::connect`] from the local address `from` (one of this machine's addresses,
+    /// e.g. on a machine with several), or the system's choice when `None`.
     pub async fn connect_from(
         target: &Target,
         known_hosts: Option<&KnownHosts>,
-        local: IpAddr,
-    ) -> Result<Client, ClientError> {
-        Self::connect_with(target, known_hosts, Some(local)).await
-    }
-
-    async fn connect_with(
-        target: &Target,
-        known_hosts: Option<&KnownHosts>,
-        local: Option<IpAddr>,
+        from: Option<std::net::IpAddr>,
     ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts, local))
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts, from))
             .await
             .map_err(|_| ClientError::Timeout(format!("a connection to {authority}")))?
     }
@@ -71,14 +62,12 @@ impl Client {
     async fn connect_inner(
         target: &Target,
         known_hosts: Option<&KnownHosts>,
-        local: Option<IpAddr>,
+        from: Option<std::net::IpAddr>,
     ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        let connect_error = |source| ClientError::Connect { addr: authority.clone(), source };
-        let tcp = match local {
-            None => TcpStream::connect((target.host(), target.port())).await.map_err(connect_error)?,
-            Some(local) => connect_tcp_from(target, local).await.map_err(connect_error)?,
-        };
+        let tcp = tcp_connect(target, from)
+            .await
+            .map_err(|source| ClientError::Connect { addr: authority.clone(), source })?;
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn Stream> =
             if target.tls() { Box::new(tls_handshake(target, known_hosts, tcp).await?) } else { Box::new(tcp) };
@@ -95,7 +84,8 @@ impl Client {
         let pending: Pending = Arc::default();
         let (event_tx, events) = mpsc::channel(EVENT_BUFFER);
         let dropped_events = Arc::new(AtomicU64::new(0));
-        let reader_task = tokio::spawn(read_frames(reader, pending.clone(), event_tx, dropped_events.clone()));
+        let reader_task =
+            tokio::spawn(read_frames(reader, outbox.clone(), pending.clone(), event_tx, dropped_events.clone()));
         let next_id = AtomicU64::new(1);
         let hello = Request::Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
@@ -144,14 +134,15 @@ impl Client {
     }
 }
 
-/// A TCP connection to the target from the local address `local`: the first of the target's
-/// addresses in the same family.
-async fn connect_tcp_from(target: &Target, local: IpAddr) -> std::io::Result<TcpStream> {
-    let remote = tokio::net::lookup_host((target.host(), target.port()))
-        .await?
-        .find(|remote| remote.is_ipv4() == local.is_ipv4())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("no address like {local}")))?;
-    let socket = if local.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.bind(std::net::SocketAddr::new(local, 0))?;
-    socket.connect(remote).await
+/// A TCP connection to the target, from `from` when given (the first of the target's
+/// addresses in the same family).
+async fn tcp_connect(target: &Target, from: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect((target.host(), target.port())).await };
+    let mut addresses = tokio::net::lookup_host((target.host(), target.port())).await?;
+    let to = addresses.find(|to| to.is_ipv4() == from.is_ipv4()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("no address of the same family as {from}"))
+    })?;
+    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(std::net::SocketAddr::new(from, 0))?;
+    socket.connect(to).await
 }

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 /// The config file's name inside the data directory.
 pub const FILE_NAME: &str = "server.toml";
 
+/// The folder for uploaded files, inside the data directory.
+const UPLOADS_FOLDER: &str = "uploads";
+
 /// Where the server keeps its files.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -35,5 +38,11 @@ impl DataDir {
     /// The default config file location.
     pub fn config_file(&self) -> PathBuf {
         self.root.join(FILE_NAME)
+    }
+
+    /// The folder for uploaded files, `uploads/` (the server creates it when it starts;
+    /// backups and restores carry it whole).
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join(UPLOADS_FOLDER)
     }
 }

@@ -82,6 +82,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if server.shutdown_grace_seconds > 300 {
         return Err(invalid("server.shutdown_grace_seconds", "must be between 0 and 300"));
     }
+    if !(16..=100_000).contains(&server.max_unfinished_connections) {
+        return Err(invalid("server.max_unfinished_connections", "must be between 16 and 100000"));
+    }
+    if !(1..=10_000).contains(&server.max_unfinished_per_address) {
+        return Err(invalid("server.max_unfinished_per_address", "must be between 1 and 10000"));
+    }
+    if !(1..=100_000).contains(&server.new_connections_per_minute) {
+        return Err(invalid("server.new_connections_per_minute", "must be between 1 and 100000"));
+    }
+    if !(1..=10_000).contains(&server.max_devices_per_account) {
+        return Err(invalid("server.max_devices_per_account", "must be between 1 and 10000"));
+    }
+    if !(1..=3600).contains(&server.keepalive_seconds) {
+        return Err(invalid("server.keepalive_seconds", "must be between 1 and 3600"));
+    }
     if server.tags.len() > 16 {
         return Err(invalid("server.tags", "at most 16 tags"));
     }
@@ -236,6 +251,11 @@ mod tests {
         assert_eq!(error_key("[server]\nbind_address = \"home\""), "server.bind_address");
         assert_eq!(error_key("[server]\nmax_users = 0"), "server.max_users");
         assert_eq!(error_key("[server]\nmax_video_senders = 0"), "server.max_video_senders");
+        assert_eq!(error_key("[server]\nmax_unfinished_connections = 15"), "server.max_unfinished_connections");
+        assert_eq!(error_key("[server]\nmax_unfinished_per_address = 0"), "server.max_unfinished_per_address");
+        assert_eq!(error_key("[server]\nnew_connections_per_minute = 0"), "server.new_connections_per_minute");
+        assert_eq!(error_key("[server]\nmax_devices_per_account = 0"), "server.max_devices_per_account");
+        assert_eq!(error_key("[server]\nkeepalive_seconds = 0"), "server.keepalive_seconds");
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
         assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
         assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");

@@ -6,8 +6,9 @@
 //! call at once), elsewhere one `send_to` each. A datagram the kernel refuses (or has no room
 //! for) is dropped, as the network would drop it; the rest of the batch still goes out.
 
+use super::relay::Outgoing;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::Duration;
 
 /// Most datagrams taken from the socket before their copies are sent. Where `recv_from`
@@ -65,17 +66,17 @@ impl BatchSender {
 
     /// Sends every datagram in `batch` and empties it.
     #[cfg(target_os = "linux")]
-    pub(super) fn send_all(&mut self, socket: &UdpSocket, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    pub(super) fn send_all(&mut self, socket: &UdpSocket, batch: &mut Outgoing) {
         use nix::sys::socket::{sendmmsg, ControlMessage, MsgFlags, SockaddrStorage};
         use std::io::IoSlice;
         use std::os::fd::AsRawFd;
 
-        let mut rest = &batch[..];
-        while !rest.is_empty() {
-            let chunk = &rest[..rest.len().min(BATCH)];
+        let mut next = 0;
+        while next < batch.len() {
+            let chunk = || (next..batch.len().min(next + BATCH)).filter_map(|index| batch.get(index));
             self.addresses.clear();
-            self.addresses.extend(chunk.iter().map(|(to, _)| Some(SockaddrStorage::from(*to))));
-            let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, datagram)| [IoSlice::new(datagram)]).collect();
+            self.addresses.extend(chunk().map(|(to, _)| Some(SockaddrStorage::from(to))));
+            let slices: Vec<[IoSlice<'_>; 1]> = chunk().map(|(_, datagram)| [IoSlice::new(datagram)]).collect();
             let no_control: [ControlMessage<'_>; 0] = [];
             let sent = sendmmsg(
                 socket.as_raw_fd(),
@@ -87,37 +88,38 @@ impl BatchSender {
             )
             .map(|results| results.count());
             // The kernel stops at the first datagram it refuses: skip that one, go on with the rest.
-            let advanced = match sent {
+            next += match sent {
                 Ok(0) | Err(_) => 1,
                 Ok(count) => count,
             };
-            rest = &rest[advanced.min(rest.len())..];
         }
         batch.clear();
     }
 
     /// Sends every datagram in `batch` and empties it.
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn send_all(&mut self, socket: &UdpSocket, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
-        for (to, datagram) in batch.drain(..) {
-            let _ = socket.send_to(&datagram, to);
+    pub(super) fn send_all(&mut self, socket: &UdpSocket, batch: &mut Outgoing) {
+        for (to, datagram) in batch.iter() {
+            let _ = socket.send_to(datagram, to);
         }
+        batch.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     #[test]
     fn every_datagram_of_a_batch_reaches_its_own_address() {
         let sender_socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let receivers: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind")).collect();
-        let mut batch = Vec::new();
+        let mut batch = Outgoing::default();
         // More than one system call's worth, spread over the receivers.
         for n in 0..150u32 {
             let receiver = &receivers[n as usize % receivers.len()];
-            batch.push((receiver.local_addr().expect("addr"), n.to_be_bytes().to_vec()));
+            batch.push(receiver.local_addr().expect("addr"), &n.to_be_bytes());
         }
         BatchSender::new().send_all(&sender_socket, &mut batch);
         assert!(batch.is_empty());
@@ -155,7 +157,10 @@ mod tests {
         let to = receiver.local_addr().expect("addr");
         // An IPv6 destination cannot be reached from an IPv4 socket: the kernel refuses it.
         let unreachable: SocketAddr = "[::1]:9".parse().expect("address");
-        let mut batch = vec![(to, b"one".to_vec()), (unreachable, b"lost".to_vec()), (to, b"two".to_vec())];
+        let mut batch = Outgoing::default();
+        batch.push(to, b"one");
+        batch.push(unreachable, b"lost");
+        batch.push(to, b"two");
         BatchSender::new().send_all(&sender_socket, &mut batch);
         let mut buf = [0u8; 8];
         let (len, _) = receiver.recv_from(&mut buf).expect("first");

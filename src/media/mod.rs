@@ -13,7 +13,7 @@ pub mod packet;
 pub mod relay;
 pub mod replay;
 
-use relay::{Relay, TalkingChange};
+use relay::{Outgoing, Participant, Relay, TalkingChange};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -27,9 +27,9 @@ const TALKING_TICK: Duration = Duration::from_millis(100);
 /// Receives datagrams until `cancel`, lets the relay decide, sends what it says, and every
 /// [`TALKING_TICK`] reports who started and stopped talking on `talking` (dropped when the
 /// receiver lags).
-pub async fn run(
+pub async fn run<T: Participant + Send + 'static>(
     socket: UdpSocket,
-    relay: Arc<Mutex<Relay>>,
+    relay: Arc<Mutex<Relay<T>>>,
     talking: mpsc::Sender<TalkingChange>,
     vpn: crate::vpn::Inlet,
     cancel: CancellationToken,
@@ -53,16 +53,16 @@ pub async fn run(
 }
 
 /// The relay's thread: datagrams in, their copies out, and the talking tick in between.
-fn forward_until_cancelled(
+fn forward_until_cancelled<T: Participant>(
     socket: &std::net::UdpSocket,
-    relay: &Mutex<Relay>,
+    relay: &Mutex<Relay<T>>,
     talking: &mpsc::Sender<TalkingChange>,
     vpn: &crate::vpn::Inlet,
     cancel: &CancellationToken,
 ) {
     // Room for full-size WireGuard datagrams; a media datagram over its limit still shows as such.
     let mut buf = vec![0u8; (packet::MAX_DATAGRAM + 1).max(crate::vpn::tunnels::MAX_DATAGRAM)];
-    let mut outgoing = Vec::new();
+    let mut outgoing = Outgoing::default();
     let mut sender = io::BatchSender::new();
     let mut next_tick = Instant::now() + TALKING_TICK;
     while !cancel.is_cancelled() {

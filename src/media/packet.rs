@@ -244,21 +244,32 @@ impl Session {
 
     /// Seals `plaintext` as the next packet of `kind` into `out` (cleared first).
     pub fn seal(&mut self, kind: Kind, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+        out.clear();
+        self.seal_append(kind, plaintext, out)
+    }
+
+    /// Seals `plaintext` as the next packet of `kind` after what `out` already holds (the
+    /// relay packs the copies of a burst into one buffer); on error `out` is left as it was.
+    pub fn seal_append(&mut self, kind: Kind, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(DropReason::TooLarge);
         }
         let header = Header { kind, session: self.id, seq: self.next_seq };
         self.next_seq += 1;
-        out.clear();
+        let start = out.len();
         header.write(out);
         out.extend_from_slice(plaintext);
-        let (head, body) = out.split_at_mut(HEADER_LEN);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce(self.sending, header.seq), Aad::from(&*head), body)
-            .map_err(|_| DropReason::TooLarge)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(())
+        let (head, body) = out[start..].split_at_mut(HEADER_LEN);
+        match self.key.seal_in_place_separate_tag(nonce(self.sending, header.seq), Aad::from(&*head), body) {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(DropReason::TooLarge)
+            }
+        }
     }
 
     /// Authenticates and decrypts a received datagram in place; returns its header and
@@ -449,6 +460,23 @@ mod tests {
         client.seal(Kind::Media, &vec![0; MAX_PLAINTEXT], &mut wire).expect("at the limit");
         assert_eq!(wire.len(), MAX_DATAGRAM);
         assert_eq!(client.seal(Kind::Media, &vec![0; MAX_PLAINTEXT + 1], &mut wire), Err(DropReason::TooLarge));
+    }
+
+    #[test]
+    fn sealed_packets_can_be_packed_into_one_buffer() {
+        let (mut client, mut server) = pair();
+        let mut packed = Vec::new();
+        client.seal_append(Kind::Media, b"first", &mut packed).expect("seals");
+        let first_len = packed.len();
+        client.seal_append(Kind::Media, b"second", &mut packed).expect("seals");
+        assert_eq!(
+            client.seal_append(Kind::Media, &vec![0; MAX_PLAINTEXT + 1], &mut packed),
+            Err(DropReason::TooLarge)
+        );
+        assert_eq!(packed.len(), first_len + HEADER_LEN + 6 + TAG_LEN, "a refused packet leaves nothing behind");
+        let (first, second) = packed.split_at_mut(first_len);
+        assert_eq!(server.open(first).expect("first opens").1, b"first");
+        assert_eq!(server.open(second).expect("second opens").1, b"second");
     }
 
     #[test]

@@ -241,10 +241,8 @@ async fn start_session(
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
     let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), eviction: conn.eviction.clone() };
-    let came_online = ctx
-        .hub
-        .join(conn.id, member, ctx.config.server.max_users)
-        .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
+    let came_online =
+        ctx.hub.join(conn.id, member, ctx.config.server.max_users).map_err(|refused| ctx.join_refused(refused))?;
     if came_online {
         announce_presence(ctx, UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }

@@ -14,6 +14,7 @@ pub mod devices;
 pub mod hub;
 pub mod invites;
 pub mod passwords;
+pub mod pressure;
 pub mod throttle;
 pub mod voice;
 pub mod vpn;
@@ -33,11 +34,6 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Control connections accepted beyond `max_users` (people still logging in, extra devices).
-const EXTRA_CONNECTIONS: usize = 64;
-/// The folder for uploaded files, inside the data directory.
-pub const UPLOADS_DIR: &str = "uploads";
 
 /// Why the server could not start. Each message is one line naming the key or port at fault.
 #[derive(Debug, thiserror::Error)]
@@ -137,20 +133,58 @@ pub struct Shared {
     pub started_at: Instant,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
-    /// The media relay's sessions and counters.
-    pub relay: Arc<Mutex<crate::media::relay::Relay>>,
+    /// Every voice session (with the media relay they run through).
+    pub voice: voice::VoiceSessions,
     /// The UDP media port clients send to.
     pub media_port: u16,
     /// The TCP control port clients connect to.
     pub control_port: u16,
     /// SHA-256 of the TLS certificate, when TLS is on.
     pub fingerprint: Option<Fingerprint>,
-    /// Who is in which voice channel, by media session.
-    pub voice_members: Mutex<std::collections::HashMap<u32, voice::Membership>>,
     /// What router port mapping is doing (`Off` unless `[network] upnp = true`).
     pub port_mapping: watch::Receiver<PortMappingState>,
     /// The built-in VPN.
     pub vpn: crate::vpn::Vpn,
+    /// Counts of refusals under pressure, for the once-a-minute warnings.
+    pub pressure: Arc<Mutex<pressure::PressureLog>>,
+    /// The warnings logged in the last two windows, for the dashboard.
+    pub recent_pressure: Arc<Mutex<RecentPressure>>,
+}
+
+/// The pressure summaries logged lately, each with when it was logged.
+#[derive(Debug, Default)]
+pub struct RecentPressure {
+    window: Duration,
+    logged: Vec<(Instant, pressure::Summary)>,
+}
+
+impl RecentPressure {
+    fn new(window: Duration) -> Self {
+        RecentPressure { window, logged: Vec::new() }
+    }
+
+    /// Keeps `due`, logged at `now`, and forgets what is older than two windows.
+    fn add(&mut self, due: Vec<pressure::Summary>, now: Instant) {
+        let keep = self.window * 2;
+        self.logged.retain(|(at, _)| now.saturating_duration_since(*at) < keep);
+        self.logged.extend(due.into_iter().map(|summary| (now, summary)));
+    }
+
+    /// The lines of the summaries kept, oldest first, as sentences.
+    fn lines(&self, now: Instant) -> Vec<String> {
+        let keep = self.window * 2;
+        self.logged
+            .iter()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < keep)
+            .map(|(_, summary)| {
+                let mut text = summary.text.clone();
+                if let Some(first) = text.get(..1).map(str::to_uppercase) {
+                    text.replace_range(..1, &first);
+                }
+                format!("{text}.")
+            })
+            .collect()
+    }
 }
 
 impl Shared {
@@ -182,6 +216,26 @@ impl Shared {
         }
     }
 
+    /// Counts one event of pressure for the once-a-minute warning.
+    pub fn note_pressure(&self, kind: pressure::Kind) {
+        note(&self.pressure, kind);
+    }
+
+    /// Counts a refused request as pressure when it is one (a full disk).
+    pub fn note_failure(&self, failure: &Failure) {
+        if failure.code == ErrorCode::DiskFull {
+            self.note_pressure(pressure::Kind::DiskFull);
+        }
+    }
+
+    /// The failure for a login the hub refused; a full set of devices counts as pressure.
+    pub fn join_refused(&self, refused: hub::JoinRefused) -> Failure {
+        if matches!(refused, hub::JoinRefused::TooManyDevices(_)) {
+            self.note_pressure(pressure::Kind::TooManyDevices);
+        }
+        Failure::new(refused.code(), refused.to_string())
+    }
+
     /// The ways to log in that this server offers.
     pub fn auth_methods(&self) -> Vec<AuthMethod> {
         let mut methods = vec![AuthMethod::Password, AuthMethod::Token, AuthMethod::Invite];
@@ -189,15 +243,6 @@ impl Shared {
             methods.push(AuthMethod::Register);
         }
         methods
-    }
-}
-
-impl Shared {
-    /// Counts a refused request as pressure when it is one (a full disk).
-    pub fn note_failure(&self, failure: &Failure) {
-        if failure.code == ErrorCode::DiskFull {
-            self.note_pressure(pressure::Kind::DiskFull);
-        }
     }
 }
 
@@ -223,7 +268,6 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     rest_addr: SocketAddr,
     fingerprint: Option<Fingerprint>,
-    backups: Arc<crate::backup::schedule::Backups>,
     cancel: CancellationToken,
     tasks: TaskTracker,
     _lock: crate::lock::DataDirLock,
@@ -252,12 +296,12 @@ impl RunningServer {
 
     /// Media datagrams dropped so far, per reason.
     pub fn media_drops(&self) -> crate::media::packet::DropCounts {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).drops().clone()
+        self.shared.voice.drops()
     }
 
     /// Media packets forwarded so far (one per recipient).
     pub fn media_forwarded(&self) -> u64 {
-        self.shared.relay.lock().unwrap_or_else(|p| p.into_inner()).forwarded()
+        self.shared.voice.forwarded()
     }
 
     /// Users online now.
@@ -267,23 +311,7 @@ impl RunningServer {
 
     /// A cheap handle for reading its counters without holding the server.
     pub fn monitor(&self) -> ServerMonitor {
-        ServerMonitor { shared: self.shared.clone(), backups: self.backups.clone() }
-    }
-
-    /// Takes a backup now, as the nightly one does (into `backup.directory`, then pruning);
-    /// waits for one already running. This is the tray's "Back up now".
-    pub async fn back_up_now(&self) -> Result<crate::backup::BackupReport, crate::backup::BackupError> {
-        self.backups.back_up_now().await
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
+        ServerMonitor { shared: self.shared.clone() }
     }
 
     /// Sets a user's password without the old one (the tray's first-run setup); ends their
@@ -400,25 +428,9 @@ impl Drop for RunningServer {
 #[derive(Debug, Clone)]
 pub struct ServerMonitor {
     shared: Arc<Shared>,
-    backups: Arc<crate::backup::schedule::Backups>,
 }
 
 impl ServerMonitor {
-    /// How far the backup under way (nightly or on demand) has got.
-    pub fn backup_progress(&self) -> Option<crate::backup::Progress> {
-        self.backups.in_progress()
-    }
-
-    /// How the last backup since start-up went.
-    pub fn last_backup(&self) -> Option<crate::backup::schedule::BackupStatus> {
-        self.backups.last()
-    }
-
-    /// When the next nightly backup is due (local time); None when `backup.enabled` is off.
-    pub fn next_backup(&self) -> Option<jiff::Zoned> {
-        self.backups.next()
-    }
-
     /// Users online now.
     pub fn users_online(&self) -> usize {
         self.shared.hub.users_online()
@@ -451,16 +463,21 @@ impl ServerMonitor {
     }
 
     /// What the server is holding off right now, in plain words for the dashboard: the
-    /// accounts someone is guessing passwords for.
+    /// accounts someone is guessing passwords for, then the pressure warnings of the last two
+    /// minutes (as logged once a minute).
     pub fn pressure(&self) -> Vec<String> {
+        let now = Instant::now();
         let limits = self.shared.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-        limits
-            .accounts_under_attack(Instant::now())
+        let mut lines: Vec<String> = limits
+            .accounts_under_attack(now)
             .into_iter()
             .map(|name| {
                 format!("Someone is trying many passwords for {name}'s account; {name}'s own devices are not affected.")
             })
-            .collect()
+            .collect();
+        drop(limits);
+        lines.extend(self.shared.recent_pressure.lock().unwrap_or_else(|p| p.into_inner()).lines(now));
+        lines
     }
 }
 
@@ -499,7 +516,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         let path = path.display().to_string();
         move |source| StartError::Io { path, source }
     };
-    let uploads = data_dir.root().join(UPLOADS_DIR);
+    let uploads = data_dir.uploads();
     std::fs::create_dir_all(&uploads).map_err(io_err(&uploads))?;
     let lock = crate::lock::DataDirLock::acquire(&data_dir)?;
     let identity = prepare_identity(&config, &data_dir)?;
@@ -519,9 +536,9 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     }
 
     let bind_ip: IpAddr = config.server.bind_address.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port)).await?;
+    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port))?;
     let media = bind_udp("server.udp_port", SocketAddr::new(bind_ip, config.server.udp_port)).await?;
-    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port)).await?;
+    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port))?;
     let local = |result: std::io::Result<SocketAddr>, key, protocol, addr| {
         result.map_err(|source| StartError::Bind { key, protocol, addr, source })
     };
@@ -530,7 +547,6 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let media_addr = local(media.local_addr(), "server.udp_port", "UDP", wanted)?;
     let rest_addr = local(rest.local_addr(), "server.rest_port", "TCP", wanted)?;
 
-    let backups = Arc::new(crate::backup::schedule::Backups::new(config.clone(), data_dir.clone()));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let port_mapping = if config.network.upnp {
@@ -545,10 +561,16 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
-    let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
+    let pressure = Arc::new(Mutex::new(pressure::PressureLog::new(pressure_window())));
+    let control_gate =
+        gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
+    let rest_gate = gate(&config, crate::rest::MAX_CONNECTIONS, pressure::Port::Rest, &pressure);
+    let recent_pressure = Arc::new(Mutex::new(RecentPressure::new(pressure_window())));
+    tasks.spawn(report_pressure(pressure.clone(), recent_pressure.clone(), cancel.clone()));
+    let (voice, relay) = voice::VoiceSessions::new();
     let shared = Arc::new(Shared {
         store,
-        hub: hub::Hub::default(),
+        hub: hub::Hub::new(config.server.max_devices_per_account as usize),
         login_limits: Mutex::new(throttle::LoginLimits::new()),
         registration_limits: Mutex::new(throttle::RegistrationLimits::new(
             config.auth.registrations_per_address,
@@ -560,14 +582,15 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         dummy_hash: default_hash,
         passwords,
         next_connection_id: AtomicU64::new(1),
-        relay: Arc::default(),
+        voice,
         media_port: media_addr.port(),
         control_port: control_addr.port(),
         fingerprint,
-        voice_members: Mutex::default(),
         port_mapping,
         vpn,
         started_at: Instant::now(),
+        pressure,
+        recent_pressure,
         config,
     });
     let control_ctx = shared.clone();
@@ -575,13 +598,13 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     tasks.spawn(crate::transport::listen(
         control,
         acceptor.clone(),
-        max_connections,
+        control_gate,
         cancel.clone(),
         tasks.clone(),
-        move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
+        move |stream, peer, slot| connection::serve(control_ctx.clone(), stream, peer, slot, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(crate::media::run(media, shared.relay.clone(), talking_tx, vpn_inlet, cancel.clone()));
+    tasks.spawn(crate::media::run(media, relay, talking_tx, vpn_inlet, cancel.clone()));
     let talking_ctx = shared.clone();
     tasks.spawn(async move {
         while let Some(change) = talking_rx.recv().await {
@@ -593,18 +616,71 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     tasks.spawn(crate::transport::listen(
         rest,
         acceptor,
-        crate::rest::MAX_CONNECTIONS,
+        rest_gate,
         cancel.clone(),
         tasks.clone(),
-        move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
+        move |stream, _peer, slot| crate::rest::serve_connection(router.clone(), stream, slot, rest_cancel.clone()),
     ));
-    tasks.spawn(backups.clone().run_nightly(cancel.clone()));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
-    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, backups, cancel, tasks, _lock: lock })
+    Ok(RunningServer { shared, control_addr, media_addr, rest_addr, fingerprint, cancel, tasks, _lock: lock })
 }
 
-async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
+fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    crate::transport::bind(addr).map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
+}
+
+/// A port's admission gate with the config's per-address limits and `budget` unfinished
+/// connections, noting each refusal in the pressure log.
+fn gate(
+    config: &Config,
+    budget: usize,
+    port: pressure::Port,
+    log: &Arc<Mutex<pressure::PressureLog>>,
+) -> Arc<crate::transport::Gate> {
+    let per_minute = config.server.new_connections_per_minute;
+    let limits = crate::transport::Limits {
+        unfinished: budget,
+        unfinished_per_address: config.server.max_unfinished_per_address as usize,
+        new_per_address: per_minute,
+        new_per_address_every: Duration::from_secs(60) / per_minute.max(1),
+    };
+    let log = log.clone();
+    crate::transport::Gate::new(limits, Box::new(move |refusal| note(&log, pressure::Kind::Connections(port, refusal))))
+}
+
+fn note(log: &Mutex<pressure::PressureLog>, kind: pressure::Kind) {
+    log.lock().unwrap_or_else(|p| p.into_inner()).note(kind, Instant::now());
+}
+
+/// The pressure log's window: [`pressure::WINDOW`]; debug builds take
+/// `ITC_TEST_PRESSURE_WINDOW_MS` instead when it is set (the tests' short minute).
+fn pressure_window() -> Duration {
+    let test_window = cfg!(debug_assertions)
+        .then(|| std::env::var("ITC_TEST_PRESSURE_WINDOW_MS").ok()?.parse().ok())
+        .flatten()
+        .map(Duration::from_millis);
+    test_window.unwrap_or(pressure::WINDOW)
+}
+
+/// Logs each kind of pressure at most once per window, as one `warn` line with its count.
+async fn report_pressure(
+    log: Arc<Mutex<pressure::PressureLog>>,
+    recent: Arc<Mutex<RecentPressure>>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        let due = log.lock().unwrap_or_else(|p| p.into_inner()).take_due(now);
+        for summary in &due {
+            tracing::warn!("{}", summary.text);
+        }
+        recent.lock().unwrap_or_else(|p| p.into_inner()).add(due, now);
+    }
 }
 
 async fn bind_udp(key: &'static str, addr: SocketAddr) -> Result<UdpSocket, StartError> {
@@ -626,4 +702,27 @@ pub fn default_public_host(config: &Config) -> String {
         })
     });
     lan.unwrap_or_else(|| "127.0.0.1".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_shows_the_pressure_of_the_last_two_windows_as_sentences() {
+        let start = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut recent = RecentPressure::new(window);
+        let mut log = pressure::PressureLog::new(window);
+        for _ in 0..3 {
+            log.note(pressure::Kind::RegistrationFlood, start);
+        }
+        recent.add(log.take_due(start + window), start + window);
+        let line = "Refused 3 registrations in the last minute: too many new accounts.".to_string();
+        assert_eq!(recent.lines(start + window), vec![line.clone()]);
+        assert_eq!(recent.lines(start + window * 2), vec![line]);
+        assert!(recent.lines(start + window * 3).is_empty(), "forgotten after two windows");
+        recent.add(Vec::new(), start + window * 3);
+        assert!(recent.logged.is_empty());
+    }
 }

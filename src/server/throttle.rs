@@ -40,16 +40,10 @@ pub const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// Entries kept in the memories above before old ones are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-/// The key an address is counted under: an IPv4 address itself (an IPv4-mapped IPv6 address
-/// as its IPv4 address), an IPv6 address by its /64, the block one household gets.
+/// The key an address is counted under: [`crate::transport::admission::address_key`] (IPv6 by
+/// its /64), as text.
 pub fn address_key(peer: IpAddr) -> String {
-    match peer {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => format!("{}/64", std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-    }
+    crate::transport::admission::address_key(peer).to_string()
 }
 
 /// The key an account is counted under: user names are one account regardless of ASCII case.
@@ -314,7 +308,7 @@ mod tests {
         assert_eq!(address_key("10.1.2.3".parse().expect("ip")), "10.1.2.3");
         assert_eq!(address_key("::ffff:10.1.2.3".parse().expect("ip")), "10.1.2.3");
         let a = address_key("2001:db8:1:2:aaaa::1".parse().expect("ip"));
-        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(a, "2001:db8:1:2::");
         assert_eq!(a, address_key("2001:db8:1:2:ffff:1:2:3".parse().expect("ip")));
         assert_ne!(a, address_key("2001:db8:1:3::1".parse().expect("ip")));
     }

@@ -4,12 +4,18 @@
 //! device key; leaving, logging out or disconnecting ends it. Members hand each other their
 //! end-to-end media keys through `share_media_key`: the server forwards each wrapped copy to
 //! its one recipient and cannot open any of them.
+//!
+//! The sessions themselves, with the relay, belong to [`VoiceSessions`] (`Shared::voice`);
+//! these handlers check each request, call it, and announce what changed.
+
+mod sessions;
+
+pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
 
 use super::connection::Conn;
 use super::{Failure, Shared};
 use crate::proto::{
-    encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, User, VideoStream, VoiceMember, VoiceSession,
-    WrappedKeyFor,
+    encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, VideoStream, VoiceSession, WrappedKeyFor,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,101 +25,61 @@ pub const MAX_KEY_RECIPIENTS: usize = 64;
 /// Longest base64url field in a wrapped key.
 const MAX_WRAPPED_FIELD: usize = 128;
 
-/// One media session's place in a voice channel.
-#[derive(Debug, Clone)]
-pub struct Membership {
-    /// The control connection that owns it.
-    pub connection: u64,
-    /// The voice channel.
-    pub channel_id: i64,
-    /// Who.
-    pub user: User,
-    /// Their device's public key.
-    pub device_key: String,
-    /// Muted by themselves.
-    pub self_muted: bool,
-    /// Deafened by themselves.
-    pub self_deafened: bool,
-    /// Muted by an admin.
-    pub server_muted: bool,
-    /// Who hears about this call: the channel's members (the two users of a 1:1 call; empty,
-    /// meaning everyone logged in, for a voice channel).
-    pub audience: Vec<i64>,
-}
-
-impl Membership {
+impl Seat {
     /// Tells this call's audience about `event`.
     fn announce(&self, ctx: &Shared, event: Event) {
-        ctx.hub.send_to_audience(&self.audience, &encode_frame(&ServerFrame::Event { event }));
+        ctx.hub.send_to_audience(&self.member.audience, &encode_frame(&ServerFrame::Event { event }));
     }
 
-    fn state_event(&self, session_id: u32) -> Event {
+    fn state_event(&self) -> Event {
         Event::VoiceState {
             channel_id: self.channel_id,
-            session_id,
-            self_muted: self.self_muted,
-            self_deafened: self.self_deafened,
-            server_muted: self.server_muted,
+            session_id: self.session_id,
+            self_muted: self.member.self_muted,
+            self_deafened: self.member.self_deafened,
+            server_muted: self.member.server_muted,
         }
     }
 }
 
-/// Pushes a member's flags into the relay and tells the call's audience.
-fn apply_state(ctx: &Shared, session_id: u32, member: &Membership) {
-    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
-    relay.set_muted(session_id, member.self_muted || member.server_muted);
-    relay.set_deafened(session_id, member.self_deafened);
-    drop(relay);
-    member.announce(ctx, member.state_event(session_id));
+fn not_in_voice() -> Failure {
+    Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first")
 }
 
 /// Tells a call's audience that a member started or stopped talking.
 pub fn announce_talking(ctx: &Shared, change: crate::media::relay::TalkingChange) {
-    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&change.session).cloned();
-    if let Some(member) = member {
+    if let Some(seat) = ctx.voice.get(change.session) {
         let event =
-            Event::Talking { channel_id: member.channel_id, session_id: change.session, talking: change.talking };
-        member.announce(ctx, event);
+            Event::Talking { channel_id: seat.channel_id, session_id: seat.session_id, talking: change.talking };
+        seat.announce(ctx, event);
     }
 }
 
 /// `set_voice_state`: the caller's own mute and deafen.
 pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafened: bool) -> Result<Reply, Failure> {
-    let Some((session_id, _)) = conn.voice else {
-        return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
-    };
-    let member = {
-        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(member) = members.get_mut(&session_id) else {
-            return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
-        };
-        member.self_muted = self_muted;
-        member.self_deafened = self_deafened;
-        member.clone()
-    };
-    apply_state(ctx, session_id, &member);
+    let changed = conn.voice.and_then(|session_id| {
+        ctx.voice.update(session_id, |member| {
+            member.self_muted = self_muted;
+            member.self_deafened = self_deafened;
+        })
+    });
+    let seat = changed.ok_or_else(not_in_voice)?;
+    seat.announce(ctx, seat.state_event());
     Ok(Reply::Ok)
 }
 
 /// `server_mute`: an admin mutes or unmutes every voice session of a user.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
     super::admin::require_admin(ctx, conn, "mute others")?;
-    let changed: Vec<(u32, Membership)> = {
-        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        members
-            .iter_mut()
-            .filter(|(_, member)| member.user.username.eq_ignore_ascii_case(username))
-            .map(|(id, member)| {
-                member.server_muted = muted;
-                (*id, member.clone())
-            })
-            .collect()
-    };
+    let changed = ctx.voice.update_where(
+        |member| member.user.username.eq_ignore_ascii_case(username),
+        |member| member.server_muted = muted,
+    );
     if changed.is_empty() {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel")));
     }
-    for (session_id, member) in &changed {
-        apply_state(ctx, *session_id, member);
+    for seat in &changed {
+        seat.announce(ctx, seat.state_event());
     }
     Ok(Reply::Ok)
 }
@@ -140,45 +106,19 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
         })
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
     leave(ctx, conn);
-    let key = crate::random::random_bytes::<32>();
-    let session_id = {
-        let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
-        let session_id = loop {
-            let candidate = u32::from_be_bytes(crate::random::random_bytes::<4>());
-            if candidate != 0 && !relay.contains(candidate) {
-                break candidate;
-            }
-        };
-        relay.add(session_id, &key, channel.id, std::time::Instant::now());
-        session_id
+    let membership = Membership {
+        connection: conn.id,
+        user: user.clone(),
+        device_key: device_key.clone(),
+        self_muted: false,
+        self_deafened: false,
+        server_muted: false,
+        audience: channel.members.clone(),
     };
-    let members = {
-        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        let present = members
-            .iter()
-            .filter(|(_, member)| member.channel_id == channel.id)
-            .map(|(id, member)| VoiceMember {
-                session_id: *id,
-                user: member.user.clone(),
-                device_key: member.device_key.clone(),
-            })
-            .collect();
-        let membership = Membership {
-            connection: conn.id,
-            channel_id: channel.id,
-            user: user.clone(),
-            device_key: device_key.clone(),
-            self_muted: false,
-            self_deafened: false,
-            server_muted: false,
-            audience: channel.members.clone(),
-        };
-        let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
-        membership.announce(ctx, joined);
-        members.insert(session_id, membership);
-        present
-    };
-    conn.voice = Some((session_id, channel.id));
+    let (session_id, key, members) = ctx.voice.join(channel.id, membership);
+    let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
+    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event: joined }));
+    conn.voice = Some(session_id);
     Ok(Reply::VoiceSession(VoiceSession {
         channel_id: channel.id,
         session_id,
@@ -191,9 +131,8 @@ pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_k
 /// `share_media_key`: forwards each wrapped copy of the caller's media key to its recipient,
 /// who must be in the caller's voice channel.
 pub fn share_media_key(ctx: &Shared, conn: &Conn, key_id: u64, wrapped: Vec<WrappedKeyFor>) -> Result<Reply, Failure> {
-    let in_voice = conn
-        .voice
-        .filter(|(session_id, _)| ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).contains_key(session_id));
+    let in_voice =
+        conn.voice.and_then(|session_id| ctx.voice.get(session_id)).map(|own| (own.session_id, own.channel_id));
     let Some((session_id, channel_id)) = in_voice else {
         return Err(Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first"));
     };
@@ -206,20 +145,19 @@ pub fn share_media_key(ctx: &Shared, conn: &Conn, key_id: u64, wrapped: Vec<Wrap
     if wrapped.iter().any(|w| w.enc.len() > MAX_WRAPPED_FIELD || w.ciphertext.len() > MAX_WRAPPED_FIELD) {
         return Err(invalid(format!("wrapped keys are at most {MAX_WRAPPED_FIELD} characters per field")));
     }
-    let members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
     let mut deliveries = Vec::with_capacity(wrapped.len());
     for copy in wrapped {
-        let recipient = members
-            .get(&copy.session_id)
-            .filter(|member| member.channel_id == channel_id && copy.session_id != session_id)
+        let recipient = ctx
+            .voice
+            .get(copy.session_id)
+            .filter(|recipient| recipient.channel_id == channel_id && copy.session_id != session_id)
             .ok_or_else(|| {
                 Failure::new(ErrorCode::NotFound, format!("no member {} in your channel", copy.session_id))
             })?;
         let event =
             Event::MediaKey { channel_id, sender: session_id, key_id, enc: copy.enc, ciphertext: copy.ciphertext };
-        deliveries.push((recipient.connection, encode_frame(&ServerFrame::Event { event })));
+        deliveries.push((recipient.member.connection, encode_frame(&ServerFrame::Event { event })));
     }
-    drop(members);
     for (connection, frame) in deliveries {
         ctx.hub.send_to_connection(connection, &frame);
     }
@@ -232,70 +170,53 @@ pub fn leave_voice(ctx: &Shared, conn: &mut Conn) -> Result<Reply, Failure> {
     Ok(Reply::Ok)
 }
 
-/// Ends every media session that `ends` picks: out of the members and the relay, and a
-/// `voice_left` to each call's audience. Returns what it ended.
-fn end_sessions(ctx: &Shared, ends: impl Fn(u32, &Membership) -> bool) -> Vec<(u32, Membership)> {
-    let ended: Vec<(u32, Membership)> = {
-        let mut members = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<u32> = members.iter().filter(|(id, member)| ends(**id, member)).map(|(id, _)| *id).collect();
-        ids.into_iter().filter_map(|id| members.remove(&id).map(|member| (id, member))).collect()
-    };
-    let mut relay = ctx.relay.lock().unwrap_or_else(|p| p.into_inner());
-    for (session_id, _) in &ended {
-        relay.remove(*session_id);
+/// Tells each ended session's audience `voice_left`.
+fn announce_left(ctx: &Shared, ended: &[Seat]) {
+    for seat in ended {
+        let user_id = seat.member.user.id;
+        seat.announce(ctx, Event::VoiceLeft { channel_id: seat.channel_id, user_id, session_id: seat.session_id });
     }
-    drop(relay);
-    for (session_id, member) in &ended {
-        let left = Event::VoiceLeft { channel_id: member.channel_id, user_id: member.user.id, session_id: *session_id };
-        member.announce(ctx, left);
-    }
-    ended
 }
 
 /// Ends every media session in a channel that is being deleted.
 pub fn end_channel(ctx: &Shared, channel_id: i64) {
-    end_sessions(ctx, |_, member| member.channel_id == channel_id);
+    announce_left(ctx, &ctx.voice.end_where(|channel, _| channel == channel_id));
 }
 
 /// Ends the connection's media session, if it has one.
 pub fn leave(ctx: &Shared, conn: &mut Conn) {
-    let Some((session_id, _)) = conn.voice.take() else { return };
-    end_sessions(ctx, |id, _| id == session_id);
+    let Some(session_id) = conn.voice.take() else { return };
+    announce_left(ctx, ctx.voice.end(session_id).as_slice());
 }
 
-/// The caller's live media session and its membership.
-fn own_membership(ctx: &Shared, conn: &Conn) -> Result<(u32, Membership), Failure> {
-    let not_in_voice = || Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first");
-    let (session_id, _) = conn.voice.ok_or_else(not_in_voice)?;
-    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&session_id).cloned();
-    Ok((session_id, member.ok_or_else(not_in_voice)?))
+/// The caller's live media session.
+fn own_seat(ctx: &Shared, conn: &Conn) -> Result<Seat, Failure> {
+    conn.voice.and_then(|session_id| ctx.voice.get(session_id)).ok_or_else(not_in_voice)
 }
 
 /// Another member of the caller's call.
-fn fellow(ctx: &Shared, channel_id: i64, session_id: u32) -> Result<Membership, Failure> {
-    let member = ctx.voice_members.lock().unwrap_or_else(|p| p.into_inner()).get(&session_id).cloned();
-    member
-        .filter(|member| member.channel_id == channel_id)
+fn fellow(ctx: &Shared, channel_id: i64, session_id: u32) -> Result<Seat, Failure> {
+    ctx.voice
+        .get(session_id)
+        .filter(|seat| seat.channel_id == channel_id)
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no member {session_id} in your call")))
 }
 
 /// `start_video`: refused with `limit_reached` when the call has its maximum of video senders.
 pub fn start_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Reply, Failure> {
-    let (session_id, member) = own_membership(ctx, conn)?;
-    ctx.relay
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .start_video(session_id, stream.into(), ctx.config.server.max_video_senders as usize)
+    let own = own_seat(ctx, conn)?;
+    ctx.voice
+        .start_video(own.session_id, stream.into(), ctx.config.server.max_video_senders as usize)
         .map_err(|full| Failure::new(ErrorCode::LimitReached, full.to_string()))?;
-    member.announce(ctx, Event::VideoStarted { channel_id: member.channel_id, session_id, stream });
+    own.announce(ctx, Event::VideoStarted { channel_id: own.channel_id, session_id: own.session_id, stream });
     Ok(Reply::Ok)
 }
 
 /// `stop_video`.
 pub fn stop_video(ctx: &Shared, conn: &Conn, stream: VideoStream) -> Result<Reply, Failure> {
-    let (session_id, member) = own_membership(ctx, conn)?;
-    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).stop_video(session_id, stream.into());
-    member.announce(ctx, Event::VideoStopped { channel_id: member.channel_id, session_id, stream });
+    let own = own_seat(ctx, conn)?;
+    ctx.voice.stop_video(own.session_id, stream.into());
+    own.announce(ctx, Event::VideoStopped { channel_id: own.channel_id, session_id: own.session_id, stream });
     Ok(Reply::Ok)
 }
 
@@ -307,17 +228,18 @@ pub fn watch_video(
     stream: VideoStream,
     watching: bool,
 ) -> Result<Reply, Failure> {
-    let (session_id, member) = own_membership(ctx, conn)?;
-    fellow(ctx, member.channel_id, source)?;
-    ctx.relay.lock().unwrap_or_else(|p| p.into_inner()).watch(session_id, source, stream.into(), watching);
+    let own = own_seat(ctx, conn)?;
+    fellow(ctx, own.channel_id, source)?;
+    ctx.voice.watch(own.session_id, source, stream.into(), watching);
     Ok(Reply::Ok)
 }
 
 /// `request_keyframe` and `report_bandwidth`: a receiver's word to a sender of its call.
 pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32) -> Event) -> Result<Reply, Failure> {
-    let (session_id, member) = own_membership(ctx, conn)?;
-    let target = fellow(ctx, member.channel_id, sender)?;
-    ctx.hub.send_to_connection(target.connection, &encode_frame(&ServerFrame::Event { event: event(session_id) }));
+    let own = own_seat(ctx, conn)?;
+    let target = fellow(ctx, own.channel_id, sender)?;
+    let frame = encode_frame(&ServerFrame::Event { event: event(own.session_id) });
+    ctx.hub.send_to_connection(target.member.connection, &frame);
     Ok(Reply::Ok)
 }
 
@@ -327,15 +249,16 @@ pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: i
     super::admin::require_admin(ctx, conn, "move others")?;
     let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
     let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
-    let moved = end_sessions(ctx, |_, member| {
-        member.user.username.eq_ignore_ascii_case(username) && member.channel_id != target.id
-    });
+    let moved = ctx
+        .voice
+        .end_where(|channel, member| member.user.username.eq_ignore_ascii_case(username) && channel != target.id);
     if moved.is_empty() {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in another voice channel")));
     }
-    for (_, member) in moved {
+    announce_left(ctx, &moved);
+    for seat in moved {
         let order = Event::VoiceMoved { channel_id: target.id };
-        ctx.hub.send_to_connection(member.connection, &encode_frame(&ServerFrame::Event { event: order }));
+        ctx.hub.send_to_connection(seat.member.connection, &encode_frame(&ServerFrame::Event { event: order }));
     }
     Ok(Reply::Ok)
 }

@@ -1,10 +1,62 @@
 //! Network namespaces for tests that need real routing: unique names per test (pid and a
-//! counter), a check that this machine can make them (root, the tools), and commands run
-//! inside one. The tests that use them remove their namespaces in a Drop guard.
+//! counter), a check that this machine can make them (root, the tools), commands run inside
+//! one, and a share of the machine ([`hold`]) so that a test that loads the CPU runs with no
+//! other namespace test beside it. The tests that use them remove their namespaces in a Drop
+//! guard.
 
 use super::run_bounded;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for its share of the machine (the other namespace tests of a run,
+/// one after another at worst).
+const SHARE_WAIT: Duration = Duration::from_secs(600);
+
+/// How much of the machine a namespace test takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// A few short commands: such tests run side by side.
+    Shared,
+    /// A saturated tunnel, or a call or a rate measured under load: no other namespace test
+    /// (of this test binary or another process) runs meanwhile, so that what is measured is
+    /// the load the test makes, not its neighbours' (a test binary's tests run on parallel
+    /// threads, and the machine may have only 2 cores).
+    Alone,
+}
+
+/// A share of the machine, held until dropped: a lock on one file in the temp dir, shared or
+/// exclusive.
+#[derive(Debug)]
+pub struct MachineShare {
+    _lock: std::fs::File,
+}
+
+/// Waits (bounded) until the machine can be had as `share`.
+pub fn hold(share: Share) -> MachineShare {
+    let path = std::env::temp_dir().join("iptincan-netns-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let started = Instant::now();
+    loop {
+        let locked = match share {
+            Share::Shared => file.try_lock_shared(),
+            Share::Alone => file.try_lock(),
+        };
+        match locked {
+            Ok(()) => return MachineShare { _lock: file },
+            Err(std::fs::TryLockError::WouldBlock) => {
+                assert!(started.elapsed() < SHARE_WAIT, "other namespace tests held the machine for {SHARE_WAIT:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::Error(err)) => panic!("{}: {err}", path.display()),
+        }
+    }
+}
 
 /// A name prefix no other test (in this process or another) uses at the same time; `tag`
 /// tells whose namespaces they are.
