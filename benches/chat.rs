@@ -86,7 +86,10 @@ impl Settings {
     }
 }
 
-const SERVER_TOML: &str = r#"[server]
+const SERVER_TOML: &str = r#"[auth]
+registrations_per_address = 10000
+registrations_per_server = 100000
+[server]
 name = "IPTinCan chat benchmark"
 bind_address = "127.0.0.1"
 tcp_port = 0

@@ -13,6 +13,7 @@ pub mod e2e;
 pub mod lock;
 pub mod media;
 pub mod net;
+pub mod private_file;
 pub mod proto;
 pub mod random;
 pub mod ratelimit;

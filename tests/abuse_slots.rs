@@ -179,7 +179,7 @@ async fn a_client_that_does_not_answer_the_ping_is_closed() {
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let mut tls = connector.connect(name, tcp).await.expect("TLS");
     let hello = Request::Hello { versions: vec![1], client: "silent".into() };
-    let login = Request::Login { username: "ann".into(), password: MEMBER_PASSWORD.into() };
+    let login = Request::Login { username: "ann".into(), password: MEMBER_PASSWORD.into(), device: None };
     for (id, request) in [(1, hello), (2, login)] {
         tls.write_all(&encode_frame(&ClientFrame { id, request })).await.expect("writes");
     }

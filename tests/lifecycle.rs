@@ -27,7 +27,15 @@ async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
     assert_eq!(server.control.rsplit(':').next(), Some("3784"));
     assert_eq!(server.rest.rsplit(':').next(), Some("3786"));
     let expected: BTreeSet<String> =
-        ["server.toml", "itc-server.db", "itc-server.lock", "server-cert.pem", "server-key.pem", "uploads"]
+        [
+        "server.toml",
+        "itc-server.db",
+        "itc-server.lock",
+        "server-cert.pem",
+        "server-key.pem",
+        "device-cookie.key",
+        "uploads",
+    ]
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -120,6 +120,12 @@ pub struct AuthSection {
     pub session_ttl_seconds: u64,
     pub default_user: String,
     pub default_password: String,
+    /// Accounts `register` makes per client address (IPv6: per /64) per window.
+    pub registrations_per_address: u32,
+    /// Accounts `register` makes on the whole server per window.
+    pub registrations_per_server: u32,
+    /// The window of both registration limits.
+    pub registration_window_seconds: u64,
 }
 
 impl Default for AuthSection {
@@ -129,6 +135,9 @@ impl Default for AuthSection {
             session_ttl_seconds: 86400,
             default_user: "chatter".into(),
             default_password: "chatter".into(),
+            registrations_per_address: 5,
+            registrations_per_server: 20,
+            registration_window_seconds: 3600,
         }
     }
 }

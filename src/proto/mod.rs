@@ -64,6 +64,37 @@ mod tests {
     }
 
     #[test]
+    fn login_takes_an_optional_device_cookie_and_sessions_carry_one() {
+        let without: ClientFrame =
+            parse_payload(br#"{"id":2,"op":"login","args":{"username":"ann","password":"pw"}}"#).expect("old shape");
+        assert_eq!(without.request, Request::Login { username: "ann".into(), password: "pw".into(), device: None });
+        let with = ClientFrame {
+            id: 2,
+            request: Request::Login { username: "ann".into(), password: "pw".into(), device: Some("n.m".into()) },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&with)[HEADER_LEN..]).expect("json");
+        assert_eq!(json["args"], serde_json::json!({"username": "ann", "password": "pw", "device": "n.m"}));
+
+        let user = User { id: 2, username: "ann".into(), role: Role::Member };
+        let session = SessionInfo {
+            token: "t".into(),
+            expires_at: 1,
+            user,
+            must_change_password: false,
+            device_cookie: Some("n.m".into()),
+        };
+        let json = serde_json::to_value(&session).expect("json");
+        assert_eq!(json["device_cookie"], "n.m");
+        let older: SessionInfo = serde_json::from_value(serde_json::json!({
+            "token": "t", "expires_at": 1, "user": {"id": 2, "username": "ann", "role": "member"},
+            "must_change_password": false
+        }))
+        .expect("a reply without a cookie");
+        assert_eq!(older.device_cookie, None);
+        assert_eq!(serde_json::to_value(ErrorCode::DiskFull).expect("json"), "disk_full");
+    }
+
+    #[test]
     fn server_frames_round_trip() {
         let frames = [
             ServerFrame::Error { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() },

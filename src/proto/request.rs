@@ -44,6 +44,9 @@ pub enum Request {
         username: String,
         /// Password.
         password: String,
+        /// The device cookie from an earlier `session` reply for this account, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Log in with a session token from an earlier login.
     Resume {

@@ -193,6 +193,7 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     let frame = match result {
         Ok(result) => ServerFrame::Reply { id, result },
         Err(failure) => {
+            ctx.note_failure(&failure);
             tracing::debug!(id = conn.id, op, code = ?failure.code, "request refused");
             ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
         }
@@ -205,7 +206,7 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
     match request {
         Hello { versions, client } => hello(ctx, conn, &versions, &client),
         Register { username, password } => auth::register(ctx, conn, username, password).await,
-        Login { username, password } => auth::login(ctx, conn, username, password).await,
+        Login { username, password, device } => auth::login(ctx, conn, username, password, device).await,
         Resume { token } => auth::resume(ctx, conn, token).await,
         Logout => {
             voice::leave(ctx, conn);

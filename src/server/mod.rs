@@ -11,11 +11,13 @@ pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod context;
+pub mod devices;
 pub mod handle;
 pub mod hub;
 pub mod invites;
 pub mod passwords;
 pub mod pressure;
+pub mod throttle;
 pub mod voice;
 pub mod vpn;
 
@@ -65,6 +67,9 @@ pub enum StartError {
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
+    /// The device cookie key could not be read or made.
+    #[error(transparent)]
+    DeviceKey(#[from] devices::DeviceKeyError),
     /// A file or folder could not be made.
     #[error("{path}: {source}")]
     Io {
@@ -122,6 +127,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
     let now = crate::clock::now_ms();
+    let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();
     let default_hash = passwords.hash(config.auth.default_password.clone()).await?;
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
@@ -158,12 +164,19 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     let control_gate =
         gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
     let rest_gate = gate(&config, crate::rest::MAX_CONNECTIONS, pressure::Port::Rest, &pressure);
-    tasks.spawn(report_pressure(pressure.clone(), cancel.clone()));
+    let recent_pressure = Arc::new(Mutex::new(pressure::RecentPressure::new(pressure_window())));
+    tasks.spawn(report_pressure(pressure.clone(), recent_pressure.clone(), cancel.clone()));
     let (voice, relay) = voice::VoiceSessions::new();
     let shared = Arc::new(Shared {
         store,
         hub: hub::Hub::new(config.server.max_devices_per_account as usize),
-        login_limits: Mutex::new(auth::LoginLimits::new()),
+        login_limits: Mutex::new(throttle::LoginLimits::new()),
+        registration_limits: Mutex::new(throttle::RegistrationLimits::new(
+            config.auth.registrations_per_address,
+            config.auth.registrations_per_server,
+            Duration::from_secs(config.auth.registration_window_seconds),
+        )),
+        device_cookies,
         message_limits: Mutex::new(chat::message_limiter()),
         dummy_hash: default_hash,
         passwords,
@@ -176,6 +189,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         vpn,
         started_at: Instant::now(),
         pressure,
+        recent_pressure,
         config,
     });
     let control_ctx = shared.clone();
@@ -258,17 +272,23 @@ fn pressure_window() -> Duration {
 }
 
 /// Logs each kind of pressure at most once per window, as one `warn` line with its count.
-async fn report_pressure(log: Arc<Mutex<pressure::PressureLog>>, cancel: CancellationToken) {
+async fn report_pressure(
+    log: Arc<Mutex<pressure::PressureLog>>,
+    recent: Arc<Mutex<pressure::RecentPressure>>,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let due = log.lock().unwrap_or_else(|p| p.into_inner()).take_due(Instant::now());
-        for summary in due {
+        let now = Instant::now();
+        let due = log.lock().unwrap_or_else(|p| p.into_inner()).take_due(now);
+        for summary in &due {
             tracing::warn!("{}", summary.text);
         }
+        recent.lock().unwrap_or_else(|p| p.into_inner()).add(due, now);
     }
 }
 

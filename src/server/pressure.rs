@@ -144,6 +144,43 @@ fn group_thousands(n: u64) -> String {
     out
 }
 
+/// The pressure summaries logged lately, each with when it was logged (the dashboard's lines).
+#[derive(Debug, Default)]
+pub struct RecentPressure {
+    window: Duration,
+    logged: Vec<(Instant, Summary)>,
+}
+
+impl RecentPressure {
+    /// Keeps what was logged within two windows of the last `add`.
+    pub fn new(window: Duration) -> Self {
+        RecentPressure { window, logged: Vec::new() }
+    }
+
+    /// Keeps `due`, logged at `now`, and forgets what is older than two windows.
+    pub fn add(&mut self, due: Vec<Summary>, now: Instant) {
+        let keep = self.window * 2;
+        self.logged.retain(|(at, _)| now.saturating_duration_since(*at) < keep);
+        self.logged.extend(due.into_iter().map(|summary| (now, summary)));
+    }
+
+    /// The lines of the summaries kept, oldest first, as sentences.
+    pub fn lines(&self, now: Instant) -> Vec<String> {
+        let keep = self.window * 2;
+        self.logged
+            .iter()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < keep)
+            .map(|(_, summary)| {
+                let mut text = summary.text.clone();
+                if let Some(first) = text.get(..1).map(str::to_uppercase) {
+                    text.replace_range(..1, &first);
+                }
+                format!("{text}.")
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +218,23 @@ mod tests {
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         let rest = Kind::Connections(Port::Rest, Refusal::AddressTooFast).describe(2, Duration::from_secs(2));
         assert_eq!(rest, "refused 2 REST connections in the last 2s: too many new connections from one address");
+    }
+
+    #[test]
+    fn the_dashboard_shows_the_pressure_of_the_last_two_windows_as_sentences() {
+        let start = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut recent = RecentPressure::new(window);
+        let mut log = PressureLog::new(window);
+        for _ in 0..3 {
+            log.note(Kind::RegistrationFlood, start);
+        }
+        recent.add(log.take_due(start + window), start + window);
+        let line = "Refused 3 registrations in the last minute: too many new accounts.".to_string();
+        assert_eq!(recent.lines(start + window), vec![line.clone()]);
+        assert_eq!(recent.lines(start + window * 2), vec![line]);
+        assert!(recent.lines(start + window * 3).is_empty(), "forgotten after two windows");
+        recent.add(Vec::new(), start + window * 3);
+        assert!(recent.logged.is_empty());
     }
 }
