@@ -18,7 +18,7 @@ mod common;
 
 use common::{default_server_bin, AnyResult, ServerProc};
 use iptincan::client::{Client, Target};
-use iptincan::proto::{ErrorCode, Event};
+use iptincan::proto::{ChannelId, ErrorCode, Event};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,7 +108,14 @@ async fn guess_passwords(target: Target, stop: Arc<AtomicBool>) {
 
 /// One member for one phase: sends at `rate` until `until`, and counts every message of the
 /// phase it receives until 2 s after; returns the client for the next phase.
-async fn chat(member: Client, general: i64, rate: u64, epoch: Instant, until: Instant, tally: Arc<Tally>) -> Client {
+async fn chat(
+    member: Client,
+    general: ChannelId,
+    rate: u64,
+    epoch: Instant,
+    until: Instant,
+    tally: Arc<Tally>,
+) -> Client {
     let mut member = member;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let drain_until = tokio::time::Instant::from_std(until + Duration::from_secs(2));
@@ -160,7 +167,13 @@ async fn log_in_again_and_again(target: Target, until: Instant, tally: Arc<Tally
 /// One phase; returns the members and its figures: deliveries/s, message latency, login time,
 /// and logins that succeeded, were throttled (`rate_limited`, the password guesser's doing
 /// until login throttling spares other addresses) or failed otherwise (could not connect).
-async fn phase(target: &Target, members: Vec<Client>, general: i64, rate: u64, seconds: u64) -> (Vec<Client>, String) {
+async fn phase(
+    target: &Target,
+    members: Vec<Client>,
+    general: ChannelId,
+    rate: u64,
+    seconds: u64,
+) -> (Vec<Client>, String) {
     let tally = Arc::new(Tally::default());
     let epoch = Instant::now();
     let until = epoch + Duration::from_secs(seconds);

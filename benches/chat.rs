@@ -32,7 +32,7 @@ use common::{
     clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc,
 };
 use iptincan::client::{Client, Target};
-use iptincan::proto::{ErrorCode, Event};
+use iptincan::proto::{ChannelId, ErrorCode, Event};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,7 +182,7 @@ fn parse_sent_ns(body: &str) -> Option<u64> {
 
 struct Receiver {
     index: usize,
-    channel_id: i64,
+    channel_id: ChannelId,
     state: Arc<State>,
     window: (u64, u64),
     samples: Vec<u32>,

@@ -14,6 +14,7 @@
 //!   read what follows, and one who joined cannot read what came before.
 //! - [`safety_number`] turns the members' device keys into digits people can compare.
 
+use crate::ids::ChannelId;
 use crate::media::replay::ReplayWindow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -87,7 +88,7 @@ pub fn key_sender(key_id: u64) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyContext {
     /// The voice channel.
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     /// The key's id (sender session and epoch).
     pub key_id: u64,
 }
@@ -95,7 +96,7 @@ pub struct KeyContext {
 impl KeyContext {
     fn bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&self.channel_id.to_be_bytes());
+        out[..8].copy_from_slice(&self.channel_id.get().to_be_bytes());
         out[8..].copy_from_slice(&self.key_id.to_be_bytes());
         out
     }
@@ -304,11 +305,11 @@ mod tests {
         let bob = DeviceKey::generate();
         let eve = DeviceKey::generate();
         let sealer = FrameSealer::generate(key_id(7, 1)).expect("key");
-        let context = KeyContext { channel_id: 3, key_id: sealer.key_id() };
+        let context = KeyContext { channel_id: ChannelId(3), key_id: sealer.key_id() };
         let wrapped = wrap(&bob.public_base64(), sealer.secret(), context).expect("wraps");
         assert_eq!(bob.unwrap(&wrapped, context).expect("opens"), *sealer.secret());
         assert!(matches!(eve.unwrap(&wrapped, context), Err(E2eError::Unwrap)), "not for eve");
-        let moved = KeyContext { channel_id: 4, ..context };
+        let moved = KeyContext { channel_id: ChannelId(4), ..context };
         assert!(matches!(bob.unwrap(&wrapped, moved), Err(E2eError::Unwrap)), "bound to its channel");
         let mut tampered = wrapped.clone();
         tampered.ciphertext.replace_range(0..1, if tampered.ciphertext.starts_with('A') { "B" } else { "A" });

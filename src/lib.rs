@@ -10,6 +10,7 @@ pub mod clock;
 pub mod code;
 pub mod config;
 pub mod e2e;
+pub mod ids;
 pub mod lock;
 pub mod media;
 pub mod net;

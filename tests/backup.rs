@@ -12,7 +12,7 @@ use iptincan::backup::schedule::{BackupOutcome, Backups};
 use iptincan::backup::{self, BackupError, BackupOptions, Passphrase, RestoreOptions};
 use iptincan::client::Client;
 use iptincan::config::{self, DataDir};
-use iptincan::proto::ErrorCode;
+use iptincan::proto::{ChannelId, ErrorCode, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 fn keep_sending(
     client: Client,
     name: &'static str,
-    acked: Arc<Mutex<Vec<i64>>>,
+    acked: Arc<Mutex<Vec<MessageId>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -32,7 +32,7 @@ fn keep_sending(
             if stop.load(std::sync::atomic::Ordering::Relaxed) || started.elapsed() > WAIT * 3 {
                 break;
             }
-            match client.send(1, &format!("{name} says {i}")).await {
+            match client.send(ChannelId(1), &format!("{name} says {i}")).await {
                 Ok(message) => acked.lock().expect("lock").push(message.id),
                 Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
                     tokio::time::sleep(Duration::from_millis(30)).await
@@ -76,7 +76,7 @@ async fn a_backup_taken_while_two_members_chat_restores_every_acknowledged_messa
     wait_until("some messages", || acked.lock().expect("lock").len() >= 60).await;
 
     let backups = backups_beside(&server);
-    let before_backup: BTreeSet<i64> = acked.lock().expect("lock").iter().copied().collect();
+    let before_backup: BTreeSet<MessageId> = acked.lock().expect("lock").iter().copied().collect();
     let report = backups.back_up_now().await.expect("backs up while they chat");
     let after_backup = acked.lock().expect("lock").len();
     wait_until("more messages after the backup", || acked.lock().expect("lock").len() >= after_backup + 20).await;
@@ -98,10 +98,10 @@ async fn a_backup_taken_while_two_members_chat_restores_every_acknowledged_messa
     assert_eq!(restored.running().fingerprint(), original_fingerprint, "same certificate, same connection code");
     let reader = restored.connect().await;
     reader.login("ann", MEMBER_PASSWORD).await.expect("accounts restored");
-    let stored = common::all_message_ids(&reader, 1).await;
+    let stored = common::all_message_ids(&reader, ChannelId(1)).await;
     let lost: Vec<_> = before_backup.difference(&stored).collect();
     assert!(lost.is_empty(), "{} messages acknowledged before the backup are missing: {lost:?}", lost.len());
-    let all_acked: BTreeSet<i64> = acked.lock().expect("lock").iter().copied().collect();
+    let all_acked: BTreeSet<MessageId> = acked.lock().expect("lock").iter().copied().collect();
     assert!(stored.is_subset(&all_acked), "the restored history holds only messages that were sent");
     assert!(stored.len() < all_acked.len(), "messages sent after the backup are not in it");
 }
@@ -133,7 +133,7 @@ async fn server_with_backup(message: &str) -> (tempfile::TempDir, config::Config
     let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
     let ann = Client::connect(&server.target(), None).await.expect("connects");
     ann.register("ann", MEMBER_PASSWORD).await.expect("registers");
-    ann.send(1, message).await.expect("sends");
+    ann.send(ChannelId(1), message).await.expect("sends");
     drop(ann);
     let (_, status) = server.terminate();
     assert!(status.success());
@@ -211,7 +211,7 @@ async fn tampered_cut_and_foreign_archives_are_refused_and_change_nothing() {
 async fn encrypted_backups_need_their_passphrase() {
     let server = TestServer::start().await;
     let ann = server.member("ann").await;
-    let sent = ann.send(1, "a private family matter").await.expect("sends");
+    let sent = ann.send(ChannelId(1), "a private family matter").await.expect("sends");
     let out = tempfile::tempdir().expect("tempdir");
     let options = BackupOptions {
         output: Some(out.path().to_path_buf()),
@@ -246,7 +246,7 @@ async fn encrypted_backups_need_their_passphrase() {
     let restored = start_restored(fresh).await;
     let reader = restored.connect().await;
     reader.login("ann", MEMBER_PASSWORD).await.expect("logs in");
-    assert_eq!(reader.history(1, None, None).await.expect("history").messages, vec![sent]);
+    assert_eq!(reader.history(ChannelId(1), None, None).await.expect("history").messages, vec![sent]);
 }
 
 #[tokio::test]
@@ -328,7 +328,7 @@ async fn itc_server_backup_and_restore_end_to_end() {
     let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
     let ann = Client::connect(&server.target(), None).await.expect("connects");
     ann.register("ann", MEMBER_PASSWORD).await.expect("registers");
-    let sent = ann.send(1, "before the backup").await.expect("sends");
+    let sent = ann.send(ChannelId(1), "before the backup").await.expect("sends");
 
     let (ok, stdout, stderr) = run_server_command(dir.path(), &["backup"]);
     assert!(ok, "backup while the server runs: {stderr}");
@@ -364,7 +364,7 @@ async fn itc_server_backup_and_restore_end_to_end() {
     assert_eq!(fingerprint(&restored.code), fingerprint(&code), "the same certificate");
     let reader = Client::connect(&restored.target(), None).await.expect("connects");
     reader.login("ann", MEMBER_PASSWORD).await.expect("logs in");
-    assert_eq!(reader.history(1, None, None).await.expect("history").messages, vec![sent]);
+    assert_eq!(reader.history(ChannelId(1), None, None).await.expect("history").messages, vec![sent]);
     drop(reader);
     restored.terminate();
 

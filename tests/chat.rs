@@ -3,7 +3,7 @@
 mod common;
 
 use common::{assert_code, next_matching, next_message, TestServer, ADMIN_PASSWORD, MEMBER_PASSWORD};
-use iptincan::proto::{ChannelKind, ErrorCode, Event, Request, Role};
+use iptincan::proto::{ChannelId, ChannelKind, ErrorCode, Event, Request, Role};
 
 #[tokio::test]
 async fn two_members_chat_in_real_time_and_history_pages() {
@@ -54,7 +54,7 @@ async fn two_members_chat_in_real_time_and_history_pages() {
     assert_code(ann.history(general.id, None, Some(0)).await, ErrorCode::InvalidArgument);
     assert_code(ann.send(general.id, "   ").await, ErrorCode::InvalidArgument);
     assert_code(ann.send(general.id, &"x".repeat(4001)).await, ErrorCode::InvalidArgument);
-    assert_code(ann.send(9999, "nowhere").await, ErrorCode::NotFound);
+    assert_code(ann.send(ChannelId(9999), "nowhere").await, ErrorCode::NotFound);
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn default_admin_must_change_password_first() {
     let session = admin.login("chatter", "chatter").await.expect("default credentials work once");
     assert!(session.must_change_password);
     assert_code(admin.channels().await, ErrorCode::PasswordChangeRequired);
-    assert_code(admin.send(1, "hi").await, ErrorCode::PasswordChangeRequired);
+    assert_code(admin.send(ChannelId(1), "hi").await, ErrorCode::PasswordChangeRequired);
     assert_code(admin.change_password("chatter", "short").await, ErrorCode::InvalidArgument);
     assert_code(admin.change_password("wrong-old", ADMIN_PASSWORD).await, ErrorCode::InvalidCredentials);
     admin.change_password("chatter", ADMIN_PASSWORD).await.expect("changes");

@@ -9,7 +9,7 @@ mod common;
 
 use common::{ServerProcess, MEMBER_PASSWORD, WAIT};
 use iptincan::client::Client;
-use iptincan::proto::ErrorCode;
+use iptincan::proto::{ChannelId, ErrorCode};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
     ann.register("ann", MEMBER_PASSWORD).await.expect("registers");
     let mut acknowledged = BTreeSet::new();
     for i in 0..10 {
-        acknowledged.insert(ann.send(1, &format!("before the disk filled {i}")).await.expect("sends").id);
+        acknowledged.insert(ann.send(ChannelId(1), &format!("before the disk filled {i}")).await.expect("sends").id);
     }
 
     // Fill the disk completely (dd stops at "No space left on device").
@@ -67,7 +67,7 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
     let started = Instant::now();
     let refusal = loop {
         assert!(started.elapsed() < WAIT * 3, "the disk never filled up");
-        match ann.send(1, &long).await {
+        match ann.send(ChannelId(1), &long).await {
             Ok(message) => {
                 acknowledged.insert(message.id);
             }
@@ -81,21 +81,21 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
     assert!(refusal.to_string().contains("the server's disk is full; nothing was saved"), "{refusal}");
 
     // The server is still up, the connection still works, and nothing acknowledged is lost.
-    let stored = common::all_message_ids(&ann, 1).await;
+    let stored = common::all_message_ids(&ann, ChannelId(1)).await;
     assert!(acknowledged.is_subset(&stored), "lost: {:?}", acknowledged.difference(&stored).collect::<Vec<_>>());
 
     // Space comes back: so does sending.
     let freed = in_server_namespace(pid, &["rm", "-f", &filler]);
     assert!(freed.status.success(), "{freed:?}");
     let after = loop {
-        match ann.send(1, "the disk has room again").await {
+        match ann.send(ChannelId(1), "the disk has room again").await {
             Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
                 tokio::time::sleep(Duration::from_millis(60)).await
             }
             other => break other.expect("sends once space is freed"),
         }
     };
-    let page = ann.history(1, None, Some(1)).await.expect("history");
+    let page = ann.history(ChannelId(1), None, Some(1)).await.expect("history");
     assert_eq!(page.messages.first().map(|m| m.id), Some(after.id));
     let (_, status) = server.terminate();
     assert!(status.success());

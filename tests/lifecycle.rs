@@ -5,7 +5,7 @@ mod common;
 
 use common::{next_matching, run_bounded, run_server_command, write_config, ServerProcess, MEMBER_PASSWORD, WAIT};
 use iptincan::client::Client;
-use iptincan::proto::{ErrorCode, Event};
+use iptincan::proto::{ChannelId, ErrorCode, Event};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,7 @@ async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
         .unwrap_or_else(|stderr| panic!("first run failed (is something else using ports 3784-3786?): {stderr}"));
     assert_eq!(server.control.rsplit(':').next(), Some("3784"));
     assert_eq!(server.rest.rsplit(':').next(), Some("3786"));
-    let expected: BTreeSet<String> =
-        [
+    let expected: BTreeSet<String> = [
         "server.toml",
         "itc-server.db",
         "itc-server.lock",
@@ -36,9 +35,9 @@ async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
         "device-cookie.key",
         "uploads",
     ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(entries(dir.path()), expected);
     let written = std::fs::read_to_string(dir.path().join("server.toml")).expect("config");
     assert_eq!(written, iptincan::config::TEMPLATE);
@@ -191,7 +190,7 @@ async fn acknowledged_messages_survive_sigkill() {
                 if started.elapsed() > WAIT {
                     break;
                 }
-                match client.send(1, &format!("sender{n} message {i}")).await {
+                match client.send(ChannelId(1), &format!("sender{n} message {i}")).await {
                     Ok(message) => acknowledged.push(message.id),
                     Err(err) if err.code() == Some(ErrorCode::RateLimited) => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -213,7 +212,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let restarted = ServerProcess::spawn(dir.path(), &[]).expect("restarts after SIGKILL");
     let reader = Client::connect(&restarted.target(), None).await.expect("connects");
     reader.login("sender0", MEMBER_PASSWORD).await.expect("logs in");
-    let stored = common::all_message_ids(&reader, 1).await;
+    let stored = common::all_message_ids(&reader, ChannelId(1)).await;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
     restarted.terminate();
@@ -253,7 +252,7 @@ async fn logs_never_contain_secrets_or_message_text() {
     let password = "pw-MARKER-7f3a9c";
     let session = client.register("ann", password).await.expect("registers");
     let text = "text-MARKER-b41d77";
-    client.send(1, text).await.expect("sends");
+    client.send(ChannelId(1), text).await.expect("sends");
     common::assert_code(client.login("ann", "wrong-MARKER-0c9e").await, ErrorCode::NotAllowedNow);
     let other = Client::connect(&server.target(), None).await.expect("connects");
     common::assert_code(other.login("ann", "wrong-MARKER-0c9e").await, ErrorCode::InvalidCredentials);

@@ -11,14 +11,14 @@ use iptincan::client::call::Call;
 use iptincan::client::media::MediaLink;
 use iptincan::client::Client;
 use iptincan::media::packet::{Direction, DropReason, Kind, MediaHeader, Session, StreamKind};
-use iptincan::proto::{ChannelKind, ErrorCode, Event, VideoStream, VoiceSession, WrappedKeyFor};
+use iptincan::proto::{ChannelId, ChannelKind, ErrorCode, Event, VideoStream, VoiceSession, WrappedKeyFor};
 use std::time::Duration;
 
 fn voice_frame(frame: u32) -> MediaHeader {
     MediaHeader { source: 0, stream: StreamKind::Voice, flags: 0, frame, fragment: 0, fragments: 1 }
 }
 
-async fn join(client: &Client, channel_id: i64) -> (VoiceSession, MediaLink) {
+async fn join(client: &Client, channel_id: ChannelId) -> (VoiceSession, MediaLink) {
     let device_key = iptincan::e2e::DeviceKey::generate().public_base64();
     let session = client.join_voice(channel_id, &device_key).await.expect("joins");
     let link = MediaLink::open(client.host(), &session).await.expect("media link registers");
@@ -31,8 +31,8 @@ async fn nothing_arrives(link: &mut MediaLink) -> bool {
 
 struct Room {
     server: TestServer,
-    living_room: i64,
-    kitchen: i64,
+    living_room: ChannelId,
+    kitchen: ChannelId,
 }
 
 async fn room() -> Room {
@@ -101,7 +101,7 @@ async fn voice_reaches_the_channel_and_no_one_else() {
 
     let key = iptincan::e2e::DeviceKey::generate().public_base64();
     let refused = |result: Result<VoiceSession, iptincan::client::ClientError>| result.err().and_then(|e| e.code());
-    assert_eq!(refused(ann.join_voice(9999, &key).await), Some(ErrorCode::NotFound));
+    assert_eq!(refused(ann.join_voice(ChannelId(9999), &key).await), Some(ErrorCode::NotFound));
     let general = ann.find_channel("general").await.expect("general").id;
     assert_eq!(refused(ann.join_voice(general, &key).await), Some(ErrorCode::NotFound));
     assert_eq!(refused(ann.join_voice(room.living_room, "short").await), Some(ErrorCode::InvalidArgument));

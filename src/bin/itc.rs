@@ -14,7 +14,7 @@ use iptincan::client::call::Call;
 use iptincan::client::device_cookies::DeviceCookieJar;
 use iptincan::client::{Client, InviteSpec, KnownHosts, Target};
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{Channel, ChannelKind, Event, Message, Role, SessionInfo};
+use iptincan::proto::{Channel, ChannelId, ChannelKind, Event, Message, MessageId, Role, SessionInfo};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -351,7 +351,7 @@ async fn run(mut args: Args) -> Result<()> {
         Command::History { channel, limit, before } => {
             let client = logged_in(&mut args).await?.0;
             let channel = resolve_channel(&client, &channel).await?;
-            let page = client.history(channel.id, before, Some(limit)).await?;
+            let page = client.history(channel.id, before.map(MessageId), Some(limit)).await?;
             for message in &page.messages {
                 println!("{}", format_message(message));
             }
@@ -369,12 +369,12 @@ async fn run(mut args: Args) -> Result<()> {
         }
         Command::Edit { id, text } => {
             let client = logged_in(&mut args).await?.0;
-            client.edit(id, &text.join(" ")).await?;
+            client.edit(MessageId(id), &text.join(" ")).await?;
             Ok(())
         }
         Command::Delete { id } => {
             let client = logged_in(&mut args).await?.0;
-            client.delete(id).await?;
+            client.delete(MessageId(id)).await?;
             Ok(())
         }
         Command::Voice(voice) => {
@@ -630,7 +630,7 @@ async fn resolve_channel(client: &Client, name: &str) -> Result<Channel> {
     Ok(client.find_channel(name).await?)
 }
 
-async fn follow(client: &mut Client, channel_id: i64, count: Option<u64>, seconds: Option<u64>) -> Result<()> {
+async fn follow(client: &mut Client, channel_id: ChannelId, count: Option<u64>, seconds: Option<u64>) -> Result<()> {
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     while count.is_none_or(|count| seen < count) {

@@ -2,6 +2,7 @@
 
 use super::exchange::{expect_channel, expect_ok, unexpected};
 use super::{Client, ClientError};
+use crate::ids::ChannelId;
 use crate::proto::{Channel, ChannelKind, CreatedInvite, InviteInfo, Reply, Request, Role};
 
 impl Client {
@@ -16,12 +17,12 @@ impl Client {
     }
 
     /// Admin: renames a channel.
-    pub async fn rename_channel(&self, channel_id: i64, name: &str) -> Result<Channel, ClientError> {
+    pub async fn rename_channel(&self, channel_id: ChannelId, name: &str) -> Result<Channel, ClientError> {
         expect_channel(self.request(Request::RenameChannel { channel_id, name: name.into() }).await?)
     }
 
     /// Admin: deletes a channel.
-    pub async fn delete_channel(&self, channel_id: i64) -> Result<(), ClientError> {
+    pub async fn delete_channel(&self, channel_id: ChannelId) -> Result<(), ClientError> {
         expect_ok(self.request(Request::DeleteChannel { channel_id }).await?)
     }
 

@@ -8,6 +8,7 @@ use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURA
 use super::media::MediaLink;
 use super::{Client, ClientError};
 use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
+use crate::ids::ChannelId;
 use crate::media::packet::{MediaHeader, StreamKind, MAX_MEDIA_PAYLOAD};
 use crate::proto::{Event, VideoStream, WrappedKeyFor};
 use std::collections::{HashMap, VecDeque};
@@ -88,7 +89,7 @@ impl Reassembly {
 pub struct Call {
     link: MediaLink,
     device: DeviceKey,
-    channel_id: i64,
+    channel_id: ChannelId,
     session_id: u32,
     epoch: u16,
     sealer: FrameSealer,
@@ -104,7 +105,7 @@ fn e2e_error(err: e2e::E2eError) -> ClientError {
 
 impl Call {
     /// Joins `channel_id`, registers the media link and shares a first sender key.
-    pub async fn join(client: &Client, channel_id: i64) -> Result<Call, ClientError> {
+    pub async fn join(client: &Client, channel_id: ChannelId) -> Result<Call, ClientError> {
         let device = DeviceKey::generate();
         let session = client.join_voice(channel_id, &device.public_base64()).await?;
         let link = MediaLink::open(client.host(), &session).await?;
@@ -184,7 +185,7 @@ impl Call {
     }
 
     /// The voice channel of the call.
-    pub fn channel_id(&self) -> i64 {
+    pub fn channel_id(&self) -> ChannelId {
         self.channel_id
     }
 

@@ -2,6 +2,7 @@
 
 use super::exchange::{expect_channel, expect_message, expect_ok, unexpected};
 use super::{Client, ClientError};
+use crate::ids::{ChannelId, MessageId};
 use crate::proto::{Channel, ChannelKind, ChannelList, ErrorCode, HistoryPage, Message, Reply, Request, UserPresence};
 
 impl Client {
@@ -40,25 +41,25 @@ impl Client {
     }
 
     /// Sends a message; returns it as committed by the server.
-    pub async fn send(&self, channel_id: i64, body: &str) -> Result<Message, ClientError> {
+    pub async fn send(&self, channel_id: ChannelId, body: &str) -> Result<Message, ClientError> {
         expect_message(self.request(Request::SendMessage { channel_id, body: body.into() }).await?)
     }
 
     /// Edits one's own message.
-    pub async fn edit(&self, message_id: i64, body: &str) -> Result<Message, ClientError> {
+    pub async fn edit(&self, message_id: MessageId, body: &str) -> Result<Message, ClientError> {
         expect_message(self.request(Request::EditMessage { message_id, body: body.into() }).await?)
     }
 
     /// Deletes a message.
-    pub async fn delete(&self, message_id: i64) -> Result<(), ClientError> {
+    pub async fn delete(&self, message_id: MessageId) -> Result<(), ClientError> {
         expect_ok(self.request(Request::DeleteMessage { message_id }).await?)
     }
 
     /// A page of history, oldest first.
     pub async fn history(
         &self,
-        channel_id: i64,
-        before: Option<i64>,
+        channel_id: ChannelId,
+        before: Option<MessageId>,
         limit: Option<u32>,
     ) -> Result<HistoryPage, ClientError> {
         match self.request(Request::History { channel_id, before, limit }).await? {

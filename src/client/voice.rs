@@ -3,13 +3,14 @@
 
 use super::exchange::{expect_ok, unexpected};
 use super::{Client, ClientError};
+use crate::ids::ChannelId;
 use crate::proto::{Reply, Request, VideoStream, VoiceSession, WrappedKeyFor};
 
 impl Client {
     /// Joins a voice channel publishing `device_key` (see [`crate::e2e::DeviceKey`]); open a
     /// [`media::MediaLink`](super::media::MediaLink) with the answer, or use
     /// [`call::Call`](super::call::Call) which does all of it.
-    pub async fn join_voice(&self, channel_id: i64, device_key: &str) -> Result<VoiceSession, ClientError> {
+    pub async fn join_voice(&self, channel_id: ChannelId, device_key: &str) -> Result<VoiceSession, ClientError> {
         match self.request(Request::JoinVoice { channel_id, device_key: device_key.into() }).await? {
             Reply::VoiceSession(session) => Ok(session),
             other => Err(unexpected(other)),
@@ -32,7 +33,7 @@ impl Client {
     }
 
     /// Admin: moves a user's voice sessions to another voice channel.
-    pub async fn move_voice(&self, username: &str, channel_id: i64) -> Result<(), ClientError> {
+    pub async fn move_voice(&self, username: &str, channel_id: ChannelId) -> Result<(), ClientError> {
         expect_ok(self.request(Request::MoveVoice { username: username.into(), channel_id }).await?)
     }
 

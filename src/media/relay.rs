@@ -23,6 +23,7 @@
 //! can spend another session's budget with forged packets.
 
 use super::packet::{DropCounts, DropReason, Header, Kind, MediaHeader, Session, StreamKind};
+use crate::ids::ChannelId;
 use crate::ratelimit::{Rate, TokenBucket};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -66,7 +67,7 @@ struct Member<T> {
 /// Where a session is kept: its channel, and its position in that channel's list.
 #[derive(Debug, Clone, Copy)]
 struct Place {
-    channel: i64,
+    channel: ChannelId,
     position: usize,
 }
 
@@ -93,7 +94,7 @@ pub struct Relay<T> {
     /// Where each session is kept.
     places: HashMap<u32, Place>,
     /// Each channel's sessions; a channel without sessions has no entry.
-    channels: HashMap<i64, Vec<Member<T>>>,
+    channels: HashMap<ChannelId, Vec<Member<T>>>,
     drops: DropCounts,
     forwarded: u64,
     talking_changes: Vec<TalkingChange>,
@@ -181,7 +182,7 @@ impl Outgoing {
 impl<T> Relay<T> {
     /// Adds a session in `channel`, keyed with `key` (the server's side of it), at `now`, with
     /// its owner's `record`. A session already under `id` is replaced.
-    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: i64, now: Instant, record: T) {
+    pub fn add(&mut self, id: u32, key: &[u8; 32], channel: ChannelId, now: Instant, record: T) {
         self.remove(id);
         let member = Member {
             id,
@@ -201,7 +202,7 @@ impl<T> Relay<T> {
 
     /// Removes a session (its packets are dropped as unknown from now on); returns its channel
     /// and record.
-    pub fn remove(&mut self, id: u32) -> Option<(i64, T)> {
+    pub fn remove(&mut self, id: u32) -> Option<(ChannelId, T)> {
         let place = self.places.remove(&id)?;
         let members = self.channels.get_mut(&place.channel)?;
         if place.position >= members.len() {
@@ -224,27 +225,27 @@ impl<T> Relay<T> {
     }
 
     /// A session's channel and record.
-    pub fn get(&self, id: u32) -> Option<(i64, &T)> {
+    pub fn get(&self, id: u32) -> Option<(ChannelId, &T)> {
         let place = self.places.get(&id)?;
         Some((place.channel, &self.member(*place)?.record))
     }
 
     /// A session's channel and record, to change (what [`Participant`] reads takes effect with
     /// the next packet).
-    pub fn get_mut(&mut self, id: u32) -> Option<(i64, &mut T)> {
+    pub fn get_mut(&mut self, id: u32) -> Option<(ChannelId, &mut T)> {
         let place = *self.places.get(&id)?;
         Some((place.channel, &mut self.member_mut(place)?.record))
     }
 
     /// Every session: id, channel and record.
-    pub fn sessions(&self) -> impl Iterator<Item = (u32, i64, &T)> {
+    pub fn sessions(&self) -> impl Iterator<Item = (u32, ChannelId, &T)> {
         self.channels
             .iter()
             .flat_map(|(channel, members)| members.iter().map(|member| (member.id, *channel, &member.record)))
     }
 
     /// The sessions of one channel: id and record.
-    pub fn channel(&self, channel: i64) -> impl Iterator<Item = (u32, &T)> {
+    pub fn channel(&self, channel: ChannelId) -> impl Iterator<Item = (u32, &T)> {
         self.channels.get(&channel).into_iter().flatten().map(|member| (member.id, &member.record))
     }
 
@@ -433,7 +434,7 @@ mod tests {
     impl Peer {
         fn join(relay: &mut Relay<Flags>, id: u32, channel: i64, port: u16) -> Peer {
             let key = [id as u8; 32];
-            relay.add(id, &key, channel, Instant::now(), Flags::default());
+            relay.add(id, &key, ChannelId(channel), Instant::now(), Flags::default());
             let mut peer = Peer { crypto: Session::new(id, &key, Direction::ToServer), addr: addr(port) };
             let mut wire = Vec::new();
             peer.crypto.seal(Kind::Keepalive, &[], &mut wire).expect("seals");
@@ -513,9 +514,9 @@ mod tests {
         let mut bob = Peer::join(&mut relay, 2, 10, 5002);
         let mut cat = Peer::join(&mut relay, 3, 10, 5003);
         let _dan = Peer::join(&mut relay, 4, 11, 5004);
-        assert_eq!(relay.remove(1).map(|(channel, _)| channel), Some(10));
+        assert_eq!(relay.remove(1).map(|(channel, _)| channel), Some(ChannelId(10)));
         assert!(relay.remove(1).is_none(), "gone");
-        assert_eq!(relay.get(3).map(|(channel, _)| channel), Some(10), "cat took ann's place");
+        assert_eq!(relay.get(3).map(|(channel, _)| channel), Some(ChannelId(10)), "cat took ann's place");
         let mut out = Outgoing::default();
         relay.handle(cat.addr, &mut cat.media(b"hi"), Instant::now(), &mut out);
         assert_eq!(destinations(&out), [bob.addr]);
@@ -523,10 +524,10 @@ mod tests {
         relay.handle(bob.addr, &mut bob.media(b"hi"), Instant::now(), &mut out);
         assert_eq!(destinations(&out), [cat.addr]);
         relay.remove(4);
-        assert_eq!(relay.channel(11).count(), 0, "an empty channel is forgotten");
-        let mut left: Vec<(u32, i64)> = relay.sessions().map(|(id, channel, _)| (id, channel)).collect();
+        assert_eq!(relay.channel(ChannelId(11)).count(), 0, "an empty channel is forgotten");
+        let mut left: Vec<(u32, ChannelId)> = relay.sessions().map(|(id, channel, _)| (id, channel)).collect();
         left.sort();
-        assert_eq!(left, [(2, 10), (3, 10)]);
+        assert_eq!(left, [(2, ChannelId(10)), (3, ChannelId(10))]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
 use super::{Category, Channel, Message, User, UserPresence, VideoStream};
+use crate::ids::{ChannelId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Server-pushed notifications.
@@ -15,9 +16,9 @@ pub enum Event {
     /// A message was deleted.
     MessageDeleted {
         /// Its channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The message.
-        message_id: i64,
+        message_id: MessageId,
     },
     /// A channel appeared (or a direct channel that includes the user).
     ChannelCreated(Channel),
@@ -26,7 +27,7 @@ pub enum Event {
     /// A channel was deleted.
     ChannelDeleted {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
     },
     /// A category appeared.
     CategoryCreated(Category),
@@ -42,7 +43,7 @@ pub enum Event {
     /// A user joined a voice channel; `session_id` is the `source` of their media.
     VoiceJoined {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// Who.
         user: User,
         /// Their media session.
@@ -53,7 +54,7 @@ pub enum Event {
     /// A voice member's mute or deafen state changed.
     VoiceState {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The member's media session.
         session_id: u32,
         /// Muted by themselves.
@@ -66,12 +67,12 @@ pub enum Event {
     /// An admin moved this connection's voice session: it has ended; join `channel_id`.
     VoiceMoved {
         /// The voice channel to join.
-        channel_id: i64,
+        channel_id: ChannelId,
     },
     /// A member started sending video.
     VideoStarted {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The sender's media session.
         session_id: u32,
         /// Camera or screen.
@@ -80,7 +81,7 @@ pub enum Event {
     /// A member stopped sending video.
     VideoStopped {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The sender's media session.
         session_id: u32,
         /// Camera or screen.
@@ -105,7 +106,7 @@ pub enum Event {
     /// A voice member started or stopped talking (from the flow of their media).
     Talking {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The member's media session.
         session_id: u32,
         /// Talking now or not.
@@ -114,7 +115,7 @@ pub enum Event {
     /// Another member's end-to-end media key, wrapped for this device.
     MediaKey {
         /// The voice channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// The sender's media session.
         sender: u32,
         /// The key's id.
@@ -127,9 +128,9 @@ pub enum Event {
     /// A user left a voice channel.
     VoiceLeft {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// Who.
-        user_id: i64,
+        user_id: UserId,
         /// The media session that ended.
         session_id: u32,
     },

@@ -21,6 +21,7 @@ mod reply;
 mod request;
 mod session;
 
+pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 pub use event::Event;
 pub use framing::{
     decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,
@@ -45,7 +46,8 @@ mod tests {
 
     #[test]
     fn wire_shape_is_the_documented_one() {
-        let frame = ClientFrame { id: 7, request: Request::SendMessage { channel_id: 1, body: "hi".into() } };
+        let frame =
+            ClientFrame { id: 7, request: Request::SendMessage { channel_id: ChannelId(1), body: "hi".into() } };
         let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
         assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));
         let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");
@@ -55,7 +57,7 @@ mod tests {
         let json: serde_json::Value = parse_payload(&encode_frame(&reply)[HEADER_LEN..]).expect("json");
         assert_eq!(json, serde_json::json!({"type": "reply", "id": 7, "result": {"kind": "pong"}}));
 
-        let event = ServerFrame::Event { event: Event::ChannelDeleted { channel_id: 3 } };
+        let event = ServerFrame::Event { event: Event::ChannelDeleted { channel_id: ChannelId(3) } };
         let json: serde_json::Value = parse_payload(&encode_frame(&event)[HEADER_LEN..]).expect("json");
         assert_eq!(
             json,
@@ -75,7 +77,7 @@ mod tests {
         let json: serde_json::Value = parse_payload(&encode_frame(&with)[HEADER_LEN..]).expect("json");
         assert_eq!(json["args"], serde_json::json!({"username": "ann", "password": "pw", "device": "n.m"}));
 
-        let user = User { id: 2, username: "ann".into(), role: Role::Member };
+        let user = User { id: UserId(2), username: "ann".into(), role: Role::Member };
         let session = SessionInfo {
             token: "t".into(),
             expires_at: 1,
@@ -102,7 +104,7 @@ mod tests {
             ServerFrame::Reply {
                 id: 2,
                 result: Reply::Users(vec![UserPresence {
-                    user: User { id: 1, username: "ann".into(), role: Role::Admin },
+                    user: User { id: UserId(1), username: "ann".into(), role: Role::Admin },
                     online: true,
                     status: Some("cooking".into()),
                 }]),

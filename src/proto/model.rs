@@ -1,13 +1,14 @@
 //! The shared model types that requests, replies and events carry: users and roles, channels
 //! and categories, messages and history, voice sessions and members.
 
+use crate::ids::{ChannelId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// An account.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct User {
     /// Id.
-    pub id: i64,
+    pub id: UserId,
     /// Name.
     pub username: String,
     /// Role.
@@ -75,7 +76,7 @@ pub enum ChannelKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Channel {
     /// Id.
-    pub id: i64,
+    pub id: ChannelId,
     /// Category, if any.
     pub category_id: Option<i64>,
     /// Name (for direct channels: the two user names joined by `+`).
@@ -83,7 +84,7 @@ pub struct Channel {
     /// Kind.
     pub kind: ChannelKind,
     /// For direct channels, the two users' ids; empty otherwise.
-    pub members: Vec<i64>,
+    pub members: Vec<UserId>,
 }
 
 /// A category of channels.
@@ -110,11 +111,11 @@ pub struct ChannelList {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Message {
     /// Id; increases with time.
-    pub id: i64,
+    pub id: MessageId,
     /// Channel.
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     /// Author's user id.
-    pub author_id: i64,
+    pub author_id: UserId,
     /// Author's user name.
     pub author: String,
     /// Text.
@@ -129,7 +130,7 @@ pub struct Message {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VoiceSession {
     /// The voice channel joined.
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     /// Session id, in every media packet header.
     pub session_id: u32,
     /// The 32-byte ChaCha20-Poly1305 key, base64url without padding.

@@ -2,6 +2,7 @@
 //! limits on what a request may carry.
 
 use super::{ChannelKind, Role, VideoStream, WrappedKeyFor};
+use crate::ids::{ChannelId, MessageId};
 use serde::{Deserialize, Serialize};
 
 /// Longest chat message body, in characters.
@@ -80,28 +81,28 @@ pub enum Request {
     /// Post a message to a channel.
     SendMessage {
         /// Target channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// Text, at most [`MAX_MESSAGE_CHARS`] characters.
         body: String,
     },
     /// Replace the body of one's own message.
     EditMessage {
         /// The message.
-        message_id: i64,
+        message_id: MessageId,
         /// New text.
         body: String,
     },
     /// Delete one's own message (admins: any message).
     DeleteMessage {
         /// The message.
-        message_id: i64,
+        message_id: MessageId,
     },
     /// A page of a channel's history, oldest first.
     History {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// Only messages with an id below this one; `null` for the newest page.
-        before: Option<i64>,
+        before: Option<MessageId>,
         /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
         limit: Option<u32>,
     },
@@ -140,19 +141,19 @@ pub enum Request {
     /// Admin: rename a channel.
     RenameChannel {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// New name.
         name: String,
     },
     /// Admin: delete a channel and its messages.
     DeleteChannel {
         /// The channel.
-        channel_id: i64,
+        channel_id: ChannelId,
     },
     /// Join a voice channel (leaving any other): returns a media session for UDP.
     JoinVoice {
         /// The voice channel.
-        channel_id: i64,
+        channel_id: ChannelId,
         /// This device's X25519 public key for end-to-end key wrapping (32 bytes, base64url).
         device_key: String,
     },
@@ -213,7 +214,7 @@ pub enum Request {
         /// The user.
         username: String,
         /// The voice channel to move them to.
-        channel_id: i64,
+        channel_id: ChannelId,
     },
     /// Admin: mute (or unmute) a user in every voice channel.
     ServerMute {

@@ -2,6 +2,7 @@
 //! role first and answers `forbidden` to members.
 
 use super::context::{require_admin, Conn, Failure, Shared};
+use crate::ids::ChannelId;
 use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, UserPresence};
 
 /// Longest channel or category name, in characters.
@@ -66,7 +67,7 @@ pub async fn create_channel(
 }
 
 /// `rename_channel`.
-pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: i64, name: String) -> Result<Reply, Failure> {
+pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId, name: String) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "rename channels")?;
     let channel = ctx.store.rename_channel(channel_id, clean_name(&name)?).await?;
     broadcast(ctx, Event::ChannelRenamed(channel.clone()));
@@ -74,7 +75,7 @@ pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: i64, name: St
 }
 
 /// `delete_channel` (the dispatcher then ends the calls in it).
-pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: i64) -> Result<Reply, Failure> {
+pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "delete channels")?;
     ctx.store.delete_channel(channel_id).await?;
     broadcast(ctx, Event::ChannelDeleted { channel_id });

@@ -7,6 +7,7 @@
 //! messages a second.
 
 use super::context::{Conn, Failure, Shared};
+use crate::ids::{ChannelId, MessageId, UserId};
 use crate::proto::{
     encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
     UserPresence, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
@@ -24,7 +25,7 @@ pub fn message_limiter() -> RateLimiter {
 }
 
 /// Who may read a channel.
-fn can_read(channel: &Channel, user_id: i64) -> bool {
+fn can_read(channel: &Channel, user_id: UserId) -> bool {
     channel.kind != ChannelKind::Direct || channel.members.contains(&user_id)
 }
 
@@ -33,7 +34,7 @@ pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
     ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event }));
 }
 
-async fn readable_channel(ctx: &Shared, channel_id: i64, user: &User) -> Result<Channel, Failure> {
+async fn readable_channel(ctx: &Shared, channel_id: ChannelId, user: &User) -> Result<Channel, Failure> {
     match ctx.store.channel(channel_id).await? {
         Some(channel) if can_read(&channel, user.id) => Ok(channel),
         _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
@@ -93,7 +94,7 @@ pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Re
 }
 
 /// `send_message`.
-pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: i64, body: String) -> Result<Reply, Failure> {
+pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: ChannelId, body: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
@@ -104,7 +105,7 @@ pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: i64, body: Stri
 }
 
 /// `edit_message`: authors edit their own messages.
-pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: i64, body: String) -> Result<Reply, Failure> {
+pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
@@ -118,7 +119,7 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: i64, body: Stri
 }
 
 /// `delete_message`: authors delete their own, admins any.
-pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: i64) -> Result<Reply, Failure> {
+pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: MessageId) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let (channel, message) = own_message(ctx, &user, message_id).await?;
     if message.author_id != user.id && user.role != crate::proto::Role::Admin {
@@ -129,7 +130,11 @@ pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: i64) -> Resul
     Ok(Reply::Ok)
 }
 
-async fn own_message(ctx: &Shared, user: &User, message_id: i64) -> Result<(Channel, crate::proto::Message), Failure> {
+async fn own_message(
+    ctx: &Shared,
+    user: &User,
+    message_id: MessageId,
+) -> Result<(Channel, crate::proto::Message), Failure> {
     let not_found = || Failure::new(ErrorCode::NotFound, format!("no message {message_id}"));
     let message = ctx.store.message(message_id).await?.ok_or_else(not_found)?;
     let channel = readable_channel(ctx, message.channel_id, user).await.map_err(|_| not_found())?;
@@ -140,8 +145,8 @@ async fn own_message(ctx: &Shared, user: &User, message_id: i64) -> Result<(Chan
 pub async fn history(
     ctx: &Shared,
     conn: &Conn,
-    channel_id: i64,
-    before: Option<i64>,
+    channel_id: ChannelId,
+    before: Option<MessageId>,
     limit: Option<u32>,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;

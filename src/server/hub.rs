@@ -5,6 +5,7 @@
 //! consumer and is told to close (its history stays in the store for when it comes back).
 //! Holds no I/O; the connection tasks own the sockets.
 
+use crate::ids::UserId;
 use crate::proto::{ErrorCode, Role, User};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ pub struct ServerFull(pub u32);
 #[derive(Debug, Default)]
 struct Inner {
     connections: HashMap<u64, Member>,
-    by_user: HashMap<i64, Vec<u64>>,
+    by_user: HashMap<UserId, Vec<u64>>,
 }
 
 /// Shared by every connection of one server.
@@ -158,12 +159,12 @@ impl Hub {
     }
 
     /// Whether a user has at least one connection.
-    pub fn is_online(&self, user_id: i64) -> bool {
+    pub fn is_online(&self, user_id: UserId) -> bool {
         self.lock().by_user.contains_key(&user_id)
     }
 
     /// Records a role change on the user's live connections.
-    pub fn set_role(&self, user_id: i64, role: Role) {
+    pub fn set_role(&self, user_id: UserId, role: Role) {
         let mut inner = self.lock();
         for member in inner.connections.values_mut().filter(|m| m.user.id == user_id) {
             member.user.role = role;
@@ -171,7 +172,7 @@ impl Hub {
     }
 
     /// Closes every connection of `user_id` except `keep`: their sessions have ended.
-    pub fn end_other_sessions(&self, user_id: i64, keep: u64, reason: &str) {
+    pub fn end_other_sessions(&self, user_id: UserId, keep: u64, reason: &str) {
         let inner = self.lock();
         let others = inner.by_user.get(&user_id).into_iter().flatten().filter(|connection| **connection != keep);
         for member in others.filter_map(|connection| inner.connections.get(connection)) {
@@ -188,7 +189,7 @@ impl Hub {
 
     /// Queues `frame` to a channel's audience: the listed users (a direct channel's two
     /// members), or everyone logged in when the list is empty (a public channel).
-    pub fn send_to_audience(&self, users: &[i64], frame: &Bytes) {
+    pub fn send_to_audience(&self, users: &[UserId], frame: &Bytes) {
         if users.is_empty() {
             self.broadcast(frame);
         } else {
@@ -205,7 +206,7 @@ impl Hub {
     }
 
     /// Queues `frame` to every connection of the given users.
-    pub fn send_to_users(&self, user_ids: &[i64], frame: &Bytes) {
+    pub fn send_to_users(&self, user_ids: &[UserId], frame: &Bytes) {
         let inner = self.lock();
         for connection in user_ids.iter().filter_map(|id| inner.by_user.get(id)).flatten() {
             if let Some(member) = inner.connections.get(connection) {
@@ -227,7 +228,7 @@ mod tests {
 
     fn member(id: i64, capacity: usize) -> (Member, mpsc::Receiver<Bytes>) {
         let (outbox, inbox) = mpsc::channel(capacity);
-        let user = User { id, username: format!("u{id}"), role: Role::Member };
+        let user = User { id: UserId(id), username: format!("u{id}"), role: Role::Member };
         (Member { user, outbox, eviction: Eviction::default() }, inbox)
     }
 
@@ -242,7 +243,7 @@ mod tests {
         hub.join(1, here, 10).expect("room");
         hub.join(2, elsewhere, 10).expect("room");
         hub.join(3, someone_else, 10).expect("room");
-        hub.end_other_sessions(1, 1, "password changed");
+        hub.end_other_sessions(UserId(1), 1, "password changed");
         assert!(!here_eviction.is_evicted());
         assert!(!other_eviction.is_evicted());
         assert_eq!(elsewhere_eviction.evicted().await, (ErrorCode::SessionEnded, "password changed".to_string()));
@@ -257,7 +258,7 @@ mod tests {
         assert!(!hub.join(11, a2, 5).expect("room"));
         assert_eq!(hub.users_online(), 1);
         assert_eq!(hub.leave(10), None);
-        assert_eq!(hub.leave(11).map(|u| u.id), Some(1));
+        assert_eq!(hub.leave(11).map(|u| u.id), Some(UserId(1)));
         assert_eq!(hub.users_online(), 0);
         assert_eq!(hub.leave(11), None);
     }
@@ -296,7 +297,7 @@ mod tests {
         let evict_b = b.eviction.clone();
         hub.join(1, a, 10).expect("room");
         hub.join(2, b, 10).expect("room");
-        hub.send_to_users(&[1], &Bytes::from_static(b"x"));
+        hub.send_to_users(&[UserId(1)], &Bytes::from_static(b"x"));
         assert_eq!(inbox_a.try_recv().ok(), Some(Bytes::from_static(b"x")));
         assert!(inbox_b.try_recv().is_err());
         hub.broadcast(&Bytes::from_static(b"y"));

@@ -10,6 +10,7 @@
 use super::context::{require_admin, token_hash, Conn, Failure, Shared};
 use crate::clock::now_ms;
 use crate::code::{CodeError, ConnectionCode, Invite};
+use crate::ids::UserId;
 use crate::proto::{CreatedInvite, ErrorCode, Reply, Role};
 use crate::store::{NewInvite, Store, StoreError};
 
@@ -88,7 +89,7 @@ impl InviteOptions {
 /// Makes an invite in `store` for the server at `code`, on behalf of the admin `created_by`.
 pub async fn create(
     store: &Store,
-    created_by: Option<i64>,
+    created_by: Option<UserId>,
     options: InviteOptions,
     code: ConnectionCode,
 ) -> Result<CreatedInvite, InviteError> {

@@ -10,6 +10,7 @@
 
 mod sessions;
 
+use crate::ids::ChannelId;
 pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
 
 use super::context::{require_admin, Conn, Failure, Shared};
@@ -88,7 +89,12 @@ fn invalid(message: impl Into<String>) -> Failure {
 }
 
 /// `join_voice`: leaves any current voice channel, then joins `channel_id`.
-pub async fn join_voice(ctx: &Shared, conn: &mut Conn, channel_id: i64, device_key: String) -> Result<Reply, Failure> {
+pub async fn join_voice(
+    ctx: &Shared,
+    conn: &mut Conn,
+    channel_id: ChannelId,
+    device_key: String,
+) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     if URL_SAFE_NO_PAD.decode(&device_key).map(|key| key.len()) != Ok(32) {
         return Err(invalid("device_key must be a 32-byte X25519 public key in base64url"));
@@ -178,7 +184,7 @@ fn announce_left(ctx: &Shared, ended: &[Seat]) {
 }
 
 /// Ends every media session in a channel that is being deleted.
-pub fn end_channel(ctx: &Shared, channel_id: i64) {
+pub fn end_channel(ctx: &Shared, channel_id: ChannelId) {
     announce_left(ctx, &ctx.voice.end_where(|channel, _| channel == channel_id));
 }
 
@@ -194,7 +200,7 @@ fn own_seat(ctx: &Shared, conn: &Conn) -> Result<Seat, Failure> {
 }
 
 /// Another member of the caller's call.
-fn fellow(ctx: &Shared, channel_id: i64, session_id: u32) -> Result<Seat, Failure> {
+fn fellow(ctx: &Shared, channel_id: ChannelId, session_id: u32) -> Result<Seat, Failure> {
     ctx.voice
         .get(session_id)
         .filter(|seat| seat.channel_id == channel_id)
@@ -244,7 +250,7 @@ pub fn to_sender(ctx: &Shared, conn: &Conn, sender: u32, event: impl FnOnce(u32)
 
 /// `move_voice`: an admin ends a user's voice sessions and tells each of their connections to
 /// join `channel_id` (a client rejoins with fresh keys, so end-to-end protection holds).
-pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: i64) -> Result<Reply, Failure> {
+pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: ChannelId) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "move others")?;
     let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
     let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;

@@ -2,13 +2,14 @@
 //! and the direct channel between two users.
 
 use super::{Store, StoreError};
+use crate::ids::{ChannelId, UserId};
 use crate::proto::{Category, Channel, ChannelKind, User};
 use rusqlite::{params, Connection, OptionalExtension};
 
 impl Store {
     /// All categories and the channels `user_id` can read (every public channel, and direct
     /// channels the user is in).
-    pub async fn list_channels(&self, user_id: i64) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
+    pub async fn list_channels(&self, user_id: UserId) -> Result<(Vec<Category>, Vec<Channel>), StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare("SELECT id, name, position FROM categories ORDER BY position, id")?;
             let categories = stmt
@@ -19,7 +20,7 @@ impl Store {
                     OR EXISTS (SELECT 1 FROM direct_members m WHERE m.channel_id = c.id AND m.user_id = ?1)
                  ORDER BY position, id",
             )?;
-            let ids = stmt.query_map([user_id], |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let ids = stmt.query_map([user_id], |row| row.get::<_, ChannelId>(0))?.collect::<Result<Vec<_>, _>>()?;
             let channels = ids
                 .into_iter()
                 .map(|id| load_channel(conn, id)?.ok_or(StoreError::NotFound))
@@ -30,7 +31,7 @@ impl Store {
     }
 
     /// One channel.
-    pub async fn channel(&self, channel_id: i64) -> Result<Option<Channel>, StoreError> {
+    pub async fn channel(&self, channel_id: ChannelId) -> Result<Option<Channel>, StoreError> {
         self.read(move |conn| load_channel(conn, channel_id)).await
     }
 
@@ -90,13 +91,13 @@ impl Store {
                 "INSERT INTO channels (category_id, name, kind, position) VALUES (?1, ?2, ?3, ?4)",
                 params![category_id, name, kind_name(kind), position],
             )?;
-            load_channel(conn, conn.last_insert_rowid())?.ok_or(StoreError::NotFound)
+            load_channel(conn, ChannelId(conn.last_insert_rowid()))?.ok_or(StoreError::NotFound)
         })
         .await
     }
 
     /// Renames a public channel.
-    pub async fn rename_channel(&self, channel_id: i64, name: String) -> Result<Channel, StoreError> {
+    pub async fn rename_channel(&self, channel_id: ChannelId, name: String) -> Result<Channel, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE channels SET name = ?1 WHERE id = ?2 AND kind != 'direct'",
@@ -111,7 +112,7 @@ impl Store {
     }
 
     /// Deletes a public channel and its messages.
-    pub async fn delete_channel(&self, channel_id: i64) -> Result<(), StoreError> {
+    pub async fn delete_channel(&self, channel_id: ChannelId) -> Result<(), StoreError> {
         self.write(move |conn| {
             match conn.execute("DELETE FROM channels WHERE id = ?1 AND kind != 'direct'", [channel_id])? {
                 0 => Err(StoreError::NotFound),
@@ -126,7 +127,7 @@ impl Store {
         self.write(move |conn| {
             let (low, high) = if a.id <= b.id { (&a, &b) } else { (&b, &a) };
             let key = format!("{}:{}", low.id, high.id);
-            let existing: Option<i64> =
+            let existing: Option<ChannelId> =
                 conn.query_row("SELECT id FROM channels WHERE direct_key = ?1", [&key], |row| row.get(0)).optional()?;
             let (id, created) = match existing {
                 Some(id) => (id, false),
@@ -136,7 +137,7 @@ impl Store {
                          VALUES (NULL, ?1, 'direct', 0, ?2)",
                         params![format!("{}+{}", low.username, high.username), key],
                     )?;
-                    let id = conn.last_insert_rowid();
+                    let id = ChannelId(conn.last_insert_rowid());
                     let mut insert =
                         conn.prepare("INSERT OR IGNORE INTO direct_members (channel_id, user_id) VALUES (?1, ?2)")?;
                     insert.execute(params![id, low.id])?;
@@ -157,10 +158,10 @@ fn kind_name(kind: ChannelKind) -> &'static str {
     }
 }
 
-fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, StoreError> {
+fn load_channel(conn: &Connection, channel_id: ChannelId) -> Result<Option<Channel>, StoreError> {
     let row = conn
         .query_row("SELECT id, category_id, name, kind FROM channels WHERE id = ?1", [channel_id], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+            Ok((row.get::<_, ChannelId>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
         })
         .optional()?;
     let Some((id, category_id, name, kind)) = row else {
@@ -174,7 +175,7 @@ fn load_channel(conn: &Connection, channel_id: i64) -> Result<Option<Channel>, S
     let members = if kind == ChannelKind::Direct {
         let mut stmt =
             conn.prepare_cached("SELECT user_id FROM direct_members WHERE channel_id = ?1 ORDER BY user_id")?;
-        let members = stmt.query_map([id], |row| row.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let members = stmt.query_map([id], |row| row.get(0))?.collect::<Result<Vec<UserId>, _>>()?;
         members
     } else {
         Vec::new()

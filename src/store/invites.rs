@@ -3,6 +3,7 @@
 
 use super::users::{insert_user, role_from_name};
 use super::{Store, StoreError};
+use crate::ids::UserId;
 use crate::proto::{InviteInfo, InviteState, Role, User};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -37,7 +38,7 @@ pub struct NewInvite {
     /// The admin's note.
     pub note: Option<String>,
     /// The admin who made it.
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
 }
 
 impl Store {

@@ -1,6 +1,7 @@
 //! Chat messages: storing, editing and deleting them, and pages of a channel's history.
 
 use super::{Store, StoreError};
+use crate::ids::{ChannelId, MessageId};
 use crate::proto::{HistoryPage, Message, User};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -8,7 +9,7 @@ impl Store {
     /// Stores a message; resolves once it is durable.
     pub async fn insert_message(
         &self,
-        channel_id: i64,
+        channel_id: ChannelId,
         author: User,
         body: String,
         now: i64,
@@ -19,7 +20,7 @@ impl Store {
             )?
             .execute(params![channel_id, author.id, body, now])?;
             Ok(Message {
-                id: conn.last_insert_rowid(),
+                id: MessageId(conn.last_insert_rowid()),
                 channel_id,
                 author_id: author.id,
                 author: author.username,
@@ -32,12 +33,12 @@ impl Store {
     }
 
     /// One message.
-    pub async fn message(&self, message_id: i64) -> Result<Option<Message>, StoreError> {
+    pub async fn message(&self, message_id: MessageId) -> Result<Option<Message>, StoreError> {
         self.read(move |conn| load_message(conn, message_id)).await
     }
 
     /// Replaces a message's body.
-    pub async fn edit_message(&self, message_id: i64, body: String, now: i64) -> Result<Message, StoreError> {
+    pub async fn edit_message(&self, message_id: MessageId, body: String, now: i64) -> Result<Message, StoreError> {
         self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE messages SET body = ?1, edited_at = ?2 WHERE id = ?3",
@@ -52,7 +53,7 @@ impl Store {
     }
 
     /// Deletes a message for good.
-    pub async fn delete_message(&self, message_id: i64) -> Result<(), StoreError> {
+    pub async fn delete_message(&self, message_id: MessageId) -> Result<(), StoreError> {
         self.write(move |conn| match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
@@ -61,13 +62,18 @@ impl Store {
     }
 
     /// Up to `limit` messages of a channel with ids below `before`, oldest first.
-    pub async fn history(&self, channel_id: i64, before: Option<i64>, limit: u32) -> Result<HistoryPage, StoreError> {
+    pub async fn history(
+        &self,
+        channel_id: ChannelId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
             ))?;
             let mut messages = stmt
-                .query_map(params![channel_id, before.unwrap_or(i64::MAX), limit + 1], message_row)?
+                .query_map(params![channel_id, before.unwrap_or(MessageId(i64::MAX)), limit + 1], message_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
@@ -92,6 +98,6 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-fn load_message(conn: &Connection, message_id: i64) -> Result<Option<Message>, StoreError> {
+fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {
     Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?)
 }

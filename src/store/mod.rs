@@ -27,6 +27,8 @@ pub use snapshot::{check_integrity, snapshot};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
 
+use crate::ids::{ChannelId, MessageId, UserId};
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use schema::{configure, migrate};
 use std::path::{Path, PathBuf};
@@ -284,6 +286,25 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>, dis
     }
 }
 
+/// Binds and reads the typed row ids as SQLite integers: the one place they meet SQL.
+macro_rules! sql_row_id {
+    ($($id:ident),*) => {$(
+        impl ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.get()))
+            }
+        }
+
+        impl FromSql for $id {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<$id> {
+                i64::column_result(value).map($id)
+            }
+        }
+    )*};
+}
+
+sql_row_id!(UserId, ChannelId, MessageId);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,9 +327,9 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 if i % 50 == 0 {
                     // A duplicate user in the same batch must fail alone.
-                    store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| 0)
+                    store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| ())
                 } else {
-                    store.insert_message(1, user, format!("m{i}"), i).await.map(|m| m.id)
+                    store.insert_message(ChannelId(1), user, format!("m{i}"), i).await.map(|_| ())
                 }
             }));
         }
@@ -321,10 +342,10 @@ mod tests {
             }
         }
         assert_eq!(ok, 196);
-        let page = store.history(1, None, 100).await.expect("ok");
+        let page = store.history(ChannelId(1), None, 100).await.expect("ok");
         assert_eq!(page.messages.len(), 100);
         assert!(page.has_more);
-        let older = store.history(1, Some(page.messages[0].id), 100).await.expect("ok");
+        let older = store.history(ChannelId(1), Some(page.messages[0].id), 100).await.expect("ok");
         assert_eq!(older.messages.len(), 96);
         assert!(!older.has_more);
         assert!(older.messages.windows(2).all(|w| w[0].id < w[1].id));

@@ -1,6 +1,7 @@
 //! Accounts (the default admin, registration, passwords, roles, status) and their login sessions.
 
 use super::{Store, StoreError};
+use crate::ids::UserId;
 use crate::proto::{Role, User, UserPresence};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -62,7 +63,7 @@ impl Store {
     /// Replaces a user's password hash and clears the must-change flag; ends their other sessions.
     pub async fn set_password(
         &self,
-        user_id: i64,
+        user_id: UserId,
         password_hash: String,
         keep_token_hash: Vec<u8>,
     ) -> Result<(), StoreError> {
@@ -92,7 +93,7 @@ impl Store {
     }
 
     /// Sets or clears a user's custom status.
-    pub async fn set_status(&self, user_id: i64, status: Option<String>) -> Result<(), StoreError> {
+    pub async fn set_status(&self, user_id: UserId, status: Option<String>) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute("UPDATE users SET status = ?1 WHERE id = ?2", params![status, user_id])?;
             Ok(())
@@ -119,7 +120,7 @@ impl Store {
     pub async fn create_session(
         &self,
         token_hash: Vec<u8>,
-        user_id: i64,
+        user_id: UserId,
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -170,7 +171,7 @@ pub(super) fn insert_user(
             Err(StoreError::UsernameTaken)
         }
         Err(err) => Err(err.into()),
-        Ok(_) => Ok(User { id: conn.last_insert_rowid(), username, role }),
+        Ok(_) => Ok(User { id: UserId(conn.last_insert_rowid()), username, role }),
     }
 }
 

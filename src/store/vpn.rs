@@ -2,6 +2,7 @@
 //! device with its address and own cap.
 
 use super::{Store, StoreError};
+use crate::ids::UserId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// A VPN peer: a member's device with a WireGuard public key and a tunnel address.
@@ -10,7 +11,7 @@ pub struct VpnPeerRecord {
     /// Row id.
     pub id: i64,
     /// The member it belongs to.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The member's name.
     pub username: String,
     /// The device's label (e.g. "phone", "itc").
@@ -74,7 +75,7 @@ impl Store {
     /// address, same cap).
     pub async fn put_vpn_peer(
         &self,
-        user_id: i64,
+        user_id: UserId,
         name: String,
         public_key: [u8; 32],
         subnet: crate::subnet::Subnet,

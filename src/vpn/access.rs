@@ -7,6 +7,7 @@ use super::client_config::ClientConfig;
 use super::keys;
 use super::tunnels::PeerCounters;
 use crate::config::VpnSection;
+use crate::ids::UserId;
 use crate::proto::VpnPeerInfo;
 use crate::store::{Store, StoreError, VpnPeerRecord};
 use crate::subnet::Subnet;
@@ -83,7 +84,7 @@ fn checked_name(name: &str) -> Result<String, AccessError> {
 pub async fn register(
     store: &Store,
     settings: &Settings,
-    user_id: i64,
+    user_id: UserId,
     name: &str,
     public_key: &str,
     now: i64,
@@ -98,7 +99,7 @@ pub async fn register(
 pub async fn create_for_app(
     store: &Store,
     settings: &Settings,
-    user_id: i64,
+    user_id: UserId,
     name: &str,
     endpoint: String,
     now: i64,

@@ -24,6 +24,7 @@ pub mod system;
 pub mod tunnels;
 
 use crate::config::VpnSection;
+use crate::ids::UserId;
 use crate::proto::{VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus};
 use crate::store::Store;
 use access::{AccessError, Settings};
@@ -159,7 +160,7 @@ impl Vpn {
     }
 
     /// The VPN's state and the peers (only `owner`'s when given) with their counters.
-    pub async fn status(&self, store: &Store, owner: Option<i64>) -> Result<VpnStatus, AccessError> {
+    pub async fn status(&self, store: &Store, owner: Option<UserId>) -> Result<VpnStatus, AccessError> {
         let records = store.list_vpn_peers().await?;
         let counters = self.tunnels.as_ref().map(|t| lock(t).counters()).unwrap_or_default();
         let peers = records
@@ -179,7 +180,7 @@ impl Vpn {
     pub async fn register(
         &self,
         store: &Store,
-        user_id: i64,
+        user_id: UserId,
         name: &str,
         public_key: &str,
         udp_port: u16,
@@ -201,7 +202,7 @@ impl Vpn {
     pub async fn create_peer(
         &self,
         store: &Store,
-        user_id: i64,
+        user_id: UserId,
         name: &str,
         endpoint: String,
     ) -> Result<VpnCreatedPeer, AccessError> {
@@ -212,7 +213,7 @@ impl Vpn {
     }
 
     /// Removes a peer (only `owner`'s when given) and ends its tunnel at once.
-    pub async fn revoke(&self, store: &Store, peer_id: i64, owner: Option<i64>) -> Result<VpnPeerInfo, AccessError> {
+    pub async fn revoke(&self, store: &Store, peer_id: i64, owner: Option<UserId>) -> Result<VpnPeerInfo, AccessError> {
         let info = self.peer(store, peer_id).await?;
         if let Some(owner) = owner {
             let record = store.list_vpn_peers().await?.into_iter().find(|record| record.id == peer_id);

@@ -9,7 +9,7 @@ pub mod release;
 
 use iptincan::client::{Client, ClientError, Target};
 use iptincan::config::{Config, DataDir};
-use iptincan::proto::{ErrorCode, Event};
+use iptincan::proto::{ChannelId, ErrorCode, Event, MessageId};
 use iptincan::server::{self, RunningServer};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -129,7 +129,7 @@ pub async fn next_message(client: &mut Client) -> iptincan::proto::Message {
 }
 
 /// Every message id in a channel's history, paging back to the start.
-pub async fn all_message_ids(client: &Client, channel_id: i64) -> std::collections::BTreeSet<i64> {
+pub async fn all_message_ids(client: &Client, channel_id: ChannelId) -> std::collections::BTreeSet<MessageId> {
     let mut stored = std::collections::BTreeSet::new();
     let mut before = None;
     loop {

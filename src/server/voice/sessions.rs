@@ -6,6 +6,7 @@
 //! connection keeps only its session id. Nothing here talks to clients: the handlers in
 //! [`super`] check requests and announce what changed.
 
+use crate::ids::{ChannelId, UserId};
 use crate::media::packet::{DropCounts, StreamKind};
 use crate::media::relay::{Participant, Relay, VideoFull};
 use crate::proto::{User, VoiceMember};
@@ -29,7 +30,7 @@ pub struct Membership {
     pub server_muted: bool,
     /// Who hears about this call: the channel's members (the two users of a 1:1 call; empty,
     /// meaning everyone logged in, for a voice channel).
-    pub audience: Vec<i64>,
+    pub audience: Vec<UserId>,
 }
 
 impl Participant for Membership {
@@ -48,7 +49,7 @@ pub struct Seat {
     /// The media session.
     pub session_id: u32,
     /// The voice channel (or direct conversation, for a 1:1 call).
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     /// The record.
     pub member: Membership,
 }
@@ -75,7 +76,7 @@ impl VoiceSessions {
 
     /// Opens a session in `channel_id` for `member` under a fresh id and hop-by-hop key;
     /// returns both and the members that were already there.
-    pub fn join(&self, channel_id: i64, member: Membership) -> (u32, [u8; 32], Vec<VoiceMember>) {
+    pub fn join(&self, channel_id: ChannelId, member: Membership) -> (u32, [u8; 32], Vec<VoiceMember>) {
         let key = crate::random::random_bytes::<32>();
         let mut relay = self.relay();
         let session_id = loop {
@@ -129,7 +130,7 @@ impl VoiceSessions {
     }
 
     /// Ends every session that `ends` picks by channel and record; returns them as they were.
-    pub fn end_where(&self, ends: impl Fn(i64, &Membership) -> bool) -> Vec<Seat> {
+    pub fn end_where(&self, ends: impl Fn(ChannelId, &Membership) -> bool) -> Vec<Seat> {
         let mut relay = self.relay();
         let ids: Vec<u32> =
             relay.sessions().filter(|(_, channel, member)| ends(*channel, member)).map(|(id, _, _)| id).collect();
