@@ -20,11 +20,17 @@
 //! The whole run is bounded by `BENCH_SECONDS + 60` s (setup included, plus 2 s per 10 clients
 //! over 200); past that it prints what it has and exits non-zero.
 //!
+//! A run that completes ends with one `RESULT` line on stdout (clients, senders, deliveries/s,
+//! delivered %, latency p50/p90/p99, dropped events, the server's peak RSS and CPU); a failed run
+//! prints its partial figures without it and exits non-zero.
+//!
 //! Run with `scripts/bench-chat` (or `cargo build --release --bins && cargo bench --bench chat`).
 
 mod common;
 
-use common::{clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ServerProc};
+use common::{
+    clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc,
+};
 use iptincan::client::{Client, Target};
 use iptincan::proto::{ChannelId, ErrorCode, Event};
 use std::path::PathBuf;
@@ -86,7 +92,10 @@ impl Settings {
     }
 }
 
-const SERVER_TOML: &str = r#"[server]
+const SERVER_TOML: &str = r#"[auth]
+registrations_per_address = 10000
+registrations_per_server = 100000
+[server]
 name = "IPTinCan chat benchmark"
 bind_address = "127.0.0.1"
 tcp_port = 0
@@ -457,8 +466,10 @@ fn percentile(sorted: &[u32], q: f64) -> f64 {
     sorted[rank - 1] as f64 / 1000.0
 }
 
-fn report(state: &State) {
+/// Prints the figures, and returns them as the `RESULT` line.
+fn report(state: &State) -> ResultLine {
     let s = &state.settings;
+    let mut result = ResultLine::default();
     let marks = state.marks();
     // A run cut short (timeout, Ctrl-C) is measured up to now.
     let window_end = marks.window_end.min(state.now_ns());
@@ -480,6 +491,16 @@ fn report(state: &State) {
             f64::NAN
         }
     };
+
+    let delivered_pct = if expected > 0 { delivered as f64 * 100.0 / expected as f64 } else { 0.0 };
+    result.add("clients", s.clients as f64, 0);
+    result.add("senders", s.senders as f64, 0);
+    result.add("deliveries_per_s", per_s(received_in_window), 0);
+    result.add("delivered_pct", delivered_pct, 2);
+    result.add("p50_ms", percentile(&latencies, 0.50), 2);
+    result.add("p90_ms", percentile(&latencies, 0.90), 2);
+    result.add("p99_ms", percentile(&latencies, 0.99), 2);
+    result.add("dropped_events", load(&state.dropped_events) as f64, 0);
 
     println!();
     println!("== IPTinCan chat benchmark ==");
@@ -509,10 +530,7 @@ fn report(state: &State) {
     );
     println!(
         "deliveries received:          {} of {} expected (window messages x {} receivers) = {:.2}%",
-        delivered,
-        expected,
-        s.clients,
-        if expected > 0 { delivered as f64 * 100.0 / expected as f64 } else { 0.0 }
+        delivered, expected, s.clients, delivered_pct
     );
     println!(
         "deliveries/s:                 {:.0}  (events received during the {:.1} s window / window)",
@@ -548,6 +566,7 @@ fn report(state: &State) {
             let label =
                 if marks.peak_reset { "server peak RSS (chat phase): " } else { "server peak RSS (whole run):  " };
             println!("{label}{:.1} MiB", mib(hwm));
+            result.add("peak_rss_mib", mib(hwm), 1);
             println!("server current RSS:           {:.1} MiB", mib(rss));
         }
         None => println!("server RSS:                   unavailable (server not running)"),
@@ -564,6 +583,7 @@ fn report(state: &State) {
     }
     if let Some((a, b)) = marks.server_cpu_window {
         println!("server CPU in window:         {:.2} s ({:.0}% of one core)", b - a, (b - a) / window * 100.0);
+        result.add("server_cpu_pct", (b - a) / window * 100.0, 0);
     }
     if let Some(total) = proc_cpu(&state.server_pid, state.ticks) {
         println!("server CPU whole run:         {total:.2} s");
@@ -575,6 +595,7 @@ fn report(state: &State) {
             (b - a) / window * 100.0
         );
     }
+    result
 }
 
 fn main() {
@@ -652,7 +673,7 @@ fn main() {
             _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
         }
     });
-    report(&state);
+    let result = report(&state);
     // Clients close with the runtime; then stop the server.
     runtime.shutdown_timeout(Duration::from_secs(2));
     let stopped = server.stop();
@@ -673,4 +694,5 @@ fn main() {
     if failed {
         std::process::exit(1);
     }
+    println!("{result}");
 }

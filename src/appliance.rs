@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex};
 
 /// Log lines kept for the dashboard.
 const LOG_LINES: usize = 200;
+/// What the dashboard says while the disk is full.
+pub const DISK_FULL: &str = "The disk is full: the server cannot save new messages or changes. Free some space on \
+                             this computer's disk.";
 /// Longest server name, in characters (it travels in connection codes).
 pub const MAX_SERVER_NAME_CHARS: usize = 64;
 
@@ -127,6 +130,9 @@ pub struct Status {
     pub connection_code: Option<String>,
     /// Problems, in plain words.
     pub attention: Vec<String>,
+    /// What the server is holding off (someone guessing passwords, floods of connections or
+    /// registrations), in plain words; nothing for the parent to do.
+    pub pressure: Vec<String>,
     /// Whether the server can be reached from outside the home, in plain words (problems with
     /// the router are also in `attention`).
     pub reachability: String,
@@ -473,6 +479,9 @@ impl Appliance {
         if let Some(state @ (VpnState::Unavailable(_) | VpnState::Running { forwarding: false })) = &vpn_state {
             attention.push(state.summary());
         }
+        if snapshot.live.as_ref().is_some_and(|live| live.monitor.disk_full()) {
+            attention.push(DISK_FULL.to_string());
+        }
         let vpn = vpn_state.map_or_else(|| "the server is stopped".to_string(), |state| state.summary());
         let reachability = reachability(port_mapping.as_ref());
         let state = match (&snapshot.live, self.needs_setup()) {
@@ -489,6 +498,7 @@ impl Appliance {
             users_online: snapshot.live.as_ref().map_or(0, |live| live.monitor.users_online()),
             connection_code: snapshot.live.as_ref().and_then(|live| live.monitor.public_code().encode().ok()),
             attention,
+            pressure: snapshot.live.as_ref().map_or_else(Vec::new, |live| live.monitor.pressure()),
             reachability,
             vpn_enabled: snapshot.vpn_enabled,
             vpn,

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lock;
 pub mod media;
 pub mod net;
+pub mod private_file;
 pub mod proto;
 pub mod random;
 pub mod ratelimit;

@@ -83,7 +83,7 @@ impl TokenBucket {
     }
 
     /// Gives one token back (never above the capacity).
-    fn refund(&mut self, rate: &Rate, now: Instant) {
+    pub fn refund(&mut self, rate: &Rate, now: Instant) {
         let mut bucket = self.refilled(rate, now);
         bucket.tokens = (bucket.tokens + 1.0).min(rate.capacity);
         *self = bucket;
@@ -105,7 +105,12 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `capacity` tokens per key, one more every `refill_every`.
     pub fn new(capacity: u32, refill_every: Duration) -> Self {
-        RateLimiter { rate: Rate::new(capacity, refill_every), buckets: HashMap::new() }
+        RateLimiter::with_rate(Rate::new(capacity, refill_every))
+    }
+
+    /// Buckets of `rate`.
+    pub fn with_rate(rate: Rate) -> Self {
+        RateLimiter { rate, buckets: HashMap::new() }
     }
 
     fn bucket(&self, key: &str, now: Instant) -> TokenBucket {
@@ -133,6 +138,11 @@ impl RateLimiter {
         let mut bucket = self.bucket(key, now);
         bucket.refund(&self.rate, now);
         self.buckets.insert(key.to_string(), bucket);
+    }
+
+    /// Whether `key` has every token at `now` (nothing taken, or all of it refilled).
+    pub fn is_full(&self, key: &str, now: Instant) -> bool {
+        self.buckets.get(key).is_none_or(|bucket| bucket.is_full(&self.rate, now))
     }
 
     /// `check`, then `consume` when allowed.

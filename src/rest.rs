@@ -3,11 +3,12 @@
 //!
 //! A thin axum router over a [`ServerView`], which the server implements (so this module does
 //! not depend on the server's internals); connections come from the server's listener, one hyper
-//! HTTP/1.1 connection per task.
+//! HTTP/1.1 connection per task. Every REST connection counts as unfinished for the port's
+//! admission limits for as long as it is open, so the same per-address limits apply here.
 
 use crate::net::PortMappingState;
 use crate::proto::ServerInfo;
-use crate::transport::Stream;
+use crate::transport::{Slot, Stream};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// REST connections served at once.
+/// REST connections served at once (the port's budget of unfinished connections).
 pub const MAX_CONNECTIONS: usize = 128;
 /// Longest wait for a request's headers (also on an idle keep-alive connection).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,14 +42,16 @@ pub fn router(ctx: View) -> Router {
 }
 
 /// Serves HTTP/1.1 on one accepted stream until the client closes it, it idles longer than
-/// [`IDLE_TIMEOUT`] waiting to send a request, or the server stops.
-pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, cancel: CancellationToken) {
+/// [`IDLE_TIMEOUT`] waiting to send a request, the server stops, or its `slot` is taken for a
+/// newer connection.
+pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, slot: Slot, cancel: CancellationToken) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(IDLE_TIMEOUT);
     let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
     tokio::pin!(connection);
     let served = tokio::select! {
         served = connection.as_mut() => served,
+        _ = slot.closed_for_room() => Ok(()),
         _ = cancel.cancelled() => {
             connection.as_mut().graceful_shutdown();
             tokio::time::timeout(Duration::from_secs(1), connection).await.unwrap_or(Ok(()))

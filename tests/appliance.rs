@@ -12,7 +12,7 @@ use iptincan::appliance::{
 };
 use iptincan::client::{Client, Target};
 use iptincan::code::{ConnectionCode, Invite};
-use iptincan::proto::{ErrorCode, Role};
+use iptincan::proto::{AuthMethod, ErrorCode, Role};
 use std::sync::Arc;
 
 fn choices(password: &str) -> SetupChoices {
@@ -30,11 +30,23 @@ fn fresh() -> (tempfile::TempDir, Appliance) {
     (dir, appliance)
 }
 
-async fn client_for(appliance: &Appliance) -> Client {
+fn target_for(appliance: &Appliance) -> Target {
     let code = appliance.connection_code().expect("a code while running");
     let mut code = ConnectionCode::decode(&code).expect("valid code");
     code.host = "127.0.0.1".into();
-    Client::connect(&Target::Code(code), None).await.expect("connects")
+    Target::Code(code)
+}
+
+async fn client_for(appliance: &Appliance) -> Client {
+    Client::connect(&target_for(appliance), None).await.expect("connects")
+}
+
+/// A family member joins the way the tray's server lets them: with an invite from the dashboard.
+async fn join(appliance: &Appliance, name: &str, password: &str) -> Client {
+    let card = appliance.create_invite(InviteRequest::default()).await.expect("an invite");
+    let client = client_for(appliance).await;
+    client.redeem_invite(&card.text, name, password).await.expect("joins with the invite");
+    client
 }
 
 #[tokio::test]
@@ -67,7 +79,40 @@ async fn first_run_setup_starts_the_server_with_the_parents_password() {
     );
     let session = client.login("chatter", "parent-password").await.expect("the parent's password works");
     assert!(!session.must_change_password, "no forced change: the parent chose it");
+
+    // Invite-only: nobody registers without an invite.
+    let config = std::fs::read_to_string(data.join("server.toml")).expect("reads");
+    assert!(config.contains("allow_registration = false"), "{config}");
+    let stranger = client_for(&appliance).await;
+    assert!(!stranger.welcome().auth_methods.contains(&AuthMethod::Register));
+    assert_eq!(
+        stranger.register("stranger", "stranger-password").await.err().and_then(|e| e.code()),
+        Some(ErrorCode::RegistrationClosed)
+    );
     assert!(matches!(appliance.setup(choices("parent-password")).await, Err(ApplianceError::AlreadySetUp)));
+    appliance.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn password_guessing_shows_on_the_dashboard_in_plain_words() {
+    let (_dir, appliance) = fresh();
+    appliance.setup(choices("parent-password")).await.expect("sets up");
+    assert!(appliance.status().pressure.is_empty());
+    let target = target_for(&appliance);
+    // Eleven addresses try a wrong password for the parent's account; the first is refused
+    // when it tries again.
+    for last in (10..21).chain([10]) {
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last));
+        let guesser = Client::connect_from(&target, None, Some(local)).await.expect("connects");
+        let refused = guesser.login("chatter", "a-wrong-guess").await.expect_err("wrong password");
+        assert!(matches!(refused.code(), Some(ErrorCode::InvalidCredentials | ErrorCode::RateLimited)));
+    }
+    let status = appliance.status();
+    assert_eq!(
+        status.pressure,
+        vec!["Someone is trying many passwords for chatter's account; chatter's own devices are not affected."]
+    );
+    assert_eq!(status.state, ApplianceState::Running, "nothing for the parent to do");
     appliance.stop().await.expect("stops");
 }
 
@@ -162,15 +207,14 @@ async fn back_up_now_then_restore_from_the_dashboard() {
     appliance.setup(choices("parent-password")).await.expect("sets up");
     assert!(appliance.status().last_backup.is_none());
     assert!(appliance.status().next_backup.is_some(), "the nightly backup is scheduled");
-    let kept = client_for(&appliance).await;
-    kept.register("ann", "ann-password").await.expect("ann joins before the backup");
+    let _ann = join(&appliance, "ann", "ann-password").await;
 
     let backup = appliance.back_up_now().await.expect("backs up");
     assert!(backup.path.exists() && backup.size_bytes > 0 && !backup.encrypted);
     assert_eq!(appliance.list_backups().expect("lists").len(), 1);
     assert_eq!(appliance.status().last_backup.map(|entry| entry.path), Some(backup.path.clone()));
 
-    client_for(&appliance).await.register("bob", "bob-password").await.expect("bob joins after it");
+    drop(join(&appliance, "bob", "bob-password").await);
     let mut damaged = std::fs::read(&backup.path).expect("reads");
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0x55;
@@ -202,7 +246,7 @@ async fn back_up_now_works_while_the_server_is_stopped() {
     let (_dir, appliance) = fresh();
     assert!(matches!(appliance.back_up_now().await, Err(ApplianceError::NotSetUp)));
     appliance.setup(choices("parent-password")).await.expect("sets up");
-    client_for(&appliance).await.register("ann", "ann-password").await.expect("ann joins");
+    drop(join(&appliance, "ann", "ann-password").await);
     std::fs::write(appliance.data_dir().uploads().join("drawing.png"), b"a drawing").expect("writes");
     let stopped = appliance.stop().await.expect("stops");
     assert_eq!((stopped.state, stopped.next_backup), (ApplianceState::Stopped, None), "nightly only while running");

@@ -1,5 +1,6 @@
 //! A full disk: the server's data directory is a small tmpfs in a private mount namespace (so
-//! the host is untouched), and the test fills it. Sending then fails with a clear error, the
+//! the host is untouched), and the test fills it. Sending then fails with its own error code
+//! (`disk_full`, "the server's disk is full; nothing was saved") that reaches the client, the
 //! server keeps running, nothing acknowledged is lost, and sending works again once space is
 //! freed. A backup onto a full disk fails clearly and leaves no partial archive behind. Needs
 //! root (mount namespaces); skips with a printed reason where it cannot run.
@@ -76,8 +77,8 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing() {
             Err(err) => break err,
         }
     };
-    assert_eq!(refusal.code(), Some(ErrorCode::Internal), "{refusal}");
-    assert!(refusal.to_string().contains("could not save"), "{refusal}");
+    assert_eq!(refusal.code(), Some(ErrorCode::DiskFull), "{refusal}");
+    assert!(refusal.to_string().contains("the server's disk is full; nothing was saved"), "{refusal}");
 
     // The server is still up, the connection still works, and nothing acknowledged is lost.
     let stored = common::all_message_ids(&ann, ChannelId(1)).await;

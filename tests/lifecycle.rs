@@ -26,11 +26,18 @@ async fn first_run_creates_the_documented_files_and_a_second_run_reuses_them() {
         .unwrap_or_else(|stderr| panic!("first run failed (is something else using ports 3784-3786?): {stderr}"));
     assert_eq!(server.control.rsplit(':').next(), Some("3784"));
     assert_eq!(server.rest.rsplit(':').next(), Some("3786"));
-    let expected: BTreeSet<String> =
-        ["server.toml", "itc-server.db", "itc-server.lock", "server-cert.pem", "server-key.pem", "uploads"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let expected: BTreeSet<String> = [
+        "server.toml",
+        "itc-server.db",
+        "itc-server.lock",
+        "server-cert.pem",
+        "server-key.pem",
+        "device-cookie.key",
+        "uploads",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(entries(dir.path()), expected);
     let written = std::fs::read_to_string(dir.path().join("server.toml")).expect("config");
     assert_eq!(written, iptincan::config::TEMPLATE);

@@ -38,6 +38,12 @@ function duration(seconds) {
   return `${m} minute${m === 1 ? '' : 's'}`;
 }
 
+function listItem(text) {
+  const item = document.createElement('li');
+  item.textContent = text;
+  return item;
+}
+
 function when(value) {
   if (value === null || value === undefined) return null;
   const date = typeof value === 'number' ? new Date(value) : new Date(String(value));
@@ -79,12 +85,9 @@ function render(status) {
   show('connection-code', status.connection_code || 'Start the server to get a connection code.');
   show('reachability', status.reachability);
 
-  const attention = $('attention');
-  attention.replaceChildren(...status.attention.map((text) => {
-    const item = document.createElement('li');
-    item.textContent = text;
-    return item;
-  }));
+  $('attention').replaceChildren(...status.attention.map(listItem));
+  // What the server held off in the last minute (password guessing, floods), in plain words.
+  $('pressure').replaceChildren(...status.pressure.map(listItem));
 
   show('last-backup', status.last_backup ? describeBackup(status.last_backup) : 'none yet');
   show('next-backup', when(status.next_backup) || (running ? 'not scheduled' : 'when the server runs'));

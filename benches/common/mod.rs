@@ -1,7 +1,9 @@
 //! Helpers shared by the benchmarks: find and run the release `itc-server` in its own process
-//! with a throw-away data directory, stop it, and read its memory and CPU from /proc.
+//! with a throw-away data directory, stop it, read its memory and CPU from /proc, and build the
+//! `RESULT` line every benchmark ends with.
 #![allow(dead_code)] // each bench uses its own part
 
+use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -229,4 +231,30 @@ pub fn clock_ticks() -> f64 {
 
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
+}
+
+// ---- the RESULT line -------------------------------------------------------------------------
+
+/// The machine-readable line a benchmark prints last on stdout: `RESULT name=value name=value …`,
+/// numbers only as values, units in the names (`p99_ms`, `rss_mib`). A figure that is not a
+/// finite number (nothing was measured) is left out rather than printed as `NaN`.
+#[derive(Debug, Default)]
+pub struct ResultLine {
+    fields: Vec<String>,
+}
+
+impl ResultLine {
+    /// Adds `name=value`, rounded to `decimals` digits after the point.
+    pub fn add(&mut self, name: &str, value: f64, decimals: usize) {
+        if value.is_finite() {
+            self.fields.push(format!("{name}={value:.decimals$}"));
+        }
+    }
+}
+
+impl fmt::Display for ResultLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RESULT")?;
+        self.fields.iter().try_for_each(|field| write!(f, " {field}"))
+    }
 }

@@ -11,9 +11,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use invite::InviteFlags;
 use iptincan::client::call::Call;
+use iptincan::client::device_cookies::DeviceCookieJar;
 use iptincan::client::{Client, InviteSpec, KnownHosts, Target};
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{Channel, ChannelId, ChannelKind, Event, Message, MessageId, Role};
+use iptincan::proto::{Channel, ChannelId, ChannelKind, Event, Message, MessageId, Role, SessionInfo};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -265,7 +266,7 @@ async fn run(mut args: Args) -> Result<()> {
     match command {
         Command::Decode { code } => decode(&code),
         Command::Info => {
-            let client = connect(&args).await?;
+            let (client, _) = connect(&args).await?;
             let welcome = client.welcome();
             println!("name: {}", welcome.server.name);
             println!("description: {}", welcome.server.description);
@@ -281,13 +282,15 @@ async fn run(mut args: Args) -> Result<()> {
             let client = Client::connect(&target, known_hosts(&args).as_ref()).await?;
             let (user, password) = credentials(&mut args)?;
             let session = client.redeem_invite(&invite, &user, &password).await?;
+            keep_device_cookie(&args, &target, &session);
             println!("joined as {} ({})", session.user.username, session.user.role.as_str());
             Ok(())
         }
         Command::Register => {
-            let client = connect(&args).await?;
+            let (client, target) = connect(&args).await?;
             let (user, password) = credentials(&mut args)?;
             let session = client.register(&user, &password).await?;
+            keep_device_cookie(&args, &target, &session);
             println!("registered {} ({})", session.user.username, session.user.role.as_str());
             Ok(())
         }
@@ -560,12 +563,26 @@ fn config_dir() -> Option<PathBuf> {
     Some(config.join("itc"))
 }
 
-async fn connect(args: &Args) -> Result<Client> {
+/// The device cookies, kept beside the known-hosts file.
+fn device_cookies(args: &Args) -> Option<DeviceCookieJar> {
+    known_hosts(args).map(|hosts| DeviceCookieJar::beside(hosts.path()))
+}
+
+/// Keeps the session's device cookie for the next login; a failure is only a warning.
+fn keep_device_cookie(args: &Args, target: &Target, session: &SessionInfo) {
+    let (Some(jar), Some(cookie)) = (device_cookies(args), &session.device_cookie) else { return };
+    if let Err(err) = jar.keep(&target.authority(), &session.user.username, cookie) {
+        eprintln!("warning: {err}");
+    }
+}
+
+/// Connects to `--server`; returns the client and the server as parsed.
+async fn connect(args: &Args) -> Result<(Client, Target)> {
     let Some(server) = &args.server else {
         bail!("no server given: use --server ITC-… or host[:port], or set ITC_SERVER");
     };
     let target = Target::parse(server)?;
-    Ok(Client::connect(&target, known_hosts(args).as_ref()).await?)
+    Ok((Client::connect(&target, known_hosts(args).as_ref()).await?, target))
 }
 
 fn credentials(args: &mut Args) -> Result<(String, String)> {
@@ -583,8 +600,17 @@ fn credentials(args: &mut Args) -> Result<(String, String)> {
 /// Connects and logs in; returns the client and the password used.
 async fn logged_in(args: &mut Args) -> Result<(Client, String)> {
     let (user, password) = credentials(args)?;
-    let client = connect(args).await?;
-    let session = client.login(&user, &password).await?;
+    let (client, target) = connect(args).await?;
+    let jar = device_cookies(args);
+    let cookie = match &jar {
+        Some(jar) => jar.get(&target.authority(), &user).unwrap_or_else(|err| {
+            eprintln!("warning: {err}");
+            None
+        }),
+        None => None,
+    };
+    let session = client.login_with_device(&user, &password, cookie.as_deref()).await?;
+    keep_device_cookie(args, &target, &session);
     eprintln!(
         "logged in as {} ({}), session valid until {}",
         session.user.username,

@@ -7,7 +7,20 @@ use crate::proto::{Request, SessionInfo};
 impl Client {
     /// Logs in with a password.
     pub async fn login(&self, username: &str, password: &str) -> Result<SessionInfo, ClientError> {
-        let request = Request::Login { username: username.into(), password: password.into() };
+        self.login_with_device(username, password, None).await
+    }
+
+    /// Logs in with a password, presenting the device cookie an earlier session of this
+    /// account on this server gave (see [`super::device_cookies`]); keep the reply's
+    /// `device_cookie` for next time.
+    pub async fn login_with_device(
+        &self,
+        username: &str,
+        password: &str,
+        device: Option<&str>,
+    ) -> Result<SessionInfo, ClientError> {
+        let request =
+            Request::Login { username: username.into(), password: password.into(), device: device.map(Into::into) };
         expect_session(self.request(request).await?)
     }
 

@@ -43,15 +43,29 @@ impl Drop for Client {
 impl Client {
     /// Connects, checks the certificate, and says hello.
     pub async fn connect(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
+        Self::connect_from(target, known_hosts, None).await
+    }
+
+    /// [`Client::connect`] from the local address `from` (one of this machine's addresses,
+    /// e.g. on a machine with several), or the system's choice when `None`.
+    pub async fn connect_from(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts))
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, known_hosts, from))
             .await
             .map_err(|_| ClientError::Timeout(format!("a connection to {authority}")))?
     }
 
-    async fn connect_inner(target: &Target, known_hosts: Option<&KnownHosts>) -> Result<Client, ClientError> {
+    async fn connect_inner(
+        target: &Target,
+        known_hosts: Option<&KnownHosts>,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Client, ClientError> {
         let authority = target.authority();
-        let tcp = TcpStream::connect((target.host(), target.port()))
+        let tcp = tcp_connect(target, from)
             .await
             .map_err(|source| ClientError::Connect { addr: authority.clone(), source })?;
         let _ = tcp.set_nodelay(true);
@@ -70,7 +84,8 @@ impl Client {
         let pending: Pending = Arc::default();
         let (event_tx, events) = mpsc::channel(EVENT_BUFFER);
         let dropped_events = Arc::new(AtomicU64::new(0));
-        let reader_task = tokio::spawn(read_frames(reader, pending.clone(), event_tx, dropped_events.clone()));
+        let reader_task =
+            tokio::spawn(read_frames(reader, outbox.clone(), pending.clone(), event_tx, dropped_events.clone()));
         let next_id = AtomicU64::new(1);
         let hello = Request::Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
@@ -117,4 +132,17 @@ impl Client {
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events.load(Ordering::Relaxed)
     }
+}
+
+/// A TCP connection to the target, from `from` when given (the first of the target's
+/// addresses in the same family).
+async fn tcp_connect(target: &Target, from: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect((target.host(), target.port())).await };
+    let mut addresses = tokio::net::lookup_host((target.host(), target.port())).await?;
+    let to = addresses.find(|to| to.is_ipv4() == from.is_ipv4()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("no address of the same family as {from}"))
+    })?;
+    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(std::net::SocketAddr::new(from, 0))?;
+    socket.connect(to).await
 }

@@ -15,6 +15,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
+/// The request id of the answer to the server's keep-alive `ping` event (requests count from 1).
+const KEEPALIVE_ID: u64 = 0;
+
 /// Longest wait for the answer to one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -62,6 +65,7 @@ pub(super) async fn round_trip(
 
 pub(super) async fn read_frames(
     mut reader: tokio::io::ReadHalf<Box<dyn Stream>>,
+    outbox: mpsc::Sender<Bytes>,
     pending: Pending,
     events: mpsc::Sender<Event>,
     dropped: Arc<AtomicU64>,
@@ -80,6 +84,10 @@ pub(super) async fn read_frames(
                     answer(&pending, id, Err(ClientError::Server { code, message }))
                 }
                 Ok(ServerFrame::Error { id: None, code, message }) => break 'read format!("{message} ({code:?})"),
+                Ok(ServerFrame::Event { event: Event::Ping }) => {
+                    // The keep-alive answer; its `pong` carries id 0, which no request uses.
+                    let _ = outbox.try_send(encode_frame(&ClientFrame { id: KEEPALIVE_ID, request: Request::Ping }));
+                }
                 Ok(ServerFrame::Event { event }) => {
                     let shutdown = matches!(event, Event::ServerShutdown { .. });
                     if events.try_send(event).is_err() {

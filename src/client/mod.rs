@@ -17,6 +17,7 @@ pub mod audio;
 pub mod call;
 mod chat;
 mod connection;
+pub mod device_cookies;
 mod exchange;
 pub mod media;
 mod pinning;

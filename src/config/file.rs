@@ -24,7 +24,8 @@ pub fn load_or_create(path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 /// Writes the configuration chosen in the tray app's first-run setup to `path`: `template`
-/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set.
+/// (normally [`TEMPLATE`]), comments and all, with `server.name` and `network.upnp` set, and
+/// `auth.allow_registration` off (the tray's server is invite-only).
 /// Validates before writing, and writes through a temporary file, so a failure leaves no
 /// half-written config.
 pub fn write_setup(
@@ -37,6 +38,8 @@ pub fn write_setup(
         template.parse().map_err(|err: toml_edit::TomlError| invalid("template", err.to_string()))?;
     document["server"]["name"] = toml_edit::value(server_name);
     document["network"]["upnp"] = toml_edit::value(open_router_ports);
+    // The tray's server is invite-only: family members join through the dashboard's invites.
+    document["auth"]["allow_registration"] = toml_edit::value(false);
     write_document(path, &document)
 }
 

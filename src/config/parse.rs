@@ -82,6 +82,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if server.shutdown_grace_seconds > 300 {
         return Err(invalid("server.shutdown_grace_seconds", "must be between 0 and 300"));
     }
+    if !(16..=100_000).contains(&server.max_unfinished_connections) {
+        return Err(invalid("server.max_unfinished_connections", "must be between 16 and 100000"));
+    }
+    if !(1..=10_000).contains(&server.max_unfinished_per_address) {
+        return Err(invalid("server.max_unfinished_per_address", "must be between 1 and 10000"));
+    }
+    if !(1..=100_000).contains(&server.new_connections_per_minute) {
+        return Err(invalid("server.new_connections_per_minute", "must be between 1 and 100000"));
+    }
+    if !(1..=10_000).contains(&server.max_devices_per_account) {
+        return Err(invalid("server.max_devices_per_account", "must be between 1 and 10000"));
+    }
+    if !(1..=3600).contains(&server.keepalive_seconds) {
+        return Err(invalid("server.keepalive_seconds", "must be between 1 and 3600"));
+    }
     if server.tags.len() > 16 {
         return Err(invalid("server.tags", "at most 16 tags"));
     }
@@ -101,6 +116,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid("auth.default_user", reason));
     }
     check_text("auth.default_password", &auth.default_password, 1, 1024)?;
+    if !(1..=10_000).contains(&auth.registrations_per_address) {
+        return Err(invalid("auth.registrations_per_address", "must be between 1 and 10000"));
+    }
+    if !(1..=100_000).contains(&auth.registrations_per_server) {
+        return Err(invalid("auth.registrations_per_server", "must be between 1 and 100000"));
+    }
+    if !(1..=604_800).contains(&auth.registration_window_seconds) {
+        return Err(invalid("auth.registration_window_seconds", "must be between 1 and 604800 (one week)"));
+    }
     check_url("license.server_url", &config.license.server_url, false)?;
     if config.license.heartbeat_interval < 30 {
         return Err(invalid("license.heartbeat_interval", "must be at least 30 seconds"));
@@ -227,9 +251,17 @@ mod tests {
         assert_eq!(error_key("[server]\nbind_address = \"home\""), "server.bind_address");
         assert_eq!(error_key("[server]\nmax_users = 0"), "server.max_users");
         assert_eq!(error_key("[server]\nmax_video_senders = 0"), "server.max_video_senders");
+        assert_eq!(error_key("[server]\nmax_unfinished_connections = 15"), "server.max_unfinished_connections");
+        assert_eq!(error_key("[server]\nmax_unfinished_per_address = 0"), "server.max_unfinished_per_address");
+        assert_eq!(error_key("[server]\nnew_connections_per_minute = 0"), "server.new_connections_per_minute");
+        assert_eq!(error_key("[server]\nmax_devices_per_account = 0"), "server.max_devices_per_account");
+        assert_eq!(error_key("[server]\nkeepalive_seconds = 0"), "server.keepalive_seconds");
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
         assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
         assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");
+        assert_eq!(error_key("[auth]\nregistrations_per_address = 0"), "auth.registrations_per_address");
+        assert_eq!(error_key("[auth]\nregistrations_per_server = 100001"), "auth.registrations_per_server");
+        assert_eq!(error_key("[auth]\nregistration_window_seconds = 0"), "auth.registration_window_seconds");
         assert_eq!(error_key("[vpn]\nsubnet = \"10.8.0.0\""), "vpn.subnet");
         assert_eq!(error_key("[vpn]\ntun_device_name = \"much-too-long-name\""), "vpn.tun_device_name");
         assert_eq!(error_key("[cluster]\nrole = \"boss\""), "cluster.role");

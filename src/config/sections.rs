@@ -41,6 +41,17 @@ pub struct ServerSection {
     pub motd: String,
     pub log_level: String,
     pub shutdown_grace_seconds: u64,
+    /// Connections not logged in yet (TLS handshake, `hello`, login) the control port holds at
+    /// once, from everyone.
+    pub max_unfinished_connections: u32,
+    /// Unfinished connections at once from one address (IPv6: one /64), on each TCP port.
+    pub max_unfinished_per_address: u32,
+    /// New connections one address may open per minute on each TCP port.
+    pub new_connections_per_minute: u32,
+    /// Connections one account may have logged in at once (its devices).
+    pub max_devices_per_account: u32,
+    /// Seconds without a frame from a logged-in client before the server sends it `ping`.
+    pub keepalive_seconds: u64,
     pub max_storage_bytes: u64,
     pub tags: Vec<String>,
 }
@@ -59,6 +70,11 @@ impl Default for ServerSection {
             motd: "Welcome to IPTinCan!".into(),
             log_level: "info".into(),
             shutdown_grace_seconds: 5,
+            max_unfinished_connections: 256,
+            max_unfinished_per_address: 16,
+            new_connections_per_minute: 60,
+            max_devices_per_account: 10,
+            keepalive_seconds: 60,
             max_storage_bytes: 0,
             tags: vec!["gaming".into(), "community".into()],
         }
@@ -104,6 +120,12 @@ pub struct AuthSection {
     pub session_ttl_seconds: u64,
     pub default_user: String,
     pub default_password: String,
+    /// Accounts `register` makes per client address (IPv6: per /64) per window.
+    pub registrations_per_address: u32,
+    /// Accounts `register` makes on the whole server per window.
+    pub registrations_per_server: u32,
+    /// The window of both registration limits.
+    pub registration_window_seconds: u64,
 }
 
 impl Default for AuthSection {
@@ -113,6 +135,9 @@ impl Default for AuthSection {
             session_ttl_seconds: 86400,
             default_user: "chatter".into(),
             default_password: "chatter".into(),
+            registrations_per_address: 5,
+            registrations_per_server: 20,
+            registration_window_seconds: 3600,
         }
     }
 }

@@ -139,4 +139,7 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Keep-alive: the logged-in connection has been silent for `server.keepalive_seconds`;
+    /// the client must send a frame (the `ping` request) within 30 s or it is closed.
+    Ping,
 }

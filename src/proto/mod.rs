@@ -66,29 +66,34 @@ mod tests {
     }
 
     #[test]
-    fn ops_without_arguments_accept_omitted_null_or_object_args() {
-        let ops = [
-            ("logout", Request::Logout),
-            ("ping", Request::Ping),
-            ("list_channels", Request::ListChannels),
-            ("list_users", Request::ListUsers),
-            ("leave_voice", Request::LeaveVoice),
-            ("list_invites", Request::ListInvites),
-            ("vpn_status", Request::VpnStatus),
-        ];
-        for (op, request) in ops {
-            assert_eq!(request.op_name(), op);
-            for args in ["", r#","args":null"#, r#","args":{}"#, r#","args":{"unknown":1}"#] {
-                let payload = format!(r#"{{"id":3,"op":"{op}"{args}}}"#);
-                let frame: Result<ClientFrame, _> = parse_payload(payload.as_bytes());
-                assert_eq!(frame, Ok(ClientFrame { id: 3, request: request.clone() }), "{payload}");
-            }
-            let payload = format!(r#"{{"id":3,"op":"{op}","args":5}}"#);
-            assert!(parse_payload::<ClientFrame>(payload.as_bytes()).is_err(), "{payload}");
-        }
-        let invite: ClientFrame = parse_payload(br#"{"id":4,"op":"create_invite","args":{}}"#).expect("all optional");
-        assert!(matches!(invite.request, Request::CreateInvite { max_uses: None, .. }));
-        assert!(parse_payload::<ClientFrame>(br#"{"id":5,"op":"history","args":{}}"#).is_err(), "channel_id missing");
+    fn login_takes_an_optional_device_cookie_and_sessions_carry_one() {
+        let without: ClientFrame =
+            parse_payload(br#"{"id":2,"op":"login","args":{"username":"ann","password":"pw"}}"#).expect("old shape");
+        assert_eq!(without.request, Request::Login { username: "ann".into(), password: "pw".into(), device: None });
+        let with = ClientFrame {
+            id: 2,
+            request: Request::Login { username: "ann".into(), password: "pw".into(), device: Some("n.m".into()) },
+        };
+        let json: serde_json::Value = parse_payload(&encode_frame(&with)[HEADER_LEN..]).expect("json");
+        assert_eq!(json["args"], serde_json::json!({"username": "ann", "password": "pw", "device": "n.m"}));
+
+        let user = User { id: UserId(2), username: "ann".into(), role: Role::Member };
+        let session = SessionInfo {
+            token: "t".into(),
+            expires_at: 1,
+            user,
+            must_change_password: false,
+            device_cookie: Some("n.m".into()),
+        };
+        let json = serde_json::to_value(&session).expect("json");
+        assert_eq!(json["device_cookie"], "n.m");
+        let older: SessionInfo = serde_json::from_value(serde_json::json!({
+            "token": "t", "expires_at": 1, "user": {"id": 2, "username": "ann", "role": "member"},
+            "must_change_password": false
+        }))
+        .expect("a reply without a cookie");
+        assert_eq!(older.device_cookie, None);
+        assert_eq!(serde_json::to_value(ErrorCode::DiskFull).expect("json"), "disk_full");
     }
 
     #[test]

@@ -234,6 +234,8 @@ pub enum ErrorCode {
     Timeout,
     /// The invite is unknown, used up, expired or revoked.
     InviteInvalid,
+    /// The server's disk is full; nothing was saved.
+    DiskFull,
     /// The server failed; nothing was changed.
     Internal,
 }
@@ -295,4 +297,7 @@ pub struct SessionInfo {
     /// True until the user has changed the password; only `change_password`, `logout` and
     /// `ping` are allowed meanwhile.
     pub must_change_password: bool,
+    /// A device cookie for this account: present it as `login`'s `device` next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_cookie: Option<String>,
 }

@@ -45,6 +45,9 @@ pub enum Request {
         username: String,
         /// Password.
         password: String,
+        /// The device cookie from an earlier `session` reply for this account, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Log in with a session token from an earlier login.
     Resume {
@@ -358,4 +361,36 @@ fn no_args<'de, D: serde::Deserializer<'de>>(args: D) -> Result<(), D::Error> {
     #[derive(Deserialize)]
     struct NoArgs {}
     Option::<NoArgs>::deserialize(args).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::parse_payload;
+
+    #[test]
+    fn ops_without_arguments_accept_omitted_null_or_object_args() {
+        let ops = [
+            ("logout", Request::Logout),
+            ("ping", Request::Ping),
+            ("list_channels", Request::ListChannels),
+            ("list_users", Request::ListUsers),
+            ("leave_voice", Request::LeaveVoice),
+            ("list_invites", Request::ListInvites),
+            ("vpn_status", Request::VpnStatus),
+        ];
+        for (op, request) in ops {
+            assert_eq!(request.op_name(), op);
+            for args in ["", r#","args":null"#, r#","args":{}"#, r#","args":{"unknown":1}"#] {
+                let payload = format!(r#"{{"id":3,"op":"{op}"{args}}}"#);
+                let frame: Result<ClientFrame, _> = parse_payload(payload.as_bytes());
+                assert_eq!(frame, Ok(ClientFrame { id: 3, request: request.clone() }), "{payload}");
+            }
+            let payload = format!(r#"{{"id":3,"op":"{op}","args":5}}"#);
+            assert!(parse_payload::<ClientFrame>(payload.as_bytes()).is_err(), "{payload}");
+        }
+        let invite: ClientFrame = parse_payload(br#"{"id":4,"op":"create_invite","args":{}}"#).expect("all optional");
+        assert!(matches!(invite.request, Request::CreateInvite { max_uses: None, .. }));
+        assert!(parse_payload::<ClientFrame>(br#"{"id":5,"op":"history","args":{}}"#).is_err(), "channel_id missing");
+    }
 }

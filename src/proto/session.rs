@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn session_walks_hello_login_password_change() {
         let mut session = Session::new();
-        let login = Request::Login { username: "a".into(), password: "b".into() };
+        let login = Request::Login { username: "a".into(), password: "b".into(), device: None };
         assert_eq!(session.admit(&Request::Ping).map_err(|e| e.code), Err(ErrorCode::NotAllowedNow));
         assert!(session.admit(&login).is_err());
         assert!(session.admit(&Request::Hello { versions: vec![1], client: "t".into() }).is_ok());

@@ -1,17 +1,18 @@
 //! Accounts and sessions: register, login, resume, logout, change password (hashing is in
-//! [`super::passwords`]); random session tokens stored only as SHA-256 hashes; login throttling.
+//! [`super::passwords`]); random session tokens stored only as SHA-256 hashes; device cookies
+//! ([`super::devices`]) handed out with every session; the login and registration limits
+//! ([`super::throttle`]) applied.
 //!
-//! Login limits (failed attempts only; a success costs nothing):
-//! - per IP address: 20 failures, then one more attempt every 30 s;
-//! - per account: 5 failures, then one more attempt every 60 s.
-//!
-//! When either bucket is empty the attempt is refused with `rate_limited` before the password
-//! is even checked. An attempt takes its tokens before the (slow) password check and gets them
-//! back only if it succeeds, so parallel guesses cannot slip past the limit.
+//! A login attempt takes its tokens from the limits before the (slow) password check and gets
+//! them back only if it succeeds, so parallel guesses cannot slip past a limit; a refused
+//! attempt is answered `rate_limited` before the password is even looked at. `resume` is never
+//! held back: a session token is 32 random bytes that nobody can guess.
 
-use super::context::{token_hash, Conn, Failure, Member, ServerFull, Shared};
+use super::context::{
+    address_key, token_hash, Attempt, Conn, Failure, LoginLimits, LoginRefusal, Member, PressureKind as Kind,
+    RegistrationRefusal, ServerFull, Shared,
+};
 use crate::proto::{ErrorCode, Reply, Role, SessionInfo, UserPresence};
-use crate::ratelimit::RateLimiter;
 use crate::store::UserRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,46 +22,6 @@ use std::time::{Duration, Instant};
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted (hashing cost is bounded).
 pub const MAX_PASSWORD_CHARS: usize = 1024;
-
-/// Failed-login throttles per IP and per account.
-#[derive(Debug)]
-pub struct LoginLimits {
-    per_ip: RateLimiter,
-    per_account: RateLimiter,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl LoginLimits {
-    /// The documented limits.
-    pub fn new() -> Self {
-        LoginLimits {
-            per_ip: RateLimiter::new(20, Duration::from_secs(30)),
-            per_account: RateLimiter::new(5, Duration::from_secs(60)),
-        }
-    }
-
-    /// Starts an attempt from `ip` on `account`: refused when either bucket is empty, else
-    /// takes a token from both until [`LoginLimits::succeeded`] gives them back.
-    pub fn begin(&mut self, ip: &str, account: &str, now: Instant) -> Result<(), Duration> {
-        let account = account.to_lowercase();
-        self.per_ip.check(ip, now)?;
-        self.per_account.check(&account, now)?;
-        self.per_ip.consume(ip, now);
-        self.per_account.consume(&account, now);
-        Ok(())
-    }
-
-    /// The attempt begun with [`LoginLimits::begin`] succeeded: it costs nothing.
-    pub fn succeeded(&mut self, ip: &str, account: &str, now: Instant) {
-        self.per_ip.refund(ip, now);
-        self.per_account.refund(&account.to_lowercase(), now);
-    }
-}
 
 /// A new random session token (32 bytes, base64url) and the hash that is stored.
 fn new_token() -> (String, Vec<u8>) {
@@ -81,8 +42,43 @@ pub fn check_new_password(password: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn rate_limited(wait: Duration) -> Failure {
-    Failure::new(ErrorCode::RateLimited, format!("too many failed logins; try again in {} s", wait.as_secs().max(1)))
+fn seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+fn login_refused(ctx: &Shared, refusal: LoginRefusal) -> Failure {
+    ctx.note_pressure(Kind::PasswordGuessing);
+    let wait = seconds(refusal.wait());
+    let message = match refusal {
+        LoginRefusal::Address(_) => format!("too many failed logins from your address; try again in {wait} s"),
+        LoginRefusal::Account(_) => format!(
+            "too many failed logins for this account; try again in {wait} s, or log in from a device that has \
+             logged in before"
+        ),
+        LoginRefusal::Device(_) => format!("too many failed logins from this device; try again in {wait} s"),
+    };
+    Failure::new(ErrorCode::RateLimited, message)
+}
+
+fn registration_refused(ctx: &Shared, refusal: RegistrationRefusal) -> Failure {
+    ctx.note_pressure(Kind::RegistrationFlood);
+    let message = match refusal {
+        RegistrationRefusal::Address(wait) => format!(
+            "too many accounts were registered from your address just now; try again in {} s, or ask an admin for \
+             an invite",
+            seconds(wait)
+        ),
+        RegistrationRefusal::Server(wait) => format!(
+            "too many accounts were registered on this server just now; try again in {} s, or ask an admin for an \
+             invite",
+            seconds(wait)
+        ),
+    };
+    Failure::new(ErrorCode::RateLimited, message)
+}
+
+fn login_limits(ctx: &Shared) -> std::sync::MutexGuard<'_, LoginLimits> {
+    ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `register`: creates a member account and logs it in.
@@ -93,8 +89,23 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
             "registration is closed on this server; ask an admin for an invite",
         ));
     }
-    let hash = new_account_hash(ctx, &username, password).await?;
-    let user = ctx.store.create_user(username, hash, Role::Member, crate::clock::now_ms()).await?;
+    let address = address_key(conn.peer);
+    let limits = || ctx.registration_limits.lock().unwrap_or_else(|p| p.into_inner());
+    let ticket = limits().begin(&address, Instant::now()).map_err(|refusal| registration_refused(ctx, refusal))?;
+    let created = match new_account_hash(ctx, &username, password).await {
+        Ok(hash) => {
+            ctx.store.create_user(username, hash, Role::Member, crate::clock::now_ms()).await.map_err(Failure::from)
+        }
+        Err(failure) => Err(failure),
+    };
+    let user = match created {
+        Ok(user) => user,
+        Err(failure) => {
+            limits().refund(ticket, Instant::now());
+            return Err(failure);
+        }
+    };
+    drop(ticket);
     tracing::info!("account registered");
     start_new_session(ctx, conn, user).await
 }
@@ -126,18 +137,29 @@ async fn new_account_hash(ctx: &Shared, username: &str, password: String) -> Res
 
 async fn start_new_session(ctx: &Shared, conn: &mut Conn, user: crate::proto::User) -> Result<Reply, Failure> {
     let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
-    start_session(ctx, conn, record).await
+    let device_cookie = ctx.device_cookies.issue(&record.user.username);
+    start_session(ctx, conn, record, device_cookie).await
 }
 
-/// `login`: checks the password (throttled) and starts a session.
-pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
-    let ip = conn.peer.to_string();
-    let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock().begin(&ip, &username, Instant::now()).map_err(rate_limited)?;
+/// `login`: checks the password (throttled) and starts a session. `device` is the device
+/// cookie this client was given before, if any: valid for this account, only its own
+/// failures count against it.
+pub async fn login(
+    ctx: &Shared,
+    conn: &mut Conn,
+    username: String,
+    password: String,
+    device: Option<String>,
+) -> Result<Reply, Failure> {
+    let address = address_key(conn.peer);
+    let device_id =
+        device.as_deref().and_then(|cookie| ctx.device_cookies.verify(&username, cookie)).map(str::to_string);
+    let attempt = Attempt { address: &address, account: &username, device: device_id.as_deref() };
+    let ticket = login_limits(ctx).begin(attempt, Instant::now()).map_err(|refusal| login_refused(ctx, refusal))?;
     let record = match ctx.store.user_by_name(username.clone()).await {
         Ok(record) => record,
         Err(err) => {
-            lock().succeeded(&ip, &username, Instant::now());
+            login_limits(ctx).succeeded(ticket, Instant::now());
             return Err(err.into());
         }
     };
@@ -147,10 +169,15 @@ pub async fn login(ctx: &Shared, conn: &mut Conn, username: String, password: St
     };
     match record {
         Some(record) if valid => {
-            lock().succeeded(&ip, &username, Instant::now());
-            start_session(ctx, conn, record).await
+            login_limits(ctx).succeeded(ticket, Instant::now());
+            let device_cookie = match (device, device_id) {
+                (Some(cookie), Some(_)) => cookie,
+                _ => ctx.device_cookies.issue(&username),
+            };
+            start_session(ctx, conn, record, device_cookie).await
         }
         _ => {
+            login_limits(ctx).failed(ticket, record.as_ref().map(|r| r.user.username.as_str()), Instant::now());
             tracing::info!("failed login");
             tracing::debug!(peer = %conn.peer, "failed login from");
             Err(Failure::new(ErrorCode::InvalidCredentials, "wrong user name or password"))
@@ -170,12 +197,18 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
     Ok(Reply::Session(SessionInfo {
         token,
         expires_at,
+        device_cookie: Some(ctx.device_cookies.issue(&record.user.username)),
         user: record.user,
         must_change_password: record.must_change_password,
     }))
 }
 
-async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Result<Reply, Failure> {
+async fn start_session(
+    ctx: &Shared,
+    conn: &mut Conn,
+    record: UserRecord,
+    device_cookie: String,
+) -> Result<Reply, Failure> {
     join_hub(ctx, conn, &record)?;
     let (token, hash) = new_token();
     let now = crate::clock::now_ms();
@@ -190,6 +223,7 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
     Ok(Reply::Session(SessionInfo {
         token,
         expires_at,
+        device_cookie: Some(device_cookie),
         user: record.user,
         must_change_password: record.must_change_password,
     }))
@@ -197,10 +231,8 @@ async fn start_session(ctx: &Shared, conn: &mut Conn, record: UserRecord) -> Res
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
     let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), eviction: conn.eviction.clone() };
-    let came_online = ctx
-        .hub
-        .join(conn.id, member, ctx.config.server.max_users)
-        .map_err(|full| Failure::new(ErrorCode::ServerFull, full.to_string()))?;
+    let came_online =
+        ctx.hub.join(conn.id, member, ctx.config.server.max_users).map_err(|refused| ctx.join_refused(refused))?;
     if came_online {
         ctx.announce_presence(UserPresence { user: record.user.clone(), online: true, status: record.status.clone() });
     }
@@ -238,13 +270,14 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
         .user_by_name(user.username.clone())
         .await?
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the account no longer exists"))?;
-    let ip = conn.peer.to_string();
-    let lock = || ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner());
-    lock().begin(&ip, &user.username, Instant::now()).map_err(rate_limited)?;
+    let address = address_key(conn.peer);
+    let attempt = Attempt { address: &address, account: &user.username, device: None };
+    let ticket = login_limits(ctx).begin(attempt, Instant::now()).map_err(|refusal| login_refused(ctx, refusal))?;
     if old.chars().count() > MAX_PASSWORD_CHARS || !ctx.passwords.verify(old, record.password_hash).await {
+        login_limits(ctx).failed(ticket, Some(&user.username), Instant::now());
         return Err(Failure::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
     }
-    lock().succeeded(&ip, &user.username, Instant::now());
+    login_limits(ctx).succeeded(ticket, Instant::now());
     let hash = ctx.passwords.hash(new).await?;
     let keep = conn.token_hash.clone().unwrap_or_default();
     ctx.store.set_password(user.id, hash, keep).await?;
@@ -282,27 +315,5 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_eq!(hash_a, token_hash(&a));
         assert_ne!(hash_a, a.as_bytes());
-    }
-
-    #[test]
-    fn login_limits_per_account_and_per_ip() {
-        let now = Instant::now();
-        let mut limits = LoginLimits::new();
-        for _ in 0..3 {
-            assert!(limits.begin("1.1.1.1", "Ann", now).is_ok());
-            limits.succeeded("1.1.1.1", "Ann", now);
-        }
-        for _ in 0..5 {
-            // Failures (and attempts still being checked) hold their tokens.
-            assert!(limits.begin("1.1.1.1", "Ann", now).is_ok());
-        }
-        assert!(limits.begin("9.9.9.9", "ann", now).is_err(), "account limit holds from any IP");
-        assert!(limits.begin("1.1.1.1", "bob", now).is_ok(), "other accounts still work");
-        assert!(limits.begin("3.3.3.3", "ann", now + Duration::from_secs(60)).is_ok(), "one try a minute");
-        for i in 0..14 {
-            assert!(limits.begin("1.1.1.1", &format!("user{i}"), now).is_ok());
-        }
-        assert!(limits.begin("1.1.1.1", "fresh", now).is_err(), "IP limit after 20 failures");
-        assert!(limits.begin("2.2.2.2", "fresh", now).is_ok());
     }
 }

@@ -4,6 +4,12 @@
 //! Writing happens in a second task that drains the connection's bounded queue, batching
 //! whatever is waiting into one write. A malformed, truncated or oversized frame gets an error
 //! frame and closes this connection only.
+//!
+//! Deadlines: a connection must log in within [`LOGIN_TIMEOUT`] ([`PRESSURE_LOGIN_TIMEOUT`]
+//! when it arrived under pressure), and until then it may be closed to make room for a newer
+//! one (its [`Slot`]). Once logged in, it is sent a `ping` event after
+//! `server.keepalive_seconds` without a frame from the client, and closed when nothing comes
+//! back within [`PING_ANSWER_TIMEOUT`] (or `keepalive_seconds`, if shorter).
 
 use super::context::{Conn, Eviction, Failure, Shared};
 use super::hub::QUEUE_FRAMES;
@@ -12,7 +18,7 @@ use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
 };
-use crate::transport::Stream;
+use crate::transport::{Slot, Stream};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,13 +29,25 @@ use tokio_util::sync::CancellationToken;
 
 /// A connection that has not logged in within this time is closed.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The login deadline of a connection that arrived under pressure (more than half the budget
+/// of unfinished connections in use).
+pub const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// A logged-in connection that sends nothing for this long after a `ping` event is closed
+/// (or for `server.keepalive_seconds`, when that is shorter).
+pub const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write that makes no progress for this long ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes gathered into one write at most.
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// Runs one control connection until it closes or `cancel` fires.
-pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, cancel: CancellationToken) {
+pub async fn serve(
+    ctx: Arc<Shared>,
+    stream: Box<dyn Stream>,
+    peer: SocketAddr,
+    mut slot: Slot,
+    cancel: CancellationToken,
+) {
     let id = ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, writer) = tokio::io::split(stream);
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
@@ -38,7 +56,12 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     let mut conn =
         Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None };
     tracing::debug!(%peer, id, "connection opened");
-    let mut login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+    let login_timeout = if slot.under_pressure() { PRESSURE_LOGIN_TIMEOUT } else { LOGIN_TIMEOUT };
+    let mut login_deadline = tokio::time::Instant::now() + login_timeout;
+    let keepalive = Duration::from_secs(ctx.config.server.keepalive_seconds);
+    let answer_within = keepalive.min(PING_ANSWER_TIMEOUT);
+    let mut keepalive_at = tokio::time::Instant::now() + keepalive;
+    let mut pinged = false;
     let mut buf = BytesMut::with_capacity(8 * 1024);
 
     let farewell: Option<ServerFrame> = loop {
@@ -47,8 +70,12 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
                 Ok(frame) => {
                     let was_logged_in = !is_logged_out(conn.session.state());
                     let answer = dispatch(&ctx, &mut conn, frame).await;
-                    if was_logged_in && is_logged_out(conn.session.state()) {
-                        login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+                    let logged_out = is_logged_out(conn.session.state());
+                    if was_logged_in && logged_out {
+                        login_deadline = tokio::time::Instant::now() + login_timeout;
+                    }
+                    if !logged_out {
+                        slot.finish();
                     }
                     if conn.outbox.send(answer).await.is_err() {
                         break None;
@@ -70,12 +97,29 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
             }
             (code, message) = conn.eviction.evicted() => break Some(connection_error(code, message)),
             _ = tokio::time::sleep_until(login_deadline), if logged_out => {
-                break Some(connection_error(ErrorCode::Timeout, "not logged in within 60 s".into()))
+                let message = format!("not logged in within {} s", login_timeout.as_secs());
+                break Some(connection_error(ErrorCode::Timeout, message))
+            }
+            _ = slot.closed_for_room(), if logged_out => {
+                break Some(connection_error(ErrorCode::ServerFull, CLOSED_FOR_ROOM.into()))
+            }
+            _ = tokio::time::sleep_until(keepalive_at), if !logged_out => {
+                if pinged {
+                    ctx.note_pressure(super::pressure::Kind::Unanswered);
+                    let message = format!("did not answer the keep-alive ping within {} s", answer_within.as_secs());
+                    break Some(connection_error(ErrorCode::Timeout, message));
+                }
+                let _ = conn.outbox.try_send(encode_frame(&ServerFrame::Event { event: Event::Ping }));
+                pinged = true;
+                keepalive_at = tokio::time::Instant::now() + answer_within;
             }
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) if buf.is_empty() => break None,
                 Ok(0) => break Some(connection_error(ErrorCode::BadFrame, "connection closed in the middle of a frame".into())),
-                Ok(_) => {}
+                Ok(_) => {
+                    pinged = false;
+                    keepalive_at = tokio::time::Instant::now() + keepalive;
+                }
                 Err(_) => break None,
             },
         }
@@ -91,6 +135,10 @@ pub async fn serve(ctx: Arc<Shared>, stream: Box<dyn Stream>, peer: SocketAddr, 
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer_task).await;
     tracing::debug!(%peer, id, "connection closed");
 }
+
+/// Why an unfinished connection was closed for a newer one.
+const CLOSED_FOR_ROOM: &str =
+    "too many connections are logging in at once; this one was closed to make room, try again";
 
 fn is_logged_out(state: SessionState) -> bool {
     matches!(state, SessionState::AwaitingHello | SessionState::Unauthenticated)
@@ -145,6 +193,7 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     let frame = match result {
         Ok(result) => ServerFrame::Reply { id, result },
         Err(failure) => {
+            ctx.note_failure(&failure);
             tracing::debug!(id = conn.id, op, code = ?failure.code, "request refused");
             ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
         }
@@ -157,7 +206,7 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
     match request {
         Hello { versions, client } => hello(ctx, conn, &versions, &client),
         Register { username, password } => auth::register(ctx, conn, username, password).await,
-        Login { username, password } => auth::login(ctx, conn, username, password).await,
+        Login { username, password, device } => auth::login(ctx, conn, username, password, device).await,
         Resume { token } => auth::resume(ctx, conn, token).await,
         Logout => {
             voice::leave(ctx, conn);

@@ -8,6 +8,8 @@
 use super::hub::Hub;
 pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
+pub use super::pressure::Kind as PressureKind;
+pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
@@ -22,7 +24,7 @@ use crate::tls::Fingerprint;
 use bytes::Bytes;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -49,6 +51,7 @@ impl From<StoreError> for Failure {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
             StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
+            StoreError::DiskFull => Failure::new(ErrorCode::DiskFull, "the server's disk is full; nothing was saved"),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
@@ -74,7 +77,11 @@ pub struct Shared {
     /// Who is online.
     pub hub: Hub,
     /// Login throttling.
-    pub login_limits: Mutex<super::auth::LoginLimits>,
+    pub login_limits: Mutex<super::throttle::LoginLimits>,
+    /// How many accounts `register` may make.
+    pub registration_limits: Mutex<super::throttle::RegistrationLimits>,
+    /// Makes and checks device cookies.
+    pub device_cookies: super::devices::DeviceCookies,
     /// Message throttling per user.
     pub message_limits: Mutex<crate::ratelimit::RateLimiter>,
     /// Argon2id hashing on a fixed pool of threads.
@@ -97,9 +104,33 @@ pub struct Shared {
     pub port_mapping: watch::Receiver<PortMappingState>,
     /// The built-in VPN.
     pub vpn: crate::vpn::Vpn,
+    /// Counts of refusals under pressure, for the once-a-minute warnings.
+    pub pressure: Arc<Mutex<super::pressure::PressureLog>>,
+    /// The warnings logged in the last two windows, for the dashboard.
+    pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
 }
 
 impl Shared {
+    /// Counts one event of pressure for the once-a-minute warning.
+    pub fn note_pressure(&self, kind: super::pressure::Kind) {
+        super::note(&self.pressure, kind);
+    }
+
+    /// Counts a refused request as pressure when it is one (a full disk).
+    pub fn note_failure(&self, failure: &Failure) {
+        if failure.code == ErrorCode::DiskFull {
+            self.note_pressure(super::pressure::Kind::DiskFull);
+        }
+    }
+
+    /// The failure for a login the hub refused; a full set of devices counts as pressure.
+    pub fn join_refused(&self, refused: super::hub::JoinRefused) -> Failure {
+        if matches!(refused, super::hub::JoinRefused::TooManyDevices(_)) {
+            self.note_pressure(super::pressure::Kind::TooManyDevices);
+        }
+        Failure::new(refused.code(), refused.to_string())
+    }
+
     /// Tells everyone online about a user's presence.
     pub fn announce_presence(&self, presence: UserPresence) {
         self.hub.broadcast(&encode_frame(&ServerFrame::Event { event: Event::Presence(presence) }));

@@ -211,4 +211,28 @@ impl ServerHandle {
         let address = self.shared.port_mapping.borrow().internet_address()?;
         Some(connection_code(&self.shared.config, &address.ip().to_string(), address.port(), self.shared.fingerprint))
     }
+
+    /// Whether the last write to the database failed because the disk is full (until a
+    /// write succeeds again).
+    pub fn disk_full(&self) -> bool {
+        self.shared.store.disk_full()
+    }
+
+    /// What the server is holding off right now, in plain words for the dashboard: the
+    /// accounts someone is guessing passwords for, then the pressure warnings of the last two
+    /// minutes (as logged once a minute).
+    pub fn pressure(&self) -> Vec<String> {
+        let now = std::time::Instant::now();
+        let limits = self.shared.login_limits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines: Vec<String> = limits
+            .accounts_under_attack(now)
+            .into_iter()
+            .map(|name| {
+                format!("Someone is trying many passwords for {name}'s account; {name}'s own devices are not affected.")
+            })
+            .collect();
+        drop(limits);
+        lines.extend(self.shared.recent_pressure.lock().unwrap_or_else(|p| p.into_inner()).lines(now));
+        lines
+    }
 }

@@ -54,6 +54,27 @@ pub struct Member {
     pub eviction: Eviction,
 }
 
+/// Why a logged-in connection could not join the hub.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinRefused {
+    /// `max_users` distinct users are online already.
+    #[error(transparent)]
+    ServerFull(#[from] ServerFull),
+    /// The user already has `server.max_devices_per_account` connections logged in.
+    #[error("this account already has its maximum of {0} devices connected; close one of them first")]
+    TooManyDevices(usize),
+}
+
+impl JoinRefused {
+    /// The error code the client gets.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            JoinRefused::ServerFull(_) => ErrorCode::ServerFull,
+            JoinRefused::TooManyDevices(_) => ErrorCode::LimitReached,
+        }
+    }
+}
+
 /// `max_users` distinct users are online already.
 #[derive(Debug, thiserror::Error)]
 #[error("the server already has its maximum of {0} users online")]
@@ -66,23 +87,40 @@ struct Inner {
 }
 
 /// Shared by every connection of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     inner: Mutex<Inner>,
+    max_devices: usize,
+}
+
+impl Default for Hub {
+    /// A hub with no cap on devices per account.
+    fn default() -> Self {
+        Hub::new(usize::MAX)
+    }
 }
 
 impl Hub {
+    /// A hub that lets each user have at most `max_devices` connections logged in.
+    pub fn new(max_devices: usize) -> Self {
+        Hub { inner: Mutex::default(), max_devices }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds a logged-in connection. Returns whether its user just came online.
-    pub fn join(&self, connection: u64, member: Member, max_users: u32) -> Result<bool, ServerFull> {
+    pub fn join(&self, connection: u64, member: Member, max_users: u32) -> Result<bool, JoinRefused> {
         let mut inner = self.lock();
         let user_id = member.user.id;
-        let first = !inner.by_user.contains_key(&user_id);
+        let devices = inner.by_user.get(&user_id).map_or(0, Vec::len);
+        let first = devices == 0;
         if first && inner.by_user.len() >= max_users as usize {
-            return Err(ServerFull(max_users));
+            return Err(ServerFull(max_users).into());
+        }
+        if devices >= self.max_devices {
+            return Err(JoinRefused::TooManyDevices(self.max_devices));
         }
         inner.by_user.entry(user_id).or_default().push(connection);
         inner.connections.insert(connection, member);
@@ -234,6 +272,21 @@ mod tests {
         hub.join(1, a, 1).expect("room");
         hub.join(2, a_again, 1).expect("same user needs no room");
         assert!(hub.join(3, b, 1).is_err());
+    }
+
+    #[test]
+    fn each_user_has_at_most_max_devices_connections() {
+        let hub = Hub::new(2);
+        let joined: Vec<_> = (0..3).map(|connection| hub.join(connection, member(1, 4).0, 10)).collect();
+        assert!(joined[0].is_ok() && joined[1].is_ok());
+        let refused = joined[2].as_ref().expect_err("third device");
+        assert_eq!(refused.code(), ErrorCode::LimitReached);
+        assert!(hub.join(3, member(2, 4).0, 10).is_ok(), "other users are not affected");
+        hub.leave(0);
+        assert!(hub.join(4, member(1, 4).0, 10).is_ok(), "room again once one left");
+        let full = Hub::new(2);
+        full.join(0, member(1, 4).0, 1).expect("room");
+        assert_eq!(full.join(1, member(2, 4).0, 1).map_err(|e| e.code()), Err(ErrorCode::ServerFull));
     }
 
     #[test]

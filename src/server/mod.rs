@@ -11,10 +11,13 @@ pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod context;
+pub mod devices;
 pub mod handle;
 pub mod hub;
 pub mod invites;
 pub mod passwords;
+pub mod pressure;
+pub mod throttle;
 pub mod voice;
 pub mod vpn;
 
@@ -29,15 +32,12 @@ use crate::tls::{Fingerprint, ServerIdentity, TlsError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Control connections accepted beyond `max_users` (people still logging in, extra devices).
-const EXTRA_CONNECTIONS: usize = 64;
 
 /// Why the server could not start. Each message is one line naming the key or port at fault.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,9 @@ pub enum StartError {
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
+    /// The device cookie key could not be read or made.
+    #[error(transparent)]
+    DeviceKey(#[from] devices::DeviceKeyError),
     /// A file or folder could not be made.
     #[error("{path}: {source}")]
     Io {
@@ -124,6 +127,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
     let now = crate::clock::now_ms();
+    let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();
     let default_hash = passwords.hash(config.auth.default_password.clone()).await?;
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
@@ -131,9 +135,9 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     }
 
     let bind_ip: IpAddr = config.server.bind_address.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port)).await?;
+    let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port))?;
     let media = bind_udp("server.udp_port", SocketAddr::new(bind_ip, config.server.udp_port)).await?;
-    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port)).await?;
+    let rest = bind_tcp("server.rest_port", SocketAddr::new(bind_ip, config.server.rest_port))?;
     let local = |result: std::io::Result<SocketAddr>, key, protocol, addr| {
         result.map_err(|source| StartError::Bind { key, protocol, addr, source })
     };
@@ -156,12 +160,23 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let (vpn, vpn_inlet) = crate::vpn::Vpn::start(&config.vpn, &store, &media, &tasks, cancel.clone()).await;
-    let max_connections = config.server.max_users as usize + EXTRA_CONNECTIONS;
+    let pressure = Arc::new(Mutex::new(pressure::PressureLog::new(pressure_window())));
+    let control_gate =
+        gate(&config, config.server.max_unfinished_connections as usize, pressure::Port::Control, &pressure);
+    let rest_gate = gate(&config, crate::rest::MAX_CONNECTIONS, pressure::Port::Rest, &pressure);
+    let recent_pressure = Arc::new(Mutex::new(pressure::RecentPressure::new(pressure_window())));
+    tasks.spawn(report_pressure(pressure.clone(), recent_pressure.clone(), cancel.clone()));
     let (voice, relay) = voice::VoiceSessions::new();
     let shared = Arc::new(Shared {
         store,
-        hub: hub::Hub::default(),
-        login_limits: Mutex::new(auth::LoginLimits::new()),
+        hub: hub::Hub::new(config.server.max_devices_per_account as usize),
+        login_limits: Mutex::new(throttle::LoginLimits::new()),
+        registration_limits: Mutex::new(throttle::RegistrationLimits::new(
+            config.auth.registrations_per_address,
+            config.auth.registrations_per_server,
+            Duration::from_secs(config.auth.registration_window_seconds),
+        )),
+        device_cookies,
         message_limits: Mutex::new(chat::message_limiter()),
         dummy_hash: default_hash,
         passwords,
@@ -173,6 +188,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         port_mapping,
         vpn,
         started_at: Instant::now(),
+        pressure,
+        recent_pressure,
         config,
     });
     let control_ctx = shared.clone();
@@ -180,10 +197,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     tasks.spawn(crate::transport::listen(
         control,
         acceptor.clone(),
-        max_connections,
+        control_gate,
         cancel.clone(),
         tasks.clone(),
-        move |stream, peer| connection::serve(control_ctx.clone(), stream, peer, control_cancel.clone()),
+        move |stream, peer, slot| connection::serve(control_ctx.clone(), stream, peer, slot, control_cancel.clone()),
     ));
     let (talking_tx, mut talking_rx) = tokio::sync::mpsc::channel(1024);
     tasks.spawn(crate::media::run(media, relay, talking_tx, vpn_inlet, cancel.clone()));
@@ -198,10 +215,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     tasks.spawn(crate::transport::listen(
         rest,
         acceptor,
-        crate::rest::MAX_CONNECTIONS,
+        rest_gate,
         cancel.clone(),
         tasks.clone(),
-        move |stream, _peer| crate::rest::serve_connection(router.clone(), stream, rest_cancel.clone()),
+        move |stream, _peer, slot| crate::rest::serve_connection(router.clone(), stream, slot, rest_cancel.clone()),
     ));
     tracing::info!(%control_addr, %media_addr, %rest_addr, tls = fingerprint.is_some(), "server started");
     Ok(RunningServer {
@@ -216,8 +233,63 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     })
 }
 
-async fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
+fn bind_tcp(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    crate::transport::bind(addr).map_err(|source| StartError::Bind { key, protocol: "TCP", addr, source })
+}
+
+/// A port's admission gate with the config's per-address limits and `budget` unfinished
+/// connections, noting each refusal in the pressure log.
+fn gate(
+    config: &Config,
+    budget: usize,
+    port: pressure::Port,
+    log: &Arc<Mutex<pressure::PressureLog>>,
+) -> Arc<crate::transport::Gate> {
+    let per_minute = config.server.new_connections_per_minute;
+    let limits = crate::transport::Limits {
+        unfinished: budget,
+        unfinished_per_address: config.server.max_unfinished_per_address as usize,
+        new_per_address: per_minute,
+        new_per_address_every: Duration::from_secs(60) / per_minute.max(1),
+    };
+    let log = log.clone();
+    crate::transport::Gate::new(limits, Box::new(move |refusal| note(&log, pressure::Kind::Connections(port, refusal))))
+}
+
+/// Counts one event of pressure in `log`, now.
+pub(crate) fn note(log: &Mutex<pressure::PressureLog>, kind: pressure::Kind) {
+    log.lock().unwrap_or_else(|p| p.into_inner()).note(kind, Instant::now());
+}
+
+/// The pressure log's window: [`pressure::WINDOW`]; debug builds take
+/// `ITC_TEST_PRESSURE_WINDOW_MS` instead when it is set (the tests' short minute).
+fn pressure_window() -> Duration {
+    let test_window = cfg!(debug_assertions)
+        .then(|| std::env::var("ITC_TEST_PRESSURE_WINDOW_MS").ok()?.parse().ok())
+        .flatten()
+        .map(Duration::from_millis);
+    test_window.unwrap_or(pressure::WINDOW)
+}
+
+/// Logs each kind of pressure at most once per window, as one `warn` line with its count.
+async fn report_pressure(
+    log: Arc<Mutex<pressure::PressureLog>>,
+    recent: Arc<Mutex<pressure::RecentPressure>>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        let due = log.lock().unwrap_or_else(|p| p.into_inner()).take_due(now);
+        for summary in &due {
+            tracing::warn!("{}", summary.text);
+        }
+        recent.lock().unwrap_or_else(|p| p.into_inner()).add(due, now);
+    }
 }
 
 async fn bind_udp(key: &'static str, addr: SocketAddr) -> Result<UdpSocket, StartError> {

@@ -32,6 +32,7 @@ use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use schema::{configure, migrate};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,7 +61,10 @@ pub enum StoreError {
     /// The row the operation names does not exist.
     #[error("not found")]
     NotFound,
-    /// The database failed (full disk, I/O error, ...). Nothing of the operation was kept.
+    /// The disk is full. Nothing of the operation was kept.
+    #[error("the disk is full")]
+    DiskFull,
+    /// The database failed (an I/O error, ...). Nothing of the operation was kept.
     #[error("database error: {0}")]
     Database(String),
     /// The store is shutting down.
@@ -79,7 +83,34 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Database(err.to_string())
+        CommitFailure::from(err).into()
+    }
+}
+
+/// Why a write transaction failed, as every job of its batch is told.
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    /// SQLite reported `SQLITE_FULL` (it maps the operating system's "no space left" to it).
+    DiskFull,
+    /// Anything else.
+    Other(String),
+}
+
+impl From<rusqlite::Error> for CommitFailure {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => CommitFailure::DiskFull,
+            _ => CommitFailure::Other(err.to_string()),
+        }
+    }
+}
+
+impl From<CommitFailure> for StoreError {
+    fn from(failure: CommitFailure) -> Self {
+        match failure {
+            CommitFailure::DiskFull => StoreError::DiskFull,
+            CommitFailure::Other(reason) => StoreError::Database(reason),
+        }
     }
 }
 
@@ -88,7 +119,9 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// One write: run inside the batch transaction, then told whether the batch committed.
 trait WriteJob: Send {
     fn run(&mut self, conn: &Connection);
-    fn finish(self: Box<Self>, committed: Result<(), String>);
+    /// Whether `run` failed because the disk is full.
+    fn found_disk_full(&self) -> bool;
+    fn finish(self: Box<Self>, committed: Result<(), CommitFailure>);
 }
 
 struct Job<T, F> {
@@ -115,10 +148,14 @@ where
         self.outcome = Some(outcome);
     }
 
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
+    fn found_disk_full(&self) -> bool {
+        matches!(self.outcome, Some(Err(StoreError::DiskFull)))
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), CommitFailure>) {
         let outcome = match (committed, self.outcome) {
             (Ok(()), Some(outcome)) => outcome,
-            (Err(reason), _) => Err(StoreError::Database(reason)),
+            (Err(failure), _) => Err(failure.into()),
             (Ok(()), None) => Err(StoreError::Closed),
         };
         let _ = self.reply.send(outcome);
@@ -131,6 +168,8 @@ pub struct Store {
     writer: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: Arc<PathBuf>,
+    /// Set by the writer when its last batch met a full disk; cleared when one commits again.
+    disk_full: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -148,11 +187,20 @@ impl Store {
         configure(&conn).map_err(open_err)?;
         migrate(&mut conn).map_err(open_err)?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
+        let disk_full = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, jobs))
+            .spawn({
+                let disk_full = disk_full.clone();
+                move || run_writer(conn, jobs, &disk_full)
+            })
             .map_err(|err| StoreError::Open { path: path.display().to_string(), reason: err.to_string() })?;
-        Ok(Store { writer, readers: Arc::new(Mutex::new(Vec::new())), path: Arc::new(path.to_path_buf()) })
+        Ok(Store { writer, readers: Arc::new(Mutex::new(Vec::new())), path: Arc::new(path.to_path_buf()), disk_full })
+    }
+
+    /// Whether the last write met a full disk (until a write commits again).
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
     }
 
     /// The database file this store uses.
@@ -202,7 +250,7 @@ impl Store {
     }
 }
 /// The writer thread: batch every waiting job into one transaction, commit, then answer.
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>, disk_full: &AtomicBool) {
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -212,18 +260,24 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
             }
         }
         let committed = match conn.execute_batch("BEGIN IMMEDIATE") {
-            Err(err) => Err(err.to_string()),
+            Err(err) => Err(CommitFailure::from(err)),
             Ok(()) => {
                 for job in batch.iter_mut() {
                     job.run(&conn);
                 }
                 conn.execute_batch("COMMIT").map_err(|err| {
                     let _ = conn.execute_batch("ROLLBACK");
-                    err.to_string()
+                    CommitFailure::from(err)
                 })
             }
         };
-        if let Err(reason) = &committed {
+        let full = matches!(committed, Err(CommitFailure::DiskFull)) || batch.iter().any(|job| job.found_disk_full());
+        match (disk_full.swap(full, Ordering::Relaxed), full) {
+            (false, true) => tracing::info!("the disk is full: writes fail until there is room again"),
+            (true, false) => tracing::info!("the disk has room again: writes succeed"),
+            _ => {}
+        }
+        if let Err(CommitFailure::Other(reason)) = &committed {
             tracing::error!(%reason, jobs = batch.len(), "database commit failed; the batch was not saved");
         }
         for job in batch {

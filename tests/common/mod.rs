@@ -27,9 +27,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// in the `[server]` section, so that more server keys can be appended).
 pub const TEST_CONFIG: &str = "[update]\ncheck = false\n[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\n";
 
-/// A configuration for tests.
+/// A configuration for tests: [`TEST_CONFIG`], with the registration limits out of the way
+/// (tests register many members from 127.0.0.1).
 pub fn test_config() -> Config {
-    iptincan::config::parse(TEST_CONFIG, "test").expect("test config is valid").config
+    let mut config = iptincan::config::parse(TEST_CONFIG, "test").expect("test config is valid").config;
+    config.auth.registrations_per_address = 10_000;
+    config.auth.registrations_per_server = 100_000;
+    config
 }
 
 /// An in-process server in its own temp dir.

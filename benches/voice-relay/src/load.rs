@@ -2,9 +2,10 @@
 //! `talkers` of them sending a 100-byte frame every 20 ms (like Opus), their phases spread
 //! evenly over the 20 ms as real, unsynchronised speakers are. Every frame carries its send
 //! time, so each receiver measures the latency it added on one clock. Also reads the server's
-//! CPU and memory from /proc around the measured window.
+//! CPU and memory from /proc around the measured window, and names a run's figures for the
+//! `RESULT` line.
 
-use crate::common::{clock_ticks, proc_cpu, proc_memory, AnyResult};
+use crate::common::{clock_ticks, mib, proc_cpu, proc_memory, AnyResult, ResultLine};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,24 @@ impl Measured {
     pub fn latency_ms(&self, q: f64) -> f64 {
         let index = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
         self.latencies_us.get(index).map_or(0.0, |us| f64::from(*us) / 1000.0)
+    }
+
+    /// Forwarded packets lost, in percent of those `load` should have delivered.
+    pub fn loss_percent(&self, load: &Load) -> f64 {
+        100.0 * (1.0 - self.received as f64 / load.expected().max(1) as f64)
+    }
+
+    /// Adds the headline figures to `result`, each name starting with `prefix`.
+    pub fn add_to(&self, result: &mut ResultLine, prefix: &str, load: &Load) {
+        result.add(&format!("{prefix}_forwarded_per_s"), self.packets_per_second(), 0);
+        result.add(&format!("{prefix}_loss_pct"), self.loss_percent(load), 2);
+        result.add(&format!("{prefix}_p50_ms"), self.latency_ms(0.50), 3);
+        result.add(&format!("{prefix}_p99_ms"), self.latency_ms(0.99), 3);
+        result.add(&format!("{prefix}_cpu_ms_per_1000"), self.cpu_ms_per_1000(), 2);
+        if let Some((peak, now)) = self.server_memory {
+            result.add(&format!("{prefix}_rss_mib"), mib(now), 1);
+            result.add(&format!("{prefix}_peak_rss_mib"), mib(peak), 1);
+        }
     }
 }
 

@@ -10,6 +10,10 @@
 //! `BENCH_SECONDS` (10, 1–60), `BENCH_PEER` (`mumble`, or `none` to skip it),
 //! `ITC_SERVER_BIN` (default: the release `itc-server` beside this binary).
 //! Bounded: each run gives up after `BENCH_SECONDS` + 120 s.
+//!
+//! A run that completes ends with one `RESULT` line on stdout: the load, then per server and
+//! load step (`itc_20talkers_…`, `murmur_20talkers_…`) forwarded/s, loss %, p50/p99 ms, CPU ms
+//! per 1,000 forwarded and RSS MiB, then the comparison when Mumble ran.
 
 #[path = "../../common/mod.rs"]
 mod common;
@@ -18,7 +22,7 @@ mod itc;
 mod load;
 mod mumble;
 
-use common::{default_server_bin, mib, AnyResult};
+use common::{default_server_bin, mib, AnyResult, ResultLine};
 use load::{Load, Measured, PACKETS_PER_SECOND, PAYLOAD};
 use std::time::Duration;
 
@@ -40,13 +44,17 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(err) = runtime.block_on(run()) {
-        eprintln!("bench voice: {err}");
-        std::process::exit(1);
+    match runtime.block_on(run()) {
+        Ok(result) => println!("{result}"),
+        Err(err) => {
+            eprintln!("bench voice: {err}");
+            std::process::exit(1);
+        }
     }
 }
 
-async fn run() -> AnyResult<()> {
+/// Runs the load through each server, prints the figures, and returns the `RESULT` line.
+async fn run() -> AnyResult<ResultLine> {
     let members = env_count("BENCH_MEMBERS", 50, 2, 400)?;
     let load = Load {
         members,
@@ -70,6 +78,10 @@ async fn run() -> AnyResult<()> {
         load.talkers * PACKETS_PER_SECOND * (load.members - 1)
     );
     let limit = Duration::from_secs(load.seconds + 120);
+    let mut result = ResultLine::default();
+    result.add("members", load.members as f64, 0);
+    result.add("talkers", load.talkers as f64, 0);
+    result.add("seconds", load.seconds as f64, 0);
 
     let ours = tokio::time::timeout(limit, async {
         let (mut server, members) = itc::start(&bin, load.members).await?;
@@ -80,14 +92,15 @@ async fn run() -> AnyResult<()> {
     .await
     .map_err(|_| format!("IPTinCan run gave up after {} s", limit.as_secs()))??;
     report("IPTinCan (itc-server)", &load, &ours);
+    ours.add_to(&mut result, &format!("itc_{}talkers", load.talkers), &load);
 
     if !with_mumble {
         println!("\nMumble comparison skipped (BENCH_PEER=none).");
-        return Ok(());
+        return Ok(result);
     }
     if let Some(reason) = mumble::unavailable() {
         println!("\nMumble comparison skipped: {reason}.");
-        return Ok(());
+        return Ok(result);
     }
     let theirs = tokio::time::timeout(limit, async {
         let murmur = mumble::start(load.members)?;
@@ -97,14 +110,15 @@ async fn run() -> AnyResult<()> {
     .await
     .map_err(|_| format!("Mumble run gave up after {} s", limit.as_secs()))??;
     report("Mumble 1.3 (murmurd)", &load, &theirs);
+    theirs.add_to(&mut result, &format!("murmur_{}talkers", load.talkers), &load);
 
     let floor = floor::send_cpu_ms_per_1000(load.members)?;
+    let cpu_ratio = theirs.cpu_ms_per_1000() / ours.cpu_ms_per_1000().max(f64::MIN_POSITIVE);
     println!("\n== Comparison ==");
     println!(
-        "CPU per forwarded packet: murmurd {:.2} ms / itc-server {:.2} ms per 1,000 = {:.2}x less CPU for IPTinCan",
+        "CPU per forwarded packet: murmurd {:.2} ms / itc-server {:.2} ms per 1,000 = {cpu_ratio:.2}x less CPU for IPTinCan",
         theirs.cpu_ms_per_1000(),
         ours.cpu_ms_per_1000(),
-        theirs.cpu_ms_per_1000() / ours.cpu_ms_per_1000().max(f64::MIN_POSITIVE)
     );
     println!(
         "kernel floor:             a plain send_to loop of the same datagrams costs {floor:.2} ms per 1,000; above it: murmurd {:.2} ms, itc-server {:.2} ms",
@@ -116,7 +130,9 @@ async fn run() -> AnyResult<()> {
         theirs.latency_ms(0.99),
         ours.latency_ms(0.99)
     );
-    Ok(())
+    result.add("murmur_to_itc_cpu_ratio", cpu_ratio, 2);
+    result.add("floor_cpu_ms_per_1000", floor, 3);
+    Ok(result)
 }
 
 fn report(name: &str, load: &Load, measured: &Measured) {
@@ -126,7 +142,7 @@ fn report(name: &str, load: &Load, measured: &Measured) {
     println!(
         "forwarded packets received:    {} of {expected} expected ({:.2}% loss)",
         measured.received,
-        100.0 * (1.0 - measured.received as f64 / expected.max(1) as f64)
+        measured.loss_percent(load)
     );
     println!("forwarded packets/s:           {:.0}", measured.packets_per_second());
     println!(
