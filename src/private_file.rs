@@ -1,5 +1,6 @@
-//! Files only their owner may read (mode 0600 on Unix), written whole or not at all: the
-//! server's device cookie key and the client's device cookies. Shared by server and client.
+//! Small files only their owner may read (mode 0600 on Unix), written whole or not at all and
+//! read as "nothing yet" when missing: the server's device cookie key, the client's device
+//! cookies and known hosts. Shared by server and client.
 
 use std::io::Write;
 use std::path::Path;
@@ -28,6 +29,15 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             let _ = std::fs::remove_file(&temporary);
             Err(err)
         }
+    }
+}
+
+/// The text of `path`; `None` when it does not exist yet.
+pub fn read_if_present(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
     }
 }
 

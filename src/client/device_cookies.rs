@@ -46,10 +46,8 @@ impl DeviceCookieJar {
     }
 
     fn entries(&self) -> Result<Vec<(String, String, String)>, DeviceCookieError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(self.error(err)),
+        let Some(text) = crate::private_file::read_if_present(&self.path).map_err(|e| self.error(e))? else {
+            return Ok(Vec::new());
         };
         Ok(text
             .lines()

@@ -28,10 +28,8 @@ impl KnownHosts {
     }
 
     fn entries(&self) -> Result<Vec<(String, Fingerprint)>, ClientError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(self.error(err)),
+        let Some(text) = crate::private_file::read_if_present(&self.path).map_err(|e| self.error(e))? else {
+            return Ok(Vec::new());
         };
         Ok(text
             .lines()
@@ -52,11 +50,8 @@ impl KnownHosts {
         let mut entries = self.entries()?;
         entries.retain(|(a, _)| a != authority);
         entries.push((authority.to_string(), *fingerprint));
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| self.error(e))?;
-        }
         let text: String = entries.iter().map(|(a, f)| format!("{a} {}\n", hex_fingerprint(f))).collect();
-        std::fs::write(&self.path, text).map_err(|e| self.error(e))
+        crate::private_file::write(&self.path, text.as_bytes()).map_err(|e| self.error(e))
     }
 }
 
