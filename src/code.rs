@@ -24,7 +24,7 @@ use qrcode::{Color, QrCode};
 use std::path::Path;
 
 /// What every connection code starts with.
-pub const PREFIX: &str = "ITC-";
+pub(crate) const PREFIX: &str = "ITC-";
 const VERSION: u8 = 1;
 const FLAG_TLS: u8 = 1;
 const FLAG_FINGERPRINT: u8 = 2;
@@ -78,7 +78,7 @@ pub enum CodeError {
 /// Separates the connection code from the secret in an invite.
 pub const INVITE_SEPARATOR: char = '.';
 /// Bytes of randomness in an invite secret.
-pub const INVITE_SECRET_BYTES: usize = 16;
+pub(crate) const INVITE_SECRET_BYTES: usize = 16;
 
 /// A connection code plus the secret that lets its holder create an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +243,7 @@ pub fn render_qr_terminal(text: &str) -> Result<String, QrError> {
 }
 
 /// The QR code of `text` as an SVG picture (black on white, with its quiet zone), for a page.
-pub fn render_qr_svg(text: &str) -> Result<String, QrError> {
+pub(crate) fn render_qr_svg(text: &str) -> Result<String, QrError> {
     let code = QrCode::new(text.as_bytes())?;
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).quiet_zone(true).build())
 }

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 type Kem = X25519HkdfSha256;
 /// The SFrame cipher suite of every call.
-pub const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
+pub(crate) const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 const WRAP_INFO: &[u8] = b"iptincan e2e sender key v1";
 
 /// Why end-to-end protection failed; the frame or key is dropped.

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 /// The server's lock file's name inside the data directory.
 pub const FILE_NAME: &str = "itc-server.lock";
 /// The backups' lock file's name inside the data directory.
-pub const BACKUP_FILE_NAME: &str = "itc-backup.lock";
+pub(crate) const BACKUP_FILE_NAME: &str = "itc-backup.lock";
 
 /// Why the data directory could not be locked.
 #[derive(Debug, thiserror::Error)]
@@ -43,21 +43,21 @@ pub enum LockError {
 
 /// Holds data-directory locks until dropped.
 #[derive(Debug)]
-pub struct DataDirLock {
+pub(crate) struct DataDirLock {
     _files: Vec<File>,
 }
 
 impl DataDirLock {
     /// A server's lock, without waiting: [`LockError::InUse`] if another server or a restore
     /// holds it. Backups may run beside it.
-    pub fn acquire(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
+    pub(crate) fn acquire(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
         let server = lock(data_dir, FILE_NAME, Mode::Exclusive, LockError::InUse)?;
         Ok(DataDirLock { _files: vec![server] })
     }
 
     /// A restore's lock, without waiting: refused while a server runs ([`LockError::InUse`]) or
     /// a backup reads the data directory ([`LockError::BackingUp`]).
-    pub fn for_restore(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
+    pub(crate) fn for_restore(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
         let server = lock(data_dir, FILE_NAME, Mode::Exclusive, LockError::InUse)?;
         let backups = lock(data_dir, BACKUP_FILE_NAME, Mode::Exclusive, LockError::BackingUp)?;
         Ok(DataDirLock { _files: vec![server, backups] })
@@ -65,7 +65,7 @@ impl DataDirLock {
 
     /// A backup's lock, shared with other backups and with a running server, without
     /// waiting: refused only while a restore runs ([`LockError::Restoring`]).
-    pub fn for_backup(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
+    pub(crate) fn for_backup(data_dir: &DataDir) -> Result<DataDirLock, LockError> {
         let backups = lock(data_dir, BACKUP_FILE_NAME, Mode::Shared, LockError::Restoring)?;
         Ok(DataDirLock { _files: vec![backups] })
     }

@@ -11,7 +11,7 @@ const PRUNE_ABOVE: usize = 10_000;
 
 /// How big a bucket is and how fast it refills.
 #[derive(Debug, Clone, Copy)]
-pub struct Rate {
+pub(crate) struct Rate {
     capacity: f64,
     refill_every: Duration,
 }
@@ -28,14 +28,15 @@ impl Rate {
     }
 
     /// The most tokens a bucket holds.
-    pub fn capacity(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> f64 {
         self.capacity
     }
 }
 
 /// Tokens left, as of a moment.
 #[derive(Debug, Clone, Copy)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     tokens: f64,
     updated: Instant,
 }
@@ -64,7 +65,7 @@ impl TokenBucket {
     }
 
     /// Takes one token (it may go to zero, never below).
-    pub fn consume(&mut self, rate: &Rate, now: Instant) {
+    pub(crate) fn consume(&mut self, rate: &Rate, now: Instant) {
         let mut bucket = self.refilled(rate, now);
         bucket.tokens = (bucket.tokens - 1.0).max(0.0);
         *self = bucket;
@@ -72,7 +73,7 @@ impl TokenBucket {
 
     /// Takes `amount` tokens if the bucket holds that many at `now` (a packet of that size
     /// fits the budget), else takes nothing and says no.
-    pub fn take_amount(&mut self, rate: &Rate, amount: f64, now: Instant) -> bool {
+    pub(crate) fn take_amount(&mut self, rate: &Rate, amount: f64, now: Instant) -> bool {
         let mut bucket = self.refilled(rate, now);
         let fits = bucket.tokens >= amount;
         if fits {
@@ -83,7 +84,7 @@ impl TokenBucket {
     }
 
     /// Gives one token back (never above the capacity).
-    pub fn refund(&mut self, rate: &Rate, now: Instant) {
+    pub(crate) fn refund(&mut self, rate: &Rate, now: Instant) {
         let mut bucket = self.refilled(rate, now);
         bucket.tokens = (bucket.tokens + 1.0).min(rate.capacity);
         *self = bucket;
@@ -109,7 +110,7 @@ impl RateLimiter {
     }
 
     /// Buckets of `rate`.
-    pub fn with_rate(rate: Rate) -> Self {
+    pub(crate) fn with_rate(rate: Rate) -> Self {
         RateLimiter { rate, buckets: HashMap::new() }
     }
 
@@ -123,7 +124,7 @@ impl RateLimiter {
     }
 
     /// Takes one token from `key` (it may go to zero, never below).
-    pub fn consume(&mut self, key: &str, now: Instant) {
+    pub(crate) fn consume(&mut self, key: &str, now: Instant) {
         let mut bucket = self.bucket(key, now);
         bucket.consume(&self.rate, now);
         if self.buckets.len() >= PRUNE_ABOVE {
@@ -134,14 +135,14 @@ impl RateLimiter {
     }
 
     /// Gives one token back to `key` (never above the capacity).
-    pub fn refund(&mut self, key: &str, now: Instant) {
+    pub(crate) fn refund(&mut self, key: &str, now: Instant) {
         let mut bucket = self.bucket(key, now);
         bucket.refund(&self.rate, now);
         self.buckets.insert(key.to_string(), bucket);
     }
 
     /// Whether `key` has every token at `now` (nothing taken, or all of it refilled).
-    pub fn is_full(&self, key: &str, now: Instant) -> bool {
+    pub(crate) fn is_full(&self, key: &str, now: Instant) -> bool {
         self.buckets.get(key).is_none_or(|bucket| bucket.is_full(&self.rate, now))
     }
 

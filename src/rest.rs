@@ -19,12 +19,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// REST connections served at once (the port's budget of unfinished connections).
-pub const MAX_CONNECTIONS: usize = 128;
+pub(crate) const MAX_CONNECTIONS: usize = 128;
 /// Longest wait for a request's headers (also on an idle keep-alive connection).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the API reads of the running server.
-pub trait ServerView: Send + Sync + 'static {
+pub(crate) trait ServerView: Send + Sync + 'static {
     /// The public description of the server right now.
     fn server_info(&self) -> ServerInfo;
     /// How long the server has been running.
@@ -44,7 +44,7 @@ pub fn router(ctx: View) -> Router {
 /// Serves HTTP/1.1 on one accepted stream until the client closes it, it idles longer than
 /// [`IDLE_TIMEOUT`] waiting to send a request, the server stops, or its `slot` is taken for a
 /// newer connection.
-pub async fn serve_connection(router: Router, stream: Box<dyn Stream>, slot: Slot, cancel: CancellationToken) {
+pub(crate) async fn serve_connection(router: Router, stream: Box<dyn Stream>, slot: Slot, cancel: CancellationToken) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(IDLE_TIMEOUT);
     let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));

@@ -46,7 +46,7 @@ impl Subnet {
     }
 
     /// The lowest peer address (a host address other than the server's) not in `taken`.
-    pub fn first_free(&self, taken: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    pub(crate) fn first_free(&self, taken: &[Ipv4Addr]) -> Option<Ipv4Addr> {
         let first = u32::from(self.network) + 2;
         let broadcast = u32::from(self.network) | (u32::MAX >> self.prefix);
         (first..broadcast).map(Ipv4Addr::from).find(|candidate| !taken.contains(candidate))

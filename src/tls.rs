@@ -91,7 +91,7 @@ pub fn parse_hex_fingerprint(text: &str) -> Option<Fingerprint> {
 }
 
 /// Writes a new self-signed certificate and key (PEM) to the given paths.
-pub fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
+pub(crate) fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let names = vec!["iptincan".to_string(), "localhost".to_string()];
     let certified = rcgen::generate_simple_self_signed(names)?;
     write_private(key_path, "tls.key_path", certified.key_pair.serialize_pem().as_bytes())?;
@@ -157,7 +157,7 @@ impl ServerIdentity {
     }
 
     /// A rustls server configuration serving this identity.
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

@@ -6,7 +6,7 @@
 //! "newer build" without compiling a second copy of the engine; release builds ignore it.
 
 /// The version compiled in (`CARGO_PKG_VERSION`, the workspace version).
-pub const BUILT: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const BUILT: &str = env!("CARGO_PKG_VERSION");
 
 /// The version this program reports.
 pub fn current() -> &'static str {

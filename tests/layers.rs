@@ -34,7 +34,10 @@ fn declared_modules(lib: &str) -> BTreeSet<String> {
     lib.lines()
         .filter_map(|line| {
             let line = line.trim();
-            let rest = line.strip_prefix("pub mod ").or_else(|| line.strip_prefix("mod "))?;
+            let rest = line
+                .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("pub(crate) mod "))
+                .or_else(|| line.strip_prefix("mod "))?;
             Some(rest.trim_end_matches(';').trim().to_string())
         })
         .collect()

@@ -14,21 +14,21 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 /// The manifest's name: always the archive's first entry.
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 /// `format` in every manifest.
-pub const FORMAT: &str = "iptincan-backup";
+pub(crate) const FORMAT: &str = "iptincan-backup";
 /// The manifest format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 /// The configuration file's entry.
-pub const CONFIG: &str = "server.toml";
+pub(crate) const CONFIG: &str = "server.toml";
 /// The database snapshot's entry.
-pub const DATABASE: &str = "itc-server.db";
+pub(crate) const DATABASE: &str = "itc-server.db";
 /// The TLS certificate's entry.
-pub const CERT: &str = "server-cert.pem";
+pub(crate) const CERT: &str = "server-cert.pem";
 /// The TLS private key's entry.
 pub const KEY: &str = "server-key.pem";
 /// The folder of uploaded files.
-pub const UPLOADS: &str = "uploads";
+pub(crate) const UPLOADS: &str = "uploads";
 /// Largest manifest accepted (room for about 100,000 uploads).
 const MAX_MANIFEST_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -73,7 +73,7 @@ pub struct FileEntry {
 /// Whether `path` is one an archive may hold: one of the fixed names, or a file under
 /// `uploads/`, with `/` separators, and no empty, `.` or `..` component, no absolute path, no
 /// drive letter or backslash.
-pub fn check_path(path: &str) -> Result<(), BackupError> {
+pub(crate) fn check_path(path: &str) -> Result<(), BackupError> {
     let unsafe_path = || BackupError::UnsafePath(path.to_string());
     if path.is_empty() || path.len() > 4096 || path.contains(['\\', ':', '\0']) || path.starts_with('/') {
         return Err(unsafe_path());
@@ -90,7 +90,7 @@ pub fn check_path(path: &str) -> Result<(), BackupError> {
 }
 
 /// SHA-256 of everything read through it.
-pub struct HashingReader<R> {
+pub(crate) struct HashingReader<R> {
     inner: R,
     digest: ring::digest::Context,
     count: u64,

@@ -17,7 +17,7 @@ use chacha20poly1305::XChaCha20Poly1305;
 use std::io::{self, Read, Write};
 
 /// The first bytes of an encrypted archive.
-pub const MAGIC: &[u8; 8] = b"ITCBKENC";
+pub(crate) const MAGIC: &[u8; 8] = b"ITCBKENC";
 /// The encryption format this code writes and reads.
 const VERSION: u8 = 1;
 /// Plaintext bytes per chunk.
@@ -59,10 +59,10 @@ fn derive(passphrase: &Passphrase, salt: &[u8], params: KdfParams) -> Result<([u
 /// A chunk that does not open: the archive was changed or cut short.
 #[derive(Debug, thiserror::Error)]
 #[error("the encrypted data has been changed or cut short")]
-pub struct Tampered;
+pub(crate) struct Tampered;
 
 /// Encrypts everything written to it; [`EncryptingWriter::finish`] seals the last chunk.
-pub struct EncryptingWriter<W: Write> {
+pub(crate) struct EncryptingWriter<W: Write> {
     inner: W,
     stream: Option<EncryptorBE32<XChaCha20Poly1305>>,
     header: Vec<u8>,
@@ -122,7 +122,7 @@ impl<W: Write> Write for EncryptingWriter<W> {
 
 /// Decrypts an archive written by [`EncryptingWriter`]; a chunk that does not open is an
 /// [`io::ErrorKind::InvalidData`] error wrapping [`Tampered`].
-pub struct DecryptingReader<R: Read> {
+pub(crate) struct DecryptingReader<R: Read> {
     inner: R,
     stream: Option<DecryptorBE32<XChaCha20Poly1305>>,
     header: Vec<u8>,

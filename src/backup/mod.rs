@@ -191,7 +191,7 @@ impl Progress {
 /// The progress of the run under way, shared with whoever shows it (the tray's dashboard).
 /// Cloning gives another handle on the same cell.
 #[derive(Debug, Clone, Default)]
-pub struct ProgressCell(std::sync::Arc<std::sync::Mutex<Option<Progress>>>);
+pub(crate) struct ProgressCell(std::sync::Arc<std::sync::Mutex<Option<Progress>>>);
 
 impl ProgressCell {
     /// How far the run under way has got; None when nothing runs.
@@ -336,14 +336,14 @@ fn destination(
 }
 
 /// `itc-backup-YYYYMMDD-HHMMSS.tar` (or `.tar.enc`), in UTC.
-pub fn archive_name(created: Timestamp, encrypted: bool) -> String {
+pub(crate) fn archive_name(created: Timestamp, encrypted: bool) -> String {
     let suffix = if encrypted { ENCRYPTED_SUFFIX } else { PLAIN_SUFFIX };
     format!("{NAME_PREFIX}{}{suffix}", created.strftime(NAME_TIME))
 }
 
 /// The time in an archive name written by [`archive_name`] (or numbered by [`create`]), and
 /// whether it is encrypted; None for any other name.
-pub fn parse_archive_name(name: &str) -> Option<(Timestamp, bool)> {
+pub(crate) fn parse_archive_name(name: &str) -> Option<(Timestamp, bool)> {
     let rest = name.strip_prefix(NAME_PREFIX)?;
     let (stamp, encrypted) = match rest.strip_suffix(ENCRYPTED_SUFFIX) {
         Some(stamp) => (stamp, true),

@@ -26,7 +26,7 @@ const WAKE_EVERY: Duration = Duration::from_secs(60);
 /// On a day when `at` does not exist (clocks jump forward over it) the run is at the
 /// corresponding moment after the jump (02:30 becomes 03:30); on a day when it happens twice
 /// (clocks go back) the run is at the first of the two, and not again at the second.
-pub fn next_run(now: &Zoned, at: Time) -> Zoned {
+pub(crate) fn next_run(now: &Zoned, at: Time) -> Zoned {
     let mut date = now.date();
     loop {
         // A time zone where the date itself is missing cannot be resolved: try the next day.
@@ -93,7 +93,7 @@ impl Backups {
 
     /// Uses `config` from the next backup on (the nightly schedule takes it when it is next
     /// started).
-    pub fn reconfigure(&self, config: Config) {
+    pub(crate) fn reconfigure(&self, config: Config) {
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
@@ -170,7 +170,7 @@ impl Backups {
     }
 
     /// How far the backup under way has got; None when none runs.
-    pub fn in_progress(&self) -> Option<Progress> {
+    pub(crate) fn in_progress(&self) -> Option<Progress> {
         self.progress.get()
     }
 

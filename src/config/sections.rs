@@ -312,7 +312,7 @@ impl Default for BackupSection {
 
 impl BackupSection {
     /// `time` as a local time of day; `backup.time` must be `HH:MM` on a 24-hour clock.
-    pub fn time_of_day(&self) -> Result<jiff::civil::Time, ConfigError> {
+    pub(crate) fn time_of_day(&self) -> Result<jiff::civil::Time, ConfigError> {
         let bad = || invalid("backup.time", "must be a 24-hour local time HH:MM, such as 03:00");
         let (hour, minute) = self.time.split_once(':').ok_or_else(bad)?;
         let two_digits = |text: &str| text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit());

@@ -24,13 +24,13 @@ pub const VERSION: u8 = 1;
 /// Header bytes.
 pub const HEADER_LEN: usize = 14;
 /// Authentication tag bytes.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 /// Largest datagram either side sends or accepts (fits the common path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Largest plaintext one datagram carries.
-pub const MAX_PLAINTEXT: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
+pub(crate) const MAX_PLAINTEXT: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
 /// Bytes of the inner [`MediaHeader`].
-pub const MEDIA_HEADER_LEN: usize = 14;
+pub(crate) const MEDIA_HEADER_LEN: usize = 14;
 /// Largest opaque payload after the inner media header.
 pub const MAX_MEDIA_PAYLOAD: usize = MAX_PLAINTEXT - MEDIA_HEADER_LEN;
 
@@ -107,7 +107,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub(crate) const ALL: [DropReason; 12] = [
         DropReason::Truncated,
         DropReason::TooLarge,
         DropReason::BadVersion,
@@ -250,7 +250,7 @@ impl Session {
 
     /// Seals `plaintext` as the next packet of `kind` after what `out` already holds (the
     /// relay packs the copies of a burst into one buffer); on error `out` is left as it was.
-    pub fn seal_append(&mut self, kind: Kind, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+    pub(crate) fn seal_append(&mut self, kind: Kind, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(DropReason::TooLarge);
         }

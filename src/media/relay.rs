@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 /// Every packet of a session: bursts of up to 1,200 (a 1 MiB video keyframe is about 950
 /// fragments), 4,000 a second sustained.
-pub const PACKET_RATE: Rate = Rate::new(1200, Duration::from_micros(250));
+pub(crate) const PACKET_RATE: Rate = Rate::new(1200, Duration::from_micros(250));
 /// Voice packets of a session: bursts of up to 100, 200 a second sustained (Opus sends 50,
 /// or 100 with 10 ms frames).
-pub const VOICE_RATE: Rate = Rate::new(100, Duration::from_millis(5));
+pub(crate) const VOICE_RATE: Rate = Rate::new(100, Duration::from_millis(5));
 
 /// What the relay reads of a session's owner record.
 pub trait Participant {
@@ -86,7 +86,7 @@ pub struct TalkingChange {
 }
 
 /// Silence after which a member no longer counts as talking.
-pub const TALKING_HOLD: Duration = Duration::from_millis(300);
+pub(crate) const TALKING_HOLD: Duration = Duration::from_millis(300);
 
 /// Every media session of one server, each with its owner's record `T`.
 #[derive(Debug)]
@@ -146,7 +146,8 @@ impl Outgoing {
     }
 
     /// Every datagram in order.
-    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         (0..self.len()).filter_map(|index| self.get(index))
     }
 
@@ -232,7 +233,7 @@ impl<T> Relay<T> {
 
     /// A session's channel and record, to change (what [`Participant`] reads takes effect with
     /// the next packet).
-    pub fn get_mut(&mut self, id: SessionId) -> Option<(ChannelId, &mut T)> {
+    pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<(ChannelId, &mut T)> {
         let place = *self.places.get(&id)?;
         Some((place.channel, &mut self.member_mut(place)?.record))
     }
@@ -306,7 +307,7 @@ impl<T> Relay<T> {
 
     /// Who started talking since the last call, and who has been silent for [`TALKING_HOLD`]
     /// by `now`.
-    pub fn talking_changes(&mut self, now: Instant) -> Vec<TalkingChange> {
+    pub(crate) fn talking_changes(&mut self, now: Instant) -> Vec<TalkingChange> {
         for member in self.channels.values_mut().flatten() {
             if member.talking_since_last.is_some_and(|last| now.saturating_duration_since(last) >= TALKING_HOLD) {
                 member.talking_since_last = None;

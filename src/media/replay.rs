@@ -6,11 +6,11 @@
 //! never move the window.
 
 /// How far behind the newest packet a late packet may still arrive.
-pub const WINDOW: u64 = 128;
+pub(crate) const WINDOW: u64 = 128;
 
 /// Sliding window over sequence numbers.
 #[derive(Debug, Clone, Default)]
-pub struct ReplayWindow {
+pub(crate) struct ReplayWindow {
     /// Newest accepted sequence number plus one (0: nothing accepted yet).
     next: u64,
     /// Bit `i` set: sequence number `next - 1 - i` was accepted.
@@ -19,7 +19,7 @@ pub struct ReplayWindow {
 
 /// Why a sequence number is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// Accepted before.
     Replayed,
     /// Too old to tell.

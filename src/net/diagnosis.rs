@@ -38,7 +38,7 @@ pub struct Problem {
 
 /// How the router's external address looks from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExternalAddress {
+pub(crate) enum ExternalAddress {
     /// A public address: mapped ports can be reached from the internet.
     Public,
     /// 100.64.0.0/10, the range providers use for carrier-grade NAT (RFC 6598).
@@ -50,7 +50,7 @@ pub enum ExternalAddress {
 }
 
 /// Classifies the external address a router reported.
-pub fn classify(ip: IpAddr) -> ExternalAddress {
+pub(crate) fn classify(ip: IpAddr) -> ExternalAddress {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -79,7 +79,7 @@ fn classify_v4(ip: Ipv4Addr) -> ExternalAddress {
 }
 
 /// The problem an external address reveals, if any.
-pub fn external_address_problem(ip: IpAddr) -> Option<Problem> {
+pub(crate) fn external_address_problem(ip: IpAddr) -> Option<Problem> {
     let (kind, message) = match classify(ip) {
         ExternalAddress::Public => return None,
         ExternalAddress::CarrierGradeNat => (
@@ -104,7 +104,7 @@ pub fn external_address_problem(ip: IpAddr) -> Option<Problem> {
 }
 
 /// The router has no usable internet address; `answer` is what it gave instead.
-pub fn no_external_address(answer: &str) -> Problem {
+pub(crate) fn no_external_address(answer: &str) -> Problem {
     Problem {
         kind: ProblemKind::NoExternalAddress,
         message: format!(
@@ -126,7 +126,7 @@ pub fn no_router_support() -> Problem {
 }
 
 /// The router answered before and does not now.
-pub fn router_lost(reason: &str) -> Problem {
+pub(crate) fn router_lost(reason: &str) -> Problem {
     Problem {
         kind: ProblemKind::RouterLost,
         message: format!(
@@ -137,7 +137,7 @@ pub fn router_lost(reason: &str) -> Problem {
 }
 
 /// The router refused to open `protocol` port `port`; `answer` is what it said.
-pub fn mapping_refused(protocol: Protocol, port: u16, answer: &str) -> Problem {
+pub(crate) fn mapping_refused(protocol: Protocol, port: u16, answer: &str) -> Problem {
     Problem {
         kind: ProblemKind::MappingRefused,
         message: format!(

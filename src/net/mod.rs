@@ -30,13 +30,13 @@ use tokio_util::task::TaskTracker;
 use upnp::UpnpRouter;
 
 /// Longest wait for a UPnP router to answer the SSDP search.
-pub const SEARCH_TIMEOUT: Duration = Duration::from_secs(4);
+pub(crate) const SEARCH_TIMEOUT: Duration = Duration::from_secs(4);
 /// Longest time between two checks of the mappings and the external address.
-pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 /// Longest wait before looking for a router again after a failure.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// Longest time removing the mappings may take when the server stops.
-pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// What the mappings are called in the router's list.
 const DESCRIPTION: &str = "IPTinCan";
 
@@ -93,7 +93,7 @@ pub struct PortRequest {
 }
 
 /// The server's three ports, as bound.
-pub fn server_ports(control: u16, media: u16, rest: u16) -> Vec<PortRequest> {
+pub(crate) fn server_ports(control: u16, media: u16, rest: u16) -> Vec<PortRequest> {
     vec![
         PortRequest { role: PortRole::Control, protocol: Protocol::Tcp, internal_port: control },
         PortRequest { role: PortRole::Media, protocol: Protocol::Udp, internal_port: media },
@@ -156,7 +156,7 @@ pub enum PortMappingState {
 
 impl PortMappingState {
     /// Where the internet reaches the control port, when the ports are open.
-    pub fn internet_address(&self) -> Option<SocketAddr> {
+    pub(crate) fn internet_address(&self) -> Option<SocketAddr> {
         let PortMappingState::Mapped(mapped) = self else { return None };
         let control = mapped.ports.iter().find(|port| port.role == PortRole::Control)?;
         Some(SocketAddr::new(mapped.external_ip, control.external_port))
@@ -208,7 +208,7 @@ pub fn spawn(settings: Settings, tasks: &TaskTracker, cancel: CancellationToken)
 }
 
 /// How often to renew and check: half the lease, at most [`MAX_CHECK_INTERVAL`], at least 1 s.
-pub fn check_interval(lease_seconds: u32) -> Duration {
+pub(crate) fn check_interval(lease_seconds: u32) -> Duration {
     if lease_seconds == 0 {
         return MAX_CHECK_INTERVAL;
     }
@@ -216,7 +216,7 @@ pub fn check_interval(lease_seconds: u32) -> Duration {
 }
 
 /// How long to wait before looking for the router again: like a check, at most [`MAX_RETRY_DELAY`].
-pub fn retry_delay(lease_seconds: u32) -> Duration {
+pub(crate) fn retry_delay(lease_seconds: u32) -> Duration {
     check_interval(lease_seconds).min(MAX_RETRY_DELAY)
 }
 

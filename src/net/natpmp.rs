@@ -15,7 +15,7 @@ use tokio::net::UdpSocket;
 /// The port a NAT-PMP gateway listens on.
 pub const PORT: u16 = 5351;
 /// Tries per request; the waits are 250, 500, 1000 and 2000 ms (3.75 s in all).
-pub const ATTEMPTS: u32 = 4;
+pub(crate) const ATTEMPTS: u32 = 4;
 const FIRST_WAIT: Duration = Duration::from_millis(250);
 const VERSION: u8 = 0;
 const OP_EXTERNAL_ADDRESS: u8 = 0;
@@ -74,7 +74,7 @@ fn map_opcode(protocol: Protocol) -> u8 {
 
 /// A successful answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Response {
+pub(crate) enum Response {
     /// The gateway's external address.
     ExternalAddress {
         /// Seconds since the gateway's mapping table was (re)started.
@@ -100,7 +100,7 @@ pub enum Response {
 /// Why a datagram is not a usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// Too short, wrong version, or not a response.
     #[error("not a NAT-PMP response")]
     Malformed,
@@ -110,7 +110,7 @@ pub enum DecodeError {
 }
 
 /// The RFC's meaning of a result code, in words.
-pub fn result_code_text(code: u16) -> String {
+pub(crate) fn result_code_text(code: u16) -> String {
     let text = match code {
         1 => "unsupported version",
         2 => "not authorized or refused",
@@ -166,7 +166,7 @@ impl Response {
 /// Why a NAT-PMP request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum NatPmpError {
+pub(crate) enum NatPmpError {
     /// The socket could not be opened or used.
     #[error("NAT-PMP socket: {0}")]
     Io(#[from] std::io::Error),
@@ -180,7 +180,7 @@ pub enum NatPmpError {
 
 /// A NAT-PMP conversation with one gateway.
 #[derive(Debug)]
-pub struct NatPmpClient {
+pub(crate) struct NatPmpClient {
     socket: UdpSocket,
     gateway: Ipv4Addr,
 }
@@ -196,14 +196,6 @@ impl NatPmpClient {
     /// The gateway's address.
     pub fn gateway(&self) -> Ipv4Addr {
         self.gateway
-    }
-
-    /// The address this computer has towards the gateway.
-    pub fn local_ip(&self) -> Result<Ipv4Addr, NatPmpError> {
-        match self.socket.local_addr()? {
-            SocketAddr::V4(addr) => Ok(*addr.ip()),
-            SocketAddr::V6(_) => Err(NatPmpError::NoAnswer(self.gateway)),
-        }
     }
 
     /// Sends `request` and waits for its answer, retransmitting with doubling waits.
@@ -239,13 +231,13 @@ impl NatPmpClient {
 
 /// The IPv4 default gateway, from the kernel's routing table.
 #[cfg(target_os = "linux")]
-pub fn default_gateway() -> Option<Ipv4Addr> {
+pub(crate) fn default_gateway() -> Option<Ipv4Addr> {
     std::fs::read_to_string("/proc/net/route").ok().and_then(|table| gateway_from_route_table(&table))
 }
 
 /// The IPv4 default gateway: not looked up on this platform yet.
 #[cfg(not(target_os = "linux"))]
-pub fn default_gateway() -> Option<Ipv4Addr> {
+pub(crate) fn default_gateway() -> Option<Ipv4Addr> {
     None
 }
 

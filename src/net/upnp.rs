@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Why a UPnP request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UpnpError {
+pub(crate) enum UpnpError {
     /// No router answered the search, or its description was unusable.
     #[error("no UPnP router found: {0}")]
     NotFound(#[from] igd_next::SearchError),
@@ -28,14 +28,14 @@ pub enum UpnpError {
 
 /// A UPnP router found on the LAN, and this computer's address towards it.
 #[derive(Debug)]
-pub struct UpnpRouter {
+pub(crate) struct UpnpRouter {
     gateway: Gateway<Tokio>,
     local_ip: IpAddr,
 }
 
 impl UpnpRouter {
     /// Searches for a router for at most `timeout`, sending the SSDP search from `bind_ip`.
-    pub async fn discover(bind_ip: Ipv4Addr, timeout: Duration) -> Result<UpnpRouter, UpnpError> {
+    pub(crate) async fn discover(bind_ip: Ipv4Addr, timeout: Duration) -> Result<UpnpRouter, UpnpError> {
         let mut options = SearchOptions::default();
         options.bind_addr = SocketAddr::from((bind_ip, 0));
         options.timeout = Some(timeout);
@@ -51,7 +51,7 @@ impl UpnpRouter {
     }
 
     /// This computer's address on the router's LAN.
-    pub fn local_ip(&self) -> IpAddr {
+    pub(crate) fn local_ip(&self) -> IpAddr {
         self.local_ip
     }
 
@@ -98,7 +98,7 @@ impl UpnpRouter {
     }
 
     /// Removes the mapping of `external_port`.
-    pub async fn unmap(&self, protocol: Protocol, external_port: u16) -> Result<(), UpnpError> {
+    pub(crate) async fn unmap(&self, protocol: Protocol, external_port: u16) -> Result<(), UpnpError> {
         self.gateway.remove_port(igd_protocol(protocol), external_port).await.map_err(|err| match err {
             igd_next::RemovePortError::RequestError(request) => sort_request_error(request),
             other => UpnpError::Refused(other.to_string()),
@@ -127,7 +127,7 @@ fn sort_request_error(err: RequestError) -> UpnpError {
 }
 
 /// The local address the kernel would use to reach `peer` (a UDP connect sends nothing).
-pub async fn local_ip_towards(peer: SocketAddr) -> std::io::Result<IpAddr> {
+pub(crate) async fn local_ip_towards(peer: SocketAddr) -> std::io::Result<IpAddr> {
     let unspecified: IpAddr =
         if peer.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
     let socket = tokio::net::UdpSocket::bind(SocketAddr::new(unspecified, 0)).await?;

@@ -6,7 +6,7 @@ use crate::ids::ChannelId;
 use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, UserPresence};
 
 /// Longest channel or category name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// Trims a leading `#` and checks length and characters.
 fn clean_name(name: &str) -> Result<String, Failure> {

@@ -19,9 +19,9 @@ use base64::Engine;
 use std::time::{Duration, Instant};
 
 /// Shortest password accepted for new passwords.
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted (hashing cost is bounded).
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// A new random session token (32 bytes, base64url) and the hash that is stored.
 fn new_token() -> (String, Vec<u8>) {
@@ -31,7 +31,7 @@ fn new_token() -> (String, Vec<u8>) {
 }
 
 /// Checks a new password's length.
-pub fn check_new_password(password: &str) -> Result<(), Failure> {
+pub(crate) fn check_new_password(password: &str) -> Result<(), Failure> {
     let len = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
         return Err(Failure::new(
@@ -240,7 +240,7 @@ fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failur
 }
 
 /// Takes the connection out of the hub, announcing the user offline if it was their last.
-pub async fn leave_hub(ctx: &Shared, conn: &Conn) {
+pub(crate) async fn leave_hub(ctx: &Shared, conn: &Conn) {
     if let Some(user) = ctx.hub.leave(conn.id) {
         let online = ctx.hub.is_online(user.id);
         let status = ctx.stored_status(&user.username).await;
@@ -289,7 +289,7 @@ pub async fn change_password(ctx: &Shared, conn: &mut Conn, old: String, new: St
 
 /// Sets `username`'s password without the old one, clears "must change password", and ends
 /// every session of theirs.
-pub async fn reset_password(ctx: &Shared, username: &str, password: String) -> Result<(), Failure> {
+pub(crate) async fn reset_password(ctx: &Shared, username: &str, password: String) -> Result<(), Failure> {
     check_new_password(&password)?;
     let record = ctx
         .store

@@ -16,11 +16,11 @@ use crate::ratelimit::RateLimiter;
 use std::time::{Duration, Instant};
 
 /// Longest custom status, in characters.
-pub const MAX_STATUS_CHARS: usize = 128;
+pub(crate) const MAX_STATUS_CHARS: usize = 128;
 const DEFAULT_HISTORY_PAGE: u32 = 50;
 
 /// The per-user message throttle: 40 at once, then one every 50 ms.
-pub fn message_limiter() -> RateLimiter {
+pub(crate) fn message_limiter() -> RateLimiter {
     RateLimiter::new(40, Duration::from_millis(50))
 }
 

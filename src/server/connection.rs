@@ -28,15 +28,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A connection that has not logged in within this time is closed.
-pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The login deadline of a connection that arrived under pressure (more than half the budget
 /// of unfinished connections in use).
-pub const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// A logged-in connection that sends nothing for this long after a `ping` event is closed
 /// (or for `server.keepalive_seconds`, when that is shorter).
-pub const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write that makes no progress for this long ends the connection.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes gathered into one write at most.
 const WRITE_BATCH: usize = 64 * 1024;
 

@@ -112,19 +112,19 @@ pub struct Shared {
 
 impl Shared {
     /// Counts one event of pressure for the once-a-minute warning.
-    pub fn note_pressure(&self, kind: super::pressure::Kind) {
+    pub(crate) fn note_pressure(&self, kind: super::pressure::Kind) {
         super::note(&self.pressure, kind);
     }
 
     /// Counts a refused request as pressure when it is one (a full disk).
-    pub fn note_failure(&self, failure: &Failure) {
+    pub(crate) fn note_failure(&self, failure: &Failure) {
         if failure.code == ErrorCode::DiskFull {
             self.note_pressure(super::pressure::Kind::DiskFull);
         }
     }
 
     /// The failure for a login the hub refused; a full set of devices counts as pressure.
-    pub fn join_refused(&self, refused: super::hub::JoinRefused) -> Failure {
+    pub(crate) fn join_refused(&self, refused: super::hub::JoinRefused) -> Failure {
         if matches!(refused, super::hub::JoinRefused::TooManyDevices(_)) {
             self.note_pressure(super::pressure::Kind::TooManyDevices);
         }
@@ -132,12 +132,12 @@ impl Shared {
     }
 
     /// Tells everyone online about a user's presence.
-    pub fn announce_presence(&self, presence: UserPresence) {
+    pub(crate) fn announce_presence(&self, presence: UserPresence) {
         self.hub.broadcast(&encode_frame(&ServerFrame::Event { event: Event::Presence(presence) }));
     }
 
     /// The custom status a user has saved (none if it cannot be read).
-    pub async fn stored_status(&self, username: &str) -> Option<String> {
+    pub(crate) async fn stored_status(&self, username: &str) -> Option<String> {
         self.store.user_by_name(username.to_string()).await.ok().flatten().and_then(|record| record.status)
     }
 
@@ -156,7 +156,7 @@ impl Shared {
     }
 
     /// The public description of the server right now.
-    pub fn server_info(&self) -> ServerInfo {
+    pub(crate) fn server_info(&self) -> ServerInfo {
         let server = &self.config.server;
         ServerInfo {
             name: server.name.clone(),
@@ -220,7 +220,7 @@ impl Conn {
 }
 
 /// The caller, if an admin; otherwise `forbidden` "only admins can {action}".
-pub fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
+pub(crate) fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
     let user = conn.user(ctx)?;
     if user.role != Role::Admin {
         return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
@@ -229,6 +229,6 @@ pub fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Fa
 }
 
 /// SHA-256 of a secret (session token or invite secret): what is stored instead of it.
-pub fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }

@@ -15,13 +15,13 @@ use ring::hmac;
 use std::path::Path;
 
 /// The key's file in the data directory.
-pub const KEY_FILE: &str = "device-cookie.key";
+pub(crate) const KEY_FILE: &str = "device-cookie.key";
 /// Key length in bytes.
 const KEY_BYTES: usize = 32;
 /// Nonce length in bytes.
 const NONCE_BYTES: usize = 16;
 /// Longest cookie looked at (longer ones are not ours).
-pub const MAX_COOKIE_CHARS: usize = 128;
+pub(crate) const MAX_COOKIE_CHARS: usize = 128;
 /// Domain separation for the MAC.
 const LABEL: &[u8] = b"iptincan device cookie v1\0";
 
@@ -62,7 +62,7 @@ impl DeviceCookies {
     }
 
     /// With a given key.
-    pub fn from_secret(secret: &[u8]) -> DeviceCookies {
+    pub(crate) fn from_secret(secret: &[u8]) -> DeviceCookies {
         DeviceCookies { key: hmac::Key::new(hmac::HMAC_SHA256, secret) }
     }
 

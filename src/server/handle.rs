@@ -24,7 +24,6 @@ pub struct RunningServer {
     pub(super) control_addr: SocketAddr,
     pub(super) media_addr: SocketAddr,
     pub(super) rest_addr: SocketAddr,
-    pub(super) fingerprint: Option<Fingerprint>,
     pub(super) cancel: CancellationToken,
     pub(super) tasks: TaskTracker,
     pub(super) _lock: crate::lock::DataDirLock,
@@ -44,11 +43,6 @@ impl RunningServer {
     /// Where the REST listener is bound.
     pub fn rest_addr(&self) -> SocketAddr {
         self.rest_addr
-    }
-
-    /// The certificate fingerprint, when TLS is on.
-    pub fn fingerprint(&self) -> Option<Fingerprint> {
-        self.fingerprint
     }
 
     /// A token that stops the server when cancelled.
@@ -100,13 +94,18 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// The certificate fingerprint, when TLS is on.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.shared.fingerprint
+    }
+
     /// Users online now.
     pub fn users_online(&self) -> usize {
         self.shared.hub.users_online()
     }
 
     /// How long the server has been running.
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.shared.started_at.elapsed()
     }
 
@@ -116,7 +115,7 @@ impl ServerHandle {
     }
 
     /// What the VPN is doing now, in one plain line.
-    pub fn vpn_state(&self) -> crate::vpn::VpnState {
+    pub(crate) fn vpn_state(&self) -> crate::vpn::VpnState {
         self.shared.vpn.state().clone()
     }
 
@@ -137,7 +136,7 @@ impl ServerHandle {
 
     /// Sets a user's password without the old one (the tray's first-run setup); ends their
     /// sessions.
-    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
+    pub(crate) async fn reset_password(&self, username: &str, password: String) -> Result<(), Failure> {
         auth::reset_password(&self.shared, username, password).await
     }
 

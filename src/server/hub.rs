@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Frames queued per connection before it counts as a slow consumer.
-pub const QUEUE_FRAMES: usize = 2048;
+pub(crate) const QUEUE_FRAMES: usize = 2048;
 
 /// A request, from outside a connection's task, that it close; the first reason given wins
 /// and is sent to the client as the connection's last frame when there is room for it.
@@ -26,19 +26,20 @@ pub struct Eviction {
 
 impl Eviction {
     /// Asks the connection to close, telling the client why.
-    pub fn evict(&self, code: ErrorCode, message: impl Into<String>) {
+    pub(crate) fn evict(&self, code: ErrorCode, message: impl Into<String>) {
         let _ = self.reason.set((code, message.into()));
         self.token.cancel();
     }
 
     /// Resolves once the connection has been asked to close, with the reason.
-    pub async fn evicted(&self) -> (ErrorCode, String) {
+    pub(crate) async fn evicted(&self) -> (ErrorCode, String) {
         self.token.cancelled().await;
         self.reason.get().cloned().unwrap_or((ErrorCode::Internal, "connection closed".into()))
     }
 
     /// Whether the connection has been asked to close.
-    pub fn is_evicted(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_evicted(&self) -> bool {
         self.token.is_cancelled()
     }
 }
@@ -149,7 +150,7 @@ impl Hub {
     }
 
     /// Whether a user who is not online yet would be refused.
-    pub fn is_full(&self, max_users: u32) -> bool {
+    pub(crate) fn is_full(&self, max_users: u32) -> bool {
         self.lock().by_user.len() >= max_users as usize
     }
 
@@ -159,7 +160,7 @@ impl Hub {
     }
 
     /// Whether a user has at least one connection.
-    pub fn is_online(&self, user_id: UserId) -> bool {
+    pub(crate) fn is_online(&self, user_id: UserId) -> bool {
         self.lock().by_user.contains_key(&user_id)
     }
 
@@ -172,7 +173,7 @@ impl Hub {
     }
 
     /// Closes every connection of `user_id` except `keep`: their sessions have ended.
-    pub fn end_other_sessions(&self, user_id: UserId, keep: u64, reason: &str) {
+    pub(crate) fn end_other_sessions(&self, user_id: UserId, keep: u64, reason: &str) {
         let inner = self.lock();
         let others = inner.by_user.get(&user_id).into_iter().flatten().filter(|connection| **connection != keep);
         for member in others.filter_map(|connection| inner.connections.get(connection)) {
@@ -181,7 +182,7 @@ impl Hub {
     }
 
     /// Queues `frame` to one connection.
-    pub fn send_to_connection(&self, connection: u64, frame: &Bytes) {
+    pub(crate) fn send_to_connection(&self, connection: u64, frame: &Bytes) {
         if let Some(member) = self.lock().connections.get(&connection) {
             deliver(member, frame);
         }
@@ -189,7 +190,7 @@ impl Hub {
 
     /// Queues `frame` to a channel's audience: the listed users (a direct channel's two
     /// members), or everyone logged in when the list is empty (a public channel).
-    pub fn send_to_audience(&self, users: &[UserId], frame: &Bytes) {
+    pub(crate) fn send_to_audience(&self, users: &[UserId], frame: &Bytes) {
         if users.is_empty() {
             self.broadcast(frame);
         } else {
@@ -198,7 +199,7 @@ impl Hub {
     }
 
     /// Queues `frame` to every logged-in connection.
-    pub fn broadcast(&self, frame: &Bytes) {
+    pub(crate) fn broadcast(&self, frame: &Bytes) {
         let inner = self.lock();
         for member in inner.connections.values() {
             deliver(member, frame);
@@ -206,7 +207,7 @@ impl Hub {
     }
 
     /// Queues `frame` to every connection of the given users.
-    pub fn send_to_users(&self, user_ids: &[UserId], frame: &Bytes) {
+    pub(crate) fn send_to_users(&self, user_ids: &[UserId], frame: &Bytes) {
         let inner = self.lock();
         for connection in user_ids.iter().filter_map(|id| inner.by_user.get(id)).flatten() {
             if let Some(member) = inner.connections.get(connection) {

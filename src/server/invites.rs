@@ -15,11 +15,11 @@ use crate::proto::{CreatedInvite, ErrorCode, Reply, Role};
 use crate::store::{NewInvite, Store, StoreError};
 
 /// Most accounts one invite can create.
-pub const MAX_USES: u32 = 100;
+pub(crate) const MAX_USES: u32 = 100;
 /// Longest an invite can last: a year.
-pub const MAX_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
+pub(crate) const MAX_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
 /// Longest note, in characters.
-pub const MAX_NOTE_CHARS: usize = 100;
+pub(crate) const MAX_NOTE_CHARS: usize = 100;
 
 /// What a new invite allows, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -226,7 +226,6 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         control_addr,
         media_addr,
         rest_addr,
-        fingerprint,
         cancel,
         tasks,
         _lock: lock,

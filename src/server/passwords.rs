@@ -101,7 +101,7 @@ impl Passwords {
     }
 
     /// One thread per core, at most four.
-    pub fn for_this_machine() -> Passwords {
+    pub(crate) fn for_this_machine() -> Passwords {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Passwords::new(cores.min(4))
     }
@@ -116,7 +116,7 @@ impl Passwords {
     }
 
     /// An Argon2id PHC string for `password` with a random salt.
-    pub async fn hash(&self, password: String) -> Result<String, HashingUnavailable> {
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashingUnavailable> {
         let salt = SaltString::encode_b64(&crate::random::random_bytes::<16>()).map_err(|_| HashingUnavailable)?;
         self.run(move || hash_phc(&password, &salt)).await?.ok_or(HashingUnavailable)
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The window over which one kind of pressure is summed into one line.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
 /// Which port a refused connection came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,7 +117,7 @@ impl PressureLog {
 
     /// The summaries of every kind whose window has ended at `now`, oldest kind first; those
     /// windows close, and the kind's next event opens a new one.
-    pub fn take_due(&mut self, now: Instant) -> Vec<Summary> {
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Summary> {
         let due: Vec<Kind> = self
             .open
             .iter()

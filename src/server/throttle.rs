@@ -24,19 +24,19 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Failed logins per address, whatever the account: 20, then one every 30 s.
-pub const ADDRESS_RATE: Rate = Rate::new(20, Duration::from_secs(30));
+pub(crate) const ADDRESS_RATE: Rate = Rate::new(20, Duration::from_secs(30));
 /// Failed logins per (account, address): 5, then one every 60 s.
-pub const PAIR_RATE: Rate = Rate::new(5, Duration::from_secs(60));
+pub(crate) const PAIR_RATE: Rate = Rate::new(5, Duration::from_secs(60));
 /// Failed logins per account from every address together: 10, then one every 60 s.
-pub const ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(60));
+pub(crate) const ACCOUNT_RATE: Rate = Rate::new(10, Duration::from_secs(60));
 /// Failed logins per device cookie: 5, then one every 60 s.
-pub const DEVICE_RATE: Rate = Rate::new(5, Duration::from_secs(60));
+pub(crate) const DEVICE_RATE: Rate = Rate::new(5, Duration::from_secs(60));
 /// How long an account counts as under attack after an attempt on it was refused.
-pub const UNDER_ATTACK_FOR: Duration = Duration::from_secs(120);
+pub(crate) const UNDER_ATTACK_FOR: Duration = Duration::from_secs(120);
 /// How long a failure is remembered: an address that failed on an account this recently
 /// waits for the account-wide bucket, and an existing account given a wrong password this
 /// recently can be named by [`LoginLimits::accounts_under_attack`].
-pub const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+pub(crate) const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// Entries kept in the memories above before old ones are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -47,7 +47,7 @@ pub fn address_key(peer: IpAddr) -> String {
 }
 
 /// The key an account is counted under: user names are one account regardless of ASCII case.
-pub fn account_key(username: &str) -> String {
+pub(crate) fn account_key(username: &str) -> String {
     username.to_ascii_lowercase()
 }
 
@@ -137,7 +137,7 @@ impl LoginLimits {
 
     /// Starts an attempt: refused when a limit applies to it, else takes a token from each
     /// bucket that counts it until [`LoginLimits::succeeded`] gives them back.
-    pub fn begin(&mut self, attempt: Attempt<'_>, now: Instant) -> Result<LoginTicket, LoginRefusal> {
+    pub(crate) fn begin(&mut self, attempt: Attempt<'_>, now: Instant) -> Result<LoginTicket, LoginRefusal> {
         let account = account_key(attempt.account);
         let decided = match attempt.device {
             Some(device) => self.begin_device(device, now),
@@ -221,7 +221,7 @@ impl LoginLimits {
     /// Existing accounts, by their stored name, on which an attempt was refused within
     /// [`UNDER_ATTACK_FOR`] before `now` because of failures on that account (not merely
     /// those of one address), sorted.
-    pub fn accounts_under_attack(&self, now: Instant) -> Vec<String> {
+    pub(crate) fn accounts_under_attack(&self, now: Instant) -> Vec<String> {
         let mut names: Vec<String> = self
             .refused
             .iter()
@@ -253,7 +253,7 @@ pub enum RegistrationRefusal {
 /// account was made.
 #[derive(Debug)]
 #[must_use = "a ticket that is dropped counts as an account made"]
-pub struct RegistrationTicket {
+pub(crate) struct RegistrationTicket {
     address: String,
 }
 
@@ -277,7 +277,7 @@ impl RegistrationLimits {
     }
 
     /// Starts a registration from `address`: refused when either bucket is empty.
-    pub fn begin(&mut self, address: &str, now: Instant) -> Result<RegistrationTicket, RegistrationRefusal> {
+    pub(crate) fn begin(&mut self, address: &str, now: Instant) -> Result<RegistrationTicket, RegistrationRefusal> {
         let server = self.server.get_or_insert_with(|| TokenBucket::full(&self.server_rate, now));
         self.per_address.check(address, now).map_err(RegistrationRefusal::Address)?;
         server.check(&self.server_rate, now).map_err(RegistrationRefusal::Server)?;
@@ -287,7 +287,7 @@ impl RegistrationLimits {
     }
 
     /// No account was made (a bad name, a taken name, a full server): the tokens go back.
-    pub fn refund(&mut self, ticket: RegistrationTicket, now: Instant) {
+    pub(crate) fn refund(&mut self, ticket: RegistrationTicket, now: Instant) {
         self.per_address.refund(&ticket.address, now);
         if let Some(server) = &mut self.server {
             server.refund(&self.server_rate, now);

@@ -21,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 /// Most recipients one `share_media_key` may name.
-pub const MAX_KEY_RECIPIENTS: usize = 64;
+pub(crate) const MAX_KEY_RECIPIENTS: usize = 64;
 /// Longest base64url field in a wrapped key.
 const MAX_WRAPPED_FIELD: usize = 128;
 
@@ -47,7 +47,7 @@ fn not_in_voice() -> Failure {
 }
 
 /// Tells a call's audience that a member started or stopped talking.
-pub fn announce_talking(ctx: &Shared, change: crate::media::relay::TalkingChange) {
+pub(crate) fn announce_talking(ctx: &Shared, change: crate::media::relay::TalkingChange) {
     if let Some(seat) = ctx.voice.get(change.session) {
         let event =
             Event::Talking { channel_id: seat.channel_id, session_id: seat.session_id, talking: change.talking };
@@ -184,7 +184,7 @@ fn announce_left(ctx: &Shared, ended: &[Seat]) {
 }
 
 /// Ends every media session in a channel that is being deleted.
-pub fn end_channel(ctx: &Shared, channel_id: ChannelId) {
+pub(crate) fn end_channel(ctx: &Shared, channel_id: ChannelId) {
     announce_left(ctx, &ctx.voice.end_where(|channel, _| channel == channel_id));
 }
 
@@ -240,7 +240,7 @@ pub fn watch_video(
 }
 
 /// `request_keyframe` and `report_bandwidth`: a receiver's word to a sender of its call.
-pub fn to_sender(
+pub(crate) fn to_sender(
     ctx: &Shared,
     conn: &Conn,
     sender: SessionId,

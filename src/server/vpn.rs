@@ -40,7 +40,7 @@ pub async fn register(ctx: &Shared, conn: &Conn, name: String, public_key: Strin
 }
 
 /// `vpn_create_peer`: a key pair and config for a member's app.
-pub async fn create_peer(
+pub(crate) async fn create_peer(
     ctx: &Shared,
     conn: &Conn,
     username: String,
@@ -54,7 +54,7 @@ pub async fn create_peer(
 
 /// Makes a peer for `username`'s app with Endpoint = `host` (default: the public code's host)
 /// and the media port.
-pub async fn create_peer_for(
+pub(crate) async fn create_peer_for(
     ctx: &Shared,
     username: &str,
     name: &str,
@@ -82,7 +82,12 @@ pub async fn revoke(ctx: &Shared, conn: &Conn, peer_id: i64) -> Result<Reply, Fa
 }
 
 /// `vpn_set_limit`.
-pub async fn set_limit(ctx: &Shared, conn: &Conn, peer_id: Option<i64>, kbps: Option<u32>) -> Result<Reply, Failure> {
+pub(crate) async fn set_limit(
+    ctx: &Shared,
+    conn: &Conn,
+    peer_id: Option<i64>,
+    kbps: Option<u32>,
+) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "set VPN bandwidth limits")?;
     match ctx.vpn.set_limit(&ctx.store, peer_id, kbps).await? {
         Some(peer) => Ok(Reply::VpnPeer(peer)),

@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// The direct channel between two users, created on first use. Returns it and whether it is new.
-    pub async fn direct_channel(&self, a: User, b: User) -> Result<(Channel, bool), StoreError> {
+    pub(crate) async fn direct_channel(&self, a: User, b: User) -> Result<(Channel, bool), StoreError> {
         self.write(move |conn| {
             let (low, high) = if a.id <= b.id { (&a, &b) } else { (&b, &a) };
             let key = format!("{}:{}", low.id, high.id);

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 impl Store {
     /// Stores a message; resolves once it is durable.
-    pub async fn insert_message(
+    pub(crate) async fn insert_message(
         &self,
         channel_id: ChannelId,
         author: User,

@@ -20,7 +20,7 @@ pub struct UserRecord {
 
 impl Store {
     /// Creates the default admin if there are no users at all. Returns whether it did.
-    pub async fn ensure_default_admin(
+    pub(crate) async fn ensure_default_admin(
         &self,
         username: String,
         password_hash: String,
@@ -42,7 +42,7 @@ impl Store {
     }
 
     /// Creates an account.
-    pub async fn create_user(
+    pub(crate) async fn create_user(
         &self,
         username: String,
         password_hash: String,
@@ -61,7 +61,7 @@ impl Store {
     }
 
     /// Replaces a user's password hash and clears the must-change flag; ends their other sessions.
-    pub async fn set_password(
+    pub(crate) async fn set_password(
         &self,
         user_id: UserId,
         password_hash: String,
@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// Stores a new session token's hash.
-    pub async fn create_session(
+    pub(crate) async fn create_session(
         &self,
         token_hash: Vec<u8>,
         user_id: UserId,
@@ -136,7 +136,11 @@ impl Store {
     }
 
     /// The user and expiry of an unexpired session token.
-    pub async fn session_user(&self, token_hash: Vec<u8>, now: i64) -> Result<Option<(UserRecord, i64)>, StoreError> {
+    pub(crate) async fn session_user(
+        &self,
+        token_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Option<(UserRecord, i64)>, StoreError> {
         self.read(move |conn| {
             let sql = "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
@@ -147,7 +151,7 @@ impl Store {
     }
 
     /// Ends a session.
-    pub async fn delete_session(&self, token_hash: Vec<u8>) -> Result<(), StoreError> {
+    pub(crate) async fn delete_session(&self, token_hash: Vec<u8>) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
             Ok(())

@@ -28,7 +28,7 @@ pub struct VpnPeerRecord {
 
 impl Store {
     /// The VPN's private key: the stored one, or `candidate` stored now if there is none.
-    pub async fn vpn_server_key(&self, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+    pub(crate) async fn vpn_server_key(&self, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
         self.write(move |conn| {
             conn.execute("INSERT OR IGNORE INTO vpn_server (id, private_key) VALUES (1, ?1)", [candidate.to_vec()])?;
             let key: Vec<u8> =
@@ -39,7 +39,7 @@ impl Store {
     }
 
     /// The server-wide VPN cap an admin set (kbit/s), if any.
-    pub async fn vpn_global_limit(&self) -> Result<Option<u32>, StoreError> {
+    pub(crate) async fn vpn_global_limit(&self) -> Result<Option<u32>, StoreError> {
         self.read(|conn| {
             Ok(conn
                 .query_row("SELECT max_bandwidth_kbps FROM vpn_server WHERE id = 1", [], |row| row.get(0))
@@ -50,7 +50,7 @@ impl Store {
     }
 
     /// Sets (or with `None` clears) the server-wide VPN cap; the server key must exist.
-    pub async fn set_vpn_global_limit(&self, kbps: Option<u32>) -> Result<(), StoreError> {
+    pub(crate) async fn set_vpn_global_limit(&self, kbps: Option<u32>) -> Result<(), StoreError> {
         self.write(move |conn| {
             match conn.execute("UPDATE vpn_server SET max_bandwidth_kbps = ?1 WHERE id = 1", [kbps])? {
                 0 => Err(StoreError::NotFound),
@@ -73,7 +73,7 @@ impl Store {
     /// Gives `user_id`'s device `name` the WireGuard key `public_key`: a new peer with the
     /// lowest free address of `subnet`, or, if the device already has one, its new key (same
     /// address, same cap).
-    pub async fn put_vpn_peer(
+    pub(crate) async fn put_vpn_peer(
         &self,
         user_id: UserId,
         name: String,
@@ -127,7 +127,11 @@ impl Store {
     }
 
     /// Sets (or with `None` clears) one peer's own cap.
-    pub async fn set_vpn_peer_limit(&self, peer_id: i64, kbps: Option<u32>) -> Result<VpnPeerRecord, StoreError> {
+    pub(crate) async fn set_vpn_peer_limit(
+        &self,
+        peer_id: i64,
+        kbps: Option<u32>,
+    ) -> Result<VpnPeerRecord, StoreError> {
         self.write(move |conn| {
             conn.execute("UPDATE vpn_peers SET max_bandwidth_kbps = ?1 WHERE id = ?2", params![kbps, peer_id])?;
             load_vpn_peer(conn, peer_id)

@@ -46,7 +46,7 @@ pub enum Refusal {
 
 /// A connection let in; hand the ticket back with [`Admission::leave`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Admitted {
+pub(crate) struct Admitted {
     /// Names this connection.
     pub ticket: u64,
     /// An unfinished connection to close now to make room (the busiest address's newest).
@@ -57,7 +57,7 @@ pub struct Admitted {
 
 /// The unfinished connections of one port.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     limits: Limits,
     by_address: HashMap<IpAddr, VecDeque<u64>>,
     address_of: HashMap<u64, IpAddr>,

@@ -18,12 +18,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Time a client has to finish the TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has to finish the TLS handshake when it arrived under pressure (more than
 /// half the port's budget of unfinished connections in use).
-pub const PRESSURE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PRESSURE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections the kernel queues for `accept` (capped by the system's own maximum).
-pub const LISTEN_BACKLOG: u32 = 4096;
+pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
 /// A byte stream: TLS, or plain TCP when `[tls] enabled = false`.
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
@@ -39,10 +39,10 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Called with each connection refused, or closed to make room ([`Refusal::Full`]).
-pub type OnRefused = Box<dyn Fn(Refusal) + Send + Sync>;
+pub(crate) type OnRefused = Box<dyn Fn(Refusal) + Send + Sync>;
 
 /// One port's admission state, shared by its accept loop and its connections.
-pub struct Gate {
+pub(crate) struct Gate {
     state: Mutex<GateState>,
     on_refused: OnRefused,
 }
@@ -68,11 +68,6 @@ impl Gate {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Unfinished connections now.
-    pub fn unfinished(&self) -> usize {
-        self.lock().admission.unfinished()
     }
 
     /// A slot for a connection from `peer`, closing another unfinished one if it must; `None`
@@ -122,7 +117,7 @@ pub struct Slot {
 
 impl Slot {
     /// Whether the connection arrived under pressure and gets the short deadlines.
-    pub fn under_pressure(&self) -> bool {
+    pub(crate) fn under_pressure(&self) -> bool {
         self.under_pressure
     }
 
@@ -136,7 +131,7 @@ impl Slot {
 
     /// Resolves when the connection is to close to make room for a newer one (never once
     /// finished).
-    pub async fn closed_for_room(&self) {
+    pub(crate) async fn closed_for_room(&self) {
         self.closer.cancelled().await
     }
 }

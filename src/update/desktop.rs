@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The folder in the data directory where the verified package is kept until installed (only
 /// the newest one).
-pub const DOWNLOAD_DIR: &str = "updates";
+pub(crate) const DOWNLOAD_DIR: &str = "updates";
 
 /// The updates part of the dashboard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -46,7 +46,7 @@ pub struct Downloaded {
 
 /// The tray's updater: the feed checker, and one download or install at a time.
 #[derive(Debug)]
-pub struct DesktopUpdates {
+pub(crate) struct DesktopUpdates {
     folder: PathBuf,
     checks: OnceLock<watch::Receiver<CheckState>>,
     cancel: CancellationToken,
@@ -70,7 +70,7 @@ impl DesktopUpdates {
 
     /// Starts looking at the feed (now and daily), once; later calls do nothing. Needs a
     /// tokio runtime.
-    pub fn start_checking(&self, settings: &UpdateSection) {
+    pub(crate) fn start_checking(&self, settings: &UpdateSection) {
         if self.checks.get().is_some() {
             return;
         }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 /// Set in the environment of a trial run, so that the new program does not look for updates
 /// while it is on trial.
-pub const TRIAL_ENV: &str = "ITC_UPDATE_TRIAL";
+pub(crate) const TRIAL_ENV: &str = "ITC_UPDATE_TRIAL";
 
 /// Where the program sits in the server archive: a folder named like the archive.
 const ARCHIVE_PATH: &str = "itc-server-{{ version }}-{{ target }}/{{ bin }}";

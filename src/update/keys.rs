@@ -8,7 +8,7 @@
 use base64::Engine as _;
 
 /// IPTinCan's release public key (`installer/release-signing.pub`, raw 32 bytes).
-pub const RELEASE_PUBLIC_KEY: [u8; 32] = *include_bytes!("../../installer/release-signing.pub");
+pub(crate) const RELEASE_PUBLIC_KEY: [u8; 32] = *include_bytes!("../../installer/release-signing.pub");
 
 /// The environment variable through which debug builds also accept a test key (base64 of the
 /// 32-byte public key), so that tests can sign releases with a key they make. Release builds
@@ -17,7 +17,7 @@ pub const TEST_KEY_ENV: &str = "ITC_UPDATE_TEST_PUBLIC_KEY";
 
 /// The keys an artifact may be signed with: the release key, and in debug builds the test key
 /// from [`TEST_KEY_ENV`] when it is set and well-formed.
-pub fn verifying_keys() -> Vec<[u8; 32]> {
+pub(crate) fn verifying_keys() -> Vec<[u8; 32]> {
     let mut keys = vec![RELEASE_PUBLIC_KEY];
     if cfg!(debug_assertions) {
         if let Some(key) = std::env::var(TEST_KEY_ENV).ok().and_then(|text| decode_key(&text)) {

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How often the feed is read after the check at start.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What went wrong while checking for or installing an update, in words for the log and the
 /// dashboard.
@@ -150,7 +150,7 @@ impl Artifact {
 
     /// What the tray app installs with on this platform (the headless server always uses
     /// [`Artifact::ServerArchive`]).
-    pub fn for_desktop() -> Artifact {
+    pub(crate) fn for_desktop() -> Artifact {
         if cfg!(windows) {
             Artifact::WindowsSetup
         } else {
@@ -178,7 +178,7 @@ pub struct Available {
 
 impl Available {
     /// The URL of `artifact` for this computer.
-    pub fn url_of(&self, artifact: Artifact) -> Result<(String, String), UpdateError> {
+    pub(crate) fn url_of(&self, artifact: Artifact) -> Result<(String, String), UpdateError> {
         let wanted = artifact.file_name(&self.version, target());
         self.assets.iter().find(|(name, _)| *name == wanted).cloned().ok_or_else(|| UpdateError::NoArtifact {
             version: self.version.clone(),
@@ -305,7 +305,7 @@ impl DownloadProgress {
 /// Downloads `artifact` of `available` into `folder`, checks its signature, and unpacks its
 /// payload (the `.deb` or the setup program); returns the payload's path. Nothing is kept
 /// from a download whose signature does not check out.
-pub fn download_verified(
+pub(crate) fn download_verified(
     available: &Available,
     artifact: Artifact,
     folder: &Path,
@@ -360,7 +360,7 @@ pub struct State {
 }
 
 /// The state file's name in the data directory.
-pub const STATE_FILE: &str = "update-state.json";
+pub(crate) const STATE_FILE: &str = "update-state.json";
 
 impl State {
     /// Reads the state in `data_dir` (empty when there is none, or it is unreadable: a damaged

@@ -15,10 +15,10 @@ use boringtun::x25519::StaticSecret;
 use std::time::Duration;
 
 /// Longest device label.
-pub const MAX_NAME_CHARS: usize = 32;
+pub(crate) const MAX_NAME_CHARS: usize = 32;
 /// A peer counts as connected while its last handshake is younger than this (WireGuard
 /// rekeys every 2 minutes while traffic flows; keepalives keep it fresh).
-pub const CONNECTED_WITHIN: Duration = Duration::from_secs(180);
+pub(crate) const CONNECTED_WITHIN: Duration = Duration::from_secs(180);
 
 /// Why a VPN request failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,13 +61,13 @@ impl Settings {
 }
 
 /// The server's VPN key, made and stored on first use.
-pub async fn server_secret(store: &Store) -> Result<StaticSecret, StoreError> {
+pub(crate) async fn server_secret(store: &Store) -> Result<StaticSecret, StoreError> {
     let candidate = crate::random::random_bytes::<32>();
     Ok(StaticSecret::from(store.vpn_server_key(candidate).await?))
 }
 
 /// The server-wide cap in force: the admin's, else the config's.
-pub async fn global_kbps(store: &Store, settings: &Settings) -> Result<u32, StoreError> {
+pub(crate) async fn global_kbps(store: &Store, settings: &Settings) -> Result<u32, StoreError> {
     Ok(store.vpn_global_limit().await?.unwrap_or(settings.default_kbps))
 }
 
@@ -127,7 +127,7 @@ pub fn endpoint(host: &str, port: u16) -> String {
 }
 
 /// A peer as clients see it, with its counters when the tunnel knows it.
-pub fn peer_info(record: &VpnPeerRecord, counters: Option<&PeerCounters>) -> VpnPeerInfo {
+pub(crate) fn peer_info(record: &VpnPeerRecord, counters: Option<&PeerCounters>) -> VpnPeerInfo {
     let since = counters.and_then(|c| c.since_handshake);
     VpnPeerInfo {
         id: record.id,

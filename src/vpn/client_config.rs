@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 /// Sent to the client's keepalive setting: keeps a NAT mapping open from the phone's side.
-pub const PERSISTENT_KEEPALIVE: u16 = 25;
+pub(crate) const PERSISTENT_KEEPALIVE: u16 = 25;
 
 /// Everything a WireGuard client needs to reach this server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,7 +43,7 @@ const INBOX: usize = 4096;
 const SYNC_EVERY: Duration = Duration::from_secs(5);
 
 /// Whether a datagram on the media port is a WireGuard message (type 1..4, three zero bytes).
-pub fn is_wireguard(datagram: &[u8]) -> bool {
+pub(crate) fn is_wireguard(datagram: &[u8]) -> bool {
     datagram.len() >= 4 && (1..=4).contains(&datagram[0]) && datagram[1..4] == [0, 0, 0]
 }
 
@@ -199,7 +199,7 @@ impl Vpn {
 
     /// Makes a key pair and client config for `user_id`'s device `name` (Endpoint =
     /// `endpoint`); the tunnel knows the peer at once.
-    pub async fn create_peer(
+    pub(crate) async fn create_peer(
         &self,
         store: &Store,
         user_id: UserId,
@@ -228,7 +228,7 @@ impl Vpn {
 
     /// Sets one peer's cap, or with no `peer_id` the server-wide cap; `None` goes back to the
     /// default. Applies at once; returns the peer when one was named.
-    pub async fn set_limit(
+    pub(crate) async fn set_limit(
         &self,
         store: &Store,
         peer_id: Option<i64>,

@@ -111,7 +111,11 @@ impl VoiceSessions {
     }
 
     /// Changes the record of every session that `picks`; returns them as changed.
-    pub fn update_where(&self, picks: impl Fn(&Membership) -> bool, change: impl Fn(&mut Membership)) -> Vec<Seat> {
+    pub(crate) fn update_where(
+        &self,
+        picks: impl Fn(&Membership) -> bool,
+        change: impl Fn(&mut Membership),
+    ) -> Vec<Seat> {
         let mut relay = self.relay();
         let ids: Vec<SessionId> =
             relay.sessions().filter(|(_, _, member)| picks(member)).map(|(id, _, _)| id).collect();
@@ -131,7 +135,7 @@ impl VoiceSessions {
     }
 
     /// Ends every session that `ends` picks by channel and record; returns them as they were.
-    pub fn end_where(&self, ends: impl Fn(ChannelId, &Membership) -> bool) -> Vec<Seat> {
+    pub(crate) fn end_where(&self, ends: impl Fn(ChannelId, &Membership) -> bool) -> Vec<Seat> {
         let mut relay = self.relay();
         let ids: Vec<SessionId> =
             relay.sessions().filter(|(_, channel, member)| ends(*channel, member)).map(|(id, _, _)| id).collect();

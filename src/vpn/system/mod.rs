@@ -29,7 +29,7 @@ const ADMIN_RIGHTS: &str = "run the app as administrator";
 const ADMIN_RIGHTS: &str = "root or CAP_NET_ADMIN";
 
 /// The TUN device's MTU: 1500 less WireGuard's 80 bytes of worst-case (IPv6) overhead.
-pub const TUN_MTU: u16 = 1420;
+pub(crate) const TUN_MTU: u16 = 1420;
 
 /// Why the VPN could not set up the network; each message is one plain line.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ pub fn open_tun(name: &str, address: Ipv4Addr, prefix: u8) -> std::io::Result<tu
 }
 
 /// Creates the TUN device named `device` with the server's address of `subnet`, up.
-pub fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
+pub(crate) fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
     open_tun(device, subnet.server_address(), subnet.prefix()).map_err(|source| match source.kind() {
         std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
         _ => SetupError::Device { device: device.to_string(), source },

@@ -9,7 +9,7 @@ use crate::subnet::Subnet;
 use std::process::{Command, Stdio};
 
 /// The engine's WinNAT instance.
-pub const NAT_NAME: &str = "iptincan";
+pub(crate) const NAT_NAME: &str = "iptincan";
 
 /// The engine's NAT instance; dropping it removes the instance.
 #[derive(Debug)]
