@@ -4,10 +4,11 @@
 //! Runs the real release binary as its own process on 127.0.0.1 with a throw-away data
 //! directory and reads its RSS from /proc at each step:
 //! 1. idle after its first start, no client;
-//! 2. after `BENCH_CONNECTIONS` distinct accounts were registered (`BENCH_REGISTER_CONCURRENCY`
-//!    at a time), each on a connection of its own that is then closed;
+//! 2. after `BENCH_CONNECTIONS` distinct accounts were registered on `BENCH_REGISTER_CONCURRENCY`
+//!    connections (one after another on each, logging out in between), then closed;
 //! 3. with `BENCH_CONNECTIONS` TLS connections that said hello and logged in to those accounts,
-//!    sitting idle (KB per connection = the growth from step 2, divided by the connections);
+//!    sitting idle (KB per connection = the growth from step 2, divided by the connections; the
+//!    logins, `BENCH_REGISTER_CONCURRENCY` at a time, are in it);
 //! 4. after holding them idle for `BENCH_HOLD` seconds (growth while nothing happens);
 //! 5. after `BENCH_SECONDS` seconds of one of them sending a message a second to #general,
 //!    which every connection receives.
@@ -85,9 +86,31 @@ async fn settled_rss(pid: &str, what: &str) -> AnyResult<u64> {
     Ok(rss)
 }
 
-/// Opens `count` connections, `concurrency` at a time, each registering (`register`) or
-/// logging in to `user-N`.
-async fn connect_all(target: &Target, count: usize, concurrency: usize, register: bool) -> AnyResult<Vec<Client>> {
+/// Makes the accounts `user-0` … on `concurrency` connections, each registering its share one
+/// after another (logging out in between), then closes them: the server is left with the
+/// accounts and not with the memory of a thousand closed connections.
+async fn register_all(target: &Target, count: usize, concurrency: usize) -> AnyResult<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in 0..concurrency.min(count) {
+        let target = target.clone();
+        tasks.spawn(async move {
+            let client = Client::connect(&target, None).await.map_err(|err| format!("connect: {err}"))?;
+            for index in (first..count).step_by(concurrency) {
+                let name = format!("user-{index}");
+                client.register(&name, PASSWORD).await.map_err(|err| format!("{name}: register: {err}"))?;
+                client.logout().await.map_err(|err| format!("{name}: logout: {err}"))?;
+            }
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(|err| format!("a registration task failed: {err}"))??;
+    }
+    Ok(())
+}
+
+/// Opens `count` connections, `concurrency` at a time, each logging in to `user-N`.
+async fn login_all(target: &Target, count: usize, concurrency: usize) -> AnyResult<Vec<Client>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..count {
@@ -96,9 +119,7 @@ async fn connect_all(target: &Target, count: usize, concurrency: usize, register
             let _permit = permits.acquire_owned().await.map_err(|err| err.to_string())?;
             let name = format!("user-{index}");
             let client = Client::connect(&target, None).await.map_err(|err| format!("{name}: connect: {err}"))?;
-            let signed_in =
-                if register { client.register(&name, PASSWORD).await } else { client.login(&name, PASSWORD).await };
-            signed_in.map_err(|err| format!("{name}: {}: {err}", if register { "register" } else { "login" }))?;
+            client.login(&name, PASSWORD).await.map_err(|err| format!("{name}: login: {err}"))?;
             Ok::<_, String>(client)
         });
     }
@@ -118,19 +139,21 @@ async fn run(settings: &Settings, server: &ServerProc, result: &mut ResultLine) 
     result.add("idle_rss_mib", mib(idle), 1);
 
     let started = Instant::now();
-    drop(connect_all(&target, count, settings.register_concurrency, true).await?);
+    register_all(&target, count, settings.register_concurrency).await?;
     println!("   ({count} accounts registered in {:.0} s)", started.elapsed().as_secs_f64());
     let accounts = settled_rss(&pid, &format!("2. after registering {count} accounts")).await?;
     result.add("accounts_rss_mib", mib(accounts), 1);
 
     let started = Instant::now();
-    let clients = connect_all(&target, count, settings.register_concurrency, false).await?;
+    let clients = login_all(&target, count, settings.register_concurrency).await?;
     println!("   ({count} logged in in {:.0} s)", started.elapsed().as_secs_f64());
     let logged_in = settled_rss(&pid, &format!("3. {count} logged-in connections, idle")).await?;
     let per_idle = logged_in.saturating_sub(accounts) as f64 * 1.024 / count as f64;
-    println!("   {per_idle:.1} KB per idle logged-in connection");
+    let per_idle_from_start = logged_in.saturating_sub(idle) as f64 * 1.024 / count as f64;
+    println!("   {per_idle:.1} KB per idle logged-in connection ({per_idle_from_start:.1} KB counted from step 1)");
     result.add("idle_conns_rss_mib", mib(logged_in), 1);
     result.add("kb_per_conn", per_idle, 1);
+    result.add("kb_per_conn_from_idle", per_idle_from_start, 1);
 
     // Every connection reads its events, so that nothing queues up at the server for it.
     let mut readers = tokio::task::JoinSet::new();
