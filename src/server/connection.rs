@@ -2,7 +2,8 @@
 //! machine, dispatches it to its domain handler, and queues the answer.
 //!
 //! Writing happens in a second task that drains the connection's bounded queue, batching
-//! whatever is waiting into one write. A malformed, truncated or oversized frame gets an error
+//! whatever is waiting into one write. An idle connection keeps no write batch and a small read
+//! buffer, whatever the largest frame it carried. A malformed, truncated or oversized frame gets an error
 //! frame and closes this connection only.
 //!
 //! Deadlines: a connection must log in within [`LOGIN_TIMEOUT`] ([`PRESSURE_LOGIN_TIMEOUT`]
@@ -39,6 +40,12 @@ pub(crate) const PING_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes gathered into one write at most.
 const WRITE_BATCH: usize = 64 * 1024;
+/// The read buffer a connection starts with; one that grew past [`READ_KEEP`] for a large
+/// frame is swapped for a new one of this size once it is empty, so that an idle connection
+/// does not hold its high-water mark.
+const READ_BUFFER: usize = 4 * 1024;
+/// The most read buffer an idle connection keeps.
+const READ_KEEP: usize = 16 * 1024;
 
 /// Runs one control connection until it closes or `cancel` fires.
 pub async fn serve(
@@ -62,7 +69,7 @@ pub async fn serve(
     let answer_within = keepalive.min(PING_ANSWER_TIMEOUT);
     let mut keepalive_at = tokio::time::Instant::now() + keepalive;
     let mut pinged = false;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
 
     let farewell: Option<ServerFrame> = loop {
         match decode_frame(&mut buf) {
@@ -84,6 +91,7 @@ pub async fn serve(
                 }
                 Err(err) => break Some(connection_error(ErrorCode::BadFrame, err.to_string())),
             },
+            Ok(None) if buf.is_empty() && buf.capacity() > READ_KEEP => buf = BytesMut::with_capacity(READ_BUFFER),
             Ok(None) => {}
             Err(err @ FrameError::TooLarge { .. }) => {
                 break Some(connection_error(ErrorCode::FrameTooLarge, err.to_string()))
@@ -159,7 +167,7 @@ fn describe(frame: &ServerFrame) -> String {
 /// Drains the queue into the socket, a batch per write; on a stuck or broken peer it cancels
 /// `eviction` so the reader side closes too.
 async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::Receiver<Bytes>, eviction: Eviction) {
-    let mut batch = Vec::with_capacity(16 * 1024);
+    let mut batch = Vec::new();
     while let Some(frame) = inbox.recv().await {
         batch.extend_from_slice(&frame);
         while batch.len() < WRITE_BATCH {
@@ -177,7 +185,12 @@ async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::R
             eviction.evict(ErrorCode::SlowConsumer, "the connection stopped accepting data");
             return;
         }
-        batch.clear();
+        if inbox.is_empty() {
+            // Idle until the next frame: hold no batch memory meanwhile.
+            batch = Vec::new();
+        } else {
+            batch.clear();
+        }
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
 }

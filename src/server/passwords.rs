@@ -4,9 +4,12 @@
 //! ever-new blocking threads, the allocator kept one such buffer per thread: the chat benchmark
 //! measured 1.86 GB of server RSS after 200 logins. A fixed pool bounds both the memory and the
 //! CPU that hashing may take, which also blunts floods of login attempts: they queue here.
-//! Each pool thread also keeps its own Argon2 memory and hashes in it, instead of allocating
-//! 19 MiB per hash: glibc kept those freed buffers too (the voice benchmark's server, 50 logins
-//! and no chat, measured 223 MiB RSS; 52 MiB with the memory kept here, two threads).
+//! Each pool thread also keeps its own Argon2 memory while hashes follow one another, instead of
+//! allocating 19 MiB per hash: glibc kept those freed buffers too (the voice benchmark's server,
+//! 50 logins and no chat, measured 223 MiB RSS; 52 MiB with the memory kept here, two threads).
+//! When no hash waits, a thread gives its memory back: it is reserved above glibc's mmap
+//! threshold so that freeing it really returns it (an idle server held 19 MiB, the memory of the
+//! hash of the default password made at start, until this).
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -16,8 +19,13 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The least room reserved for a thread's Argon2 memory: above glibc's largest mmap threshold
+/// (32 MiB on 64-bit), so that it is always mapped on its own and goes back to the system when
+/// freed, instead of staying in the allocator's heap. Only the pages used count as memory.
+const MEMORY_RESERVE: usize = 33 << 20;
+
 thread_local! {
-    /// This hashing thread's Argon2 memory, kept from one hash to the next.
+    /// This hashing thread's Argon2 memory, kept while hashes follow one another.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -26,10 +34,17 @@ fn argon2_into(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8
     MEMORY.with_borrow_mut(|memory| {
         let blocks = params.block_count();
         if memory.len() < blocks {
+            let reserve = blocks.max(MEMORY_RESERVE / std::mem::size_of::<Block>());
+            memory.reserve_exact(reserve.saturating_sub(memory.len()));
             memory.resize(blocks, Block::default());
         }
         argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]).is_ok()
     })
+}
+
+/// Gives this thread's Argon2 memory back to the system (when no hash waits).
+fn release_memory() {
+    MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
 }
 
 /// An Argon2id PHC string (default parameters) for `password` with `salt`.
@@ -87,7 +102,16 @@ impl Passwords {
         for index in 0..threads.max(1) {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("argon2-{index}")).spawn(move || loop {
-                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let waiting = queue.lock().unwrap_or_else(|p| p.into_inner()).try_recv();
+                let next = match waiting {
+                    Ok(job) => Ok(job),
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        // Idle: the 19 MiB go back to the system until the next hash.
+                        release_memory();
+                        queue.lock().unwrap_or_else(|p| p.into_inner()).recv()
+                    }
+                };
                 match next {
                     Ok(job) => job(),
                     Err(_) => break,

@@ -5,7 +5,8 @@
 //! NAT rules go when the last of them ends.
 
 use super::system::NatRules;
-use super::tunnels::{Outbox, Tunnels, MAX_DATAGRAM};
+use super::tun_io::{self, TunReader, TunWriter};
+use super::tunnels::{Outbox, Tunnels};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,11 +48,12 @@ fn lock(tunnels: &Mutex<Tunnels>) -> std::sync::MutexGuard<'_, Tunnels> {
 }
 
 async fn send_all(socket: &UdpSocket, outbox: &mut Outbox) {
-    for (to, datagram) in outbox.network.drain(..) {
-        if let Err(err) = socket.send_to(&datagram, to).await {
+    for (to, datagram) in outbox.datagrams() {
+        if let Err(err) = socket.send_to(datagram, to).await {
             tracing::debug!(%to, error = %err, "could not send a VPN datagram");
         }
     }
+    outbox.clear_network();
 }
 
 async fn network_to_tun(
@@ -62,7 +64,8 @@ async fn network_to_tun(
     cancel: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut outbox = Outbox::default();
+    let mut outbox = Outbox::with_tun_headroom(tun_io::HEADROOM);
+    let mut writer = TunWriter::default();
     loop {
         let received = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -78,10 +81,9 @@ async fn network_to_tun(
                 table.from_network(from, &datagram, now, &mut outbox);
             }
         }
-        for packet in outbox.tun.drain(..) {
-            if let Err(err) = resources.device.send(&packet).await {
-                tracing::debug!(error = %err, "could not write to the VPN device");
-            }
+        if !outbox.tun.is_empty() {
+            writer.send(&resources.device, &mut outbox.tun).await;
+            outbox.tun.clear();
         }
         send_all(&socket, &mut outbox).await;
     }
@@ -93,29 +95,37 @@ async fn tun_to_network(
     tunnels: Arc<Mutex<Tunnels>>,
     cancel: CancellationToken,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut reader = TunReader::new();
     let mut outbox = Outbox::default();
     loop {
         let read = tokio::select! {
             _ = cancel.cancelled() => break,
-            read = resources.device.recv(&mut buf) => read,
+            read = reader.recv(&resources.device) => read,
         };
-        let len = match read {
-            Ok(len) => len,
+        match read {
+            Ok(()) => {}
+            Err(err) if tun_io::concerns_one_packet(&err) => {
+                tracing::debug!(error = %err, "a malformed packet from the VPN device was dropped");
+                continue;
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "the VPN device failed; the VPN stops");
                 break;
             }
-        };
+        }
         {
             let mut table = lock(&tunnels);
             let now = Instant::now();
-            table.from_tun(&buf[..len], now, &mut outbox);
+            for packet in reader.packets() {
+                table.from_tun(packet, now, &mut outbox);
+            }
             // Take whatever else is already waiting under the same lock.
             for _ in 1..BATCH {
-                match resources.device.try_recv(&mut buf) {
-                    Ok(len) => table.from_tun(&buf[..len], now, &mut outbox),
-                    Err(_) => break,
+                if reader.try_recv(&resources.device).is_err() {
+                    break;
+                }
+                for packet in reader.packets() {
+                    table.from_tun(packet, now, &mut outbox);
                 }
             }
         }

@@ -77,13 +77,97 @@ pub struct VpnDrops {
     pub over_cap: u64,
 }
 
-/// Where the data path must put bytes; filled by [`Tunnels`] and drained by the caller.
+/// Byte buffers kept for reuse: filled one after another and emptied with [`Buffers::clear`],
+/// so that a steady flow allocates nothing per packet. Each keeps `headroom` spare bytes in
+/// front of what it holds (where the TUN device's virtio-net header is written).
+#[derive(Debug, Default)]
+pub struct Buffers {
+    slots: Vec<Vec<u8>>,
+    filled: usize,
+    headroom: usize,
+}
+
+impl Buffers {
+    /// No buffers yet; each will keep `headroom` bytes in front.
+    pub fn with_headroom(headroom: usize) -> Buffers {
+        Buffers { slots: Vec::new(), filled: 0, headroom }
+    }
+
+    /// Appends a copy of `bytes`, in a buffer of an earlier round when there is one.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.filled == self.slots.len() {
+            self.slots.push(Vec::with_capacity(self.headroom + bytes.len()));
+        }
+        let slot = &mut self.slots[self.filled];
+        slot.clear();
+        slot.resize(self.headroom, 0);
+        slot.extend_from_slice(bytes);
+        self.filled += 1;
+    }
+
+    /// How many are filled.
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// What the filled ones hold (without their headroom), in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.slots[..self.filled].iter().map(|slot| &slot[self.headroom..])
+    }
+
+    /// The filled buffers themselves, headroom included (a writer may grow them).
+    pub fn filled_mut(&mut self) -> &mut [Vec<u8>] {
+        &mut self.slots[..self.filled]
+    }
+
+    /// The spare bytes in front of each buffer's contents.
+    pub fn headroom(&self) -> usize {
+        self.headroom
+    }
+
+    /// Empties them all (their memory is kept for the next round).
+    pub fn clear(&mut self) {
+        self.filled = 0;
+    }
+}
+
+/// Where the data path must put bytes; filled by [`Tunnels`] and emptied by the caller.
 #[derive(Debug, Default)]
 pub struct Outbox {
+    /// Where each datagram of `network` goes.
+    pub network_to: Vec<SocketAddr>,
     /// Datagrams for the UDP socket.
-    pub network: Vec<(SocketAddr, Vec<u8>)>,
+    pub network: Buffers,
     /// IP packets for the TUN device.
-    pub tun: Vec<Vec<u8>>,
+    pub tun: Buffers,
+}
+
+impl Outbox {
+    /// Empty, with `tun_headroom` spare bytes in front of each packet for the TUN device.
+    pub fn with_tun_headroom(tun_headroom: usize) -> Outbox {
+        Outbox { tun: Buffers::with_headroom(tun_headroom), ..Outbox::default() }
+    }
+
+    fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
+        self.network_to.push(to);
+        self.network.push(datagram);
+    }
+
+    /// The datagrams for the network with their destinations.
+    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.network_to.iter().copied().zip(self.network.iter())
+    }
+
+    /// Forgets the datagrams (once sent).
+    pub fn clear_network(&mut self) {
+        self.network_to.clear();
+        self.network.clear();
+    }
 }
 
 struct Peer {
@@ -279,7 +363,7 @@ impl Tunnels {
         let mut cookie = [0u8; 64];
         let packet = match self.handshake_limiter.verify_packet(Some(from.ip()), datagram, &mut cookie) {
             Ok(packet) => packet,
-            Err(TunnResult::WriteToNetwork(reply)) => return out.network.push((from, reply.to_vec())),
+            Err(TunnResult::WriteToNetwork(reply)) => return out.send(from, reply),
             Err(_) => {
                 self.drops.invalid += 1;
                 return;
@@ -311,7 +395,7 @@ impl Tunnels {
                 }
                 TunnResult::WriteToNetwork(reply) => {
                     peer.endpoint = Some(from);
-                    out.network.push((from, reply.to_vec()));
+                    out.send(from, reply);
                     // Packets queued during the handshake follow it.
                     result = peer.tunn.decapsulate(None, &[], &mut self.scratch);
                 }
@@ -321,7 +405,7 @@ impl Tunnels {
                         self.drops.wrong_source += 1;
                     } else if peer.within_cap(true, inner.len(), now) {
                         peer.rx_bytes += inner.len() as u64;
-                        out.tun.push(inner.to_vec());
+                        out.tun.push(inner);
                     } else {
                         self.drops.over_cap += 1;
                     }
@@ -356,7 +440,7 @@ impl Tunnels {
             TunnResult::WriteToNetwork(sealed) => match peer.endpoint {
                 Some(endpoint) => {
                     peer.tx_bytes += packet.len() as u64;
-                    out.network.push((endpoint, sealed.to_vec()));
+                    out.send(endpoint, sealed);
                 }
                 None => self.drops.no_route += 1,
             },
@@ -375,7 +459,7 @@ impl Tunnels {
         for peer in self.peers.values_mut() {
             if let TunnResult::WriteToNetwork(packet) = peer.tunn.update_timers(&mut self.scratch) {
                 if let Some(endpoint) = peer.endpoint {
-                    out.network.push((endpoint, packet.to_vec()));
+                    out.send(endpoint, packet);
                 }
             }
         }
@@ -438,8 +522,8 @@ mod tests {
         let now = Instant::now();
         let out = phone_sends(server, phone, &ipv4_packet(PHONE_ADDR, Ipv4Addr::new(1, 1, 1, 1), 10), now);
         assert_eq!(out.network.len(), 1, "the server answers the handshake");
-        let (to, response) = &out.network[0];
-        assert_eq!(*to, phone_endpoint());
+        let (to, response) = out.datagrams().next().expect("one");
+        assert_eq!(to, phone_endpoint());
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut result = phone.decapsulate(None, response, &mut buf);
         let mut out = Outbox::default();
@@ -451,21 +535,37 @@ mod tests {
     }
 
     #[test]
+    fn buffers_keep_their_headroom_and_are_reused_round_after_round() {
+        let mut buffers = Buffers::with_headroom(10);
+        buffers.push(b"first");
+        buffers.push(b"second");
+        assert_eq!(buffers.iter().collect::<Vec<_>>(), vec![&b"first"[..], &b"second"[..]]);
+        assert_eq!(buffers.filled_mut()[1].len(), 10 + 6, "the headroom is in front");
+        let memory = buffers.filled_mut()[0].as_ptr();
+        buffers.clear();
+        assert!(buffers.is_empty());
+        buffers.push(b"third");
+        assert_eq!(buffers.iter().collect::<Vec<_>>(), vec![&b"third"[..]]);
+        assert_eq!(buffers.filled_mut()[0].as_ptr(), memory, "the first round's buffer is reused");
+    }
+
+    #[test]
     fn a_known_peer_handshakes_and_its_packets_go_both_ways() {
         let (mut server, mut phone, _) = server_and_phone(None);
         handshake(&mut server, &mut phone);
         let now = Instant::now();
         let up = ipv4_packet(PHONE_ADDR, Ipv4Addr::new(198, 18, 0, 2), 1000);
         let out = phone_sends(&mut server, &mut phone, &up, now);
-        assert_eq!(out.tun, vec![up.clone()], "decrypted into the TUN device unchanged");
+        assert_eq!(out.tun.iter().collect::<Vec<_>>(), vec![&up[..]], "decrypted into the TUN device unchanged");
 
         let down = ipv4_packet(Ipv4Addr::new(198, 18, 0, 2), PHONE_ADDR, 500);
         let mut out = Outbox::default();
         server.from_tun(&down, now, &mut out);
         assert_eq!(out.network.len(), 1);
-        assert_eq!(out.network[0].0, phone_endpoint(), "sent to where the phone was last seen");
+        let (to, sealed) = out.datagrams().next().expect("one");
+        assert_eq!(to, phone_endpoint(), "sent to where the phone was last seen");
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        match phone.decapsulate(None, &out.network[0].1, &mut buf) {
+        match phone.decapsulate(None, sealed, &mut buf) {
             TunnResult::WriteToTunnelV4(packet, _) => assert_eq!(packet, &down[..]),
             other => panic!("phone could not open it: {other:?}"),
         }

@@ -57,12 +57,21 @@ pub enum SetupError {
 /// Opens the TUN device `name` holding `address/prefix`, up, at [`TUN_MTU`]: the server's
 /// device and `itc vpn`'s both.
 pub fn open_tun(name: &str, address: Ipv4Addr, prefix: u8) -> std::io::Result<tun_rs::AsyncDevice> {
-    tun_rs::DeviceBuilder::new().name(name).ipv4(address, prefix, None).mtu(TUN_MTU).build_async()
+    tun_builder(name, address, prefix).build_async()
 }
 
-/// Creates the TUN device named `device` with the server's address of `subnet`, up.
+fn tun_builder(name: &str, address: Ipv4Addr, prefix: u8) -> tun_rs::DeviceBuilder {
+    tun_rs::DeviceBuilder::new().name(name).ipv4(address, prefix, None).mtu(TUN_MTU)
+}
+
+/// Creates the TUN device named `device` with the server's address of `subnet`, up; on Linux
+/// with offloads (virtio-net headers, TCP and UDP segments of up to 64 KB: see
+/// [`super::tun_io`]).
 pub(crate) fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
-    open_tun(device, subnet.server_address(), subnet.prefix()).map_err(|source| match source.kind() {
+    let builder = tun_builder(device, subnet.server_address(), subnet.prefix());
+    #[cfg(target_os = "linux")]
+    let builder = builder.offload(true);
+    builder.build_async().map_err(|source| match source.kind() {
         std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
         _ => SetupError::Device { device: device.to_string(), source },
     })
