@@ -350,3 +350,36 @@ async fn blank_messages_are_refused_with_a_clear_reason() {
         other => panic!("expected invalid_argument, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_resent_message_is_stored_and_broadcast_once_and_history_pages_forward() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let mut bob = server.member("bob").await;
+    let general = ann.find_channel("general").await.expect("general");
+
+    let first = ann.send_once(general.id, "are you home?", "ann-1").await.expect("stored");
+    assert_eq!(first.client_id.as_deref(), Some("ann-1"));
+    let again = ann.send_once(general.id, "are you home?", "ann-1").await.expect("answered");
+    assert_eq!(again, first, "the repeat answers the stored message");
+    let after = ann.send(general.id, "hello?").await.expect("stored");
+    assert_eq!(next_message(&mut bob).await, first);
+    assert_eq!(next_message(&mut bob).await, after, "the repeat broadcast nothing");
+    let bobs = bob.send_once(general.id, "yes", "ann-1").await.expect("ids are per user");
+    assert_ne!(bobs.id, first.id);
+
+    let secret = ann.open_direct("bob").await.expect("direct");
+    assert_code(ann.send_once(secret.id, "are you home?", "ann-1").await, ErrorCode::InvalidArgument);
+    for bad in ["", "has space", "ümlaut", &"x".repeat(65)] {
+        assert_code(ann.send_once(general.id, "hi", bad).await, ErrorCode::InvalidArgument);
+    }
+    assert!(ann.send_once(general.id, "long id", &"x".repeat(64)).await.is_ok());
+
+    let page = ann.history_after(general.id, first.id, Some(2)).await.expect("forward");
+    assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [after.id, bobs.id]);
+    assert!(page.has_more);
+    let rest = ann.history_after(general.id, bobs.id, Some(2)).await.expect("forward");
+    assert_eq!((rest.messages.len(), rest.has_more), (1, false));
+    let both = Request::History { channel_id: general.id, before: Some(first.id), after: Some(first.id), limit: None };
+    assert_code(ann.request(both).await, ErrorCode::InvalidArgument);
+}

@@ -42,7 +42,15 @@ impl Client {
 
     /// Sends a message; returns it as committed by the server.
     pub async fn send(&self, channel_id: ChannelId, body: &str) -> Result<Message, ClientError> {
-        expect_message(self.request(Request::SendMessage { channel_id, body: body.into() }).await?)
+        expect_message(self.request(Request::SendMessage { channel_id, body: body.into(), client_id: None }).await?)
+    }
+
+    /// Sends a message that is stored at most once however often it is sent again with the same
+    /// `client_id` (see [`crate::proto::MAX_CLIENT_ID_CHARS`] for its form): a repeat answers
+    /// the stored message. Use it to retry after a lost answer.
+    pub async fn send_once(&self, channel_id: ChannelId, body: &str, client_id: &str) -> Result<Message, ClientError> {
+        let request = Request::SendMessage { channel_id, body: body.into(), client_id: Some(client_id.into()) };
+        expect_message(self.request(request).await?)
     }
 
     /// Edits one's own message.
@@ -62,14 +70,28 @@ impl Client {
         before: Option<MessageId>,
         limit: Option<u32>,
     ) -> Result<HistoryPage, ClientError> {
-        match self.request(Request::History { channel_id, before, limit }).await? {
-            Reply::History(page) => Ok(page),
-            other => Err(unexpected(other)),
-        }
+        expect_history(self.request(Request::History { channel_id, before, after: None, limit }).await?)
+    }
+
+    /// A page of the messages after `after`, oldest first; `has_more` says newer ones remain.
+    pub async fn history_after(
+        &self,
+        channel_id: ChannelId,
+        after: MessageId,
+        limit: Option<u32>,
+    ) -> Result<HistoryPage, ClientError> {
+        expect_history(self.request(Request::History { channel_id, before: None, after: Some(after), limit }).await?)
     }
 
     /// The direct conversation with `username`.
     pub async fn open_direct(&self, username: &str) -> Result<Channel, ClientError> {
         expect_channel(self.request(Request::OpenDirect { username: username.into() }).await?)
+    }
+}
+
+fn expect_history(reply: Reply) -> Result<HistoryPage, ClientError> {
+    match reply {
+        Reply::History(page) => Ok(page),
+        other => Err(unexpected(other)),
     }
 }

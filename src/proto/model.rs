@@ -124,6 +124,9 @@ pub struct Message {
     pub created_at: i64,
     /// Unix milliseconds of the last edit.
     pub edited_at: Option<i64>,
+    /// The id its author's client chose when sending it, if any (see `send_message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).
@@ -178,6 +181,8 @@ pub struct WrappedKeyFor {
 pub struct HistoryPage {
     /// The messages.
     pub messages: Vec<Message>,
-    /// Older messages exist; ask again with `before` = the first id here.
+    /// More exist beyond this page: paging back (`before`), older ones, so ask again with
+    /// `before` = the first id here; paging forward (`after`), newer ones, so ask again with
+    /// `after` = the last id here.
     pub has_more: bool,
 }

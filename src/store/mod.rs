@@ -329,7 +329,7 @@ mod tests {
                     // A duplicate user in the same batch must fail alone.
                     store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| ())
                 } else {
-                    store.insert_message(ChannelId(1), user, format!("m{i}"), i).await.map(|_| ())
+                    store.insert_message(ChannelId(1), user, format!("m{i}"), None, i).await.map(|_| ())
                 }
             }));
         }
