@@ -383,3 +383,41 @@ async fn a_resent_message_is_stored_and_broadcast_once_and_history_pages_forward
     let both = Request::History { channel_id: general.id, before: Some(first.id), after: Some(first.id), limit: None };
     assert_code(ann.request(both).await, ErrorCode::InvalidArgument);
 }
+
+#[tokio::test]
+async fn unread_counts_follow_the_user_across_devices_and_restarts() {
+    let server = TestServer::start().await;
+    let ann_laptop = server.member("ann").await;
+    let mut ann_phone = server.connect().await;
+    ann_phone.login("ann", MEMBER_PASSWORD).await.expect("second device");
+    let bob = server.member("bob").await;
+    let general = bob.find_channel("general").await.expect("general");
+    let first = bob.send(general.id, "one").await.expect("sent");
+    let second = bob.send(general.id, "two @ann").await.expect("sent");
+    ann_laptop.send(general.id, "mine").await.expect("own messages are never unread");
+    assert!(iptincan::client::mentions(&second.body, "ann"));
+
+    let unread = |list: iptincan::proto::ChannelList| {
+        let index = list.channels.iter().position(|c| c.id == general.id).expect("listed");
+        assert_eq!(list.read_states.len(), list.channels.len());
+        (list.read_states[index].last_read_id, list.read_states[index].unread)
+    };
+    assert_eq!(unread(ann_laptop.channels().await.expect("list")), (None, 2));
+    let state = ann_laptop.mark_read(general.id, first.id).await.expect("marks");
+    assert_eq!((state.last_read_id, state.unread), (Some(first.id), 1));
+    let seen = next_matching(&mut ann_phone, |event| match event {
+        Event::ReadState(state) => Some(state),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, state, "the other device hears of it");
+    let back = ann_phone.mark_read(general.id, first.id).await.expect("no change");
+    assert_eq!(back, state);
+    assert_code(bob.mark_read(ChannelId(9999), first.id).await, ErrorCode::NotFound);
+
+    let (dir, config) = server.stop().await;
+    let server = TestServer::restart(dir, config).await;
+    let ann = server.connect().await;
+    ann.login("ann", MEMBER_PASSWORD).await.expect("logs in");
+    assert_eq!(unread(ann.channels().await.expect("list")), (Some(first.id), 1), "kept across a restart");
+}

@@ -27,6 +27,7 @@ pub mod vpn;
 mod vpn_requests;
 
 pub use admin::InviteSpec;
+pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
 pub use pinning::KnownHosts;

@@ -28,8 +28,8 @@ pub use framing::{
     SUPPORTED_VERSIONS,
 };
 pub use model::{
-    Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, Role, User, UserPresence, VideoStream,
-    VoiceMember, VoiceSession, WrappedKeyFor,
+    Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, ReadState, Role, User, UserPresence,
+    VideoStream, VoiceMember, VoiceSession, WrappedKeyFor,
 };
 pub use reply::{
     AuthMethod, CreatedInvite, ErrorCode, InviteInfo, InviteState, Reply, ServerFrame, ServerInfo, SessionInfo,

@@ -105,6 +105,20 @@ pub struct ChannelList {
     pub categories: Vec<Category>,
     /// Every channel the user can read.
     pub channels: Vec<Channel>,
+    /// The user's read state of each channel, in the order of `channels`.
+    #[serde(default)]
+    pub read_states: Vec<ReadState>,
+}
+
+/// How far a user has read in one channel; the same for all the user's devices.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReadState {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// The newest message the user has marked read; `null` before the first `mark_read`.
+    pub last_read_id: Option<MessageId>,
+    /// Messages after it by others (never one's own).
+    pub unread: u32,
 }
 
 /// A chat message.

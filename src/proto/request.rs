@@ -119,6 +119,13 @@ pub enum Request {
         /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
         limit: Option<u32>,
     },
+    /// Mark a channel read up to a message (the marker only moves forward).
+    MarkRead {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The newest message read.
+        message_id: MessageId,
+    },
     /// Find or create the direct-message channel with another user.
     OpenDirect {
         /// The other user.
@@ -336,6 +343,7 @@ impl Request {
             Request::EditMessage { .. } => "edit_message",
             Request::DeleteMessage { .. } => "delete_message",
             Request::History { .. } => "history",
+            Request::MarkRead { .. } => "mark_read",
             Request::OpenDirect { .. } => "open_direct",
             Request::CreateCategory { .. } => "create_category",
             Request::RenameCategory { .. } => "rename_category",

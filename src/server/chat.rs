@@ -82,7 +82,25 @@ fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
 pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let (categories, channels) = ctx.store.list_channels(user.id).await?;
-    Ok(Reply::Channels(ChannelList { categories, channels }))
+    let read_states = ctx.store.read_states(user.id, channels.iter().map(|channel| channel.id).collect()).await?;
+    Ok(Reply::Channels(ChannelList { categories, channels, read_states }))
+}
+
+/// `mark_read`: moves the caller's read marker forward; their other connections hear of it.
+pub async fn mark_read(
+    ctx: &Shared,
+    conn: &Conn,
+    channel_id: ChannelId,
+    message_id: MessageId,
+) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let channel = readable_channel(ctx, channel_id, &user).await?;
+    let (state, moved) = ctx.store.mark_read(user.id, channel.id, message_id).await?;
+    if moved {
+        let frame = encode_frame(&ServerFrame::Event { event: Event::ReadState(state.clone()) });
+        ctx.hub.send_to_user_except(user.id, conn.id, &frame);
+    }
+    Ok(Reply::ReadState(state))
 }
 
 /// `list_users`: every account with presence.

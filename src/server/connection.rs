@@ -225,6 +225,7 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         History { channel_id, before, after, limit } => {
             chat::history(ctx, conn, channel_id, chat::Paging::new(before, after)?, limit).await
         }
+        MarkRead { channel_id, message_id } => chat::mark_read(ctx, conn, channel_id, message_id).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
         CreateCategory { name } => admin::create_category(ctx, conn, name).await,
         RenameCategory { category_id, name } => admin::rename_category(ctx, conn, category_id, name).await,

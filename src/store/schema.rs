@@ -81,6 +81,13 @@ const MIGRATIONS: &[&str] = &[
     // 4: exactly-once sending: the id a client chose for a message, unique per author.
     "ALTER TABLE messages ADD COLUMN client_id TEXT;
     CREATE UNIQUE INDEX messages_by_client_id ON messages(author_id, client_id) WHERE client_id IS NOT NULL;",
+    // 5: read markers: the newest message each user has read in each channel.
+    "CREATE TABLE read_markers (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        last_read_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
