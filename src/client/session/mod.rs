@@ -166,7 +166,8 @@ impl Session {
 
     /// Queues a message for `channel_id` and answers its client id at once. It is sent when
     /// connected, and sent again after a reconnect until the server acknowledges it; then
-    /// [`Update::Sent`] carries this id and the stored message.
+    /// [`Update::Sent`] carries this id and the stored message. After the session has stopped
+    /// ([`State::SignedOut`], [`State::Failed`]) the message goes nowhere.
     pub fn send(&self, channel_id: ChannelId, body: impl Into<String>) -> String {
         let client_id = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>());
         let message = Outgoing { client_id: client_id.clone(), channel_id, body: body.into() };
@@ -265,14 +266,19 @@ impl Driver {
         }
     }
 
+    /// Applies a command; `None` (the [`Session`] was dropped) stops the session.
     fn take(&mut self, command: Option<Command>) -> Result<(), Ended> {
-        match command.ok_or(Ended::Stopped)? {
+        self.apply(command.ok_or(Ended::Stopped)?);
+        Ok(())
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
             Command::Send(message) => self.core.queue(message),
             Command::Seen(channel_id, message_id) => {
                 self.core.saw(channel_id, message_id);
             }
         }
-        Ok(())
     }
 
     /// One connected period: catch up, send the outbox, then pass events on and send new
@@ -362,6 +368,9 @@ impl Driver {
             State::SignedOut { reason } | State::Failed { reason } => reason.clone(),
             _ => String::new(),
         };
+        while let Ok(command) = self.commands.try_recv() {
+            self.apply(command);
+        }
         while let Some(next) = self.core.next_to_send().cloned() {
             self.core.refused(&next.client_id);
             if self.emit(Update::NotSent { message: next, reason: reason.clone() }).await.is_err() {
