@@ -157,7 +157,7 @@ async fn messages_survive_drops_lost_replies_and_a_restart_exactly_once() {
     until_connected(&mut updates, &mut seen).await;
     assert!(seen.iter().any(|u| matches!(u, Update::State(State::Reconnecting { attempt: 1, .. }))), "{seen:?}");
     until_sent(&mut updates, vec![offline], &mut seen).await;
-    assert_eq!(created(&seen), [missed.clone()], "the missed message, once, from catching up");
+    assert_eq!(created(&seen), [missed], "the missed message, once, from catching up");
 
     // 2. The server stores a message but its answer is lost with the connection.
     proxy.swallow_replies.store(true, Ordering::SeqCst);
