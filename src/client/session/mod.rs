@@ -4,7 +4,7 @@
 //! and keeps an outbox: a message typed while offline, or whose acknowledgement was lost, is
 //! sent again with the same client id, so the server stores it exactly once.
 //!
-//! The decisions (backoff, outbox, catch-up bookkeeping) live in the sans-IO [`core`]; this file
+//! The decisions (backoff, outbox, catch-up bookkeeping) live in the sans-IO `core`; this file
 //! is the tokio driver around it. Everything the caller needs to know arrives on one channel of
 //! [`Update`]s.
 
@@ -72,7 +72,9 @@ pub enum Update {
     /// A server event. Messages missed while disconnected arrive as `message_created` too,
     /// oldest first per channel; a message is passed on once even if it arrives both ways.
     Event(Event),
-    /// A message from [`Session::send`] is stored (exactly once), as `message`.
+    /// A message from [`Session::send`] is stored (exactly once), as `message`. Its
+    /// `message_created` (carrying the same `client_id`) usually comes first, live or from
+    /// catching up: match the two by `client_id`.
     Sent {
         /// The id [`Session::send`] returned.
         client_id: String,
@@ -102,7 +104,7 @@ enum Command {
 /// use iptincan::proto::Event;
 ///
 /// let (session, mut updates) = Session::start(target, None, token);
-/// let general = iptincan::ids::ChannelId(1);
+/// let general = iptincan::proto::ChannelId(1);
 /// // Queued at once, sent when connected, stored once however often it is retried.
 /// let client_id = session.send(general, "on my way");
 /// while let Some(update) = updates.recv().await {
