@@ -87,7 +87,7 @@ pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> 
 }
 
 /// `mark_read`: moves the caller's read marker forward; their other connections hear of it.
-pub async fn mark_read(
+pub(crate) async fn mark_read(
     ctx: &Shared,
     conn: &Conn,
     channel_id: ChannelId,
@@ -195,7 +195,7 @@ async fn own_message(
 }
 
 /// Which way a `history` request pages.
-pub enum Paging {
+pub(crate) enum Paging {
     /// Back from `before` (the newest page when `None`).
     Back(Option<MessageId>),
     /// Forward from just after this id.
@@ -204,7 +204,7 @@ pub enum Paging {
 
 impl Paging {
     /// `before` and `after` of a request; at most one may be given.
-    pub fn new(before: Option<MessageId>, after: Option<MessageId>) -> Result<Paging, Failure> {
+    pub(crate) fn new(before: Option<MessageId>, after: Option<MessageId>) -> Result<Paging, Failure> {
         match (before, after) {
             (before, None) => Ok(Paging::Back(before)),
             (None, Some(after)) => Ok(Paging::Forward(after)),
@@ -214,7 +214,7 @@ impl Paging {
 }
 
 /// `history`.
-pub async fn history(
+pub(crate) async fn history(
     ctx: &Shared,
     conn: &Conn,
     channel_id: ChannelId,
