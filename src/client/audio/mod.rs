@@ -6,6 +6,7 @@
 //! [`crate::client::talk`] joins them to a call.
 
 mod codec;
+pub mod devices;
 mod jitter;
 pub mod processing;
 mod wav;
