@@ -135,9 +135,9 @@ impl Microphone {
 
 /// Builds with the small buffer, or the device's default buffer when it refuses that.
 fn build<S>(config: StreamConfig, build: impl Fn(StreamConfig) -> Result<S, cpal::Error>) -> Result<S, AudioError> {
-    build(config).or_else(|_| build(StreamConfig { buffer_size: cpal::BufferSize::Default, ..config })).map_err(|err| {
-        AudioError::Device(format!("{err} (the device must run at {SAMPLE_RATE} Hz)"))
-    })
+    build(config)
+        .or_else(|_| build(StreamConfig { buffer_size: cpal::BufferSize::Default, ..config }))
+        .map_err(|err| AudioError::Device(format!("{err} (the device must run at {SAMPLE_RATE} Hz)")))
 }
 
 fn input_stream<T>(
