@@ -19,9 +19,7 @@
 
 use super::audio::devices::{Microphone, PlayQueue, Speaker};
 use super::audio::processing::{Processor, Settings};
-use super::audio::{
-    to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES,
-};
+use super::audio::{to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_SAMPLES};
 use super::call::Call;
 use super::{Client, ClientError};
 use crate::ids::{ChannelId, SessionId};
@@ -46,6 +44,9 @@ const CONTROL_QUEUE: usize = 64;
 const MIC_BACKLOG: usize = 4 * FRAME_SAMPLES;
 /// Speaker samples queued at most (60 ms) beyond the device's own buffer.
 const PLAY_BACKLOG: usize = 3 * FRAME_SAMPLES;
+/// Time without microphone samples after which frames of silence stand in for them, so the
+/// speaker keeps playing (devices deliver in bursts of up to a few frames before that).
+const MIC_STALL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Frames between two level events (100 ms).
 const LEVEL_EVERY: u64 = 5;
 /// The largest per-person or input volume.
@@ -358,8 +359,8 @@ impl AudioLoop {
         })
     }
 
-    /// One frame each time the microphone has delivered 20 ms; a silent one when it stalls,
-    /// so the speaker keeps playing.
+    /// One frame each time the microphone has delivered 20 ms; a silent one when it has
+    /// stalled, so the speaker keeps playing.
     fn run(mut self) {
         // The `Talk` was dropped.
         while !self.queues.outgoing.is_closed() {
@@ -370,7 +371,7 @@ impl AudioLoop {
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
             }
-            match self.mic_samples.recv_timeout(FRAME_DURATION + FRAME_DURATION / 4) {
+            match self.mic_samples.recv_timeout(MIC_STALL) {
                 Ok(chunk) => self.pending.extend(chunk),
                 Err(RecvTimeoutError::Timeout) => self.pending.resize(FRAME_SAMPLES, 0.0),
                 Err(RecvTimeoutError::Disconnected) => return,

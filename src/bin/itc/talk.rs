@@ -50,7 +50,8 @@ pub fn list_devices() -> Result<()> {
     for (title, direction) in [("microphones", Direction::Input), ("speakers", Direction::Output)] {
         println!("{title}:");
         for device in devices::list(direction)? {
-            println!("  {}{}", device.name, if device.default { " (default)" } else { "" });
+            let default = if device.default { " (default)" } else { "" };
+            println!("  {}{default}: {}", device.name, device.description);
         }
     }
     Ok(())

@@ -24,8 +24,10 @@ const BUFFER_FRAMES: u32 = 480;
 /// One audio device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// The name to show and to choose it by.
+    /// The name to choose it by: the system's device id (ALSA's `pulse`, `default`, …).
     pub name: String,
+    /// What the system says it is.
+    pub description: String,
     /// Whether it is the system's default for its direction.
     pub default: bool,
 }
@@ -44,7 +46,7 @@ fn device_error(err: impl std::fmt::Display) -> AudioError {
 }
 
 fn device_name(device: &cpal::Device) -> String {
-    device.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| device.to_string())
+    device.id().map(|id| id.id().to_owned()).unwrap_or_else(|_| device.to_string())
 }
 
 /// The devices of one direction, the default first.
@@ -58,7 +60,8 @@ pub fn list(direction: Direction) -> Result<Vec<DeviceInfo>, AudioError> {
     let mut list: Vec<DeviceInfo> = devices
         .map(|device| {
             let name = device_name(&device);
-            DeviceInfo { default: default.as_deref() == Some(name.as_str()), name }
+            let description = device.description().map(|d| d.name().to_owned()).unwrap_or_default();
+            DeviceInfo { default: default.as_deref() == Some(name.as_str()), name, description }
         })
         .collect();
     list.sort_by_key(|info| !info.default);
