@@ -42,7 +42,8 @@ const CONTROL_QUEUE: usize = 64;
 /// Microphone samples held at most before the oldest are dropped (80 ms), so a stall cannot
 /// build up delay.
 const MIC_BACKLOG: usize = 4 * FRAME_SAMPLES;
-/// Speaker samples queued at most (60 ms) beyond the device's own buffer.
+/// Speaker samples queued at most (60 ms) beyond the frame being added and the device's own
+/// buffer.
 const PLAY_BACKLOG: usize = 3 * FRAME_SAMPLES;
 /// Time without microphone samples after which frames of silence stand in for them, so the
 /// speaker keeps playing (devices deliver in bursts of up to a few frames before that).

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 /// Time allowed for a device to start.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-/// The device buffer asked for (10 ms), for a short mouth-to-ear path; the device's own
+/// The device buffer asked for (40 ms): short for the mouth-to-ear path, long enough to ride out
+/// a busy machine's scheduling delays; the device's own
 /// default when it refuses.
-const BUFFER_FRAMES: u32 = 480;
+const BUFFER_FRAMES: u32 = 1920;
 
 /// One audio device.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,8 @@ const AGC_TARGET_DBFS: f32 = -20.0;
 /// The automatic gain's range.
 const AGC_MIN_DB: f32 = -10.0;
 const AGC_MAX_DB: f32 = 20.0;
+/// The highest peak the automatic gain makes.
+const AGC_PEAK: f32 = 0.9;
 /// How far the gain moves per talking frame (6 dB/s up, 30 dB/s down).
 const AGC_UP_DB: f32 = 0.12;
 const AGC_DOWN_DB: f32 = 0.6;
@@ -110,7 +112,7 @@ impl Processor {
     pub fn new(settings: Settings) -> Result<Processor, AudioError> {
         let format = AudioFormat::ten_ms(SAMPLE_RATE, 1);
         let pipeline = linear::builder(format, format)
-            .noise_suppression_config(NsConfig { target_level: SuppressionLevel::K21dB, ..NsConfig::default() })
+            .noise_suppression_config(NsConfig { target_level: SuppressionLevel::K12dB, ..NsConfig::default() })
             .enable_gain_controller2(false)
             .enable_post_filter(false)
             .build()
@@ -173,19 +175,28 @@ impl Processor {
         let level = level_dbfs(mic);
         let open = self.gate(level);
         if self.settings.auto_gain {
-            if open {
-                let wanted = (AGC_TARGET_DBFS - level).clamp(AGC_MIN_DB, AGC_MAX_DB);
-                let step = (wanted - self.gain_db).clamp(-AGC_DOWN_DB, AGC_UP_DB);
-                self.gain_db += step;
-            }
-            let gain = 10f32.powf(self.gain_db / 20.0);
-            mic.iter_mut().for_each(|s| *s = (*s * gain).clamp(-1.0, 1.0));
+            self.auto_gain(mic, level);
         }
         let talking = if self.settings.push_to_talk { self.pressed } else { open };
         if !talking {
             mic.fill(0.0);
         }
         Ok(Analysis { level_dbfs: level, talking })
+    }
+
+    /// Moves the gain towards the target level while there is speech (a level above the
+    /// threshold), never so far that the frame would clip.
+    fn auto_gain(&mut self, frame: &mut [f32], level: f32) {
+        if level >= self.settings.threshold_dbfs {
+            let wanted = (AGC_TARGET_DBFS - level).clamp(AGC_MIN_DB, AGC_MAX_DB);
+            self.gain_db += (wanted - self.gain_db).clamp(-AGC_DOWN_DB, AGC_UP_DB);
+        }
+        let peak = frame.iter().fold(0.0f32, |peak, s| peak.max(s.abs()));
+        if peak > 0.0 {
+            self.gain_db = self.gain_db.min(20.0 * (AGC_PEAK / peak).log10());
+        }
+        let gain = 10f32.powf(self.gain_db / 20.0);
+        frame.iter_mut().for_each(|s| *s *= gain);
     }
 
     /// Voice activation on the level before gain (so the gain cannot open the gate on noise).
