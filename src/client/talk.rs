@@ -479,7 +479,7 @@ impl AudioLoop {
             play.drain(..excess);
         }
         let analysis = self.processor.process(mic, &mix)?;
-        if self.frame % LEVEL_EVERY == 0 {
+        if self.frame.is_multiple_of(LEVEL_EVERY) {
             self.event(TalkEvent::Level(analysis.level_dbfs));
         }
         let sending = analysis.talking && !self.muted && !self.deafened;

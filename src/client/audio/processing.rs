@@ -4,7 +4,7 @@
 //!
 //! Stages, in order, each switchable while running: input volume; a high-pass filter and
 //! acoustic echo cancellation (`aec3`, a pure Rust port of WebRTC's AEC3); noise suppression
-//! (`nnnoiseless`, RNNoise); automatic gain; and the gate: voice activation by a level
+//! (WebRTC's suppressor from `aec3`, then RNNoise from `nnnoiseless`); automatic gain; and the gate: voice activation by a level
 //! threshold (with a short hang-over so words are not clipped), or push-to-talk. Noise
 //! suppression, echo cancellation, gain and voice activation are on by default. Samples are
 //! floats in [-1, 1].
@@ -414,6 +414,6 @@ mod tests {
         processor.set_pressed(true);
         let mut frame = silence.clone();
         assert!(processor.process(&mut frame, &silence).expect("processes").talking, "pressed");
-        assert!(processor.process(&mut vec![0.0; 10], &silence).is_err(), "wrong frame size");
+        assert!(processor.process(&mut [0.0; 10], &silence).is_err(), "wrong frame size");
     }
 }
