@@ -92,7 +92,7 @@ fn onset(samples: &[i16]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "mouth-to-ear is about 200 ms on this path, above the 150 ms target (run with --ignored)"]
+#[ignore = "not yet met: mouth-to-ear about 200 ms (target 150), correlation 0.87-0.94 under load (run with --ignored)"]
 async fn speech_in_one_microphone_comes_out_of_the_other_speaker_quickly() {
     require("espeak-ng");
     let dir = tempfile::tempdir().expect("tempdir");
