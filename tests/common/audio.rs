@@ -50,12 +50,19 @@ fn correlation_at(reference: &[i16], recorded: &[i16], lag: isize, step: usize) 
 
 /// The best alignment within ±0.25 s: coarse on every 8th sample, then exact around the best.
 pub fn best_correlation(reference: &[i16], recorded: &[i16]) -> f64 {
-    let span = 12_000isize;
+    best_alignment(reference, recorded, 12_000).1
+}
+
+/// The lag (samples `recorded` is behind `reference`, within ±`span`) with the best
+/// correlation, and that correlation.
+pub fn best_alignment(reference: &[i16], recorded: &[i16], span: isize) -> (isize, f64) {
     let coarse = (-span..=span).step_by(8).max_by(|a, b| {
         correlation_at(reference, recorded, *a, 8).total_cmp(&correlation_at(reference, recorded, *b, 8))
     });
     let coarse = coarse.unwrap_or(0);
-    (coarse - 8..=coarse + 8).map(|lag| correlation_at(reference, recorded, lag, 1)).fold(f64::MIN, f64::max)
+    (coarse - 8..=coarse + 8)
+        .map(|lag| (lag, correlation_at(reference, recorded, lag, 1)))
+        .fold((0, f64::MIN), |best, next| if next.1 > best.1 { next } else { best })
 }
 
 /// Starts `itc voice record` (`itc` is the program to run, e.g. inside a namespace) as `user`
