@@ -102,7 +102,12 @@ impl Passwords {
         for index in 0..threads.max(1) {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("argon2-{index}")).spawn(move || loop {
-                let waiting = queue.lock().unwrap_or_else(|p| p.into_inner()).try_recv();
+                // A lock held elsewhere is another thread waiting in `recv`: nothing is queued.
+                let waiting = match queue.try_lock() {
+                    Ok(queue) => queue.try_recv(),
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner().try_recv(),
+                    Err(std::sync::TryLockError::WouldBlock) => Err(mpsc::TryRecvError::Empty),
+                };
                 let next = match waiting {
                     Ok(job) => Ok(job),
                     Err(mpsc::TryRecvError::Disconnected) => break,

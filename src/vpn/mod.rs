@@ -11,7 +11,7 @@
 //! [`keys`] and [`client_config`] are the WireGuard key and config formats ([`crate::subnet`] is the
 //! address pool), [`access`] the peers in the store, [`tunnels`] the sans-IO per-peer tunnel
 //! table, and on Linux and Windows [`system`] the TUN device and the NAT (nftables; WinNAT),
-//! [`tun_io`] the device's batched reads and writes (offloads on Linux) and [`datapath`] the
+//! `tun_io` the device's batched reads and writes (offloads on Linux) and [`datapath`] the
 //! tasks that move packets. [`Vpn`] is what the server holds: its state in one plain line and the
 //! admin operations, which change the store and then the running tunnel table at once.
 

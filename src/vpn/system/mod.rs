@@ -66,7 +66,7 @@ fn tun_builder(name: &str, address: Ipv4Addr, prefix: u8) -> tun_rs::DeviceBuild
 
 /// Creates the TUN device named `device` with the server's address of `subnet`, up; on Linux
 /// with offloads (virtio-net headers, TCP and UDP segments of up to 64 KB: see
-/// [`super::tun_io`]).
+/// `tun_io`).
 pub(crate) fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
     let builder = tun_builder(device, subnet.server_address(), subnet.prefix());
     #[cfg(target_os = "linux")]
