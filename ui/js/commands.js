@@ -1,5 +1,5 @@
 // The app's Tauri commands and events, each name declared once here (src-tauri/build.rs and
-// capabilities/app.json list the same names for Rust). Views call `call(Cmd.x, args)` or
+// src-tauri/capabilities/dashboard.json list the same command names for Rust). Views call `call(Cmd.x, args)` or
 // `act(errorId, Cmd.x, args)`, never a bare string.
 
 import { show } from './dom.js';
@@ -30,10 +30,35 @@ export const Cmd = Object.freeze({
   autostartEnabled: 'autostart_enabled',
   setAutostart: 'set_autostart',
   installUpdate: 'install_update',
+  // The family side (joining a server and chatting).
+  appState: 'app_state',
+  chooseMode: 'choose_mode',
+  readInvite: 'read_invite',
+  readInvitePicture: 'read_invite_picture',
+  join: 'join',
+  signInHere: 'sign_in_here',
+  resume: 'resume',
+  signIn: 'sign_in',
+  signOut: 'sign_out',
+  channels: 'chat_channels',
+  users: 'chat_users',
+  history: 'chat_history',
+  send: 'chat_send',
+  edit: 'chat_edit',
+  remove: 'chat_delete',
+  setStatus: 'chat_set_status',
+  openDirect: 'chat_open_direct',
+  viewing: 'chat_viewing',
+  createInviteAsAdmin: 'chat_create_invite',
+  createChannel: 'chat_create_channel',
+  setRole: 'chat_set_role',
 });
 
 export const Event = Object.freeze({
   inviteCreated: 'invite-created',
+  chat: 'chat-event',
+  link: 'chat-link',
+  joinLink: 'join-link',
 });
 
 export const call = (command, args) => invoke(command, args);

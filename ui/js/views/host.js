@@ -27,6 +27,7 @@ function render(status) {
   const setupNeeded = status.state === 'setup_needed';
   $('setup').hidden = !setupNeeded;
   $('dashboard').hidden = setupNeeded;
+  $('host-nav').hidden = setupNeeded;
   const words = STATE_WORDS[status.state] || status.state;
   show('title', status.server_name || 'IPTinCan');
   show('state-badge', words);
@@ -56,9 +57,10 @@ async function refresh() {
   }
 }
 
-// Starts the host side: wires every panel, then polls the engine.
-export async function startHost() {
-  initSetup();
+// Starts the host side: wires every panel, then polls the engine. `onSetUp(password)` runs
+// when first-run setup has started the server.
+export async function startHost(onSetUp) {
+  initSetup(onSetUp);
   initServer();
   invites = inviteView('invite', {
     create: Cmd.createInvite, list: Cmd.listInvites, revoke: Cmd.revokeInvite, copy: Cmd.copyText,

@@ -3,7 +3,8 @@
 import { $, show } from '../dom.js';
 import { Cmd, act } from '../commands.js';
 
-export function initSetup() {
+// `onDone(password)` runs once the server is set up (the host's chat signs in with it).
+export function initSetup(onDone) {
   $('setup-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const password = $('admin-password').value;
@@ -17,7 +18,7 @@ export function initSetup() {
     }
     $('setup-submit').disabled = true;
     show('setup-submit', 'Setting up…');
-    await act('setup-error', Cmd.setup, {
+    const status = await act('setup-error', Cmd.setup, {
       choices: {
         server_name: $('server-name').value,
         admin_password: password,
@@ -26,5 +27,6 @@ export function initSetup() {
     });
     $('setup-submit').disabled = false;
     show('setup-submit', 'Set up and start');
+    if (status) onDone(password);
   });
 }
