@@ -232,15 +232,16 @@ pub fn app_state(family: State<'_, Family>) -> AppState {
     AppState { mode: profile.mode, servers: profile.servers, link: lock(&family.link).take() }
 }
 
-/// The first start's answer: `host` or `member`.
+/// The first start's answer: `host` or `member`; returns it.
 #[tauri::command]
-pub fn choose_mode(family: State<'_, Family>, mode: String) -> Result<(), FamilyError> {
+pub fn choose_mode(family: State<'_, Family>, mode: String) -> Result<Mode, FamilyError> {
     let mode = match mode.as_str() {
         "host" => Mode::Host,
         "member" => Mode::Member,
         _ => return Err(FamilyError::Unexpected),
     };
-    family.set_mode(mode)
+    family.set_mode(mode)?;
+    Ok(mode)
 }
 
 /// A checked invite: its text and the server's name.
