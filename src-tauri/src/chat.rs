@@ -93,10 +93,12 @@ impl Family {
         code: String,
         how: SignIn,
     ) -> Result<Signed, FamilyError> {
-        let sink = Arc::new(AppSink { app: app.clone(), watch: self.watch.clone() });
+        let key = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::new(AppSink { app: app.clone(), watch: self.watch.clone(), key: key.clone() });
         let session = Session::open(target, how, sink).await?;
         let server =
             Server { name: session.welcome.server.name.clone(), code, username: session.info.user.username.clone() };
+        *lock(&key) = server.key();
         secrets::store(&server.key(), &session.info.token)?;
         let dropped = {
             let mut profile = lock(&self.profile);
@@ -145,6 +147,8 @@ impl Signed {
 struct AppSink {
     app: AppHandle,
     watch: Arc<Watch>,
+    /// The credential store's key for this session's server and user.
+    key: Arc<Mutex<String>>,
 }
 
 impl Sink for AppSink {
@@ -168,12 +172,8 @@ impl Sink for AppSink {
     }
 
     fn resumed(&self, session: &SessionInfo) {
-        let Some(family) = self.app.try_state::<Family>() else { return };
-        let server = lock(&family.profile).servers.iter().find(|s| s.username == session.user.username).cloned();
-        if let Some(server) = server {
-            if let Err(err) = secrets::store(&server.key(), &session.token) {
-                tracing::warn!("the new session could not be kept: {err}");
-            }
+        if let Err(err) = secrets::store(&lock(&self.key), &session.token) {
+            tracing::warn!("the new session could not be kept: {err}");
         }
     }
 }

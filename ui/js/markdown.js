@@ -25,7 +25,8 @@ export function inline(text) {
       const end = text.indexOf(rule.close, start + 1);
       // Needs content, and no space just inside the markers (so "2 * 3 * 4" stays as typed).
       if (end < 0 || (!rule.raw && (/\s/.test(text[start]) || /\s/.test(text[end - 1])))) continue;
-      if (rule.open === '_' && /\w/.test(text[i - 1] || '')) continue; // snake_case stays
+      // Underscores inside words (snake_case, __dunder__) stay as typed.
+      if (rule.open === '_' && (/\w/.test(text[i - 1] || '') || /\w/.test(text[end + 1] || ''))) continue;
       if (plain) nodes.push(document.createTextNode(plain));
       plain = '';
       const inner = text.slice(start, end);
