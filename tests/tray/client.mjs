@@ -11,7 +11,8 @@
 // runs nothing; a direct message raises an unread count and a desktop notification (read
 // from the member's notification daemon); the host's server is stopped, the member's app
 // shows "reconnecting", a message typed meanwhile is sent once the server is back, and is
-// stored exactly once; the session token is in the credential store, not in a file.
+// stored exactly once; the member's app, restarted, is still signed in; the session token is
+// in the credential store, not in a file.
 //
 // Run by scripts/test-client. Environment: HOST_DRIVER and MEMBER_DRIVER (tauri-driver
 // URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
@@ -227,6 +228,16 @@ async function main() {
       const history = itc('history', 'general');
       const copies = history.split('Typed while the server was away').length - 1;
       if (copies !== 1) throw new Error(`the message is stored ${copies} times: ${history}`);
+    });
+
+    await step('the member app stays signed in across a restart (its token from the credential store)', async () => {
+      await member.end();
+      member = await Session.start('member', need('MEMBER_DRIVER'), APP, [], ARTIFACTS);
+      await member.until('#general without a password',
+        "return !document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === '#general' " +
+        "&& document.getElementById('signin').hidden && document.getElementById('state-badge').hidden;");
+      await member.until('the history', MESSAGE_WITH, 'Typed while the server was away');
+      await member.screenshot('member-restarted.png');
     });
 
     await step('the session token is in the credential store, never in a file', async () => {

@@ -6,7 +6,7 @@
 // host sees the server's dashboard and, on the "Family chat" tab, the chat; a family member
 // sees only the chat (and the join screens until they have joined).
 
-import { $, show } from './dom.js';
+import { $, el, show } from './dom.js';
 import { Cmd, Event, act, call, on } from './commands.js';
 import { startHost } from './views/host.js';
 import { initJoin, showJoin } from './views/join.js';
@@ -15,6 +15,8 @@ import { initChat, showChat } from './views/chat.js';
 let state = { mode: null, servers: [], link: null };
 let signed = null;
 let hostStarted = false;
+let signinIndex = 0; // the remembered server the sign-in screen is for
+let signinHere = false; // or the host's own server, not remembered yet
 
 function showOnly(part) {
   for (const name of ['welcome', 'host', 'family']) $(name).hidden = name !== part;
@@ -32,11 +34,35 @@ function enterChat(session) {
   hideFamilyScreens();
   if (state.mode !== 'host') show('title', session.server_name);
   showChat(session);
+  // Every remembered server, the one just opened first (the app keeps them in that order).
+  call(Cmd.appState).then((now) => {
+    state = { ...now, link: null };
+    $('server-form').hidden = state.servers.length < 2 && state.mode === 'host';
+    $('server-switch').replaceChildren(...state.servers.map((server, index) =>
+      el('option', { value: String(index) }, `${server.name} (as ${server.username})`)));
+  }, () => {});
+}
+
+// Opens remembered server `index`: with its kept session, else its sign-in screen.
+async function switchServer(index) {
+  const session = await act('chat-error', Cmd.resume, { index });
+  if (session) {
+    enterChat(session);
+    return;
+  }
+  signed = null;
+  signinIndex = index;
+  signinHere = false;
+  hideFamilyScreens();
+  show('signin-text', `Type your password for ${state.servers[index].name} to open the family chat.`);
+  $('signin').hidden = false;
 }
 
 // The family side: the chat when signed in, else a kept session, else sign-in or joining.
 async function openFamily(link) {
   showOnly('family');
+  // The server badge is the host's; a family member's app runs no server.
+  $('state-badge').hidden = state.mode !== 'host';
   if (link) {
     hideFamilyScreens();
     showJoin(link);
@@ -55,7 +81,9 @@ async function openFamily(link) {
     }
   }
   if (state.mode === 'host' || state.servers.length) {
-    show('signin-text', state.mode === 'host'
+    signinHere = !state.servers.length;
+    signinIndex = 0;
+    show('signin-text', signinHere
       ? 'Type the password you chose when you set up the server to open the family chat.'
       : `Type your password for ${state.servers[0].name} to open the family chat.`);
     $('signin').hidden = false;
@@ -91,22 +119,22 @@ function wire() {
   $('signin-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const password = $('signin-password').value;
-    const session = state.mode === 'host'
+    const session = signinHere
       ? await act('signin-error', Cmd.signInHere, { password })
-      : await act('signin-error', Cmd.signIn, { index: 0, password });
+      : await act('signin-error', Cmd.signIn, { index: signinIndex, password });
     if (session) {
       $('signin-password').value = '';
       enterChat(session);
     }
   });
-  $('signin-join').addEventListener('click', () => {
+  const joinAnother = () => {
     hideFamilyScreens();
     showJoin(null);
-  });
-  initJoin((session) => {
-    state.servers = [{ name: session.server_name, username: session.username }, ...state.servers];
-    enterChat(session);
-  });
+  };
+  $('signin-join').addEventListener('click', joinAnother);
+  $('server-join').addEventListener('click', joinAnother);
+  $('server-switch').addEventListener('change', (event) => switchServer(Number(event.target.value)));
+  initJoin(enterChat);
   initChat((reason) => {
     signed = null;
     show('signin-error', reason);
@@ -123,7 +151,6 @@ async function start() {
     showOnly('host');
     startHostSide();
   } else if (state.mode === 'member' || state.link) {
-    $('state-badge').hidden = true;
     openFamily(state.link);
   } else {
     showOnly('welcome');

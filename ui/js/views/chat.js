@@ -16,6 +16,7 @@ const chat = {
   people: new Map(), // username → presence
   messages: new Map(), // channel id → { list: [message], hasMore }
   unread: new Map(), // channel id → count
+  voice: new Map(), // voice channel id → Map(media session id → user name), as seen since signing in
   current: null,
   sending: 0,
 };
@@ -146,6 +147,12 @@ function drawMessages(keepTop = false) {
   t.drawn = true;
 }
 
+// Who is in the voice channel on screen (from the join and leave events since signing in).
+function drawVoicePeople() {
+  const names = [...(chat.voice.get(chat.current) || new Map()).values()];
+  show('chat-voice-people', names.length ? `In this channel now: ${names.join(', ')}.` : 'Nobody is talking here right now.');
+}
+
 async function loadNewest(channelId) {
   const reply = await act('chat-error', Cmd.history, { channelId, before: null });
   if (!reply) return;
@@ -176,6 +183,7 @@ async function openChannel(id) {
   chat.unread.delete(id);
   show('chat-title', channelTitle(channel));
   $('chat-voice-note').hidden = channel.kind !== 'voice';
+  drawVoicePeople();
   call(Cmd.viewing, { channelId: id }).catch(() => {});
   drawConversations();
   $('chat-messages').replaceChildren();
@@ -217,6 +225,12 @@ function onChatEvent(event) {
   } else if (kind === 'channel_deleted') {
     chat.channels.delete(data.channel_id);
     drawConversations();
+  } else if (kind === 'voice_joined' || kind === 'voice_left') {
+    if (!chat.voice.has(data.channel_id)) chat.voice.set(data.channel_id, new Map());
+    const inChannel = chat.voice.get(data.channel_id);
+    if (kind === 'voice_joined') inChannel.set(data.session_id, data.user.username);
+    else inChannel.delete(data.session_id);
+    if (data.channel_id === chat.current) drawVoicePeople();
   } else if (kind === 'presence') {
     chat.people.set(data.username, data);
     drawPeople();
@@ -268,6 +282,7 @@ export async function showChat(signed) {
   chat.me = signed;
   chat.messages.clear();
   chat.unread.clear();
+  chat.voice.clear();
   chat.current = null;
   show('chat-me', signed.username);
   show('chat-server', signed.server_name);
