@@ -8,11 +8,13 @@
 // which the running app receives through its single-instance channel), asks only for a name
 // and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
-// runs nothing; a direct message raises an unread count and a desktop notification (read
-// from the member's notification daemon); the host's server is stopped, the member's app
-// shows "reconnecting", a message typed meanwhile is sent once the server is back, and is
-// stored exactly once; the member's app, restarted, is still signed in; the session token is
-// in the credential store, not in a file.
+// runs nothing; the member edits and deletes its own message; a status shows at the host;
+// the host adds a voice channel and the member sees itc in it; a direct message raises an
+// unread count and a desktop notification (read from the member's notification daemon); the
+// host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
+// is sent once the server is back, and is stored exactly once; the member's app, restarted,
+// is still signed in and pages back through history; the session token is in the credential
+// store, not in a file.
 //
 // Run by scripts/test-client. Environment: HOST_DRIVER and MEMBER_DRIVER (tauri-driver
 // URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
@@ -190,6 +192,55 @@ async function main() {
       if (verdict.elements || verdict.pwned !== null) throw new Error(`the payload became markup: ${JSON.stringify(verdict)}`);
     });
 
+    await step('the member edits and deletes its own message; the host sees both', async () => {
+      await member.type('#chat-input', 'A message with a tpyo');
+      await member.click('#chat-send');
+      await host.until('the message at the host', MESSAGE_WITH, 'A message with a tpyo');
+      const own = "[...document.querySelectorAll('#chat-messages li.message.own')].find((li) => li.textContent.includes(arguments[0]))";
+      await member.script(`${own}.querySelector('button.edit').click(); return true;`, 'A message with a tpyo');
+      await member.type('li.editing textarea', 'A message without a typo');
+      await member.click('li.editing button[type=submit]');
+      await host.until('the edit at the host',
+        "const t = [...document.querySelectorAll('#chat-messages li.message')].map((li) => li.textContent).join('|');" +
+        "return t.includes('A message without a typo') && t.includes('(edited)') && !t.includes('tpyo');");
+      const del = `${own}.querySelector('button.delete')`;
+      await member.script(`${del}.click(); return true;`, 'A message without a typo');
+      const armed = await member.script(`return ${del}.textContent;`, 'A message without a typo');
+      if (armed !== 'Yes, delete it') throw new Error(`after one click Delete says "${armed}"`);
+      await member.script(`${del}.click(); return true;`, 'A message without a typo');
+      await host.until('the message gone at the host', "return !document.getElementById('chat-messages').textContent.includes('A message without a typo');");
+    });
+
+    await step('status and presence: the member sets a status; the host sees it beside an online dot', async () => {
+      await member.type('#status-input', 'Knitting');
+      await member.click('#status-set');
+      await host.until("grandma's status at the host",
+        "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
+    });
+
+    await step('admin: the host adds a voice channel; the member sees who is in it', async () => {
+      await host.script("document.getElementById('chat-admin').open = true; return true;");
+      await host.type('#admin-channel-name', 'Kitchen');
+      await host.click('#admin-channel-voice');
+      await host.click('#admin-channel-create');
+      await host.until('the new channel', "return document.getElementById('admin-message').textContent.endsWith('is ready.') || document.getElementById('admin-error').textContent;");
+      const error = await host.text('#admin-error');
+      if (error) throw new Error(`adding a channel: ${error}`);
+      const channel = await member.until('the voice channel at the member',
+        "const b = [...document.querySelectorAll('#chat-channels button.conversation')].find((x) => x.textContent.includes('(voice)')); return b ? b.dataset.name : null;");
+      const recording = spawn(ITC, ['voice', 'record', '--seconds', '8', channel, join(WORK, 'itc', 'heard.wav')], {
+        env: { ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'), ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer },
+        stdio: 'ignore',
+      });
+      await member.click(`#chat-channels button.conversation[data-name="${channel}"]`);
+      await member.until('cousin in the voice channel',
+        "const n = document.getElementById('chat-voice-note'); return !n.hidden && document.getElementById('chat-voice-people').textContent.includes('cousin') && n.textContent.includes('coming');");
+      await member.screenshot('member-voice.png');
+      await new Promise((resolve) => recording.on('exit', resolve));
+      await member.until('cousin gone', "return document.getElementById('chat-voice-people').textContent.startsWith('Nobody');");
+      await member.click('#chat-channels button.conversation[data-name="general"]');
+    });
+
     await step('a direct message shows an unread count and a desktop notification', async () => {
       await host.until('grandma in the people list',
         "return [...document.querySelectorAll('#chat-people button')].some((b) => b.getAttribute('aria-label') === 'Write to grandma');");
@@ -230,14 +281,22 @@ async function main() {
       if (copies !== 1) throw new Error(`the message is stored ${copies} times: ${history}`);
     });
 
-    await step('the member app stays signed in across a restart (its token from the credential store)', async () => {
+    await step('restarted, the member app is still signed in, and its history scrolls back page by page', async () => {
+      for (let n = 1; n <= 60; n += 1) itc('send', 'general', `Counting ${String(n).padStart(2, '0')}`);
+      await member.until('the newest count', MESSAGE_WITH, 'Counting 60');
       await member.end();
       member = await Session.start('member', need('MEMBER_DRIVER'), APP, [], ARTIFACTS);
       await member.until('#general without a password',
         "return !document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === '#general' " +
         "&& document.getElementById('signin').hidden && document.getElementById('state-badge').hidden;");
-      await member.until('the history', MESSAGE_WITH, 'Typed while the server was away');
+      await member.until('the newest page, with more to fetch',
+        "return !document.getElementById('chat-older').hidden && document.getElementById('chat-messages').textContent.includes('Counting 60') " +
+        "&& !document.getElementById('chat-messages').textContent.includes('Hello from Grandma');");
       await member.screenshot('member-restarted.png');
+      await member.click('#chat-older');
+      await member.until('the older page', MESSAGE_WITH, 'Hello from Grandma');
+      await member.until('everything, once', "const t = document.getElementById('chat-messages').textContent; " +
+        "return t.split('Typed while the server was away').length === 2 && t.split('Counting 01').length === 2 && document.getElementById('chat-older').hidden;");
     });
 
     await step('the session token is in the credential store, never in a file', async () => {

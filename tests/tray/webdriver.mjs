@@ -58,8 +58,11 @@ export class Session {
     await this.call('POST', `/element/${id}/value`, { text });
   }
 
+  // Clicks an element, scrolled into view first (WebKitWebDriver does not scroll inner
+  // scrolling boxes, such as the chat's side bar, by itself).
   async click(css) {
     const id = await this.find(css);
+    await this.script("arguments[0].scrollIntoView({ block: 'center' }); return true;", { [ELEMENT]: id });
     await this.call('POST', `/element/${id}/click`, {});
   }
 

@@ -18,7 +18,7 @@ const chat = {
   unread: new Map(), // channel id → count
   voice: new Map(), // voice channel id → Map(media session id → user name), as seen since signing in
   current: null,
-  sending: 0,
+  editing: null, // the id of the own message being edited
 };
 let signedOutHandler = () => {};
 
@@ -79,6 +79,7 @@ function time(ms) {
 }
 
 function messageItem(message) {
+  if (chat.editing === message.id) return editForm(message);
   const own = message.author === chat.me.username;
   const body = el('div', { class: 'body' }, markdown(message.body));
   const item = el('li', { class: `message${own ? ' own' : ''}`, dataset: { id: String(message.id) } },
@@ -87,7 +88,15 @@ function messageItem(message) {
       message.edited_at ? el('span', { class: 'muted' }, ' (edited)') : null),
     body);
   if (own) {
-    const edit = el('button', { type: 'button', class: 'quiet small edit', onclick: () => startEdit(item, message) }, 'Edit');
+    const edit = el('button', {
+      type: 'button',
+      class: 'quiet small edit',
+      onclick: () => {
+        chat.editing = message.id;
+        drawMessages();
+        $('chat-messages').querySelector('form.editing textarea').focus();
+      },
+    }, 'Edit');
     const remove = confirmingButton('Delete', 'Yes, delete it', 'Delete this message', async () => {
       await act('chat-error', Cmd.remove, { messageId: message.id });
     });
@@ -97,22 +106,26 @@ function messageItem(message) {
   return item;
 }
 
-function startEdit(item, message) {
+// The message being edited, as a form (kept across redraws until saved or cancelled).
+function editForm(message) {
   const box = el('textarea', { class: 'edit-box', rows: '2', 'aria-label': 'Edit your message' });
   box.value = message.body;
-  const form = el('form', { class: 'editing' }, box,
-    el('button', { type: 'submit' }, 'Save'),
-    el('button', { type: 'button', class: 'quiet', onclick: () => form.replaceWith(item) }, 'Cancel'));
-  form.addEventListener('submit', async (event) => {
+  const stop = () => {
+    chat.editing = null;
+    drawMessages();
+  };
+  const form = el('li', { class: 'message own editing', dataset: { id: String(message.id) } },
+    el('form', {}, box, el('div', { class: 'buttons' },
+      el('button', { type: 'submit' }, 'Save'),
+      el('button', { type: 'button', class: 'quiet', onclick: stop }, 'Cancel'))));
+  form.querySelector('form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const reply = await act('chat-error', Cmd.edit, { messageId: message.id, body: box.value });
-    if (reply) {
-      form.replaceWith(item);
-      upsert(reply.data);
-    }
+    if (!reply) return;
+    chat.editing = null;
+    upsert(reply.data);
   });
-  item.replaceWith(form);
-  box.focus();
+  return form;
 }
 
 function thread(channelId) {
@@ -180,6 +193,7 @@ async function openChannel(id) {
   const channel = chat.channels.get(id);
   if (!channel) return;
   chat.current = id;
+  chat.editing = null;
   chat.unread.delete(id);
   show('chat-title', channelTitle(channel));
   $('chat-voice-note').hidden = channel.kind !== 'voice';
