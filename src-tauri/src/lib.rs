@@ -176,15 +176,16 @@ pub fn quit_for_restart(app: &AppHandle) {
     app.request_restart();
 }
 
-/// Registers the `itc` scheme for this user where the installer has not (a portable or
-/// development copy on Linux or Windows); the .deb's desktop file and the Windows installer
-/// register it for installed copies.
+/// Registers the `itc` scheme for this user where nothing has (a portable or development copy
+/// on Linux or Windows); the .deb's desktop file and the Windows installer register it for
+/// installed copies. Not being able to is no error: the link's text can still be pasted.
 fn register_link_scheme(app: &AppHandle) {
     use tauri_plugin_deep_link::DeepLinkExt as _;
-    if cfg!(any(target_os = "linux", windows)) {
-        if let Err(err) = app.deep_link().register_all() {
-            tracing::warn!("itc:// links will not open this app: {err}");
-        }
+    if !cfg!(any(target_os = "linux", windows)) || app.deep_link().is_registered("itc").unwrap_or(false) {
+        return;
+    }
+    if let Err(err) = app.deep_link().register_all() {
+        tracing::info!("itc:// links are not registered for this user ({err}); pasting an invite still works");
     }
 }
 
