@@ -4,6 +4,8 @@
 
 #[path = "shared/invite.rs"]
 mod invite;
+#[path = "itc/talk.rs"]
+mod talk;
 #[path = "itc/vpn.rs"]
 mod vpn;
 
@@ -125,7 +127,7 @@ enum Command {
         /// The invite text (scan its QR code, or copy it)
         invite: String,
     },
-    /// Voice: play a WAV file into a voice channel or record one (end-to-end encrypted)
+    /// Voice: talk in a voice channel, play a WAV file into one or record one (end-to-end encrypted)
     #[command(subcommand)]
     Voice(VoiceCommand),
     /// The VPN on this computer (Linux, as root): browse through the home server
@@ -138,6 +140,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum VoiceCommand {
+    /// Join CHANNEL (or @user for a 1:1 call) and talk through this computer's microphone and speakers
+    Talk {
+        /// Voice channel name or id, or @user
+        channel: String,
+        #[command(flatten)]
+        flags: talk::TalkFlags,
+    },
+    /// List the microphones and speakers `talk` can use
+    Devices,
     /// Join CHANNEL (or @user for a 1:1 call) and speak FILE into it in real time
     Play {
         /// Voice channel name or id, or @user
@@ -377,6 +388,7 @@ async fn run(mut args: Args) -> Result<()> {
             client.delete(MessageId(id)).await?;
             Ok(())
         }
+        Command::Voice(VoiceCommand::Devices) => talk::list_devices(),
         Command::Voice(voice) => {
             let mut client = logged_in(&mut args).await?.0;
             run_voice(&mut client, voice).await
@@ -458,6 +470,11 @@ fn print_vpn_status(status: &iptincan::proto::VpnStatus) {
 
 async fn run_voice(client: &mut Client, command: VoiceCommand) -> Result<()> {
     match command {
+        VoiceCommand::Talk { channel, flags } => {
+            let channel = resolve_channel(client, &channel).await?;
+            talk::talk(client, channel.id, &describe_channel(&channel), flags).await?;
+        }
+        VoiceCommand::Devices => talk::list_devices()?,
         VoiceCommand::Play { channel, file, lead_in_ms } => {
             let samples = iptincan::client::audio::read_wav(&file)?;
             let channel = resolve_channel(client, &channel).await?;

@@ -94,7 +94,8 @@ pub struct Call {
     epoch: u16,
     sealer: FrameSealer,
     opener: FrameOpener,
-    members: HashMap<SessionId, String>,
+    /// The other members: their device key and username.
+    members: HashMap<SessionId, (String, String)>,
     undecryptable: u64,
     reassembly: Reassembly,
 }
@@ -109,7 +110,11 @@ impl Call {
         let device = DeviceKey::generate();
         let session = client.join_voice(channel_id, &device.public_base64()).await?;
         let link = MediaLink::open(client.host(), &session).await?;
-        let members = session.members.into_iter().map(|member| (member.session_id, member.device_key)).collect();
+        let members = session
+            .members
+            .into_iter()
+            .map(|member| (member.session_id, (member.device_key, member.user.username)))
+            .collect();
         let sealer = FrameSealer::generate(e2e::key_id(session.session_id, 0)).map_err(e2e_error)?;
         let call = Call {
             link,
@@ -137,6 +142,11 @@ impl Call {
         self.opener.has_sender(sender)
     }
 
+    /// The other members in the call: media session and username.
+    pub fn members(&self) -> Vec<(SessionId, String)> {
+        self.members.iter().map(|(session, (_, username))| (*session, username.clone())).collect()
+    }
+
     /// Frames dropped because no key opened them.
     pub fn undecryptable(&self) -> u64 {
         self.undecryptable
@@ -146,7 +156,7 @@ impl Call {
     /// was substituted.
     pub fn safety_number(&self) -> String {
         let own = self.device.public_base64();
-        let mut keys: Vec<&str> = self.members.values().map(String::as_str).collect();
+        let mut keys: Vec<&str> = self.members.values().map(|(key, _)| key.as_str()).collect();
         keys.push(&own);
         e2e::safety_number(&keys)
     }
@@ -164,7 +174,7 @@ impl Call {
         }
         let context = KeyContext { channel_id: self.channel_id, key_id: self.sealer.key_id() };
         let mut wrapped = Vec::with_capacity(self.members.len());
-        for (session_id, device_key) in &self.members {
+        for (session_id, (device_key, _)) in &self.members {
             let copy = e2e::wrap(device_key, self.sealer.secret(), context).map_err(e2e_error)?;
             wrapped.push(WrappedKeyFor { session_id: *session_id, enc: copy.enc, ciphertext: copy.ciphertext });
         }
@@ -198,10 +208,10 @@ impl Call {
                 *self = Call::join(client, *channel_id).await?;
                 Ok(())
             }
-            Event::VoiceJoined { channel_id, session_id, device_key, .. }
+            Event::VoiceJoined { channel_id, session_id, device_key, user }
                 if *channel_id == self.channel_id && *session_id != self.session_id =>
             {
-                self.members.insert(*session_id, device_key.clone());
+                self.members.insert(*session_id, (device_key.clone(), user.username.clone()));
                 self.rotate(client).await
             }
             Event::VoiceLeft { channel_id, session_id, .. }

@@ -5,7 +5,8 @@
 //! already pinned. Connecting by address trusts on first use and records the fingerprint in a
 //! [`KnownHosts`] file; a later change of certificate is refused with a clear error.
 //! The `itc` CLI, the tests and the benchmarks use this module. [`media`] is the UDP side of a
-//! voice session and [`call`] a whole end-to-end encrypted call on top of it.
+//! voice session, [`call`] a whole end-to-end encrypted call on top of it, and [`talk`] a live
+//! call with the microphone and speakers ([`audio`] holds the codec, processing and devices).
 //!
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
@@ -21,6 +22,7 @@ pub mod device_cookies;
 mod exchange;
 pub mod media;
 mod pinning;
+pub mod talk;
 mod target;
 mod voice;
 pub mod vpn;
