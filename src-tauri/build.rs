@@ -46,6 +46,16 @@ const COMMANDS: &[&str] = &[
     "chat_create_invite",
     "chat_create_channel",
     "chat_set_role",
+    "voice_devices",
+    "voice_join",
+    "voice_leave",
+    "voice_set_muted",
+    "voice_set_deafened",
+    "voice_set_volume",
+    "voice_set_processing",
+    "voice_set_pressed",
+    "voice_set_microphone",
+    "voice_set_speaker",
 ];
 
 fn main() {

@@ -8,8 +8,10 @@
 use crate::commands::Engine;
 use crate::family::invite::invite_text;
 use crate::family::profile::{Mode, Profile, Server};
-use crate::family::session::{Link, Session, SignIn, Sink};
+use crate::family::session::{Joined, Link, Session, SignIn, Sink};
 use crate::family::{qr, secrets, FamilyError};
+use crate::voice::{self, Voice, VoiceNews};
+use iptincan::client::talk::TalkOptions;
 use iptincan::client::Target;
 use iptincan::code::ConnectionCode;
 use iptincan::proto::{ChannelId, ChannelKind, Event, MessageId, Reply, Request, Role, SessionInfo};
@@ -110,6 +112,10 @@ impl Family {
             secrets::forget(&old.key())?;
         }
         *lock(&self.watch.me) = server.username.clone();
+        // A call on the previous session ended with it.
+        if let Some(voice) = app.try_state::<Voice>() {
+            voice.clear();
+        }
         let signed = Signed::new(&server, &session.info);
         *self.session.write().await = Some(session);
         tracing::info!(server = %server.name, "signed in to a family server");
@@ -120,6 +126,18 @@ impl Family {
         let session = self.session.read().await;
         let session = session.as_ref().ok_or(FamilyError::SignedOut)?;
         session.ask(request).await
+    }
+
+    /// Joins a voice call on the signed-in server.
+    pub async fn join_call(&self, channel_id: ChannelId, options: TalkOptions) -> Result<Joined, FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.join_call(channel_id, options).await
+    }
+
+    /// Leaves the voice call.
+    pub async fn leave_call(&self) -> Result<(), FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.leave_call().await
     }
 }
 
@@ -169,6 +187,13 @@ impl Sink for AppSink {
         if let Err(err) = self.app.emit_to("main", CHAT_EVENT, event) {
             tracing::warn!("the window could not be told a server event: {err}");
         }
+    }
+
+    fn call_ended(&self, reason: &str) {
+        if let Some(voice) = self.app.try_state::<Voice>() {
+            voice.clear();
+        }
+        voice::tell(&self.app, &VoiceNews::Ended { reason: reason.to_string() });
     }
 
     fn resumed(&self, session: &SessionInfo) {

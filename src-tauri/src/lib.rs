@@ -16,6 +16,7 @@ pub mod commands;
 pub mod error;
 pub mod family;
 pub mod tray;
+pub mod voice;
 
 use commands::Engine;
 use iptincan::appliance::Appliance;
@@ -53,6 +54,7 @@ pub fn run() {
         ))
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(Quitting::default())
+        .manage(voice::Voice::default())
         .setup(|app| {
             let engine = open_engine(app.handle())?;
             init_logging(&engine);
@@ -137,6 +139,16 @@ pub fn run() {
             chat::chat_create_invite,
             chat::chat_create_channel,
             chat::chat_set_role,
+            voice::voice_devices,
+            voice::voice_join,
+            voice::voice_leave,
+            voice::voice_set_muted,
+            voice::voice_set_deafened,
+            voice::voice_set_volume,
+            voice::voice_set_processing,
+            voice::voice_set_pressed,
+            voice::voice_set_microphone,
+            voice::voice_set_speaker,
         ])
         .build(tauri::generate_context!());
     let app = match app {

@@ -234,10 +234,11 @@ async function main() {
       });
       await member.click(`#chat-channels button.conversation[data-name="${channel}"]`);
       await member.until('cousin in the voice channel',
-        "const n = document.getElementById('chat-voice-note'); return !n.hidden && document.getElementById('chat-voice-people').textContent.includes('cousin') && n.textContent.includes('coming');");
+        "return !document.getElementById('voice').hidden && !document.getElementById('voice-join').hidden " +
+        "&& document.getElementById('voice-people').textContent === 'In this call now: cousin.';");
       await member.screenshot('member-voice.png');
       await new Promise((resolve) => recording.on('exit', resolve));
-      await member.until('cousin gone', "return document.getElementById('chat-voice-people').textContent.startsWith('Nobody');");
+      await member.until('cousin gone', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
 

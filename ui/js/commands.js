@@ -52,6 +52,17 @@ export const Cmd = Object.freeze({
   createInviteAsAdmin: 'chat_create_invite',
   createChannel: 'chat_create_channel',
   setRole: 'chat_set_role',
+  // Voice calls.
+  voiceDevices: 'voice_devices',
+  voiceJoin: 'voice_join',
+  voiceLeave: 'voice_leave',
+  voiceSetMuted: 'voice_set_muted',
+  voiceSetDeafened: 'voice_set_deafened',
+  voiceSetVolume: 'voice_set_volume',
+  voiceSetProcessing: 'voice_set_processing',
+  voiceSetPressed: 'voice_set_pressed',
+  voiceSetMicrophone: 'voice_set_microphone',
+  voiceSetSpeaker: 'voice_set_speaker',
 });
 
 export const Event = Object.freeze({
@@ -59,6 +70,7 @@ export const Event = Object.freeze({
   chat: 'chat-event',
   link: 'chat-link',
   joinLink: 'join-link',
+  voice: 'voice-event',
 });
 
 export const call = (command, args) => invoke(command, args);

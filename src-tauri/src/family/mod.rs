@@ -41,6 +41,12 @@ pub enum FamilyError {
     /// The server on this PC is not running (the host's own chat needs it).
     #[error("the server on this computer is not running; start it first")]
     NotRunning,
+    /// No voice call is running.
+    #[error("you are not in a call")]
+    NotInCall,
+    /// The audio devices could not be listed or used.
+    #[error("the computer's sound could not be used: {0}")]
+    Audio(iptincan::client::audio::AudioError),
     /// Not signed in to any server (or the session ended).
     #[error("you are not signed in to a family server")]
     SignedOut,
@@ -62,6 +68,7 @@ fn client_words(err: &ClientError) -> String {
         ClientError::Connect { .. } | ClientError::Timeout(_) => {
             "the family server cannot be reached right now; check that this computer is online, or ask the person who runs it".into()
         }
+        ClientError::Audio(err) => format!("the computer's sound could not be used: {err}"),
         ClientError::FingerprintMismatch { .. } => {
             "this is not the family server the invite is for (its identity does not match); ask for a new invite".into()
         }

@@ -7,10 +7,14 @@
 //! message typed meanwhile is sent then, once. (A request whose connection dropped after it
 //! was sent fails with "connection closed"; exactly-once resending of those needs the server's
 //! client-chosen message ids.)
+//!
+//! A voice call ([`Talk`], the engine's live voice) runs on the same task, as it needs the
+//! connection's events (key exchange) and requests; it ends when the connection drops.
 
 use super::FamilyError;
+use iptincan::client::talk::{Controls, Talk, TalkEvent, TalkOptions};
 use iptincan::client::{Client, ClientError, Target};
-use iptincan::proto::{ErrorCode, Event, Reply, Request, SessionInfo, Welcome};
+use iptincan::proto::{ChannelId, ErrorCode, Event, Reply, Request, SessionInfo, Welcome};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,9 +73,30 @@ pub trait Sink: Send + Sync + 'static {
     fn event(&self, event: &Event);
     /// Signed in again with a new session token (the old one is spent).
     fn resumed(&self, session: &SessionInfo);
+    /// The voice call ended by itself (the connection dropped, or its audio failed).
+    fn call_ended(&self, reason: &str);
 }
 
-type Job = (Request, oneshot::Sender<Result<Reply, ClientError>>);
+/// A voice call just joined: the handles the window's voice view needs.
+#[derive(Debug)]
+pub struct Joined {
+    /// Mute, deafen, volumes, devices, processing.
+    pub controls: Controls,
+    /// Level, who talks, who joins and leaves, device trouble.
+    pub events: mpsc::Receiver<TalkEvent>,
+    /// The call's safety number, for comparing.
+    pub safety_number: String,
+}
+
+/// Work for the session's task.
+enum Job {
+    /// A request and where its answer goes.
+    Ask(Request, oneshot::Sender<Result<Reply, ClientError>>),
+    /// Join a voice channel (or a direct conversation's call) with the audio devices.
+    Join(ChannelId, TalkOptions, oneshot::Sender<Result<Joined, ClientError>>),
+    /// Leave the call.
+    Leave(oneshot::Sender<Result<(), ClientError>>),
+}
 
 /// A signed-in connection; dropping it disconnects.
 #[derive(Debug)]
@@ -110,7 +135,21 @@ impl Session {
     /// Sends `request` (after a reconnection, if one is under way) and returns the answer.
     pub async fn ask(&self, request: Request) -> Result<Reply, FamilyError> {
         let (answer, reply) = oneshot::channel();
-        self.jobs.send((request, answer)).await.map_err(|_| FamilyError::SignedOut)?;
+        self.jobs.send(Job::Ask(request, answer)).await.map_err(|_| FamilyError::SignedOut)?;
+        Ok(reply.await.map_err(|_| FamilyError::SignedOut)??)
+    }
+
+    /// Joins the voice channel `channel_id` with the audio devices and settings in `options`.
+    pub async fn join_call(&self, channel_id: ChannelId, options: TalkOptions) -> Result<Joined, FamilyError> {
+        let (answer, reply) = oneshot::channel();
+        self.jobs.send(Job::Join(channel_id, options, answer)).await.map_err(|_| FamilyError::SignedOut)?;
+        Ok(reply.await.map_err(|_| FamilyError::SignedOut)??)
+    }
+
+    /// Leaves the voice call.
+    pub async fn leave_call(&self) -> Result<(), FamilyError> {
+        let (answer, reply) = oneshot::channel();
+        self.jobs.send(Job::Leave(answer)).await.map_err(|_| FamilyError::SignedOut)?;
         Ok(reply.await.map_err(|_| FamilyError::SignedOut)??)
     }
 }
@@ -143,24 +182,81 @@ async fn run(
     }
 }
 
-/// Serves until the connection closes (or the app drops the session).
+/// Serves until the connection closes (or the app drops the session); a call in progress
+/// ends with it.
 async fn serve(client: &mut Client, queue: &mut mpsc::Receiver<Job>, sink: &dyn Sink) {
+    let mut talk: Option<Talk> = None;
     loop {
         tokio::select! {
             job = queue.recv() => {
-                let Some((request, answer)) = job else { return };
-                let result = client.request(request).await;
-                let closed = matches!(result, Err(ClientError::Closed(_)));
-                let _ = answer.send(result);
-                if closed {
-                    return;
+                let Some(job) = job else { return };
+                if !work(client, &mut talk, job).await {
+                    break;
                 }
             }
-            event = client.next_event() => match event {
-                Some(event) => sink.event(&event),
-                None => return,
-            },
+            event = client.next_event() => {
+                let Some(event) = event else { break };
+                if let Some(call) = talk.as_mut() {
+                    if let Err(err) = call.handle(client, &event).await {
+                        tracing::warn!("the voice call failed: {err}");
+                        talk = None;
+                        sink.call_ended(&err.to_string());
+                    }
+                }
+                sink.event(&event);
+            }
+            pumped = pump(&mut talk) => {
+                if let Err(err) = pumped {
+                    tracing::warn!("the voice call failed: {err}");
+                    talk = None;
+                    sink.call_ended(&err.to_string());
+                }
+            }
         }
+    }
+    if talk.is_some() {
+        sink.call_ended("the connection to the server was lost");
+    }
+}
+
+/// Does one job; false when the connection turned out to be closed.
+async fn work(client: &Client, talk: &mut Option<Talk>, job: Job) -> bool {
+    match job {
+        Job::Ask(request, answer) => {
+            let result = client.request(request).await;
+            let closed = matches!(result, Err(ClientError::Closed(_)));
+            let _ = answer.send(result);
+            !closed
+        }
+        Job::Join(channel_id, options, answer) => {
+            // One call at a time: leaving the old one first.
+            if talk.take().is_some() {
+                if let Err(err) = client.leave_voice().await {
+                    tracing::info!("leaving the previous call: {err}");
+                }
+            }
+            let joined = Talk::join(client, channel_id, options).await.and_then(|mut call| {
+                let events = call.events().ok_or_else(|| ClientError::Protocol("the call has no events".into()))?;
+                let joined = Joined { controls: call.controls(), events, safety_number: call.call().safety_number() };
+                *talk = Some(call);
+                Ok(joined)
+            });
+            let _ = answer.send(joined);
+            true
+        }
+        Job::Leave(answer) => {
+            let result = if talk.take().is_some() { client.leave_voice().await } else { Ok(()) };
+            let _ = answer.send(result);
+            true
+        }
+    }
+}
+
+/// Moves the call's media; waits forever when there is no call.
+async fn pump(talk: &mut Option<Talk>) -> Result<(), ClientError> {
+    match talk {
+        Some(call) => call.pump().await,
+        None => std::future::pending().await,
     }
 }
 

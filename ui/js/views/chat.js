@@ -8,6 +8,7 @@ import { $, el, show, confirmingButton } from '../dom.js';
 import { Cmd, Event, act, call, on } from '../commands.js';
 import { render as markdown } from '../markdown.js';
 import { initAdmin, showAdmin } from './admin.js';
+import { initVoice, resetVoice, showVoice, voicePresence } from './voice.js';
 
 const chat = {
   me: null,
@@ -16,7 +17,6 @@ const chat = {
   people: new Map(), // username → presence
   messages: new Map(), // channel id → { list: [message], hasMore }
   unread: new Map(), // channel id → count
-  voice: new Map(), // voice channel id → Map(media session id → user name), as seen since signing in
   current: null,
   editing: null, // the id of the own message being edited
 };
@@ -160,12 +160,6 @@ function drawMessages(keepTop = false) {
   t.drawn = true;
 }
 
-// Who is in the voice channel on screen (from the join and leave events since signing in).
-function drawVoicePeople() {
-  const names = [...(chat.voice.get(chat.current) || new Map()).values()];
-  show('chat-voice-people', names.length ? `In this channel now: ${names.join(', ')}.` : 'Nobody is talking here right now.');
-}
-
 async function loadNewest(channelId) {
   const reply = await act('chat-error', Cmd.history, { channelId, before: null });
   if (!reply) return;
@@ -196,8 +190,7 @@ async function openChannel(id) {
   chat.editing = null;
   chat.unread.delete(id);
   show('chat-title', channelTitle(channel));
-  $('chat-voice-note').hidden = channel.kind !== 'voice';
-  drawVoicePeople();
+  showVoice(channel, channelTitle(channel));
   call(Cmd.viewing, { channelId: id }).catch(() => {});
   drawConversations();
   $('chat-messages').replaceChildren();
@@ -240,11 +233,7 @@ function onChatEvent(event) {
     chat.channels.delete(data.channel_id);
     drawConversations();
   } else if (kind === 'voice_joined' || kind === 'voice_left') {
-    if (!chat.voice.has(data.channel_id)) chat.voice.set(data.channel_id, new Map());
-    const inChannel = chat.voice.get(data.channel_id);
-    if (kind === 'voice_joined') inChannel.set(data.session_id, data.user.username);
-    else inChannel.delete(data.session_id);
-    if (data.channel_id === chat.current) drawVoicePeople();
+    voicePresence(kind, data);
   } else if (kind === 'presence') {
     chat.people.set(data.username, data);
     drawPeople();
@@ -296,7 +285,7 @@ export async function showChat(signed) {
   chat.me = signed;
   chat.messages.clear();
   chat.unread.clear();
-  chat.voice.clear();
+  resetVoice();
   chat.current = null;
   show('chat-me', signed.username);
   show('chat-server', signed.server_name);
@@ -313,6 +302,7 @@ export function initChat(onSignedOut) {
   on(Event.chat, onChatEvent);
   on(Event.link, onLink);
   initAdmin(() => loadPeople());
+  initVoice();
   $('chat-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const body = $('chat-input').value;
