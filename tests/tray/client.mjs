@@ -9,7 +9,8 @@
 // and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
 // runs nothing; the member edits and deletes its own message; a status shows at the host;
-// the host adds a voice channel and the member sees itc in it; a direct message raises an
+// the host adds a voice channel, the member sees itc in it and joins the call (mute, leave),
+// its sound a headless PulseAudio; a direct message raises an
 // unread count and a desktop notification (read from the member's notification daemon); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
@@ -218,7 +219,7 @@ async function main() {
         "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
     });
 
-    await step('admin: the host adds a voice channel; the member sees who is in it', async () => {
+    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, mutes, leaves', async () => {
       await host.script("document.getElementById('chat-admin').open = true; return true;");
       await host.type('#admin-channel-name', 'Kitchen');
       await host.click('#admin-channel-voice');
@@ -228,7 +229,7 @@ async function main() {
       if (error) throw new Error(`adding a channel: ${error}`);
       const channel = await member.until('the voice channel at the member',
         "const b = [...document.querySelectorAll('#chat-channels button.conversation')].find((x) => x.textContent.includes('(voice)')); return b ? b.dataset.name : null;");
-      const recording = spawn(ITC, ['voice', 'record', '--seconds', '8', channel, join(WORK, 'itc', 'heard.wav')], {
+      const recording = spawn(ITC, ['voice', 'record', '--seconds', '20', channel, join(WORK, 'itc', 'heard.wav')], {
         env: { ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'), ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer },
         stdio: 'ignore',
       });
@@ -236,7 +237,19 @@ async function main() {
       await member.until('cousin in the voice channel',
         "return !document.getElementById('voice').hidden && !document.getElementById('voice-join').hidden " +
         "&& document.getElementById('voice-people').textContent === 'In this call now: cousin.';");
+      // The member joins the call (its sound is a headless PulseAudio) and sees cousin in it.
+      await member.click('#voice-join');
+      await member.until('the call joined', "return !document.getElementById('voice-safety').hidden " +
+        "&& document.getElementById('voice-safety-number').textContent.trim().length > 0 " +
+        "&& [...document.querySelectorAll('#voice-members li')].some((li) => li.textContent.startsWith('cousin')) " +
+        "|| document.getElementById('voice-error').textContent;");
+      const trouble = await member.text('#voice-error');
+      if (trouble) throw new Error(`joining the call: ${trouble}`);
+      await member.click('#voice-mute');
+      await member.until('muted', "return document.getElementById('voice-mute').getAttribute('aria-pressed') === 'true';");
       await member.screenshot('member-voice.png');
+      await member.click('#voice-leave');
+      await member.until('out of the call', "return !document.getElementById('voice-join').hidden && document.getElementById('voice-safety').hidden;");
       await new Promise((resolve) => recording.on('exit', resolve));
       await member.until('cousin gone', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
       await member.click('#chat-channels button.conversation[data-name="general"]');
