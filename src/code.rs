@@ -16,15 +16,23 @@
 //! (16 random bytes, base64url): `ITC-<code>.<secret>`. One QR code holds everything a new
 //! member needs: where the server is, how to trust it, and the right to make an account.
 //!
+//! Either text also exists as a link, `itc://join/` followed by the text ([`LINK_PREFIX`]), so a
+//! click in an e-mail opens the app. Every decoder here accepts both forms: the scheme and the
+//! `join` host in any letter case, one trailing `/`, and percent-encoded characters; it rejects
+//! other schemes, other `itc://` actions, further path parts, queries and fragments.
+//!
 //! Sans-IO except for [`write_qr_png`], which writes a file.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use qrcode::{Color, QrCode};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// What every connection code starts with.
 pub(crate) const PREFIX: &str = "ITC-";
+/// What the link form of an invite or connection code starts with.
+pub const LINK_PREFIX: &str = "itc://join/";
 const VERSION: u8 = 1;
 const FLAG_TLS: u8 = 1;
 const FLAG_FINGERPRINT: u8 = 2;
@@ -73,6 +81,9 @@ pub enum CodeError {
     /// The secret after the `.` is not 16 bytes of base64url.
     #[error("the invite's secret is damaged (mistyped or cut short); copy the invite again")]
     BadInviteSecret,
+    /// A link that is not an `itc://join/ITC-…` link (another scheme, action, path, query…).
+    #[error("this link is not an IPTinCan invite; an invite link looks like itc://join/ITC-…")]
+    BadLink,
 }
 
 /// Separates the connection code from the secret in an invite.
@@ -101,14 +112,76 @@ impl Invite {
         Ok(format!("{}{INVITE_SEPARATOR}{}", self.code.encode()?, self.secret))
     }
 
-    /// Parses and checks an invite text. Surrounding whitespace is ignored.
+    /// The `itc://join/ITC-<code>.<secret>` link.
+    pub fn link(&self) -> Result<String, CodeError> {
+        Ok(format!("{LINK_PREFIX}{}", self.encode()?))
+    }
+
+    /// Parses and checks an invite text or link. Surrounding whitespace is ignored.
     pub fn decode(text: &str) -> Result<Invite, CodeError> {
-        let text = text.trim();
+        let text = unwrap_link(text)?;
+        let text = text.as_ref();
         let code = ConnectionCode::decode(text.split(INVITE_SEPARATOR).next().unwrap_or(text))?;
         let secret = text.split_once(INVITE_SEPARATOR).map(|(_, secret)| secret).ok_or(CodeError::NotAnInvite)?;
         check_secret(secret)?;
         Ok(Invite { code, secret: secret.to_string() })
     }
+}
+
+/// The connection code in a connection code or an invite, either in text or link form.
+pub fn decode_code_or_invite(text: &str) -> Result<ConnectionCode, CodeError> {
+    if text.contains(INVITE_SEPARATOR) {
+        Ok(Invite::decode(text)?.code)
+    } else {
+        ConnectionCode::decode(text)
+    }
+}
+
+/// Whether `text` is meant as a connection code or invite, in text or link form (rather than
+/// an address): it starts with `ITC-` or has a URL scheme.
+pub(crate) fn is_code_like(text: &str) -> bool {
+    let text = text.trim();
+    text.get(..PREFIX.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(PREFIX)) || text.contains("://")
+}
+
+/// The code or invite text inside an `itc://join/` link, or the trimmed text itself when it is
+/// not a link.
+fn unwrap_link(text: &str) -> Result<Cow<'_, str>, CodeError> {
+    let text = text.trim();
+    if !text.contains("://") {
+        return Ok(Cow::Borrowed(text));
+    }
+    let body = match text.get(..LINK_PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(LINK_PREFIX) => &text[LINK_PREFIX.len()..],
+        _ => return Err(CodeError::BadLink),
+    };
+    let body = body.strip_suffix('/').unwrap_or(body);
+    if body.is_empty() || body.contains(['/', '?', '#']) {
+        return Err(CodeError::BadLink);
+    }
+    let body = percent_decode(body)?;
+    if body.contains(char::is_whitespace) {
+        return Err(CodeError::BadLink);
+    }
+    Ok(Cow::Owned(body))
+}
+
+/// Undoes `%XX` escapes; a `%` not followed by two hex digits, or escapes that do not make
+/// UTF-8, are a bad link. What the escapes decode to is checked by the code's own decoder.
+fn percent_decode(text: &str) -> Result<String, CodeError> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = tail.get(..2).and_then(|hex| std::str::from_utf8(hex).ok()).ok_or(CodeError::BadLink)?;
+            bytes.push(u8::from_str_radix(hex, 16).map_err(|_| CodeError::BadLink)?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| CodeError::BadLink)
 }
 
 fn check_secret(secret: &str) -> Result<(), CodeError> {
@@ -157,9 +230,10 @@ impl ConnectionCode {
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(body)))
     }
 
-    /// Parses and checks an `ITC-…` text. Surrounding whitespace is ignored.
+    /// Parses and checks an `ITC-…` text or its link. Surrounding whitespace is ignored.
     pub fn decode(text: &str) -> Result<Self, CodeError> {
-        let text = text.trim();
+        let text = unwrap_link(text)?;
+        let text = text.as_ref();
         let encoded = match text.get(..PREFIX.len()) {
             Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &text[PREFIX.len()..],
             _ => return Err(CodeError::MissingPrefix),
@@ -356,6 +430,69 @@ mod tests {
         damaged[10] = if damaged[10] == b'A' { b'B' } else { b'A' };
         assert_eq!(Invite::decode(&String::from_utf8(damaged).expect("ascii")), Err(CodeError::Corrupted));
         assert_ne!(Invite::new_secret(), Invite::new_secret());
+    }
+
+    #[test]
+    fn links_decode_like_the_text() {
+        let invite = Invite { code: sample(), secret: Invite::new_secret() };
+        let text = invite.encode().expect("encodes");
+        let link = invite.link().expect("links");
+        assert_eq!(link, format!("itc://join/{text}"));
+        for accepted in [
+            link.clone(),
+            format!("  {link}\n"),
+            format!("{link}/"),
+            link.replacen("itc://join/", "ITC://Join/", 1),
+            link.replacen('.', "%2E", 1),
+            link.replacen("ITC-", "%49TC-", 1),
+        ] {
+            assert_eq!(Invite::decode(&accepted), Ok(invite.clone()), "{accepted:?}");
+        }
+        let code_link = format!("itc://join/{}", sample().encode().expect("encodes"));
+        assert_eq!(ConnectionCode::decode(&code_link), Ok(sample()));
+        assert_eq!(Invite::decode(&code_link), Err(CodeError::NotAnInvite));
+    }
+
+    #[test]
+    fn hostile_links_are_refused() {
+        let text = Invite { code: sample(), secret: Invite::new_secret() }.encode().expect("encodes");
+        let bad_link = [
+            format!("https://join/{text}"),
+            format!("http://example.com/itc://join/{text}"),
+            format!("javascript://join/{text}"),
+            format!("itc://leave/{text}"),
+            format!("itc://join/extra/{text}"),
+            format!("itc://join/{text}/extra"),
+            format!("itc://join/{text}//"),
+            format!("itc://join/{text}?secret=x"),
+            format!("itc://join/{text}#x"),
+            format!("itc://join/{text}%2Fx"),
+            format!("itc://join/{text}%"),
+            format!("itc://join/{text}%4"),
+            format!("itc://join/{text}%zz"),
+            format!("itc://join/{text}%ff"),
+            "itc://join/".to_string(),
+            "itc://join//".to_string(),
+            "itc://".to_string(),
+        ];
+        for link in bad_link {
+            let result = Invite::decode(&link);
+            assert!(result.is_err(), "{link:?} decoded");
+            // `%2F` decodes to `/`, which the code's own decoder rejects as a character.
+            assert!(
+                matches!(result, Err(CodeError::BadLink | CodeError::BadCharacters | CodeError::BadInviteSecret)),
+                "{link:?}: {result:?}"
+            );
+        }
+        for wrapped in [
+            format!("itc://join/{}", text.replacen('-', "- ", 1)),
+            format!("itc://join/ {text}"),
+            format!("itc://join/%20{text}"),
+        ] {
+            assert!(Invite::decode(&wrapped).is_err(), "{wrapped:?} decoded");
+        }
+        assert!(is_code_like(" itc://join/x") && is_code_like("itc-x") && is_code_like("https://x"));
+        assert!(!is_code_like("chat.example.com:3784"));
     }
 
     #[test]

@@ -56,8 +56,10 @@ async fn uses_roles_revocation_and_bad_requests() {
     let family = InviteSpec { max_uses: Some(2), expires_in_seconds: Some(3600), ..InviteSpec::default() };
     let family = admin.create_invite(family).await.expect("two uses");
     assert!(family.invite.expires_at.is_some());
-    for name in ["ann", "bob"] {
-        server.connect().await.redeem_invite(&family.text, name, "family-password").await.expect("joins");
+    let link = Invite::decode(&family.text).expect("an invite").link().expect("a link");
+    assert_eq!(link, format!("itc://join/{}", family.text));
+    for (name, invite) in [("ann", &family.text), ("bob", &link)] {
+        server.connect().await.redeem_invite(invite, name, "family-password").await.expect("joins");
     }
     let third = server.connect().await.redeem_invite(&family.text, "cat", "family-password").await;
     assert_code(third, ErrorCode::InviteInvalid);
@@ -168,19 +170,20 @@ fn invite_from_the_command_line_through_a_qr_picture() {
     assert_eq!(decoded.trim(), text);
 
     let known = dir.path().join("known_hosts");
-    let join = |user: &str| {
+    let link = format!("itc://join/{}", decoded.trim());
+    let join = |invite: &str, user: &str| {
         run_bounded(
             std::process::Command::new(client_binary())
-                .args(["join", decoded.trim(), "--user", user])
+                .args(["join", invite, "--user", user])
                 .env("ITC_PASSWORD", "kim-password-1")
                 .env("ITC_KNOWN_HOSTS", &known)
                 .env_remove("ITC_SERVER"),
         )
     };
-    let (ok, stdout, stderr) = join("kim");
+    let (ok, stdout, stderr) = join(&link, "kim");
     assert!(ok, "itc join failed: {stderr}");
     assert_eq!(stdout.trim(), "joined as kim (member)");
-    let (ok, _, stderr) = join("lee");
+    let (ok, _, stderr) = join(decoded.trim(), "lee");
     assert!(!ok, "a single-use invite works once");
     assert!(stderr.contains("already been used"), "{stderr}");
 

@@ -15,7 +15,6 @@ use invite::InviteFlags;
 use iptincan::client::call::Call;
 use iptincan::client::device_cookies::DeviceCookieJar;
 use iptincan::client::{Client, InviteSpec, KnownHosts, Target};
-use iptincan::code::ConnectionCode;
 use iptincan::proto::{Channel, ChannelId, ChannelKind, Event, Message, MessageId, Role, SessionInfo};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -47,9 +46,9 @@ struct Args {
 enum Command {
     /// Show the server's name, description, message of the day and sign-in methods
     Info,
-    /// Show what a connection code contains
+    /// Show what a connection code or invite contains (the invite's secret is not shown)
     Decode {
-        /// The code (ITC-…)
+        /// The code or invite (ITC-… or itc://join/ITC-…)
         code: String,
     },
     /// Create an account (when the server allows registration)
@@ -122,9 +121,9 @@ enum Command {
         /// Message id
         id: i64,
     },
-    /// Create your account with an invite (ITC-….…) and log in; the server comes from the invite
+    /// Create your account with an invite (ITC-….… or itc://join/ITC-….…) and log in; the server comes from the invite
     Join {
-        /// The invite text (scan its QR code, or copy it)
+        /// The invite text or link (scan its QR code, or copy it)
         invite: String,
     },
     /// Voice: talk in a voice channel, play a WAV file into one or record one (end-to-end encrypted)
@@ -553,7 +552,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
 }
 
 fn decode(code: &str) -> Result<()> {
-    let code = ConnectionCode::decode(code)?;
+    let code = iptincan::code::decode_code_or_invite(code)?;
     println!("name: {}", code.name);
     println!("host: {}", code.host);
     println!("port: {}", code.port);

@@ -30,7 +30,7 @@ impl Client {
         expect_session(self.request(request).await?)
     }
 
-    /// Creates an account with an invite (its whole text, or just the secret after the `.`)
+    /// Creates an account with an invite (its whole text or `itc://join/` link, or just the secret after the `.`)
     /// and logs in.
     pub async fn redeem_invite(
         &self,
@@ -38,10 +38,12 @@ impl Client {
         username: &str,
         password: &str,
     ) -> Result<SessionInfo, ClientError> {
-        let invite = invite.trim();
-        let secret = invite.rsplit(crate::code::INVITE_SEPARATOR).next().unwrap_or(invite);
-        let request =
-            Request::RedeemInvite { secret: secret.into(), username: username.into(), password: password.into() };
+        let secret = if crate::code::is_code_like(invite) {
+            crate::code::Invite::decode(invite)?.secret
+        } else {
+            invite.trim().to_string()
+        };
+        let request = Request::RedeemInvite { secret, username: username.into(), password: password.into() };
         expect_session(self.request(request).await?)
     }
 

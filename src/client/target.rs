@@ -21,14 +21,12 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `ITC-…`, `host`, `host:port`, `[v6]` or `[v6]:port`.
+    /// Parses a connection code or invite (`ITC-…` or its `itc://join/ITC-…` link), `host`,
+    /// `host:port`, `[v6]` or `[v6]:port`.
     pub fn parse(text: &str) -> Result<Target, ClientError> {
         let text = text.trim();
-        if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("ITC-")) {
-            if text.contains(crate::code::INVITE_SEPARATOR) {
-                return Ok(Target::Code(crate::code::Invite::decode(text)?.code));
-            }
-            return Ok(Target::Code(ConnectionCode::decode(text)?));
+        if crate::code::is_code_like(text) {
+            return Ok(Target::Code(crate::code::decode_code_or_invite(text)?));
         }
         let bad = || ClientError::BadTarget(text.to_string());
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
@@ -100,5 +98,19 @@ mod tests {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(Target::parse("ITC-bad"), Err(ClientError::Code(_))));
+        assert!(matches!(Target::parse("https://example.com/"), Err(ClientError::Code(_))));
+        let code = crate::code::ConnectionCode {
+            name: "Home".into(),
+            host: "192.0.2.1".into(),
+            port: 4000,
+            tls: true,
+            fingerprint: None,
+        };
+        let invite = crate::code::Invite { code: code.clone(), secret: crate::code::Invite::new_secret() };
+        let expected = Some(Target::Code(code.clone()));
+        assert_eq!(Target::parse(&invite.link().expect("link")).ok(), expected);
+        assert_eq!(Target::parse(&invite.encode().expect("text")).ok(), expected);
+        let code_link = format!("{}{}", crate::code::LINK_PREFIX, code.encode().expect("code"));
+        assert_eq!(Target::parse(&format!(" {code_link}/ ")).ok(), expected);
     }
 }
