@@ -1,23 +1,14 @@
-//! Invite texts and links: `ITC-…` or `itc://join/ITC-…`, as pasted, clicked or read from a
-//! QR picture.
+//! Invites as the app meets them: pasted, read from a QR picture, or an `itc://join/` link the
+//! OS passed on. The engine's `code::Invite` parses both forms.
 
 use super::FamilyError;
 use iptincan::code::Invite;
 
-/// The link form's prefix.
-pub const LINK_PREFIX: &str = "itc://join/";
-
-/// The invite text inside `text` (a link or the text itself, surrounding space ignored),
-/// checked: it decodes as an invite.
+/// The invite in `text` (its text or its link), checked, with its bare `ITC-…` text.
 pub fn invite_text(text: &str) -> Result<(String, Invite), FamilyError> {
-    let text = text.trim();
-    let bare = match text.get(..LINK_PREFIX.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(LINK_PREFIX) => &text[LINK_PREFIX.len()..],
-        _ => text,
-    };
-    let bare = bare.trim_end_matches('/');
-    let invite = Invite::decode(bare).map_err(|_| FamilyError::NotAnInvite)?;
-    Ok((bare.to_string(), invite))
+    let invite = Invite::decode(text).map_err(|_| FamilyError::NotAnInvite)?;
+    let bare = invite.encode().map_err(|_| FamilyError::NotAnInvite)?;
+    Ok((bare, invite))
 }
 
 /// The first argument that is an `itc://` link, as the OS passes a clicked link to the app.
@@ -30,7 +21,8 @@ mod tests {
     use super::*;
     use iptincan::code::ConnectionCode;
 
-    fn sample() -> String {
+    #[test]
+    fn accepts_the_text_and_the_link_and_finds_the_link_in_arguments() {
         let code = ConnectionCode {
             name: "Smiths".into(),
             host: "127.0.0.1".into(),
@@ -38,22 +30,18 @@ mod tests {
             tls: true,
             fingerprint: Some([7; 32]),
         };
-        Invite { code, secret: Invite::new_secret() }.encode().expect("encodes")
-    }
-
-    #[test]
-    fn accepts_the_text_and_the_link_and_nothing_else() {
-        let text = sample();
-        for form in [text.clone(), format!("  {LINK_PREFIX}{text}\n"), format!("ITC://JOIN/{text}/")] {
-            let (bare, invite) = invite_text(&form).expect("an invite");
+        let invite = Invite { code, secret: Invite::new_secret() };
+        let (text, link) = (invite.encode().expect("encodes"), invite.link().expect("links"));
+        for form in [text.clone(), format!("  {link}\n")] {
+            let (bare, read) = invite_text(&form).expect("an invite");
             assert_eq!(bare, text);
-            assert_eq!(invite.code.name, "Smiths");
+            assert_eq!(read.code.name, "Smiths");
         }
-        for bad in ["", "itc://join/", "https://example.com/ITC-x", "ITC-garbage", "itc://join/itc://join/x"] {
+        for bad in ["", "itc://join/", "https://example.com/ITC-x", "ITC-garbage"] {
             assert!(matches!(invite_text(bad), Err(FamilyError::NotAnInvite)), "{bad}");
         }
-        let args = ["iptincan-tray".to_string(), "--in-tray".into(), format!("itc://join/{text}")];
-        assert_eq!(link_in_args(args), Some(format!("itc://join/{text}")));
+        let args = ["iptincan-tray".to_string(), "--in-tray".into(), link.clone()];
+        assert_eq!(link_in_args(args), Some(link));
         assert_eq!(link_in_args(["iptincan-tray".to_string()]), None);
     }
 }
