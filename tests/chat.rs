@@ -350,3 +350,74 @@ async fn blank_messages_are_refused_with_a_clear_reason() {
         other => panic!("expected invalid_argument, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_resent_message_is_stored_and_broadcast_once_and_history_pages_forward() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let mut bob = server.member("bob").await;
+    let general = ann.find_channel("general").await.expect("general");
+
+    let first = ann.send_once(general.id, "are you home?", "ann-1").await.expect("stored");
+    assert_eq!(first.client_id.as_deref(), Some("ann-1"));
+    let again = ann.send_once(general.id, "are you home?", "ann-1").await.expect("answered");
+    assert_eq!(again, first, "the repeat answers the stored message");
+    let after = ann.send(general.id, "hello?").await.expect("stored");
+    assert_eq!(next_message(&mut bob).await, first);
+    assert_eq!(next_message(&mut bob).await, after, "the repeat broadcast nothing");
+    let bobs = bob.send_once(general.id, "yes", "ann-1").await.expect("ids are per user");
+    assert_ne!(bobs.id, first.id);
+
+    let secret = ann.open_direct("bob").await.expect("direct");
+    assert_code(ann.send_once(secret.id, "are you home?", "ann-1").await, ErrorCode::InvalidArgument);
+    for bad in ["", "has space", "ümlaut", &"x".repeat(65)] {
+        assert_code(ann.send_once(general.id, "hi", bad).await, ErrorCode::InvalidArgument);
+    }
+    assert!(ann.send_once(general.id, "long id", &"x".repeat(64)).await.is_ok());
+
+    let page = ann.history_after(general.id, first.id, Some(2)).await.expect("forward");
+    assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [after.id, bobs.id]);
+    assert!(page.has_more);
+    let rest = ann.history_after(general.id, bobs.id, Some(2)).await.expect("forward");
+    assert_eq!((rest.messages.len(), rest.has_more), (1, false));
+    let both = Request::History { channel_id: general.id, before: Some(first.id), after: Some(first.id), limit: None };
+    assert_code(ann.request(both).await, ErrorCode::InvalidArgument);
+}
+
+#[tokio::test]
+async fn unread_counts_follow_the_user_across_devices_and_restarts() {
+    let server = TestServer::start().await;
+    let ann_laptop = server.member("ann").await;
+    let mut ann_phone = server.connect().await;
+    ann_phone.login("ann", MEMBER_PASSWORD).await.expect("second device");
+    let bob = server.member("bob").await;
+    let general = bob.find_channel("general").await.expect("general");
+    let first = bob.send(general.id, "one").await.expect("sent");
+    let second = bob.send(general.id, "two @ann").await.expect("sent");
+    ann_laptop.send(general.id, "mine").await.expect("own messages are never unread");
+    assert!(iptincan::client::mentions(&second.body, "ann"));
+
+    let unread = |list: iptincan::proto::ChannelList| {
+        let index = list.channels.iter().position(|c| c.id == general.id).expect("listed");
+        assert_eq!(list.read_states.len(), list.channels.len());
+        (list.read_states[index].last_read_id, list.read_states[index].unread)
+    };
+    assert_eq!(unread(ann_laptop.channels().await.expect("list")), (None, 2));
+    let state = ann_laptop.mark_read(general.id, first.id).await.expect("marks");
+    assert_eq!((state.last_read_id, state.unread), (Some(first.id), 1));
+    let seen = next_matching(&mut ann_phone, |event| match event {
+        Event::ReadState(state) => Some(state),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, state, "the other device hears of it");
+    let back = ann_phone.mark_read(general.id, first.id).await.expect("no change");
+    assert_eq!(back, state);
+    assert_code(bob.mark_read(ChannelId(9999), first.id).await, ErrorCode::NotFound);
+
+    let (dir, config) = server.stop().await;
+    let server = TestServer::restart(dir, config).await;
+    let ann = server.connect().await;
+    ann.login("ann", MEMBER_PASSWORD).await.expect("logs in");
+    assert_eq!(unread(ann.channels().await.expect("list")), (Some(first.id), 1), "kept across a restart");
+}

@@ -3,7 +3,9 @@
 use super::exchange::{expect_channel, expect_message, expect_ok, unexpected};
 use super::{Client, ClientError};
 use crate::ids::{ChannelId, MessageId};
-use crate::proto::{Channel, ChannelKind, ChannelList, ErrorCode, HistoryPage, Message, Reply, Request, UserPresence};
+use crate::proto::{
+    Channel, ChannelKind, ChannelList, ErrorCode, HistoryPage, Message, ReadState, Reply, Request, UserPresence,
+};
 
 impl Client {
     /// Categories and channels.
@@ -42,7 +44,15 @@ impl Client {
 
     /// Sends a message; returns it as committed by the server.
     pub async fn send(&self, channel_id: ChannelId, body: &str) -> Result<Message, ClientError> {
-        expect_message(self.request(Request::SendMessage { channel_id, body: body.into() }).await?)
+        expect_message(self.request(Request::SendMessage { channel_id, body: body.into(), client_id: None }).await?)
+    }
+
+    /// Sends a message that is stored at most once however often it is sent again with the same
+    /// `client_id` (see [`crate::proto::MAX_CLIENT_ID_CHARS`] for its form): a repeat answers
+    /// the stored message. Use it to retry after a lost answer.
+    pub async fn send_once(&self, channel_id: ChannelId, body: &str, client_id: &str) -> Result<Message, ClientError> {
+        let request = Request::SendMessage { channel_id, body: body.into(), client_id: Some(client_id.into()) };
+        expect_message(self.request(request).await?)
     }
 
     /// Edits one's own message.
@@ -62,8 +72,24 @@ impl Client {
         before: Option<MessageId>,
         limit: Option<u32>,
     ) -> Result<HistoryPage, ClientError> {
-        match self.request(Request::History { channel_id, before, limit }).await? {
-            Reply::History(page) => Ok(page),
+        expect_history(self.request(Request::History { channel_id, before, after: None, limit }).await?)
+    }
+
+    /// A page of the messages after `after`, oldest first; `has_more` says newer ones remain.
+    pub async fn history_after(
+        &self,
+        channel_id: ChannelId,
+        after: MessageId,
+        limit: Option<u32>,
+    ) -> Result<HistoryPage, ClientError> {
+        expect_history(self.request(Request::History { channel_id, before: None, after: Some(after), limit }).await?)
+    }
+
+    /// Marks `channel_id` read up to `message_id`, on every device of this user; answers the
+    /// channel's read state (the marker never moves back).
+    pub async fn mark_read(&self, channel_id: ChannelId, message_id: MessageId) -> Result<ReadState, ClientError> {
+        match self.request(Request::MarkRead { channel_id, message_id }).await? {
+            Reply::ReadState(state) => Ok(state),
             other => Err(unexpected(other)),
         }
     }
@@ -71,5 +97,42 @@ impl Client {
     /// The direct conversation with `username`.
     pub async fn open_direct(&self, username: &str) -> Result<Channel, ClientError> {
         expect_channel(self.request(Request::OpenDirect { username: username.into() }).await?)
+    }
+}
+
+fn expect_history(reply: Reply) -> Result<HistoryPage, ClientError> {
+    match reply {
+        Reply::History(page) => Ok(page),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Whether `body` mentions `username` as `@username`: the name matched without regard to ASCII
+/// case, not preceded by a letter, digit, `_`, `-` or `.` before the `@`, and not followed by
+/// one (a `.` ending a sentence is allowed). The server does not mark mentions; each client
+/// decides with this rule, e.g. to notify its user.
+pub fn mentions(body: &str, username: &str) -> bool {
+    let is_name_char = |c: char| c.is_alphanumeric() || "_-.".contains(c);
+    body.match_indices('@').any(|(at, _)| {
+        let before_ok = body[..at].chars().next_back().is_none_or(|c| !is_name_char(c));
+        let name: String = body[at + 1..].chars().take_while(|c| is_name_char(*c)).collect();
+        before_ok && (name.eq_ignore_ascii_case(username) || name.trim_end_matches('.').eq_ignore_ascii_case(username))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn mentions_follow_the_documented_rule() {
+        for body in ["@ann", "hi @Ann!", "@ann: dinner", "(@ann)", "thanks @ann.", "thanks @ann...", "x @bob @ann"] {
+            assert!(mentions(body, "ann"), "{body}");
+        }
+        for body in ["ann", "@anna", "me@ann", "@ann_b", "@an", "@ ann", "@ann-x"] {
+            assert!(!mentions(body, "ann"), "{body}");
+        }
+        assert!(mentions("ask @j.r.", "j.r."), "a name ending in a dot");
+        assert!(mentions("@Zoë hi", "Zoë"));
     }
 }

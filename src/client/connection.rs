@@ -128,6 +128,12 @@ impl Client {
         self.events.recv().await
     }
 
+    /// Hands the event stream over, so another task can read events while the client is
+    /// shared (e.g. in an `Arc`) for requests; [`Client::next_event`] then answers `None`.
+    pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
+        std::mem::replace(&mut self.events, mpsc::channel(1).1)
+    }
+
     /// Events dropped because they were not read fast enough.
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events.load(Ordering::Relaxed)

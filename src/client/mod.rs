@@ -11,6 +11,7 @@
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
 //! answers), and the typed calls by area: `account`, `chat`, `admin`, `voice` and `vpn_requests`.
+//! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
 mod admin;
@@ -22,6 +23,7 @@ pub mod device_cookies;
 mod exchange;
 pub mod media;
 mod pinning;
+pub mod session;
 pub mod talk;
 mod target;
 mod voice;
@@ -29,6 +31,7 @@ pub mod vpn;
 mod vpn_requests;
 
 pub use admin::InviteSpec;
+pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
 pub use pinning::KnownHosts;

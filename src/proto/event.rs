@@ -1,6 +1,6 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
-use super::{Category, Channel, Message, User, UserPresence, VideoStream};
+use super::{Category, Channel, Message, ReadState, User, UserPresence, VideoStream};
 use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,8 @@ pub enum Event {
     },
     /// A user came online, went offline, or changed status.
     Presence(UserPresence),
+    /// The user's read marker in a channel moved (on another of the user's connections).
+    ReadState(ReadState),
     /// A user joined a voice channel; `session_id` is the `source` of their media.
     VoiceJoined {
         /// The channel.

@@ -28,14 +28,14 @@ pub use framing::{
     SUPPORTED_VERSIONS,
 };
 pub use model::{
-    Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, Role, User, UserPresence, VideoStream,
-    VoiceMember, VoiceSession, WrappedKeyFor,
+    Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, ReadState, Role, User, UserPresence,
+    VideoStream, VoiceMember, VoiceSession, WrappedKeyFor,
 };
 pub use reply::{
     AuthMethod, CreatedInvite, ErrorCode, InviteInfo, InviteState, Reply, ServerFrame, ServerInfo, SessionInfo,
     VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus, Welcome,
 };
-pub use request::{ClientFrame, Request, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS};
+pub use request::{ClientFrame, Request, MAX_CLIENT_ID_CHARS, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS};
 pub use session::{NotAllowed, Session, SessionState};
 
 #[cfg(test)]
@@ -46,8 +46,10 @@ mod tests {
 
     #[test]
     fn wire_shape_is_the_documented_one() {
-        let frame =
-            ClientFrame { id: 7, request: Request::SendMessage { channel_id: ChannelId(1), body: "hi".into() } };
+        let frame = ClientFrame {
+            id: 7,
+            request: Request::SendMessage { channel_id: ChannelId(1), body: "hi".into(), client_id: None },
+        };
         let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
         assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));
         let logout: ClientFrame = parse_payload(br#"{"id":2,"op":"logout"}"#).expect("unit op");

@@ -105,6 +105,20 @@ pub struct ChannelList {
     pub categories: Vec<Category>,
     /// Every channel the user can read.
     pub channels: Vec<Channel>,
+    /// The user's read state of each channel, in the order of `channels`.
+    #[serde(default)]
+    pub read_states: Vec<ReadState>,
+}
+
+/// How far a user has read in one channel; the same for all the user's devices.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReadState {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// The newest message the user has marked read; `null` before the first `mark_read`.
+    pub last_read_id: Option<MessageId>,
+    /// Messages after it by others (never one's own).
+    pub unread: u32,
 }
 
 /// A chat message.
@@ -124,6 +138,9 @@ pub struct Message {
     pub created_at: i64,
     /// Unix milliseconds of the last edit.
     pub edited_at: Option<i64>,
+    /// The id its author's client chose when sending it, if any (see `send_message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).
@@ -178,6 +195,8 @@ pub struct WrappedKeyFor {
 pub struct HistoryPage {
     /// The messages.
     pub messages: Vec<Message>,
-    /// Older messages exist; ask again with `before` = the first id here.
+    /// More exist beyond this page: paging back (`before`), older ones, so ask again with
+    /// `before` = the first id here; paging forward (`after`), newer ones, so ask again with
+    /// `after` = the last id here.
     pub has_more: bool,
 }

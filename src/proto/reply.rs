@@ -1,7 +1,9 @@
 //! Messages from the server: the frame envelope, successful answers and their own payloads
 //! (welcome, session, VPN, invites), and the machine-readable error codes.
 
-use super::{Category, Channel, ChannelList, Event, HistoryPage, Message, Role, User, UserPresence, VoiceSession};
+use super::{
+    Category, Channel, ChannelList, Event, HistoryPage, Message, ReadState, Role, User, UserPresence, VoiceSession,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every frame the server sends.
@@ -58,6 +60,8 @@ pub enum Reply {
     Message(Message),
     /// A page of history.
     History(HistoryPage),
+    /// Answer to `mark_read`.
+    ReadState(ReadState),
     /// Answer to `join_voice`.
     VoiceSession(VoiceSession),
     /// Answer to `create_invite`.

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// Largest page of history one request returns.
 pub const MAX_HISTORY_PAGE: u32 = 100;
+/// Longest client-chosen message id (`send_message`'s `client_id`), in characters; it is made
+/// of ASCII letters, digits, `-` and `_` (a UUID or 16 random bytes in base64url fit).
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// Every frame a client sends: a request with an id that the reply echoes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +87,12 @@ pub enum Request {
         channel_id: ChannelId,
         /// Text, at most [`MAX_MESSAGE_CHARS`] characters.
         body: String,
+        /// Chosen by the client to make a retry safe: 1 to [`MAX_CLIENT_ID_CHARS`] ASCII
+        /// letters, digits, `-` or `_`, unique per user. A repeat with an id this user has
+        /// already sent answers with the stored message and stores and broadcasts nothing; an
+        /// id already used in another channel is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
     /// Replace the body of one's own message.
     EditMessage {
@@ -103,8 +112,19 @@ pub enum Request {
         channel_id: ChannelId,
         /// Only messages with an id below this one; `null` for the newest page.
         before: Option<MessageId>,
+        /// Instead of `before`: only messages with an id above this one, the oldest first
+        /// (catching up after a gap).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<MessageId>,
         /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
         limit: Option<u32>,
+    },
+    /// Mark a channel read up to a message (the marker only moves forward).
+    MarkRead {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The newest message read.
+        message_id: MessageId,
     },
     /// Find or create the direct-message channel with another user.
     OpenDirect {
@@ -323,6 +343,7 @@ impl Request {
             Request::EditMessage { .. } => "edit_message",
             Request::DeleteMessage { .. } => "delete_message",
             Request::History { .. } => "history",
+            Request::MarkRead { .. } => "mark_read",
             Request::OpenDirect { .. } => "open_direct",
             Request::CreateCategory { .. } => "create_category",
             Request::RenameCategory { .. } => "rename_category",

@@ -5,12 +5,15 @@
 //! and queued to everyone who can read the channel (everyone online for public channels, the
 //! two members for a direct channel). Sending is throttled per user: bursts of 40, then 20
 //! messages a second.
+//!
+//! A message sent with a client-chosen id is stored once per (author, id): a retry after a lost
+//! answer gets the stored message back and nothing is broadcast again.
 
 use super::context::{Conn, Failure, Shared};
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::proto::{
     encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
-    UserPresence, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+    UserPresence, MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
 };
 use crate::ratelimit::RateLimiter;
 use std::time::{Duration, Instant};
@@ -55,6 +58,19 @@ fn check_body(body: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+fn check_client_id(client_id: &str) -> Result<(), Failure> {
+    let well_formed = (1..=MAX_CLIENT_ID_CHARS).contains(&client_id.len())
+        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("client_id is 1 to {MAX_CLIENT_ID_CHARS} ASCII letters, digits, '-' or '_'"),
+        ))
+    }
+}
+
 fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
     let mut limits = ctx.message_limits.lock().unwrap_or_else(|p| p.into_inner());
     limits.take(&user.id.to_string(), Instant::now()).map_err(|wait| {
@@ -66,7 +82,25 @@ fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
 pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let (categories, channels) = ctx.store.list_channels(user.id).await?;
-    Ok(Reply::Channels(ChannelList { categories, channels }))
+    let read_states = ctx.store.read_states(user.id, channels.iter().map(|channel| channel.id).collect()).await?;
+    Ok(Reply::Channels(ChannelList { categories, channels, read_states }))
+}
+
+/// `mark_read`: moves the caller's read marker forward; their other connections hear of it.
+pub(crate) async fn mark_read(
+    ctx: &Shared,
+    conn: &Conn,
+    channel_id: ChannelId,
+    message_id: MessageId,
+) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let channel = readable_channel(ctx, channel_id, &user).await?;
+    let (state, moved) = ctx.store.mark_read(user.id, channel.id, message_id).await?;
+    if moved {
+        let frame = encode_frame(&ServerFrame::Event { event: Event::ReadState(state.clone()) });
+        ctx.hub.send_to_user_except(user.id, conn.id, &frame);
+    }
+    Ok(Reply::ReadState(state))
 }
 
 /// `list_users`: every account with presence.
@@ -93,14 +127,33 @@ pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Re
     Ok(Reply::Ok)
 }
 
-/// `send_message`.
-pub async fn send_message(ctx: &Shared, conn: &Conn, channel_id: ChannelId, body: String) -> Result<Reply, Failure> {
+/// `send_message`: stores and broadcasts a message, or with a `client_id` this user already
+/// used, answers the stored message and broadcasts nothing.
+pub async fn send_message(
+    ctx: &Shared,
+    conn: &Conn,
+    channel_id: ChannelId,
+    body: String,
+    client_id: Option<String>,
+) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
+    if let Some(client_id) = &client_id {
+        check_client_id(client_id)?;
+    }
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
-    let message = ctx.store.insert_message(channel.id, user, body, crate::clock::now_ms()).await?;
-    publish(ctx, &channel, Event::MessageCreated(message.clone()));
+    let (message, created) =
+        ctx.store.insert_message(channel.id, user, body, client_id, crate::clock::now_ms()).await?;
+    if !created && message.channel_id != channel.id {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            "this client_id was used for a message in another channel",
+        ));
+    }
+    if created {
+        publish(ctx, &channel, Event::MessageCreated(message.clone()));
+    }
     Ok(Reply::Message(message))
 }
 
@@ -141,12 +194,31 @@ async fn own_message(
     Ok((channel, message))
 }
 
+/// Which way a `history` request pages.
+pub(crate) enum Paging {
+    /// Back from `before` (the newest page when `None`).
+    Back(Option<MessageId>),
+    /// Forward from just after this id.
+    Forward(MessageId),
+}
+
+impl Paging {
+    /// `before` and `after` of a request; at most one may be given.
+    pub(crate) fn new(before: Option<MessageId>, after: Option<MessageId>) -> Result<Paging, Failure> {
+        match (before, after) {
+            (before, None) => Ok(Paging::Back(before)),
+            (None, Some(after)) => Ok(Paging::Forward(after)),
+            (Some(_), Some(_)) => Err(Failure::new(ErrorCode::InvalidArgument, "give before or after, not both")),
+        }
+    }
+}
+
 /// `history`.
-pub async fn history(
+pub(crate) async fn history(
     ctx: &Shared,
     conn: &Conn,
     channel_id: ChannelId,
-    before: Option<MessageId>,
+    paging: Paging,
     limit: Option<u32>,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
@@ -155,14 +227,29 @@ pub async fn history(
         return Err(Failure::new(ErrorCode::InvalidArgument, format!("limit is 1 to {MAX_HISTORY_PAGE}")));
     }
     let channel = readable_channel(ctx, channel_id, &user).await?;
-    let mut page = ctx.store.history(channel.id, before, limit).await?;
-    fit_in_one_frame(&mut page);
+    let mut page = match paging {
+        Paging::Back(before) => ctx.store.history(channel.id, before, limit).await?,
+        Paging::Forward(after) => ctx.store.history_after(channel.id, after, limit).await?,
+    };
+    fit_in_one_frame(&mut page, &paging);
     Ok(Reply::History(page))
 }
 
-/// Drops the oldest messages of a page until its reply fits in one frame (100 long messages
-/// of 4-byte characters would not); `has_more` then tells the client to page on.
-fn fit_in_one_frame(page: &mut HistoryPage) {
+/// Drops messages from the far end of a page (the oldest paging back, the newest paging
+/// forward) until its reply fits in one frame (100 long messages of 4-byte characters would
+/// not); `has_more` then tells the client to page on.
+fn fit_in_one_frame(page: &mut HistoryPage, paging: &Paging) {
+    if let Paging::Forward(_) = paging {
+        page.messages.reverse();
+        trim_to_frame(page);
+        page.messages.reverse();
+    } else {
+        trim_to_frame(page);
+    }
+}
+
+/// Drops messages from the front of a page until it fits in one frame.
+fn trim_to_frame(page: &mut HistoryPage) {
     const ENVELOPE: usize = 1024;
     let encoded_len = |message: &Message| serde_json::to_vec(message).map_or(MAX_FRAME_LEN, |bytes| bytes.len() + 1);
     let mut size: usize = page.messages.iter().map(encoded_len).sum();

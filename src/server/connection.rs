@@ -219,10 +219,13 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
-        SendMessage { channel_id, body } => chat::send_message(ctx, conn, channel_id, body).await,
+        SendMessage { channel_id, body, client_id } => chat::send_message(ctx, conn, channel_id, body, client_id).await,
         EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
-        History { channel_id, before, limit } => chat::history(ctx, conn, channel_id, before, limit).await,
+        History { channel_id, before, after, limit } => {
+            chat::history(ctx, conn, channel_id, chat::Paging::new(before, after)?, limit).await
+        }
+        MarkRead { channel_id, message_id } => chat::mark_read(ctx, conn, channel_id, message_id).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
         CreateCategory { name } => admin::create_category(ctx, conn, name).await,
         RenameCategory { category_id, name } => admin::rename_category(ctx, conn, category_id, name).await,

@@ -206,6 +206,16 @@ impl Hub {
         }
     }
 
+    /// Queues `frame` to every connection of `user_id` but `except`.
+    pub(crate) fn send_to_user_except(&self, user_id: UserId, except: u64, frame: &Bytes) {
+        let inner = self.lock();
+        for connection in inner.by_user.get(&user_id).into_iter().flatten().filter(|c| **c != except) {
+            if let Some(member) = inner.connections.get(connection) {
+                deliver(member, frame);
+            }
+        }
+    }
+
     /// Queues `frame` to every connection of the given users.
     pub(crate) fn send_to_users(&self, user_ids: &[UserId], frame: &Bytes) {
         let inner = self.lock();

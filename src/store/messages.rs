@@ -6,20 +6,34 @@ use crate::proto::{HistoryPage, Message, User};
 use rusqlite::{params, Connection, OptionalExtension};
 
 impl Store {
-    /// Stores a message; resolves once it is durable.
+    /// Stores a message; resolves once it is durable. With a `client_id` the author already
+    /// used, stores nothing and answers the stored message instead, with `false`.
     pub(crate) async fn insert_message(
         &self,
         channel_id: ChannelId,
         author: User,
         body: String,
+        client_id: Option<String>,
         now: i64,
-    ) -> Result<Message, StoreError> {
+    ) -> Result<(Message, bool), StoreError> {
         self.write(move |conn| {
+            if let Some(client_id) = &client_id {
+                let stored = conn
+                    .query_row(
+                        &format!("{MESSAGE_SELECT} WHERE m.author_id = ?1 AND m.client_id = ?2"),
+                        params![author.id, client_id],
+                        message_row,
+                    )
+                    .optional()?;
+                if let Some(stored) = stored {
+                    return Ok((stored, false));
+                }
+            }
             conn.prepare_cached(
-                "INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO messages (channel_id, author_id, body, created_at, client_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![channel_id, author.id, body, now])?;
-            Ok(Message {
+            .execute(params![channel_id, author.id, body, now, client_id])?;
+            let message = Message {
                 id: MessageId(conn.last_insert_rowid()),
                 channel_id,
                 author_id: author.id,
@@ -27,7 +41,9 @@ impl Store {
                 body,
                 created_at: now,
                 edited_at: None,
-            })
+                client_id,
+            };
+            Ok((message, true))
         })
         .await
     }
@@ -61,6 +77,27 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` messages of a channel with ids above `after`, oldest first: the first
+    /// page of what came after it.
+    pub async fn history_after(
+        &self,
+        channel_id: ChannelId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"
+            ))?;
+            let mut messages =
+                stmt.query_map(params![channel_id, after, limit + 1], message_row)?.collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            Ok(HistoryPage { messages, has_more })
+        })
+        .await
+    }
+
     /// Up to `limit` messages of a channel with ids below `before`, oldest first.
     pub async fn history(
         &self,
@@ -83,8 +120,8 @@ impl Store {
         .await
     }
 }
-const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at
-     FROM messages m JOIN users u ON u.id = m.author_id";
+const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at,
+     m.client_id FROM messages m JOIN users u ON u.id = m.author_id";
 
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -95,9 +132,56 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         body: row.get(4)?,
         created_at: row.get(5)?,
         edited_at: row.get(6)?,
+        client_id: row.get(7)?,
     })
 }
 
 fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {
     Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ids::ChannelId;
+    use crate::proto::Role;
+    use crate::store::tests::open;
+
+    #[tokio::test]
+    async fn client_ids_store_a_message_once_per_author() {
+        let (_dir, store) = open().await;
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let bob = store.create_user("bob".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let send = |user, id: Option<&str>, body: &str| {
+            store.insert_message(ChannelId(1), user, body.into(), id.map(str::to_string), 5)
+        };
+        let (first, created) = send(ann.clone(), Some("abc"), "hello").await.expect("stores");
+        assert!(created);
+        assert_eq!(first.client_id.as_deref(), Some("abc"));
+        let (again, created) = send(ann.clone(), Some("abc"), "hello").await.expect("answers");
+        assert_eq!((again, created), (first.clone(), false), "a repeat answers the stored message");
+        let (bobs, created) = send(bob.clone(), Some("abc"), "hello").await.expect("stores");
+        assert!(created && bobs.id != first.id, "ids are per author");
+        for _ in 0..2 {
+            assert!(send(ann.clone(), None, "no id").await.expect("stores").1, "no id: stored every time");
+        }
+        assert_eq!(store.history(ChannelId(1), None, 10).await.expect("ok").messages.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn history_after_pages_forward() {
+        let (_dir, store) = open().await;
+        let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            ids.push(store.insert_message(ChannelId(1), ann.clone(), format!("m{i}"), None, i).await.expect("ok").0.id);
+        }
+        let page = store.history_after(ChannelId(1), ids[1], 3).await.expect("ok");
+        assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[2..5]);
+        assert!(page.has_more);
+        let last = store.history_after(ChannelId(1), ids[4], 3).await.expect("ok");
+        assert_eq!(last.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[5..]);
+        assert!(!last.has_more);
+        assert!(store.history_after(ChannelId(1), ids[6], 3).await.expect("ok").messages.is_empty());
+        assert!(store.history_after(ChannelId(2), ids[0], 3).await.expect("ok").messages.is_empty(), "per channel");
+    }
 }

@@ -10,13 +10,15 @@
 //!
 //! This file owns the `Store` handle, its writer thread and read pool, and the error type; the
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
-//! `channels` (categories, channels, direct channels), `messages`, `vpn` (the VPN's key, cap and
+//! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
+//! unread counts), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
 mod invites;
 mod messages;
+mod reads;
 mod schema;
 mod snapshot;
 mod users;
@@ -329,7 +331,7 @@ mod tests {
                     // A duplicate user in the same batch must fail alone.
                     store.create_user("ann".into(), "h".into(), Role::Member, 1).await.map(|_| ())
                 } else {
-                    store.insert_message(ChannelId(1), user, format!("m{i}"), i).await.map(|_| ())
+                    store.insert_message(ChannelId(1), user, format!("m{i}"), None, i).await.map(|_| ())
                 }
             }));
         }

@@ -78,6 +78,16 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         UNIQUE (user_id, name)
     );",
+    // 4: exactly-once sending: the id a client chose for a message, unique per author.
+    "ALTER TABLE messages ADD COLUMN client_id TEXT;
+    CREATE UNIQUE INDEX messages_by_client_id ON messages(author_id, client_id) WHERE client_id IS NOT NULL;",
+    // 5: read markers: the newest message each user has read in each channel.
+    "CREATE TABLE read_markers (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+        last_read_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -98,8 +108,40 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::{configure, MIGRATIONS};
+    use crate::ids::ChannelId;
     use crate::proto::Role;
     use crate::store::tests::open;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn a_database_from_before_client_ids_keeps_its_messages_and_gains_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).expect("opens");
+            configure(&conn).expect("configures");
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO users (id, username, password_hash, role, created_at) VALUES (7, 'ann', 'h', 'member', 1);
+                 INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (1, 7, 'from before', 2);",
+            )
+            .expect("old rows");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let old = store.history(ChannelId(1), None, 10).await.expect("history");
+        assert_eq!(old.messages.len(), 1);
+        assert_eq!((old.messages[0].body.as_str(), old.messages[0].client_id.as_deref()), ("from before", None));
+        let ann = store.user_by_name("ann".into()).await.expect("ok").expect("ann").user;
+        let send = |id: &str| store.insert_message(ChannelId(1), ann.clone(), "hi".into(), Some(id.into()), 3);
+        let (first, created) = send("c1").await.expect("stores");
+        assert!(created);
+        assert_eq!(send("c1").await.expect("answers"), (first, false));
+        assert_eq!(store.history(ChannelId(1), None, 10).await.expect("history").messages.len(), 2);
+    }
 
     #[tokio::test]
     async fn first_open_has_general_and_one_admin() {

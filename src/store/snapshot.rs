@@ -82,7 +82,7 @@ mod tests {
         let ann = store.create_user("ann".into(), "h".into(), Role::Member, 1).await.expect("ok");
         let body = "x".repeat(3000);
         for i in 0..2000 {
-            store.insert_message(ChannelId(1), ann.clone(), body.clone(), i).await.expect("ok");
+            store.insert_message(ChannelId(1), ann.clone(), body.clone(), None, i).await.expect("ok");
         }
         let copy = dir.path().join("copy.db");
         let writer = Connection::open(store.path()).expect("opens");
