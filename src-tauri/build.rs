@@ -38,6 +38,7 @@ const COMMANDS: &[&str] = &[
     "chat_users",
     "chat_history",
     "chat_send",
+    "chat_mark_read",
     "chat_edit",
     "chat_delete",
     "chat_set_status",

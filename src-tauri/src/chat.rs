@@ -413,13 +413,25 @@ pub async fn chat_history(
     channel_id: ChannelId,
     before: Option<MessageId>,
 ) -> Result<Reply, FamilyError> {
-    family.ask(Request::History { channel_id, before, limit: Some(50) }).await
+    family.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await
 }
 
-/// Sends a message.
+/// Sends a message with an id of the app's choosing, so that sending it again after a lost
+/// answer stores it once (the session resends it after reconnecting).
 #[tauri::command]
 pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
-    family.ask(Request::SendMessage { channel_id, body }).await
+    let client_id: String = iptincan::random::random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
+    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id) }).await
+}
+
+/// Marks a conversation read up to `message_id` (on every device of this user).
+#[tauri::command]
+pub async fn chat_mark_read(
+    family: State<'_, Family>,
+    channel_id: ChannelId,
+    message_id: MessageId,
+) -> Result<Reply, FamilyError> {
+    family.ask(Request::MarkRead { channel_id, message_id }).await
 }
 
 /// Edits one's own message.

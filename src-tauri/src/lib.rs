@@ -131,6 +131,7 @@ pub fn run() {
             chat::chat_users,
             chat::chat_history,
             chat::chat_send,
+            chat::chat_mark_read,
             chat::chat_edit,
             chat::chat_delete,
             chat::chat_set_status,

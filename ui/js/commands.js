@@ -44,6 +44,7 @@ export const Cmd = Object.freeze({
   users: 'chat_users',
   history: 'chat_history',
   send: 'chat_send',
+  markRead: 'chat_mark_read',
   edit: 'chat_edit',
   remove: 'chat_delete',
   setStatus: 'chat_set_status',

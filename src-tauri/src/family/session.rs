@@ -4,9 +4,9 @@
 //! [`MAX_BACKOFF`], a visible "reconnecting" state, then `resume` with the session token).
 //!
 //! Requests made while it is reconnecting wait, in order, and go out once it is back: a
-//! message typed meanwhile is sent then, once. (A request whose connection dropped after it
-//! was sent fails with "connection closed"; exactly-once resending of those needs the server's
-//! client-chosen message ids.)
+//! message typed meanwhile is sent then, once. A message whose connection dropped before its
+//! answer came is sent again after reconnecting with the same client-chosen id, so the server
+//! stores it once either way.
 //!
 //! A voice call ([`Talk`], the engine's live voice) runs on the same task, as it needs the
 //! connection's events (key exchange) and requests; it ends when the connection drops.
@@ -162,8 +162,9 @@ async fn run(
     mut queue: mpsc::Receiver<Job>,
     sink: Arc<dyn Sink>,
 ) {
+    let mut replay = Vec::new();
     loop {
-        serve(&mut client, &mut queue, sink.as_ref()).await;
+        replay = serve(&mut client, &mut queue, sink.as_ref(), replay).await;
         if queue.is_closed() {
             return;
         }
@@ -182,15 +183,34 @@ async fn run(
     }
 }
 
-/// Serves until the connection closes (or the app drops the session); a call in progress
-/// ends with it.
-async fn serve(client: &mut Client, queue: &mut mpsc::Receiver<Job>, sink: &dyn Sink) {
+/// What became of a job.
+enum Done {
+    /// Answered (or failed for good); carry on.
+    Served,
+    /// The connection is closed; the job, if it is to be sent again after reconnecting.
+    Closed(Option<Job>),
+}
+
+/// Serves until the connection closes (or the app drops the session): first `replay` (messages
+/// whose answer a dropped connection lost), then new jobs. Returns what to send again after
+/// reconnecting. A call in progress ends with the connection.
+async fn serve(client: &mut Client, queue: &mut mpsc::Receiver<Job>, sink: &dyn Sink, replay: Vec<Job>) -> Vec<Job> {
     let mut talk: Option<Talk> = None;
+    let mut again = Vec::new();
+    let mut replay = replay.into_iter();
+    while let Some(job) = replay.next() {
+        if let Done::Closed(job) = work(client, &mut talk, job).await {
+            again.extend(job);
+            again.extend(replay);
+            return again;
+        }
+    }
     loop {
         tokio::select! {
             job = queue.recv() => {
-                let Some(job) = job else { return };
-                if !work(client, &mut talk, job).await {
+                let Some(job) = job else { return again };
+                if let Done::Closed(job) = work(client, &mut talk, job).await {
+                    again.extend(job);
                     break;
                 }
             }
@@ -217,16 +237,27 @@ async fn serve(client: &mut Client, queue: &mut mpsc::Receiver<Job>, sink: &dyn 
     if talk.is_some() {
         sink.call_ended("the connection to the server was lost");
     }
+    again
 }
 
-/// Does one job; false when the connection turned out to be closed.
-async fn work(client: &Client, talk: &mut Option<Talk>, job: Job) -> bool {
+/// Does one job.
+async fn work(client: &Client, talk: &mut Option<Talk>, job: Job) -> Done {
     match job {
         Job::Ask(request, answer) => {
+            // A message with a client id is safe to send again: the server stores it once.
+            let retry = matches!(&request, Request::SendMessage { client_id: Some(_), .. }).then(|| request.clone());
             let result = client.request(request).await;
-            let closed = matches!(result, Err(ClientError::Closed(_)));
-            let _ = answer.send(result);
-            !closed
+            if !matches!(result, Err(ClientError::Closed(_))) {
+                let _ = answer.send(result);
+                return Done::Served;
+            }
+            match retry {
+                Some(request) => Done::Closed(Some(Job::Ask(request, answer))),
+                None => {
+                    let _ = answer.send(result);
+                    Done::Closed(None)
+                }
+            }
         }
         Job::Join(channel_id, options, answer) => {
             // One call at a time: leaving the old one first.
@@ -242,12 +273,12 @@ async fn work(client: &Client, talk: &mut Option<Talk>, job: Job) -> bool {
                 Ok(joined)
             });
             let _ = answer.send(joined);
-            true
+            Done::Served
         }
         Job::Leave(answer) => {
             let result = if talk.take().is_some() { client.leave_voice().await } else { Ok(()) };
             let _ = answer.send(result);
-            true
+            Done::Served
         }
     }
 }

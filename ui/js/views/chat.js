@@ -168,6 +168,14 @@ async function loadNewest(channelId) {
   t.loaded = true;
   upsert(...reply.data.messages);
   if (channelId === chat.current) drawMessages();
+  markRead(channelId);
+}
+
+// Tells the server the conversation on screen is read up to its newest message.
+function markRead(channelId) {
+  const list = thread(channelId).list;
+  if (!list.length || channelId !== chat.current || document.hidden) return;
+  call(Cmd.markRead, { channelId, messageId: list[list.length - 1].id }).catch(() => {});
 }
 
 async function loadOlder() {
@@ -216,6 +224,7 @@ function onChatEvent(event) {
   const { kind, data } = event;
   if (kind === 'message_created') {
     upsert(data);
+    markRead(data.channel_id);
     if (data.channel_id !== chat.current || document.hidden) {
       if (data.author !== chat.me.username) chat.unread.set(data.channel_id, (chat.unread.get(data.channel_id) || 0) + 1);
       drawConversations();
@@ -234,6 +243,11 @@ function onChatEvent(event) {
     drawConversations();
   } else if (kind === 'voice_joined' || kind === 'voice_left') {
     voicePresence(kind, data);
+  } else if (kind === 'read_state') {
+    // Read on another of this user's devices.
+    if (data.unread) chat.unread.set(data.channel_id, data.unread);
+    else chat.unread.delete(data.channel_id);
+    drawConversations();
   } else if (kind === 'presence') {
     chat.people.set(data.username, data);
     drawPeople();
@@ -265,6 +279,11 @@ async function loadChannels() {
   if (!reply) return;
   chat.categories = reply.data.categories.sort((a, b) => a.position - b.position);
   chat.channels = new Map(reply.data.channels.map((c) => [c.id, c]));
+  // Unread counts as the server keeps them (the same on every device of this user).
+  for (const read of reply.data.read_states || []) {
+    if (read.channel_id === chat.current || !read.unread) chat.unread.delete(read.channel_id);
+    else chat.unread.set(read.channel_id, read.unread);
+  }
   drawConversations();
 }
 
