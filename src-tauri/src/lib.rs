@@ -11,9 +11,12 @@
 //! This crate holds no server logic: every action is one call on
 //! `iptincan::appliance::Appliance`.
 
+pub mod chat;
 pub mod commands;
 pub mod error;
+pub mod family;
 pub mod tray;
+pub mod voice;
 
 use commands::Engine;
 use iptincan::appliance::Appliance;
@@ -36,25 +39,44 @@ struct Quitting(AtomicBool);
 pub fn run() {
     let app = tauri::Builder::default()
         // First, so that a second instance hands over before it builds anything.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| tray::show_dashboard(app)))
+        // A clicked `itc://` link while the app runs arrives here as the second instance's argument.
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            tray::show_dashboard(app);
+            if let (Some(link), Some(family)) = (family::invite::link_in_args(args), app.try_state::<chat::Family>()) {
+                family.link_opened(app, link);
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![AUTOSTART_ARG]),
         ))
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(Quitting::default())
+        .manage(voice::Voice::default())
         .setup(|app| {
             let engine = open_engine(app.handle())?;
             init_logging(&engine);
             tracing::info!(data_dir = %engine.data_dir().root().display(), "IPTinCan tray app starting");
             app.manage(engine.clone());
+            let family =
+                chat::Family::open(app.path().app_data_dir()?, family::invite::link_in_args(std::env::args()))?;
+            // A server set up before the app asked "host or join" is a host's.
+            if family.mode().is_none() && !engine.needs_setup() {
+                family.set_mode(family::profile::Mode::Host)?;
+            }
+            let hosting = family.mode() == Some(family::profile::Mode::Host);
+            app.manage(family);
+            register_link_scheme(app.handle());
             tray::build(app.handle())?;
             tray::watch(app.handle(), engine.clone());
             let in_tray = std::env::args().any(|arg| arg == AUTOSTART_ARG);
             if engine.needs_setup() || !in_tray {
                 tray::show_dashboard(app.handle());
             }
-            if !engine.needs_setup() {
+            // A family member's app runs no server.
+            if hosting && !engine.needs_setup() {
                 let handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move {
                     if let Err(err) = engine.start().await {
@@ -96,6 +118,38 @@ pub fn run() {
             commands::autostart_enabled,
             commands::set_autostart,
             commands::install_update,
+            chat::app_state,
+            chat::choose_mode,
+            chat::read_invite,
+            chat::read_invite_picture,
+            chat::join,
+            chat::sign_in_here,
+            chat::resume,
+            chat::sign_in,
+            chat::sign_out,
+            chat::chat_channels,
+            chat::chat_users,
+            chat::chat_history,
+            chat::chat_send,
+            chat::chat_mark_read,
+            chat::chat_edit,
+            chat::chat_delete,
+            chat::chat_set_status,
+            chat::chat_open_direct,
+            chat::chat_viewing,
+            chat::chat_create_invite,
+            chat::chat_create_channel,
+            chat::chat_set_role,
+            voice::voice_devices,
+            voice::voice_join,
+            voice::voice_leave,
+            voice::voice_set_muted,
+            voice::voice_set_deafened,
+            voice::voice_set_volume,
+            voice::voice_set_processing,
+            voice::voice_set_pressed,
+            voice::voice_set_microphone,
+            voice::voice_set_speaker,
         ])
         .build(tauri::generate_context!());
     let app = match app {
@@ -133,6 +187,19 @@ pub fn quit(app: &AppHandle) {
 pub fn quit_for_restart(app: &AppHandle) {
     app.state::<Quitting>().0.store(true, Ordering::SeqCst);
     app.request_restart();
+}
+
+/// Registers the `itc` scheme for this user where nothing has (a portable or development copy
+/// on Linux or Windows); the .deb's desktop file and the Windows installer register it for
+/// installed copies. Not being able to is no error: the link's text can still be pasted.
+fn register_link_scheme(app: &AppHandle) {
+    use tauri_plugin_deep_link::DeepLinkExt as _;
+    if !cfg!(any(target_os = "linux", windows)) || app.deep_link().is_registered("itc").unwrap_or(false) {
+        return;
+    }
+    if let Err(err) = app.deep_link().register_all() {
+        tracing::info!("itc:// links are not registered for this user ({err}); pasting an invite still works");
+    }
 }
 
 /// Opens the engine on the per-user data directory.

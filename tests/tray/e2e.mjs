@@ -2,9 +2,9 @@
 // (tauri-driver in front of WebKitWebDriver) and its tray menu over D-Bus
 // (com.canonical.dbusmenu, as a StatusNotifierItem host sees it).
 //
-// Story: first run shows the setup form; the parent names the server and picks a password;
-// the dashboard shows the server running with a connection code; "Create invite" shows an
-// invite QR picture and its text; the tray menu lists its items, "Invite someone…" from the
+// Story: first run asks whether this PC hosts or joins; hosting shows the setup form; the
+// parent names the server and picks a password; the dashboard shows the server running with a
+// connection code; "Create invite" shows an invite QR picture and its text; the tray menu lists its items, "Invite someone…" from the
 // tray shows a new invite on the dashboard; ticking VPN turns it on, "Add a device" shows a
 // WireGuard config whose on-screen QR decodes to its text, the device is listed and "Cut
 // access" removes it; an update in the release feed (served here on loopback) shows on the
@@ -251,7 +251,10 @@ async function main() {
   const session = await Session.start();
   let menu;
   try {
-    await step('first run shows the setup form', async () => {
+    await step('first run asks host or join; hosting shows the setup form', async () => {
+      await session.until('the first question', "return !document.getElementById('welcome').hidden;");
+      await session.screenshot('welcome.png');
+      await session.click('#choose-host');
       await session.until('the setup form', "return !document.getElementById('setup').hidden;");
     });
 

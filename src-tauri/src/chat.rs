@@ -1,0 +1,507 @@
+//! The commands of the family side: the first start's question, joining by invite (link,
+//! text or QR picture), signing in (the host to its own server), and the chat itself. Each
+//! chat command is one protocol request through the signed-in [`Session`]; it returns the
+//! server's answer (`{ kind, data }`) for the page to draw. Server events and the connection's
+//! state reach the page as the [`CHAT_EVENT`] and [`LINK_EVENT`] events; direct messages and
+//! @mentions also raise a desktop notification.
+
+use crate::commands::Engine;
+use crate::family::invite::invite_text;
+use crate::family::profile::{Mode, Profile, Server};
+use crate::family::session::{Joined, Link, Session, SignIn, Sink};
+use crate::family::{qr, secrets, FamilyError};
+use crate::voice::{self, Voice, VoiceNews};
+use iptincan::client::talk::TalkOptions;
+use iptincan::client::Target;
+use iptincan::code::ConnectionCode;
+use iptincan::proto::{ChannelId, ChannelKind, Event, MessageId, Reply, Request, Role, SessionInfo};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_notification::NotificationExt as _;
+use tokio::sync::RwLock;
+
+/// The page's event for a server event (`{ kind, data }` as in the protocol).
+pub const CHAT_EVENT: &str = "chat-event";
+/// The page's event for the connection's state ([`Link`]).
+pub const LINK_EVENT: &str = "chat-link";
+/// The page's event for an `itc://` link the OS handed to the running app.
+pub const JOIN_LINK_EVENT: &str = "join-link";
+/// The host's own account, made by first-run setup.
+const HOST_USERNAME: &str = "chatter";
+
+/// The family side's state, managed by Tauri.
+pub struct Family {
+    dir: PathBuf,
+    profile: Mutex<Profile>,
+    session: RwLock<Option<Session>>,
+    watch: Arc<Watch>,
+    link: Mutex<Option<String>>,
+}
+
+/// What the notifications need to know: who I am, which channels are direct, what is on screen.
+#[derive(Default)]
+struct Watch {
+    me: Mutex<String>,
+    direct: Mutex<HashSet<ChannelId>>,
+    viewing: Mutex<Option<ChannelId>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Family {
+    /// The family side over the app's data directory; `link` is an `itc://` link the app was
+    /// started with.
+    pub fn open(dir: PathBuf, link: Option<String>) -> Result<Family, FamilyError> {
+        let profile = Profile::load(&dir)?;
+        Ok(Family {
+            dir,
+            profile: Mutex::new(profile),
+            session: RwLock::new(None),
+            watch: Arc::default(),
+            link: Mutex::new(link),
+        })
+    }
+
+    /// The mode the first start chose, if any.
+    pub fn mode(&self) -> Option<Mode> {
+        lock(&self.profile).mode
+    }
+
+    /// Records the mode (an existing server set up before this version counts as "host").
+    pub fn set_mode(&self, mode: Mode) -> Result<(), FamilyError> {
+        let mut profile = lock(&self.profile);
+        profile.mode = Some(mode);
+        profile.save(&self.dir)
+    }
+
+    /// An `itc://` link handed over by the OS while the app runs: kept for the page and
+    /// announced to it.
+    pub fn link_opened(&self, app: &AppHandle, link: String) {
+        *lock(&self.link) = Some(link.clone());
+        if let Err(err) = app.emit_to("main", JOIN_LINK_EVENT, link) {
+            tracing::warn!("the window could not be told about the invite link: {err}");
+        }
+    }
+
+    async fn open_session(
+        &self,
+        app: &AppHandle,
+        target: Target,
+        code: String,
+        how: SignIn,
+    ) -> Result<Signed, FamilyError> {
+        let key = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::new(AppSink { app: app.clone(), watch: self.watch.clone(), key: key.clone() });
+        let session = Session::open(target, how, sink).await?;
+        let server =
+            Server { name: session.welcome.server.name.clone(), code, username: session.info.user.username.clone() };
+        *lock(&key) = server.key();
+        secrets::store(&server.key(), &session.info.token)?;
+        let dropped = {
+            let mut profile = lock(&self.profile);
+            let dropped = profile.remember(server.clone());
+            profile.save(&self.dir)?;
+            dropped
+        };
+        for old in dropped {
+            secrets::forget(&old.key())?;
+        }
+        *lock(&self.watch.me) = server.username.clone();
+        // A call on the previous session ended with it.
+        if let Some(voice) = app.try_state::<Voice>() {
+            voice.clear();
+        }
+        let signed = Signed::new(&server, &session.info);
+        *self.session.write().await = Some(session);
+        tracing::info!(server = %server.name, "signed in to a family server");
+        Ok(signed)
+    }
+
+    async fn ask(&self, request: Request) -> Result<Reply, FamilyError> {
+        let session = self.session.read().await;
+        let session = session.as_ref().ok_or(FamilyError::SignedOut)?;
+        session.ask(request).await
+    }
+
+    /// Joins a voice call on the signed-in server.
+    pub async fn join_call(&self, channel_id: ChannelId, options: TalkOptions) -> Result<Joined, FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.join_call(channel_id, options).await
+    }
+
+    /// Leaves the voice call.
+    pub async fn leave_call(&self) -> Result<(), FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.leave_call().await
+    }
+}
+
+/// The page's view of the session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signed {
+    server_name: String,
+    username: String,
+    admin: bool,
+    must_change_password: bool,
+}
+
+impl Signed {
+    fn new(server: &Server, info: &SessionInfo) -> Signed {
+        Signed {
+            server_name: server.name.clone(),
+            username: info.user.username.clone(),
+            admin: info.user.role == Role::Admin,
+            must_change_password: info.must_change_password,
+        }
+    }
+}
+
+/// Passes the session's news to the window, keeps the new token, and notifies.
+struct AppSink {
+    app: AppHandle,
+    watch: Arc<Watch>,
+    /// The credential store's key for this session's server and user.
+    key: Arc<Mutex<String>>,
+}
+
+impl Sink for AppSink {
+    fn link(&self, link: &Link) {
+        if let Err(err) = self.app.emit_to("main", LINK_EVENT, link) {
+            tracing::warn!("the window could not be told the connection's state: {err}");
+        }
+    }
+
+    fn event(&self, event: &Event) {
+        match event {
+            Event::ChannelCreated(channel) if channel.kind == ChannelKind::Direct => {
+                lock(&self.watch.direct).insert(channel.id);
+            }
+            Event::MessageCreated(message) => self.maybe_notify(message),
+            _ => {}
+        }
+        if let Err(err) = self.app.emit_to("main", CHAT_EVENT, event) {
+            tracing::warn!("the window could not be told a server event: {err}");
+        }
+    }
+
+    fn call_ended(&self, reason: &str) {
+        if let Some(voice) = self.app.try_state::<Voice>() {
+            voice.clear();
+        }
+        voice::tell(&self.app, &VoiceNews::Ended { reason: reason.to_string() });
+    }
+
+    fn resumed(&self, session: &SessionInfo) {
+        if let Err(err) = secrets::store(&lock(&self.key), &session.token) {
+            tracing::warn!("the new session could not be kept: {err}");
+        }
+    }
+}
+
+impl AppSink {
+    /// A desktop notification for a direct message or an @mention from someone else, unless
+    /// its conversation is on screen right now.
+    fn maybe_notify(&self, message: &iptincan::proto::Message) {
+        let me = lock(&self.watch.me).clone();
+        if message.author == me {
+            return;
+        }
+        let direct = lock(&self.watch.direct).contains(&message.channel_id);
+        if !direct && !mentions(&message.body, &me) {
+            return;
+        }
+        let focused = self.app.get_webview_window("main").and_then(|w| w.is_focused().ok()).unwrap_or(false);
+        if focused && *lock(&self.watch.viewing) == Some(message.channel_id) {
+            return;
+        }
+        let title = if direct {
+            format!("{} wrote to you", message.author)
+        } else {
+            format!("{} mentioned you", message.author)
+        };
+        let body: String = message.body.chars().take(200).collect();
+        if let Err(err) = self.app.notification().builder().title(title).body(body).show() {
+            tracing::warn!("the notification could not be shown: {err}");
+        }
+    }
+}
+
+/// Whether `body` mentions `@name` (as a whole word, any case).
+fn mentions(body: &str, name: &str) -> bool {
+    let wanted = format!("@{}", name.to_lowercase());
+    let body = body.to_lowercase();
+    body.match_indices(&wanted).any(|(at, _)| {
+        let next = body[at + wanted.len()..].chars().next();
+        !next.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
+    })
+}
+
+/// What the page needs at start.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppState {
+    mode: Option<Mode>,
+    servers: Vec<Server>,
+    /// An `itc://` link the app was opened with, not yet used.
+    link: Option<String>,
+}
+
+/// The app's mode, remembered servers, and an invite link waiting to be used.
+#[tauri::command]
+pub fn app_state(family: State<'_, Family>) -> AppState {
+    let profile = lock(&family.profile).clone();
+    AppState { mode: profile.mode, servers: profile.servers, link: lock(&family.link).take() }
+}
+
+/// The first start's answer: `host` or `member`; returns it.
+#[tauri::command]
+pub fn choose_mode(family: State<'_, Family>, mode: String) -> Result<Mode, FamilyError> {
+    let mode = match mode.as_str() {
+        "host" => Mode::Host,
+        "member" => Mode::Member,
+        _ => return Err(FamilyError::Unexpected),
+    };
+    family.set_mode(mode)?;
+    Ok(mode)
+}
+
+/// A checked invite: its text and the server's name.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteSummary {
+    text: String,
+    server_name: String,
+}
+
+fn summary(text: &str) -> Result<InviteSummary, FamilyError> {
+    let (text, invite) = invite_text(text)?;
+    Ok(InviteSummary { text, server_name: invite.code.name })
+}
+
+/// Checks a pasted or clicked invite (text or link).
+#[tauri::command]
+pub fn read_invite(text: String) -> Result<InviteSummary, FamilyError> {
+    summary(&text)
+}
+
+/// Reads an invite from a picture of its QR code (the file's bytes).
+#[tauri::command]
+pub fn read_invite_picture(bytes: Vec<u8>) -> Result<InviteSummary, FamilyError> {
+    summary(&qr::read(&bytes)?)
+}
+
+/// Joins with an invite: creates the account and signs in; the app is a member from now on
+/// (unless it hosts a server itself).
+#[tauri::command]
+pub async fn join(
+    app: AppHandle,
+    family: State<'_, Family>,
+    invite: String,
+    username: String,
+    password: String,
+) -> Result<Signed, FamilyError> {
+    let (text, parsed) = invite_text(&invite)?;
+    let code = parsed.code.encode().map_err(|_| FamilyError::NotAnInvite)?;
+    let signed = family
+        .open_session(&app, Target::Code(parsed.code), code, SignIn::Invite { invite: text, username, password })
+        .await?;
+    if family.mode().is_none() {
+        family.set_mode(Mode::Member)?;
+    }
+    Ok(signed)
+}
+
+/// The host signs in to the chat of the server on this PC (as `chatter`, with the password
+/// chosen at setup), over loopback.
+#[tauri::command]
+pub async fn sign_in_here(
+    app: AppHandle,
+    family: State<'_, Family>,
+    engine: State<'_, Engine>,
+    password: String,
+) -> Result<Signed, FamilyError> {
+    let (code, target) = own_server(&engine)?;
+    family.open_session(&app, target, code, SignIn::Password { username: HOST_USERNAME.into(), password }).await
+}
+
+/// The server on this PC as a loopback connection code (the public one may name the router).
+fn own_server(engine: &Engine) -> Result<(String, Target), FamilyError> {
+    let public = engine.connection_code().ok_or(FamilyError::NotRunning)?;
+    let mut code = ConnectionCode::decode(&public).map_err(|_| FamilyError::Unexpected)?;
+    code.host = "127.0.0.1".into();
+    let text = code.encode().map_err(|_| FamilyError::Unexpected)?;
+    Ok((text, Target::Code(code)))
+}
+
+/// Signs in again to remembered server `index` with its kept session; `None` when there is no
+/// kept session or the server no longer accepts it (the page asks for the password then).
+#[tauri::command]
+pub async fn resume(app: AppHandle, family: State<'_, Family>, index: usize) -> Result<Option<Signed>, FamilyError> {
+    let Some(server) = lock(&family.profile).servers.get(index).cloned() else { return Ok(None) };
+    let Some(token) = secrets::load(&server.key())? else { return Ok(None) };
+    let code = ConnectionCode::decode(&server.code).map_err(|_| FamilyError::Unexpected)?;
+    match family.open_session(&app, Target::Code(code), server.code.clone(), SignIn::Token(token)).await {
+        Ok(signed) => Ok(Some(signed)),
+        Err(FamilyError::Client(err)) if err.code() == Some(iptincan::proto::ErrorCode::InvalidCredentials) => {
+            secrets::forget(&server.key())?;
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Signs in to remembered server `index` with its user's password.
+#[tauri::command]
+pub async fn sign_in(
+    app: AppHandle,
+    family: State<'_, Family>,
+    index: usize,
+    password: String,
+) -> Result<Signed, FamilyError> {
+    let server = lock(&family.profile).servers.get(index).cloned().ok_or(FamilyError::SignedOut)?;
+    let code = ConnectionCode::decode(&server.code).map_err(|_| FamilyError::Unexpected)?;
+    family
+        .open_session(
+            &app,
+            Target::Code(code),
+            server.code.clone(),
+            SignIn::Password { username: server.username, password },
+        )
+        .await
+}
+
+/// Signs out of the current server (ending the session there) and forgets its token.
+#[tauri::command]
+pub async fn sign_out(family: State<'_, Family>) -> Result<(), FamilyError> {
+    let session = family.session.write().await.take();
+    if let Some(session) = session {
+        let server = lock(&family.profile).servers.first().cloned();
+        if let Err(err) = session.ask(Request::Logout).await {
+            tracing::info!("signing out: {err}");
+        }
+        if let Some(server) = server {
+            secrets::forget(&server.key())?;
+        }
+    }
+    Ok(())
+}
+
+/// Categories and channels (direct ones too; their unread counts when the server has them).
+#[tauri::command]
+pub async fn chat_channels(family: State<'_, Family>) -> Result<Reply, FamilyError> {
+    let reply = family.ask(Request::ListChannels).await?;
+    if let Reply::Channels(list) = &reply {
+        let direct = list.channels.iter().filter(|c| c.kind == ChannelKind::Direct).map(|c| c.id);
+        lock(&family.watch.direct).extend(direct);
+    }
+    Ok(reply)
+}
+
+/// Everyone, with presence and custom status.
+#[tauri::command]
+pub async fn chat_users(family: State<'_, Family>) -> Result<Reply, FamilyError> {
+    family.ask(Request::ListUsers).await
+}
+
+/// A page of history, before `before` (the newest page without it).
+#[tauri::command]
+pub async fn chat_history(
+    family: State<'_, Family>,
+    channel_id: ChannelId,
+    before: Option<MessageId>,
+) -> Result<Reply, FamilyError> {
+    family.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await
+}
+
+/// Sends a message with an id of the app's choosing, so that sending it again after a lost
+/// answer stores it once (the session resends it after reconnecting).
+#[tauri::command]
+pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
+    let client_id: String = iptincan::random::random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
+    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id) }).await
+}
+
+/// Marks a conversation read up to `message_id` (on every device of this user).
+#[tauri::command]
+pub async fn chat_mark_read(
+    family: State<'_, Family>,
+    channel_id: ChannelId,
+    message_id: MessageId,
+) -> Result<Reply, FamilyError> {
+    family.ask(Request::MarkRead { channel_id, message_id }).await
+}
+
+/// Edits one's own message.
+#[tauri::command]
+pub async fn chat_edit(family: State<'_, Family>, message_id: MessageId, body: String) -> Result<Reply, FamilyError> {
+    family.ask(Request::EditMessage { message_id, body }).await
+}
+
+/// Deletes one's own message (admins: any).
+#[tauri::command]
+pub async fn chat_delete(family: State<'_, Family>, message_id: MessageId) -> Result<Reply, FamilyError> {
+    family.ask(Request::DeleteMessage { message_id }).await
+}
+
+/// Sets or clears one's custom status.
+#[tauri::command]
+pub async fn chat_set_status(family: State<'_, Family>, status: Option<String>) -> Result<Reply, FamilyError> {
+    family.ask(Request::SetStatus { status }).await
+}
+
+/// Opens (or finds) the direct conversation with `username`.
+#[tauri::command]
+pub async fn chat_open_direct(family: State<'_, Family>, username: String) -> Result<Reply, FamilyError> {
+    let reply = family.ask(Request::OpenDirect { username }).await?;
+    if let Reply::Channel(channel) = &reply {
+        lock(&family.watch.direct).insert(channel.id);
+    }
+    Ok(reply)
+}
+
+/// The conversation on screen (no notification for it while the window has the focus).
+#[tauri::command]
+pub fn chat_viewing(family: State<'_, Family>, channel_id: Option<ChannelId>) {
+    *lock(&family.watch.viewing) = channel_id;
+}
+
+/// Admin: makes a single-use member invite.
+#[tauri::command]
+pub async fn chat_create_invite(
+    family: State<'_, Family>,
+    note: Option<String>,
+    expires_in_seconds: Option<u64>,
+) -> Result<Reply, FamilyError> {
+    family.ask(Request::CreateInvite { max_uses: Some(1), expires_in_seconds, role: None, note, host: None }).await
+}
+
+/// Admin: makes a text or voice channel.
+#[tauri::command]
+pub async fn chat_create_channel(family: State<'_, Family>, name: String, voice: bool) -> Result<Reply, FamilyError> {
+    let kind = if voice { ChannelKind::Voice } else { ChannelKind::Text };
+    family.ask(Request::CreateChannel { name, category_id: None, kind }).await
+}
+
+/// Admin: makes someone an administrator or a member.
+#[tauri::command]
+pub async fn chat_set_role(family: State<'_, Family>, username: String, admin: bool) -> Result<Reply, FamilyError> {
+    let role = if admin { Role::Admin } else { Role::Member };
+    family.ask(Request::SetRole { username, role }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_whole_names() {
+        assert!(mentions("hi @Anna!", "anna"));
+        assert!(mentions("@anna", "anna"));
+        assert!(!mentions("hi @annabel", "anna"));
+        assert!(!mentions("mail anna@example.com", "example"));
+        assert!(!mentions("no mention", "anna"));
+    }
+}

@@ -1,0 +1,338 @@
+// End-to-end test of the family app: two real apps (a host and a family member, each with its
+// own home, D-Bus session, credential store and notification daemon) and the `itc` command
+// line as a third member, all on one server (the host's) on loopback.
+//
+// Story: the host answers the first question with "host", sets up and makes invites; `itc`
+// joins with one; the member's app gets the other as an itc:// link handed over the way the
+// OS does when a link is clicked (a second start of the app with the link as its argument,
+// which the running app receives through its single-instance channel), asks only for a name
+// and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
+// strike-through, code, a highlighted code block); an HTML/script payload shows as text and
+// runs nothing; the member edits and deletes its own message; a status shows at the host;
+// the host adds a voice channel, the member sees itc in it and joins the call (mute, leave),
+// its sound a headless PulseAudio; a direct message raises an
+// unread count and a desktop notification (read from the member's notification daemon); the
+// host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
+// is sent once the server is back, and is stored exactly once; the member's app, restarted,
+// is still signed in and pages back through history; the session token is in the credential
+// store, not in a file.
+//
+// Run by scripts/test-client. Environment: HOST_DRIVER and MEMBER_DRIVER (tauri-driver
+// URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session, TIMEOUT_MS, sleep } from './webdriver.mjs';
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const APP = need('TRAY_APP');
+const ITC = need('ITC_BIN');
+const ARTIFACTS = need('ARTIFACTS');
+const WORK = need('WORK');
+const HOST_PASSWORD = 'host-password-1';
+const MEMBER_PASSWORD = 'grandma-password-1';
+const ITC_PASSWORD = 'itc-password-1';
+
+let passed = 0;
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    console.log(`not ok - ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+// A role's environment as its in-session helper wrote it (home, D-Bus session).
+function roleEnv(role) {
+  const env = { ...process.env };
+  for (const line of readFileSync(join(WORK, role, 'env'), 'utf8').split('\n')) {
+    const at = line.indexOf('=');
+    if (at > 0) env[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return env;
+}
+
+// `itc` as the third member (its own home and known-hosts file).
+let itcServer = null;
+function itc(...args) {
+  const env = {
+    ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'),
+    ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer,
+  };
+  return execFileSync(ITC, args, { env, encoding: 'utf8', timeout: 30000 });
+}
+
+function notifications() {
+  const file = join(ARTIFACTS, 'member-notifications.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+// Every file under `dir` (the member's home) that holds `secret`.
+function filesHolding(dir, secret) {
+  const found = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info) continue;
+    if (info.isDirectory()) found.push(...filesHolding(path, secret));
+    else if (info.isFile() && info.size < 50_000_000 && readFileSync(path).includes(secret)) found.push(path);
+  }
+  return found;
+}
+
+// Page script: the text of the last message whose text includes arguments[0], or null.
+const MESSAGE_WITH = "const m = [...document.querySelectorAll('#chat-messages li.message:not(.pending)')]" +
+  '.filter((li) => li.textContent.includes(arguments[0])); return m.length ? m[m.length - 1].textContent : null;';
+
+async function makeInvite(host, note) {
+  await host.type('#invite-note', note);
+  await host.click('#invite-create');
+  return host.until(`an invite for ${note}`,
+    "const t = document.getElementById('invite-text').textContent; " +
+    "return !document.getElementById('invite-card').hidden && document.getElementById('invite-list').textContent.includes('For ' + arguments[0]) && t.startsWith('ITC-') ? t : null;", note);
+}
+
+async function main() {
+  const host = await Session.start('host', need('HOST_DRIVER'), APP, [], ARTIFACTS);
+  let member;
+  try {
+    let memberInvite;
+    await step('the host chooses "host", sets up, and makes two invites', async () => {
+      await host.until('the first question', "return !document.getElementById('welcome').hidden;");
+      await host.click('#choose-host');
+      await host.until('the setup form', "return !document.getElementById('setup').hidden;");
+      await host.type('#server-name', 'The Test Family');
+      await host.type('#admin-password', HOST_PASSWORD);
+      await host.type('#admin-password-again', HOST_PASSWORD);
+      await host.click('#open-router-ports');
+      await host.click('#setup-submit');
+      await host.until('the running server', "return document.getElementById('state-badge').textContent === 'Running';");
+      memberInvite = await makeInvite(host, 'Grandma');
+      const link = await host.text('#invite-link');
+      if (link !== `itc://join/${memberInvite}`) throw new Error(`the invite's link is "${link}"`);
+      itcServer = await makeInvite(host, 'Cousin');
+      await host.screenshot('host-invite.png');
+    });
+
+    await step('itc joins as the third member', async () => {
+      const out = itc('join', itcServer);
+      if (!/cousin/.test(out)) throw new Error(`itc join said: ${out}`);
+    });
+
+    await step('the member app opens the itc:// link handed over like a clicked link, and joins in 3 screens', async () => {
+      member = await Session.start('member', need('MEMBER_DRIVER'), APP, [], ARTIFACTS);
+      await member.until('the first question', "return !document.getElementById('welcome').hidden;");
+      await member.screenshot('member-1-welcome.png');
+      // The OS starts the app again with the link; the running one receives it and the second exits.
+      const second = spawn(APP, [`itc://join/${memberInvite}`], { env: roleEnv('member'), stdio: 'ignore' });
+      const exited = new Promise((resolve) => second.on('exit', resolve));
+      await member.until('the name and password screen',
+        "return !document.getElementById('join-step-account').hidden && document.getElementById('join-server-name').textContent;");
+      const code = await Promise.race([exited, sleep(TIMEOUT_MS).then(() => 'still running')]);
+      if (code !== 0) throw new Error(`the second start did not hand over and exit (${code})`);
+      const server = await member.text('#join-server-name');
+      if (server !== 'The Test Family') throw new Error(`joining "${server}"`);
+      await member.screenshot('member-2-name.png');
+      await member.type('#join-username', 'grandma');
+      await member.type('#join-password', MEMBER_PASSWORD);
+      await member.type('#join-password-again', MEMBER_PASSWORD);
+      await member.click('#join-submit');
+      await member.until('#general', "return !document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === '#general';");
+      await member.screenshot('member-3-general.png');
+    });
+
+    await step('messages go every way between the member, the host and itc', async () => {
+      await host.click('#show-chat');
+      await host.until("the host's #general", "return !document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === '#general';");
+      await member.type('#chat-input', 'Hello from Grandma');
+      await member.click('#chat-send');
+      await host.until("grandma's message at the host", MESSAGE_WITH, 'Hello from Grandma');
+      await host.type('#chat-input', 'Hello Grandma, from the host');
+      await host.click('#chat-send');
+      await member.until("the host's message at the member", MESSAGE_WITH, 'Hello Grandma, from the host');
+      itc('send', 'general', 'Hello all, from itc');
+      await member.until("itc's message at the member", MESSAGE_WITH, 'Hello all, from itc');
+      await host.until("itc's message at the host", MESSAGE_WITH, 'Hello all, from itc');
+      const history = itc('history', 'general');
+      for (const text of ['Hello from Grandma', 'Hello Grandma, from the host']) {
+        if (!history.includes(text)) throw new Error(`itc's history lacks "${text}": ${history}`);
+      }
+    });
+
+    await step('markdown renders: bold, italic, strike-through, code, a highlighted code block', async () => {
+      await member.type('#chat-input', '**strong words** and *leaning* and ~~gone~~ and `x = 1`');
+      await member.click('#chat-send');
+      itc('send', 'general', '```rust\nfn main() { let answer = 42; }\n```');
+      const found = await host.until('the rendered markdown',
+        "const b = [...document.querySelectorAll('#chat-messages .body')];" +
+        "const has = (css, text) => b.some((e) => [...e.querySelectorAll(css)].some((n) => n.textContent === text));" +
+        "return has('strong', 'strong words') && has('em', 'leaning') && has('s', 'gone') && has('code', 'x = 1')" +
+        " && has('pre.code span.tok-keyword', 'fn') && has('pre.code span.tok-number', '42') ? 'yes' : null;");
+      if (found !== 'yes') throw new Error('markdown did not render');
+      await host.screenshot('host-markdown.png');
+    });
+
+    await step('an HTML/script payload is shown as text and runs nothing', async () => {
+      const payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>not bold</b>';
+      itc('send', 'general', payload);
+      const shown = await member.until('the payload as text', MESSAGE_WITH, '<script>');
+      if (!shown.includes(payload)) throw new Error(`shown as "${shown}"`);
+      const verdict = await member.script(
+        "const b = [...document.querySelectorAll('#chat-messages .body')];" +
+        "return { elements: b.some((e) => e.querySelector('img, script, b')), pwned: window.__pwned === undefined ? null : window.__pwned };");
+      if (verdict.elements || verdict.pwned !== null) throw new Error(`the payload became markup: ${JSON.stringify(verdict)}`);
+    });
+
+    await step('the member edits and deletes its own message; the host sees both', async () => {
+      await member.type('#chat-input', 'A message with a tpyo');
+      await member.click('#chat-send');
+      await host.until('the message at the host', MESSAGE_WITH, 'A message with a tpyo');
+      const own = "[...document.querySelectorAll('#chat-messages li.message.own')].find((li) => li.textContent.includes(arguments[0]))";
+      await member.script(`${own}.querySelector('button.edit').click(); return true;`, 'A message with a tpyo');
+      await member.type('li.editing textarea', 'A message without a typo');
+      await member.click('li.editing button[type=submit]');
+      await host.until('the edit at the host',
+        "const t = [...document.querySelectorAll('#chat-messages li.message')].map((li) => li.textContent).join('|');" +
+        "return t.includes('A message without a typo') && t.includes('(edited)') && !t.includes('tpyo');");
+      const del = `${own}.querySelector('button.delete')`;
+      await member.script(`${del}.click(); return true;`, 'A message without a typo');
+      const armed = await member.script(`return ${del}.textContent;`, 'A message without a typo');
+      if (armed !== 'Yes, delete it') throw new Error(`after one click Delete says "${armed}"`);
+      await member.script(`${del}.click(); return true;`, 'A message without a typo');
+      await host.until('the message gone at the host', "return !document.getElementById('chat-messages').textContent.includes('A message without a typo');");
+    });
+
+    await step('status and presence: the member sets a status; the host sees it beside an online dot', async () => {
+      await member.type('#status-input', 'Knitting');
+      await member.click('#status-set');
+      await host.until("grandma's status at the host",
+        "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
+    });
+
+    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, mutes, leaves', async () => {
+      await host.script("document.getElementById('chat-admin').open = true; return true;");
+      await host.type('#admin-channel-name', 'Kitchen');
+      await host.click('#admin-channel-voice');
+      await host.click('#admin-channel-create');
+      await host.until('the new channel', "return document.getElementById('admin-message').textContent.endsWith('is ready.') || document.getElementById('admin-error').textContent;");
+      const error = await host.text('#admin-error');
+      if (error) throw new Error(`adding a channel: ${error}`);
+      const channel = await member.until('the voice channel at the member',
+        "const b = [...document.querySelectorAll('#chat-channels button.conversation')].find((x) => x.textContent.includes('(voice)')); return b ? b.dataset.name : null;");
+      const recording = spawn(ITC, ['voice', 'record', '--seconds', '20', channel, join(WORK, 'itc', 'heard.wav')], {
+        env: { ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'), ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer },
+        stdio: 'ignore',
+      });
+      await member.click(`#chat-channels button.conversation[data-name="${channel}"]`);
+      await member.until('cousin in the voice channel',
+        "return !document.getElementById('voice').hidden && !document.getElementById('voice-join').hidden " +
+        "&& document.getElementById('voice-people').textContent === 'In this call now: cousin.';");
+      // The member joins the call (its sound is a headless PulseAudio) and sees cousin in it.
+      await member.click('#voice-join');
+      await member.until('the call joined', "return !document.getElementById('voice-safety').hidden " +
+        "&& document.getElementById('voice-safety-number').textContent.trim().length > 0 " +
+        "&& [...document.querySelectorAll('#voice-members li')].some((li) => li.textContent.startsWith('cousin')) " +
+        "|| document.getElementById('voice-error').textContent;");
+      const trouble = await member.text('#voice-error');
+      if (trouble) throw new Error(`joining the call: ${trouble}`);
+      await member.click('#voice-mute');
+      await member.until('muted', "return document.getElementById('voice-mute').getAttribute('aria-pressed') === 'true';");
+      await member.screenshot('member-voice.png');
+      await member.click('#voice-leave');
+      await member.until('out of the call', "return !document.getElementById('voice-join').hidden && document.getElementById('voice-safety').hidden;");
+      await new Promise((resolve) => recording.on('exit', resolve));
+      await member.until('cousin gone', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
+      await member.click('#chat-channels button.conversation[data-name="general"]');
+    });
+
+    await step('a direct message shows an unread count and a desktop notification', async () => {
+      await host.until('grandma in the people list',
+        "return [...document.querySelectorAll('#chat-people button')].some((b) => b.getAttribute('aria-label') === 'Write to grandma');");
+      await host.click('#chat-people button[aria-label="Write to grandma"]');
+      await host.until('the conversation with grandma', "return document.getElementById('chat-title').textContent === 'grandma';");
+      await host.type('#chat-input', 'A secret for @grandma');
+      await host.click('#chat-send');
+      await member.until('the unread count on the direct conversation',
+        "const b = document.querySelector('#chat-directs button.conversation .unread'); return b && b.textContent === '1';");
+      const deadline = Date.now() + TIMEOUT_MS;
+      let shown = [];
+      while (Date.now() < deadline) {
+        shown = notifications();
+        if (shown.some((n) => n.summary === 'chatter wrote to you' && n.body.includes('A secret for @grandma'))) break;
+        await sleep(250);
+      }
+      if (!shown.some((n) => n.summary === 'chatter wrote to you')) throw new Error(`notifications: ${JSON.stringify(shown)}`);
+      await member.screenshot('member-unread.png');
+      await member.click('#chat-directs button.conversation');
+      await member.until('the direct conversation read', "return document.getElementById('chat-title').textContent === 'chatter' && !document.querySelector('#chat-directs .unread');");
+      await member.click('#chat-channels button.conversation[data-name="general"]');
+    });
+
+    await step('the server restarts; the member reconnects and sends what was typed meanwhile, once', async () => {
+      await host.click('#show-server');
+      await host.click('#stop');
+      await member.until('the reconnecting state', "const s = document.getElementById('link-state'); return !s.hidden && s.textContent.includes('Reconnecting');");
+      await member.screenshot('member-reconnecting.png');
+      await member.type('#chat-input', 'Typed while the server was away');
+      await member.click('#chat-send');
+      await sleep(1000);
+      await host.click('#start');
+      await host.until('the running server', "return document.getElementById('state-badge').textContent === 'Running';");
+      await member.until('the connection back', "return document.getElementById('link-state').hidden;");
+      await member.until('the message sent', MESSAGE_WITH, 'Typed while the server was away');
+      const history = itc('history', 'general');
+      const copies = history.split('Typed while the server was away').length - 1;
+      if (copies !== 1) throw new Error(`the message is stored ${copies} times: ${history}`);
+    });
+
+    await step('restarted, the member app is still signed in, and its history scrolls back page by page', async () => {
+      for (let n = 1; n <= 60; n += 1) itc('send', 'general', `Counting ${String(n).padStart(2, '0')}`);
+      await member.until('the newest count', MESSAGE_WITH, 'Counting 60');
+      await member.end();
+      member = await Session.start('member', need('MEMBER_DRIVER'), APP, [], ARTIFACTS);
+      await member.until('#general without a password',
+        "return !document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === '#general' " +
+        "&& document.getElementById('signin').hidden && document.getElementById('state-badge').hidden;");
+      await member.until('the newest page, with more to fetch',
+        "return !document.getElementById('chat-older').hidden && document.getElementById('chat-messages').textContent.includes('Counting 60') " +
+        "&& !document.getElementById('chat-messages').textContent.includes('Hello from Grandma');");
+      await member.screenshot('member-restarted.png');
+      // Scrolling to the top fetches the older page (the "Show older messages" button does too).
+      await member.script("document.getElementById('chat-scroll').scrollTop = 0; return true;");
+      await member.until('the older page', MESSAGE_WITH, 'Hello from Grandma');
+      await member.until('everything, once', "const t = document.getElementById('chat-messages').textContent; " +
+        "return t.split('Typed while the server was away').length === 2 && t.split('Counting 01').length === 2 && document.getElementById('chat-older').hidden;");
+    });
+
+    await step('the session token is in the credential store, never in a file', async () => {
+      const items = execFileSync('secret-tool', ['search', '--all', 'service', 'IPTinCan'],
+        { env: roleEnv('member'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const token = (items.match(/^secret = (.+)$/m) || [])[1];
+      if (!token) throw new Error(`no IPTinCan entry in the member's credential store: ${items}`);
+      const leaks = filesHolding(join(WORK, 'member', 'home'), token);
+      if (leaks.length) throw new Error(`the token is in plain files: ${leaks.join(', ')}`);
+    });
+  } finally {
+    if (member) await member.end();
+    await host.end();
+  }
+}
+
+main().then(
+  () => console.log(`${passed} passed, 0 failed`),
+  (err) => {
+    console.error(`client e2e: ${err.stack || err.message}`);
+    console.log(`${passed} passed, 1 failed`);
+    process.exit(1);
+  },
+);

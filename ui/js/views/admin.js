@@ -1,0 +1,65 @@
+// The few admin actions that exist today, for administrators in the chat: add a channel,
+// make someone an administrator (or not), and invite someone (the invite's link and text;
+// the host's Server view also shows its QR code).
+
+import { $, el, show } from '../dom.js';
+import { Cmd, act } from '../commands.js';
+import { inviteLink } from './invites.js';
+
+let changed = () => {};
+
+// Shows the admin panel to administrators, with `people` to choose from.
+export function showAdmin(me, people) {
+  $('chat-admin').hidden = !me.admin;
+  if (!me.admin) return;
+  const select = $('admin-role-user');
+  const chosen = select.value;
+  const others = people.filter((person) => person.username !== me.username);
+  select.replaceChildren(...others.map((person) => el('option', { value: person.username },
+    person.role === 'admin' ? `${person.username} (administrator)` : person.username)));
+  if (others.some((person) => person.username === chosen)) select.value = chosen;
+}
+
+async function setRole(admin) {
+  const username = $('admin-role-user').value;
+  if (!username) return;
+  const done = await act('admin-error', Cmd.setRole, { username, admin });
+  if (done) {
+    show('admin-message', admin ? `${username} is now an administrator.` : `${username} is now an ordinary member.`);
+    changed();
+  }
+}
+
+// `onChanged` runs after a change others can see (roles), to redraw the people.
+export function initAdmin(onChanged) {
+  changed = onChanged;
+  $('admin-channel-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = $('admin-channel-name').value.trim().replace(/^#/, '');
+    if (!name) {
+      show('admin-error', 'Please give the channel a name.');
+      return;
+    }
+    const reply = await act('admin-error', Cmd.createChannel, { name, voice: $('admin-channel-voice').checked });
+    if (reply) {
+      $('admin-channel-name').value = '';
+      show('admin-message', `#${reply.data.name} is ready.`);
+    }
+  });
+  $('admin-role-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    setRole(true);
+  });
+  $('admin-make-member').addEventListener('click', () => setRole(false));
+  $('admin-invite-create').addEventListener('click', async () => {
+    const reply = await act('admin-error', Cmd.createInviteAsAdmin, { note: null, expiresInSeconds: 604800 });
+    if (!reply) return;
+    show('admin-invite-text', reply.data.text);
+    show('admin-invite-link', inviteLink(reply.data.text));
+    $('admin-invite-card').hidden = false;
+  });
+  $('admin-invite-copy').addEventListener('click', () =>
+    act('admin-error', Cmd.copyText, { text: $('admin-invite-text').textContent }));
+  $('admin-invite-copy-link').addEventListener('click', () =>
+    act('admin-error', Cmd.copyText, { text: $('admin-invite-link').textContent }));
+}
