@@ -145,8 +145,8 @@ impl Outgoing {
         Some((*to, self.bytes.get(range.clone())?))
     }
 
-    /// Every datagram in order.
-    #[cfg(test)]
+    /// Every datagram in order (the send path where there is no `sendmmsg`, and tests).
+    #[cfg(any(test, not(target_os = "linux")))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         (0..self.len()).filter_map(|index| self.get(index))
     }

@@ -17,7 +17,7 @@ mod windows;
 #[cfg(target_os = "linux")]
 pub use linux::{forwarding_enabled, install_nat, nat_script, NatRules, NFT_TABLE};
 #[cfg(windows)]
-pub use windows::{forwarding_enabled, install_nat, NatRules, NAT_NAME};
+pub use windows::{forwarding_enabled, install_nat, NatRules};
 
 use crate::subnet::Subnet;
 use std::net::Ipv4Addr;
