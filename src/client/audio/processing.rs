@@ -245,7 +245,8 @@ mod tests {
     /// `seconds` of sox's pink noise.
     fn pink_noise(dir: &Path, seconds: usize) -> Vec<f32> {
         let wav = dir.join("pink.wav");
-        run(Command::new("sox").args(["-n", "-r", "48000", "-c", "1", "-b", "16"]).arg(&wav).args([
+        // `-R`: sox seeds its generator with a fixed number, so every run mixes the same noise.
+        run(Command::new("sox").args(["-R", "-n", "-r", "48000", "-c", "1", "-b", "16"]).arg(&wav).args([
             "synth",
             &seconds.to_string(),
             "pinknoise",
