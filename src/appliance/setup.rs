@@ -31,7 +31,7 @@ impl Appliance {
                 "the server name is 1 to {MAX_SERVER_NAME_CHARS} printable characters"
             )));
         }
-        crate::server::auth::check_new_password(&choices.admin_password)?;
+        crate::server::context::check_new_password(&choices.admin_password)?;
         let loaded =
             config::write_setup(&self.data_dir.config_file(), &self.template, name, choices.open_router_ports)?;
         let admin = loaded.config.auth.default_user.clone();

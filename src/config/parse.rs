@@ -38,6 +38,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
     let mut warnings: Vec<String> =
         unknown.into_iter().map(|key| format!("{key}: unknown key in {origin}, ignored")).collect();
     warnings.extend(not_yet_available(&config));
+    if config.auth.require_approval && !config.auth.allow_registration {
+        warnings.push(
+            "auth.require_approval: has no effect while auth.allow_registration = false (invites skip approval)".into(),
+        );
+    }
     Ok(Loaded { config, warnings, created: false })
 }
 
@@ -285,6 +290,18 @@ mod tests {
         let err = parse("[server\nname = 1", "f.toml").expect_err("bad toml");
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
         assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn require_approval_is_a_boolean_and_warns_when_it_cannot_apply() {
+        let off = parse("[auth]\nrequire_approval = true\nallow_registration = false\n", "t").expect("valid");
+        assert!(off.config.auth.require_approval);
+        assert!(off.warnings.iter().any(|w| w.starts_with("auth.require_approval")), "{:?}", off.warnings);
+        let on = parse("[auth]\nrequire_approval = true\n", "t").expect("valid");
+        assert!(on.warnings.iter().all(|w| !w.starts_with("auth.require_approval")), "{:?}", on.warnings);
+        assert!(!parse("", "t").expect("valid").config.auth.require_approval, "off by default");
+        let wrong = parse("[auth]\nrequire_approval = \"yes\"\n", "t").expect_err("not a boolean").to_string();
+        assert!(wrong.contains("auth.require_approval"), "{wrong}");
     }
 
     #[test]

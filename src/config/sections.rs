@@ -117,6 +117,8 @@ impl Default for TlsSection {
 #[allow(missing_docs)]
 pub struct AuthSection {
     pub allow_registration: bool,
+    /// Registrations wait for an admin's approval (invites skip it).
+    pub require_approval: bool,
     pub session_ttl_seconds: u64,
     pub default_user: String,
     pub default_password: String,
@@ -132,6 +134,7 @@ impl Default for AuthSection {
     fn default() -> Self {
         AuthSection {
             allow_registration: true,
+            require_approval: false,
             session_ttl_seconds: 86400,
             default_user: "chatter".into(),
             default_password: "chatter".into(),

@@ -144,4 +144,41 @@ pub enum Event {
     /// Keep-alive: the logged-in connection has been silent for `server.keepalive_seconds`;
     /// the client must send a frame (the `ping` request) within 30 s or it is closed.
     Ping,
+    /// A moderator timed this user out: no sending or speaking until `until`.
+    TimedOut {
+        /// When it ends, Unix milliseconds (in the past: the timeout was lifted).
+        until: i64,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// A moderator warned this user.
+    Warned {
+        /// The note.
+        note: String,
+    },
+    /// A channel's slow mode changed.
+    SlowMode {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Seconds between two messages of a member; 0 = off.
+        seconds: u32,
+    },
+    /// A channel's or category's overrides changed: list the channels again (some may have
+    /// appeared or disappeared).
+    PermissionsChanged {
+        /// The channel, if a channel's.
+        channel_id: Option<ChannelId>,
+        /// The category, if a category's.
+        category_id: Option<i64>,
+    },
+    /// An admin approved the registration this connection waits for: log in now.
+    RegistrationApproved {
+        /// The user name.
+        username: String,
+    },
+    /// An admin denied the registration this connection waited for; it was discarded.
+    RegistrationDenied {
+        /// Why.
+        reason: Option<String>,
+    },
 }

@@ -7,7 +7,8 @@
 //!
 //! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
-//! pushes), `model` (the types requests, replies and events carry) and `session` (the
+//! pushes), `model` (the types requests, replies and events carry), `moderation` (the payloads of
+//! permissions, moderation and approvals) and `session` (the
 //! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
@@ -17,6 +18,7 @@
 mod event;
 mod framing;
 mod model;
+mod moderation;
 mod reply;
 mod request;
 mod session;
@@ -30,6 +32,9 @@ pub use framing::{
 pub use model::{
     Category, Channel, ChannelKind, ChannelList, HistoryPage, Message, ReadState, Role, User, UserPresence,
     VideoStream, VoiceMember, VoiceSession, WrappedKeyFor,
+};
+pub use moderation::{
+    AuditEntry, AuditPage, BanInfo, ChannelPermissions, KeywordFilter, PendingRegistration, PermissionOverride,
 };
 pub use reply::{
     AuthMethod, CreatedInvite, ErrorCode, InviteInfo, InviteState, Reply, ServerFrame, ServerInfo, SessionInfo,

@@ -15,14 +15,19 @@ pub struct User {
     pub role: Role,
 }
 
-/// A user's role.
+/// A user's role. The JSON names are `owner`, `admin`, `moderator` and `member`; `admin` and
+/// `member` are the two that older servers know.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// May manage channels, categories and roles.
+    /// May manage channels, categories, roles and moderate.
     Admin,
     /// Chats.
     Member,
+    /// The first admin: everything an admin may, and nobody else can demote or moderate them.
+    Owner,
+    /// Moderates members: kick, timeout, warn, slow mode, delete messages, voice mute and move.
+    Moderator,
 }
 
 impl std::str::FromStr for Role {
@@ -30,20 +35,42 @@ impl std::str::FromStr for Role {
 
     fn from_str(name: &str) -> Result<Role, String> {
         match name.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
+            "moderator" => Ok(Role::Moderator),
             "member" => Ok(Role::Member),
-            other => Err(format!("unknown role {other:?}: use admin or member")),
+            other => Err(format!("unknown role {other:?}: use admin, moderator or member")),
         }
     }
 }
 
 impl Role {
+    /// Every role, highest first.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Moderator, Role::Member];
+
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Owner => "owner",
             Role::Admin => "admin",
+            Role::Moderator => "moderator",
             Role::Member => "member",
         }
+    }
+
+    /// Higher outranks lower: owner 3, admin 2, moderator 1, member 0.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 3,
+            Role::Admin => 2,
+            Role::Moderator => 1,
+            Role::Member => 0,
+        }
+    }
+
+    /// The owner or an admin.
+    pub fn is_admin(self) -> bool {
+        self.rank() >= Role::Admin.rank()
     }
 }
 
@@ -85,6 +112,13 @@ pub struct Channel {
     pub kind: ChannelKind,
     /// For direct channels, the two users' ids; empty otherwise.
     pub members: Vec<UserId>,
+    /// Slow mode: seconds a member must wait between two messages here; 0 (or absent) = off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub slow_mode_seconds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A category of channels.

@@ -2,7 +2,8 @@
 //! (welcome, session, VPN, invites), and the machine-readable error codes.
 
 use super::{
-    Category, Channel, ChannelList, Event, HistoryPage, Message, ReadState, Role, User, UserPresence, VoiceSession,
+    AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelList, ChannelPermissions, Event, HistoryPage,
+    KeywordFilter, Message, PendingRegistration, ReadState, Role, User, UserPresence, VoiceSession,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,22 @@ pub enum Reply {
     VpnPeerCreated(VpnCreatedPeer),
     /// One VPN peer (revoked or with its new cap).
     VpnPeer(VpnPeerInfo),
+    /// Answer to `channel_permissions` and `set_channel_permissions`.
+    ChannelPermissions(ChannelPermissions),
+    /// Answer to `list_bans`.
+    Bans(Vec<BanInfo>),
+    /// One ban (made).
+    Ban(BanInfo),
+    /// Answer to `audit_log`.
+    Audit(AuditPage),
+    /// Answer to `moderation_history`, newest first.
+    ModerationHistory(Vec<AuditEntry>),
+    /// Answer to `list_filters`.
+    Filters(Vec<KeywordFilter>),
+    /// One keyword filter (added).
+    Filter(KeywordFilter),
+    /// Answer to `list_approvals`, oldest first.
+    Approvals(Vec<PendingRegistration>),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.
@@ -242,6 +259,18 @@ pub enum ErrorCode {
     DiskFull,
     /// The server failed; nothing was changed.
     Internal,
+    /// The account or address is banned (the message says why and until when).
+    Banned,
+    /// The user is timed out: no sending or speaking until the time in the message.
+    TimedOut,
+    /// The channel is in slow mode: wait the seconds in the message.
+    SlowMode,
+    /// The message matched a keyword filter and was not kept.
+    Filtered,
+    /// The registration waits for an admin's approval; stay connected for the answer.
+    AwaitingApproval,
+    /// A moderator kicked this connection off the server.
+    Kicked,
 }
 
 /// The answer to `hello`.

@@ -323,6 +323,151 @@ pub enum Request {
         /// The cap.
         max_bandwidth_kbps: Option<u32>,
     },
+    /// Admin: the overrides of one channel (`channel_id`) or one category (`category_id`).
+    ChannelPermissions {
+        /// The channel.
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        /// Or the category.
+        #[serde(default)]
+        category_id: Option<i64>,
+    },
+    /// Admin: sets (or with every flag `null`, removes) one role's override on a channel or a
+    /// category.
+    SetChannelPermissions {
+        /// The channel.
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        /// Or the category.
+        #[serde(default)]
+        category_id: Option<i64>,
+        /// The role (`moderator` or `member`).
+        role: Role,
+        /// May see the channel; `null` inherits.
+        #[serde(default)]
+        view: Option<bool>,
+        /// May send messages; `null` inherits.
+        #[serde(default)]
+        send: Option<bool>,
+        /// May speak and share video; `null` inherits.
+        #[serde(default)]
+        speak: Option<bool>,
+        /// May set slow mode and delete others' messages; `null` inherits.
+        #[serde(default)]
+        manage: Option<bool>,
+    },
+    /// Moderator: ends every connection of a user; they may come back.
+    Kick {
+        /// The user.
+        username: String,
+        /// Why (shown to them).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Admin: bans an account, an address, or both, for a time or for good.
+    Ban {
+        /// The account.
+        #[serde(default)]
+        username: Option<String>,
+        /// An address to ban (IPv4 or IPv6).
+        #[serde(default)]
+        address: Option<String>,
+        /// Also ban the addresses the account is connected from now.
+        #[serde(default)]
+        ban_addresses: bool,
+        /// How long; none = until unbanned.
+        #[serde(default)]
+        duration_seconds: Option<u64>,
+        /// Why (shown to them).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Admin: lifts a ban.
+    Unban {
+        /// The ban.
+        ban_id: i64,
+    },
+    /// Admin: the bans in force.
+    #[serde(deserialize_with = "no_args")]
+    ListBans,
+    /// Moderator: a user cannot send or speak until the time is up (`duration_seconds` 0 lifts
+    /// a timeout).
+    Timeout {
+        /// The user.
+        username: String,
+        /// How long.
+        duration_seconds: u64,
+        /// Why (shown to them).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Moderator: a warning with a note, kept in the user's moderation history.
+    Warn {
+        /// The user.
+        username: String,
+        /// The note (shown to them).
+        note: String,
+    },
+    /// Moderator: a user's moderation history, newest first.
+    ModerationHistory {
+        /// The user.
+        username: String,
+    },
+    /// Moderator (or `manage` on the channel): one message per `seconds` per member; 0 = off.
+    SetSlowMode {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Seconds between two messages of a member.
+        seconds: u32,
+    },
+    /// Admin: a page of the audit log, newest first.
+    AuditLog {
+        /// Only entries with an id below this one; none = the newest.
+        #[serde(default)]
+        before: Option<i64>,
+        /// Page size (1 to 100; default 50).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Admin: adds an automatic moderation keyword.
+    AddFilter {
+        /// The word or phrase.
+        word: String,
+        /// Also time the sender out for this long.
+        #[serde(default)]
+        timeout_seconds: Option<u64>,
+    },
+    /// Admin: removes a keyword.
+    RemoveFilter {
+        /// The keyword's id.
+        filter_id: i64,
+    },
+    /// Admin: every keyword.
+    #[serde(deserialize_with = "no_args")]
+    ListFilters,
+    /// Admin: sets a temporary password; the member must choose a new one at the next login.
+    ResetPassword {
+        /// The member.
+        username: String,
+        /// The temporary password (8 to 1024 characters).
+        temporary_password: String,
+    },
+    /// Admin: registrations waiting for approval.
+    #[serde(deserialize_with = "no_args")]
+    ListApprovals,
+    /// Admin: lets a waiting registration in.
+    Approve {
+        /// The user name.
+        username: String,
+    },
+    /// Admin: refuses a waiting registration; it is discarded.
+    Deny {
+        /// The user name.
+        username: String,
+        /// Why (shown to them).
+        #[serde(default)]
+        reason: Option<String>,
+    },
 }
 
 impl Request {
@@ -372,6 +517,24 @@ impl Request {
             Request::VpnCreatePeer { .. } => "vpn_create_peer",
             Request::VpnRevoke { .. } => "vpn_revoke",
             Request::VpnSetLimit { .. } => "vpn_set_limit",
+            Request::ChannelPermissions { .. } => "channel_permissions",
+            Request::SetChannelPermissions { .. } => "set_channel_permissions",
+            Request::Kick { .. } => "kick",
+            Request::Ban { .. } => "ban",
+            Request::Unban { .. } => "unban",
+            Request::ListBans => "list_bans",
+            Request::Timeout { .. } => "timeout",
+            Request::Warn { .. } => "warn",
+            Request::ModerationHistory { .. } => "moderation_history",
+            Request::SetSlowMode { .. } => "set_slow_mode",
+            Request::AuditLog { .. } => "audit_log",
+            Request::AddFilter { .. } => "add_filter",
+            Request::RemoveFilter { .. } => "remove_filter",
+            Request::ListFilters => "list_filters",
+            Request::ResetPassword { .. } => "reset_password",
+            Request::ListApprovals => "list_approvals",
+            Request::Approve { .. } => "approve",
+            Request::Deny { .. } => "deny",
         }
     }
 }
@@ -399,6 +562,9 @@ mod tests {
             ("leave_voice", Request::LeaveVoice),
             ("list_invites", Request::ListInvites),
             ("vpn_status", Request::VpnStatus),
+            ("list_bans", Request::ListBans),
+            ("list_filters", Request::ListFilters),
+            ("list_approvals", Request::ListApprovals),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

@@ -1,9 +1,10 @@
 //! Admin actions: categories, channels and roles. Every handler checks the caller's current
-//! role first and answers `forbidden` to members.
+//! role first (through the one permission function) and answers `forbidden` otherwise; each
+//! action is written to the audit log.
 
-use super::context::{require_admin, Conn, Failure, Shared};
+use super::context::{audit_line, permit, require_admin, Action, Conn, Failure, Shared};
 use crate::ids::ChannelId;
-use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, UserPresence};
+use crate::proto::{encode_frame, ChannelKind, ErrorCode, Event, Reply, Role, ServerFrame, User, UserPresence};
 
 /// Longest channel or category name, in characters.
 pub(crate) const MAX_NAME_CHARS: usize = 64;
@@ -25,26 +26,34 @@ fn broadcast(ctx: &Shared, event: Event) {
     ctx.hub.broadcast(&encode_frame(&ServerFrame::Event { event }));
 }
 
+/// Writes `actor`'s `action` on `target` to the audit log.
+async fn audit(ctx: &Shared, actor: &User, action: &str, target: String) -> Result<(), Failure> {
+    Ok(ctx.store.audit(audit_line(&actor.username, action, Some(target), None, None)).await?)
+}
+
 /// `create_category`.
 pub async fn create_category(ctx: &Shared, conn: &Conn, name: String) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "create categories")?;
+    let admin = require_admin(ctx, conn, "create categories")?;
     let category = ctx.store.create_category(clean_name(&name)?).await?;
+    audit(ctx, &admin, "create_category", category.name.clone()).await?;
     broadcast(ctx, Event::CategoryCreated(category.clone()));
     Ok(Reply::Category(category))
 }
 
 /// `rename_category`.
 pub async fn rename_category(ctx: &Shared, conn: &Conn, category_id: i64, name: String) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "rename categories")?;
+    let admin = require_admin(ctx, conn, "rename categories")?;
     let category = ctx.store.rename_category(category_id, clean_name(&name)?).await?;
+    audit(ctx, &admin, "rename_category", format!("category {category_id}: {}", category.name)).await?;
     broadcast(ctx, Event::CategoryRenamed(category.clone()));
     Ok(Reply::Category(category))
 }
 
 /// `delete_category`.
 pub async fn delete_category(ctx: &Shared, conn: &Conn, category_id: i64) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "delete categories")?;
+    let admin = require_admin(ctx, conn, "delete categories")?;
     ctx.store.delete_category(category_id).await?;
+    audit(ctx, &admin, "delete_category", format!("category {category_id}")).await?;
     broadcast(ctx, Event::CategoryDeleted { category_id });
     Ok(Reply::Ok)
 }
@@ -57,38 +66,57 @@ pub async fn create_channel(
     category_id: Option<i64>,
     kind: ChannelKind,
 ) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "create channels")?;
+    let admin = require_admin(ctx, conn, "create channels")?;
     if kind == ChannelKind::Direct {
         return Err(Failure::new(ErrorCode::InvalidArgument, "direct channels are opened with open_direct"));
     }
     let channel = ctx.store.create_channel(clean_name(&name)?, category_id, kind).await?;
-    broadcast(ctx, Event::ChannelCreated(channel.clone()));
+    audit(ctx, &admin, "create_channel", format!("#{}", channel.name)).await?;
+    ctx.publish_to_channel(&channel, Event::ChannelCreated(channel.clone()));
     Ok(Reply::Channel(channel))
 }
 
 /// `rename_channel`.
 pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId, name: String) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "rename channels")?;
+    let admin = require_admin(ctx, conn, "rename channels")?;
     let channel = ctx.store.rename_channel(channel_id, clean_name(&name)?).await?;
-    broadcast(ctx, Event::ChannelRenamed(channel.clone()));
+    audit(ctx, &admin, "rename_channel", format!("channel {channel_id}: #{}", channel.name)).await?;
+    ctx.publish_to_channel(&channel, Event::ChannelRenamed(channel.clone()));
     Ok(Reply::Channel(channel))
 }
 
 /// `delete_channel` (the dispatcher then ends the calls in it).
 pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "delete channels")?;
+    let admin = require_admin(ctx, conn, "delete channels")?;
     ctx.store.delete_channel(channel_id).await?;
+    audit(ctx, &admin, "delete_channel", format!("channel {channel_id}")).await?;
     broadcast(ctx, Event::ChannelDeleted { channel_id });
     Ok(Reply::Ok)
 }
 
-/// `set_role`: admins cannot change their own role (so there is always one admin left).
+/// `set_role`: admins give roles up to their own to those below them; nobody changes their own
+/// role (so there is always an admin left), the owner stays the owner.
 pub async fn set_role(ctx: &Shared, conn: &Conn, username: String, role: Role) -> Result<Reply, Failure> {
     let admin = require_admin(ctx, conn, "change roles")?;
     if admin.username.eq_ignore_ascii_case(&username) {
         return Err(Failure::new(ErrorCode::InvalidArgument, "admins cannot change their own role"));
     }
+    let current = ctx
+        .store
+        .user_by_name(username.clone())
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("there is no user {username}")))?;
+    permit(&admin, Action::AssignRole(role), Some(current.user.role), "give this role")?;
     let user = ctx.store.set_role(username, role).await?;
+    ctx.store
+        .audit(audit_line(
+            &admin.username,
+            "set_role",
+            Some(user.username.clone()),
+            Some(user.id),
+            Some(role.as_str().into()),
+        ))
+        .await?;
     ctx.hub.set_role(user.id, role);
     tracing::info!(admin = %admin.username, user = %user.username, role = role.as_str(), "role changed");
     let online = ctx.hub.is_online(user.id);

@@ -9,8 +9,8 @@
 //! held back: a session token is 32 random bytes that nobody can guess.
 
 use super::context::{
-    address_key, token_hash, Attempt, Conn, Failure, LoginLimits, LoginRefusal, Member, PressureKind as Kind,
-    RegistrationRefusal, ServerFull, Shared,
+    address_key, check_new_password, token_hash, Attempt, Conn, Failure, LoginLimits, LoginRefusal, Member,
+    PressureKind as Kind, RegistrationRefusal, ServerFull, Shared, MAX_PASSWORD_CHARS,
 };
 use crate::proto::{ErrorCode, Reply, Role, SessionInfo, UserPresence};
 use crate::store::UserRecord;
@@ -18,28 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::time::{Duration, Instant};
 
-/// Shortest password accepted for new passwords.
-pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password accepted (hashing cost is bounded).
-pub(crate) const MAX_PASSWORD_CHARS: usize = 1024;
-
 /// A new random session token (32 bytes, base64url) and the hash that is stored.
 fn new_token() -> (String, Vec<u8>) {
     let token = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<32>());
     let hash = token_hash(&token);
     (token, hash)
-}
-
-/// Checks a new password's length.
-pub(crate) fn check_new_password(password: &str) -> Result<(), Failure> {
-    let len = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("passwords are {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
-        ));
-    }
-    Ok(())
 }
 
 fn seconds(wait: Duration) -> u64 {
@@ -81,7 +64,8 @@ fn login_limits(ctx: &Shared) -> std::sync::MutexGuard<'_, LoginLimits> {
     ctx.login_limits.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `register`: creates a member account and logs it in.
+/// `register`: creates a member account and logs it in; with `[auth] require_approval`, the
+/// account waits for an admin instead (`awaiting_approval`), and this connection hears the answer.
 pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password: String) -> Result<Reply, Failure> {
     if !ctx.config.auth.allow_registration {
         return Err(Failure::new(
@@ -89,12 +73,17 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
             "registration is closed on this server; ask an admin for an invite",
         ));
     }
+    ctx.refuse_banned(None, conn.peer).await?;
     let address = address_key(conn.peer);
     let limits = || ctx.registration_limits.lock().unwrap_or_else(|p| p.into_inner());
     let ticket = limits().begin(&address, Instant::now()).map_err(|refusal| registration_refused(ctx, refusal))?;
+    let now = crate::clock::now_ms();
     let created = match new_account_hash(ctx, &username, password).await {
+        Ok(hash) if ctx.config.auth.require_approval => {
+            ctx.store.create_pending_user(username.clone(), hash, now).await.map(|_| None).map_err(Failure::from)
+        }
         Ok(hash) => {
-            ctx.store.create_user(username, hash, Role::Member, crate::clock::now_ms()).await.map_err(Failure::from)
+            ctx.store.create_user(username.clone(), hash, Role::Member, now).await.map(Some).map_err(Failure::from)
         }
         Err(failure) => Err(failure),
     };
@@ -106,8 +95,22 @@ pub async fn register(ctx: &Shared, conn: &mut Conn, username: String, password:
         }
     };
     drop(ticket);
+    let Some(user) = user else {
+        tracing::info!("account registered; it waits for approval");
+        return Err(awaiting_approval(ctx, conn, &username));
+    };
     tracing::info!("account registered");
     start_new_session(ctx, conn, user).await
+}
+
+/// Keeps the connection to be told when an admin decides on `username`'s registration, and
+/// the failure that says so.
+fn awaiting_approval(ctx: &Shared, conn: &Conn, username: &str) -> Failure {
+    ctx.sanctions.wait_for_approval(username, conn.outbox.clone());
+    Failure::new(
+        ErrorCode::AwaitingApproval,
+        "your account waits for an admin's approval; stay connected to hear the answer, then log in",
+    )
 }
 
 /// `redeem_invite`: creates an account with an invite (open registration or not) and logs it in.
@@ -118,6 +121,7 @@ pub async fn redeem_invite(
     username: String,
     password: String,
 ) -> Result<Reply, Failure> {
+    ctx.refuse_banned(None, conn.peer).await?;
     let hash = new_account_hash(ctx, &username, password).await?;
     let user = ctx.store.redeem_invite(token_hash(&secret), username, hash, crate::clock::now_ms()).await?;
     tracing::info!(role = user.role.as_str(), "account created with an invite");
@@ -136,7 +140,8 @@ async fn new_account_hash(ctx: &Shared, username: &str, password: String) -> Res
 }
 
 async fn start_new_session(ctx: &Shared, conn: &mut Conn, user: crate::proto::User) -> Result<Reply, Failure> {
-    let record = UserRecord { user, password_hash: String::new(), must_change_password: false, status: None };
+    let record =
+        UserRecord { user, password_hash: String::new(), must_change_password: false, status: None, pending: false };
     let device_cookie = ctx.device_cookies.issue(&record.user.username);
     start_session(ctx, conn, record, device_cookie).await
 }
@@ -170,6 +175,10 @@ pub async fn login(
     match record {
         Some(record) if valid => {
             login_limits(ctx).succeeded(ticket, Instant::now());
+            ctx.refuse_banned(Some(&record.user), conn.peer).await?;
+            if record.pending {
+                return Err(awaiting_approval(ctx, conn, &record.user.username));
+            }
             let device_cookie = match (device, device_id) {
                 (Some(cookie), Some(_)) => cookie,
                 _ => ctx.device_cookies.issue(&username),
@@ -191,6 +200,7 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
     let Some((record, expires_at)) = ctx.store.session_user(hash.clone(), crate::clock::now_ms()).await? else {
         return Err(Failure::new(ErrorCode::InvalidCredentials, "the session has expired or was ended; log in again"));
     };
+    ctx.refuse_banned(Some(&record.user), conn.peer).await?;
     join_hub(ctx, conn, &record)?;
     conn.token_hash = Some(hash);
     conn.session.logged_in(record.must_change_password);
@@ -230,7 +240,12 @@ async fn start_session(
 }
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {
-    let member = Member { user: record.user.clone(), outbox: conn.outbox.clone(), eviction: conn.eviction.clone() };
+    let member = Member {
+        user: record.user.clone(),
+        outbox: conn.outbox.clone(),
+        eviction: conn.eviction.clone(),
+        peer: conn.peer,
+    };
     let came_online =
         ctx.hub.join(conn.id, member, ctx.config.server.max_users).map_err(|refused| ctx.join_refused(refused))?;
     if came_online {

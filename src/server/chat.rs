@@ -9,11 +9,11 @@
 //! A message sent with a client-chosen id is stored once per (author, id): a retry after a lost
 //! answer gets the stored message back and nothing is broadcast again.
 
-use super::context::{Conn, Failure, Shared};
-use crate::ids::{ChannelId, MessageId, UserId};
+use super::context::{Action, Conn, Failure, Shared};
+use crate::ids::{ChannelId, MessageId};
 use crate::proto::{
-    encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
-    UserPresence, MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+    encode_frame, Channel, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User, UserPresence,
+    MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
 };
 use crate::ratelimit::RateLimiter;
 use std::time::{Duration, Instant};
@@ -27,19 +27,15 @@ pub(crate) fn message_limiter() -> RateLimiter {
     RateLimiter::new(40, Duration::from_millis(50))
 }
 
-/// Who may read a channel.
-fn can_read(channel: &Channel, user_id: UserId) -> bool {
-    channel.kind != ChannelKind::Direct || channel.members.contains(&user_id)
-}
-
 /// Queues an event to everyone who can read `channel`.
 pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
-    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event }));
+    ctx.publish_to_channel(channel, event);
 }
 
+/// The channel, if `user` may see it (a private channel they may not see does not exist for them).
 async fn readable_channel(ctx: &Shared, channel_id: ChannelId, user: &User) -> Result<Channel, Failure> {
     match ctx.store.channel(channel_id).await? {
-        Some(channel) if can_read(&channel, user.id) => Ok(channel),
+        Some(channel) if ctx.channel_allows(user, &channel, Action::View) => Ok(channel),
         _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
     }
 }
@@ -81,7 +77,8 @@ fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
 /// `list_channels`.
 pub async fn list_channels(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let (categories, channels) = ctx.store.list_channels(user.id).await?;
+    let (categories, mut channels) = ctx.store.list_channels(user.id).await?;
+    channels.retain(|channel| ctx.channel_allows(&user, channel, Action::View));
     let read_states = ctx.store.read_states(user.id, channels.iter().map(|channel| channel.id).collect()).await?;
     Ok(Reply::Channels(ChannelList { categories, channels, read_states }))
 }
@@ -143,6 +140,7 @@ pub async fn send_message(
     }
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
+    may_send(ctx, &user, &channel)?;
     let (message, created) =
         ctx.store.insert_message(channel.id, user, body, client_id, crate::clock::now_ms()).await?;
     if !created && message.channel_id != channel.id {
@@ -155,6 +153,35 @@ pub async fn send_message(
         publish(ctx, &channel, Event::MessageCreated(message.clone()));
     }
     Ok(Reply::Message(message))
+}
+
+/// Whether `user` may send in `channel` now: the channel's permissions, a timeout, slow mode
+/// (which those who may manage the channel skip; a message counts when it passes here).
+fn may_send(ctx: &Shared, user: &User, channel: &Channel) -> Result<(), Failure> {
+    if !ctx.channel_allows(user, channel, Action::Send) {
+        return Err(Failure::new(ErrorCode::Forbidden, format!("you cannot send messages in #{}", channel.name)));
+    }
+    let now = crate::clock::now_ms();
+    if let Some(until) = ctx.sanctions.timed_out_until(user.id, now) {
+        let seconds = (until - now + 999) / 1000;
+        return Err(Failure::new(
+            ErrorCode::TimedOut,
+            format!("you are timed out for {seconds} s more (until {until}, Unix ms): no sending or speaking"),
+        ));
+    }
+    if channel.slow_mode_seconds > 0 && !ctx.channel_allows(user, channel, Action::Manage) {
+        ctx.sanctions.take_turn(channel.id, user.id, channel.slow_mode_seconds, now).map_err(|wait_ms| {
+            let seconds = (wait_ms + 999) / 1000;
+            Failure::new(
+                ErrorCode::SlowMode,
+                format!(
+                    "#{} is in slow mode (one message every {} s); wait {seconds} s",
+                    channel.name, channel.slow_mode_seconds
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `edit_message`: authors edit their own messages.
@@ -171,12 +198,13 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body
     Ok(Reply::Message(edited))
 }
 
-/// `delete_message`: authors delete their own, admins any.
+/// `delete_message`: authors delete their own; admins, moderators and whoever may manage the
+/// channel delete any.
 pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: MessageId) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let (channel, message) = own_message(ctx, &user, message_id).await?;
-    if message.author_id != user.id && user.role != crate::proto::Role::Admin {
-        return Err(Failure::new(ErrorCode::Forbidden, "only the author or an admin can delete a message"));
+    if message.author_id != user.id && !ctx.channel_allows(&user, &channel, Action::Manage) {
+        return Err(Failure::new(ErrorCode::Forbidden, "only the author or a moderator can delete a message"));
     }
     ctx.store.delete_message(message_id).await?;
     publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });

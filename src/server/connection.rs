@@ -14,7 +14,7 @@
 
 use super::context::{Conn, Eviction, Failure, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, voice, vpn};
+use super::{admin, auth, chat, invites, moderation, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -232,7 +232,10 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
-        SendMessage { channel_id, body, client_id } => chat::send_message(ctx, conn, channel_id, body, client_id).await,
+        SendMessage { channel_id, body, client_id } => {
+            moderation::screen(ctx, &conn.user(ctx)?, &body).await?;
+            chat::send_message(ctx, conn, channel_id, body, client_id).await
+        }
         EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
         History { channel_id, before, after, limit } => {
@@ -280,6 +283,54 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
         VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
         VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
+        other => moderate(ctx, &conn.user(ctx)?, other).await,
+    }
+}
+
+/// The permission and moderation ops: each is one call of `moderation` with the acting user.
+async fn moderate(ctx: &Shared, actor: &crate::proto::User, request: Request) -> Result<Reply, Failure> {
+    use Request::*;
+    let done = |result: Result<(), Failure>| result.map(|()| Reply::Ok);
+    match request {
+        ChannelPermissions { channel_id, category_id } => {
+            let scope = moderation::scope(channel_id, category_id)?;
+            moderation::channel_permissions(ctx, actor, scope).await.map(Reply::ChannelPermissions)
+        }
+        SetChannelPermissions { channel_id, category_id, role, view, send, speak, manage } => {
+            let scope = moderation::scope(channel_id, category_id)?;
+            let rule = crate::proto::PermissionOverride { role, view, send, speak, manage };
+            moderation::set_channel_permissions(ctx, actor, scope, rule).await.map(Reply::ChannelPermissions)
+        }
+        Kick { username, reason } => done(moderation::kick(ctx, actor, &username, reason).await),
+        Ban { username, address, ban_addresses, duration_seconds, reason } => {
+            let request = moderation::BanRequest { username, address, ban_addresses, duration_seconds, reason };
+            moderation::ban(ctx, actor, request).await.map(Reply::Ban)
+        }
+        Unban { ban_id } => moderation::unban(ctx, actor, ban_id).await.map(Reply::Ban),
+        ListBans => moderation::list_bans(ctx, actor).await.map(Reply::Bans),
+        Timeout { username, duration_seconds, reason } => {
+            done(moderation::timeout(ctx, actor, &username, duration_seconds, reason).await)
+        }
+        Warn { username, note } => done(moderation::warn(ctx, actor, &username, note).await),
+        ModerationHistory { username } => {
+            moderation::history(ctx, actor, &username).await.map(Reply::ModerationHistory)
+        }
+        SetSlowMode { channel_id, seconds } => {
+            moderation::set_slow_mode(ctx, actor, channel_id, seconds).await.map(Reply::Channel)
+        }
+        AuditLog { before, limit } => moderation::audit_log(ctx, actor, before, limit).await.map(Reply::Audit),
+        AddFilter { word, timeout_seconds } => {
+            moderation::add_filter(ctx, actor, word, timeout_seconds).await.map(Reply::Filter)
+        }
+        RemoveFilter { filter_id } => done(moderation::remove_filter(ctx, actor, filter_id).await),
+        ListFilters => moderation::list_filters(ctx, actor).await.map(Reply::Filters),
+        ResetPassword { username, temporary_password } => {
+            done(moderation::reset_password(ctx, actor, &username, temporary_password).await)
+        }
+        ListApprovals => moderation::list_approvals(ctx, actor).await.map(Reply::Approvals),
+        Approve { username } => done(moderation::approve(ctx, actor, &username).await),
+        Deny { username, reason } => done(moderation::deny(ctx, actor, &username, reason).await),
+        other => Err(Failure::new(ErrorCode::InvalidArgument, format!("{} is not handled here", other.op_name()))),
     }
 }
 

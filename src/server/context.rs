@@ -1,25 +1,32 @@
 //! What every request handler works with, and the only part of `server` the handlers import:
 //! the running server's shared state ([`Shared`]), the connection a request came on ([`Conn`]),
 //! the failure the client is told ([`Failure`]), and the checks and announcements handlers
-//! share ([`require_admin`], [`Shared::announce_presence`], [`token_hash`]). Handlers never
+//! share ([`require_admin`] and [`permit`], which ask the one permission function
+//! [`decide`]; [`Shared::channel_allows`], [`Shared::publish_to_channel`], [`audit_line`],
+//! [`Shared::announce_presence`], [`token_hash`]). Handlers never
 //! import each other; the dispatcher in `connection` composes them where one request touches
 //! several domains (logging out leaves the call, deleting a channel ends its calls).
 
 use super::hub::Hub;
 pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
+pub use super::permissions::{decide, Action, ChannelRules, Denied};
 pub use super::pressure::Kind as PressureKind;
+pub(crate) use super::sanctions::word_pattern;
+pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
 use crate::config::Config;
 use crate::ids::SessionId;
+use crate::ids::UserId;
 use crate::net::PortMappingState;
 use crate::proto::{
-    encode_frame, AuthMethod, ErrorCode, Event, Role, ServerFrame, ServerInfo, Session, User, UserPresence,
+    encode_frame, AuthMethod, Channel, ChannelKind, ErrorCode, Event, Role, ServerFrame, ServerInfo, Session, User,
+    UserPresence,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{NewAuditEntry, Store, StoreError};
 use crate::tls::Fingerprint;
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -27,6 +34,23 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+
+/// Shortest password accepted for new passwords.
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted (hashing cost is bounded).
+pub(crate) const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Checks a new password's length.
+pub(crate) fn check_new_password(password: &str) -> Result<(), Failure> {
+    let len = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("passwords are {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
+        ));
+    }
+    Ok(())
+}
 
 /// A request that failed, as the client will be told.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -51,6 +75,7 @@ impl From<StoreError> for Failure {
             StoreError::NotFound => Failure::new(ErrorCode::NotFound, "no such item"),
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
             StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
+            StoreError::Duplicate => Failure::new(ErrorCode::InvalidArgument, "that exists already"),
             StoreError::DiskFull => Failure::new(ErrorCode::DiskFull, "the server's disk is full; nothing was saved"),
             other => {
                 tracing::error!(error = %other, "storage failed");
@@ -108,6 +133,8 @@ pub struct Shared {
     pub pressure: Arc<Mutex<super::pressure::PressureLog>>,
     /// The warnings logged in the last two windows, for the dashboard.
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
+    /// Moderation's in-memory state: overrides, timeouts, slow mode, filters, waiting registrations.
+    pub sanctions: Sanctions,
 }
 
 impl Shared {
@@ -129,6 +156,39 @@ impl Shared {
             self.note_pressure(super::pressure::Kind::TooManyDevices);
         }
         Failure::new(refused.code(), refused.to_string())
+    }
+
+    /// Whether `user` may do a channel `action` (view, send, speak, manage) in `channel`: a
+    /// direct channel's two members may do all but manage; public channels ask [`decide`].
+    pub(crate) fn channel_allows(&self, user: &User, channel: &Channel, action: Action) -> bool {
+        if channel.kind == ChannelKind::Direct {
+            return channel.members.contains(&user.id) && action != Action::Manage;
+        }
+        decide(user.role, action, None, &self.sanctions.rules(channel)).is_ok()
+    }
+
+    /// Queues an event to everyone online who can see `channel`.
+    pub(crate) fn publish_to_channel(&self, channel: &Channel, event: Event) {
+        let frame = encode_frame(&ServerFrame::Event { event });
+        if channel.kind == ChannelKind::Direct {
+            self.hub.send_to_users(&channel.members, &frame);
+        } else {
+            let rules = self.sanctions.rules(channel);
+            self.hub.send_to_matching(&frame, |user| decide(user.role, Action::View, None, &rules).is_ok());
+        }
+    }
+
+    /// Refuses with `banned` when a ban is in force on `user`'s account or on `peer`'s address
+    /// (an address ban never locks out an admin or the owner).
+    pub(crate) async fn refuse_banned(&self, user: Option<&User>, peer: IpAddr) -> Result<(), Failure> {
+        let exempt = user.is_some_and(|user| user.role.is_admin());
+        let address = (!exempt).then(|| super::throttle::address_key(peer));
+        let Some(ban) = self.store.ban_on(user.map(|user| user.id), address, crate::clock::now_ms()).await? else {
+            return Ok(());
+        };
+        let until = ban.expires_at.map_or("for good".to_string(), |at| format!("until {at} (Unix ms)"));
+        let why = ban.reason.map(|reason| format!(": {reason}")).unwrap_or_default();
+        Err(Failure::new(ErrorCode::Banned, format!("you are banned from this server {until}{why}")))
     }
 
     /// Tells everyone online about a user's presence.
@@ -219,13 +279,38 @@ impl Conn {
     }
 }
 
-/// The caller, if an admin; otherwise `forbidden` "only admins can {action}".
+/// The caller, if an admin (or the owner); otherwise `forbidden` "only admins can {action}".
 pub(crate) fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
     let user = conn.user(ctx)?;
-    if user.role != Role::Admin {
+    if decide(user.role, Action::Administer, None, &ChannelRules::default()).is_err() {
         return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
     }
     Ok(user)
+}
+
+/// Asks [`decide`] whether `actor` may do `action` to someone of role `target`; `forbidden`
+/// "you cannot {what}: {why}" if not.
+pub(crate) fn permit(actor: &User, action: Action, target: Option<Role>, what: &str) -> Result<(), Failure> {
+    decide(actor.role, action, target, &ChannelRules::default())
+        .map_err(|denied| Failure::new(ErrorCode::Forbidden, format!("you cannot {what}: {denied}")))
+}
+
+/// An audit line of `actor` doing `action` now.
+pub(crate) fn audit_line(
+    actor: &str,
+    action: &str,
+    target: Option<String>,
+    target_user_id: Option<UserId>,
+    reason: Option<String>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target,
+        target_user_id,
+        reason,
+        at: crate::clock::now_ms(),
+    }
 }
 
 /// SHA-256 of a secret (session token or invite secret): what is stored instead of it.

@@ -53,6 +53,8 @@ pub struct Member {
     pub outbox: mpsc::Sender<Bytes>,
     /// Closes the connection (slow consumer, password changed elsewhere).
     pub eviction: Eviction,
+    /// The address it comes from (for address bans).
+    pub peer: std::net::IpAddr,
 }
 
 /// Why a logged-in connection could not join the hub.
@@ -206,6 +208,40 @@ impl Hub {
         }
     }
 
+    /// Queues `frame` to every connection whose user `want`s it.
+    pub(crate) fn send_to_matching(&self, frame: &Bytes, want: impl Fn(&User) -> bool) {
+        let inner = self.lock();
+        for member in inner.connections.values().filter(|member| want(&member.user)) {
+            deliver(member, frame);
+        }
+    }
+
+    /// Closes every connection whose user and address `close` picks, telling them why;
+    /// returns how many.
+    pub(crate) fn close_where(
+        &self,
+        close: impl Fn(&User, std::net::IpAddr) -> bool,
+        code: ErrorCode,
+        reason: &str,
+    ) -> usize {
+        let inner = self.lock();
+        let mut closed = 0;
+        for member in inner.connections.values().filter(|member| close(&member.user, member.peer)) {
+            member.eviction.evict(code, reason);
+            closed += 1;
+        }
+        closed
+    }
+
+    /// The addresses `user_id` is connected from.
+    pub(crate) fn addresses_of(&self, user_id: UserId) -> Vec<std::net::IpAddr> {
+        let inner = self.lock();
+        let mut addresses: Vec<_> =
+            inner.connections.values().filter(|member| member.user.id == user_id).map(|member| member.peer).collect();
+        addresses.dedup();
+        addresses
+    }
+
     /// Queues `frame` to every connection of `user_id` but `except`.
     pub(crate) fn send_to_user_except(&self, user_id: UserId, except: u64, frame: &Bytes) {
         let inner = self.lock();
@@ -240,7 +276,7 @@ mod tests {
     fn member(id: i64, capacity: usize) -> (Member, mpsc::Receiver<Bytes>) {
         let (outbox, inbox) = mpsc::channel(capacity);
         let user = User { id: UserId(id), username: format!("u{id}"), role: Role::Member };
-        (Member { user, outbox, eviction: Eviction::default() }, inbox)
+        (Member { user, outbox, eviction: Eviction::default(), peer: std::net::Ipv4Addr::LOCALHOST.into() }, inbox)
     }
 
     #[tokio::test]

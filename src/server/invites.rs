@@ -71,6 +71,11 @@ impl InviteOptions {
         note: Option<String>,
     ) -> Result<InviteOptions, InviteError> {
         let max_uses = max_uses.unwrap_or(1);
+        if role == Some(Role::Owner) {
+            return Err(InviteError::Invalid(
+                "a server has one owner; invites make admins, moderators or members".into(),
+            ));
+        }
         if !(1..=MAX_USES).contains(&max_uses) {
             return Err(InviteError::Invalid(format!("an invite is good for 1 to {MAX_USES} accounts")));
         }

@@ -15,8 +15,11 @@ pub mod devices;
 pub mod handle;
 pub mod hub;
 pub mod invites;
+pub mod moderation;
 pub mod passwords;
+pub mod permissions;
 pub mod pressure;
+pub mod sanctions;
 pub mod throttle;
 pub mod voice;
 pub mod vpn;
@@ -133,6 +136,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     if store.ensure_default_admin(config.auth.default_user.clone(), default_hash.clone(), now).await? {
         tracing::info!(user = %config.auth.default_user, "created the default admin account");
     }
+    let sanctions = sanctions::Sanctions::load(&store, now).await?;
 
     let bind_ip: IpAddr = config.server.bind_address.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port))?;
@@ -190,6 +194,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         started_at: Instant::now(),
         pressure,
         recent_pressure,
+        sanctions,
         config,
     });
     let control_ctx = shared.clone();

@@ -12,7 +12,7 @@ mod sessions;
 
 pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
 
-use super::context::{require_admin, Conn, Failure, Shared};
+use super::context::{decide, Action, ChannelRules, Conn, Failure, Shared};
 use crate::ids::{ChannelId, SessionId};
 use crate::proto::{
     encode_frame, ChannelKind, ErrorCode, Event, Reply, ServerFrame, VideoStream, VoiceSession, WrappedKeyFor,
@@ -68,15 +68,27 @@ pub fn set_voice_state(ctx: &Shared, conn: &Conn, self_muted: bool, self_deafene
     Ok(Reply::Ok)
 }
 
-/// `server_mute`: an admin mutes or unmutes every voice session of a user.
+/// The caller, if their role lets them moderate voice; and a test of whether they may do it to
+/// a given member (whose role is below theirs).
+fn voice_moderator(ctx: &Shared, conn: &Conn, what: &str) -> Result<impl Fn(&crate::proto::User) -> bool, Failure> {
+    let actor = conn.user(ctx)?;
+    if decide(actor.role, Action::VoiceModerate, None, &ChannelRules::default()).is_err() {
+        return Err(Failure::new(ErrorCode::Forbidden, format!("only moderators and admins can {what}")));
+    }
+    Ok(move |user: &crate::proto::User| {
+        decide(actor.role, Action::VoiceModerate, Some(user.role), &ChannelRules::default()).is_ok()
+    })
+}
+
+/// `server_mute`: a moderator mutes or unmutes every voice session of a user below them.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "mute others")?;
+    let may = voice_moderator(ctx, conn, "mute others")?;
     let changed = ctx.voice.update_where(
-        |member| member.user.username.eq_ignore_ascii_case(username),
+        |member| member.user.username.eq_ignore_ascii_case(username) && may(&member.user),
         |member| member.server_muted = muted,
     );
     if changed.is_empty() {
-        return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel")));
+        return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel you moderate")));
     }
     for seat in &changed {
         seat.announce(ctx, seat.state_event());
@@ -104,7 +116,7 @@ pub async fn join_voice(
         .channel(channel_id)
         .await?
         .filter(|channel| match channel.kind {
-            ChannelKind::Voice => true,
+            ChannelKind::Voice => ctx.channel_allows(&user, channel, Action::View),
             // A direct conversation doubles as a 1:1 call for its two members.
             ChannelKind::Direct => channel.members.contains(&user.id),
             ChannelKind::Text => false,
@@ -117,7 +129,9 @@ pub async fn join_voice(
         device_key: device_key.clone(),
         self_muted: false,
         self_deafened: false,
-        server_muted: false,
+        // Who may not speak here, or is timed out, listens only.
+        server_muted: !ctx.channel_allows(&user, &channel, Action::Speak)
+            || ctx.sanctions.timed_out_until(user.id, crate::clock::now_ms()).is_some(),
         audience: channel.members.clone(),
     };
     let (session_id, key, members) = ctx.voice.join(channel.id, membership);
@@ -253,15 +267,16 @@ pub(crate) fn to_sender(
     Ok(Reply::Ok)
 }
 
-/// `move_voice`: an admin ends a user's voice sessions and tells each of their connections to
-/// join `channel_id` (a client rejoins with fresh keys, so end-to-end protection holds).
+/// `move_voice`: a moderator ends the voice sessions of a user below them and tells each of
+/// their connections to join `channel_id` (a client rejoins with fresh keys, so end-to-end
+/// protection holds).
 pub async fn move_voice(ctx: &Shared, conn: &Conn, username: &str, channel_id: ChannelId) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "move others")?;
+    let may = voice_moderator(ctx, conn, "move others")?;
     let target = ctx.store.channel(channel_id).await?.filter(|channel| channel.kind == ChannelKind::Voice);
     let target = target.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
-    let moved = ctx
-        .voice
-        .end_where(|channel, member| member.user.username.eq_ignore_ascii_case(username) && channel != target.id);
+    let moved = ctx.voice.end_where(|channel, member| {
+        member.user.username.eq_ignore_ascii_case(username) && channel != target.id && may(&member.user)
+    });
     if moved.is_empty() {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in another voice channel")));
     }

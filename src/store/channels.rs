@@ -158,13 +158,23 @@ fn kind_name(kind: ChannelKind) -> &'static str {
     }
 }
 
-fn load_channel(conn: &Connection, channel_id: ChannelId) -> Result<Option<Channel>, StoreError> {
+pub(super) fn load_channel(conn: &Connection, channel_id: ChannelId) -> Result<Option<Channel>, StoreError> {
     let row = conn
-        .query_row("SELECT id, category_id, name, kind FROM channels WHERE id = ?1", [channel_id], |row| {
-            Ok((row.get::<_, ChannelId>(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
-        })
+        .query_row(
+            "SELECT id, category_id, name, kind, slow_mode_seconds FROM channels WHERE id = ?1",
+            [channel_id],
+            |row| {
+                Ok((
+                    row.get::<_, ChannelId>(0)?,
+                    row.get(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, u32>(4)?,
+                ))
+            },
+        )
         .optional()?;
-    let Some((id, category_id, name, kind)) = row else {
+    let Some((id, category_id, name, kind, slow_mode_seconds)) = row else {
         return Ok(None);
     };
     let kind = match kind.as_str() {
@@ -180,7 +190,7 @@ fn load_channel(conn: &Connection, channel_id: ChannelId) -> Result<Option<Chann
     } else {
         Vec::new()
     };
-    Ok(Some(Channel { id, category_id, name, kind, members }))
+    Ok(Some(Channel { id, category_id, name, kind, members, slow_mode_seconds }))
 }
 
 #[cfg(test)]

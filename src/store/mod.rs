@@ -11,13 +11,15 @@
 //! This file owns the `Store` handle, its writer thread and read pool, and the error type; the
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
 //! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
-//! unread counts), `vpn` (the VPN's key, cap and
+//! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
+//! filters, approvals), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
 mod invites;
 mod messages;
+mod moderation;
 mod reads;
 mod schema;
 mod snapshot;
@@ -25,6 +27,7 @@ mod users;
 mod vpn;
 
 pub use invites::{InviteUnusable, NewInvite};
+pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride};
 pub use snapshot::{check_integrity, snapshot};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
@@ -78,6 +81,9 @@ pub enum StoreError {
     /// Every address of `vpn.subnet` is taken.
     #[error("every address of the VPN subnet is taken; revoke a peer or widen vpn.subnet")]
     VpnAddressesUsedUp,
+    /// The thing to add exists already (a keyword filter).
+    #[error("that exists already")]
+    Duplicate,
     /// Another peer already has this WireGuard public key.
     #[error("another VPN peer already has this public key")]
     VpnKeyTaken,

@@ -88,6 +88,53 @@ const MIGRATIONS: &[&str] = &[
         last_read_id INTEGER NOT NULL,
         PRIMARY KEY (user_id, channel_id)
     ) WITHOUT ROWID;",
+    // 6: roles: the first admin becomes the owner.
+    "UPDATE users SET role = 'owner' WHERE id = (SELECT MIN(id) FROM users WHERE role = 'admin');",
+    // 7: per-role overrides of channels and categories (NULL inherits), and slow mode.
+    "CREATE TABLE permission_overrides (
+        scope TEXT NOT NULL CHECK (scope IN ('channel', 'category')),
+        scope_id INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        can_view INTEGER,
+        can_send INTEGER,
+        can_speak INTEGER,
+        can_manage INTEGER,
+        PRIMARY KEY (scope, scope_id, role)
+    ) WITHOUT ROWID;
+    ALTER TABLE channels ADD COLUMN slow_mode_seconds INTEGER NOT NULL DEFAULT 0;",
+    // 8: moderation: bans, timeouts, and the audit log (which keeps warnings too).
+    "CREATE TABLE bans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        address TEXT,
+        reason TEXT,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        lifted_at INTEGER
+    );
+    ALTER TABLE users ADD COLUMN timeout_until INTEGER;
+    ALTER TABLE users ADD COLUMN timeout_reason TEXT;
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        target_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        reason TEXT
+    );
+    CREATE INDEX audit_by_target ON audit_log(target_user_id, id);",
+    // 9: automatic moderation keywords.
+    "CREATE TABLE keyword_filters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        word TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        timeout_seconds INTEGER,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );",
+    // 10: approval mode: accounts waiting for an admin.
+    "ALTER TABLE users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -149,7 +196,7 @@ mod tests {
         assert!(store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
         assert!(!store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));
         let admin = store.user_by_name("CHATTER".into()).await.expect("ok").expect("exists");
-        assert_eq!(admin.user.role, Role::Admin);
+        assert_eq!(admin.user.role, Role::Owner);
         assert!(admin.must_change_password);
         let (categories, channels) = store.list_channels(admin.user.id).await.expect("ok");
         assert_eq!(categories.len(), 1);

@@ -16,10 +16,12 @@ pub struct UserRecord {
     pub must_change_password: bool,
     /// Custom status text.
     pub status: Option<String>,
+    /// Registered while `[auth] require_approval` is on, and not approved yet.
+    pub pending: bool,
 }
 
 impl Store {
-    /// Creates the default admin if there are no users at all. Returns whether it did.
+    /// Creates the default admin (the owner) if there are no users at all. Returns whether it did.
     pub(crate) async fn ensure_default_admin(
         &self,
         username: String,
@@ -33,7 +35,7 @@ impl Store {
             }
             conn.execute(
                 "INSERT INTO users (username, password_hash, role, must_change_password, created_at)
-                 VALUES (?1, ?2, 'admin', 1, ?3)",
+                 VALUES (?1, ?2, 'owner', 1, ?3)",
                 params![username, password_hash, now],
             )?;
             Ok(true)
@@ -101,10 +103,11 @@ impl Store {
         .await
     }
 
-    /// Every account, by name; `online` is left false for the caller to fill.
+    /// Every account but those waiting for approval, by name; `online` is left false for the
+    /// caller to fill.
     pub async fn list_users(&self) -> Result<Vec<UserPresence>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(&format!("{USER_SELECT} ORDER BY username"))?;
+            let mut stmt = conn.prepare(&format!("{USER_SELECT} WHERE pending = 0 ORDER BY username"))?;
             let rows = stmt.query_map([], user_record)?;
             let mut users = Vec::new();
             for row in rows {
@@ -142,10 +145,11 @@ impl Store {
         now: i64,
     ) -> Result<Option<(UserRecord, i64)>, StoreError> {
         self.read(move |conn| {
-            let sql = "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, s.expires_at
+            let sql = "SELECT u.id, u.username, u.role, u.password_hash, u.must_change_password, u.status, u.pending,
+                    s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2";
-            Ok(conn.query_row(sql, params![token_hash, now], |row| Ok((user_record(row)?, row.get(6)?))).optional()?)
+            Ok(conn.query_row(sql, params![token_hash, now], |row| Ok((user_record(row)?, row.get(7)?))).optional()?)
         })
         .await
     }
@@ -179,7 +183,7 @@ pub(super) fn insert_user(
     }
 }
 
-const USER_SELECT: &str = "SELECT id, username, role, password_hash, must_change_password, status FROM users";
+const USER_SELECT: &str = "SELECT id, username, role, password_hash, must_change_password, status, pending FROM users";
 
 fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -187,15 +191,12 @@ fn user_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         password_hash: row.get(3)?,
         must_change_password: row.get(4)?,
         status: row.get(5)?,
+        pending: row.get(6)?,
     })
 }
 
 pub(super) fn role_from_name(name: &str) -> Role {
-    if name == "admin" {
-        Role::Admin
-    } else {
-        Role::Member
-    }
+    name.parse().unwrap_or(Role::Member)
 }
 
 #[cfg(test)]
