@@ -90,7 +90,7 @@ async fn default_admin_must_change_password_first() {
     assert_code(again.login("chatter", "chatter").await, ErrorCode::InvalidCredentials);
     let session = again.login("chatter", ADMIN_PASSWORD).await.expect("new password");
     assert!(!session.must_change_password);
-    assert_eq!(session.user.role, Role::Admin);
+    assert_eq!(session.user.role, Role::Owner);
 }
 
 #[tokio::test]

@@ -102,7 +102,7 @@ fn two_people_chat_with_the_cli() {
     let channels = run_ok(itc(&server, &known).args(["-u", "mum", "channels"]).env("ITC_PASSWORD", "family-password"));
     assert!(channels.contains("#general"), "{channels}");
     let users = run_ok(itc(&server, &known).args(["-u", "chatter", "users"]).env("ITC_PASSWORD", "parent-password"));
-    assert!(users.contains("chatter (admin)") && users.contains("kid (member)"), "{users}");
+    assert!(users.contains("chatter (owner)") && users.contains("kid (member)"), "{users}");
 
     // Admin commands: allowed for the parent, refused for the kid with a clear line.
     let created = run_ok(

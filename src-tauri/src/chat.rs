@@ -155,7 +155,7 @@ impl Signed {
         Signed {
             server_name: server.name.clone(),
             username: info.user.username.clone(),
-            admin: info.user.role == Role::Admin,
+            admin: info.user.role.is_admin(),
             must_change_password: info.must_change_password,
         }
     }

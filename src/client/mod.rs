@@ -10,7 +10,7 @@
 //!
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
-//! answers), and the typed calls by area: `account`, `chat`, `admin`, `voice` and `vpn_requests`.
+//! answers), and the typed calls by area: `account`, `chat`, `admin`, `moderation`, `voice` and `vpn_requests`.
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
@@ -22,6 +22,7 @@ mod connection;
 pub mod device_cookies;
 mod exchange;
 pub mod media;
+mod moderation;
 mod pinning;
 pub mod session;
 pub mod talk;
@@ -34,6 +35,7 @@ pub use admin::InviteSpec;
 pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
+pub use moderation::{BanSpec, PermissionScope};
 pub use pinning::KnownHosts;
 pub use target::{Target, DEFAULT_PORT};
 

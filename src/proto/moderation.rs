@@ -42,7 +42,8 @@ pub struct BanInfo {
     pub id: i64,
     /// The banned account, if any.
     pub username: Option<String>,
-    /// The banned address (IPv4, or an IPv6 /64 as `prefix::/64`), if any.
+    /// The banned address, if any: an IPv4 address, or an IPv6 address's /64 network (e.g.
+    /// `2001:db8:1:2::`, which stands for all of `2001:db8:1:2::/64`).
     pub address: Option<String>,
     /// Why.
     pub reason: Option<String>,

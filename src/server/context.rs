@@ -282,10 +282,15 @@ impl Conn {
 /// The caller, if an admin (or the owner); otherwise `forbidden` "only admins can {action}".
 pub(crate) fn require_admin(ctx: &Shared, conn: &Conn, action: &str) -> Result<User, Failure> {
     let user = conn.user(ctx)?;
-    if decide(user.role, Action::Administer, None, &ChannelRules::default()).is_err() {
+    if !may_administer(&user) {
         return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
     }
     Ok(user)
+}
+
+/// Whether `user` may do the server-wide admin things (the owner and admins).
+pub(crate) fn may_administer(user: &User) -> bool {
+    decide(user.role, Action::Administer, None, &ChannelRules::default()).is_ok()
 }
 
 /// Asks [`decide`] whether `actor` may do `action` to someone of role `target`; `forbidden`

@@ -7,7 +7,7 @@
 //! [`create`] works on a bare [`Store`], so `itc-server invite` can make one without a running
 //! server; the op handlers and [`super::RunningServer`] (for the tray) call the same functions.
 
-use super::context::{require_admin, token_hash, Conn, Failure, Shared};
+use super::context::{audit_line, require_admin, token_hash, Conn, Failure, Shared};
 use crate::clock::now_ms;
 use crate::code::{CodeError, ConnectionCode, Invite};
 use crate::ids::UserId;
@@ -132,6 +132,9 @@ pub async fn create_invite(
         None => ctx.public_code(),
     };
     let created = create(&ctx.store, Some(admin.id), options?, code).await?;
+    let target = format!("invite {}", created.invite.id);
+    let details = format!("{} uses, role {}", created.invite.max_uses, created.invite.role.as_str());
+    ctx.store.audit(audit_line(&admin.username, "create_invite", Some(target), None, Some(details))).await?;
     Ok(Reply::InviteCreated(created))
 }
 
@@ -143,8 +146,10 @@ pub async fn list_invites(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
 
 /// `revoke_invite`.
 pub async fn revoke_invite(ctx: &Shared, conn: &Conn, invite_id: i64) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "revoke invites")?;
+    let admin = require_admin(ctx, conn, "revoke invites")?;
     let invite = ctx.store.revoke_invite(invite_id, now_ms()).await?;
+    let target = Some(format!("invite {}", invite.id));
+    ctx.store.audit(audit_line(&admin.username, "revoke_invite", target, None, None)).await?;
     tracing::info!(invite = invite.id, "invite revoked");
     Ok(Reply::Invite(invite))
 }

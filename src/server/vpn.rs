@@ -2,8 +2,8 @@
 //! (any member), and for admins making peers for the official apps, revoking and capping.
 //! The VPN itself is [`crate::vpn::Vpn`]; this only checks who may ask and maps errors.
 
-use super::context::{require_admin, Conn, Failure, Shared};
-use crate::proto::{ErrorCode, Reply, Role};
+use super::context::{audit_line, may_administer, require_admin, Conn, Failure, Shared};
+use crate::proto::{ErrorCode, Reply};
 use crate::vpn::access::AccessError;
 
 impl From<AccessError> for Failure {
@@ -27,7 +27,7 @@ impl From<AccessError> for Failure {
 /// `vpn_status`: admins see every peer, members their own.
 pub async fn status(ctx: &Shared, conn: &Conn) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let owner = (user.role != Role::Admin).then_some(user.id);
+    let owner = (!may_administer(&user)).then_some(user.id);
     Ok(Reply::VpnStatus(ctx.vpn.status(&ctx.store, owner).await?))
 }
 
@@ -47,8 +47,10 @@ pub(crate) async fn create_peer(
     name: String,
     host: Option<String>,
 ) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "make VPN configs")?;
+    let admin = require_admin(ctx, conn, "make VPN configs")?;
     let created = create_peer_for(ctx, &username, &name, host.as_deref()).await?;
+    let target = format!("{} {}", created.peer.username, created.peer.name);
+    ctx.store.audit(audit_line(&admin.username, "vpn_create_peer", Some(target), None, None)).await?;
     Ok(Reply::VpnPeerCreated(created))
 }
 
@@ -75,9 +77,13 @@ pub(crate) async fn create_peer_for(
 /// `vpn_revoke`: admins any peer, members their own.
 pub async fn revoke(ctx: &Shared, conn: &Conn, peer_id: i64) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let owner = (user.role != Role::Admin).then_some(user.id);
+    let owner = (!may_administer(&user)).then_some(user.id);
     let peer = ctx.vpn.revoke(&ctx.store, peer_id, owner).await?;
     tracing::info!(by = %user.username, peer = peer.id, "VPN peer revoked");
+    if owner.is_none() {
+        let target = format!("{} {}", peer.username, peer.name);
+        ctx.store.audit(audit_line(&user.username, "vpn_revoke", Some(target), None, None)).await?;
+    }
     Ok(Reply::VpnPeer(peer))
 }
 
@@ -88,8 +94,12 @@ pub(crate) async fn set_limit(
     peer_id: Option<i64>,
     kbps: Option<u32>,
 ) -> Result<Reply, Failure> {
-    require_admin(ctx, conn, "set VPN bandwidth limits")?;
-    match ctx.vpn.set_limit(&ctx.store, peer_id, kbps).await? {
+    let admin = require_admin(ctx, conn, "set VPN bandwidth limits")?;
+    let limited = ctx.vpn.set_limit(&ctx.store, peer_id, kbps).await?;
+    let target = peer_id.map_or("every peer".to_string(), |id| format!("peer {id}"));
+    let cap = kbps.map_or("default".to_string(), |kbps| format!("{kbps} kbit/s"));
+    ctx.store.audit(audit_line(&admin.username, "vpn_set_limit", Some(target), None, Some(cap))).await?;
+    match limited {
         Some(peer) => Ok(Reply::VpnPeer(peer)),
         None => Ok(Reply::Ok),
     }
