@@ -4,6 +4,8 @@
 
 #[path = "shared/invite.rs"]
 mod invite;
+#[path = "itc/moderation.rs"]
+mod moderation;
 #[path = "itc/talk.rs"]
 mod talk;
 #[path = "itc/vpn.rs"]
@@ -38,6 +40,9 @@ struct Args {
     /// File of certificate fingerprints pinned on first use [default: ~/.config/itc/known_hosts]
     #[arg(long, env = "ITC_KNOWN_HOSTS", global = true, value_name = "FILE")]
     known_hosts: Option<PathBuf>,
+    /// Set for `itc passwd`, which changes the password itself (no prompt after login)
+    #[arg(skip)]
+    changing_password: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -238,11 +243,11 @@ enum AdminCommand {
         /// Name
         name: String,
     },
-    /// Give a user the admin or member role
+    /// Give a user the admin, moderator or member role
     SetRole {
         /// The user to change
         member: String,
-        /// admin or member
+        /// admin, moderator or member
         role: Role,
     },
     /// Make an invite: its text and QR code let one person (or --uses N) make an account
@@ -254,6 +259,8 @@ enum AdminCommand {
         /// Invite id (from `itc admin invites`)
         id: i64,
     },
+    #[command(flatten)]
+    Moderation(moderation::ModerationCommand),
 }
 
 fn main() {
@@ -310,6 +317,7 @@ async fn run(mut args: Args) -> Result<()> {
             Ok(())
         }
         Command::Passwd { new } => {
+            args.changing_password = true;
             let (client, password) = logged_in(&mut args).await?;
             client.change_password(&password, &new).await?;
             println!("password changed");
@@ -547,6 +555,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
             println!("{}", invite::describe(&client.revoke_invite(id).await?));
         }
         AdminCommand::Vpn(command) => run_admin_vpn(client, command).await?,
+        AdminCommand::Moderation(command) => moderation::run(client, command).await?,
     }
     Ok(())
 }
@@ -633,8 +642,8 @@ async fn logged_in(args: &mut Args) -> Result<(Client, String)> {
         session.user.role.as_str(),
         invite::format_time(session.expires_at)
     );
-    if session.must_change_password {
-        eprintln!("this account must change its password first: itc passwd --new NEW_PASSWORD");
+    if session.must_change_password && !args.changing_password {
+        moderation::change_required_password(&client, &password).await?;
     }
     Ok((client, password))
 }
