@@ -13,7 +13,7 @@ pub struct InviteFlags {
     /// How long it lasts, e.g. 7d or 12h [default: until used]
     #[arg(long, value_parser = humantime::parse_duration)]
     pub expires: Option<Duration>,
-    /// Role of the accounts it creates: member or admin
+    /// Role of the accounts it creates: member, moderator or admin
     #[arg(long, default_value = "member")]
     pub role: Role,
     /// A note for your list, e.g. who it is for
