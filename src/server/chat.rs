@@ -305,6 +305,7 @@ pub async fn open_direct(ctx: &Shared, conn: &Conn, username: String) -> Result<
         .store
         .user_by_name(username.clone())
         .await?
+        .filter(|record| !record.pending)
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no user named {username}")))?;
     if other.user.id == user.id {
         return Err(Failure::new(ErrorCode::InvalidArgument, "a direct conversation needs another user"));

@@ -129,12 +129,14 @@ mod tests {
         PermissionOverride { role, view, send, speak: None, manage: None }
     }
 
+    /// (actor, action, target, expected)
+    type Case = (Role, Action, Option<Role>, Result<(), Denied>);
+
     #[test]
     fn server_wide_actions_by_role_and_target() {
         let none = ChannelRules::default();
         let ok = Ok(());
-        // (actor, action, target, expected)
-        let table: &[(Role, Action, Option<Role>, Result<(), Denied>)] = &[
+        let table: &[Case] = &[
             (Member, Action::Kick, Some(Member), Err(Denied::Outranked)),
             (Member, Action::Administer, None, Err(Denied::Role)),
             (Member, Action::Warn, None, Err(Denied::Role)),

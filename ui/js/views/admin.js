@@ -16,7 +16,7 @@ export function showAdmin(me, people) {
   const chosen = select.value;
   const others = people.filter((person) => person.username !== me.username);
   select.replaceChildren(...others.map((person) => el('option', { value: person.username },
-    person.role === 'admin' ? `${person.username} (administrator)` : person.username)));
+    ['owner', 'admin'].includes(person.role) ? `${person.username} (administrator)` : person.username)));
   if (others.some((person) => person.username === chosen)) select.value = chosen;
 }
 

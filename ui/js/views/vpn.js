@@ -55,7 +55,7 @@ function renderMembers(members) {
   const select = $('vpn-member');
   const chosen = select.value;
   select.replaceChildren(...members.map((member) => el('option', { value: member.username },
-    member.role === 'admin' ? `${member.username} (administrator)` : member.username)));
+    ['owner', 'admin'].includes(member.role) ? `${member.username} (administrator)` : member.username)));
   if (members.some((member) => member.username === chosen)) select.value = chosen;
 }
 
