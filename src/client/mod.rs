@@ -30,8 +30,9 @@ mod voice;
 pub mod vpn;
 mod vpn_requests;
 
+/// The `@name` rule the server records mentions by (kept here for clients that decide locally).
+pub use crate::proto::mentions;
 pub use admin::InviteSpec;
-pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
 pub use pinning::KnownHosts;

@@ -1,6 +1,8 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
-use super::{Category, Channel, Message, ReadState, User, UserPresence, VideoStream};
+use super::{
+    Category, Channel, LinkPreview, Message, MessageReactions, ReadState, ThreadReply, User, UserPresence, VideoStream,
+};
 use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -144,4 +146,19 @@ pub enum Event {
     /// Keep-alive: the logged-in connection has been silent for `server.keepalive_seconds`;
     /// the client must send a frame (the `ping` request) within 30 s or it is closed.
     Ping,
+    /// A new reply in a thread of a channel the user can read.
+    ThreadReply(ThreadReply),
+    /// A message's reactions changed.
+    ReactionsChanged(MessageReactions),
+    /// A new message mentions this user (sent to the mentioned user only).
+    Mentioned(Message),
+    /// The server fetched the preview of a link in a message.
+    LinkPreview {
+        /// The message's channel.
+        channel_id: ChannelId,
+        /// The message.
+        message_id: MessageId,
+        /// What the link shows.
+        preview: LinkPreview,
+    },
 }

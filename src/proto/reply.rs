@@ -2,7 +2,8 @@
 //! (welcome, session, VPN, invites), and the machine-readable error codes.
 
 use super::{
-    Category, Channel, ChannelList, Event, HistoryPage, Message, ReadState, Role, User, UserPresence, VoiceSession,
+    Category, Channel, ChannelList, Event, HistoryPage, MentionPage, Message, MessageReactions, ReadState, Role,
+    SearchPage, User, UserPresence, VoiceSession,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,12 @@ pub enum Reply {
     VpnPeerCreated(VpnCreatedPeer),
     /// One VPN peer (revoked or with its new cap).
     VpnPeer(VpnPeerInfo),
+    /// Answer to `add_reaction` and `remove_reaction`: the message's reactions now.
+    Reactions(MessageReactions),
+    /// Answer to `search`.
+    Search(SearchPage),
+    /// Answer to `list_mentions`.
+    Mentions(MentionPage),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.

@@ -9,73 +9,21 @@
 //! A message sent with a client-chosen id is stored once per (author, id): a retry after a lost
 //! answer gets the stored message back and nothing is broadcast again.
 
-use super::context::{Conn, Failure, Shared};
-use crate::ids::{ChannelId, MessageId, UserId};
-use crate::proto::{
-    encode_frame, Channel, ChannelKind, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User,
-    UserPresence, MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+use super::context::{
+    check_body, check_client_id, fit_in_one_frame, history_limit, publish, readable_channel, readable_message,
+    throttle, Conn, Failure, Paging, Shared,
 };
+use crate::ids::{ChannelId, MessageId};
+use crate::proto::{encode_frame, ChannelList, ErrorCode, Event, Reply, ServerFrame, UserPresence};
 use crate::ratelimit::RateLimiter;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest custom status, in characters.
 pub(crate) const MAX_STATUS_CHARS: usize = 128;
-const DEFAULT_HISTORY_PAGE: u32 = 50;
 
 /// The per-user message throttle: 40 at once, then one every 50 ms.
 pub(crate) fn message_limiter() -> RateLimiter {
     RateLimiter::new(40, Duration::from_millis(50))
-}
-
-/// Who may read a channel.
-fn can_read(channel: &Channel, user_id: UserId) -> bool {
-    channel.kind != ChannelKind::Direct || channel.members.contains(&user_id)
-}
-
-/// Queues an event to everyone who can read `channel`.
-pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
-    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event }));
-}
-
-async fn readable_channel(ctx: &Shared, channel_id: ChannelId, user: &User) -> Result<Channel, Failure> {
-    match ctx.store.channel(channel_id).await? {
-        Some(channel) if can_read(&channel, user.id) => Ok(channel),
-        _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
-    }
-}
-
-fn check_body(body: &str) -> Result<(), Failure> {
-    if body.trim().is_empty() {
-        return Err(Failure::new(ErrorCode::InvalidArgument, "a message cannot be empty or only spaces"));
-    }
-    let len = body.chars().count();
-    if len > MAX_MESSAGE_CHARS {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("a message is 1 to {MAX_MESSAGE_CHARS} characters long (this one is {len})"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_client_id(client_id: &str) -> Result<(), Failure> {
-    let well_formed = (1..=MAX_CLIENT_ID_CHARS).contains(&client_id.len())
-        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if well_formed {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("client_id is 1 to {MAX_CLIENT_ID_CHARS} ASCII letters, digits, '-' or '_'"),
-        ))
-    }
-}
-
-fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
-    let mut limits = ctx.message_limits.lock().unwrap_or_else(|p| p.into_inner());
-    limits.take(&user.id.to_string(), Instant::now()).map_err(|wait| {
-        Failure::new(ErrorCode::RateLimited, format!("sending too fast; wait {} ms", wait.as_millis().max(1)))
-    })
 }
 
 /// `list_channels`.
@@ -162,7 +110,7 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
-    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    let (channel, message) = readable_message(ctx, &user, message_id).await?;
     if message.author_id != user.id {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author can edit a message"));
     }
@@ -174,43 +122,13 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body
 /// `delete_message`: authors delete their own, admins any.
 pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: MessageId) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    let (channel, message) = readable_message(ctx, &user, message_id).await?;
     if message.author_id != user.id && user.role != crate::proto::Role::Admin {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author or an admin can delete a message"));
     }
     ctx.store.delete_message(message_id).await?;
     publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });
     Ok(Reply::Ok)
-}
-
-async fn own_message(
-    ctx: &Shared,
-    user: &User,
-    message_id: MessageId,
-) -> Result<(Channel, crate::proto::Message), Failure> {
-    let not_found = || Failure::new(ErrorCode::NotFound, format!("no message {message_id}"));
-    let message = ctx.store.message(message_id).await?.ok_or_else(not_found)?;
-    let channel = readable_channel(ctx, message.channel_id, user).await.map_err(|_| not_found())?;
-    Ok((channel, message))
-}
-
-/// Which way a `history` request pages.
-pub(crate) enum Paging {
-    /// Back from `before` (the newest page when `None`).
-    Back(Option<MessageId>),
-    /// Forward from just after this id.
-    Forward(MessageId),
-}
-
-impl Paging {
-    /// `before` and `after` of a request; at most one may be given.
-    pub(crate) fn new(before: Option<MessageId>, after: Option<MessageId>) -> Result<Paging, Failure> {
-        match (before, after) {
-            (before, None) => Ok(Paging::Back(before)),
-            (None, Some(after)) => Ok(Paging::Forward(after)),
-            (Some(_), Some(_)) => Err(Failure::new(ErrorCode::InvalidArgument, "give before or after, not both")),
-        }
-    }
 }
 
 /// `history`.
@@ -222,10 +140,7 @@ pub(crate) async fn history(
     limit: Option<u32>,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE);
-    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
-        return Err(Failure::new(ErrorCode::InvalidArgument, format!("limit is 1 to {MAX_HISTORY_PAGE}")));
-    }
+    let limit = history_limit(limit)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
     let mut page = match paging {
         Paging::Back(before) => ctx.store.history(channel.id, before, limit).await?,
@@ -233,41 +148,6 @@ pub(crate) async fn history(
     };
     fit_in_one_frame(&mut page, &paging);
     Ok(Reply::History(page))
-}
-
-/// Drops messages from the far end of a page (the oldest paging back, the newest paging
-/// forward) until its reply fits in one frame (100 long messages of 4-byte characters would
-/// not); `has_more` then tells the client to page on.
-fn fit_in_one_frame(page: &mut HistoryPage, paging: &Paging) {
-    if let Paging::Forward(_) = paging {
-        page.messages.reverse();
-        trim_to_frame(page);
-        page.messages.reverse();
-    } else {
-        trim_to_frame(page);
-    }
-}
-
-/// Drops messages from the front of a page until it fits in one frame.
-fn trim_to_frame(page: &mut HistoryPage) {
-    const ENVELOPE: usize = 1024;
-    let encoded_len = |message: &Message| serde_json::to_vec(message).map_or(MAX_FRAME_LEN, |bytes| bytes.len() + 1);
-    let mut size: usize = page.messages.iter().map(encoded_len).sum();
-    let keep_from = page
-        .messages
-        .iter()
-        .take_while(|message| {
-            let too_big = size + ENVELOPE > MAX_FRAME_LEN;
-            if too_big {
-                size -= encoded_len(message);
-            }
-            too_big
-        })
-        .count();
-    if keep_from > 0 {
-        page.messages.drain(..keep_from);
-        page.has_more = true;
-    }
 }
 
 /// `open_direct`: the conversation with another user, created on first use.

@@ -12,9 +12,9 @@
 //! `server.keepalive_seconds` without a frame from the client, and closed when nothing comes
 //! back within [`PING_ANSWER_TIMEOUT`] (or `keepalive_seconds`, if shorter).
 
-use super::context::{Conn, Eviction, Failure, Shared};
+use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, voice, vpn};
+use super::{admin, auth, chat, invites, reactions, search, threads, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -232,11 +232,15 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
-        SendMessage { channel_id, body, client_id } => chat::send_message(ctx, conn, channel_id, body, client_id).await,
-        EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
+        SendMessage { channel_id, body, client_id } => {
+            after_writing(ctx, chat::send_message(ctx, conn, channel_id, body, client_id).await).await
+        }
+        EditMessage { message_id, body } => {
+            after_writing(ctx, chat::edit_message(ctx, conn, message_id, body).await).await
+        }
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
         History { channel_id, before, after, limit } => {
-            chat::history(ctx, conn, channel_id, chat::Paging::new(before, after)?, limit).await
+            chat::history(ctx, conn, channel_id, Paging::new(before, after)?, limit).await
         }
         MarkRead { channel_id, message_id } => chat::mark_read(ctx, conn, channel_id, message_id).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
@@ -280,7 +284,28 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
         VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
         VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
+        ReplyThread { message_id, body, client_id } => {
+            after_writing(ctx, threads::reply_thread(ctx, conn, message_id, body, client_id).await).await
+        }
+        ThreadHistory { message_id, before, after, limit } => {
+            threads::thread_history(ctx, conn, message_id, Paging::new(before, after)?, limit).await
+        }
+        AddReaction { message_id, emoji } => reactions::react(ctx, conn, message_id, emoji, true).await,
+        RemoveReaction { message_id, emoji } => reactions::react(ctx, conn, message_id, emoji, false).await,
+        Search { query, channel_id, before, limit } => {
+            search::search(ctx, conn, query, channel_id, before, limit).await
+        }
+        ListMentions { before, limit } => search::list_mentions(ctx, conn, before, limit).await,
     }
+}
+
+/// After a message was sent, edited or replied: records its mentions (which tells the members
+/// mentioned) and asks for its link's preview.
+async fn after_writing(ctx: &Shared, written: Result<Reply, Failure>) -> Result<Reply, Failure> {
+    if let Ok(Reply::Message(message)) = &written {
+        search::record_mentions(ctx, message).await;
+    }
+    written
 }
 
 fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Result<Reply, Failure> {

@@ -9,6 +9,10 @@ use super::hub::Hub;
 pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
 pub use super::pressure::Kind as PressureKind;
+pub(crate) use super::reading::{
+    can_read, check_body, check_client_id, fit_in_one_frame, history_limit, publish, readable_channel,
+    readable_channels, readable_message, throttle, Paging,
+};
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
@@ -52,6 +56,7 @@ impl From<StoreError> for Failure {
             StoreError::UsernameTaken => Failure::new(ErrorCode::UsernameTaken, "that user name is taken"),
             StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
             StoreError::DiskFull => Failure::new(ErrorCode::DiskFull, "the server's disk is full; nothing was saved"),
+            StoreError::LimitReached(why) => Failure::new(ErrorCode::LimitReached, why),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
