@@ -10,7 +10,8 @@
 //!
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
-//! answers), and the typed calls by area: `account`, `chat`, `admin`, `voice` and `vpn_requests`.
+//! answers), and the typed calls by area: `account`, `chat`, `rich_chat` (threads, reactions,
+//! search, mentions), `admin`, `voice` and `vpn_requests`.
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
@@ -23,6 +24,7 @@ pub mod device_cookies;
 mod exchange;
 pub mod media;
 mod pinning;
+mod rich_chat;
 pub mod session;
 pub mod talk;
 mod target;

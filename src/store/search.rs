@@ -106,5 +106,18 @@ mod tests {
         assert_eq!(all.hits.iter().map(|h| h.message.id).collect::<Vec<_>>(), [ids[2], ids[1], ids[0]]);
         let pasta = store.search("pasta".into(), vec![ChannelId(1)], None, 50).await.expect("ok");
         assert_eq!(pasta.hits.iter().map(|h| h.message.id).collect::<Vec<_>>(), [ids[4]]);
+
+        // Deleting a thread's root deletes its replies, and the index forgets them too.
+        store.insert_reply(ids[2], ann.clone(), "waffles reply".into(), None, 10).await.expect("replies");
+        let indexed = |word: &'static str| {
+            let conn = rusqlite::Connection::open(store.path()).expect("opens");
+            let count: i64 = conn
+                .query_row("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?1", [word], |row| row.get(0))
+                .expect("counts");
+            count
+        };
+        assert_eq!((indexed("waffles"), indexed("pizza"), indexed("pasta")), (1, 3, 1));
+        store.delete_message(ids[2]).await.expect("deletes the root");
+        assert_eq!((indexed("waffles"), indexed("pizza")), (0, 2), "the reply and the root left the index");
     }
 }
