@@ -130,3 +130,45 @@ async fn mentions_are_recorded_for_readers_and_announced() {
     assert_eq!(eves.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [sent.id], "not from a DM she cannot read");
     assert!(ann.mentions(None, None).await.expect("mentions").messages.is_empty());
 }
+
+#[tokio::test]
+async fn itc_reacts_threads_searches_and_lists_mentions() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let _bob = server.member("bob").await;
+    let general = ann.find_channel("general").await.expect("general");
+    let root = ann.send(general.id, "@bob the garden needs watering").await.expect("sent");
+    let code = server.running().connection_code("127.0.0.1").encode().expect("code");
+    let known = server.dir.path().join("known_hosts");
+    let itc = move |user: &str, args: Vec<String>| {
+        let mut command = std::process::Command::new(common::client_binary());
+        command
+            .env("ITC_SERVER", &code)
+            .env("ITC_KNOWN_HOSTS", &known)
+            .env("ITC_USER", user)
+            .env("ITC_PASSWORD", common::MEMBER_PASSWORD)
+            .args(args);
+        let (ok, stdout, stderr) = common::run_bounded(&mut command);
+        assert!(ok, "{command:?}: {stderr}");
+        stdout
+    };
+    let run = |user: &'static str, args: &[&str]| {
+        let itc = itc.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || itc(user, args))
+    };
+    let id = root.id.to_string();
+    assert_eq!(run("bob", &["react", &id, "🌱"]).await.expect("runs").trim(), format!("#{id}: 🌱 1"));
+    let sent = run("bob", &["thread", &id, "on", "it"]).await.expect("runs");
+    assert!(sent.starts_with("sent #") && sent.contains(&format!("in the thread of #{id}")), "{sent}");
+    let thread = run("ann", &["thread", &id, "--history"]).await.expect("runs");
+    assert!(thread.contains("bob: on it"), "{thread}");
+    let found = run("bob", &["search", "garden", "--channel", "general"]).await.expect("runs");
+    assert!(found.contains("*garden*"), "{found}");
+    let mentions = run("bob", &["mentions"]).await.expect("runs");
+    assert!(mentions.contains(&format!("#{id} ann: @bob the garden")), "{mentions}");
+    assert_eq!(
+        run("bob", &["react", &id, "🌱", "--remove"]).await.expect("runs").trim(),
+        format!("#{id}: no reactions")
+    );
+}

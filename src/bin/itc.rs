@@ -4,6 +4,8 @@
 
 #[path = "shared/invite.rs"]
 mod invite;
+#[path = "itc/rich_chat.rs"]
+mod rich_chat;
 #[path = "itc/talk.rs"]
 mod talk;
 #[path = "itc/vpn.rs"]
@@ -135,6 +137,8 @@ enum Command {
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
+    #[command(flatten)]
+    Rich(rich_chat::RichCommand),
 }
 
 #[derive(Subcommand)]
@@ -396,6 +400,7 @@ async fn run(mut args: Args) -> Result<()> {
             let client = logged_in(&mut args).await?.0;
             run_admin(&client, admin).await
         }
+        Command::Rich(command) => rich_chat::run(&logged_in(&mut args).await?.0, command).await,
         Command::Vpn(command) => {
             let paths = vpn::paths(config_dir())?;
             match command {
