@@ -14,7 +14,7 @@
 
 use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, reactions, search, threads, voice, vpn};
+use super::{admin, auth, chat, invites, link_previews, reactions, search, threads, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -196,7 +196,7 @@ async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::R
 }
 
 /// Handles one request and returns the encoded answer.
-async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
+async fn dispatch(ctx: &Arc<Shared>, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     let ClientFrame { id, request } = frame;
     let op = request.op_name();
     let result = match conn.session.admit(&request) {
@@ -214,7 +214,7 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     encode_frame(&frame)
 }
 
-async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
+async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
     use Request::*;
     match request {
         Hello { versions, client } => hello(ctx, conn, &versions, &client),
@@ -301,9 +301,10 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
 
 /// After a message was sent, edited or replied: records its mentions (which tells the members
 /// mentioned) and asks for its link's preview.
-async fn after_writing(ctx: &Shared, written: Result<Reply, Failure>) -> Result<Reply, Failure> {
+async fn after_writing(ctx: &Arc<Shared>, written: Result<Reply, Failure>) -> Result<Reply, Failure> {
     if let Ok(Reply::Message(message)) = &written {
         search::record_mentions(ctx, message).await;
+        link_previews::request(ctx, message);
     }
     written
 }

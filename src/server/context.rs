@@ -113,6 +113,8 @@ pub struct Shared {
     pub pressure: Arc<Mutex<super::pressure::PressureLog>>,
     /// The warnings logged in the last two windows, for the dashboard.
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
+    /// Fetches link previews (used when `chat.link_previews` is on).
+    pub previews: crate::preview::Previews,
 }
 
 impl Shared {

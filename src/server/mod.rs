@@ -15,6 +15,7 @@ pub mod devices;
 pub mod handle;
 pub mod hub;
 pub mod invites;
+pub mod link_previews;
 pub mod passwords;
 pub mod pressure;
 pub mod reactions;
@@ -68,6 +69,9 @@ pub enum StartError {
     /// Another server runs on this data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The link previews' TLS client could not be set up.
+    #[error("chat.link_previews: cannot set up TLS for fetching pages: {0}")]
+    Previews(rustls::Error),
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
@@ -194,6 +198,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         started_at: Instant::now(),
         pressure,
         recent_pressure,
+        previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
+            .map_err(StartError::Previews)?,
         config,
     });
     let control_ctx = shared.clone();
