@@ -48,6 +48,9 @@ pub enum FetchError {
     /// It took longer than [`FETCH_TIMEOUT`].
     #[error("timed out")]
     Timeout,
+    /// Too many other fetches ran meanwhile (worth trying again later).
+    #[error("too many previews at once")]
+    Busy,
     /// The network, TLS or HTTP failed.
     #[error("{0}")]
     Network(String),

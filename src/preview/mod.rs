@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 /// Longest link looked at, in bytes.
 pub const MAX_URL_LEN: usize = 2048;
-/// Most fetches running at once; a message whose link finds none free gets no preview.
+/// Most fetches running at once; others wait (at most [`fetch::FETCH_TIMEOUT`]) for a turn.
 const MAX_CONCURRENT_FETCHES: usize = 4;
 
 /// The link preview service of one server: cheap to clone.
@@ -53,11 +53,11 @@ impl Previews {
         })
     }
 
-    /// Fetches `url` and reads its preview; `Ok(None)` when the page says nothing usable, or
-    /// every fetch slot is taken.
+    /// Fetches `url` and reads its preview; `Ok(None)` when the page says nothing usable.
     pub async fn preview(&self, url: &str) -> Result<Option<LinkPreview>, FetchError> {
-        let Ok(_slot) = self.running.try_acquire() else {
-            return Ok(None);
+        let turn = tokio::time::timeout(fetch::FETCH_TIMEOUT, self.running.acquire()).await;
+        let Ok(Ok(_turn)) = turn else {
+            return Err(FetchError::Busy);
         };
         let mut own: Vec<IpAddr> = self.own.to_vec();
         own.extend(if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|interface| interface.ip()));

@@ -1,10 +1,12 @@
 //! Link previews of messages: when `chat.link_previews` is on, the first link of a new or
 //! edited message is previewed in the background (the message's answer never waits for it).
-//! A fetch of the same URL within [`CACHE_MS`] is reused from the store, failures too; a preview
+//! A fetch of the same URL within [`CACHE_MS`] is reused from the store, failures too (but not a
+//! fetch that found no turn among the previews running at once); a preview
 //! found is stored with the message and published to the channel's readers as `link_preview`.
 //! Why a fetch failed is logged at debug level without the URL (it may be private).
 
 use super::context::{publish, Shared};
+use crate::preview::FetchError;
 use crate::proto::{Event, Message};
 use std::sync::Arc;
 
@@ -33,10 +35,17 @@ pub(crate) fn request(ctx: &Arc<Shared>, message: &Message) {
         };
         let preview = match cached {
             Some(cached) => cached.preview,
-            None => ctx.previews.preview(&url).await.unwrap_or_else(|err| {
-                tracing::debug!(%message_id, reason = %err, "no link preview");
-                None
-            }),
+            None => match ctx.previews.preview(&url).await {
+                Ok(preview) => preview,
+                Err(FetchError::Busy) => {
+                    tracing::debug!(%message_id, "no link preview: too many at once");
+                    return;
+                }
+                Err(err) => {
+                    tracing::debug!(%message_id, reason = %err, "no link preview");
+                    None
+                }
+            },
         };
         match ctx.store.save_preview(message_id, url, preview.clone(), now).await {
             Ok(true) => {}
