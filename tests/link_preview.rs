@@ -248,7 +248,13 @@ fn previews_reach_the_internet_and_never_this_network() {
         site("/chain?n=3"),
         site("/file.bin"),
     ];
-    for target in ["http://127.0.0.1/", "http://[::1]/", "http://10.77.0.1/", "http://169.254.169.254/", "http://private.example/"] {
+    for target in [
+        "http://127.0.0.1/",
+        "http://[::1]/",
+        "http://10.77.0.1/",
+        "http://169.254.169.254/",
+        "http://private.example/",
+    ] {
         refused.push(redirect(target));
     }
     let allowed = [site("/chain?n=2"), format!("{}&x=1", redirect(&site("/page"))), site("/page")];
