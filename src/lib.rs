@@ -14,6 +14,7 @@ pub(crate) mod ids;
 pub(crate) mod lock;
 pub mod media;
 pub mod net;
+pub(crate) mod preview;
 pub(crate) mod private_file;
 pub mod proto;
 pub mod random;

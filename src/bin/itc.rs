@@ -6,6 +6,8 @@
 mod invite;
 #[path = "itc/moderation.rs"]
 mod moderation;
+#[path = "itc/rich_chat.rs"]
+mod rich_chat;
 #[path = "itc/talk.rs"]
 mod talk;
 #[path = "itc/vpn.rs"]
@@ -140,6 +142,8 @@ enum Command {
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
+    #[command(flatten)]
+    Rich(rich_chat::RichCommand),
 }
 
 #[derive(Subcommand)]
@@ -404,6 +408,7 @@ async fn run(mut args: Args) -> Result<()> {
             let client = logged_in(&mut args).await?.0;
             run_admin(&client, admin).await
         }
+        Command::Rich(command) => rich_chat::run(&logged_in(&mut args).await?.0, command).await,
         Command::Vpn(command) => {
             let paths = vpn::paths(config_dir())?;
             match command {

@@ -106,33 +106,3 @@ fn expect_history(reply: Reply) -> Result<HistoryPage, ClientError> {
         other => Err(unexpected(other)),
     }
 }
-
-/// Whether `body` mentions `username` as `@username`: the name matched without regard to ASCII
-/// case, not preceded by a letter, digit, `_`, `-` or `.` before the `@`, and not followed by
-/// one (a `.` ending a sentence is allowed). The server does not mark mentions; each client
-/// decides with this rule, e.g. to notify its user.
-pub fn mentions(body: &str, username: &str) -> bool {
-    let is_name_char = |c: char| c.is_alphanumeric() || "_-.".contains(c);
-    body.match_indices('@').any(|(at, _)| {
-        let before_ok = body[..at].chars().next_back().is_none_or(|c| !is_name_char(c));
-        let name: String = body[at + 1..].chars().take_while(|c| is_name_char(*c)).collect();
-        before_ok && (name.eq_ignore_ascii_case(username) || name.trim_end_matches('.').eq_ignore_ascii_case(username))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mentions;
-
-    #[test]
-    fn mentions_follow_the_documented_rule() {
-        for body in ["@ann", "hi @Ann!", "@ann: dinner", "(@ann)", "thanks @ann.", "thanks @ann...", "x @bob @ann"] {
-            assert!(mentions(body, "ann"), "{body}");
-        }
-        for body in ["ann", "@anna", "me@ann", "@ann_b", "@an", "@ ann", "@ann-x"] {
-            assert!(!mentions(body, "ann"), "{body}");
-        }
-        assert!(mentions("ask @j.r.", "j.r."), "a name ending in a dot");
-        assert!(mentions("@Zoë hi", "Zoë"));
-    }
-}

@@ -10,7 +10,8 @@
 //!
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
-//! answers), and the typed calls by area: `account`, `chat`, `admin`, `moderation`, `voice` and `vpn_requests`.
+//! answers), and the typed calls by area: `account`, `chat`, `rich_chat` (threads, reactions,
+//! search, mentions), `admin`, `moderation`, `voice` and `vpn_requests`.
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
@@ -24,6 +25,7 @@ mod exchange;
 pub mod media;
 mod moderation;
 mod pinning;
+mod rich_chat;
 pub mod session;
 pub mod talk;
 mod target;
@@ -31,8 +33,9 @@ mod voice;
 pub mod vpn;
 mod vpn_requests;
 
+/// The `@name` rule the server records mentions by (kept here for clients that decide locally).
+pub use crate::proto::mentions;
 pub use admin::InviteSpec;
-pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
 pub use moderation::{BanSpec, PermissionScope};

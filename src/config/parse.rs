@@ -280,6 +280,7 @@ mod tests {
         assert_eq!(error_key("[backup]\nretention_days = 0"), "backup.retention_days");
         assert_eq!(error_key("[backup]\nretention_days = 3651"), "backup.retention_days");
         assert_eq!(error_key("[backup]\nenabled = \"yes\""), "backup.enabled");
+        assert_eq!(error_key("[chat]\nlink_previews = \"yes\""), "chat.link_previews");
         for time in ["3:00", "24:00", "03:60", "03-00", "0300", "03:00:00", "+3:00", ""] {
             assert_eq!(error_key(&format!("[backup]\ntime = \"{time}\"")), "backup.time", "{time:?}");
         }

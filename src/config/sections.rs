@@ -19,6 +19,7 @@ pub struct Config {
     pub cluster: ClusterSection,
     pub vpn: VpnSection,
     pub network: NetworkSection,
+    pub chat: ChatSection,
     pub notifications: NotificationsSection,
     pub backup: BackupSection,
     pub update: UpdateSection,
@@ -278,6 +279,20 @@ impl Default for NetworkSection {
 
 /// Accepted values of `network.lease_seconds`: ten seconds to a day.
 pub const LEASE_SECONDS: std::ops::RangeInclusive<u32> = 10..=86_400;
+
+/// `[chat]`: rich chat features a server may turn off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct ChatSection {
+    pub link_previews: bool,
+}
+
+impl Default for ChatSection {
+    fn default() -> Self {
+        ChatSection { link_previews: true }
+    }
+}
 
 /// `[notifications]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

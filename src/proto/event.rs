@@ -1,6 +1,8 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
-use super::{Category, Channel, Message, ReadState, User, UserPresence, VideoStream};
+use super::{
+    Category, Channel, LinkPreview, Message, MessageReactions, ReadState, ThreadReply, User, UserPresence, VideoStream,
+};
 use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -180,5 +182,20 @@ pub enum Event {
     RegistrationDenied {
         /// Why.
         reason: Option<String>,
+    },
+    /// A new reply in a thread of a channel the user can read.
+    ThreadReply(ThreadReply),
+    /// A message's reactions changed.
+    ReactionsChanged(MessageReactions),
+    /// A new message mentions this user (sent to the mentioned user only).
+    Mentioned(Message),
+    /// The server fetched the preview of a link in a message.
+    LinkPreview {
+        /// The message's channel.
+        channel_id: ChannelId,
+        /// The message.
+        message_id: MessageId,
+        /// What the link shows.
+        preview: LinkPreview,
     },
 }

@@ -8,7 +8,8 @@
 //! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
 //! pushes), `model` (the types requests, replies and events carry), `moderation` (the payloads of
-//! permissions, moderation and approvals) and `session` (the
+//! permissions, moderation and approvals), `rich` (threads, reactions, search, mentions and link
+//! previews) and `session` (the
 //! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
@@ -21,6 +22,7 @@ mod model;
 mod moderation;
 mod reply;
 mod request;
+mod rich;
 mod session;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
@@ -41,6 +43,11 @@ pub use reply::{
     VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus, Welcome,
 };
 pub use request::{ClientFrame, Request, MAX_CLIENT_ID_CHARS, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS};
+pub use rich::{
+    check_reaction, mentioned_names, mentions, BadReaction, LinkPreview, MentionPage, MessageReactions,
+    ReactionSummary, SearchHit, SearchPage, ThreadReply, ThreadSummary, HIGHLIGHT_END, HIGHLIGHT_START,
+    MAX_EMOJI_SCALARS, MAX_SEARCH_CHARS, MAX_SEARCH_PAGE, MAX_SHORTCODE_CHARS,
+};
 pub use session::{NotAllowed, Session, SessionState};
 
 #[cfg(test)]

@@ -175,6 +175,18 @@ pub struct Message {
     /// The id its author's client chose when sending it, if any (see `send_message`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For a reply in a thread: the thread's root message (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<MessageId>,
+    /// For a message with replies: its thread's summary (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<super::ThreadSummary>,
+    /// Its reactions, the first used first (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<super::ReactionSummary>,
+    /// The preview of the first link in it, once the server has fetched one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<super::LinkPreview>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).

@@ -3,7 +3,8 @@
 
 use super::{
     AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelList, ChannelPermissions, Event, HistoryPage,
-    KeywordFilter, Message, PendingRegistration, ReadState, Role, User, UserPresence, VoiceSession,
+    KeywordFilter, MentionPage, Message, MessageReactions, PendingRegistration, ReadState, Role, SearchPage, User,
+    UserPresence, VoiceSession,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,12 @@ pub enum Reply {
     Filter(KeywordFilter),
     /// Answer to `list_approvals`, oldest first.
     Approvals(Vec<PendingRegistration>),
+    /// Answer to `add_reaction` and `remove_reaction`: the message's reactions now.
+    Reactions(MessageReactions),
+    /// Answer to `search`.
+    Search(SearchPage),
+    /// Answer to `list_mentions`.
+    Mentions(MentionPage),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.

@@ -468,6 +468,67 @@ pub enum Request {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// Reply in the thread of a message (a reply to a reply joins its root's thread).
+    ReplyThread {
+        /// The message to reply to.
+        message_id: MessageId,
+        /// Text, at most [`MAX_MESSAGE_CHARS`] characters.
+        body: String,
+        /// As for `send_message`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// A page of a thread's replies, oldest first, paged like `history`.
+    ThreadHistory {
+        /// The root message.
+        message_id: MessageId,
+        /// Only replies with an id below this one; `null` for the newest page.
+        #[serde(default)]
+        before: Option<MessageId>,
+        /// Instead of `before`: only replies with an id above this one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<MessageId>,
+        /// Page size, at most [`MAX_HISTORY_PAGE`]; `null` for 50.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// React to a message with an emoji (adding the same one twice changes nothing).
+    AddReaction {
+        /// The message.
+        message_id: MessageId,
+        /// A Unicode emoji or a custom `:shortcode:` (see [`super::check_reaction`]).
+        emoji: String,
+    },
+    /// Take back one's reaction (taking back one that is not there changes nothing).
+    RemoveReaction {
+        /// The message.
+        message_id: MessageId,
+        /// The emoji.
+        emoji: String,
+    },
+    /// Full-text search over the messages the caller may read, newest first.
+    Search {
+        /// Words to find (all of them); a word ending in `*` matches as a prefix.
+        query: String,
+        /// Only this channel.
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        /// Only messages with an id below this one (the next page).
+        #[serde(default)]
+        before: Option<MessageId>,
+        /// Page size, at most [`super::MAX_SEARCH_PAGE`]; `null` for 20.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The messages that mention the caller, newest first.
+    ListMentions {
+        /// Only messages with an id below this one (the next page).
+        #[serde(default)]
+        before: Option<MessageId>,
+        /// Page size, at most [`super::MAX_SEARCH_PAGE`]; `null` for 20.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
 }
 
 impl Request {
@@ -535,6 +596,12 @@ impl Request {
             Request::ListApprovals => "list_approvals",
             Request::Approve { .. } => "approve",
             Request::Deny { .. } => "deny",
+            Request::ReplyThread { .. } => "reply_thread",
+            Request::ThreadHistory { .. } => "thread_history",
+            Request::AddReaction { .. } => "add_reaction",
+            Request::RemoveReaction { .. } => "remove_reaction",
+            Request::Search { .. } => "search",
+            Request::ListMentions { .. } => "list_mentions",
         }
     }
 }

@@ -9,69 +9,21 @@
 //! A message sent with a client-chosen id is stored once per (author, id): a retry after a lost
 //! answer gets the stored message back and nothing is broadcast again.
 
-use super::context::{Action, Conn, Failure, Shared};
-use crate::ids::{ChannelId, MessageId};
-use crate::proto::{
-    encode_frame, Channel, ChannelList, ErrorCode, Event, HistoryPage, Message, Reply, ServerFrame, User, UserPresence,
-    MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
+use super::context::{
+    check_body, check_client_id, fit_in_one_frame, history_limit, may_send, publish, readable_channel,
+    readable_message, throttle, Action, Conn, Failure, Paging, Shared,
 };
+use crate::ids::{ChannelId, MessageId};
+use crate::proto::{encode_frame, ChannelList, ErrorCode, Event, Reply, ServerFrame, UserPresence};
 use crate::ratelimit::RateLimiter;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest custom status, in characters.
 pub(crate) const MAX_STATUS_CHARS: usize = 128;
-const DEFAULT_HISTORY_PAGE: u32 = 50;
 
 /// The per-user message throttle: 40 at once, then one every 50 ms.
 pub(crate) fn message_limiter() -> RateLimiter {
     RateLimiter::new(40, Duration::from_millis(50))
-}
-
-/// Queues an event to everyone who can read `channel`.
-pub fn publish(ctx: &Shared, channel: &Channel, event: Event) {
-    ctx.publish_to_channel(channel, event);
-}
-
-/// The channel, if `user` may see it (a private channel they may not see does not exist for them).
-async fn readable_channel(ctx: &Shared, channel_id: ChannelId, user: &User) -> Result<Channel, Failure> {
-    match ctx.store.channel(channel_id).await? {
-        Some(channel) if ctx.channel_allows(user, &channel, Action::View) => Ok(channel),
-        _ => Err(Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}"))),
-    }
-}
-
-fn check_body(body: &str) -> Result<(), Failure> {
-    if body.trim().is_empty() {
-        return Err(Failure::new(ErrorCode::InvalidArgument, "a message cannot be empty or only spaces"));
-    }
-    let len = body.chars().count();
-    if len > MAX_MESSAGE_CHARS {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("a message is 1 to {MAX_MESSAGE_CHARS} characters long (this one is {len})"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_client_id(client_id: &str) -> Result<(), Failure> {
-    let well_formed = (1..=MAX_CLIENT_ID_CHARS).contains(&client_id.len())
-        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if well_formed {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!("client_id is 1 to {MAX_CLIENT_ID_CHARS} ASCII letters, digits, '-' or '_'"),
-        ))
-    }
-}
-
-fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
-    let mut limits = ctx.message_limits.lock().unwrap_or_else(|p| p.into_inner());
-    limits.take(&user.id.to_string(), Instant::now()).map_err(|wait| {
-        Failure::new(ErrorCode::RateLimited, format!("sending too fast; wait {} ms", wait.as_millis().max(1)))
-    })
 }
 
 /// `list_channels`.
@@ -155,41 +107,12 @@ pub async fn send_message(
     Ok(Reply::Message(message))
 }
 
-/// Whether `user` may send in `channel` now: the channel's permissions, a timeout, slow mode
-/// (which those who may manage the channel skip; a message counts when it passes here).
-fn may_send(ctx: &Shared, user: &User, channel: &Channel) -> Result<(), Failure> {
-    if !ctx.channel_allows(user, channel, Action::Send) {
-        return Err(Failure::new(ErrorCode::Forbidden, format!("you cannot send messages in #{}", channel.name)));
-    }
-    let now = crate::clock::now_ms();
-    if let Some(until) = ctx.sanctions.timed_out_until(user.id, now) {
-        let seconds = (until - now + 999) / 1000;
-        return Err(Failure::new(
-            ErrorCode::TimedOut,
-            format!("you are timed out for {seconds} s more (until {until}, Unix ms): no sending or speaking"),
-        ));
-    }
-    if channel.slow_mode_seconds > 0 && !ctx.channel_allows(user, channel, Action::Manage) {
-        ctx.sanctions.take_turn(channel.id, user.id, channel.slow_mode_seconds, now).map_err(|wait_ms| {
-            let seconds = (wait_ms + 999) / 1000;
-            Failure::new(
-                ErrorCode::SlowMode,
-                format!(
-                    "#{} is in slow mode (one message every {} s); wait {seconds} s",
-                    channel.name, channel.slow_mode_seconds
-                ),
-            )
-        })?;
-    }
-    Ok(())
-}
-
 /// `edit_message`: authors edit their own messages.
 pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     check_body(&body)?;
     throttle(ctx, &user)?;
-    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    let (channel, message) = readable_message(ctx, &user, message_id).await?;
     if message.author_id != user.id {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author can edit a message"));
     }
@@ -202,43 +125,13 @@ pub async fn edit_message(ctx: &Shared, conn: &Conn, message_id: MessageId, body
 /// channel delete any.
 pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: MessageId) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let (channel, message) = own_message(ctx, &user, message_id).await?;
+    let (channel, message) = readable_message(ctx, &user, message_id).await?;
     if message.author_id != user.id && !ctx.channel_allows(&user, &channel, Action::Manage) {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author or a moderator can delete a message"));
     }
     ctx.store.delete_message(message_id).await?;
     publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });
     Ok(Reply::Ok)
-}
-
-async fn own_message(
-    ctx: &Shared,
-    user: &User,
-    message_id: MessageId,
-) -> Result<(Channel, crate::proto::Message), Failure> {
-    let not_found = || Failure::new(ErrorCode::NotFound, format!("no message {message_id}"));
-    let message = ctx.store.message(message_id).await?.ok_or_else(not_found)?;
-    let channel = readable_channel(ctx, message.channel_id, user).await.map_err(|_| not_found())?;
-    Ok((channel, message))
-}
-
-/// Which way a `history` request pages.
-pub(crate) enum Paging {
-    /// Back from `before` (the newest page when `None`).
-    Back(Option<MessageId>),
-    /// Forward from just after this id.
-    Forward(MessageId),
-}
-
-impl Paging {
-    /// `before` and `after` of a request; at most one may be given.
-    pub(crate) fn new(before: Option<MessageId>, after: Option<MessageId>) -> Result<Paging, Failure> {
-        match (before, after) {
-            (before, None) => Ok(Paging::Back(before)),
-            (None, Some(after)) => Ok(Paging::Forward(after)),
-            (Some(_), Some(_)) => Err(Failure::new(ErrorCode::InvalidArgument, "give before or after, not both")),
-        }
-    }
 }
 
 /// `history`.
@@ -250,10 +143,7 @@ pub(crate) async fn history(
     limit: Option<u32>,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE);
-    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
-        return Err(Failure::new(ErrorCode::InvalidArgument, format!("limit is 1 to {MAX_HISTORY_PAGE}")));
-    }
+    let limit = history_limit(limit)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
     let mut page = match paging {
         Paging::Back(before) => ctx.store.history(channel.id, before, limit).await?,
@@ -261,41 +151,6 @@ pub(crate) async fn history(
     };
     fit_in_one_frame(&mut page, &paging);
     Ok(Reply::History(page))
-}
-
-/// Drops messages from the far end of a page (the oldest paging back, the newest paging
-/// forward) until its reply fits in one frame (100 long messages of 4-byte characters would
-/// not); `has_more` then tells the client to page on.
-fn fit_in_one_frame(page: &mut HistoryPage, paging: &Paging) {
-    if let Paging::Forward(_) = paging {
-        page.messages.reverse();
-        trim_to_frame(page);
-        page.messages.reverse();
-    } else {
-        trim_to_frame(page);
-    }
-}
-
-/// Drops messages from the front of a page until it fits in one frame.
-fn trim_to_frame(page: &mut HistoryPage) {
-    const ENVELOPE: usize = 1024;
-    let encoded_len = |message: &Message| serde_json::to_vec(message).map_or(MAX_FRAME_LEN, |bytes| bytes.len() + 1);
-    let mut size: usize = page.messages.iter().map(encoded_len).sum();
-    let keep_from = page
-        .messages
-        .iter()
-        .take_while(|message| {
-            let too_big = size + ENVELOPE > MAX_FRAME_LEN;
-            if too_big {
-                size -= encoded_len(message);
-            }
-            too_big
-        })
-        .count();
-    if keep_from > 0 {
-        page.messages.drain(..keep_from);
-        page.has_more = true;
-    }
 }
 
 /// `open_direct`: the conversation with another user, created on first use.

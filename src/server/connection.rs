@@ -12,9 +12,9 @@
 //! `server.keepalive_seconds` without a frame from the client, and closed when nothing comes
 //! back within [`PING_ANSWER_TIMEOUT`] (or `keepalive_seconds`, if shorter).
 
-use super::context::{Conn, Eviction, Failure, Shared};
+use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, moderation, voice, vpn};
+use super::{admin, auth, chat, invites, link_previews, moderation, reactions, search, threads, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -196,7 +196,7 @@ async fn write_frames(mut writer: WriteHalf<Box<dyn Stream>>, mut inbox: mpsc::R
 }
 
 /// Handles one request and returns the encoded answer.
-async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
+async fn dispatch(ctx: &Arc<Shared>, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     let ClientFrame { id, request } = frame;
     let op = request.op_name();
     let result = match conn.session.admit(&request) {
@@ -214,7 +214,7 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
     encode_frame(&frame)
 }
 
-async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
+async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
     use Request::*;
     match request {
         Hello { versions, client } => hello(ctx, conn, &versions, &client),
@@ -234,12 +234,14 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
         SendMessage { channel_id, body, client_id } => {
             moderation::screen(ctx, &conn.user(ctx)?, &body).await?;
-            chat::send_message(ctx, conn, channel_id, body, client_id).await
+            after_writing(ctx, chat::send_message(ctx, conn, channel_id, body, client_id).await).await
         }
-        EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
+        EditMessage { message_id, body } => {
+            after_writing(ctx, chat::edit_message(ctx, conn, message_id, body).await).await
+        }
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
         History { channel_id, before, after, limit } => {
-            chat::history(ctx, conn, channel_id, chat::Paging::new(before, after)?, limit).await
+            chat::history(ctx, conn, channel_id, Paging::new(before, after)?, limit).await
         }
         MarkRead { channel_id, message_id } => chat::mark_read(ctx, conn, channel_id, message_id).await,
         OpenDirect { username } => chat::open_direct(ctx, conn, username).await,
@@ -283,6 +285,19 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
         VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
         VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
+        ReplyThread { message_id, body, client_id } => {
+            moderation::screen(ctx, &conn.user(ctx)?, &body).await?;
+            after_writing(ctx, threads::reply_thread(ctx, conn, message_id, body, client_id).await).await
+        }
+        ThreadHistory { message_id, before, after, limit } => {
+            threads::thread_history(ctx, conn, message_id, Paging::new(before, after)?, limit).await
+        }
+        AddReaction { message_id, emoji } => reactions::react(ctx, conn, message_id, emoji, true).await,
+        RemoveReaction { message_id, emoji } => reactions::react(ctx, conn, message_id, emoji, false).await,
+        Search { query, channel_id, before, limit } => {
+            search::search(ctx, conn, query, channel_id, before, limit).await
+        }
+        ListMentions { before, limit } => search::list_mentions(ctx, conn, before, limit).await,
         other => moderate(ctx, &conn.user(ctx)?, other).await,
     }
 }
@@ -332,6 +347,16 @@ async fn moderate(ctx: &Shared, actor: &crate::proto::User, request: Request) ->
         Deny { username, reason } => done(moderation::deny(ctx, actor, &username, reason).await),
         other => Err(Failure::new(ErrorCode::InvalidArgument, format!("{} is not handled here", other.op_name()))),
     }
+}
+
+/// After a message was sent, edited or replied: records its mentions (which tells the members
+/// mentioned) and asks for its link's preview.
+async fn after_writing(ctx: &Arc<Shared>, written: Result<Reply, Failure>) -> Result<Reply, Failure> {
+    if let Ok(Reply::Message(message)) = &written {
+        search::record_mentions(ctx, message).await;
+        link_previews::request(ctx, message);
+    }
+    written
 }
 
 fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Result<Reply, Failure> {

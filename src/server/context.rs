@@ -12,6 +12,10 @@ pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
 pub use super::permissions::{decide, Action, ChannelRules, Denied};
 pub use super::pressure::Kind as PressureKind;
+pub(crate) use super::reading::{
+    can_read, check_body, check_client_id, fit_in_one_frame, history_limit, may_send, publish, readable_channel,
+    readable_channels, readable_message, throttle, Paging,
+};
 pub(crate) use super::sanctions::word_pattern;
 pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
@@ -77,6 +81,7 @@ impl From<StoreError> for Failure {
             StoreError::InviteUnusable(why) => Failure::new(ErrorCode::InviteInvalid, why.to_string()),
             StoreError::Duplicate => Failure::new(ErrorCode::InvalidArgument, "that exists already"),
             StoreError::DiskFull => Failure::new(ErrorCode::DiskFull, "the server's disk is full; nothing was saved"),
+            StoreError::LimitReached(why) => Failure::new(ErrorCode::LimitReached, why),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Failure::new(ErrorCode::Internal, "the server could not save or read this; nothing was changed")
@@ -135,6 +140,8 @@ pub struct Shared {
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
     /// Moderation's in-memory state: overrides, timeouts, slow mode, filters, waiting registrations.
     pub sanctions: Sanctions,
+    /// Fetches link previews (used when `chat.link_previews` is on).
+    pub previews: crate::preview::Previews,
 }
 
 impl Shared {

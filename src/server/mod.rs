@@ -15,11 +15,16 @@ pub mod devices;
 pub mod handle;
 pub mod hub;
 pub mod invites;
+pub mod link_previews;
 pub mod moderation;
 pub mod passwords;
 pub mod permissions;
 pub mod pressure;
+pub mod reactions;
+mod reading;
 pub mod sanctions;
+pub mod search;
+pub mod threads;
 pub mod throttle;
 pub mod voice;
 pub mod vpn;
@@ -67,6 +72,9 @@ pub enum StartError {
     /// Another server runs on this data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The link previews' TLS client could not be set up.
+    #[error("chat.link_previews: cannot set up TLS for fetching pages: {0}")]
+    Previews(rustls::Error),
     /// Password hashing could not start.
     #[error(transparent)]
     Hashing(#[from] passwords::HashingUnavailable),
@@ -195,6 +203,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         pressure,
         recent_pressure,
         sanctions,
+        previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
+            .map_err(StartError::Previews)?,
         config,
     });
     let control_ctx = shared.clone();

@@ -1,8 +1,11 @@
-//! Chat messages: storing, editing and deleting them, and pages of a channel's history.
+//! Chat messages: storing, editing and deleting them, and pages of a channel's history or of a
+//! thread's replies. Every message read here comes with its thread summary, reactions and link
+//! preview (their tables are in `reactions` and `previews`; deleting a message deletes them and
+//! its thread's replies through foreign keys).
 
 use super::{Store, StoreError};
 use crate::ids::{ChannelId, MessageId};
-use crate::proto::{HistoryPage, Message, User};
+use crate::proto::{HistoryPage, Message, ThreadSummary, User};
 use rusqlite::{params, Connection, OptionalExtension};
 
 impl Store {
@@ -17,33 +20,33 @@ impl Store {
         now: i64,
     ) -> Result<(Message, bool), StoreError> {
         self.write(move |conn| {
-            if let Some(client_id) = &client_id {
-                let stored = conn
-                    .query_row(
-                        &format!("{MESSAGE_SELECT} WHERE m.author_id = ?1 AND m.client_id = ?2"),
-                        params![author.id, client_id],
-                        message_row,
-                    )
-                    .optional()?;
-                if let Some(stored) = stored {
-                    return Ok((stored, false));
-                }
-            }
-            conn.prepare_cached(
-                "INSERT INTO messages (channel_id, author_id, body, created_at, client_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![channel_id, author.id, body, now, client_id])?;
-            let message = Message {
-                id: MessageId(conn.last_insert_rowid()),
-                channel_id,
-                author_id: author.id,
-                author: author.username,
-                body,
-                created_at: now,
-                edited_at: None,
-                client_id,
-            };
-            Ok((message, true))
+            insert_row(conn, NewMessage { channel_id, thread_id: None, author, body, client_id, now })
+        })
+        .await
+    }
+
+    /// Stores a reply in the thread of `root` (a reply's root when `root` is itself a reply), like
+    /// [`Store::insert_message`]; answers the reply, whether it was stored now, and the thread.
+    pub(crate) async fn insert_reply(
+        &self,
+        root: MessageId,
+        author: User,
+        body: String,
+        client_id: Option<String>,
+        now: i64,
+    ) -> Result<(Message, bool, ThreadSummary), StoreError> {
+        self.write(move |conn| {
+            let (channel_id, thread_id): (ChannelId, Option<MessageId>) = conn
+                .query_row("SELECT channel_id, thread_id FROM messages WHERE id = ?1", [root], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?
+                .ok_or(StoreError::NotFound)?;
+            let thread_id = thread_id.unwrap_or(root);
+            let (reply, created) =
+                insert_row(conn, NewMessage { channel_id, thread_id: Some(thread_id), author, body, client_id, now })?;
+            let thread = load_message(conn, thread_id)?.and_then(|root| root.thread).ok_or(StoreError::NotFound)?;
+            Ok((reply, created, thread))
         })
         .await
     }
@@ -85,14 +88,63 @@ impl Store {
         after: MessageId,
         limit: u32,
     ) -> Result<HistoryPage, StoreError> {
+        self.page_after(Scope::Channel(channel_id), after, limit).await
+    }
+
+    /// Up to `limit` replies of the thread of `root` with ids above `after`, oldest first.
+    pub(crate) async fn thread_after(
+        &self,
+        root: MessageId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        self.page_after(Scope::Thread(root), after, limit).await
+    }
+
+    /// Up to `limit` replies of the thread of `root` with ids below `before`, oldest first.
+    pub(crate) async fn thread_history(
+        &self,
+        root: MessageId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        self.page_before(Scope::Thread(root), before, limit).await
+    }
+
+    async fn page_after(&self, scope: Scope, after: MessageId, limit: u32) -> Result<HistoryPage, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"
+                "{MESSAGE_SELECT} WHERE {} AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3",
+                scope.sql()
             ))?;
             let mut messages =
-                stmt.query_map(params![channel_id, after, limit + 1], message_row)?.collect::<Result<Vec<_>, _>>()?;
+                stmt.query_map(params![scope.id(), after, limit + 1], message_row)?.collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
+            decorate(conn, &mut messages)?;
+            Ok(HistoryPage { messages, has_more })
+        })
+        .await
+    }
+
+    async fn page_before(
+        &self,
+        scope: Scope,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{MESSAGE_SELECT} WHERE {} AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3",
+                scope.sql()
+            ))?;
+            let mut messages = stmt
+                .query_map(params![scope.id(), before.unwrap_or(MessageId(i64::MAX)), limit + 1], message_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            messages.reverse();
+            decorate(conn, &mut messages)?;
             Ok(HistoryPage { messages, has_more })
         })
         .await
@@ -105,25 +157,94 @@ impl Store {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<HistoryPage, StoreError> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "{MESSAGE_SELECT} WHERE m.channel_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
-            ))?;
-            let mut messages = stmt
-                .query_map(params![channel_id, before.unwrap_or(MessageId(i64::MAX)), limit + 1], message_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            let has_more = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
-            messages.reverse();
-            Ok(HistoryPage { messages, has_more })
-        })
-        .await
+        self.page_before(Scope::Channel(channel_id), before, limit).await
     }
 }
-const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at,
-     m.client_id FROM messages m JOIN users u ON u.id = m.author_id";
 
-fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+/// What a page of history is of: a channel's messages (thread replies aside) or one thread's
+/// replies.
+#[derive(Clone, Copy)]
+enum Scope {
+    Channel(ChannelId),
+    Thread(MessageId),
+}
+
+impl Scope {
+    /// The condition on `m` with the scope's id as `?1`.
+    fn sql(self) -> &'static str {
+        match self {
+            Scope::Channel(_) => "m.channel_id = ?1 AND m.thread_id IS NULL",
+            Scope::Thread(_) => "m.thread_id = ?1",
+        }
+    }
+
+    fn id(self) -> i64 {
+        match self {
+            Scope::Channel(id) => id.get(),
+            Scope::Thread(id) => id.get(),
+        }
+    }
+}
+
+/// A message to store.
+struct NewMessage {
+    channel_id: ChannelId,
+    thread_id: Option<MessageId>,
+    author: User,
+    body: String,
+    client_id: Option<String>,
+    now: i64,
+}
+
+/// Stores a message, or with a `client_id` the author already used, answers the stored one
+/// with `false`.
+fn insert_row(conn: &Connection, new: NewMessage) -> Result<(Message, bool), StoreError> {
+    let NewMessage { channel_id, thread_id, author, body, client_id, now } = new;
+    if let Some(client_id) = &client_id {
+        let stored = conn
+            .query_row(
+                &format!("{MESSAGE_SELECT} WHERE m.author_id = ?1 AND m.client_id = ?2"),
+                params![author.id, client_id],
+                message_row,
+            )
+            .optional()?;
+        if let Some(mut stored) = stored {
+            decorate(conn, std::slice::from_mut(&mut stored))?;
+            return Ok((stored, false));
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages (channel_id, author_id, body, created_at, client_id, thread_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![channel_id, author.id, body, now, client_id, thread_id])?;
+    let message = Message {
+        id: MessageId(conn.last_insert_rowid()),
+        channel_id,
+        author_id: author.id,
+        author: author.username,
+        body,
+        created_at: now,
+        edited_at: None,
+        client_id,
+        thread_id,
+        thread: None,
+        reactions: Vec::new(),
+        preview: None,
+    };
+    Ok((message, true))
+}
+
+pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at,
+     m.edited_at, m.client_id, m.thread_id,
+     (SELECT COUNT(*) FROM messages r WHERE r.thread_id = m.id),
+     (SELECT MAX(r.created_at) FROM messages r WHERE r.thread_id = m.id)
+     FROM messages m JOIN users u ON u.id = m.author_id";
+
+/// A row of [`MESSAGE_SELECT`], without its reactions and preview (see [`decorate`]).
+pub(super) fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    let reply_count: u32 = row.get(9)?;
+    let last_reply_at: Option<i64> = row.get(10)?;
     Ok(Message {
         id: row.get(0)?,
         channel_id: row.get(1)?,
@@ -133,11 +254,31 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         created_at: row.get(5)?,
         edited_at: row.get(6)?,
         client_id: row.get(7)?,
+        thread_id: row.get(8)?,
+        thread: last_reply_at
+            .filter(|_| reply_count > 0)
+            .map(|last_reply_at| ThreadSummary { reply_count, last_reply_at }),
+        reactions: Vec::new(),
+        preview: None,
     })
 }
 
-fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {
-    Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?)
+/// Fills in the messages' reactions and link previews.
+pub(super) fn decorate(conn: &Connection, messages: &mut [Message]) -> Result<(), StoreError> {
+    for message in messages.iter_mut() {
+        message.reactions = super::reactions::load(conn, message.id)?;
+        message.preview = super::previews::load(conn, message.id)?;
+    }
+    Ok(())
+}
+
+pub(super) fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {
+    let mut message =
+        conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?;
+    if let Some(message) = message.as_mut() {
+        decorate(conn, std::slice::from_mut(message))?;
+    }
+    Ok(message)
 }
 
 #[cfg(test)]

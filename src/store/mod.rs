@@ -12,22 +12,28 @@
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
 //! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
 //! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
-//! filters, approvals), `vpn` (the VPN's key, cap and
+//! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
+//! previews and their cache), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
 mod invites;
+mod mentions;
 mod messages;
 mod moderation;
+mod previews;
+mod reactions;
 mod reads;
 mod schema;
+mod search;
 mod snapshot;
 mod users;
 mod vpn;
 
 pub use invites::{InviteUnusable, NewInvite};
 pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride};
+pub use reactions::MAX_REACTIONS_PER_MEMBER;
 pub use snapshot::{check_integrity, snapshot};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
@@ -87,6 +93,9 @@ pub enum StoreError {
     /// Another peer already has this WireGuard public key.
     #[error("another VPN peer already has this public key")]
     VpnKeyTaken,
+    /// A limit on stored things is reached (the message says which).
+    #[error("{0}")]
+    LimitReached(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -135,6 +135,53 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 10: approval mode: accounts waiting for an admin.
     "ALTER TABLE users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;",
+    // 11: threads: a reply names its thread's root; deleting the root deletes its replies.
+    "ALTER TABLE messages ADD COLUMN thread_id INTEGER REFERENCES messages(id) ON DELETE CASCADE;
+    CREATE INDEX messages_by_thread ON messages(thread_id, id) WHERE thread_id IS NOT NULL;",
+    // 12: reactions: one row per (message, emoji, member).
+    "CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        emoji TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    ) WITHOUT ROWID;",
+    // 13: full-text search: an FTS5 index of message bodies kept in step by triggers, built
+    // here for the messages already stored.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(
+        body, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+        INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');",
+    // 14: mentions: who each message mentions by `@name`.
+    "CREATE TABLE mentions (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX mentions_by_message ON mentions(message_id);",
+    // 15: link previews: fetched pages by URL (a failed fetch is kept too, with no title), and
+    // the link each message shows.
+    "CREATE TABLE link_previews (
+        url TEXT PRIMARY KEY,
+        title TEXT,
+        description TEXT,
+        image TEXT,
+        fetched_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE message_previews (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        url TEXT NOT NULL
+    );",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -135,6 +135,10 @@ mod tests {
             body: "hi".into(),
             created_at: 0,
             edited_at: None,
+            thread_id: None,
+            thread: None,
+            reactions: Vec::new(),
+            preview: None,
             client_id: client_id.map(str::to_string),
         }
     }
