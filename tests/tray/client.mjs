@@ -21,15 +21,10 @@
 // URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Session, TIMEOUT_MS, sleep } from './webdriver.mjs';
+import { Session, TIMEOUT_MS, need, run, sleep, step } from './webdriver.mjs';
 
-const need = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const APP = need('TRAY_APP');
 const ITC = need('ITC_BIN');
 const ARTIFACTS = need('ARTIFACTS');
@@ -37,19 +32,6 @@ const WORK = need('WORK');
 const HOST_PASSWORD = 'host-password-1';
 const MEMBER_PASSWORD = 'grandma-password-1';
 const ITC_PASSWORD = 'itc-password-1';
-
-let passed = 0;
-async function step(name, body) {
-  const started = Date.now();
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    console.log(`not ok - ${name}: ${err.message}`);
-    throw err;
-  }
-}
 
 // A role's environment as its in-session helper wrote it (home, D-Bus session).
 function roleEnv(role) {
@@ -328,11 +310,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => console.log(`${passed} passed, 0 failed`),
-  (err) => {
-    console.error(`client e2e: ${err.stack || err.message}`);
-    console.log(`${passed} passed, 1 failed`);
-    process.exit(1);
-  },
-);
+run('client e2e', main);
