@@ -14,7 +14,7 @@ use crate::voice::{self, Voice, VoiceNews};
 use iptincan::client::talk::TalkOptions;
 use iptincan::client::Target;
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{ChannelId, ChannelKind, Event, MessageId, Reply, Request, Role, SessionInfo};
+use iptincan::proto::{ChannelId, ChannelKind, Event, Message, MessageId, Reply, Request, Role, SessionInfo};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -126,6 +126,11 @@ impl Family {
         let session = self.session.read().await;
         let session = session.as_ref().ok_or(FamilyError::SignedOut)?;
         session.ask(request).await
+    }
+
+    async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.send(channel_id, body).await
     }
 
     /// Joins a voice call on the signed-in server.
@@ -413,15 +418,23 @@ pub async fn chat_history(
     channel_id: ChannelId,
     before: Option<MessageId>,
 ) -> Result<Reply, FamilyError> {
-    family.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await
+    let session = family.session.read().await;
+    let session = session.as_ref().ok_or(FamilyError::SignedOut)?;
+    let reply = session.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await?;
+    if let (Reply::History(page), None) = (&reply, before) {
+        // What a reconnection catches up from.
+        if let Some(newest) = page.messages.last() {
+            session.seen(channel_id, newest.id);
+        }
+    }
+    Ok(reply)
 }
 
-/// Sends a message with an id of the app's choosing, so that sending it again after a lost
-/// answer stores it once (the session resends it after reconnecting).
+/// Sends a message; it is sent again after a reconnection until stored, and stored once
+/// (the session gives it a client-chosen id).
 #[tauri::command]
 pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
-    let client_id: String = iptincan::random::random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
-    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id) }).await
+    Ok(Reply::Message(family.send(channel_id, body).await?))
 }
 
 /// Marks a conversation read up to `message_id` (on every device of this user).

@@ -14,13 +14,15 @@
 //! [`Talk::events`] (level ~10/s, who is talking, who joined or left, device trouble), and
 //! drive it with [`Talk::run`] (which owns the client's event stream while it runs) or, where
 //! the caller reads the client's events itself, with [`Talk::pump`] plus [`Talk::handle`] for
-//! each event. Dropping the `Talk` stops the audio; leave the channel with
+//! each event, or [`Talk::handle_update`] for each update of a reconnecting [`Session`] (the
+//! app's connection). Dropping the `Talk` stops the audio; leave the channel with
 //! `Client::leave_voice`.
 
 use super::audio::devices::{Microphone, PlayQueue, Speaker};
 use super::audio::processing::{Processor, Settings};
 use super::audio::{to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_SAMPLES};
 use super::call::Call;
+use super::session::{Session, State, Update};
 use super::{Client, ClientError};
 use crate::ids::{ChannelId, SessionId};
 use crate::media::packet::{MediaHeader, StreamKind};
@@ -244,6 +246,24 @@ impl Talk {
             _ => {}
         }
         self.call.handle(client, event).await
+    }
+
+    /// Acts on one update of the [`Session`] the call was joined on: its server events as
+    /// [`Talk::handle`] does (through the session's current connection). A lost connection
+    /// ends the call (the server ends its voice session with the connection): the answer is
+    /// then an error, and the caller drops the `Talk` (and may join again once connected).
+    pub async fn handle_update(&mut self, session: &Session, update: &Update) -> Result<(), ClientError> {
+        let lost = || ClientError::Closed("the connection to the server was lost".into());
+        match update {
+            Update::Event(event) => {
+                let client = session.client().ok_or_else(lost)?;
+                self.handle(&client, event).await
+            }
+            // The connection the call was joined on (a session's first update).
+            Update::State(State::Connected(_)) => Ok(()),
+            Update::State(_) => Err(lost()),
+            _ => Ok(()),
+        }
     }
 
     /// Moves media for a while: sends what the microphone produced and hands what arrives to
