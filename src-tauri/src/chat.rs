@@ -481,14 +481,25 @@ pub fn chat_viewing(family: State<'_, Family>, channel_id: Option<ChannelId>) {
     *lock(&family.watch.viewing) = channel_id;
 }
 
+/// An invite made in the chat's admin panel: its text and its link, to copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminInvite {
+    text: String,
+    link: String,
+}
+
 /// Admin: makes a single-use member invite.
 #[tauri::command]
 pub async fn chat_create_invite(
     family: State<'_, Family>,
     note: Option<String>,
     expires_in_seconds: Option<u64>,
-) -> Result<Reply, FamilyError> {
-    family.ask(Request::CreateInvite { max_uses: Some(1), expires_in_seconds, role: None, note, host: None }).await
+) -> Result<AdminInvite, FamilyError> {
+    let request = Request::CreateInvite { max_uses: Some(1), expires_in_seconds, role: None, note, host: None };
+    let Reply::InviteCreated(created) = family.ask(request).await? else { return Err(FamilyError::Unexpected) };
+    let (text, invite) = invite_text(&created.text)?;
+    let link = invite.link().map_err(|_| FamilyError::NotAnInvite)?;
+    Ok(AdminInvite { text, link })
 }
 
 /// Admin: makes a text or voice channel.
