@@ -10,7 +10,7 @@ use crate::family::invite::invite_text;
 use crate::family::profile::{Mode, Profile, Server};
 use crate::family::session::{Joined, Link, Session, SignIn, Sink};
 use crate::family::{qr, secrets, FamilyError};
-use crate::voice::{self, Voice, VoiceNews};
+use crate::voice::{self, CallEnded, Voice};
 use iptincan::client::talk::TalkOptions;
 use iptincan::client::Target;
 use iptincan::code::ConnectionCode;
@@ -198,7 +198,7 @@ impl Sink for AppSink {
         if let Some(voice) = self.app.try_state::<Voice>() {
             voice.clear();
         }
-        voice::tell(&self.app, &VoiceNews::Ended { reason: reason.to_string() });
+        voice::tell(&self.app, &CallEnded { reason });
     }
 
     fn resumed(&self, session: &SessionInfo) {

@@ -8,13 +8,13 @@ use crate::chat::Family;
 use crate::family::FamilyError;
 use iptincan::client::audio::devices::{self, Direction};
 use iptincan::client::audio::processing::Settings;
-use iptincan::client::talk::{Controls, TalkEvent, TalkOptions, Talker};
+use iptincan::client::talk::{Controls, TalkOptions};
 use iptincan::proto::{ChannelId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, State};
 
-/// The page's event for the call's news ([`VoiceNews`]).
+/// The page's event for the call's news (the engine's `TalkEvent`s and [`CallEnded`]).
 pub const VOICE_EVENT: &str = "voice-event";
 
 /// The running call's controls, managed by Tauri.
@@ -36,67 +36,17 @@ impl Voice {
     }
 }
 
-/// A call's news for the page.
+/// The call's end, for the page: `{"kind":"ended","reason":…}`, beside the engine's
+/// `TalkEvent`s (which serialise the same way, tagged by `kind`).
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum VoiceNews {
-    /// The microphone's level in dBFS (about 10 a second).
-    Level {
-        /// dBFS.
-        dbfs: f32,
-    },
-    /// Someone started or stopped talking; `session_id` none for oneself.
-    Talking {
-        /// Who (none: me).
-        session_id: Option<SessionId>,
-        /// Started or stopped.
-        talking: bool,
-    },
-    /// Someone is in the call.
-    Joined {
-        /// Their media session.
-        session_id: SessionId,
-        /// Their name.
-        username: String,
-    },
-    /// Someone left.
-    Left {
-        /// Their media session.
-        session_id: SessionId,
-    },
-    /// A device could not be opened (the previous one stays in use).
-    DeviceError {
-        /// Why.
-        message: String,
-    },
-    /// The call ended by itself.
-    Ended {
-        /// Why.
-        reason: String,
-    },
+#[serde(tag = "kind", rename = "ended")]
+pub struct CallEnded<'a> {
+    /// Why.
+    pub reason: &'a str,
 }
 
-impl VoiceNews {
-    fn from_talk(event: TalkEvent) -> Option<VoiceNews> {
-        Some(match event {
-            TalkEvent::Level(dbfs) => VoiceNews::Level { dbfs },
-            TalkEvent::Talking { talker, talking } => {
-                let session_id = match talker {
-                    Talker::Me => None,
-                    Talker::Member(id) => Some(id),
-                };
-                VoiceNews::Talking { session_id, talking }
-            }
-            TalkEvent::Joined { session_id, username } => VoiceNews::Joined { session_id, username },
-            TalkEvent::Left { session_id } => VoiceNews::Left { session_id },
-            TalkEvent::DeviceError(message) => VoiceNews::DeviceError { message },
-            _ => return None,
-        })
-    }
-}
-
-/// Tells the page a call's news.
-pub fn tell(app: &AppHandle, news: &VoiceNews) {
+/// Tells the page a call's news (a `TalkEvent` or a [`CallEnded`]).
+pub fn tell(app: &AppHandle, news: &impl Serialize) {
     if let Err(err) = app.emit_to("main", VOICE_EVENT, news) {
         tracing::warn!("the window could not be told the call's news: {err}");
     }
@@ -160,9 +110,7 @@ pub async fn voice_join(
     voice.set(joined.controls.clone());
     tauri::async_runtime::spawn(async move {
         while let Some(event) = joined.events.recv().await {
-            if let Some(news) = VoiceNews::from_talk(event) {
-                tell(&app, &news);
-            }
+            tell(&app, &event);
         }
     });
     Ok(joined.safety_number)
