@@ -139,6 +139,11 @@ impl Family {
         session.as_ref().ok_or(FamilyError::SignedOut)?.join_call(channel_id, options).await
     }
 
+    /// Tells the server (and so the others in the call) one's mute and deafen.
+    pub async fn set_voice_state(&self, self_muted: bool, self_deafened: bool) -> Result<(), FamilyError> {
+        self.ask(Request::SetVoiceState { self_muted, self_deafened }).await.map(drop)
+    }
+
     /// Leaves the voice call.
     pub async fn leave_call(&self) -> Result<(), FamilyError> {
         let session = self.session.read().await;

@@ -9,8 +9,9 @@
 // and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
 // runs nothing; the member edits and deletes its own message; a status shows at the host;
-// the host adds a voice channel, the member sees itc in it and joins the call (mute, leave),
-// its sound a headless PulseAudio; a direct message raises an
+// the host adds a voice channel, the member sees itc in it and joins the call, sees itc talking
+// (a tone), mutes and turns the sound off, which the host sees, and leaves; its sound a
+// headless PulseAudio; a direct message raises an
 // unread count and a desktop notification (read from the member's notification daemon); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
@@ -45,12 +46,32 @@ function roleEnv(role) {
 
 // `itc` as the third member (its own home and known-hosts file).
 let itcServer = null;
+const itcEnv = () => ({
+  ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'),
+  ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer,
+});
 function itc(...args) {
-  const env = {
-    ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'),
-    ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer,
-  };
-  return execFileSync(ITC, args, { env, encoding: 'utf8', timeout: 30000 });
+  return execFileSync(ITC, args, { env: itcEnv(), encoding: 'utf8', timeout: 30000 });
+}
+
+// A WAV file (48 kHz mono 16-bit, as `itc voice play` takes) of a 440 Hz tone, `seconds` long.
+function toneWav(seconds) {
+  const samples = 48000 * seconds;
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(48000, 24);
+  wav.writeUInt32LE(96000, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i += 1) wav.writeInt16LE(Math.round(10000 * Math.sin((2 * Math.PI * 440 * i) / 48000)), 44 + i * 2);
+  return wav;
 }
 
 function notifications() {
@@ -201,7 +222,7 @@ async function main() {
         "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
     });
 
-    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, mutes, leaves', async () => {
+    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, sees cousin talking, mutes and turns the sound off (the host sees both), leaves', async () => {
       await host.script("document.getElementById('chat-admin').open = true; return true;");
       await host.type('#admin-channel-name', 'Kitchen');
       await host.click('#admin-channel-voice');
@@ -211,8 +232,8 @@ async function main() {
       if (error) throw new Error(`adding a channel: ${error}`);
       const channel = await member.until('the voice channel at the member',
         "const b = [...document.querySelectorAll('#chat-channels button.conversation')].find((x) => x.textContent.includes('(voice)')); return b ? b.dataset.name : null;");
-      const recording = spawn(ITC, ['voice', 'record', '--seconds', '20', channel, join(WORK, 'itc', 'heard.wav')], {
-        env: { ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'), ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer },
+      const recording = spawn(ITC, ['voice', 'record', '--seconds', '30', channel, join(WORK, 'itc', 'heard.wav')], {
+        env: itcEnv(),
         stdio: 'ignore',
       });
       await member.click(`#chat-channels button.conversation[data-name="${channel}"]`);
@@ -227,9 +248,25 @@ async function main() {
         "|| document.getElementById('voice-error').textContent;");
       const trouble = await member.text('#voice-error');
       if (trouble) throw new Error(`joining the call: ${trouble}`);
+      // cousin speaks (a tone) from a second connection: the member's app shows it talking.
+      const tone = join(WORK, 'itc', 'tone.wav');
+      writeFileSync(tone, toneWav(4));
+      const playing = spawn(ITC, ['voice', 'play', channel, tone], { env: itcEnv(), stdio: 'ignore' });
+      await member.until('cousin talking',
+        "return [...document.querySelectorAll('#voice-members li.talking')].some((li) => li.textContent.startsWith('cousin'));");
+      await new Promise((resolve) => playing.on('exit', resolve));
       await member.click('#voice-mute');
       await member.until('muted', "return document.getElementById('voice-mute').getAttribute('aria-pressed') === 'true';");
+      // Mute and deafen reach the server: the host, outside the call, sees them.
+      await host.click(`#chat-channels button.conversation[data-name="${channel}"]`);
+      await host.until("grandma's microphone off at the host",
+        "return document.getElementById('voice-people').textContent.includes('grandma (microphone off)');");
+      await member.click('#voice-deafen');
+      await host.until("grandma's sound off at the host",
+        "return document.getElementById('voice-people').textContent.includes('grandma (microphone off, sound off)');");
       await member.screenshot('member-voice.png');
+      await host.screenshot('host-voice.png');
+      await host.click('#chat-channels button.conversation[data-name="general"]');
       await member.click('#voice-leave');
       await member.until('out of the call', "return !document.getElementById('voice-join').hidden && document.getElementById('voice-safety').hidden;");
       await new Promise((resolve) => recording.on('exit', resolve));
