@@ -10,9 +10,9 @@
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
 // runs nothing; the member edits and deletes its own message; a status shows at the host;
 // the host adds a voice channel, the member sees itc in it and joins the call, sees itc talking
-// (a tone), mutes and turns the sound off, which the host sees, and leaves; its sound a
-// headless PulseAudio; a direct message raises an
-// unread count and a desktop notification (read from the member's notification daemon); the
+// (a tone) and turns it down to silence (per-person volume, measured at its speaker), mutes
+// and turns the sound off, which the host sees, and leaves, its sound a headless PulseAudio;
+// a direct message raises an unread count and a desktop notification (read from the member's notification daemon); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
 // is still signed in and pages back through history; the session token is in the credential
@@ -21,7 +21,7 @@
 // Run by scripts/test-client. Environment: HOST_DRIVER and MEMBER_DRIVER (tauri-driver
 // URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, TIMEOUT_MS, need, run, sleep, step } from './webdriver.mjs';
@@ -52,6 +52,19 @@ const itcEnv = () => ({
 });
 function itc(...args) {
   return execFileSync(ITC, args, { env: itcEnv(), encoding: 'utf8', timeout: 30000 });
+}
+
+// The level (RMS, dBFS) of one second of what `role`'s app plays on its speaker (its
+// PulseAudio's null sink, read from the sink's monitor).
+function speakerLevel(role) {
+  const recorded = spawnSync('timeout', ['1', 'parec', '--device=speaker.monitor', '--raw', '--format=s16le',
+    '--rate=48000', '--channels=1', '--latency-msec=20'], { env: roleEnv(role), maxBuffer: 1 << 24 });
+  const pcm = recorded.stdout || Buffer.alloc(0);
+  let sum = 0;
+  const samples = Math.floor(pcm.length / 2);
+  for (let i = 0; i < samples; i += 1) sum += (pcm.readInt16LE(i * 2) / 32768) ** 2;
+  if (samples < 24000) throw new Error(`parec recorded ${samples} samples: ${recorded.stderr}`);
+  return 10 * Math.log10(sum / samples + 1e-12);
 }
 
 // A WAV file (48 kHz mono 16-bit, as `itc voice play` takes) of a 440 Hz tone, `seconds` long.
@@ -222,7 +235,7 @@ async function main() {
         "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
     });
 
-    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, sees cousin talking, mutes and turns the sound off (the host sees both), leaves', async () => {
+    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, sees cousin talking and turns cousin down, mutes and turns the sound off (the host sees both), leaves', async () => {
       await host.script("document.getElementById('chat-admin').open = true; return true;");
       await host.type('#admin-channel-name', 'Kitchen');
       await host.click('#admin-channel-voice');
@@ -250,10 +263,18 @@ async function main() {
       if (trouble) throw new Error(`joining the call: ${trouble}`);
       // cousin speaks (a tone) from a second connection: the member's app shows it talking.
       const tone = join(WORK, 'itc', 'tone.wav');
-      writeFileSync(tone, toneWav(4));
+      writeFileSync(tone, toneWav(10));
       const playing = spawn(ITC, ['voice', 'play', channel, tone], { env: itcEnv(), stdio: 'ignore' });
       await member.until('cousin talking',
         "return [...document.querySelectorAll('#voice-members li.talking')].some((li) => li.textContent.startsWith('cousin'));");
+      // Per-person volume: cousin turned down to 0 is no longer heard in the member's speaker.
+      const loud = speakerLevel('member');
+      await member.script("for (const s of document.querySelectorAll('#voice-members input[type=range]')) " +
+        "{ s.value = '0'; s.dispatchEvent(new Event('change')); } return true;");
+      await sleep(500);
+      const quiet = speakerLevel('member');
+      console.log(`# the member's speaker: cousin at volume 1 ${loud.toFixed(1)} dBFS, at volume 0 ${quiet.toFixed(1)} dBFS`);
+      if (!(loud > -40 && loud - quiet >= 20)) throw new Error(`volume 0 is not quieter: ${loud.toFixed(1)} then ${quiet.toFixed(1)} dBFS`);
       await new Promise((resolve) => playing.on('exit', resolve));
       await member.click('#voice-mute');
       await member.until('muted', "return document.getElementById('voice-mute').getAttribute('aria-pressed') === 'true';");
