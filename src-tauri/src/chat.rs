@@ -128,6 +128,7 @@ impl Family {
         session.ask(request).await
     }
 
+    /// Sends a message on the signed-in server; answers it once stored.
     async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
         let session = self.session.read().await;
         session.as_ref().ok_or(FamilyError::SignedOut)?.send(channel_id, body).await

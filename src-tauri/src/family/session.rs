@@ -1,11 +1,11 @@
 //! The live connection to one family server: signs in (invite, password or a kept session
 //! token), then hands the connection to the engine's reconnecting session
-//! ([`client::session::Session`]: backoff, `resume` with the session token, catching up on
-//! what was missed, and an outbox that sends a message again with the same client-chosen id
-//! until the server has stored it, once). This file adapts it to the app: its updates become
-//! the [`Sink`]'s calls (a visible "reconnecting" state, server events), requests made while
-//! it reconnects wait for the connection, and [`Session::send`] answers when the message is
-//! stored.
+//! ([`session::Session`] of `iptincan::client`: backoff, `resume` with the session token,
+//! catching up on what was missed, and an outbox that sends a message again with the same
+//! client-chosen id until the server has stored it, once). This file adapts it to the app:
+//! its updates become the [`Sink`]'s calls (a visible "reconnecting" state, server events),
+//! requests made while it reconnects wait for the connection, and [`Session::send`] answers
+//! when the message is stored.
 //!
 //! A voice call ([`Talk`], the engine's live voice) runs on the adapter's task, as it needs
 //! the session's events in order (key exchange); it ends when the connection drops.
