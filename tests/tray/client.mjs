@@ -12,7 +12,8 @@
 // the host adds a voice channel, the member sees itc in it and joins the call, sees itc talking
 // (a tone) and turns it down to silence (per-person volume, measured at its speaker), mutes
 // and turns the sound off, which the host sees, and leaves, its sound a headless PulseAudio;
-// a direct message raises an unread count and a desktop notification (read from the member's notification daemon); the
+// a direct message raises an unread count and a desktop notification (read from the member's
+// notification daemon), and the member calls the host from it (a 1:1 call the host sees); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
 // is still signed in and pages back through history; the session token is in the credential
@@ -295,7 +296,7 @@ async function main() {
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
 
-    await step('a direct message shows an unread count and a desktop notification', async () => {
+    await step('a direct message shows an unread count and a desktop notification; a 1:1 call from it', async () => {
       await host.until('grandma in the people list',
         "return [...document.querySelectorAll('#chat-people button')].some((b) => b.getAttribute('aria-label') === 'Write to grandma');");
       await host.click('#chat-people button[aria-label="Write to grandma"]');
@@ -315,6 +316,17 @@ async function main() {
       await member.screenshot('member-unread.png');
       await member.click('#chat-directs button.conversation');
       await member.until('the direct conversation read', "return document.getElementById('chat-title').textContent === 'chatter' && !document.querySelector('#chat-directs .unread');");
+      // A 1:1 call from the direct conversation: the host, on the same conversation, sees grandma in it.
+      const offer = await member.text('#voice-join');
+      if (offer !== 'Call chatter') throw new Error(`the direct conversation offers "${offer}"`);
+      await member.click('#voice-join');
+      await member.until('the 1:1 call joined', "return !document.getElementById('voice-safety').hidden || document.getElementById('voice-error').textContent;");
+      const trouble = await member.text('#voice-error');
+      if (trouble) throw new Error(`calling chatter: ${trouble}`);
+      await host.until('grandma in the 1:1 call at the host', "return document.getElementById('voice-people').textContent === 'In this call now: grandma.';");
+      await member.click('#voice-leave');
+      await member.until('out of the 1:1 call', "return !document.getElementById('voice-join').hidden;");
+      await host.until('the 1:1 call empty at the host', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
 
