@@ -189,6 +189,8 @@ async fn invite_someone_gives_a_qr_picture_and_a_working_invite() {
     assert!(card.qr_svg.starts_with("<?xml") && card.qr_svg.contains("<svg"), "an SVG picture");
     let invite = Invite::decode(&card.text).expect("an invite");
     assert_eq!(Some(invite.code.encode().expect("encodes")), appliance.connection_code());
+    assert_eq!(card.link, format!("itc://join/{}", card.text), "the link form of the same invite");
+    assert_eq!(Invite::decode(&card.link).expect("the link decodes"), invite);
 
     let grandma = client_for(&appliance).await;
     let session = grandma.redeem_invite(&card.text, "grandma", "grandma-password").await.expect("joins");

@@ -10,11 +10,11 @@ use crate::family::invite::invite_text;
 use crate::family::profile::{Mode, Profile, Server};
 use crate::family::session::{Joined, Link, Session, SignIn, Sink};
 use crate::family::{qr, secrets, FamilyError};
-use crate::voice::{self, Voice, VoiceNews};
+use crate::voice::{self, CallEnded, Voice};
 use iptincan::client::talk::TalkOptions;
 use iptincan::client::Target;
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{ChannelId, ChannelKind, Event, MessageId, Reply, Request, Role, SessionInfo};
+use iptincan::proto::{ChannelId, ChannelKind, Event, Message, MessageId, Reply, Request, Role, SessionInfo};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -128,10 +128,21 @@ impl Family {
         session.ask(request).await
     }
 
+    /// Sends a message on the signed-in server; answers it once stored.
+    async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.send(channel_id, body).await
+    }
+
     /// Joins a voice call on the signed-in server.
     pub async fn join_call(&self, channel_id: ChannelId, options: TalkOptions) -> Result<Joined, FamilyError> {
         let session = self.session.read().await;
         session.as_ref().ok_or(FamilyError::SignedOut)?.join_call(channel_id, options).await
+    }
+
+    /// Tells the server (and so the others in the call) one's mute and deafen.
+    pub async fn set_voice_state(&self, self_muted: bool, self_deafened: bool) -> Result<(), FamilyError> {
+        self.ask(Request::SetVoiceState { self_muted, self_deafened }).await.map(drop)
     }
 
     /// Leaves the voice call.
@@ -193,7 +204,7 @@ impl Sink for AppSink {
         if let Some(voice) = self.app.try_state::<Voice>() {
             voice.clear();
         }
-        voice::tell(&self.app, &VoiceNews::Ended { reason: reason.to_string() });
+        voice::tell(&self.app, &CallEnded { reason });
     }
 
     fn resumed(&self, session: &SessionInfo) {
@@ -413,15 +424,23 @@ pub async fn chat_history(
     channel_id: ChannelId,
     before: Option<MessageId>,
 ) -> Result<Reply, FamilyError> {
-    family.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await
+    let session = family.session.read().await;
+    let session = session.as_ref().ok_or(FamilyError::SignedOut)?;
+    let reply = session.ask(Request::History { channel_id, before, after: None, limit: Some(50) }).await?;
+    if let (Reply::History(page), None) = (&reply, before) {
+        // What a reconnection catches up from.
+        if let Some(newest) = page.messages.last() {
+            session.seen(channel_id, newest.id);
+        }
+    }
+    Ok(reply)
 }
 
-/// Sends a message with an id of the app's choosing, so that sending it again after a lost
-/// answer stores it once (the session resends it after reconnecting).
+/// Sends a message; it is sent again after a reconnection until stored, and stored once
+/// (the session gives it a client-chosen id).
 #[tauri::command]
 pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
-    let client_id: String = iptincan::random::random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
-    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id) }).await
+    Ok(Reply::Message(family.send(channel_id, body).await?))
 }
 
 /// Marks a conversation read up to `message_id` (on every device of this user).
@@ -468,14 +487,25 @@ pub fn chat_viewing(family: State<'_, Family>, channel_id: Option<ChannelId>) {
     *lock(&family.watch.viewing) = channel_id;
 }
 
+/// An invite made in the chat's admin panel: its text and its link, to copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminInvite {
+    text: String,
+    link: String,
+}
+
 /// Admin: makes a single-use member invite.
 #[tauri::command]
 pub async fn chat_create_invite(
     family: State<'_, Family>,
     note: Option<String>,
     expires_in_seconds: Option<u64>,
-) -> Result<Reply, FamilyError> {
-    family.ask(Request::CreateInvite { max_uses: Some(1), expires_in_seconds, role: None, note, host: None }).await
+) -> Result<AdminInvite, FamilyError> {
+    let request = Request::CreateInvite { max_uses: Some(1), expires_in_seconds, role: None, note, host: None };
+    let Reply::InviteCreated(created) = family.ask(request).await? else { return Err(FamilyError::Unexpected) };
+    let (text, invite) = invite_text(&created.text)?;
+    let link = invite.link().map_err(|_| FamilyError::NotAnInvite)?;
+    Ok(AdminInvite { text, link })
 }
 
 /// Admin: makes a text or voice channel.

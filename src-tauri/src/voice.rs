@@ -1,6 +1,7 @@
 //! The voice view's commands: the audio devices, joining and leaving a call (a voice channel,
-//! or a direct conversation's 1:1 call), and the call's controls (mute, deafen, per-person
-//! volume, devices, processing, push-to-talk). The engine's `client::talk` does the work (cpal
+//! or a direct conversation's 1:1 call), and the call's controls (mute and deafen, which the
+//! server learns too so that the others see them; per-person volume, devices, processing,
+//! push-to-talk). The engine's `client::talk` does the work (cpal
 //! devices, echo cancellation, noise suppression, gain, gate, Opus, end-to-end encryption); the
 //! call's news reaches the page as [`VOICE_EVENT`]s.
 
@@ -8,26 +9,50 @@ use crate::chat::Family;
 use crate::family::FamilyError;
 use iptincan::client::audio::devices::{self, Direction};
 use iptincan::client::audio::processing::Settings;
-use iptincan::client::talk::{Controls, TalkEvent, TalkOptions, Talker};
+use iptincan::client::talk::{Controls, TalkOptions};
 use iptincan::proto::{ChannelId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, State};
 
-/// The page's event for the call's news ([`VoiceNews`]).
+/// The page's event for the call's news (the engine's `TalkEvent`s and [`CallEnded`]).
 pub const VOICE_EVENT: &str = "voice-event";
 
-/// The running call's controls, managed by Tauri.
+/// The running call's controls and this member's mute and deafen, managed by Tauri.
 #[derive(Default)]
-pub struct Voice(Mutex<Option<Controls>>);
+pub struct Voice(Mutex<Option<InCall>>);
+
+/// A running call as the commands see it.
+struct InCall {
+    controls: Controls,
+    muted: bool,
+    deafened: bool,
+}
 
 impl Voice {
     fn controls(&self) -> Result<Controls, FamilyError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(FamilyError::NotInCall)
+        let call = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        call.as_ref().map(|call| call.controls.clone()).ok_or(FamilyError::NotInCall)
     }
 
     fn set(&self, controls: Controls) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(controls);
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(InCall { controls, muted: false, deafened: false });
+    }
+
+    /// Mutes or deafens (each if given) at once here; answers both as they now are, for the
+    /// server.
+    fn change(&self, muted: Option<bool>, deafened: Option<bool>) -> Result<(bool, bool), FamilyError> {
+        let mut call = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let call = call.as_mut().ok_or(FamilyError::NotInCall)?;
+        if let Some(muted) = muted {
+            call.muted = muted;
+            call.controls.set_muted(muted);
+        }
+        if let Some(deafened) = deafened {
+            call.deafened = deafened;
+            call.controls.set_deafened(deafened);
+        }
+        Ok((call.muted, call.deafened))
     }
 
     /// Forgets the call's controls (it ended).
@@ -36,67 +61,17 @@ impl Voice {
     }
 }
 
-/// A call's news for the page.
+/// The call's end, for the page: `{"kind":"ended","reason":…}`, beside the engine's
+/// `TalkEvent`s (which serialise the same way, tagged by `kind`).
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum VoiceNews {
-    /// The microphone's level in dBFS (about 10 a second).
-    Level {
-        /// dBFS.
-        dbfs: f32,
-    },
-    /// Someone started or stopped talking; `session_id` none for oneself.
-    Talking {
-        /// Who (none: me).
-        session_id: Option<SessionId>,
-        /// Started or stopped.
-        talking: bool,
-    },
-    /// Someone is in the call.
-    Joined {
-        /// Their media session.
-        session_id: SessionId,
-        /// Their name.
-        username: String,
-    },
-    /// Someone left.
-    Left {
-        /// Their media session.
-        session_id: SessionId,
-    },
-    /// A device could not be opened (the previous one stays in use).
-    DeviceError {
-        /// Why.
-        message: String,
-    },
-    /// The call ended by itself.
-    Ended {
-        /// Why.
-        reason: String,
-    },
+#[serde(tag = "kind", rename = "ended")]
+pub struct CallEnded<'a> {
+    /// Why.
+    pub reason: &'a str,
 }
 
-impl VoiceNews {
-    fn from_talk(event: TalkEvent) -> Option<VoiceNews> {
-        Some(match event {
-            TalkEvent::Level(dbfs) => VoiceNews::Level { dbfs },
-            TalkEvent::Talking { talker, talking } => {
-                let session_id = match talker {
-                    Talker::Me => None,
-                    Talker::Member(id) => Some(id),
-                };
-                VoiceNews::Talking { session_id, talking }
-            }
-            TalkEvent::Joined { session_id, username } => VoiceNews::Joined { session_id, username },
-            TalkEvent::Left { session_id } => VoiceNews::Left { session_id },
-            TalkEvent::DeviceError(message) => VoiceNews::DeviceError { message },
-            _ => return None,
-        })
-    }
-}
-
-/// Tells the page a call's news.
-pub fn tell(app: &AppHandle, news: &VoiceNews) {
+/// Tells the page a call's news (a `TalkEvent` or a [`CallEnded`]).
+pub fn tell(app: &AppHandle, news: &impl Serialize) {
     if let Err(err) = app.emit_to("main", VOICE_EVENT, news) {
         tracing::warn!("the window could not be told the call's news: {err}");
     }
@@ -160,9 +135,7 @@ pub async fn voice_join(
     voice.set(joined.controls.clone());
     tauri::async_runtime::spawn(async move {
         while let Some(event) = joined.events.recv().await {
-            if let Some(news) = VoiceNews::from_talk(event) {
-                tell(&app, &news);
-            }
+            tell(&app, &event);
         }
     });
     Ok(joined.safety_number)
@@ -175,18 +148,28 @@ pub async fn voice_leave(family: State<'_, Family>, voice: State<'_, Voice>) -> 
     family.leave_call().await
 }
 
-/// Mutes or unmutes oneself.
+/// Mutes or unmutes oneself: here at once, then on the server, which stops relaying one's
+/// voice and tells the others in the call (`voice_state`).
 #[tauri::command]
-pub fn voice_set_muted(voice: State<'_, Voice>, muted: bool) -> Result<(), FamilyError> {
-    voice.controls()?.set_muted(muted);
-    Ok(())
+pub async fn voice_set_muted(
+    family: State<'_, Family>,
+    voice: State<'_, Voice>,
+    muted: bool,
+) -> Result<(), FamilyError> {
+    let (muted, deafened) = voice.change(Some(muted), None)?;
+    family.set_voice_state(muted, deafened).await
 }
 
-/// Deafens or undeafens oneself.
+/// Deafens or undeafens oneself: here at once, then on the server, which stops relaying to
+/// one and tells the others in the call.
 #[tauri::command]
-pub fn voice_set_deafened(voice: State<'_, Voice>, deafened: bool) -> Result<(), FamilyError> {
-    voice.controls()?.set_deafened(deafened);
-    Ok(())
+pub async fn voice_set_deafened(
+    family: State<'_, Family>,
+    voice: State<'_, Voice>,
+    deafened: bool,
+) -> Result<(), FamilyError> {
+    let (muted, deafened) = voice.change(None, Some(deafened))?;
+    family.set_voice_state(muted, deafened).await
 }
 
 /// How loud one person plays (1 unchanged, 0 to 4).

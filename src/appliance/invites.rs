@@ -2,9 +2,9 @@
 //! picture, the invite list, withdrawing one, and the member list.
 
 use super::{Appliance, ApplianceError};
-use crate::code::render_qr_svg;
+use crate::code::{render_qr_svg, Invite};
 use crate::proto::{InviteInfo, Role, User};
-use crate::server::invites::InviteOptions;
+use crate::server::invites::{InviteError, InviteOptions};
 use serde::{Deserialize, Serialize};
 
 /// What "Invite someone…" asks for; absent values take the defaults (single use, no expiry,
@@ -21,13 +21,16 @@ pub struct InviteRequest {
     pub note: Option<String>,
 }
 
-/// A new invite as the dashboard shows it: text to copy and a QR picture.
+/// A new invite as the dashboard shows it: text and link to copy, and a QR picture.
 #[derive(Debug, Clone, Serialize)]
 pub struct InviteCard {
     /// The invite.
     pub invite: InviteInfo,
     /// `ITC-<code>.<secret>`.
     pub text: String,
+    /// The same as a link, `itc://join/ITC-<code>.<secret>` ([`Invite::link`]), which the
+    /// app opens when it is clicked.
+    pub link: String,
     /// Its QR code as an SVG document.
     pub qr_svg: String,
 }
@@ -45,8 +48,9 @@ impl Appliance {
         let running = self.running.lock().await;
         let server = running.as_ref().ok_or(ApplianceError::NotRunning)?;
         let created = server.create_invite(options, None).await?;
+        let link = Invite::decode(&created.text).and_then(|invite| invite.link()).map_err(InviteError::Code)?;
         let qr_svg = render_qr_svg(&created.text)?;
-        Ok(InviteCard { invite: created.invite, text: created.text, qr_svg })
+        Ok(InviteCard { invite: created.invite, text: created.text, link, qr_svg })
     }
 
     /// Every invite, newest first.

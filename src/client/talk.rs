@@ -14,17 +14,20 @@
 //! [`Talk::events`] (level ~10/s, who is talking, who joined or left, device trouble), and
 //! drive it with [`Talk::run`] (which owns the client's event stream while it runs) or, where
 //! the caller reads the client's events itself, with [`Talk::pump`] plus [`Talk::handle`] for
-//! each event. Dropping the `Talk` stops the audio; leave the channel with
+//! each event, or [`Talk::handle_update`] for each update of a reconnecting [`Session`] (the
+//! app's connection). Dropping the `Talk` stops the audio; leave the channel with
 //! `Client::leave_voice`.
 
 use super::audio::devices::{Microphone, PlayQueue, Speaker};
 use super::audio::processing::{Processor, Settings};
 use super::audio::{to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_SAMPLES};
 use super::call::Call;
+use super::session::{Session, State, Update};
 use super::{Client, ClientError};
 use crate::ids::{ChannelId, SessionId};
 use crate::media::packet::{MediaHeader, StreamKind};
 use crate::proto::Event;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::mpsc::{self as std_mpsc, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use tokio::sync::{mpsc, oneshot};
@@ -64,7 +67,7 @@ pub struct TalkOptions {
     pub processing: Settings,
 }
 
-/// Who a talking event is about.
+/// Who a talking event is about. In JSON a media session id, or `null` for this member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Talker {
     /// This member.
@@ -73,15 +76,32 @@ pub enum Talker {
     Member(SessionId),
 }
 
-/// What the UI hears about.
-#[derive(Debug, Clone, PartialEq)]
+impl Serialize for Talker {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Talker::Me => serializer.serialize_none(),
+            Talker::Member(session_id) => serializer.serialize_some(session_id),
+        }
+    }
+}
+
+/// What the UI hears about. In JSON (as an app's web page reads it) an object tagged by
+/// `kind`: `{"kind":"level","dbfs":-42.0}`, `{"kind":"talking","session_id":7,"talking":true}`
+/// (`session_id` null for this member), `{"kind":"joined","session_id":7,"username":"ann"}`,
+/// `{"kind":"left","session_id":7}`, `{"kind":"device_error","message":"…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TalkEvent {
-    /// This member's input level in dBFS (about 10 per second), for the level meter.
-    Level(f32),
+    /// This member's input level (about 10 per second), for the level meter.
+    Level {
+        /// dBFS.
+        dbfs: f32,
+    },
     /// Someone started or stopped talking.
     Talking {
         /// Who.
+        #[serde(rename = "session_id")]
         talker: Talker,
         /// Started (true) or stopped.
         talking: bool,
@@ -99,7 +119,10 @@ pub enum TalkEvent {
         session_id: SessionId,
     },
     /// A device could not be opened; the previous one (if any) stays in use.
-    DeviceError(String),
+    DeviceError {
+        /// Why.
+        message: String,
+    },
 }
 
 /// A change for the audio thread.
@@ -244,6 +267,24 @@ impl Talk {
             _ => {}
         }
         self.call.handle(client, event).await
+    }
+
+    /// Acts on one update of the [`Session`] the call was joined on: its server events as
+    /// [`Talk::handle`] does (through the session's current connection). A lost connection
+    /// ends the call (the server ends its voice session with the connection): the answer is
+    /// then an error, and the caller drops the `Talk` (and may join again once connected).
+    pub async fn handle_update(&mut self, session: &Session, update: &Update) -> Result<(), ClientError> {
+        let lost = || ClientError::Closed("the connection to the server was lost".into());
+        match update {
+            Update::Event(event) => {
+                let client = session.client().ok_or_else(lost)?;
+                self.handle(&client, event).await
+            }
+            // The connection the call was joined on (a session's first update).
+            Update::State(State::Connected(_)) => Ok(()),
+            Update::State(_) => Err(lost()),
+            _ => Ok(()),
+        }
     }
 
     /// Moves media for a while: sends what the microphone produced and hands what arrives to
@@ -408,11 +449,11 @@ impl AudioLoop {
             Control::Pressed(pressed) => self.processor.set_pressed(pressed),
             Control::Microphone(name) => match Microphone::open(name.as_deref(), self.mic_sender.clone()) {
                 Ok(microphone) => self.microphone = microphone,
-                Err(err) => self.event(TalkEvent::DeviceError(err.to_string())),
+                Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
             },
             Control::Speaker(name) => match Speaker::open(name.as_deref(), self.play.clone()) {
                 Ok(speaker) => self.speaker = speaker,
-                Err(err) => self.event(TalkEvent::DeviceError(err.to_string())),
+                Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
             },
             Control::Forget(session) => {
                 self.heard.remove(&session);
@@ -480,7 +521,7 @@ impl AudioLoop {
         }
         let analysis = self.processor.process(mic, &mix)?;
         if self.frame.is_multiple_of(LEVEL_EVERY) {
-            self.event(TalkEvent::Level(analysis.level_dbfs));
+            self.event(TalkEvent::Level { dbfs: analysis.level_dbfs });
         }
         let sending = analysis.talking && !self.muted && !self.deafened;
         if sending != self.sending {

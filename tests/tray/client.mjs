@@ -9,9 +9,11 @@
 // and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
 // runs nothing; the member edits and deletes its own message; a status shows at the host;
-// the host adds a voice channel, the member sees itc in it and joins the call (mute, leave),
-// its sound a headless PulseAudio; a direct message raises an
-// unread count and a desktop notification (read from the member's notification daemon); the
+// the host adds a voice channel, the member sees itc in it and joins the call, sees itc talking
+// (a tone) and turns it down to silence (per-person volume, measured at its speaker), mutes
+// and turns the sound off, which the host sees, and leaves, its sound a headless PulseAudio;
+// a direct message raises an unread count and a desktop notification (read from the member's
+// notification daemon), and the member calls the host from it (a 1:1 call the host sees); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
 // is still signed in and pages back through history; the session token is in the credential
@@ -20,16 +22,11 @@
 // Run by scripts/test-client. Environment: HOST_DRIVER and MEMBER_DRIVER (tauri-driver
 // URLs), TRAY_APP, ITC_BIN, ARTIFACTS, WORK (each role's home and session under WORK/ROLE).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Session, TIMEOUT_MS, sleep } from './webdriver.mjs';
+import { Session, TIMEOUT_MS, need, run, sleep, step } from './webdriver.mjs';
 
-const need = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const APP = need('TRAY_APP');
 const ITC = need('ITC_BIN');
 const ARTIFACTS = need('ARTIFACTS');
@@ -37,19 +34,6 @@ const WORK = need('WORK');
 const HOST_PASSWORD = 'host-password-1';
 const MEMBER_PASSWORD = 'grandma-password-1';
 const ITC_PASSWORD = 'itc-password-1';
-
-let passed = 0;
-async function step(name, body) {
-  const started = Date.now();
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    console.log(`not ok - ${name}: ${err.message}`);
-    throw err;
-  }
-}
 
 // A role's environment as its in-session helper wrote it (home, D-Bus session).
 function roleEnv(role) {
@@ -63,12 +47,45 @@ function roleEnv(role) {
 
 // `itc` as the third member (its own home and known-hosts file).
 let itcServer = null;
+const itcEnv = () => ({
+  ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'),
+  ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer,
+});
 function itc(...args) {
-  const env = {
-    ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'),
-    ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer,
-  };
-  return execFileSync(ITC, args, { env, encoding: 'utf8', timeout: 30000 });
+  return execFileSync(ITC, args, { env: itcEnv(), encoding: 'utf8', timeout: 30000 });
+}
+
+// The level (RMS, dBFS) of one second of what `role`'s app plays on its speaker (its
+// PulseAudio's null sink, read from the sink's monitor).
+function speakerLevel(role) {
+  const recorded = spawnSync('timeout', ['1', 'parec', '--device=speaker.monitor', '--raw', '--format=s16le',
+    '--rate=48000', '--channels=1', '--latency-msec=20'], { env: roleEnv(role), maxBuffer: 1 << 24 });
+  const pcm = recorded.stdout || Buffer.alloc(0);
+  let sum = 0;
+  const samples = Math.floor(pcm.length / 2);
+  for (let i = 0; i < samples; i += 1) sum += (pcm.readInt16LE(i * 2) / 32768) ** 2;
+  if (samples < 24000) throw new Error(`parec recorded ${samples} samples: ${recorded.stderr}`);
+  return 10 * Math.log10(sum / samples + 1e-12);
+}
+
+// A WAV file (48 kHz mono 16-bit, as `itc voice play` takes) of a 440 Hz tone, `seconds` long.
+function toneWav(seconds) {
+  const samples = 48000 * seconds;
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(48000, 24);
+  wav.writeUInt32LE(96000, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i += 1) wav.writeInt16LE(Math.round(10000 * Math.sin((2 * Math.PI * 440 * i) / 48000)), 44 + i * 2);
+  return wav;
 }
 
 function notifications() {
@@ -219,7 +236,7 @@ async function main() {
         "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
     });
 
-    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, mutes, leaves', async () => {
+    await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, sees cousin talking and turns cousin down, mutes and turns the sound off (the host sees both), leaves', async () => {
       await host.script("document.getElementById('chat-admin').open = true; return true;");
       await host.type('#admin-channel-name', 'Kitchen');
       await host.click('#admin-channel-voice');
@@ -229,8 +246,8 @@ async function main() {
       if (error) throw new Error(`adding a channel: ${error}`);
       const channel = await member.until('the voice channel at the member',
         "const b = [...document.querySelectorAll('#chat-channels button.conversation')].find((x) => x.textContent.includes('(voice)')); return b ? b.dataset.name : null;");
-      const recording = spawn(ITC, ['voice', 'record', '--seconds', '20', channel, join(WORK, 'itc', 'heard.wav')], {
-        env: { ...process.env, HOME: join(WORK, 'itc'), ITC_KNOWN_HOSTS: join(WORK, 'itc', 'known_hosts'), ITC_USER: 'cousin', ITC_PASSWORD, ITC_SERVER: itcServer },
+      const recording = spawn(ITC, ['voice', 'record', '--seconds', '30', channel, join(WORK, 'itc', 'heard.wav')], {
+        env: itcEnv(),
         stdio: 'ignore',
       });
       await member.click(`#chat-channels button.conversation[data-name="${channel}"]`);
@@ -245,9 +262,33 @@ async function main() {
         "|| document.getElementById('voice-error').textContent;");
       const trouble = await member.text('#voice-error');
       if (trouble) throw new Error(`joining the call: ${trouble}`);
+      // cousin speaks (a tone) from a second connection: the member's app shows it talking.
+      const tone = join(WORK, 'itc', 'tone.wav');
+      writeFileSync(tone, toneWav(10));
+      const playing = spawn(ITC, ['voice', 'play', channel, tone], { env: itcEnv(), stdio: 'ignore' });
+      await member.until('cousin talking',
+        "return [...document.querySelectorAll('#voice-members li.talking')].some((li) => li.textContent.startsWith('cousin'));");
+      // Per-person volume: cousin turned down to 0 is no longer heard in the member's speaker.
+      const loud = speakerLevel('member');
+      await member.script("for (const s of document.querySelectorAll('#voice-members input[type=range]')) " +
+        "{ s.value = '0'; s.dispatchEvent(new Event('change')); } return true;");
+      await sleep(500);
+      const quiet = speakerLevel('member');
+      console.log(`# the member's speaker: cousin at volume 1 ${loud.toFixed(1)} dBFS, at volume 0 ${quiet.toFixed(1)} dBFS`);
+      if (!(loud > -40 && loud - quiet >= 20)) throw new Error(`volume 0 is not quieter: ${loud.toFixed(1)} then ${quiet.toFixed(1)} dBFS`);
+      await new Promise((resolve) => playing.on('exit', resolve));
       await member.click('#voice-mute');
       await member.until('muted', "return document.getElementById('voice-mute').getAttribute('aria-pressed') === 'true';");
+      // Mute and deafen reach the server: the host, outside the call, sees them.
+      await host.click(`#chat-channels button.conversation[data-name="${channel}"]`);
+      await host.until("grandma's microphone off at the host",
+        "return document.getElementById('voice-people').textContent.includes('grandma (microphone off)');");
+      await member.click('#voice-deafen');
+      await host.until("grandma's sound off at the host",
+        "return document.getElementById('voice-people').textContent.includes('grandma (microphone off, sound off)');");
       await member.screenshot('member-voice.png');
+      await host.screenshot('host-voice.png');
+      await host.click('#chat-channels button.conversation[data-name="general"]');
       await member.click('#voice-leave');
       await member.until('out of the call', "return !document.getElementById('voice-join').hidden && document.getElementById('voice-safety').hidden;");
       await new Promise((resolve) => recording.on('exit', resolve));
@@ -255,7 +296,7 @@ async function main() {
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
 
-    await step('a direct message shows an unread count and a desktop notification', async () => {
+    await step('a direct message shows an unread count and a desktop notification; a 1:1 call from it', async () => {
       await host.until('grandma in the people list',
         "return [...document.querySelectorAll('#chat-people button')].some((b) => b.getAttribute('aria-label') === 'Write to grandma');");
       await host.click('#chat-people button[aria-label="Write to grandma"]');
@@ -275,6 +316,17 @@ async function main() {
       await member.screenshot('member-unread.png');
       await member.click('#chat-directs button.conversation');
       await member.until('the direct conversation read', "return document.getElementById('chat-title').textContent === 'chatter' && !document.querySelector('#chat-directs .unread');");
+      // A 1:1 call from the direct conversation: the host, on the same conversation, sees grandma in it.
+      const offer = await member.text('#voice-join');
+      if (offer !== 'Call chatter') throw new Error(`the direct conversation offers "${offer}"`);
+      await member.click('#voice-join');
+      await member.until('the 1:1 call joined', "return !document.getElementById('voice-safety').hidden || document.getElementById('voice-error').textContent;");
+      const trouble = await member.text('#voice-error');
+      if (trouble) throw new Error(`calling chatter: ${trouble}`);
+      await host.until('grandma in the 1:1 call at the host', "return document.getElementById('voice-people').textContent === 'In this call now: grandma.';");
+      await member.click('#voice-leave');
+      await member.until('out of the 1:1 call', "return !document.getElementById('voice-join').hidden;");
+      await host.until('the 1:1 call empty at the host', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
 
@@ -328,11 +380,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => console.log(`${passed} passed, 0 failed`),
-  (err) => {
-    console.error(`client e2e: ${err.stack || err.message}`);
-    console.log(`${passed} passed, 1 failed`);
-    process.exit(1);
-  },
-);
+run('client e2e', main);

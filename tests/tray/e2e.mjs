@@ -22,116 +22,11 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { Session, TIMEOUT_MS, need, run, sleep, squeeze, step } from './webdriver.mjs';
 
 const APP = need('TRAY_APP');
 const ARTIFACTS = need('ARTIFACTS');
 const DRIVER = process.env.WEBDRIVER_URL || 'http://127.0.0.1:4444';
-const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
-const TIMEOUT_MS = 30000;
-
-function need(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
-
-let passed = 0;
-let failed = 0;
-
-async function step(name, body) {
-  const started = Date.now();
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    failed += 1;
-    console.log(`not ok - ${name}: ${err.message}`);
-    throw err;
-  }
-}
-
-// ---- WebDriver, the few calls we need ----
-
-async function wd(method, path, body) {
-  const response = await fetch(`${DRIVER}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const value = json.value || {};
-    throw new Error(`${method} ${path}: ${response.status} ${value.error || ''} ${value.message || ''}`);
-  }
-  return json.value;
-}
-
-class Session {
-  static async start() {
-    const value = await wd('POST', '/session', {
-      capabilities: { alwaysMatch: { 'tauri:options': { application: APP } } },
-    });
-    return new Session(value.sessionId);
-  }
-
-  constructor(id) {
-    this.path = `/session/${id}`;
-  }
-
-  async find(css) {
-    const value = await wd('POST', `${this.path}/element`, { using: 'css selector', value: css });
-    return value[ELEMENT];
-  }
-
-  async script(source, ...args) {
-    return wd('POST', `${this.path}/execute/sync`, { script: source, args });
-  }
-
-  async type(css, text) {
-    const id = await this.find(css);
-    await wd('POST', `${this.path}/element/${id}/clear`, {});
-    await wd('POST', `${this.path}/element/${id}/value`, { text });
-  }
-
-  async click(css) {
-    const id = await this.find(css);
-    await wd('POST', `${this.path}/element/${id}/click`, {});
-  }
-
-  async text(css) {
-    return this.script('const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', css);
-  }
-
-  // Waits until `source` (a function body run in the page) returns a truthy value.
-  async until(what, source, ...args) {
-    const deadline = Date.now() + TIMEOUT_MS;
-    let last;
-    while (Date.now() < deadline) {
-      try {
-        last = await this.script(source, ...args);
-        if (last) return last;
-      } catch (err) {
-        last = err.message;
-      }
-      await sleep(250);
-    }
-    const page = await this.text('body').catch(() => '');
-    throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)}); page says: ${squeeze(page)}`);
-  }
-
-  async screenshot(file) {
-    const png = await wd('GET', `${this.path}/screenshot`);
-    writeFileSync(join(ARTIFACTS, file), Buffer.from(png, 'base64'));
-  }
-
-  async end() {
-    await wd('DELETE', this.path).catch(() => {});
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const squeeze = (text) => String(text || '').replace(/\s+/g, ' ').slice(0, 600);
 
 // ---- The tray, over D-Bus ----
 
@@ -248,7 +143,7 @@ async function serveUnsignedUpdate() {
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
   await serveUnsignedUpdate();
-  const session = await Session.start();
+  const session = await Session.start('tray', DRIVER, APP, [], ARTIFACTS);
   let menu;
   try {
     await step('first run asks host or join; hosting shows the setup form', async () => {
@@ -465,13 +360,4 @@ function openMenuOnScreen() {
   execFileSync('sleep', ['1']);
 }
 
-main().then(
-  () => {
-    console.log(`${passed} passed, ${failed} failed`);
-  },
-  (err) => {
-    console.error(`tray e2e: ${err.stack || err.message}`);
-    console.log(`${passed} passed, ${failed === 0 ? 1 : failed} failed`);
-    process.exit(1);
-  },
-);
+run('tray e2e', main);

@@ -1,5 +1,7 @@
-// The few WebDriver calls the client GUI test needs, against one tauri-driver (which starts
-// the app and drives its window through WebKitWebDriver). Node's built-in fetch only.
+// What the tray and client GUI tests (e2e.mjs, client.mjs) share: the few WebDriver calls
+// they need, against a tauri-driver (which starts the app and drives its window through
+// WebKitWebDriver), and their start-up: settings from the environment, numbered steps, and
+// the tally at the end. Node's built-in fetch only.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +10,40 @@ const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 export const TIMEOUT_MS = 30000;
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const squeeze = (text) => String(text || '').replace(/\s+/g, ' ').slice(0, 600);
+
+// The environment variable `name`, which the test's script sets.
+export function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+let passed = 0;
+
+// Runs one step of the story and says how it went; a failed step ends the test.
+export async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    console.log(`not ok - ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+// Runs the story `main`, then prints the tally; a failure exits non-zero with its reason.
+export function run(what, main) {
+  main().then(
+    () => console.log(`${passed} passed, 0 failed`),
+    (err) => {
+      console.error(`${what}: ${err.stack || err.message}`);
+      console.log(`${passed} passed, 1 failed`);
+      process.exit(1);
+    },
+  );
+}
 
 async function wd(driver, method, path, body) {
   const response = await fetch(`${driver}${path}`, {

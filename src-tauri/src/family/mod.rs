@@ -47,6 +47,9 @@ pub enum FamilyError {
     /// The audio devices could not be listed or used.
     #[error("the computer's sound could not be used: {0}")]
     Audio(iptincan::client::audio::AudioError),
+    /// The server refused a message for good (or the session ended before it was sent).
+    #[error("the message could not be sent: {0}")]
+    NotSent(String),
     /// Not signed in to any server (or the session ended).
     #[error("you are not signed in to a family server")]
     SignedOut,

@@ -1,28 +1,26 @@
 //! The live connection to one family server: signs in (invite, password or a kept session
-//! token), then runs on a task of its own that sends the app's requests one by one, passes the
-//! server's events on, and reconnects by itself after a drop or a server restart (backoff up to
-//! [`MAX_BACKOFF`], a visible "reconnecting" state, then `resume` with the session token).
+//! token), then hands the connection to the engine's reconnecting session
+//! ([`session::Session`] of `iptincan::client`: backoff, `resume` with the session token,
+//! catching up on what was missed, and an outbox that sends a message again with the same
+//! client-chosen id until the server has stored it, once). This file adapts it to the app:
+//! its updates become the [`Sink`]'s calls (a visible "reconnecting" state, server events),
+//! requests made while it reconnects wait for the connection, and [`Session::send`] answers
+//! when the message is stored.
 //!
-//! Requests made while it is reconnecting wait, in order, and go out once it is back: a
-//! message typed meanwhile is sent then, once. A message whose connection dropped before its
-//! answer came is sent again after reconnecting with the same client-chosen id, so the server
-//! stores it once either way.
-//!
-//! A voice call ([`Talk`], the engine's live voice) runs on the same task, as it needs the
-//! connection's events (key exchange) and requests; it ends when the connection drops.
+//! A voice call ([`Talk`], the engine's live voice) runs on the adapter's task, as it needs
+//! the session's events in order (key exchange); it ends when the connection drops.
 
 use super::FamilyError;
+use iptincan::client::session::{self, State, Update};
 use iptincan::client::talk::{Controls, Talk, TalkEvent, TalkOptions};
 use iptincan::client::{Client, ClientError, Target};
-use iptincan::proto::{ChannelId, ErrorCode, Event, Reply, Request, SessionInfo, Welcome};
+use iptincan::proto::{ChannelId, Event, Message, MessageId, Reply, Request, SessionInfo, Welcome};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Longest wait between two reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(15);
-/// Requests waiting to be sent (typed while reconnecting, say) before new ones wait for room.
+/// Jobs for the session's task waiting to be taken (sending, joining, leaving a call).
 const QUEUE: usize = 256;
 
 /// How to sign in.
@@ -71,7 +69,7 @@ pub trait Sink: Send + Sync + 'static {
     fn link(&self, link: &Link);
     /// The server pushed an event.
     fn event(&self, event: &Event);
-    /// Signed in again with a new session token (the old one is spent).
+    /// Signed in again after a drop (with the session's token).
     fn resumed(&self, session: &SessionInfo);
     /// The voice call ended by itself (the connection dropped, or its audio failed).
     fn call_ended(&self, reason: &str);
@@ -90,17 +88,18 @@ pub struct Joined {
 
 /// Work for the session's task.
 enum Job {
-    /// A request and where its answer goes.
-    Ask(Request, oneshot::Sender<Result<Reply, ClientError>>),
+    /// Send a message (through the outbox) and say when it is stored.
+    Send(ChannelId, String, oneshot::Sender<Result<Message, FamilyError>>),
     /// Join a voice channel (or a direct conversation's call) with the audio devices.
     Join(ChannelId, TalkOptions, oneshot::Sender<Result<Joined, ClientError>>),
     /// Leave the call.
     Leave(oneshot::Sender<Result<(), ClientError>>),
 }
 
-/// A signed-in connection; dropping it disconnects.
+/// A signed-in session; dropping it disconnects.
 #[derive(Debug)]
 pub struct Session {
+    engine: Arc<session::Session>,
     jobs: mpsc::Sender<Job>,
     task: tauri::async_runtime::JoinHandle<()>,
     /// Who is signed in, and the token.
@@ -127,20 +126,38 @@ impl Session {
             SignIn::Token(token) => client.resume(&token).await?,
         };
         let welcome = client.welcome().clone();
+        let (engine, updates) = session::Session::adopt(target, None, client, info.clone());
+        let engine = Arc::new(engine);
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let task = tauri::async_runtime::spawn(run(client, target, info.token.clone(), queue, sink));
-        Ok(Session { jobs, task, info, welcome })
+        let task = tauri::async_runtime::spawn(run(engine.clone(), updates, queue, sink));
+        Ok(Session { engine, jobs, task, info, welcome })
     }
 
-    /// Sends `request` (after a reconnection, if one is under way) and returns the answer.
+    /// Sends `request` (once connected again, if a reconnection is under way) and returns the
+    /// answer.
     pub async fn ask(&self, request: Request) -> Result<Reply, FamilyError> {
-        let (answer, reply) = oneshot::channel();
-        self.jobs.send(Job::Ask(request, answer)).await.map_err(|_| FamilyError::SignedOut)?;
-        Ok(reply.await.map_err(|_| FamilyError::SignedOut)??)
+        let client = self.engine.connected().await.ok_or(FamilyError::SignedOut)?;
+        Ok(client.request(request).await?)
     }
 
-    /// Joins the voice channel `channel_id` with the audio devices and settings in `options`.
+    /// Sends a message and answers it as stored: sent now or once connected again, and
+    /// resent after a lost answer with the same client id, so it is stored once.
+    pub async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
+        let (answer, reply) = oneshot::channel();
+        self.jobs.send(Job::Send(channel_id, body, answer)).await.map_err(|_| FamilyError::SignedOut)?;
+        reply.await.map_err(|_| FamilyError::SignedOut)?
+    }
+
+    /// Tells the session the app has `channel_id`'s messages up to `message_id`, so that a
+    /// reconnection fetches what comes after.
+    pub fn seen(&self, channel_id: ChannelId, message_id: MessageId) {
+        self.engine.seen(channel_id, message_id);
+    }
+
+    /// Joins the voice channel `channel_id` with the audio devices and settings in `options`
+    /// (once connected again, if a reconnection is under way).
     pub async fn join_call(&self, channel_id: ChannelId, options: TalkOptions) -> Result<Joined, FamilyError> {
+        self.engine.connected().await.ok_or(FamilyError::SignedOut)?;
         let (answer, reply) = oneshot::channel();
         self.jobs.send(Job::Join(channel_id, options, answer)).await.map_err(|_| FamilyError::SignedOut)?;
         Ok(reply.await.map_err(|_| FamilyError::SignedOut)??)
@@ -154,133 +171,135 @@ impl Session {
     }
 }
 
-/// The session's task: serve requests and pass events on while connected; reconnect when not.
+/// The session's task: passes the engine session's updates on, answers sent messages, and
+/// runs the voice call. Ends when the engine session stops (signed out) or the app drops it.
 async fn run(
-    mut client: Client,
-    target: Target,
-    mut token: String,
-    mut queue: mpsc::Receiver<Job>,
+    engine: Arc<session::Session>,
+    mut updates: mpsc::Receiver<Update>,
+    mut jobs: mpsc::Receiver<Job>,
     sink: Arc<dyn Sink>,
 ) {
-    let mut replay = Vec::new();
-    loop {
-        replay = serve(&mut client, &mut queue, sink.as_ref(), replay).await;
-        if queue.is_closed() {
-            return;
-        }
-        match reconnect(&target, &token, sink.as_ref()).await {
-            Some((again, info)) => {
-                client = again;
-                token = info.token.clone();
-                sink.resumed(&info);
-                sink.link(&Link::Connected);
-            }
-            None => {
-                sink.link(&Link::SignedOut);
-                return;
-            }
-        }
-    }
-}
-
-/// What became of a job.
-enum Done {
-    /// Answered (or failed for good); carry on.
-    Served,
-    /// The connection is closed; the job, if it is to be sent again after reconnecting.
-    Closed(Option<Job>),
-}
-
-/// Serves until the connection closes (or the app drops the session): first `replay` (messages
-/// whose answer a dropped connection lost), then new jobs. Returns what to send again after
-/// reconnecting. A call in progress ends with the connection.
-async fn serve(client: &mut Client, queue: &mut mpsc::Receiver<Job>, sink: &dyn Sink, replay: Vec<Job>) -> Vec<Job> {
     let mut talk: Option<Talk> = None;
-    let mut again = Vec::new();
-    let mut replay = replay.into_iter();
-    while let Some(job) = replay.next() {
-        if let Done::Closed(job) = work(client, &mut talk, job).await {
-            again.extend(job);
-            again.extend(replay);
-            return again;
-        }
-    }
+    let mut sending: HashMap<String, oneshot::Sender<Result<Message, FamilyError>>> = HashMap::new();
+    // The first connection is the one sign-in made: the app knows it already.
+    let mut signed_in = false;
     loop {
         tokio::select! {
-            job = queue.recv() => {
-                let Some(job) = job else { return again };
-                if let Done::Closed(job) = work(client, &mut talk, job).await {
-                    again.extend(job);
-                    break;
-                }
-            }
-            event = client.next_event() => {
-                let Some(event) = event else { break };
+            update = updates.recv() => {
+                let Some(update) = update else { return };
                 if let Some(call) = talk.as_mut() {
-                    if let Err(err) = call.handle(client, &event).await {
-                        tracing::warn!("the voice call failed: {err}");
-                        talk = None;
-                        sink.call_ended(&err.to_string());
+                    if let Err(err) = call.handle_update(&engine, &update).await {
+                        end_call(&mut talk, sink.as_ref(), &err);
                     }
                 }
-                sink.event(&event);
+                match update {
+                    Update::State(state) => {
+                        if let Some(link) = link(state, &mut signed_in, sink.as_ref()) {
+                            sink.link(&link);
+                        }
+                    }
+                    Update::Event(event) => sink.event(&event),
+                    Update::Sent { client_id, message } => {
+                        if let Some(answer) = sending.remove(&client_id) {
+                            let _ = answer.send(Ok(message));
+                        }
+                    }
+                    Update::NotSent { message, reason } => {
+                        if let Some(answer) = sending.remove(&message.client_id) {
+                            let _ = answer.send(Err(FamilyError::NotSent(reason)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            job = jobs.recv() => {
+                let Some(job) = job else { return };
+                work(&engine, &mut talk, &mut sending, job).await;
             }
             pumped = pump(&mut talk) => {
                 if let Err(err) = pumped {
-                    tracing::warn!("the voice call failed: {err}");
-                    talk = None;
-                    sink.call_ended(&err.to_string());
+                    end_call(&mut talk, sink.as_ref(), &err);
                 }
             }
         }
     }
-    if talk.is_some() {
-        sink.call_ended("the connection to the server was lost");
+}
+
+/// The app's view of a state change, if it shows one.
+fn link(state: State, signed_in: &mut bool, sink: &dyn Sink) -> Option<Link> {
+    match state {
+        State::Connected(info) => {
+            if !std::mem::replace(signed_in, true) {
+                return None; // The connection sign-in made: nothing to tell.
+            }
+            sink.resumed(&info);
+            Some(Link::Connected)
+        }
+        State::Reconnecting { attempt, next_try_in, reason } => {
+            tracing::info!(attempt, "reconnecting: {reason}");
+            Some(Link::Reconnecting { attempt, retry_in_seconds: next_try_in.as_secs() })
+        }
+        State::SignedOut { reason } | State::Failed { reason } => {
+            tracing::info!("the session ended: {reason}");
+            Some(Link::SignedOut)
+        }
+        _ => None,
     }
-    again
+}
+
+/// The call failed or its connection dropped: it is over.
+fn end_call(talk: &mut Option<Talk>, sink: &dyn Sink, err: &ClientError) {
+    tracing::warn!("the voice call ended: {err}");
+    *talk = None;
+    sink.call_ended(&err.to_string());
 }
 
 /// Does one job.
-async fn work(client: &Client, talk: &mut Option<Talk>, job: Job) -> Done {
+async fn work(
+    engine: &session::Session,
+    talk: &mut Option<Talk>,
+    sending: &mut HashMap<String, oneshot::Sender<Result<Message, FamilyError>>>,
+    job: Job,
+) {
+    let not_connected = || ClientError::Closed("not connected to the server right now".into());
     match job {
-        Job::Ask(request, answer) => {
-            // A message with a client id is safe to send again: the server stores it once.
-            let retry = matches!(&request, Request::SendMessage { client_id: Some(_), .. }).then(|| request.clone());
-            let result = client.request(request).await;
-            if !matches!(result, Err(ClientError::Closed(_))) {
-                let _ = answer.send(result);
-                return Done::Served;
-            }
-            match retry {
-                Some(request) => Done::Closed(Some(Job::Ask(request, answer))),
-                None => {
-                    let _ = answer.send(result);
-                    Done::Closed(None)
-                }
-            }
+        Job::Send(channel_id, body, answer) => {
+            sending.insert(engine.send(channel_id, body), answer);
         }
         Job::Join(channel_id, options, answer) => {
-            // One call at a time: leaving the old one first.
-            if talk.take().is_some() {
-                if let Err(err) = client.leave_voice().await {
-                    tracing::info!("leaving the previous call: {err}");
-                }
-            }
-            let joined = Talk::join(client, channel_id, options).await.and_then(|mut call| {
-                let events = call.events().ok_or_else(|| ClientError::Protocol("the call has no events".into()))?;
-                let joined = Joined { controls: call.controls(), events, safety_number: call.call().safety_number() };
-                *talk = Some(call);
-                Ok(joined)
-            });
+            let joined = match engine.client() {
+                Some(client) => join(&client, talk, channel_id, options).await,
+                None => Err(not_connected()),
+            };
             let _ = answer.send(joined);
-            Done::Served
         }
         Job::Leave(answer) => {
-            let result = if talk.take().is_some() { client.leave_voice().await } else { Ok(()) };
+            let result = match (talk.take(), engine.client()) {
+                (Some(_), Some(client)) => client.leave_voice().await,
+                _ => Ok(()),
+            };
             let _ = answer.send(result);
-            Done::Served
         }
     }
+}
+
+/// Joins a call (leaving the one under way first: one call at a time).
+async fn join(
+    client: &Client,
+    talk: &mut Option<Talk>,
+    channel_id: ChannelId,
+    options: TalkOptions,
+) -> Result<Joined, ClientError> {
+    if talk.take().is_some() {
+        if let Err(err) = client.leave_voice().await {
+            tracing::info!("leaving the previous call: {err}");
+        }
+    }
+    let mut call = Talk::join(client, channel_id, options).await?;
+    let events = call.events().ok_or_else(|| ClientError::Protocol("the call has no events".into()))?;
+    let joined = Joined { controls: call.controls(), events, safety_number: call.call().safety_number() };
+    *talk = Some(call);
+    Ok(joined)
 }
 
 /// Moves the call's media; waits forever when there is no call.
@@ -288,50 +307,5 @@ async fn pump(talk: &mut Option<Talk>) -> Result<(), ClientError> {
     match talk {
         Some(call) => call.pump().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Tries again and again until connected and resumed; `None` when the server refuses the
-/// token (the user has to sign in again).
-async fn reconnect(target: &Target, token: &str, sink: &dyn Sink) -> Option<(Client, SessionInfo)> {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let wait = backoff(attempt);
-        sink.link(&Link::Reconnecting { attempt, retry_in_seconds: wait.as_secs() });
-        tokio::time::sleep(wait).await;
-        let client = match Client::connect(target, None).await {
-            Ok(client) => client,
-            Err(err) => {
-                tracing::info!("reconnecting (attempt {attempt}): {err}");
-                continue;
-            }
-        };
-        match client.resume(token).await {
-            Ok(info) => return Some((client, info)),
-            Err(err) if err.code() == Some(ErrorCode::InvalidCredentials) => {
-                tracing::info!("the server no longer accepts this session");
-                return None;
-            }
-            Err(err) => tracing::info!("reconnecting (attempt {attempt}): {err}"),
-        }
-    }
-}
-
-/// 0.5 s, 1 s, 2 s, … up to [`MAX_BACKOFF`].
-fn backoff(attempt: u32) -> Duration {
-    let millis = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(10));
-    Duration::from_millis(millis).min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let waits: Vec<_> = (1..=7).map(|attempt| backoff(attempt).as_millis()).collect();
-        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 15000, 15000]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -86,8 +86,8 @@ pub async fn talk(client: &mut Client, channel: ChannelId, name: &str, flags: Ta
             _ = tokio::signal::ctrl_c() => break Ok(()),
             _ = &mut until => break Ok(()),
             Some(event) = events.recv() => match event {
-                TalkEvent::Level(level) if flags.meter => eprintln!("level {level:.0} dBFS"),
-                TalkEvent::Level(_) => {}
+                TalkEvent::Level { dbfs } if flags.meter => eprintln!("level {dbfs:.0} dBFS"),
+                TalkEvent::Level { .. } => {}
                 TalkEvent::Joined { session_id, username } => {
                     eprintln!("{username} is here");
                     names.insert(session_id, username);
@@ -102,7 +102,7 @@ pub async fn talk(client: &mut Client, channel: ChannelId, name: &str, flags: Ta
                     };
                     eprintln!("{who} {}", if talking { "started talking" } else { "stopped" });
                 }
-                TalkEvent::DeviceError(err) => eprintln!("{err}"),
+                TalkEvent::DeviceError { message } => eprintln!("{message}"),
                 _ => {}
             },
         }

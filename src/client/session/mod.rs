@@ -150,6 +150,31 @@ impl Session {
     /// tokio runtime. The receiver gets every [`Update`]; the session stops when the
     /// [`Session`] or the receiver is dropped.
     pub fn start(target: Target, known_hosts: Option<KnownHosts>, token: String) -> (Session, mpsc::Receiver<Update>) {
+        Session::spawn(target, known_hosts, token, None)
+    }
+
+    /// Like [`Session::start`], but takes over `client`, a connection to `target` that has
+    /// just signed in (register, invite, login or resume) with `info`: its first connected
+    /// period is that connection (the first update is [`State::Connected`] with `info`), and
+    /// later ones resume with `info`'s token. For an app that signs in first to learn the
+    /// token and the server's welcome.
+    pub fn adopt(
+        target: Target,
+        known_hosts: Option<KnownHosts>,
+        mut client: Client,
+        info: SessionInfo,
+    ) -> (Session, mpsc::Receiver<Update>) {
+        let events = client.take_events();
+        let token = info.token.clone();
+        Session::spawn(target, known_hosts, token, Some((client, events, info)))
+    }
+
+    fn spawn(
+        target: Target,
+        known_hosts: Option<KnownHosts>,
+        token: String,
+        adopted: Option<Connection>,
+    ) -> (Session, mpsc::Receiver<Update>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (updates, update_rx) = mpsc::channel(UPDATE_BUFFER);
         let (client_tx, client) = watch::channel(None);
@@ -163,7 +188,7 @@ impl Session {
             updates,
             client: client_tx,
         };
-        (Session { commands, client, task: tokio::spawn(driver.run()) }, update_rx)
+        (Session { commands, client, task: tokio::spawn(driver.run(adopted)) }, update_rx)
     }
 
     /// Queues a message for `channel_id` and answers its client id at once. It is sent when
@@ -192,7 +217,17 @@ impl Session {
     pub fn client(&self) -> Option<Arc<Client>> {
         self.client.borrow().clone()
     }
+
+    /// The current connection, once there is one: waits while the session is connecting or
+    /// reconnecting; `None` once it has stopped ([`State::SignedOut`], [`State::Failed`]).
+    pub async fn connected(&self) -> Option<Arc<Client>> {
+        let mut client = self.client.clone();
+        client.wait_for(Option::is_some).await.ok().and_then(|current| (*current).clone())
+    }
 }
+
+/// A signed-in connection, its events and its session.
+type Connection = (Client, mpsc::Receiver<Event>, SessionInfo);
 
 /// Why a connected period ended.
 enum Ended {
@@ -214,12 +249,17 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self) {
-        if self.emit(Update::State(State::Connecting)).await.is_err() {
+    /// Runs the session, starting with the `adopted` connection if there is one.
+    async fn run(mut self, mut adopted: Option<Connection>) {
+        if adopted.is_none() && self.emit(Update::State(State::Connecting)).await.is_err() {
             return;
         }
         loop {
-            let reason = match self.connect().await {
+            let connection = match adopted.take() {
+                Some(connection) => Ok(connection),
+                None => self.connect().await,
+            };
+            let reason = match connection {
                 Ok((client, events, info)) => {
                     self.backoff.reset();
                     let client = Arc::new(client);
@@ -249,7 +289,7 @@ impl Driver {
         }
     }
 
-    async fn connect(&self) -> Result<(Client, mpsc::Receiver<Event>, SessionInfo), ClientError> {
+    async fn connect(&self) -> Result<Connection, ClientError> {
         let mut client = Client::connect(&self.target, self.known_hosts.as_ref()).await?;
         let info = client.resume(&self.token).await?;
         let events = client.take_events();

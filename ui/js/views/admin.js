@@ -4,7 +4,6 @@
 
 import { $, el, show } from '../dom.js';
 import { Cmd, act } from '../commands.js';
-import { inviteLink } from './invites.js';
 
 let changed = () => {};
 
@@ -52,10 +51,10 @@ export function initAdmin(onChanged) {
   });
   $('admin-make-member').addEventListener('click', () => setRole(false));
   $('admin-invite-create').addEventListener('click', async () => {
-    const reply = await act('admin-error', Cmd.createInviteAsAdmin, { note: null, expiresInSeconds: 604800 });
-    if (!reply) return;
-    show('admin-invite-text', reply.data.text);
-    show('admin-invite-link', inviteLink(reply.data.text));
+    const invite = await act('admin-error', Cmd.createInviteAsAdmin, { note: null, expiresInSeconds: 604800 });
+    if (!invite) return;
+    show('admin-invite-text', invite.text);
+    show('admin-invite-link', invite.link);
     $('admin-invite-card').hidden = false;
   });
   $('admin-invite-copy').addEventListener('click', () =>

@@ -241,7 +241,7 @@ function onChatEvent(event) {
   } else if (kind === 'channel_deleted') {
     chat.channels.delete(data.channel_id);
     drawConversations();
-  } else if (kind === 'voice_joined' || kind === 'voice_left') {
+  } else if (kind === 'voice_joined' || kind === 'voice_left' || kind === 'voice_state') {
     voicePresence(kind, data);
   } else if (kind === 'read_state') {
     // Read on another of this user's devices.

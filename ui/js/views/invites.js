@@ -6,10 +6,6 @@ import { $, el, show, svgSource } from '../dom.js';
 import { act, call } from '../commands.js';
 import { when } from '../format.js';
 
-// The link form of an invite (`itc://join/ITC-…`); the app opens it, and pasting either
-// form works everywhere.
-export const inviteLink = (text) => `itc://join/${text}`;
-
 function describeInvite(invite) {
   const parts = [invite.note ? `For ${invite.note}` : `Invite ${invite.id}`];
   parts.push(`${invite.uses} of ${invite.max_uses} used`);
@@ -27,7 +23,7 @@ export function inviteView(prefix, commands) {
   function showCard(card) {
     id('qr').src = svgSource(card.qr_svg);
     show(id('text'), card.text);
-    show(id('link'), inviteLink(card.text));
+    show(id('link'), card.link);
     id('card').hidden = false;
     id('card').scrollIntoView({ block: 'nearest' });
     load();

@@ -1,5 +1,6 @@
 // The voice view: join or leave a voice channel's call (or a direct conversation's 1:1 call),
-// who is in it and who is talking, mute and "sound off", each person's volume, the safety
+// who is in it, who is talking and who is muted or has the sound off, mute and "sound off"
+// (the server learns both, so the others see them), each person's volume, the safety
 // number, and the sound settings (microphone and speakers, switchable during a call;
 // microphone volume; voice activation with its threshold and a live level meter;
 // push-to-talk with its key; echo and noise removal, on by default). The engine does the
@@ -13,6 +14,7 @@ const voice = {
   inCall: null, // the channel whose call this app is in
   members: new Map(), // session id → { username, talking } (in the call)
   seen: new Map(), // channel id → Map(session id → name), from join/leave events
+  states: new Map(), // session id → { self_muted, self_deafened, server_muted }, from voice_state events
   muted: false,
   deafened: false,
   pttKey: ' ',
@@ -46,17 +48,29 @@ async function loadDevices() {
   fill('voice-speaker', lists.speakers, "The computer's usual speakers");
 }
 
+// " (microphone off, sound off)" and the like, for someone's mute and deafen.
+function stateWords(state) {
+  if (!state) return '';
+  const words = [];
+  if (state.server_muted) words.push('muted by an admin');
+  else if (state.self_muted) words.push('microphone off');
+  if (state.self_deafened) words.push('sound off');
+  return words.length ? ` (${words.join(', ')})` : '';
+}
+
 function drawPeople() {
   const inThisCall = voice.inCall !== null && voice.inCall === voice.shown;
   $('voice-members').hidden = !inThisCall;
   $('voice-people').hidden = inThisCall;
   if (!inThisCall) {
-    const names = [...(voice.seen.get(voice.shown) || new Map()).values()];
+    const names = [...(voice.seen.get(voice.shown) || new Map())]
+      .map(([id, name]) => `${name}${stateWords(voice.states.get(id))}`);
     show('voice-people', names.length ? `In this call now: ${names.join(', ')}.` : 'Nobody is in this call right now.');
     return;
   }
   $('voice-members').replaceChildren(el('li', { class: voice.members.get('me')?.talking ? 'talking' : '' },
-    el('span', { class: 'dot', 'aria-hidden': 'true' }), 'You', voice.muted ? ' (microphone off)' : ''),
+    el('span', { class: 'dot', 'aria-hidden': 'true' }), 'You',
+    stateWords({ self_muted: voice.muted, self_deafened: voice.deafened })),
   ...[...voice.members].filter(([id]) => id !== 'me').map(([id, member]) => {
     const slider = el('input', {
       type: 'range', min: '0', max: '4', step: '0.1', value: String(member.volume ?? 1),
@@ -67,7 +81,7 @@ function drawPeople() {
       },
     });
     return el('li', { class: member.talking ? 'talking' : '', dataset: { session: String(id) } },
-      el('span', { class: 'dot', 'aria-hidden': 'true' }), member.username,
+      el('span', { class: 'dot', 'aria-hidden': 'true' }), member.username, stateWords(voice.states.get(id)),
       member.talking ? el('span', { class: 'sr-only' }, ', talking') : null, slider);
   }));
 }
@@ -95,18 +109,23 @@ export function showVoice(channel, title) {
   drawPeople();
 }
 
-// Who is in which call, from the server's join and leave events.
+// Who is in which call, muted or deafened, from the server's join, leave and state events.
 export function voicePresence(kind, data) {
   if (!voice.seen.has(data.channel_id)) voice.seen.set(data.channel_id, new Map());
   const inChannel = voice.seen.get(data.channel_id);
   if (kind === 'voice_joined') inChannel.set(data.session_id, data.user.username);
-  else inChannel.delete(data.session_id);
+  else if (kind === 'voice_state') voice.states.set(data.session_id, data);
+  else {
+    inChannel.delete(data.session_id);
+    voice.states.delete(data.session_id);
+  }
   if (data.channel_id === voice.shown) drawPeople();
 }
 
 // A new session: no call, nothing seen.
 export function resetVoice() {
   voice.seen.clear();
+  voice.states.clear();
   ended('');
 }
 
