@@ -6,6 +6,8 @@
 mod invite;
 #[path = "itc/talk.rs"]
 mod talk;
+#[path = "itc/tokens.rs"]
+mod tokens;
 #[path = "itc/vpn.rs"]
 mod vpn;
 
@@ -252,6 +254,16 @@ enum AdminCommand {
     /// Withdraw an invite
     RevokeInvite {
         /// Invite id (from `itc admin invites`)
+        id: i64,
+    },
+    /// Access tokens for the REST API
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// List access tokens, newest first
+    Tokens,
+    /// Revoke an access token at once
+    RevokeToken {
+        /// Token id (from `itc admin tokens`)
         id: i64,
     },
 }
@@ -547,6 +559,9 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
             println!("{}", invite::describe(&client.revoke_invite(id).await?));
         }
         AdminCommand::Vpn(command) => run_admin_vpn(client, command).await?,
+        AdminCommand::Token(command) => tokens::run(client, command).await?,
+        AdminCommand::Tokens => tokens::list(client).await?,
+        AdminCommand::RevokeToken { id } => tokens::revoke(client, id).await?,
     }
     Ok(())
 }

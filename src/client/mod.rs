@@ -26,6 +26,7 @@ mod pinning;
 pub mod session;
 pub mod talk;
 mod target;
+mod tokens;
 mod voice;
 pub mod vpn;
 mod vpn_requests;

@@ -8,7 +8,7 @@
 //! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
 //! pushes), `model` (the types requests, replies and events carry) and `session` (the
-//! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
+//! per-connection state machine) and `tokens` (access tokens for the REST API). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
@@ -20,6 +20,7 @@ mod model;
 mod reply;
 mod request;
 mod session;
+mod tokens;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 pub use event::Event;
@@ -37,6 +38,7 @@ pub use reply::{
 };
 pub use request::{ClientFrame, Request, MAX_CLIENT_ID_CHARS, MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS};
 pub use session::{NotAllowed, Session, SessionState};
+pub use tokens::{CreatedToken, Scope, TokenInfo, MAX_TOKEN_NAME_CHARS};
 
 #[cfg(test)]
 mod tests {

@@ -78,6 +78,12 @@ pub enum Reply {
     VpnPeerCreated(VpnCreatedPeer),
     /// One VPN peer (revoked or with its new cap).
     VpnPeer(VpnPeerInfo),
+    /// Answer to `create_token`.
+    TokenCreated(super::CreatedToken),
+    /// Answer to `list_tokens`.
+    Tokens(Vec<super::TokenInfo>),
+    /// One access token (revoked).
+    Token(super::TokenInfo),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.

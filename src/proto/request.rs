@@ -323,6 +323,25 @@ pub enum Request {
         /// The cap.
         max_bandwidth_kbps: Option<u32>,
     },
+    /// Admin: makes an access token for the REST API that acts as the caller, limited to
+    /// `scopes`; its secret is in the answer, once.
+    CreateToken {
+        /// A name for the admin's list, 1 to 64 printable characters.
+        name: String,
+        /// What it may do (at least one).
+        scopes: Vec<super::Scope>,
+        /// Seconds until it expires (one minute to a year; default: never).
+        #[serde(default)]
+        expires_in_seconds: Option<u64>,
+    },
+    /// Admin: every access token, newest first.
+    #[serde(deserialize_with = "no_args")]
+    ListTokens,
+    /// Admin: revokes an access token at once.
+    RevokeToken {
+        /// The token.
+        token_id: i64,
+    },
 }
 
 impl Request {
@@ -372,6 +391,9 @@ impl Request {
             Request::VpnCreatePeer { .. } => "vpn_create_peer",
             Request::VpnRevoke { .. } => "vpn_revoke",
             Request::VpnSetLimit { .. } => "vpn_set_limit",
+            Request::CreateToken { .. } => "create_token",
+            Request::ListTokens => "list_tokens",
+            Request::RevokeToken { .. } => "revoke_token",
         }
     }
 }
@@ -399,6 +421,7 @@ mod tests {
             ("leave_voice", Request::LeaveVoice),
             ("list_invites", Request::ListInvites),
             ("vpn_status", Request::VpnStatus),
+            ("list_tokens", Request::ListTokens),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

@@ -14,7 +14,7 @@
 
 use super::context::{Conn, Eviction, Failure, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, voice, vpn};
+use super::{admin, auth, chat, invites, tokens, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -61,7 +61,7 @@ pub async fn serve(
     let eviction = Eviction::default();
     let writer_task = tokio::spawn(write_frames(writer, inbox, eviction.clone()));
     let mut conn =
-        Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None };
+        Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None, acting_as: None };
     tracing::debug!(%peer, id, "connection opened");
     let login_timeout = if slot.under_pressure() { PRESSURE_LOGIN_TIMEOUT } else { LOGIN_TIMEOUT };
     let mut login_deadline = tokio::time::Instant::now() + login_timeout;
@@ -280,7 +280,37 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
         VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
         VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
+        CreateToken { name, scopes, expires_in_seconds } => {
+            tokens::create_token(ctx, conn, name, scopes, expires_in_seconds).await
+        }
+        ListTokens => tokens::list_tokens(ctx, conn).await,
+        RevokeToken { token_id } => tokens::revoke_token(ctx, conn, token_id).await,
     }
+}
+
+/// Runs `request` for the REST API as the holder of the access token `secret`, through the
+/// same handlers as a control connection's requests, if the token is valid and has the scope
+/// the request needs.
+pub(crate) async fn handle_for_token(ctx: &Shared, secret: &str, request: Request) -> Result<Reply, Failure> {
+    let holder = tokens::holder(ctx, secret).await?;
+    tokens::check_scope(&holder, &request)?;
+    let mut conn = Conn {
+        id: ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        peer: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        session: Session::new(),
+        token_hash: None,
+        outbox: mpsc::channel(1).0,
+        eviction: Eviction::default(),
+        voice: None,
+        acting_as: Some(holder.user),
+    };
+    let op = request.op_name();
+    let result = handle(ctx, &mut conn, request).await;
+    if let Err(failure) = &result {
+        ctx.note_failure(failure);
+        tracing::debug!(op, code = ?failure.code, "REST request refused");
+    }
+    result
 }
 
 fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Result<Reply, Failure> {

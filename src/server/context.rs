@@ -210,11 +210,16 @@ pub struct Conn {
     pub eviction: Eviction,
     /// The media session, while in one (its channel and state are kept by `Shared::voice`).
     pub voice: Option<SessionId>,
+    /// The user an access token acts as, for a REST request (such a connection is not in the hub).
+    pub acting_as: Option<User>,
 }
 
 impl Conn {
     /// The logged-in user, with the role as of now.
     pub fn user(&self, ctx: &Shared) -> Result<User, Failure> {
+        if let Some(user) = &self.acting_as {
+            return Ok(user.clone());
+        }
         ctx.hub.user(self.id).ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
     }
 }

@@ -4,7 +4,7 @@
 //! [`start`] takes an already loaded [`Config`] and a data directory and returns a
 //! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
 //! control connection runs in its own task ([`connection`]); requests are handled by domain in
-//! [`auth`], [`chat`], [`admin`] and [`vpn`]; [`hub`] knows who is online and fans events out.
+//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`] and [`vpn`]; [`hub`] knows who is online and fans events out.
 
 pub mod admin;
 pub mod auth;
@@ -18,6 +18,7 @@ pub mod invites;
 pub mod passwords;
 pub mod pressure;
 pub mod throttle;
+pub mod tokens;
 pub mod voice;
 pub mod vpn;
 

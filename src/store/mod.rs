@@ -11,7 +11,7 @@
 //! This file owns the `Store` handle, its writer thread and read pool, and the error type; the
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
 //! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
-//! unread counts), `vpn` (the VPN's key, cap and
+//! unread counts), `tokens` (access tokens for the REST API), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
@@ -21,11 +21,13 @@ mod messages;
 mod reads;
 mod schema;
 mod snapshot;
+mod tokens;
 mod users;
 mod vpn;
 
 pub use invites::{InviteUnusable, NewInvite};
 pub use snapshot::{check_integrity, snapshot};
+pub use tokens::{NewToken, TokenHolder};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
 
