@@ -191,6 +191,18 @@ impl crate::rest::ServerView for Shared {
     fn port_mapping(&self) -> PortMappingState {
         self.port_mapping.borrow().clone()
     }
+
+    fn call<'a>(
+        &'a self,
+        secret: &'a str,
+        request: crate::proto::Request,
+    ) -> crate::rest::ServerFuture<'a, Result<crate::proto::Reply, crate::rest::ApiError>> {
+        Box::pin(async move {
+            super::connection::handle_for_token(self, secret, request)
+                .await
+                .map_err(|failure| crate::rest::ApiError::from_code(failure.code, failure.message))
+        })
+    }
 }
 
 /// One connection's state, handed to the handlers.
