@@ -42,7 +42,9 @@ impl ApiError {
     pub(crate) fn from_code(code: ErrorCode, message: impl Into<String>) -> ApiError {
         use ErrorCode::*;
         let status = match code {
-            BadFrame | InvalidArgument | InviteInvalid | UnsupportedVersion | RegistrationClosed => StatusCode::BAD_REQUEST,
+            BadFrame | InvalidArgument | InviteInvalid | UnsupportedVersion | RegistrationClosed => {
+                StatusCode::BAD_REQUEST
+            }
             InvalidCredentials => StatusCode::UNAUTHORIZED,
             Forbidden | PasswordChangeRequired | NotAllowedNow => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,

@@ -44,7 +44,10 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "IPTinCan REST API", description = "Scripts and bots: `Authorization: Bearer <access token>` (make one with `itc admin token create`)."),
+    info(
+        title = "IPTinCan REST API",
+        description = "Scripts and bots: `Authorization: Bearer <access token>` (make one with `itc admin token create`)."
+    ),
     components(schemas(super::error::ErrorBody))
 )]
 struct ApiDoc;
@@ -69,7 +72,10 @@ impl FromRequestParts<ApiState> for Bearer {
             .map(str::trim)
             .filter(|secret| !secret.is_empty())
             .ok_or_else(|| {
-                ApiError::from_code(ErrorCode::InvalidCredentials, "send an access token: Authorization: Bearer <token>")
+                ApiError::from_code(
+                    ErrorCode::InvalidCredentials,
+                    "send an access token: Authorization: Bearer <token>",
+                )
             })?;
         let key = limit_key(secret);
         let mut limits = state.limits.lock().unwrap_or_else(|p| p.into_inner());
@@ -264,7 +270,8 @@ async fn rename_channel(
     Path(channel_id): Path<i64>,
     Json(rename): Json<Rename>,
 ) -> Result<axum::Json<Channel>, ApiError> {
-    match call(&state, &bearer, Request::RenameChannel { channel_id: ChannelId(channel_id), name: rename.name }).await? {
+    match call(&state, &bearer, Request::RenameChannel { channel_id: ChannelId(channel_id), name: rename.name }).await?
+    {
         Reply::Channel(channel) => Ok(axum::Json(channel)),
         other => Err(unexpected(&other)),
     }
@@ -489,7 +496,8 @@ async fn create_token(
     bearer: Bearer,
     Json(new): Json<NewToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
-    let request = Request::CreateToken { name: new.name, scopes: new.scopes, expires_in_seconds: new.expires_in_seconds };
+    let request =
+        Request::CreateToken { name: new.name, scopes: new.scopes, expires_in_seconds: new.expires_in_seconds };
     match call(&state, &bearer, request).await? {
         Reply::TokenCreated(created) => Ok((StatusCode::CREATED, axum::Json(created))),
         other => Err(unexpected(&other)),

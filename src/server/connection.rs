@@ -60,8 +60,16 @@ pub async fn serve(
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
     let eviction = Eviction::default();
     let writer_task = tokio::spawn(write_frames(writer, inbox, eviction.clone()));
-    let mut conn =
-        Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None, acting_as: None };
+    let mut conn = Conn {
+        id,
+        peer: peer.ip(),
+        session: Session::new(),
+        token_hash: None,
+        outbox,
+        eviction,
+        voice: None,
+        acting_as: None,
+    };
     tracing::debug!(%peer, id, "connection opened");
     let login_timeout = if slot.under_pressure() { PRESSURE_LOGIN_TIMEOUT } else { LOGIN_TIMEOUT };
     let mut login_deadline = tokio::time::Instant::now() + login_timeout;

@@ -87,11 +87,13 @@ pub(crate) async fn holder(ctx: &Shared, secret: &str) -> Result<TokenHolder, Fa
 pub(crate) fn check_scope(holder: &TokenHolder, request: &Request) -> Result<(), Failure> {
     match scope_for(request) {
         Some(scope) if holder.scopes.contains(&scope) => Ok(()),
-        Some(scope) => Err(Failure::new(
+        Some(scope) => {
+            Err(Failure::new(ErrorCode::Forbidden, format!("this access token lacks the {} scope", scope.as_str())))
+        }
+        None => Err(Failure::new(
             ErrorCode::Forbidden,
-            format!("this access token lacks the {} scope", scope.as_str()),
+            format!("{} cannot be done with an access token", request.op_name()),
         )),
-        None => Err(Failure::new(ErrorCode::Forbidden, format!("{} cannot be done with an access token", request.op_name()))),
     }
 }
 

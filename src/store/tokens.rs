@@ -42,7 +42,14 @@ impl Store {
             conn.execute(
                 "INSERT INTO access_tokens (secret_hash, name, scopes, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![token.secret_hash, token.name, scopes_text(&token.scopes), token.user_id, now, token.expires_at],
+                params![
+                    token.secret_hash,
+                    token.name,
+                    scopes_text(&token.scopes),
+                    token.user_id,
+                    now,
+                    token.expires_at
+                ],
             )?;
             load_token(conn, conn.last_insert_rowid())?.ok_or(StoreError::NotFound)
         })
@@ -156,7 +163,10 @@ mod tests {
         };
         let forever = store.create_token(new(1, None), 10).await.expect("stored");
         let brief = store.create_token(new(2, Some(100)), 10).await.expect("stored");
-        assert_eq!((forever.scopes.as_slice(), forever.created_by.as_str()), ([Scope::Read, Scope::Admin].as_slice(), "ann"));
+        assert_eq!(
+            (forever.scopes.as_slice(), forever.created_by.as_str()),
+            ([Scope::Read, Scope::Admin].as_slice(), "ann")
+        );
         let holder = store.token_holder(vec![1], 50).await.expect("ok").expect("valid");
         assert_eq!((holder.token_id, holder.user.id, holder.last_used_at), (forever.id, ann.id, None));
         assert!(store.token_holder(vec![2], 99).await.expect("ok").is_some());
@@ -164,7 +174,10 @@ mod tests {
         assert!(store.token_holder(vec![3], 0).await.expect("ok").is_none(), "unknown");
         store.touch_token(forever.id, 60).await.expect("ok");
         let listed = store.list_tokens().await.expect("ok");
-        assert_eq!(listed.iter().map(|t| (t.id, t.last_used_at)).collect::<Vec<_>>(), [(brief.id, None), (forever.id, Some(60))]);
+        assert_eq!(
+            listed.iter().map(|t| (t.id, t.last_used_at)).collect::<Vec<_>>(),
+            [(brief.id, None), (forever.id, Some(60))]
+        );
         store.revoke_token(forever.id).await.expect("revoked");
         assert!(store.token_holder(vec![1], 50).await.expect("ok").is_none(), "revoked");
         assert!(matches!(store.revoke_token(forever.id).await, Err(crate::store::StoreError::NotFound)));

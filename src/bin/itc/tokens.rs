@@ -52,7 +52,8 @@ pub async fn revoke(client: &Client, id: i64) -> Result<()> {
 
 fn describe(token: &TokenInfo) -> String {
     let scopes = token.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(",");
-    let used = token.last_used_at.map_or_else(|| "never used".to_string(), |at| format!("last used {}", format_time(at)));
+    let used =
+        token.last_used_at.map_or_else(|| "never used".to_string(), |at| format!("last used {}", format_time(at)));
     let expires =
         token.expires_at.map_or_else(|| "never expires".to_string(), |at| format!("expires {}", format_time(at)));
     format!(
