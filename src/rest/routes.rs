@@ -229,6 +229,7 @@ async fn list_channels(State(state): State<ApiState>, bearer: Bearer) -> Result<
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewChannel {
     /// 1 to 64 printable characters (a leading `#` is dropped).
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
     /// Its category.
     #[serde(default)]
@@ -257,6 +258,7 @@ async fn create_channel(
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Rename {
     /// 1 to 64 printable characters (a leading `#` is dropped).
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
 }
 
@@ -344,6 +346,7 @@ struct HistoryQuery {
     /// Newer messages than this id (not with `before`).
     after: Option<i64>,
     /// Messages per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -373,6 +376,7 @@ async fn history(
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewMessage {
     /// 1 to 4000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 4000)]
     body: String,
     /// An id of the caller's choosing (1 to 64 ASCII letters, digits, `-`, `_`): sending again
     /// with the same one answers the stored message instead of sending twice.
@@ -422,9 +426,11 @@ async fn list_invites(State(state): State<ApiState>, bearer: Bearer) -> Result<a
 struct NewInvite {
     /// Accounts it can create, 1 to 100 (default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     max_uses: Option<u32>,
     /// Seconds until it expires, 60 to 31622400 (default: never).
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 31622400)]
     expires_in_seconds: Option<u64>,
     /// The role of the accounts it creates (default `member`).
     #[serde(default)]
@@ -479,11 +485,14 @@ async fn list_tokens(State(state): State<ApiState>, bearer: Bearer) -> Result<ax
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewToken {
     /// 1 to 64 printable characters.
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
     /// What it may do; at least one.
+    #[schema(min_items = 1)]
     scopes: Vec<Scope>,
     /// Seconds until it expires, 60 to 31622400 (default: never).
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 31622400)]
     expires_in_seconds: Option<u64>,
 }
 
