@@ -102,6 +102,7 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
     let server = server().await;
     let admin = server.admin().await;
     let _ann = server.member("ann").await;
+    let _zed = server.member("zed").await;
     let full = admin.create_token("full", every_scope_but(None), None).await.expect("made").secret;
     let mut lacking = Vec::new();
     for scope in Scope::ALL {
@@ -149,6 +150,8 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
         ("POST", "/api/tokens".into(), Some(json!({"name": "bot", "scopes": ["send"]})), Scope::Admin, 201),
         ("DELETE", format!("/api/tokens/{spare}"), None, Scope::Admin, 200),
         ("GET", "/api/vpn/peers".into(), None, Scope::Read, 200),
+        ("GET", "/api/users/ann/export".into(), None, Scope::Read, 200),
+        ("DELETE", "/api/users/zed".into(), None, Scope::Admin, 204),
     ];
     for (method, path, body, scope, allowed) in &table {
         let what = format!("{method} {path}");

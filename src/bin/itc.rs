@@ -2,6 +2,8 @@
 //! needs to, does one thing, and exits non-zero with one line on stderr when it fails.
 //! All protocol work is in the engine's `client` module.
 
+#[path = "itc/data_rights.rs"]
+mod data_rights;
 #[path = "shared/invite.rs"]
 mod invite;
 #[path = "itc/talk.rs"]
@@ -134,6 +136,10 @@ enum Command {
     /// The VPN on this computer (Linux, as root): browse through the home server
     #[command(subcommand)]
     Vpn(vpn::VpnCommand),
+    /// Save everything the server keeps of you (admins: of anyone) as one JSON document
+    Export(data_rights::ExportArgs),
+    /// Delete your account (admins: anyone else's) with its messages, sessions, tokens, VPN peers and invites
+    DeleteAccount(data_rights::DeleteArgs),
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -321,6 +327,8 @@ async fn run(mut args: Args) -> Result<()> {
             drop(client);
             Ok(())
         }
+        Command::Export(export) => data_rights::export(&logged_in(&mut args).await?.0, export).await,
+        Command::DeleteAccount(delete) => data_rights::delete(&logged_in(&mut args).await?.0, delete).await,
         Command::Passwd { new } => {
             let (client, password) = logged_in(&mut args).await?;
             client.change_password(&password, &new).await?;

@@ -19,6 +19,7 @@ pub mod audio;
 pub mod call;
 mod chat;
 mod connection;
+mod data_rights;
 pub mod device_cookies;
 mod exchange;
 pub mod media;

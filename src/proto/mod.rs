@@ -8,12 +8,14 @@
 //! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
 //! pushes), `model` (the types requests, replies and events carry) and `session` (the
-//! per-connection state machine) and `tokens` (access tokens for the REST API). Everything is re-exported here, so callers name `proto::X`.
+//! per-connection state machine), `tokens` (access tokens for the REST API) and `data_rights`
+//! (a member's export). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
 //! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
 
+mod data_rights;
 mod event;
 mod framing;
 mod model;
@@ -23,6 +25,7 @@ mod session;
 mod tokens;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
+pub use data_rights::DataExport;
 pub use event::Event;
 pub use framing::{
     decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,

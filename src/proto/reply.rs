@@ -84,6 +84,8 @@ pub enum Reply {
     Tokens(Vec<super::TokenInfo>),
     /// One access token (revoked).
     Token(super::TokenInfo),
+    /// Answer to `export_data`.
+    DataExport(super::DataExport),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.

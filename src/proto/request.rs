@@ -342,6 +342,20 @@ pub enum Request {
         /// The token.
         token_id: i64,
     },
+    /// Everything the server keeps of a member: their profile and every message they wrote
+    /// (the caller's own; an admin's: anyone's).
+    ExportData {
+        /// The member (default: the caller).
+        #[serde(default)]
+        username: Option<String>,
+    },
+    /// Deletes an account with its messages, sessions, access tokens, VPN peers and the
+    /// invites it made (the caller's own; an admin: any other one).
+    DeleteAccount {
+        /// The member (default: the caller).
+        #[serde(default)]
+        username: Option<String>,
+    },
 }
 
 impl Request {
@@ -394,6 +408,8 @@ impl Request {
             Request::CreateToken { .. } => "create_token",
             Request::ListTokens => "list_tokens",
             Request::RevokeToken { .. } => "revoke_token",
+            Request::ExportData { .. } => "export_data",
+            Request::DeleteAccount { .. } => "delete_account",
         }
     }
 }

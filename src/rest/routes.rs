@@ -8,8 +8,8 @@ use super::ApiState;
 use crate::ids::{ChannelId, MessageId};
 use crate::net::PortMappingState;
 use crate::proto::{
-    Category, Channel, ChannelKind, ChannelList, CreatedInvite, CreatedToken, ErrorCode, HistoryPage, InviteInfo,
-    Message, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence, VpnStatus,
+    Category, Channel, ChannelKind, ChannelList, CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage,
+    InviteInfo, Message, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence, VpnStatus,
 };
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -29,6 +29,8 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(stats))
         .routes(routes!(list_users))
         .routes(routes!(set_role))
+        .routes(routes!(export_data))
+        .routes(routes!(delete_account))
         .routes(routes!(list_channels, create_channel))
         .routes(routes!(rename_channel, delete_channel))
         .routes(routes!(list_categories, create_category))
@@ -210,6 +212,38 @@ async fn set_role(
     Json(change): Json<RoleChange>,
 ) -> Result<StatusCode, ApiError> {
     no_content(call(&state, &bearer, Request::SetRole { username, role: change.role }).await?)
+}
+
+/// Everything the server keeps of a member: their profile and every message they wrote, as
+/// one JSON document to save (scope `read`; the token's own user, or anyone's for an admin).
+#[utoipa::path(get, path = "/api/users/{username}/export", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")),
+    responses((status = 200, body = DataExport)))]
+async fn export_data(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    match call(&state, &bearer, Request::ExportData { username: Some(username) }).await? {
+        Reply::DataExport(export) => {
+            let file = format!("attachment; filename=\"iptincan-{}.json\"", export.user.id);
+            Ok(([(axum::http::header::CONTENT_DISPOSITION, file)], axum::Json(export)).into_response())
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Deletes an account with its messages, sessions, access tokens, VPN peers and the invites
+/// it made (scope `admin`; not the token's own user).
+#[utoipa::path(delete, path = "/api/users/{username}", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_account(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::DeleteAccount { username: Some(username) }).await?)
 }
 
 async fn channel_list(state: &ApiState, bearer: &Bearer) -> Result<ChannelList, ApiError> {

@@ -14,10 +14,10 @@
 
 use super::context::{Conn, Eviction, Failure, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, tokens, voice, vpn};
+use super::{admin, auth, chat, data_rights, invites, tokens, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
-    Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
+    Request, ServerFrame, Session, SessionState, Welcome, HEADER_LEN, MAX_FRAME_LEN, SUPPORTED_VERSIONS,
 };
 use crate::transport::{Slot, Stream};
 use bytes::{Bytes, BytesMut};
@@ -219,7 +219,14 @@ async fn dispatch(ctx: &Shared, conn: &mut Conn, frame: ClientFrame) -> Bytes {
             ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
         }
     };
-    encode_frame(&frame)
+    let encoded = encode_frame(&frame);
+    if encoded.len() - HEADER_LEN > MAX_FRAME_LEN {
+        let message = format!(
+            "the answer to {op} is larger than a frame ({MAX_FRAME_LEN} bytes); ask for less, or use the REST API"
+        );
+        return encode_frame(&ServerFrame::Error { id: Some(id), code: ErrorCode::LimitReached, message });
+    }
+    encoded
 }
 
 async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
@@ -293,6 +300,8 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         }
         ListTokens => tokens::list_tokens(ctx, conn).await,
         RevokeToken { token_id } => tokens::revoke_token(ctx, conn, token_id).await,
+        ExportData { username } => data_rights::export_data(ctx, conn, username).await,
+        DeleteAccount { username } => data_rights::delete_account(ctx, conn, username).await,
     }
 }
 

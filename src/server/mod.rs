@@ -4,13 +4,14 @@
 //! [`start`] takes an already loaded [`Config`] and a data directory and returns a
 //! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
 //! control connection runs in its own task ([`connection`]); requests are handled by domain in
-//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`] and [`vpn`]; [`hub`] knows who is online and fans events out.
+//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`], [`data_rights`] and [`vpn`]; [`hub`] knows who is online and fans events out.
 
 pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod context;
+pub mod data_rights;
 pub mod devices;
 pub mod handle;
 pub mod hub;

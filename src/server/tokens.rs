@@ -102,7 +102,7 @@ pub(crate) fn check_scope(holder: &TokenHolder, request: &Request) -> Result<(),
 pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
     use Request::*;
     match request {
-        ListChannels | ListUsers | History { .. } | VpnStatus => Some(Scope::Read),
+        ListChannels | ListUsers | History { .. } | VpnStatus | ExportData { .. } => Some(Scope::Read),
         SendMessage { .. } | EditMessage { .. } | DeleteMessage { .. } => Some(Scope::Send),
         ServerMute { .. } | MoveVoice { .. } => Some(Scope::Moderate),
         CreateCategory { .. }
@@ -120,7 +120,8 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | VpnSetLimit { .. }
         | CreateToken { .. }
         | ListTokens
-        | RevokeToken { .. } => Some(Scope::Admin),
+        | RevokeToken { .. }
+        | DeleteAccount { .. } => Some(Scope::Admin),
         Hello { .. }
         | Register { .. }
         | Login { .. }

@@ -120,10 +120,11 @@ impl Store {
         .await
     }
 }
-const MESSAGE_SELECT: &str = "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at,
+pub(super) const MESSAGE_SELECT: &str =
+    "SELECT m.id, m.channel_id, m.author_id, u.username, m.body, m.created_at, m.edited_at,
      m.client_id FROM messages m JOIN users u ON u.id = m.author_id";
 
-fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+pub(super) fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: row.get(0)?,
         channel_id: row.get(1)?,

@@ -11,11 +11,12 @@
 //! This file owns the `Store` handle, its writer thread and read pool, and the error type; the
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
 //! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
-//! unread counts), `tokens` (access tokens for the REST API), `vpn` (the VPN's key, cap and
+//! unread counts), `data_rights` (a member's export, deleting an account), `tokens` (access tokens for the REST API), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
+mod data_rights;
 mod invites;
 mod messages;
 mod reads;
