@@ -173,7 +173,7 @@ async fn a_token_is_shown_once_and_only_its_hash_is_stored() {
     let created = admin.create_token("backup bot", vec![Scope::Read], Some(30 * 24 * 3600)).await.expect("made");
     assert!(created.secret.starts_with("itc_") && created.secret.len() > 40, "{}", created.secret);
     let listed = admin.tokens().await.expect("listed");
-    assert_eq!(listed, [created.token.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&created.token));
     assert!(!serde_json::to_string(&listed).expect("json").contains(&created.secret), "the list shows no secret");
     let (status, over_rest) = Call::new("GET", "/api/tokens").token(&created.secret).send(&server).await;
     assert_eq!(status, 403, "read cannot list tokens: {over_rest}");
