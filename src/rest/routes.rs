@@ -108,6 +108,16 @@ fn unexpected(reply: &Reply) -> ApiError {
     ApiError::from_code(ErrorCode::Internal, "the server answered unexpectedly")
 }
 
+/// The payload of the reply variant an op answers with, or (returning) [`unexpected`].
+macro_rules! expect_reply {
+    ($reply:expr, $variant:path) => {
+        match $reply {
+            $variant(value) => value,
+            other => return Err(unexpected(&other)),
+        }
+    };
+}
+
 /// `Reply::Ok` as `204 No Content`.
 fn no_content(reply: Reply) -> Result<StatusCode, ApiError> {
     match reply {
@@ -171,10 +181,7 @@ struct ServerStats {
 /// Server stats (scope `read`).
 #[utoipa::path(get, path = "/api/stats", security(("bearer" = [])), responses((status = 200, body = ServerStats)))]
 async fn stats(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<ServerStats>, ApiError> {
-    let users = match call(&state, &bearer, Request::ListUsers).await? {
-        Reply::Users(users) => users,
-        other => return Err(unexpected(&other)),
-    };
+    let users = expect_reply!(call(&state, &bearer, Request::ListUsers).await?, Reply::Users);
     let list = channel_list(&state, &bearer).await?;
     Ok(axum::Json(ServerStats {
         version: crate::version::current().into(),
@@ -189,10 +196,8 @@ async fn stats(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Js
 /// Every account with presence (scope `read`).
 #[utoipa::path(get, path = "/api/users", security(("bearer" = [])), responses((status = 200, body = Vec<UserPresence>)))]
 async fn list_users(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<UserPresence>>, ApiError> {
-    match call(&state, &bearer, Request::ListUsers).await? {
-        Reply::Users(users) => Ok(axum::Json(users)),
-        other => Err(unexpected(&other)),
-    }
+    let users = expect_reply!(call(&state, &bearer, Request::ListUsers).await?, Reply::Users);
+    Ok(axum::Json(users))
 }
 
 /// A user's new role.
@@ -224,13 +229,12 @@ async fn export_data(
     bearer: Bearer,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
-    match call(&state, &bearer, Request::ExportData { username: Some(username) }).await? {
-        Reply::DataExport(export) => {
-            let file = format!("attachment; filename=\"iptincan-{}.json\"", export.user.id);
-            Ok(([(axum::http::header::CONTENT_DISPOSITION, file)], axum::Json(export)).into_response())
-        }
-        other => Err(unexpected(&other)),
-    }
+    let export = expect_reply!(
+        call(&state, &bearer, Request::ExportData { username: Some(username) }).await?,
+        Reply::DataExport
+    );
+    let file = format!("attachment; filename=\"iptincan-{}.json\"", export.user.id);
+    Ok(([(axum::http::header::CONTENT_DISPOSITION, file)], axum::Json(export)).into_response())
 }
 
 /// Deletes an account with its messages, sessions, access tokens, VPN peers and the invites
@@ -247,10 +251,8 @@ async fn delete_account(
 }
 
 async fn channel_list(state: &ApiState, bearer: &Bearer) -> Result<ChannelList, ApiError> {
-    match call(state, bearer, Request::ListChannels).await? {
-        Reply::Channels(list) => Ok(list),
-        other => Err(unexpected(&other)),
-    }
+    let list = expect_reply!(call(state, bearer, Request::ListChannels).await?, Reply::Channels);
+    Ok(list)
 }
 
 /// Categories, the channels the token's user can read, and their read state (scope `read`).
@@ -282,10 +284,8 @@ async fn create_channel(
     Json(new): Json<NewChannel>,
 ) -> Result<(StatusCode, axum::Json<Channel>), ApiError> {
     let request = Request::CreateChannel { name: new.name, category_id: new.category_id, kind: new.kind };
-    match call(&state, &bearer, request).await? {
-        Reply::Channel(channel) => Ok((StatusCode::CREATED, axum::Json(channel))),
-        other => Err(unexpected(&other)),
-    }
+    let channel = expect_reply!(call(&state, &bearer, request).await?, Reply::Channel);
+    Ok((StatusCode::CREATED, axum::Json(channel)))
 }
 
 /// A new name.
@@ -306,11 +306,9 @@ async fn rename_channel(
     Path(channel_id): Path<i64>,
     Json(rename): Json<Rename>,
 ) -> Result<axum::Json<Channel>, ApiError> {
-    match call(&state, &bearer, Request::RenameChannel { channel_id: ChannelId(channel_id), name: rename.name }).await?
-    {
-        Reply::Channel(channel) => Ok(axum::Json(channel)),
-        other => Err(unexpected(&other)),
-    }
+    let request = Request::RenameChannel { channel_id: ChannelId(channel_id), name: rename.name };
+    let channel = expect_reply!(call(&state, &bearer, request).await?, Reply::Channel);
+    Ok(axum::Json(channel))
 }
 
 /// Deletes a channel, its messages and its calls (scope `admin`).
@@ -338,10 +336,9 @@ async fn create_category(
     bearer: Bearer,
     Json(new): Json<Rename>,
 ) -> Result<(StatusCode, axum::Json<Category>), ApiError> {
-    match call(&state, &bearer, Request::CreateCategory { name: new.name }).await? {
-        Reply::Category(category) => Ok((StatusCode::CREATED, axum::Json(category))),
-        other => Err(unexpected(&other)),
-    }
+    let category =
+        expect_reply!(call(&state, &bearer, Request::CreateCategory { name: new.name }).await?, Reply::Category);
+    Ok((StatusCode::CREATED, axum::Json(category)))
 }
 
 /// Renames a category (scope `admin`).
@@ -354,10 +351,11 @@ async fn rename_category(
     Path(category_id): Path<i64>,
     Json(rename): Json<Rename>,
 ) -> Result<axum::Json<Category>, ApiError> {
-    match call(&state, &bearer, Request::RenameCategory { category_id, name: rename.name }).await? {
-        Reply::Category(category) => Ok(axum::Json(category)),
-        other => Err(unexpected(&other)),
-    }
+    let category = expect_reply!(
+        call(&state, &bearer, Request::RenameCategory { category_id, name: rename.name }).await?,
+        Reply::Category
+    );
+    Ok(axum::Json(category))
 }
 
 /// Deletes a category; its channels stay, without a category (scope `admin`).
@@ -400,10 +398,8 @@ async fn history(
         after: page.after.map(MessageId),
         limit: page.limit,
     };
-    match call(&state, &bearer, request).await? {
-        Reply::History(page) => Ok(axum::Json(page)),
-        other => Err(unexpected(&other)),
-    }
+    let page = expect_reply!(call(&state, &bearer, request).await?, Reply::History);
+    Ok(axum::Json(page))
 }
 
 /// A message to send.
@@ -429,10 +425,8 @@ async fn send_message(
     Json(new): Json<NewMessage>,
 ) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
     let request = Request::SendMessage { channel_id: ChannelId(channel_id), body: new.body, client_id: new.client_id };
-    match call(&state, &bearer, request).await? {
-        Reply::Message(message) => Ok((StatusCode::CREATED, axum::Json(message))),
-        other => Err(unexpected(&other)),
-    }
+    let message = expect_reply!(call(&state, &bearer, request).await?, Reply::Message);
+    Ok((StatusCode::CREATED, axum::Json(message)))
 }
 
 /// Deletes a message: the token user's own, or any if they are an admin (scope `send`).
@@ -449,10 +443,8 @@ async fn delete_message(
 /// Every invite, newest first (scope `admin`).
 #[utoipa::path(get, path = "/api/invites", security(("bearer" = [])), responses((status = 200, body = Vec<InviteInfo>)))]
 async fn list_invites(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<InviteInfo>>, ApiError> {
-    match call(&state, &bearer, Request::ListInvites).await? {
-        Reply::Invites(invites) => Ok(axum::Json(invites)),
-        other => Err(unexpected(&other)),
-    }
+    let invites = expect_reply!(call(&state, &bearer, Request::ListInvites).await?, Reply::Invites);
+    Ok(axum::Json(invites))
 }
 
 /// What a new invite allows; absent fields take their defaults.
@@ -486,10 +478,11 @@ async fn create_invite(
     Json(new): Json<NewInvite>,
 ) -> Result<(StatusCode, axum::Json<CreatedInvite>), ApiError> {
     let NewInvite { max_uses, expires_in_seconds, role, note, host } = new;
-    match call(&state, &bearer, Request::CreateInvite { max_uses, expires_in_seconds, role, note, host }).await? {
-        Reply::InviteCreated(created) => Ok((StatusCode::CREATED, axum::Json(created))),
-        other => Err(unexpected(&other)),
-    }
+    let created = expect_reply!(
+        call(&state, &bearer, Request::CreateInvite { max_uses, expires_in_seconds, role, note, host }).await?,
+        Reply::InviteCreated
+    );
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 /// Makes an invite unusable (scope `admin`).
@@ -500,19 +493,15 @@ async fn revoke_invite(
     bearer: Bearer,
     Path(invite_id): Path<i64>,
 ) -> Result<axum::Json<InviteInfo>, ApiError> {
-    match call(&state, &bearer, Request::RevokeInvite { invite_id }).await? {
-        Reply::Invite(invite) => Ok(axum::Json(invite)),
-        other => Err(unexpected(&other)),
-    }
+    let invite = expect_reply!(call(&state, &bearer, Request::RevokeInvite { invite_id }).await?, Reply::Invite);
+    Ok(axum::Json(invite))
 }
 
 /// Every access token not revoked, newest first (scope `admin`).
 #[utoipa::path(get, path = "/api/tokens", security(("bearer" = [])), responses((status = 200, body = Vec<TokenInfo>)))]
 async fn list_tokens(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<TokenInfo>>, ApiError> {
-    match call(&state, &bearer, Request::ListTokens).await? {
-        Reply::Tokens(tokens) => Ok(axum::Json(tokens)),
-        other => Err(unexpected(&other)),
-    }
+    let tokens = expect_reply!(call(&state, &bearer, Request::ListTokens).await?, Reply::Tokens);
+    Ok(axum::Json(tokens))
 }
 
 /// A new access token.
@@ -541,10 +530,8 @@ async fn create_token(
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
     let request =
         Request::CreateToken { name: new.name, scopes: new.scopes, expires_in_seconds: new.expires_in_seconds };
-    match call(&state, &bearer, request).await? {
-        Reply::TokenCreated(created) => Ok((StatusCode::CREATED, axum::Json(created))),
-        other => Err(unexpected(&other)),
-    }
+    let created = expect_reply!(call(&state, &bearer, request).await?, Reply::TokenCreated);
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 /// Revokes an access token at once (scope `admin`).
@@ -555,18 +542,14 @@ async fn revoke_token(
     bearer: Bearer,
     Path(token_id): Path<i64>,
 ) -> Result<axum::Json<TokenInfo>, ApiError> {
-    match call(&state, &bearer, Request::RevokeToken { token_id }).await? {
-        Reply::Token(token) => Ok(axum::Json(token)),
-        other => Err(unexpected(&other)),
-    }
+    let token = expect_reply!(call(&state, &bearer, Request::RevokeToken { token_id }).await?, Reply::Token);
+    Ok(axum::Json(token))
 }
 
 /// The VPN's state and its peers: an admin's token sees every peer, a member's their own
 /// (scope `read`).
 #[utoipa::path(get, path = "/api/vpn/peers", security(("bearer" = [])), responses((status = 200, body = VpnStatus)))]
 async fn vpn_peers(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<VpnStatus>, ApiError> {
-    match call(&state, &bearer, Request::VpnStatus).await? {
-        Reply::VpnStatus(status) => Ok(axum::Json(status)),
-        other => Err(unexpected(&other)),
-    }
+    let status = expect_reply!(call(&state, &bearer, Request::VpnStatus).await?, Reply::VpnStatus);
+    Ok(axum::Json(status))
 }
