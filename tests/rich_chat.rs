@@ -10,7 +10,7 @@ use iptincan::proto::{ErrorCode, Event, MessageId, HIGHLIGHT_END, HIGHLIGHT_STAR
 async fn threads_and_reactions_round_trip_with_events_and_go_with_their_message() {
     let server = TestServer::start().await;
     let mut ann = server.member("ann").await;
-    let mut bob = server.member("bob").await;
+    let bob = server.member("bob").await;
     let general = ann.find_channel("general").await.expect("general");
     let root = ann.send(general.id, "who wants pancakes?").await.expect("sent");
 

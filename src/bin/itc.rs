@@ -2,6 +2,8 @@
 //! needs to, does one thing, and exits non-zero with one line on stderr when it fails.
 //! All protocol work is in the engine's `client` module.
 
+#[path = "itc/data_rights.rs"]
+mod data_rights;
 #[path = "shared/invite.rs"]
 mod invite;
 #[path = "itc/moderation.rs"]
@@ -10,6 +12,8 @@ mod moderation;
 mod rich_chat;
 #[path = "itc/talk.rs"]
 mod talk;
+#[path = "itc/tokens.rs"]
+mod tokens;
 #[path = "itc/vpn.rs"]
 mod vpn;
 
@@ -139,6 +143,10 @@ enum Command {
     /// The VPN on this computer (Linux, as root): browse through the home server
     #[command(subcommand)]
     Vpn(vpn::VpnCommand),
+    /// Save everything the server keeps of you (admins: of anyone) as one JSON document
+    Export(data_rights::ExportArgs),
+    /// Delete your account (admins: anyone else's) with its messages, sessions, tokens, VPN peers and invites
+    DeleteAccount(data_rights::DeleteArgs),
     /// Admin commands
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -265,6 +273,16 @@ enum AdminCommand {
     },
     #[command(flatten)]
     Moderation(moderation::ModerationCommand),
+    /// Access tokens for the REST API
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// List access tokens, newest first
+    Tokens,
+    /// Revoke an access token at once
+    RevokeToken {
+        /// Token id (from `itc admin tokens`)
+        id: i64,
+    },
 }
 
 fn main() {
@@ -320,6 +338,8 @@ async fn run(mut args: Args) -> Result<()> {
             drop(client);
             Ok(())
         }
+        Command::Export(export) => data_rights::export(&logged_in(&mut args).await?.0, export).await,
+        Command::DeleteAccount(delete) => data_rights::delete(&logged_in(&mut args).await?.0, delete).await,
         Command::Passwd { new } => {
             args.changing_password = true;
             let (client, password) = logged_in(&mut args).await?;
@@ -561,6 +581,9 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Vpn(command) => run_admin_vpn(client, command).await?,
         AdminCommand::Moderation(command) => moderation::run(client, command).await?,
+        AdminCommand::Token(command) => tokens::run(client, command).await?,
+        AdminCommand::Tokens => tokens::list(client).await?,
+        AdminCommand::RevokeToken { id } => tokens::revoke(client, id).await?,
     }
     Ok(())
 }

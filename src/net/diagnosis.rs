@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What kind of obstacle stands between the internet and this server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProblemKind {
@@ -28,7 +28,7 @@ pub enum ProblemKind {
 }
 
 /// An obstacle, with a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// Which obstacle.
     pub kind: ProblemKind,

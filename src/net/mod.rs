@@ -41,7 +41,7 @@ pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(3);
 const DESCRIPTION: &str = "IPTinCan";
 
 /// A transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// TCP.
@@ -60,7 +60,7 @@ impl fmt::Display for Protocol {
 }
 
 /// Which of the server's ports a mapping serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PortRole {
     /// TCP control port (`server.tcp_port`).
@@ -102,7 +102,7 @@ pub(crate) fn server_ports(control: u16, media: u16, rest: u16) -> Vec<PortReque
 }
 
 /// A port open on the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MappedPort {
     /// What it is for.
     pub role: PortRole,
@@ -115,7 +115,7 @@ pub struct MappedPort {
 }
 
 /// How the router was asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// UPnP Internet Gateway Device.
@@ -125,11 +125,12 @@ pub enum Method {
 }
 
 /// The ports are open and the internet can reach them at `external_ip`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Mapped {
     /// How the router was asked.
     pub method: Method,
     /// The router's internet address.
+    #[schema(value_type = String)]
     pub external_ip: IpAddr,
     /// The open ports.
     pub ports: Vec<MappedPort>,
@@ -140,7 +141,7 @@ pub struct Mapped {
 }
 
 /// What port mapping is doing now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PortMappingState {

@@ -9,13 +9,15 @@
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
 //! pushes), `model` (the types requests, replies and events carry), `moderation` (the payloads of
 //! permissions, moderation and approvals), `rich` (threads, reactions, search, mentions and link
-//! previews) and `session` (the
-//! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
+//! previews), `tokens` (access tokens for the REST API), `data_rights` (a member's export) and
+//! `session` (the per-connection state machine). Everything is re-exported here, so callers name
+//! `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
 //! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
 
+mod data_rights;
 mod event;
 mod framing;
 mod model;
@@ -24,8 +26,10 @@ mod reply;
 mod request;
 mod rich;
 mod session;
+mod tokens;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
+pub use data_rights::DataExport;
 pub use event::Event;
 pub use framing::{
     decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,
@@ -49,6 +53,7 @@ pub use rich::{
     MAX_EMOJI_SCALARS, MAX_SEARCH_CHARS, MAX_SEARCH_PAGE, MAX_SHORTCODE_CHARS,
 };
 pub use session::{NotAllowed, Session, SessionState};
+pub use tokens::{CreatedToken, Scope, TokenInfo, MAX_TOKEN_NAME_CHARS};
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// An account.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct User {
     /// Id.
     pub id: UserId,
@@ -17,7 +17,7 @@ pub struct User {
 
 /// A user's role. The JSON names are `owner`, `admin`, `moderator` and `member`; `admin` and
 /// `member` are the two that older servers know.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May manage channels, categories, roles and moderate.
@@ -75,7 +75,7 @@ impl Role {
 }
 
 /// A user as others see them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserPresence {
     /// The user.
     #[serde(flatten)]
@@ -87,7 +87,7 @@ pub struct UserPresence {
 }
 
 /// What a channel is for.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     /// Text chat.
@@ -100,7 +100,7 @@ pub enum ChannelKind {
 }
 
 /// A channel.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Channel {
     /// Id.
     pub id: ChannelId,
@@ -122,7 +122,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// A category of channels.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Category {
     /// Id.
     pub id: i64,
@@ -133,7 +133,7 @@ pub struct Category {
 }
 
 /// Answer to `list_channels`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ChannelList {
     /// All categories.
     pub categories: Vec<Category>,
@@ -145,7 +145,7 @@ pub struct ChannelList {
 }
 
 /// How far a user has read in one channel; the same for all the user's devices.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ReadState {
     /// The channel.
     pub channel_id: ChannelId,
@@ -156,7 +156,7 @@ pub struct ReadState {
 }
 
 /// A chat message.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Message {
     /// Id; increases with time.
     pub id: MessageId,
@@ -237,7 +237,7 @@ pub struct WrappedKeyFor {
 }
 
 /// A page of history, oldest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HistoryPage {
     /// The messages.
     pub messages: Vec<Message>,

@@ -102,10 +102,18 @@ pub enum Reply {
     Search(SearchPage),
     /// Answer to `list_mentions`.
     Mentions(MentionPage),
+    /// Answer to `create_token`.
+    TokenCreated(super::CreatedToken),
+    /// Answer to `list_tokens`.
+    Tokens(Vec<super::TokenInfo>),
+    /// One access token (revoked).
+    Token(super::TokenInfo),
+    /// Answer to `export_data`.
+    DataExport(super::DataExport),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VpnStatus {
     /// Whether the tunnel runs.
     pub running: bool,
@@ -118,7 +126,7 @@ pub struct VpnStatus {
 }
 
 /// A VPN peer with its live counters.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VpnPeerInfo {
     /// Id.
     pub id: i64,
@@ -173,7 +181,7 @@ pub struct VpnCreatedPeer {
 }
 
 /// What an admin sees of an invite (never its secret, which only its creator gets, once).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct InviteInfo {
     /// Id.
     pub id: i64,
@@ -196,7 +204,7 @@ pub struct InviteInfo {
 }
 
 /// Whether an invite can be used.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteState {
     /// It can create accounts.
@@ -211,7 +219,7 @@ pub enum InviteState {
 
 /// A new invite: its description, its secret, and the whole invite text (`ITC-…` connection
 /// code, `.`, secret) to hand over, e.g. as a QR code.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CreatedInvite {
     /// The invite.
     pub invite: InviteInfo,
@@ -292,7 +300,7 @@ pub struct Welcome {
 }
 
 /// The server's public description, also served at `GET /api/server`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ServerInfo {
     /// Server name.
     pub name: String,

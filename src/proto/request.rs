@@ -529,6 +529,39 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Admin: makes an access token for the REST API that acts as the caller, limited to
+    /// `scopes`; its secret is in the answer, once.
+    CreateToken {
+        /// A name for the admin's list, 1 to 64 printable characters.
+        name: String,
+        /// What it may do (at least one).
+        scopes: Vec<super::Scope>,
+        /// Seconds until it expires (one minute to a year; default: never).
+        #[serde(default)]
+        expires_in_seconds: Option<u64>,
+    },
+    /// Admin: every access token, newest first.
+    #[serde(deserialize_with = "no_args")]
+    ListTokens,
+    /// Admin: revokes an access token at once.
+    RevokeToken {
+        /// The token.
+        token_id: i64,
+    },
+    /// Everything the server keeps of a member: their profile and every message they wrote
+    /// (the caller's own; an admin's: anyone's).
+    ExportData {
+        /// The member (default: the caller).
+        #[serde(default)]
+        username: Option<String>,
+    },
+    /// Deletes an account with its messages, sessions, access tokens, VPN peers and the
+    /// invites it made (the caller's own; an admin: any other one).
+    DeleteAccount {
+        /// The member (default: the caller).
+        #[serde(default)]
+        username: Option<String>,
+    },
 }
 
 impl Request {
@@ -602,6 +635,11 @@ impl Request {
             Request::RemoveReaction { .. } => "remove_reaction",
             Request::Search { .. } => "search",
             Request::ListMentions { .. } => "list_mentions",
+            Request::CreateToken { .. } => "create_token",
+            Request::ListTokens => "list_tokens",
+            Request::RevokeToken { .. } => "revoke_token",
+            Request::ExportData { .. } => "export_data",
+            Request::DeleteAccount { .. } => "delete_account",
         }
     }
 }
@@ -632,6 +670,7 @@ mod tests {
             ("list_bans", Request::ListBans),
             ("list_filters", Request::ListFilters),
             ("list_approvals", Request::ListApprovals),
+            ("list_tokens", Request::ListTokens),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

@@ -20,7 +20,7 @@ pub const HIGHLIGHT_START: char = '\u{2}';
 pub const HIGHLIGHT_END: char = '\u{3}';
 
 /// A root message's thread: how many replies it has and when the last came.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ThreadSummary {
     /// Replies in the thread.
     pub reply_count: u32,
@@ -29,7 +29,7 @@ pub struct ThreadSummary {
 }
 
 /// One emoji's reactions on a message.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ReactionSummary {
     /// A Unicode emoji or a custom `:shortcode:`.
     pub emoji: String,
@@ -41,7 +41,7 @@ pub struct ReactionSummary {
 
 /// A message's reactions (answer to `add_reaction` and `remove_reaction`, and the
 /// `reactions_changed` event).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MessageReactions {
     /// The message's channel.
     pub channel_id: ChannelId,
@@ -52,7 +52,7 @@ pub struct MessageReactions {
 }
 
 /// A reply in a thread and the thread's summary after it (`thread_reply` event).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ThreadReply {
     /// The reply; its `thread_id` is the root message.
     pub message: Message,
@@ -61,7 +61,7 @@ pub struct ThreadReply {
 }
 
 /// One search result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SearchHit {
     /// The message found.
     pub message: Message,
@@ -71,7 +71,7 @@ pub struct SearchHit {
 }
 
 /// A page of search results, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SearchPage {
     /// The results.
     pub hits: Vec<SearchHit>,
@@ -80,7 +80,7 @@ pub struct SearchPage {
 }
 
 /// A page of messages that mention the caller, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MentionPage {
     /// The messages.
     pub messages: Vec<Message>,
@@ -90,7 +90,7 @@ pub struct MentionPage {
 
 /// What a link in a message shows: from the page's `og:` tags, else its `<title>` and
 /// `description` meta tag.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 pub struct LinkPreview {
     /// The link as written in the message.
     pub url: String,

@@ -14,10 +14,12 @@
 
 use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, link_previews, moderation, reactions, search, threads, voice, vpn};
+use super::{
+    admin, auth, chat, data_rights, invites, link_previews, moderation, reactions, search, threads, tokens, voice, vpn,
+};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
-    Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
+    Request, ServerFrame, Session, SessionState, Welcome, HEADER_LEN, MAX_FRAME_LEN, SUPPORTED_VERSIONS,
 };
 use crate::transport::{Slot, Stream};
 use bytes::{Bytes, BytesMut};
@@ -60,8 +62,16 @@ pub async fn serve(
     let (outbox, inbox) = mpsc::channel(QUEUE_FRAMES);
     let eviction = Eviction::default();
     let writer_task = tokio::spawn(write_frames(writer, inbox, eviction.clone()));
-    let mut conn =
-        Conn { id, peer: peer.ip(), session: Session::new(), token_hash: None, outbox, eviction, voice: None };
+    let mut conn = Conn {
+        id,
+        peer: peer.ip(),
+        session: Session::new(),
+        token_hash: None,
+        outbox,
+        eviction,
+        voice: None,
+        acting_as: None,
+    };
     tracing::debug!(%peer, id, "connection opened");
     let login_timeout = if slot.under_pressure() { PRESSURE_LOGIN_TIMEOUT } else { LOGIN_TIMEOUT };
     let mut login_deadline = tokio::time::Instant::now() + login_timeout;
@@ -211,7 +221,14 @@ async fn dispatch(ctx: &Arc<Shared>, conn: &mut Conn, frame: ClientFrame) -> Byt
             ServerFrame::Error { id: Some(id), code: failure.code, message: failure.message }
         }
     };
-    encode_frame(&frame)
+    let encoded = encode_frame(&frame);
+    if encoded.len() - HEADER_LEN > MAX_FRAME_LEN {
+        let message = format!(
+            "the answer to {op} is larger than a frame ({MAX_FRAME_LEN} bytes); ask for less, or use the REST API"
+        );
+        return encode_frame(&ServerFrame::Error { id: Some(id), code: ErrorCode::LimitReached, message });
+    }
+    encoded
 }
 
 async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<Reply, Failure> {
@@ -298,6 +315,13 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
             search::search(ctx, conn, query, channel_id, before, limit).await
         }
         ListMentions { before, limit } => search::list_mentions(ctx, conn, before, limit).await,
+        CreateToken { name, scopes, expires_in_seconds } => {
+            tokens::create_token(ctx, conn, name, scopes, expires_in_seconds).await
+        }
+        ListTokens => tokens::list_tokens(ctx, conn).await,
+        RevokeToken { token_id } => tokens::revoke_token(ctx, conn, token_id).await,
+        ExportData { username } => data_rights::export_data(ctx, conn, username).await,
+        DeleteAccount { username } => data_rights::delete_account(ctx, conn, username).await,
         other => moderate(ctx, &conn.user(ctx)?, other).await,
     }
 }
@@ -357,6 +381,31 @@ async fn after_writing(ctx: &Arc<Shared>, written: Result<Reply, Failure>) -> Re
         link_previews::request(ctx, message);
     }
     written
+}
+
+/// Runs `request` for the REST API as the holder of the access token `secret`, through the
+/// same handlers as a control connection's requests, if the token is valid and has the scope
+/// the request needs.
+pub(crate) async fn handle_for_token(ctx: &Arc<Shared>, secret: &str, request: Request) -> Result<Reply, Failure> {
+    let holder = tokens::holder(ctx, secret).await?;
+    tokens::check_scope(&holder, &request)?;
+    let mut conn = Conn {
+        id: ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        peer: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        session: Session::new(),
+        token_hash: None,
+        outbox: mpsc::channel(1).0,
+        eviction: Eviction::default(),
+        voice: None,
+        acting_as: Some(holder.user),
+    };
+    let op = request.op_name();
+    let result = handle(ctx, &mut conn, request).await;
+    if let Err(failure) = &result {
+        ctx.note_failure(failure);
+        tracing::debug!(op, code = ?failure.code, "REST request refused");
+    }
+    result
 }
 
 fn hello(ctx: &Shared, conn: &mut Conn, versions: &[u16], client: &str) -> Result<Reply, Failure> {

@@ -246,17 +246,33 @@ impl Shared {
     }
 }
 
-impl crate::rest::ServerView for Shared {
+/// The server as the REST API sees it: the shared state, owned, so that a request can start
+/// background work (a link preview) the way a control connection's can.
+pub(crate) struct RestView(pub(crate) Arc<Shared>);
+
+impl crate::rest::ServerView for RestView {
     fn server_info(&self) -> ServerInfo {
-        Shared::server_info(self)
+        self.0.server_info()
     }
 
     fn uptime(&self) -> Duration {
-        self.started_at.elapsed()
+        self.0.started_at.elapsed()
     }
 
     fn port_mapping(&self) -> PortMappingState {
-        self.port_mapping.borrow().clone()
+        self.0.port_mapping.borrow().clone()
+    }
+
+    fn call<'a>(
+        &'a self,
+        secret: &'a str,
+        request: crate::proto::Request,
+    ) -> crate::rest::ServerFuture<'a, Result<crate::proto::Reply, crate::rest::ApiError>> {
+        Box::pin(async move {
+            super::connection::handle_for_token(&self.0, secret, request)
+                .await
+                .map_err(|failure| crate::rest::ApiError::from_code(failure.code, failure.message))
+        })
     }
 }
 
@@ -277,11 +293,16 @@ pub struct Conn {
     pub eviction: Eviction,
     /// The media session, while in one (its channel and state are kept by `Shared::voice`).
     pub voice: Option<SessionId>,
+    /// The user an access token acts as, for a REST request (such a connection is not in the hub).
+    pub acting_as: Option<User>,
 }
 
 impl Conn {
     /// The logged-in user, with the role as of now.
     pub fn user(&self, ctx: &Shared) -> Result<User, Failure> {
+        if let Some(user) = &self.acting_as {
+            return Ok(user.clone());
+        }
         ctx.hub.user(self.id).ok_or_else(|| Failure::new(ErrorCode::NotAllowedNow, "not logged in"))
     }
 }

@@ -4,13 +4,14 @@
 //! [`start`] takes an already loaded [`Config`] and a data directory and returns a
 //! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
 //! control connection runs in its own task ([`connection`]); requests are handled by domain in
-//! [`auth`], [`chat`], [`admin`] and [`vpn`]; [`hub`] knows who is online and fans events out.
+//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`], [`data_rights`] and [`vpn`]; [`hub`] knows who is online and fans events out.
 
 pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod context;
+pub mod data_rights;
 pub mod devices;
 pub mod handle;
 pub mod hub;
@@ -26,6 +27,7 @@ pub mod sanctions;
 pub mod search;
 pub mod threads;
 pub mod throttle;
+pub mod tokens;
 pub mod voice;
 pub mod vpn;
 
@@ -225,7 +227,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
             voice::announce_talking(&talking_ctx, change);
         }
     });
-    let router = crate::rest::router(shared.clone());
+    let router = crate::rest::router(Arc::new(context::RestView(shared.clone())));
     let rest_cancel = cancel.clone();
     tasks.spawn(crate::transport::listen(
         rest,

@@ -13,11 +13,13 @@
 //! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
 //! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
 //! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
-//! previews and their cache), `vpn` (the VPN's key, cap and
+//! previews and their cache), `data_rights` (a member's export, deleting an account), `tokens`
+//! (access tokens for the REST API), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
+mod data_rights;
 mod invites;
 mod mentions;
 mod messages;
@@ -28,6 +30,7 @@ mod reads;
 mod schema;
 mod search;
 mod snapshot;
+mod tokens;
 mod users;
 mod vpn;
 
@@ -35,6 +38,7 @@ pub use invites::{InviteUnusable, NewInvite};
 pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride};
 pub use reactions::MAX_REACTIONS_PER_MEMBER;
 pub use snapshot::{check_integrity, snapshot};
+pub use tokens::{NewToken, TokenHolder};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
 

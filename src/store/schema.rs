@@ -182,6 +182,17 @@ const MIGRATIONS: &[&str] = &[
         message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
         url TEXT NOT NULL
     );",
+    // 16: access tokens for the REST API: only the SHA-256 of each secret is kept.
+    "CREATE TABLE access_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        secret_hash BLOB NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+    );",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {

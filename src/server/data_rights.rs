@@ -1,0 +1,51 @@
+//! Data rights (the privacy policy's export and deletion): `export_data` answers everything the
+//! server keeps of a member (their profile and every message they wrote), and
+//! `delete_account` deletes an account with its messages, sessions, access tokens, VPN peers
+//! and the invites it made. Members may do both for themselves; admins for anyone (an admin
+//! cannot delete their own account, so a server always keeps an admin). Other people's
+//! messages stay, also in a direct conversation with the deleted member.
+
+use super::context::{Conn, Failure, Shared};
+use crate::clock::now_ms;
+use crate::proto::{ErrorCode, Reply, Role, User};
+
+/// The member a request is about: the caller, or (for an admin) the one named.
+async fn subject(ctx: &Shared, caller: &User, username: Option<String>, action: &str) -> Result<User, Failure> {
+    let Some(username) = username.filter(|name| !name.eq_ignore_ascii_case(&caller.username)) else {
+        return Ok(caller.clone());
+    };
+    if caller.role != Role::Admin {
+        return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
+    }
+    let record = ctx.store.user_by_name(username.clone()).await?;
+    record.map(|record| record.user).ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no user {username}")))
+}
+
+/// `export_data`.
+pub async fn export_data(ctx: &Shared, conn: &Conn, username: Option<String>) -> Result<Reply, Failure> {
+    let caller = conn.user(ctx)?;
+    let member = subject(ctx, &caller, username, "export other members' data").await?;
+    let export = ctx.store.export_user(member.id, now_ms()).await?;
+    tracing::info!(by = %caller.username, user = %member.username, "data exported");
+    Ok(Reply::DataExport(export))
+}
+
+/// `delete_account`: the dispatcher then ends the member's calls through their connections,
+/// which are closed here.
+pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>) -> Result<Reply, Failure> {
+    let caller = conn.user(ctx)?;
+    let member = subject(ctx, &caller, username, "delete other members' accounts").await?;
+    if member.id == caller.id && caller.role == Role::Admin {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            "admins cannot delete their own account; another admin can, or make yourself a member first",
+        ));
+    }
+    ctx.store.delete_user(member.id).await?;
+    if let Err(err) = ctx.vpn.sync(&ctx.store).await {
+        tracing::warn!(error = %err, "the VPN could not drop the deleted account's peers at once");
+    }
+    ctx.hub.end_other_sessions(member.id, 0, "this account was deleted");
+    tracing::info!(by = %caller.username, user = %member.username, "account deleted");
+    Ok(Reply::Ok)
+}
