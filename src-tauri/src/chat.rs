@@ -421,7 +421,7 @@ pub async fn chat_history(
 #[tauri::command]
 pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
     let client_id: String = iptincan::random::random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
-    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id) }).await
+    family.ask(Request::SendMessage { channel_id, body, client_id: Some(client_id), attachments: Vec::new() }).await
 }
 
 /// Marks a conversation read up to `message_id` (on every device of this user).

@@ -1,6 +1,6 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
-use super::{Category, Channel, Message, ReadState, User, UserPresence, VideoStream};
+use super::{Category, Channel, CustomEmoji, Message, ReadState, User, UserPresence, VideoStream};
 use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -144,4 +144,18 @@ pub enum Event {
     /// Keep-alive: the logged-in connection has been silent for `server.keepalive_seconds`;
     /// the client must send a frame (the `ping` request) within 30 s or it is closed.
     Ping,
+    /// An admin added a custom emoji.
+    EmojiAdded(CustomEmoji),
+    /// An admin renamed a custom emoji.
+    EmojiRenamed {
+        /// The shortcode it had.
+        old_shortcode: String,
+        /// The emoji under its new shortcode.
+        emoji: CustomEmoji,
+    },
+    /// An admin removed a custom emoji.
+    EmojiRemoved {
+        /// Its shortcode.
+        shortcode: String,
+    },
 }

@@ -7,14 +7,16 @@
 //!
 //! One file per concern: `framing` (the length prefix, payload parsing, version negotiation),
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
-//! pushes), `model` (the types requests, replies and events carry) and `session` (the
-//! per-connection state machine). Everything is re-exported here, so callers name `proto::X`.
+//! pushes), `model` (the types requests, replies and events carry), `files` (file transfer and
+//! custom emoji payloads) and `session` (the per-connection state machine). Everything is
+//! re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
 //! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
 
 mod event;
+mod files;
 mod framing;
 mod model;
 mod reply;
@@ -23,6 +25,10 @@ mod session;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 pub use event::Event;
+pub use files::{
+    CustomEmoji, FileChunk, FileInfo, ImageInfo, UploadSpec, UploadState, CHUNK_BYTES, EMOJI_SHORTCODE_CHARS,
+    MAX_ATTACHMENTS, MAX_CONTENT_TYPE_CHARS, MAX_EMOJI, MAX_EMOJI_BYTES, MAX_EMOJI_PIXELS, MAX_FILE_NAME_CHARS,
+};
 pub use framing::{
     decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,
     SUPPORTED_VERSIONS,
@@ -48,7 +54,12 @@ mod tests {
     fn wire_shape_is_the_documented_one() {
         let frame = ClientFrame {
             id: 7,
-            request: Request::SendMessage { channel_id: ChannelId(1), body: "hi".into(), client_id: None },
+            request: Request::SendMessage {
+                channel_id: ChannelId(1),
+                body: "hi".into(),
+                client_id: None,
+                attachments: Vec::new(),
+            },
         };
         let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
         assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));

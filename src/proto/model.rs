@@ -141,6 +141,9 @@ pub struct Message {
     /// The id its author's client chose when sending it, if any (see `send_message`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The files it carries, in the order sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::FileInfo>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).

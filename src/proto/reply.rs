@@ -2,7 +2,8 @@
 //! (welcome, session, VPN, invites), and the machine-readable error codes.
 
 use super::{
-    Category, Channel, ChannelList, Event, HistoryPage, Message, ReadState, Role, User, UserPresence, VoiceSession,
+    Category, Channel, ChannelList, CustomEmoji, Event, FileChunk, FileInfo, HistoryPage, Message, ReadState, Role,
+    UploadState, User, UserPresence, VoiceSession,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,16 @@ pub enum Reply {
     VpnPeerCreated(VpnCreatedPeer),
     /// One VPN peer (revoked or with its new cap).
     VpnPeer(VpnPeerInfo),
+    /// An upload in progress (answer to `upload_begin`, `upload_chunk`, `upload_offset`).
+    Upload(UploadState),
+    /// A stored file (answer to `upload_finish` and `file_info`).
+    File(FileInfo),
+    /// A piece of a file (answer to `download_chunk`).
+    FileChunk(FileChunk),
+    /// Every custom emoji (answer to `emoji_list`).
+    EmojiList(Vec<CustomEmoji>),
+    /// One custom emoji (added or renamed).
+    Emoji(CustomEmoji),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.
@@ -242,6 +253,11 @@ pub enum ErrorCode {
     DiskFull,
     /// The server failed; nothing was changed.
     Internal,
+    /// The file is larger than `server.max_file_bytes`; nothing was kept.
+    FileTooLarge,
+    /// The file does not fit in the storage left under `server.max_storage_bytes`; nothing was
+    /// kept.
+    StorageFull,
 }
 
 /// The answer to `hello`.

@@ -14,7 +14,7 @@
 
 use super::context::{Conn, Eviction, Failure, Shared};
 use super::hub::QUEUE_FRAMES;
-use super::{admin, auth, chat, invites, voice, vpn};
+use super::{admin, auth, chat, emoji, files, invites, voice, vpn};
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
     Request, ServerFrame, Session, SessionState, Welcome, SUPPORTED_VERSIONS,
@@ -232,7 +232,9 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
-        SendMessage { channel_id, body, client_id } => chat::send_message(ctx, conn, channel_id, body, client_id).await,
+        SendMessage { channel_id, body, client_id, attachments } => {
+            chat::send_message(ctx, conn, channel_id, body, client_id, attachments).await
+        }
         EditMessage { message_id, body } => chat::edit_message(ctx, conn, message_id, body).await,
         DeleteMessage { message_id } => chat::delete_message(ctx, conn, message_id).await,
         History { channel_id, before, after, limit } => {
@@ -280,6 +282,17 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         VpnCreatePeer { username, name, host } => vpn::create_peer(ctx, conn, username, name, host).await,
         VpnRevoke { peer_id } => vpn::revoke(ctx, conn, peer_id).await,
         VpnSetLimit { peer_id, max_bandwidth_kbps } => vpn::set_limit(ctx, conn, peer_id, max_bandwidth_kbps).await,
+        UploadBegin(spec) => files::upload_begin(ctx, conn, spec).await,
+        UploadChunk { upload_id, offset, data } => files::upload_chunk(ctx, conn, upload_id, offset, data).await,
+        UploadOffset { upload_id } => files::upload_offset(ctx, conn, upload_id),
+        UploadFinish { upload_id } => files::upload_finish(ctx, conn, upload_id).await,
+        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id),
+        FileInfo { file_id } => files::file_info(ctx, conn, file_id).await,
+        DownloadChunk { file_id, offset, thumbnail } => files::download_chunk(ctx, conn, file_id, offset, thumbnail).await,
+        EmojiAdd { shortcode, data } => emoji::add(ctx, conn, shortcode, data).await,
+        EmojiList => emoji::list(ctx, conn).await,
+        EmojiRename { shortcode, new_shortcode } => emoji::rename(ctx, conn, shortcode, new_shortcode).await,
+        EmojiRemove { shortcode } => emoji::remove(ctx, conn, shortcode).await,
     }
 }
 

@@ -10,6 +10,7 @@ pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
 pub use super::pressure::Kind as PressureKind;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
+pub use super::uploads::Uploads;
 use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
@@ -108,6 +109,8 @@ pub struct Shared {
     pub pressure: Arc<Mutex<super::pressure::PressureLog>>,
     /// The warnings logged in the last two windows, for the dashboard.
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
+    /// Stored files under `uploads/` and the uploads in progress.
+    pub uploads: Uploads,
 }
 
 impl Shared {

@@ -8,12 +8,27 @@ use rusqlite::{params, Connection, OptionalExtension};
 impl Store {
     /// Stores a message; resolves once it is durable. With a `client_id` the author already
     /// used, stores nothing and answers the stored message instead, with `false`.
+    #[cfg(test)]
     pub(crate) async fn insert_message(
         &self,
         channel_id: ChannelId,
         author: User,
         body: String,
         client_id: Option<String>,
+        now: i64,
+    ) -> Result<(Message, bool), StoreError> {
+        self.insert_message_with_files(channel_id, author, body, client_id, Vec::new(), now).await
+    }
+
+    /// [`Store::insert_message`] carrying files the author uploaded (`NotFound` for a file
+    /// that is not theirs; nothing is stored then).
+    pub(crate) async fn insert_message_with_files(
+        &self,
+        channel_id: ChannelId,
+        author: User,
+        body: String,
+        client_id: Option<String>,
+        attachments: Vec<i64>,
         now: i64,
     ) -> Result<(Message, bool), StoreError> {
         self.write(move |conn| {
@@ -25,7 +40,8 @@ impl Store {
                         message_row,
                     )
                     .optional()?;
-                if let Some(stored) = stored {
+                if let Some(mut stored) = stored {
+                    super::files::fill_attachments(conn, std::slice::from_mut(&mut stored))?;
                     return Ok((stored, false));
                 }
             }
@@ -33,8 +49,10 @@ impl Store {
                 "INSERT INTO messages (channel_id, author_id, body, created_at, client_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![channel_id, author.id, body, now, client_id])?;
+            let id = MessageId(conn.last_insert_rowid());
+            let attachments = super::files::attach_files(conn, id, author.id, &attachments)?;
             let message = Message {
-                id: MessageId(conn.last_insert_rowid()),
+                id,
                 channel_id,
                 author_id: author.id,
                 author: author.username,
@@ -42,6 +60,7 @@ impl Store {
                 created_at: now,
                 edited_at: None,
                 client_id,
+                attachments,
             };
             Ok((message, true))
         })
@@ -93,6 +112,7 @@ impl Store {
                 stmt.query_map(params![channel_id, after, limit + 1], message_row)?.collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
+            super::files::fill_attachments(conn, &mut messages)?;
             Ok(HistoryPage { messages, has_more })
         })
         .await
@@ -115,6 +135,7 @@ impl Store {
             let has_more = messages.len() > limit as usize;
             messages.truncate(limit as usize);
             messages.reverse();
+            super::files::fill_attachments(conn, &mut messages)?;
             Ok(HistoryPage { messages, has_more })
         })
         .await
@@ -133,11 +154,17 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         created_at: row.get(5)?,
         edited_at: row.get(6)?,
         client_id: row.get(7)?,
+        attachments: Vec::new(),
     })
 }
 
 fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {
-    Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?)
+    let mut message =
+        conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [message_id], message_row).optional()?;
+    if let Some(message) = message.as_mut() {
+        super::files::fill_attachments(conn, std::slice::from_mut(message))?;
+    }
+    Ok(message)
 }
 
 #[cfg(test)]

@@ -10,12 +10,13 @@
 //!
 //! This file owns the `Store` handle, its writer thread and read pool, and the error type; the
 //! operations live next to their tables: `users` (accounts and login sessions), `invites`,
-//! `channels` (categories, channels, direct channels), `messages`, `reads` (read markers and
-//! unread counts), `vpn` (the VPN's key, cap and
+//! `channels` (categories, channels, direct channels), `messages`, `files` (uploaded files,
+//! the files messages carry, custom emoji), `reads` (read markers and unread counts), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
+mod files;
 mod invites;
 mod messages;
 mod reads;
@@ -24,6 +25,7 @@ mod snapshot;
 mod users;
 mod vpn;
 
+pub use files::{NewFile, NewImage, StoredFile};
 pub use invites::{InviteUnusable, NewInvite};
 pub use snapshot::{check_integrity, snapshot};
 pub use users::UserRecord;
@@ -81,6 +83,12 @@ pub enum StoreError {
     /// Another peer already has this WireGuard public key.
     #[error("another VPN peer already has this public key")]
     VpnKeyTaken,
+    /// A custom emoji already has this shortcode.
+    #[error("a custom emoji already has this shortcode")]
+    EmojiTaken,
+    /// The server keeps as many custom emoji as it may.
+    #[error("the server has as many custom emoji as it may keep")]
+    EmojiLimit,
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -136,6 +136,7 @@ mod tests {
             created_at: 0,
             edited_at: None,
             client_id: client_id.map(str::to_string),
+            attachments: Vec::new(),
         }
     }
 
