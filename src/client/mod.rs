@@ -10,7 +10,8 @@
 //!
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
-//! answers), and the typed calls by area: `account`, `chat`, `admin`, `voice` and `vpn_requests`.
+//! answers), and the typed calls by area: `account`, `chat`, `admin`, `voice`, `vpn_requests`
+//! and `files` (uploads, downloads, custom emoji).
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
@@ -21,6 +22,7 @@ mod chat;
 mod connection;
 pub mod device_cookies;
 mod exchange;
+mod files;
 pub mod media;
 mod pinning;
 pub mod session;
@@ -33,6 +35,7 @@ mod vpn_requests;
 pub use admin::InviteSpec;
 pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
+pub use files::UploadOptions;
 pub use exchange::REQUEST_TIMEOUT;
 pub use pinning::KnownHosts;
 pub use target::{Target, DEFAULT_PORT};
@@ -101,6 +104,14 @@ pub enum ClientError {
     /// The known-hosts file could not be read or written.
     #[error("known hosts file {path}: {source}")]
     KnownHosts {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A local file to upload or download into could not be read or written.
+    #[error("{path}: {source}")]
+    File {
         /// The file.
         path: String,
         /// Why.

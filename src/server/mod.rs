@@ -131,7 +131,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
-    let uploads = uploads::Uploads::open(&uploads, &config.server).map_err(io_err(&uploads))?;
+    let uploads = uploads::Uploads::open(&data_dir, &config.server).map_err(io_err(&uploads))?;
     let now = crate::clock::now_ms();
     let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();

@@ -15,7 +15,7 @@
 
 use super::context::Failure;
 use super::images::{self, Format};
-use crate::config::ServerSection;
+use crate::config::{DataDir, ServerSection};
 use crate::ids::UserId;
 use crate::proto::{ErrorCode, UploadSpec, UploadState, CHUNK_BYTES, MAX_EMOJI_PIXELS};
 use crate::store::{NewFile, NewImage};
@@ -26,9 +26,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// The folder of uploads in progress, inside `uploads/`.
-const TMP_FOLDER: &str = "tmp";
 
 /// Why an upload or download failed.
 #[derive(Debug, thiserror::Error)]
@@ -161,15 +158,15 @@ impl std::fmt::Debug for Uploads {
 }
 
 impl Uploads {
-    /// The file store in `root` (`uploads/`); removes what an earlier run left unfinished.
-    pub fn open(root: &Path, config: &ServerSection) -> std::io::Result<Uploads> {
-        let tmp = root.join(TMP_FOLDER);
+    /// The file store of `data_dir` (`uploads/`); removes what an earlier run left unfinished.
+    pub fn open(data_dir: &DataDir, config: &ServerSection) -> std::io::Result<Uploads> {
+        let (root, tmp) = (data_dir.uploads(), data_dir.unfinished_uploads());
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
         Ok(Uploads {
-            root: root.to_path_buf(),
+            root,
             tmp,
             pending: Mutex::new(HashMap::new()),
             max_file_bytes: config.max_file_bytes,
