@@ -452,3 +452,54 @@ async fn a_backup_carries_uploaded_files_and_a_restore_brings_them_back() {
     tokio::time::timeout(WAIT, async { drop(ann) }).await.expect("closes");
     restored.terminate();
 }
+
+#[test]
+fn itc_uploads_downloads_and_manages_custom_emoji() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), "", "");
+    let server = ServerProcess::spawn(dir.path(), &[]).expect("starts");
+    let known = dir.path().join("known_hosts");
+    let itc = |user: &str, password: &str, args: &[&str]| {
+        let mut command = std::process::Command::new(common::client_binary());
+        command
+            .env("ITC_SERVER", &server.code)
+            .env("ITC_KNOWN_HOSTS", &known)
+            .env("ITC_USER", user)
+            .env("ITC_PASSWORD", password)
+            .env("ITC_NEW_PASSWORD", "parent-password")
+            .args(args);
+        common::run_bounded(&mut command)
+    };
+    let (ok, _, stderr) = itc("chatter", "chatter", &["passwd"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = itc("kid", MEMBER_PASSWORD, &["register"]);
+    assert!(ok, "{stderr}");
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let source = work.path().join("drawing.bin");
+    let sha256 = generate(&source, 300_000, 5);
+    let (ok, stdout, stderr) =
+        itc("kid", MEMBER_PASSWORD, &["upload", "general", &source.to_string_lossy(), "--text", "look"]);
+    assert!(ok, "{stderr}");
+    let file_id: i64 = stdout.trim().parse().expect("prints the file id");
+    let out = work.path().join("copy.bin");
+    let (ok, _, stderr) = itc("chatter", "parent-password", &["download", &file_id.to_string(), &out.to_string_lossy()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(sha256_of(&out), sha256);
+    let (ok, stdout, _) = itc("chatter", "parent-password", &["history", "general"]);
+    assert!(ok && stdout.contains("look"), "{stdout}");
+
+    let picture = work.path().join("party.png");
+    std::fs::write(&picture, png(48)).expect("writes");
+    let (ok, stdout, stderr) = itc("chatter", "parent-password", &["admin", "emoji", "add", "party", &picture.to_string_lossy()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), ":party: added");
+    let (ok, _, stderr) = itc("kid", MEMBER_PASSWORD, &["admin", "emoji", "add", "mine", &picture.to_string_lossy()]);
+    assert!(!ok && stderr.contains("only admins"), "{stderr}");
+    let (ok, stdout, _) = itc("kid", MEMBER_PASSWORD, &["admin", "emoji", "list"]);
+    assert!(ok && stdout.starts_with(":party: image/png"), "{stdout}");
+    let (ok, _, stderr) = itc("chatter", "parent-password", &["admin", "emoji", "remove", "party"]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, _) = itc("kid", MEMBER_PASSWORD, &["admin", "emoji", "list"]);
+    assert!(ok && stdout.is_empty(), "{stdout}");
+}
