@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc};
+use common::{
+    clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc,
+};
 use iptincan::client::{Client, Target, UploadOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,7 +113,7 @@ async fn run() -> AnyResult<ResultLine> {
     let work = tempfile::Builder::new().prefix("itc-bench-files-").tempdir().map_err(|err| err.to_string())?;
     let ticks = clock_ticks();
     let mut result = ResultLine::default();
-    let fail = |what: &str| move |err: iptincan::client::ClientError| format!("{what}: {err}");
+    let fail = |what: &'static str| move |err: iptincan::client::ClientError| format!("{what}: {err}");
 
     println!("large file: {} MiB; small files: {small_files} × {} KiB", large >> 20, small >> 10);
     let source = work.path().join("large.bin");

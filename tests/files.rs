@@ -155,7 +155,8 @@ async fn a_large_file_resumes_after_a_cut_round_trips_in_bounded_memory_and_is_s
     let ann = member_of(&server.target(), "ann", true).await;
     let watch = RssWatch::start(server.child.id());
     let baseline = rss_bytes(server.child.id());
-    let spec = UploadSpec { name: "large.bin".into(), size, content_type: None, channel_id: None, keep_metadata: false };
+    let spec =
+        UploadSpec { name: "large.bin".into(), size, content_type: None, channel_id: None, keep_metadata: false };
     let state = ann.upload_begin(spec.clone()).await.expect("begins");
     let cut_at = size * 40 / 100;
     let reached = ann.upload_part(&state, &source, cut_at).await.expect("sends 40 %");
@@ -237,7 +238,8 @@ async fn limits_refuse_before_any_data_and_expired_uploads_leave_nothing() {
 async fn names_are_metadata_and_only_readers_of_the_channel_may_download() {
     let server = TestServer::start().await;
     let uploads = server.dir.path().join("uploads");
-    let root_before: Vec<_> = std::fs::read_dir(server.dir.path()).expect("lists").map(|e| e.expect("e").path()).collect();
+    let root_before: Vec<_> =
+        std::fs::read_dir(server.dir.path()).expect("lists").map(|e| e.expect("e").path()).collect();
     let mut ann = server.member("ann").await;
     let mut bob = server.member("bob").await;
     let carol = server.member("carol").await;
@@ -250,7 +252,8 @@ async fn names_are_metadata_and_only_readers_of_the_channel_may_download() {
         assert_eq!(info.name, name, "served back under its name");
         ids.push(info.file_id);
     }
-    let root_after: Vec<_> = std::fs::read_dir(server.dir.path()).expect("lists").map(|e| e.expect("e").path()).collect();
+    let root_after: Vec<_> =
+        std::fs::read_dir(server.dir.path()).expect("lists").map(|e| e.expect("e").path()).collect();
     assert_eq!(root_before, root_after, "nothing new beside uploads/");
     assert_eq!(stored_blobs(&uploads).len(), 1, "the same bytes, one blob");
     assert!(!Path::new("/tmp/absolute").exists());
@@ -428,7 +431,13 @@ async fn a_backup_carries_uploaded_files_and_a_restore_brings_them_back() {
     let file = ann.upload_file(&source, "letter.bin", UploadOptions::default()).await.expect("uploads");
     ann.send_with_files(ChannelId(1), "the letter", vec![file.file_id]).await.expect("sends");
     let pending = ann
-        .upload_begin(UploadSpec { name: "half".into(), size: 10, content_type: None, channel_id: None, keep_metadata: false })
+        .upload_begin(UploadSpec {
+            name: "half".into(),
+            size: 10,
+            content_type: None,
+            channel_id: None,
+            keep_metadata: false,
+        })
         .await
         .expect("an upload in progress");
     ann.upload_chunk(&pending.upload_id, 0, b"12345").await.expect("half of it");
@@ -483,7 +492,8 @@ fn itc_uploads_downloads_and_manages_custom_emoji() {
     assert!(ok, "{stderr}");
     let file_id: i64 = stdout.trim().parse().expect("prints the file id");
     let out = work.path().join("copy.bin");
-    let (ok, _, stderr) = itc("chatter", "parent-password", &["download", &file_id.to_string(), &out.to_string_lossy()]);
+    let (ok, _, stderr) =
+        itc("chatter", "parent-password", &["download", &file_id.to_string(), &out.to_string_lossy()]);
     assert!(ok, "{stderr}");
     assert_eq!(sha256_of(&out), sha256);
     let (ok, stdout, _) = itc("chatter", "parent-password", &["history", "general"]);
@@ -491,7 +501,8 @@ fn itc_uploads_downloads_and_manages_custom_emoji() {
 
     let picture = work.path().join("party.png");
     std::fs::write(&picture, png(48)).expect("writes");
-    let (ok, stdout, stderr) = itc("chatter", "parent-password", &["admin", "emoji", "add", "party", &picture.to_string_lossy()]);
+    let (ok, stdout, stderr) =
+        itc("chatter", "parent-password", &["admin", "emoji", "add", "party", &picture.to_string_lossy()]);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), ":party: added");
     let (ok, _, stderr) = itc("kid", MEMBER_PASSWORD, &["admin", "emoji", "add", "mine", &picture.to_string_lossy()]);

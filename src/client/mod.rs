@@ -35,8 +35,8 @@ mod vpn_requests;
 pub use admin::InviteSpec;
 pub use chat::mentions;
 pub use connection::{Client, CONNECT_TIMEOUT};
-pub use files::UploadOptions;
 pub use exchange::REQUEST_TIMEOUT;
+pub use files::UploadOptions;
 pub use pinning::KnownHosts;
 pub use target::{Target, DEFAULT_PORT};
 

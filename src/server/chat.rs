@@ -143,7 +143,10 @@ pub async fn send_message(
         check_body(&body)?;
     }
     if attachments.len() > MAX_ATTACHMENTS {
-        return Err(Failure::new(ErrorCode::InvalidArgument, format!("a message carries at most {MAX_ATTACHMENTS} files")));
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("a message carries at most {MAX_ATTACHMENTS} files"),
+        ));
     }
     if let Some(client_id) = &client_id {
         check_client_id(client_id)?;
@@ -151,16 +154,15 @@ pub async fn send_message(
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
     let now = crate::clock::now_ms();
-    let (message, created) = ctx
-        .store
-        .insert_message_with_files(channel.id, user, body, client_id, attachments, now)
-        .await
-        .map_err(|err| match err {
-            crate::store::StoreError::NotFound => {
-                Failure::new(ErrorCode::NotFound, "an attached file does not exist or was not uploaded by you")
-            }
-            other => other.into(),
-        })?;
+    let (message, created) =
+        ctx.store.insert_message_with_files(channel.id, user, body, client_id, attachments, now).await.map_err(
+            |err| match err {
+                crate::store::StoreError::NotFound => {
+                    Failure::new(ErrorCode::NotFound, "an attached file does not exist or was not uploaded by you")
+                }
+                other => other.into(),
+            },
+        )?;
     if !created && message.channel_id != channel.id {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,

@@ -288,7 +288,9 @@ async fn handle(ctx: &Shared, conn: &mut Conn, request: Request) -> Result<Reply
         UploadFinish { upload_id } => files::upload_finish(ctx, conn, upload_id).await,
         UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id),
         FileInfo { file_id } => files::file_info(ctx, conn, file_id).await,
-        DownloadChunk { file_id, offset, thumbnail } => files::download_chunk(ctx, conn, file_id, offset, thumbnail).await,
+        DownloadChunk { file_id, offset, thumbnail } => {
+            files::download_chunk(ctx, conn, file_id, offset, thumbnail).await
+        }
         EmojiAdd { shortcode, data } => emoji::add(ctx, conn, shortcode, data).await,
         EmojiList => emoji::list(ctx, conn).await,
         EmojiRename { shortcode, new_shortcode } => emoji::rename(ctx, conn, shortcode, new_shortcode).await,

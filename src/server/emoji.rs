@@ -48,7 +48,8 @@ fn announce(ctx: &Shared, event: Event) {
 pub async fn add(ctx: &Shared, conn: &Conn, raw_shortcode: String, data: String) -> Result<Reply, Failure> {
     let user = require_admin(ctx, conn, "add custom emoji")?;
     let code = shortcode(&raw_shortcode)?;
-    let too_big = || Failure::new(ErrorCode::InvalidArgument, format!("a custom emoji is at most {MAX_EMOJI_BYTES} bytes"));
+    let too_big =
+        || Failure::new(ErrorCode::InvalidArgument, format!("a custom emoji is at most {MAX_EMOJI_BYTES} bytes"));
     if data.len() > MAX_EMOJI_BYTES.div_ceil(3) * 4 {
         return Err(too_big());
     }

@@ -4,9 +4,7 @@
 //! The bytes and the limits are the file store's (`Uploads` in the context).
 
 use super::context::{Conn, Failure, Shared};
-use crate::proto::{
-    ErrorCode, FileChunk, Reply, UploadSpec, CHUNK_BYTES, MAX_CONTENT_TYPE_CHARS, MAX_FILE_NAME_CHARS,
-};
+use crate::proto::{ErrorCode, FileChunk, Reply, UploadSpec, CHUNK_BYTES, MAX_CONTENT_TYPE_CHARS, MAX_FILE_NAME_CHARS};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -103,7 +103,8 @@ pub(crate) fn process(bytes: &[u8], format: Format, strip: bool) -> Result<Proce
         (false, _) | (_, Format::Gif) => None,
         (true, Format::Jpeg) => {
             let mut out = Vec::new();
-            DynamicImage::ImageRgb8(picture.to_rgb8()).write_with_encoder(JpegEncoder::new_with_quality(&mut out, 90))?;
+            DynamicImage::ImageRgb8(picture.to_rgb8())
+                .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 90))?;
             Some(out)
         }
         (true, Format::Png) => {

@@ -262,7 +262,10 @@ impl Uploads {
                 return Err(UploadError::BadChunk(format!("a chunk carries 1 to {CHUNK_BYTES} bytes")));
             }
             if offset + data.len() as u64 > upload.spec.size {
-                return Err(UploadError::BadChunk(format!("the chunk goes past the announced size {}", upload.spec.size)));
+                return Err(UploadError::BadChunk(format!(
+                    "the chunk goes past the announced size {}",
+                    upload.spec.size
+                )));
             }
             upload.hasher.take().ok_or(UploadError::Busy)?
         };
@@ -380,7 +383,9 @@ impl Uploads {
                 })
                 .await
                 .map_err(std::io::Error::other)??
-                .inspect_err(|err| tracing::debug!(error = %err, "an upload that looked like a picture is kept as a file"))
+                .inspect_err(
+                    |err| tracing::debug!(error = %err, "an upload that looked like a picture is kept as a file"),
+                )
                 .ok()
                 .map(|processed| (format, processed))
             }
@@ -388,7 +393,13 @@ impl Uploads {
         };
         let Some((format, processed)) = processed else {
             self.keep_temp(temp, &sha256).await?;
-            return Ok(Finished { sha256, size: spec.size, content_type: spec.content_type, name: spec.name, image: None });
+            return Ok(Finished {
+                sha256,
+                size: spec.size,
+                content_type: spec.content_type,
+                name: spec.name,
+                image: None,
+            });
         };
         let thumbnail = self.store_bytes(processed.thumbnail).await?;
         let metadata_stripped = processed.stripped.is_some();
@@ -399,8 +410,7 @@ impl Uploads {
                 (sha256, spec.size)
             }
         };
-        let image =
-            NewImage { width: processed.width, height: processed.height, thumbnail, metadata_stripped };
+        let image = NewImage { width: processed.width, height: processed.height, thumbnail, metadata_stripped };
         Ok(Finished {
             sha256,
             size,

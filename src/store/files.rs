@@ -167,8 +167,7 @@ pub(super) fn attach_files(
 
 /// Fills in the files each message carries.
 pub(super) fn fill_attachments(conn: &Connection, messages: &mut [Message]) -> Result<(), StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT file_id FROM message_files WHERE message_id = ?1 ORDER BY position")?;
+    let mut stmt = conn.prepare_cached("SELECT file_id FROM message_files WHERE message_id = ?1 ORDER BY position")?;
     for message in messages.iter_mut() {
         let ids = stmt.query_map([message.id], |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
         message.attachments = ids

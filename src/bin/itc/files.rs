@@ -33,7 +33,13 @@ pub enum EmojiCommand {
 }
 
 /// Uploads `file` into `channel` as a message (with `text`, if any); prints the file id.
-pub async fn upload(client: &Client, channel: &Channel, file: &Path, text: Option<String>, keep_metadata: bool) -> Result<()> {
+pub async fn upload(
+    client: &Client,
+    channel: &Channel,
+    file: &Path,
+    text: Option<String>,
+    keep_metadata: bool,
+) -> Result<()> {
     let name = file.file_name().map(|name| name.to_string_lossy().into_owned()).context("FILE has no file name")?;
     let options = UploadOptions { channel_id: Some(channel.id), keep_metadata, ..UploadOptions::default() };
     let info = client.upload_file(file, &name, options).await?;
