@@ -11,7 +11,7 @@
 //! an earlier run are removed at start.
 //!
 //! Pictures (PNG, JPEG, GIF, WebP, recognised by their bytes) get a thumbnail and lose their
-//! metadata when finished, off the async runtime (see `images`).
+//! metadata when finished, off the async runtime and one at a time (see `images`).
 
 use super::context::Failure;
 use super::images::{self, Format};
@@ -149,6 +149,8 @@ pub struct Uploads {
     max_file_bytes: u64,
     max_storage_bytes: u64,
     resume: Duration,
+    /// One picture is decoded at a time, so memory stays bounded however many finish at once.
+    pictures: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -172,6 +174,7 @@ impl Uploads {
             max_file_bytes: config.max_file_bytes,
             max_storage_bytes: config.max_storage_bytes,
             resume: Duration::from_secs(config.upload_resume_seconds),
+            pictures: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -375,6 +378,7 @@ impl Uploads {
         let format = Format::sniff(&head[..head_len]).filter(|_| spec.size <= images::MAX_IMAGE_BYTES);
         let processed = match format {
             Some(format) => {
+                let _permit = self.pictures.acquire().await.map_err(std::io::Error::other)?;
                 let path = temp.to_path_buf();
                 let strip = !spec.keep_metadata;
                 tokio::task::spawn_blocking(move || {
