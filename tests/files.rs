@@ -181,6 +181,11 @@ async fn a_large_file_resumes_after_a_cut_round_trips_in_bounded_memory_and_is_s
     let blobs = stored_blobs(&uploads);
     assert_eq!(blobs.iter().filter(|(_, blob_size)| *blob_size == size).count(), 1, "stored once: {blobs:?}");
     let growth = watch.peak().saturating_sub(baseline);
+    eprintln!(
+        "{} MiB up, down and up again: the server's RSS grew by {:.1} MiB",
+        size >> 20,
+        growth as f64 / 1048576.0
+    );
     assert!(growth < 64 << 20, "the server's RSS grew by {} MiB", growth >> 20);
 }
 
