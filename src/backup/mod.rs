@@ -383,7 +383,7 @@ fn gather(
             contents.add_bytes(path, std::fs::read(on_disk).map_err(|e| BackupError::io(on_disk.display(), e))?)?;
         }
     }
-    for (path, on_disk) in upload_files(&data_dir.uploads())? {
+    for (path, on_disk) in upload_files(&data_dir.uploads(), &data_dir.unfinished_uploads())? {
         contents.add_file(path, on_disk)?;
     }
     let manifest = Manifest {
@@ -436,8 +436,9 @@ fn config_text(config: &Config, data_dir: &DataDir) -> Result<String, BackupErro
     toml::to_string(config).map_err(|e| BackupError::io("server.toml", std::io::Error::other(e)))
 }
 
-/// Every regular file under `uploads` (links are not followed), as archive path and file.
-fn upload_files(uploads: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
+/// Every regular file under `uploads` (links are not followed) but those in `unfinished`
+/// (uploads in progress, still changing), as archive path and file.
+fn upload_files(uploads: &Path, unfinished: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
     let mut found = Vec::new();
     let mut folders = vec![(archive::UPLOADS.to_string(), uploads.to_path_buf())];
     while let Some((prefix, folder)) = folders.pop() {
@@ -453,7 +454,7 @@ fn upload_files(uploads: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
                 return Err(BackupError::UnsafePath(entry.path().display().to_string()));
             };
             let path = format!("{prefix}/{name}");
-            if kind.is_dir() {
+            if kind.is_dir() && entry.path() != unfinished {
                 folders.push((path, entry.path()));
             } else if kind.is_file() {
                 archive::check_path(&path)?;

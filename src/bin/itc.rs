@@ -4,6 +4,8 @@
 
 #[path = "itc/data_rights.rs"]
 mod data_rights;
+#[path = "itc/files.rs"]
+mod files;
 #[path = "shared/invite.rs"]
 mod invite;
 #[path = "itc/moderation.rs"]
@@ -131,6 +133,29 @@ enum Command {
     Delete {
         /// Message id
         id: i64,
+    },
+    /// Upload FILE to #CHANNEL (or @USER) as a message; prints the file id
+    Upload {
+        /// Channel name, id, or @user
+        channel: String,
+        /// The file
+        file: PathBuf,
+        /// Text to send with it
+        #[arg(long)]
+        text: Option<String>,
+        /// Keep a picture's metadata (EXIF, GPS position); by default the server strips it
+        #[arg(long)]
+        keep_metadata: bool,
+    },
+    /// Download a file by id into OUT
+    Download {
+        /// File id (from `itc upload` or a message's attachments)
+        file_id: i64,
+        /// Where to write it
+        out: PathBuf,
+        /// Download the picture's thumbnail instead
+        #[arg(long)]
+        thumbnail: bool,
     },
     /// Create your account with an invite (ITC-….… or itc://join/ITC-….…) and log in; the server comes from the invite
     Join {
@@ -283,6 +308,9 @@ enum AdminCommand {
         /// Token id (from `itc admin tokens`)
         id: i64,
     },
+    /// Custom emoji: add, remove, rename, list
+    #[command(subcommand)]
+    Emoji(files::EmojiCommand),
 }
 
 fn main() {
@@ -418,6 +446,15 @@ async fn run(mut args: Args) -> Result<()> {
             let client = logged_in(&mut args).await?.0;
             client.delete(MessageId(id)).await?;
             Ok(())
+        }
+        Command::Upload { channel, file, text, keep_metadata } => {
+            let client = logged_in(&mut args).await?.0;
+            let channel = resolve_channel(&client, &channel).await?;
+            files::upload(&client, &channel, &file, text, keep_metadata).await
+        }
+        Command::Download { file_id, out, thumbnail } => {
+            let client = logged_in(&mut args).await?.0;
+            files::download(&client, file_id, &out, thumbnail).await
         }
         Command::Voice(VoiceCommand::Devices) => talk::list_devices(),
         Command::Voice(voice) => {
@@ -584,6 +621,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
         AdminCommand::Token(command) => tokens::run(client, command).await?,
         AdminCommand::Tokens => tokens::list(client).await?,
         AdminCommand::RevokeToken { id } => tokens::revoke(client, id).await?,
+        AdminCommand::Emoji(command) => files::emoji(client, command).await?,
     }
     Ok(())
 }

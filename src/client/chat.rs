@@ -44,14 +44,31 @@ impl Client {
 
     /// Sends a message; returns it as committed by the server.
     pub async fn send(&self, channel_id: ChannelId, body: &str) -> Result<Message, ClientError> {
-        expect_message(self.request(Request::SendMessage { channel_id, body: body.into(), client_id: None }).await?)
+        self.send_with_files(channel_id, body, Vec::new()).await
+    }
+
+    /// Sends a message carrying files this user uploaded (`upload_file`); with files the body
+    /// may be empty.
+    pub async fn send_with_files(
+        &self,
+        channel_id: ChannelId,
+        body: &str,
+        attachments: Vec<i64>,
+    ) -> Result<Message, ClientError> {
+        let request = Request::SendMessage { channel_id, body: body.into(), client_id: None, attachments };
+        expect_message(self.request(request).await?)
     }
 
     /// Sends a message that is stored at most once however often it is sent again with the same
     /// `client_id` (see [`crate::proto::MAX_CLIENT_ID_CHARS`] for its form): a repeat answers
     /// the stored message. Use it to retry after a lost answer.
     pub async fn send_once(&self, channel_id: ChannelId, body: &str, client_id: &str) -> Result<Message, ClientError> {
-        let request = Request::SendMessage { channel_id, body: body.into(), client_id: Some(client_id.into()) };
+        let request = Request::SendMessage {
+            channel_id,
+            body: body.into(),
+            client_id: Some(client_id.into()),
+            attachments: Vec::new(),
+        };
         expect_message(self.request(request).await?)
     }
 

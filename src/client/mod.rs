@@ -11,7 +11,8 @@
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
 //! answers), and the typed calls by area: `account`, `chat`, `rich_chat` (threads, reactions,
-//! search, mentions), `admin`, `moderation`, `voice` and `vpn_requests`.
+//! search, mentions), `admin`, `moderation`, `voice`, `vpn_requests` and `files` (uploads,
+//! downloads, custom emoji).
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
 mod account;
@@ -23,6 +24,7 @@ mod connection;
 mod data_rights;
 pub mod device_cookies;
 mod exchange;
+mod files;
 pub mod media;
 mod moderation;
 mod pinning;
@@ -40,6 +42,7 @@ pub use crate::proto::mentions;
 pub use admin::InviteSpec;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
+pub use files::UploadOptions;
 pub use moderation::{BanSpec, PermissionScope};
 pub use pinning::KnownHosts;
 pub use target::{Target, DEFAULT_PORT};
@@ -108,6 +111,14 @@ pub enum ClientError {
     /// The known-hosts file could not be read or written.
     #[error("known hosts file {path}: {source}")]
     KnownHosts {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A local file to upload or download into could not be read or written.
+    #[error("{path}: {source}")]
+    File {
         /// The file.
         path: String,
         /// Why.

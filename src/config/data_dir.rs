@@ -7,6 +7,8 @@ pub const FILE_NAME: &str = "server.toml";
 
 /// The folder for uploaded files, inside the data directory.
 const UPLOADS_FOLDER: &str = "uploads";
+/// The folder of uploads in progress, inside `uploads/`.
+const UNFINISHED_FOLDER: &str = "tmp";
 
 /// Where the server keeps its files.
 #[derive(Debug, Clone)]
@@ -41,8 +43,14 @@ impl DataDir {
     }
 
     /// The folder for uploaded files, `uploads/` (the server creates it when it starts;
-    /// backups and restores carry it whole).
+    /// backups and restores carry it, but for the uploads still in progress).
     pub fn uploads(&self) -> PathBuf {
         self.root.join(UPLOADS_FOLDER)
+    }
+
+    /// The folder of uploads in progress, `uploads/tmp/` (emptied when the server starts;
+    /// backups leave it out).
+    pub fn unfinished_uploads(&self) -> PathBuf {
+        self.uploads().join(UNFINISHED_FOLDER)
     }
 }

@@ -4,6 +4,9 @@
 use super::{invalid, BackupSection, Config, ConfigError, VpnSection, LEASE_SECONDS};
 use std::net::IpAddr;
 
+/// The largest `server.max_file_bytes` accepted: 1 TiB.
+const MAX_FILE_BYTES_LIMIT: u64 = 1 << 40;
+
 /// Accepted values of `server.log_level`.
 pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
 
@@ -101,6 +104,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if !(1..=3600).contains(&server.keepalive_seconds) {
         return Err(invalid("server.keepalive_seconds", "must be between 1 and 3600"));
+    }
+    if !(1..=MAX_FILE_BYTES_LIMIT).contains(&server.max_file_bytes) {
+        return Err(invalid("server.max_file_bytes", "must be between 1 and 1099511627776 (1 TiB)"));
+    }
+    if !(1..=604_800).contains(&server.upload_resume_seconds) {
+        return Err(invalid("server.upload_resume_seconds", "must be between 1 and 604800 (one week)"));
     }
     if server.tags.len() > 16 {
         return Err(invalid("server.tags", "at most 16 tags"));
@@ -261,6 +270,9 @@ mod tests {
         assert_eq!(error_key("[server]\nnew_connections_per_minute = 0"), "server.new_connections_per_minute");
         assert_eq!(error_key("[server]\nmax_devices_per_account = 0"), "server.max_devices_per_account");
         assert_eq!(error_key("[server]\nkeepalive_seconds = 0"), "server.keepalive_seconds");
+        assert_eq!(error_key("[server]\nmax_file_bytes = 0"), "server.max_file_bytes");
+        assert_eq!(error_key("[server]\nmax_file_bytes = 1099511627777"), "server.max_file_bytes");
+        assert_eq!(error_key("[server]\nupload_resume_seconds = 0"), "server.upload_resume_seconds");
         assert_eq!(error_key("[server]\ntags = [\"\"]"), "server.tags");
         assert_eq!(error_key("[auth]\nsession_ttl_seconds = 5"), "auth.session_ttl_seconds");
         assert_eq!(error_key("[auth]\ndefault_user = \"a b\""), "auth.default_user");

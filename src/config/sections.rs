@@ -54,6 +54,10 @@ pub struct ServerSection {
     /// Seconds without a frame from a logged-in client before the server sends it `ping`.
     pub keepalive_seconds: u64,
     pub max_storage_bytes: u64,
+    /// Largest file one upload may store, in bytes.
+    pub max_file_bytes: u64,
+    /// Seconds an unfinished upload waits for its next chunk before it is removed.
+    pub upload_resume_seconds: u64,
     pub tags: Vec<String>,
 }
 
@@ -77,6 +81,8 @@ impl Default for ServerSection {
             max_devices_per_account: 10,
             keepalive_seconds: 60,
             max_storage_bytes: 0,
+            max_file_bytes: 2 * 1024 * 1024 * 1024,
+            upload_resume_seconds: 3600,
             tags: vec!["gaming".into(), "community".into()],
         }
     }

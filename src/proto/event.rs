@@ -1,7 +1,8 @@
 //! Server-pushed notifications: what happened that the client did not ask about.
 
 use super::{
-    Category, Channel, LinkPreview, Message, MessageReactions, ReadState, ThreadReply, User, UserPresence, VideoStream,
+    Category, Channel, CustomEmoji, LinkPreview, Message, MessageReactions, ReadState, ThreadReply, User, UserPresence,
+    VideoStream,
 };
 use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
@@ -197,5 +198,19 @@ pub enum Event {
         message_id: MessageId,
         /// What the link shows.
         preview: LinkPreview,
+    },
+    /// An admin added a custom emoji.
+    EmojiAdded(CustomEmoji),
+    /// An admin renamed a custom emoji.
+    EmojiRenamed {
+        /// The shortcode it had.
+        old_shortcode: String,
+        /// The emoji under its new shortcode.
+        emoji: CustomEmoji,
+    },
+    /// An admin removed a custom emoji.
+    EmojiRemoved {
+        /// Its shortcode.
+        shortcode: String,
     },
 }

@@ -9,9 +9,9 @@
 //! `request` (what a client sends), `reply` (what the server answers), `event` (what the server
 //! pushes), `model` (the types requests, replies and events carry), `moderation` (the payloads of
 //! permissions, moderation and approvals), `rich` (threads, reactions, search, mentions and link
-//! previews), `tokens` (access tokens for the REST API), `data_rights` (a member's export) and
-//! `session` (the per-connection state machine). Everything is re-exported here, so callers name
-//! `proto::X`.
+//! previews), `tokens` (access tokens for the REST API), `data_rights` (a member's export),
+//! `files` (file transfer and custom emoji payloads) and `session` (the per-connection state
+//! machine). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
@@ -19,6 +19,7 @@
 
 mod data_rights;
 mod event;
+mod files;
 mod framing;
 mod model;
 mod moderation;
@@ -31,6 +32,10 @@ mod tokens;
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
 pub use data_rights::DataExport;
 pub use event::Event;
+pub use files::{
+    CustomEmoji, FileChunk, FileInfo, ImageInfo, UploadSpec, UploadState, CHUNK_BYTES, EMOJI_SHORTCODE_CHARS,
+    MAX_ATTACHMENTS, MAX_CONTENT_TYPE_CHARS, MAX_EMOJI, MAX_EMOJI_BYTES, MAX_EMOJI_PIXELS, MAX_FILE_NAME_CHARS,
+};
 pub use framing::{
     decode_frame, encode_frame, negotiate_version, parse_payload, FrameError, HEADER_LEN, MAX_FRAME_LEN,
     SUPPORTED_VERSIONS,
@@ -65,7 +70,12 @@ mod tests {
     fn wire_shape_is_the_documented_one() {
         let frame = ClientFrame {
             id: 7,
-            request: Request::SendMessage { channel_id: ChannelId(1), body: "hi".into(), client_id: None },
+            request: Request::SendMessage {
+                channel_id: ChannelId(1),
+                body: "hi".into(),
+                client_id: None,
+                attachments: Vec::new(),
+            },
         };
         let json: serde_json::Value = parse_payload(&encode_frame(&frame)[HEADER_LEN..]).expect("json");
         assert_eq!(json, serde_json::json!({"id": 7, "op": "send_message", "args": {"channel_id": 1, "body": "hi"}}));

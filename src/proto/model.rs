@@ -187,6 +187,9 @@ pub struct Message {
     /// The preview of the first link in it, once the server has fetched one (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<super::LinkPreview>,
+    /// The files it carries, in the order sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::FileInfo>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).

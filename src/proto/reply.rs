@@ -2,9 +2,9 @@
 //! (welcome, session, VPN, invites), and the machine-readable error codes.
 
 use super::{
-    AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelList, ChannelPermissions, Event, HistoryPage,
-    KeywordFilter, MentionPage, Message, MessageReactions, PendingRegistration, ReadState, Role, SearchPage, User,
-    UserPresence, VoiceSession,
+    AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelList, ChannelPermissions, CustomEmoji, Event, FileChunk,
+    FileInfo, HistoryPage, KeywordFilter, MentionPage, Message, MessageReactions, PendingRegistration, ReadState, Role,
+    SearchPage, UploadState, User, UserPresence, VoiceSession,
 };
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,16 @@ pub enum Reply {
     Token(super::TokenInfo),
     /// Answer to `export_data`.
     DataExport(super::DataExport),
+    /// An upload in progress (answer to `upload_begin`, `upload_chunk`, `upload_offset`).
+    Upload(UploadState),
+    /// A stored file (answer to `upload_finish` and `file_info`).
+    File(FileInfo),
+    /// A piece of a file (answer to `download_chunk`).
+    FileChunk(FileChunk),
+    /// Every custom emoji (answer to `emoji_list`).
+    EmojiList(Vec<CustomEmoji>),
+    /// One custom emoji (added or renamed).
+    Emoji(CustomEmoji),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.
@@ -286,6 +296,11 @@ pub enum ErrorCode {
     AwaitingApproval,
     /// A moderator kicked this connection off the server.
     Kicked,
+    /// The file is larger than `server.max_file_bytes`; nothing was kept.
+    FileTooLarge,
+    /// The file does not fit in the storage left under `server.max_storage_bytes`; nothing was
+    /// kept.
+    StorageFull,
 }
 
 /// The answer to `hello`.

@@ -1,7 +1,7 @@
 //! Messages from the client: the request frame, every operation with its arguments, and the
 //! limits on what a request may carry.
 
-use super::{ChannelKind, Role, VideoStream, WrappedKeyFor};
+use super::{ChannelKind, Role, UploadSpec, VideoStream, WrappedKeyFor};
 use crate::ids::{ChannelId, MessageId, SessionId};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +93,10 @@ pub enum Request {
         /// id already used in another channel is refused.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// Files to attach (ids from `upload_finish`, uploaded by the sender), at most
+        /// [`super::MAX_ATTACHMENTS`]; with attachments the body may be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<i64>,
     },
     /// Replace the body of one's own message.
     EditMessage {
@@ -562,6 +566,70 @@ pub enum Request {
         #[serde(default)]
         username: Option<String>,
     },
+    /// Start uploading a file; refused before any data when it is over the per-file limit or
+    /// the storage left.
+    UploadBegin(UploadSpec),
+    /// One chunk of an upload, starting at the offset the server last confirmed.
+    UploadChunk {
+        /// The upload.
+        upload_id: String,
+        /// Where the chunk starts; must equal the server's offset.
+        offset: u64,
+        /// The bytes, base64 (standard, padded), at most [`super::CHUNK_BYTES`] once decoded.
+        data: String,
+    },
+    /// How far an upload has come (to resume after a dropped connection).
+    UploadOffset {
+        /// The upload.
+        upload_id: String,
+    },
+    /// Ends a complete upload: the server hashes and stores the file.
+    UploadFinish {
+        /// The upload.
+        upload_id: String,
+    },
+    /// Abandons an upload; its data is removed.
+    UploadCancel {
+        /// The upload.
+        upload_id: String,
+    },
+    /// A stored file's description.
+    FileInfo {
+        /// The file.
+        file_id: i64,
+    },
+    /// A piece of a stored file (or of its thumbnail).
+    DownloadChunk {
+        /// The file.
+        file_id: i64,
+        /// Where the piece starts.
+        offset: u64,
+        /// The picture's thumbnail instead of the file.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        thumbnail: bool,
+    },
+    /// Admin: add a custom emoji.
+    EmojiAdd {
+        /// Its shortcode, without colons.
+        shortcode: String,
+        /// The PNG, GIF or WebP picture, base64, at most [`super::MAX_EMOJI_BYTES`] decoded.
+        data: String,
+    },
+    /// Every custom emoji.
+    #[serde(deserialize_with = "no_args")]
+    EmojiList,
+    /// Admin: rename a custom emoji.
+    EmojiRename {
+        /// The current shortcode.
+        shortcode: String,
+        /// The new one.
+        new_shortcode: String,
+    },
+    /// Admin: remove a custom emoji.
+    EmojiRemove {
+        /// The shortcode.
+        shortcode: String,
+    },
 }
 
 impl Request {
@@ -640,6 +708,17 @@ impl Request {
             Request::RevokeToken { .. } => "revoke_token",
             Request::ExportData { .. } => "export_data",
             Request::DeleteAccount { .. } => "delete_account",
+            Request::UploadBegin(_) => "upload_begin",
+            Request::UploadChunk { .. } => "upload_chunk",
+            Request::UploadOffset { .. } => "upload_offset",
+            Request::UploadFinish { .. } => "upload_finish",
+            Request::UploadCancel { .. } => "upload_cancel",
+            Request::FileInfo { .. } => "file_info",
+            Request::DownloadChunk { .. } => "download_chunk",
+            Request::EmojiAdd { .. } => "emoji_add",
+            Request::EmojiList => "emoji_list",
+            Request::EmojiRename { .. } => "emoji_rename",
+            Request::EmojiRemove { .. } => "emoji_remove",
         }
     }
 }
@@ -671,6 +750,7 @@ mod tests {
             ("list_filters", Request::ListFilters),
             ("list_approvals", Request::ListApprovals),
             ("list_tokens", Request::ListTokens),
+            ("emoji_list", Request::EmojiList),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

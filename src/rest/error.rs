@@ -56,10 +56,10 @@ impl ApiError {
             | Kicked => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             UsernameTaken | LimitReached => StatusCode::CONFLICT,
-            FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FrameTooLarge | FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited | SlowMode => StatusCode::TOO_MANY_REQUESTS,
             ServerFull | Timeout | SlowConsumer | SessionEnded => StatusCode::SERVICE_UNAVAILABLE,
-            DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+            DiskFull | StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let code = serde_json::to_value(code).ok().and_then(|value| value.as_str().map(str::to_string));

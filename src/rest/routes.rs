@@ -424,7 +424,12 @@ async fn send_message(
     Path(channel_id): Path<i64>,
     Json(new): Json<NewMessage>,
 ) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
-    let request = Request::SendMessage { channel_id: ChannelId(channel_id), body: new.body, client_id: new.client_id };
+    let request = Request::SendMessage {
+        channel_id: ChannelId(channel_id),
+        body: new.body,
+        client_id: new.client_id,
+        attachments: Vec::new(),
+    };
     let message = expect_reply!(call(&state, &bearer, request).await?, Reply::Message);
     Ok((StatusCode::CREATED, axum::Json(message)))
 }

@@ -14,7 +14,7 @@ use super::context::{
     readable_message, throttle, Action, Conn, Failure, Paging, Shared,
 };
 use crate::ids::{ChannelId, MessageId};
-use crate::proto::{encode_frame, ChannelList, ErrorCode, Event, Reply, ServerFrame, UserPresence};
+use crate::proto::{encode_frame, ChannelList, ErrorCode, Event, Reply, ServerFrame, UserPresence, MAX_ATTACHMENTS};
 use crate::ratelimit::RateLimiter;
 use std::time::Duration;
 
@@ -76,25 +76,43 @@ pub async fn set_status(ctx: &Shared, conn: &Conn, status: Option<String>) -> Re
     Ok(Reply::Ok)
 }
 
-/// `send_message`: stores and broadcasts a message, or with a `client_id` this user already
-/// used, answers the stored message and broadcasts nothing.
+/// `send_message`: stores and broadcasts a message (with the files it carries, which must be
+/// the sender's own uploads; then the body may be empty), or with a `client_id` this user
+/// already used, answers the stored message and broadcasts nothing.
 pub async fn send_message(
     ctx: &Shared,
     conn: &Conn,
     channel_id: ChannelId,
     body: String,
     client_id: Option<String>,
+    attachments: Vec<i64>,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    check_body(&body)?;
+    if attachments.is_empty() || !body.is_empty() {
+        check_body(&body)?;
+    }
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("a message carries at most {MAX_ATTACHMENTS} files"),
+        ));
+    }
     if let Some(client_id) = &client_id {
         check_client_id(client_id)?;
     }
     throttle(ctx, &user)?;
     let channel = readable_channel(ctx, channel_id, &user).await?;
     may_send(ctx, &user, &channel)?;
+    let now = crate::clock::now_ms();
     let (message, created) =
-        ctx.store.insert_message(channel.id, user, body, client_id, crate::clock::now_ms()).await?;
+        ctx.store.insert_message_with_files(channel.id, user, body, client_id, attachments, now).await.map_err(
+            |err| match err {
+                crate::store::StoreError::NotFound => {
+                    Failure::new(ErrorCode::NotFound, "an attached file does not exist or was not uploaded by you")
+                }
+                other => other.into(),
+            },
+        )?;
     if !created && message.channel_id != channel.id {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,

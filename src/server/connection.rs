@@ -15,7 +15,8 @@
 use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
 use super::{
-    admin, auth, chat, data_rights, invites, link_previews, moderation, reactions, search, threads, tokens, voice, vpn,
+    admin, auth, chat, data_rights, emoji, files, invites, link_previews, moderation, reactions, search, threads,
+    tokens, voice, vpn,
 };
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
@@ -249,9 +250,9 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
         ListChannels => chat::list_channels(ctx, conn).await,
         ListUsers => chat::list_users(ctx).await,
         SetStatus { status } => chat::set_status(ctx, conn, status).await,
-        SendMessage { channel_id, body, client_id } => {
+        SendMessage { channel_id, body, client_id, attachments } => {
             moderation::screen(ctx, &conn.user(ctx)?, &body).await?;
-            after_writing(ctx, chat::send_message(ctx, conn, channel_id, body, client_id).await).await
+            after_writing(ctx, chat::send_message(ctx, conn, channel_id, body, client_id, attachments).await).await
         }
         EditMessage { message_id, body } => {
             after_writing(ctx, chat::edit_message(ctx, conn, message_id, body).await).await
@@ -322,6 +323,19 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
         RevokeToken { token_id } => tokens::revoke_token(ctx, conn, token_id).await,
         ExportData { username } => data_rights::export_data(ctx, conn, username).await,
         DeleteAccount { username } => data_rights::delete_account(ctx, conn, username).await,
+        UploadBegin(spec) => files::upload_begin(ctx, conn, spec).await,
+        UploadChunk { upload_id, offset, data } => files::upload_chunk(ctx, conn, upload_id, offset, data).await,
+        UploadOffset { upload_id } => files::upload_offset(ctx, conn, upload_id),
+        UploadFinish { upload_id } => files::upload_finish(ctx, conn, upload_id).await,
+        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id),
+        FileInfo { file_id } => files::file_info(ctx, conn, file_id).await,
+        DownloadChunk { file_id, offset, thumbnail } => {
+            files::download_chunk(ctx, conn, file_id, offset, thumbnail).await
+        }
+        EmojiAdd { shortcode, data } => emoji::add(ctx, conn, shortcode, data).await,
+        EmojiList => emoji::list(ctx, conn).await,
+        EmojiRename { shortcode, new_shortcode } => emoji::rename(ctx, conn, shortcode, new_shortcode).await,
+        EmojiRemove { shortcode } => emoji::remove(ctx, conn, shortcode).await,
         other => moderate(ctx, &conn.user(ctx)?, other).await,
     }
 }

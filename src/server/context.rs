@@ -19,6 +19,7 @@ pub(crate) use super::reading::{
 pub(crate) use super::sanctions::word_pattern;
 pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
+pub use super::uploads::Uploads;
 use super::voice::VoiceSessions;
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
@@ -142,6 +143,8 @@ pub struct Shared {
     pub sanctions: Sanctions,
     /// Fetches link previews (used when `chat.link_previews` is on).
     pub previews: crate::preview::Previews,
+    /// Stored files under `uploads/` and the uploads in progress.
+    pub uploads: Uploads,
 }
 
 impl Shared {

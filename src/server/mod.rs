@@ -4,7 +4,9 @@
 //! [`start`] takes an already loaded [`Config`] and a data directory and returns a
 //! [`RunningServer`]; nothing here reads the command line or installs a logger. Each accepted
 //! control connection runs in its own task ([`connection`]); requests are handled by domain in
-//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`], [`data_rights`] and [`vpn`]; [`hub`] knows who is online and fans events out.
+//! [`auth`], [`chat`], [`admin`], [`invites`], [`tokens`], [`data_rights`], [`files`], [`emoji`]
+//! and [`vpn`] (the file store itself is [`uploads`]); [`hub`] knows who is online and fans
+//! events out.
 
 pub mod admin;
 pub mod auth;
@@ -13,8 +15,11 @@ pub mod connection;
 pub mod context;
 pub mod data_rights;
 pub mod devices;
+pub mod emoji;
+pub mod files;
 pub mod handle;
 pub mod hub;
+pub mod images;
 pub mod invites;
 pub mod link_previews;
 pub mod moderation;
@@ -28,6 +33,7 @@ pub mod search;
 pub mod threads;
 pub mod throttle;
 pub mod tokens;
+pub mod uploads;
 pub mod voice;
 pub mod vpn;
 
@@ -139,6 +145,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
+    let uploads = uploads::Uploads::open(&data_dir, &config.server).map_err(io_err(&uploads))?;
     let now = crate::clock::now_ms();
     let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();
@@ -207,8 +214,10 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         sanctions,
         previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
             .map_err(StartError::Previews)?,
+        uploads,
         config,
     });
+    tasks.spawn(sweep_uploads(shared.clone(), cancel.clone()));
     let control_ctx = shared.clone();
     let control_cancel = cancel.clone();
     tasks.spawn(crate::transport::listen(
@@ -305,6 +314,21 @@ async fn report_pressure(
             tracing::warn!("{}", summary.text);
         }
         recent.lock().unwrap_or_else(|p| p.into_inner()).add(due, now);
+    }
+}
+
+/// Removes uploads whose resume window has passed, until `cancel`.
+async fn sweep_uploads(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(shared.uploads.sweep_every());
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let removed = shared.uploads.sweep(Instant::now());
+        if removed > 0 {
+            tracing::info!(removed, "removed uploads not finished within server.upload_resume_seconds");
+        }
     }
 }
 

@@ -108,6 +108,9 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | ThreadHistory { .. }
         | Search { .. }
         | ListMentions { .. }
+        | FileInfo { .. }
+        | DownloadChunk { .. }
+        | EmojiList
         | VpnStatus
         | ExportData { .. } => Some(Scope::Read),
         SendMessage { .. }
@@ -115,7 +118,12 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | DeleteMessage { .. }
         | ReplyThread { .. }
         | AddReaction { .. }
-        | RemoveReaction { .. } => Some(Scope::Send),
+        | RemoveReaction { .. }
+        | UploadBegin(_)
+        | UploadChunk { .. }
+        | UploadOffset { .. }
+        | UploadFinish { .. }
+        | UploadCancel { .. } => Some(Scope::Send),
         ServerMute { .. }
         | MoveVoice { .. }
         | Kick { .. }
@@ -152,7 +160,10 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | ResetPassword { .. }
         | ListApprovals
         | Approve { .. }
-        | Deny { .. } => Some(Scope::Admin),
+        | Deny { .. }
+        | EmojiAdd { .. }
+        | EmojiRename { .. }
+        | EmojiRemove { .. } => Some(Scope::Admin),
         Hello { .. }
         | Register { .. }
         | Login { .. }

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 impl Store {
     /// Stores a message; resolves once it is durable. With a `client_id` the author already
     /// used, stores nothing and answers the stored message instead, with `false`.
+    #[cfg(test)]
     pub(crate) async fn insert_message(
         &self,
         channel_id: ChannelId,
@@ -19,8 +20,22 @@ impl Store {
         client_id: Option<String>,
         now: i64,
     ) -> Result<(Message, bool), StoreError> {
+        self.insert_message_with_files(channel_id, author, body, client_id, Vec::new(), now).await
+    }
+
+    /// [`Store::insert_message`] carrying files the author uploaded (`NotFound` for a file
+    /// that is not theirs; nothing is stored then).
+    pub(crate) async fn insert_message_with_files(
+        &self,
+        channel_id: ChannelId,
+        author: User,
+        body: String,
+        client_id: Option<String>,
+        attachments: Vec<i64>,
+        now: i64,
+    ) -> Result<(Message, bool), StoreError> {
         self.write(move |conn| {
-            insert_row(conn, NewMessage { channel_id, thread_id: None, author, body, client_id, now })
+            insert_row(conn, NewMessage { channel_id, thread_id: None, author, body, client_id, attachments, now })
         })
         .await
     }
@@ -43,8 +58,18 @@ impl Store {
                 .optional()?
                 .ok_or(StoreError::NotFound)?;
             let thread_id = thread_id.unwrap_or(root);
-            let (reply, created) =
-                insert_row(conn, NewMessage { channel_id, thread_id: Some(thread_id), author, body, client_id, now })?;
+            let (reply, created) = insert_row(
+                conn,
+                NewMessage {
+                    channel_id,
+                    thread_id: Some(thread_id),
+                    author,
+                    body,
+                    client_id,
+                    attachments: Vec::new(),
+                    now,
+                },
+            )?;
             let thread = load_message(conn, thread_id)?.and_then(|root| root.thread).ok_or(StoreError::NotFound)?;
             Ok((reply, created, thread))
         })
@@ -193,13 +218,15 @@ struct NewMessage {
     author: User,
     body: String,
     client_id: Option<String>,
+    /// Ids of files the author uploaded, for the message to carry.
+    attachments: Vec<i64>,
     now: i64,
 }
 
 /// Stores a message, or with a `client_id` the author already used, answers the stored one
 /// with `false`.
 fn insert_row(conn: &Connection, new: NewMessage) -> Result<(Message, bool), StoreError> {
-    let NewMessage { channel_id, thread_id, author, body, client_id, now } = new;
+    let NewMessage { channel_id, thread_id, author, body, client_id, attachments, now } = new;
     if let Some(client_id) = &client_id {
         let stored = conn
             .query_row(
@@ -218,8 +245,10 @@ fn insert_row(conn: &Connection, new: NewMessage) -> Result<(Message, bool), Sto
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![channel_id, author.id, body, now, client_id, thread_id])?;
+    let id = MessageId(conn.last_insert_rowid());
+    let attachments = super::files::attach_files(conn, id, author.id, &attachments)?;
     let message = Message {
-        id: MessageId(conn.last_insert_rowid()),
+        id,
         channel_id,
         author_id: author.id,
         author: author.username,
@@ -231,6 +260,7 @@ fn insert_row(conn: &Connection, new: NewMessage) -> Result<(Message, bool), Sto
         thread: None,
         reactions: Vec::new(),
         preview: None,
+        attachments,
     };
     Ok((message, true))
 }
@@ -260,16 +290,17 @@ pub(super) fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> 
             .map(|last_reply_at| ThreadSummary { reply_count, last_reply_at }),
         reactions: Vec::new(),
         preview: None,
+        attachments: Vec::new(),
     })
 }
 
-/// Fills in the messages' reactions and link previews.
+/// Fills in the messages' reactions, link previews and files.
 pub(super) fn decorate(conn: &Connection, messages: &mut [Message]) -> Result<(), StoreError> {
     for message in messages.iter_mut() {
         message.reactions = super::reactions::load(conn, message.id)?;
         message.preview = super::previews::load(conn, message.id)?;
     }
-    Ok(())
+    super::files::fill_attachments(conn, messages)
 }
 
 pub(super) fn load_message(conn: &Connection, message_id: MessageId) -> Result<Option<Message>, StoreError> {

@@ -14,12 +14,14 @@
 //! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
 //! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
 //! previews and their cache), `data_rights` (a member's export, deleting an account), `tokens`
-//! (access tokens for the REST API), `vpn` (the VPN's key, cap and
+//! (access tokens for the REST API), `files` (uploaded files, the files messages carry, custom
+//! emoji), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
 mod channels;
 mod data_rights;
+mod files;
 mod invites;
 mod mentions;
 mod messages;
@@ -34,6 +36,7 @@ mod tokens;
 mod users;
 mod vpn;
 
+pub use files::{NewFile, NewImage, StoredFile};
 pub use invites::{InviteUnusable, NewInvite};
 pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride};
 pub use reactions::MAX_REACTIONS_PER_MEMBER;
@@ -100,6 +103,12 @@ pub enum StoreError {
     /// A limit on stored things is reached (the message says which).
     #[error("{0}")]
     LimitReached(String),
+    /// A custom emoji already has this shortcode.
+    #[error("a custom emoji already has this shortcode")]
+    EmojiTaken,
+    /// The server keeps as many custom emoji as it may.
+    #[error("the server has as many custom emoji as it may keep")]
+    EmojiLimit,
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -193,6 +193,38 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER,
         last_used_at INTEGER
     );",
+    // 17: files: content-addressed blobs under uploads/ (by SHA-256), the files that name them
+    // (the uploader's name is metadata only), and which messages carry which files.
+    "CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+        name TEXT NOT NULL,
+        content_type TEXT,
+        uploader_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumbnail_sha256 TEXT REFERENCES blobs(sha256),
+        metadata_stripped INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE message_files (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        position INTEGER NOT NULL,
+        PRIMARY KEY (message_id, file_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_files_by_file ON message_files(file_id);",
+    // 18: custom emoji: a shortcode naming an uploaded picture.
+    "CREATE TABLE custom_emoji (
+        shortcode TEXT PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at INTEGER NOT NULL
+    );",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {

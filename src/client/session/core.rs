@@ -140,6 +140,7 @@ mod tests {
             reactions: Vec::new(),
             preview: None,
             client_id: client_id.map(str::to_string),
+            attachments: Vec::new(),
         }
     }
 

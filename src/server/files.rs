@@ -1,0 +1,118 @@
+//! File requests: uploads in chunks (begin, chunk, offset, finish, cancel), a file's
+//! description, and downloads in chunks for those who may read the file (its uploader, anyone
+//! for a custom emoji's picture, and the readers of a channel where a message carries it).
+//! The bytes and the limits are the file store's (`Uploads` in the context).
+
+use super::context::{readable_channel, Conn, Failure, Shared};
+use crate::proto::{ErrorCode, FileChunk, Reply, UploadSpec, CHUNK_BYTES, MAX_CONTENT_TYPE_CHARS, MAX_FILE_NAME_CHARS};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+/// `upload_begin`: checks the name, type, channel and limits; nothing is kept when refused.
+pub async fn upload_begin(ctx: &Shared, conn: &Conn, spec: UploadSpec) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let name_len = spec.name.chars().count();
+    if !(1..=MAX_FILE_NAME_CHARS).contains(&name_len) || spec.name.chars().any(char::is_control) {
+        return Err(Failure::new(
+            ErrorCode::InvalidArgument,
+            format!("a file name is 1 to {MAX_FILE_NAME_CHARS} characters without control characters"),
+        ));
+    }
+    if let Some(content_type) = &spec.content_type {
+        let well_formed = (1..=MAX_CONTENT_TYPE_CHARS).contains(&content_type.len())
+            && content_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if !well_formed {
+            return Err(Failure::new(
+                ErrorCode::InvalidArgument,
+                format!("a content type is 1 to {MAX_CONTENT_TYPE_CHARS} printable ASCII characters"),
+            ));
+        }
+    }
+    if spec.size == 0 {
+        return Err(Failure::new(ErrorCode::InvalidArgument, "an empty file cannot be uploaded"));
+    }
+    if let Some(channel_id) = spec.channel_id {
+        readable_channel(ctx, channel_id, &user).await?;
+    }
+    let used = ctx.store.storage_used().await?;
+    Ok(Reply::Upload(ctx.uploads.begin(user.id, spec, used)?))
+}
+
+/// `upload_chunk`.
+pub async fn upload_chunk(
+    ctx: &Shared,
+    conn: &Conn,
+    upload_id: String,
+    offset: u64,
+    data: String,
+) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    if data.len() > CHUNK_BYTES.div_ceil(3) * 4 {
+        return Err(Failure::new(ErrorCode::InvalidArgument, format!("a chunk carries at most {CHUNK_BYTES} bytes")));
+    }
+    let bytes = STANDARD
+        .decode(data.as_bytes())
+        .map_err(|_| Failure::new(ErrorCode::InvalidArgument, "data is not standard base64"))?;
+    Ok(Reply::Upload(ctx.uploads.chunk(user.id, &upload_id, offset, bytes).await?))
+}
+
+/// `upload_offset`: where an upload stands (to resume it).
+pub fn upload_offset(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    Ok(Reply::Upload(ctx.uploads.offset(user.id, &upload_id)?))
+}
+
+/// `upload_cancel`.
+pub fn upload_cancel(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    ctx.uploads.cancel(user.id, &upload_id)?;
+    Ok(Reply::Ok)
+}
+
+/// `upload_finish`: stores the file by its hash and records it.
+pub async fn upload_finish(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
+    let user = conn.user(ctx)?;
+    let finished = ctx.uploads.finish(user.id, &upload_id).await?;
+    let info = ctx.store.insert_file(finished.into_new_file(user, crate::clock::now_ms())).await?;
+    Ok(Reply::File(info))
+}
+
+/// `file_info`.
+pub async fn file_info(ctx: &Shared, conn: &Conn, file_id: i64) -> Result<Reply, Failure> {
+    Ok(Reply::File(readable_file(ctx, conn, file_id).await?.info))
+}
+
+/// `download_chunk`: up to one chunk of a file (or of its thumbnail) from `offset`.
+pub async fn download_chunk(
+    ctx: &Shared,
+    conn: &Conn,
+    file_id: i64,
+    offset: u64,
+    thumbnail: bool,
+) -> Result<Reply, Failure> {
+    let file = readable_file(ctx, conn, file_id).await?;
+    let sha256 = match (thumbnail, file.thumbnail_sha256) {
+        (false, _) => file.info.sha256,
+        (true, Some(sha256)) => sha256,
+        (true, None) => return Err(Failure::new(ErrorCode::NotFound, format!("file {file_id} has no thumbnail"))),
+    };
+    let (data, size) = ctx.uploads.read_chunk(&sha256, offset).await?;
+    Ok(Reply::FileChunk(FileChunk { file_id, offset, size, data: STANDARD.encode(data) }))
+}
+
+async fn readable_file(ctx: &Shared, conn: &Conn, file_id: i64) -> Result<crate::store::StoredFile, Failure> {
+    let user = conn.user(ctx)?;
+    let not_found = || Failure::new(ErrorCode::NotFound, format!("no file {file_id}"));
+    let (open, channels) = ctx.store.file_reach(file_id, user.id).await?;
+    let mut readable = open;
+    for channel_id in channels {
+        if readable {
+            break;
+        }
+        readable = readable_channel(ctx, channel_id, &user).await.is_ok();
+    }
+    if !readable {
+        return Err(not_found());
+    }
+    ctx.store.file(file_id).await?.ok_or_else(not_found)
+}

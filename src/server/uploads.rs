@@ -1,0 +1,503 @@
+//! The file store: content-addressed blobs under `uploads/` and the uploads in progress.
+//!
+//! A blob lives at `uploads/<first two hex digits>/<SHA-256 in hex>`: a name a client gave
+//! never becomes a path, and the same bytes uploaded twice are kept once. An upload in progress
+//! is a temporary file `uploads/tmp/<upload id>.part`, written chunk by chunk at the offset the
+//! server confirmed (so memory stays one chunk whatever the size) and hashed as it arrives.
+//! Limits are checked when an upload begins, before a byte is kept: the per-file limit
+//! (`server.max_file_bytes`) and the storage left under `server.max_storage_bytes` (counting
+//! the sizes announced by uploads still in progress). An upload that gets no chunk within
+//! `server.upload_resume_seconds` is removed by [`Uploads::sweep`]; temporary files left by
+//! an earlier run are removed at start.
+//!
+//! Pictures (PNG, JPEG, GIF, WebP, recognised by their bytes) get a thumbnail and lose their
+//! metadata when finished, off the async runtime and one at a time (see `images`).
+
+use super::context::Failure;
+use super::images::{self, Format};
+use crate::config::{DataDir, ServerSection};
+use crate::ids::UserId;
+use crate::proto::{ErrorCode, UploadSpec, UploadState, CHUNK_BYTES, MAX_EMOJI_PIXELS};
+use crate::store::{NewFile, NewImage};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Why an upload or download failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UploadError {
+    /// Over `server.max_file_bytes`.
+    #[error("the file is {size} bytes; this server takes files of at most {max} bytes (server.max_file_bytes)")]
+    TooLarge {
+        /// The announced size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Over what `server.max_storage_bytes` leaves.
+    #[error("the file is {size} bytes but only {left} bytes of storage are left (server.max_storage_bytes)")]
+    StorageFull {
+        /// The announced size.
+        size: u64,
+        /// What is left.
+        left: u64,
+    },
+    /// No such upload for this user (finished, cancelled, expired, or never begun).
+    #[error("no upload {0} in progress (it may have expired: begin again)")]
+    Unknown(String),
+    /// A chunk that does not start at the server's offset.
+    #[error("the upload is at offset {expected}; a chunk must start there, not at {got}")]
+    WrongOffset {
+        /// The server's offset.
+        expected: u64,
+        /// The chunk's.
+        got: u64,
+    },
+    /// A chunk past the announced size, empty, or over the chunk limit.
+    #[error("{0}")]
+    BadChunk(String),
+    /// `upload_finish` before every byte arrived.
+    #[error("the upload has {offset} of {size} bytes; send the rest before finishing")]
+    Incomplete {
+        /// Bytes kept.
+        offset: u64,
+        /// Bytes announced.
+        size: u64,
+    },
+    /// A custom emoji's bytes are not a picture it may be.
+    #[error("{0}")]
+    BadEmoji(String),
+    /// Another request is writing this upload right now.
+    #[error("a chunk of this upload is being written; wait for its answer")]
+    Busy,
+    /// The disk failed.
+    #[error("file storage failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<UploadError> for Failure {
+    fn from(err: UploadError) -> Failure {
+        let code = match &err {
+            UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
+            UploadError::StorageFull { .. } => ErrorCode::StorageFull,
+            UploadError::Unknown(_) => ErrorCode::NotFound,
+            UploadError::WrongOffset { .. }
+            | UploadError::BadChunk(_)
+            | UploadError::Incomplete { .. }
+            | UploadError::BadEmoji(_) => ErrorCode::InvalidArgument,
+            UploadError::Busy => ErrorCode::NotAllowedNow,
+            UploadError::Io(io) if io.raw_os_error() == Some(28) => ErrorCode::DiskFull,
+            UploadError::Io(_) => {
+                tracing::error!(error = %err, "file storage failed");
+                ErrorCode::Internal
+            }
+        };
+        Failure::new(code, err.to_string())
+    }
+}
+
+/// An upload in progress.
+struct Pending {
+    user_id: UserId,
+    spec: UploadSpec,
+    offset: u64,
+    /// The hash of the bytes so far; taken while a chunk is being written.
+    hasher: Option<ring::digest::Context>,
+    expires: Instant,
+}
+
+/// A finished upload, stored under `uploads/`, ready to be recorded.
+#[derive(Debug)]
+pub struct Finished {
+    /// The file to record (its uploader filled in by the caller).
+    pub sha256: String,
+    /// Size of what is served.
+    pub size: u64,
+    /// Its content type.
+    pub content_type: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Picture facts.
+    pub image: Option<NewImage>,
+}
+
+impl Finished {
+    /// The store record for this file.
+    pub fn into_new_file(self, uploader: crate::proto::User, now: i64) -> NewFile {
+        NewFile {
+            sha256: self.sha256,
+            size: self.size,
+            name: self.name,
+            content_type: self.content_type,
+            uploader,
+            image: self.image,
+            now,
+        }
+    }
+}
+
+/// The blobs under `uploads/` and the uploads in progress. Owned by `Shared`.
+pub struct Uploads {
+    root: PathBuf,
+    tmp: PathBuf,
+    pending: Mutex<HashMap<String, Pending>>,
+    max_file_bytes: u64,
+    max_storage_bytes: u64,
+    resume: Duration,
+    /// One picture is decoded at a time, so memory stays bounded however many finish at once.
+    pictures: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Uploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploads").field("root", &self.root).finish()
+    }
+}
+
+impl Uploads {
+    /// The file store of `data_dir` (`uploads/`); removes what an earlier run left unfinished.
+    pub fn open(data_dir: &DataDir, config: &ServerSection) -> std::io::Result<Uploads> {
+        let (root, tmp) = (data_dir.uploads(), data_dir.unfinished_uploads());
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Uploads {
+            root,
+            tmp,
+            pending: Mutex::new(HashMap::new()),
+            max_file_bytes: config.max_file_bytes,
+            max_storage_bytes: config.max_storage_bytes,
+            resume: Duration::from_secs(config.upload_resume_seconds),
+            pictures: tokio::sync::Semaphore::new(1),
+        })
+    }
+
+    /// How often [`Uploads::sweep`] should run.
+    pub fn sweep_every(&self) -> Duration {
+        (self.resume / 2).clamp(Duration::from_millis(200), Duration::from_secs(60))
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn temp_path(&self, upload_id: &str) -> PathBuf {
+        self.tmp.join(format!("{upload_id}.part"))
+    }
+
+    /// Where the blob with this SHA-256 (lowercase hex) lives; `None` for anything else.
+    fn blob_path(&self, sha256: &str) -> Option<PathBuf> {
+        let hex = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        hex.then(|| self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    fn state(&self, upload_id: &str, pending: &Pending) -> UploadState {
+        let left = pending.expires.saturating_duration_since(Instant::now());
+        UploadState {
+            upload_id: upload_id.to_string(),
+            offset: pending.offset,
+            size: pending.spec.size,
+            chunk_bytes: CHUNK_BYTES as u32,
+            expires_at: crate::clock::now_ms() + left.as_millis() as i64,
+        }
+    }
+
+    /// Starts an upload after checking the limits; `used` is what stored blobs take now.
+    pub fn begin(&self, user_id: UserId, spec: UploadSpec, used: u64) -> Result<UploadState, UploadError> {
+        if spec.size > self.max_file_bytes {
+            return Err(UploadError::TooLarge { size: spec.size, max: self.max_file_bytes });
+        }
+        let mut pending = self.pending();
+        if self.max_storage_bytes > 0 {
+            let reserved: u64 = pending.values().map(|p| p.spec.size).sum();
+            let left = self.max_storage_bytes.saturating_sub(used.saturating_add(reserved));
+            if spec.size > left {
+                return Err(UploadError::StorageFull { size: spec.size, left });
+            }
+        }
+        let upload_id = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>());
+        std::fs::File::create(self.temp_path(&upload_id))?;
+        let upload = Pending {
+            user_id,
+            spec,
+            offset: 0,
+            hasher: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            expires: Instant::now() + self.resume,
+        };
+        let state = self.state(&upload_id, &upload);
+        pending.insert(upload_id, upload);
+        Ok(state)
+    }
+
+    /// Where an upload stands.
+    pub fn offset(&self, user_id: UserId, upload_id: &str) -> Result<UploadState, UploadError> {
+        let pending = self.pending();
+        match pending.get(upload_id) {
+            Some(upload) if upload.user_id == user_id => Ok(self.state(upload_id, upload)),
+            _ => Err(UploadError::Unknown(upload_id.to_string())),
+        }
+    }
+
+    /// Writes one chunk at `offset`, which must be where the upload stands.
+    pub async fn chunk(
+        &self,
+        user_id: UserId,
+        upload_id: &str,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<UploadState, UploadError> {
+        let mut hasher = {
+            let mut pending = self.pending();
+            let upload = match pending.get_mut(upload_id) {
+                Some(upload) if upload.user_id == user_id => upload,
+                _ => return Err(UploadError::Unknown(upload_id.to_string())),
+            };
+            if offset != upload.offset {
+                return Err(UploadError::WrongOffset { expected: upload.offset, got: offset });
+            }
+            if data.is_empty() || data.len() > CHUNK_BYTES {
+                return Err(UploadError::BadChunk(format!("a chunk carries 1 to {CHUNK_BYTES} bytes")));
+            }
+            if offset + data.len() as u64 > upload.spec.size {
+                return Err(UploadError::BadChunk(format!(
+                    "the chunk goes past the announced size {}",
+                    upload.spec.size
+                )));
+            }
+            upload.hasher.take().ok_or(UploadError::Busy)?
+        };
+        let path = self.temp_path(upload_id);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            file.write_all(&data)?;
+            hasher.update(&data);
+            Ok::<_, std::io::Error>((hasher, data.len() as u64))
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let mut pending = self.pending();
+        let Some(upload) = pending.get_mut(upload_id) else {
+            return Err(UploadError::Unknown(upload_id.to_string()));
+        };
+        match written {
+            Ok((hasher, len)) => {
+                upload.hasher = Some(hasher);
+                upload.offset += len;
+                upload.expires = Instant::now() + self.resume;
+                Ok(self.state(upload_id, upload))
+            }
+            Err(err) => {
+                // The hash is of the bytes before this chunk; start that part again.
+                pending.remove(upload_id);
+                let _ = std::fs::remove_file(self.temp_path(upload_id));
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Abandons an upload and removes its data.
+    pub fn cancel(&self, user_id: UserId, upload_id: &str) -> Result<(), UploadError> {
+        let mut pending = self.pending();
+        match pending.get(upload_id) {
+            Some(upload) if upload.user_id == user_id && upload.hasher.is_some() => {
+                pending.remove(upload_id);
+                drop(pending);
+                std::fs::remove_file(self.temp_path(upload_id))?;
+                Ok(())
+            }
+            Some(upload) if upload.user_id == user_id => Err(UploadError::Busy),
+            _ => Err(UploadError::Unknown(upload_id.to_string())),
+        }
+    }
+
+    /// Removes the uploads whose resume window has passed; returns how many.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let expired: Vec<String> = {
+            let mut pending = self.pending();
+            let ids: Vec<String> = pending
+                .iter()
+                .filter(|(_, upload)| upload.expires <= now && upload.hasher.is_some())
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                pending.remove(id);
+            }
+            ids
+        };
+        for id in &expired {
+            if let Err(err) = std::fs::remove_file(self.temp_path(id)) {
+                tracing::warn!(error = %err, "could not remove an expired upload's temporary file");
+            }
+        }
+        expired.len()
+    }
+
+    /// Completes an upload: checks every byte came, makes a picture's thumbnail and strips its
+    /// metadata (off the async runtime), and moves the result into place by its SHA-256.
+    pub async fn finish(&self, user_id: UserId, upload_id: &str) -> Result<Finished, UploadError> {
+        let (spec, hasher) = {
+            let mut pending = self.pending();
+            match pending.get(upload_id) {
+                Some(upload) if upload.user_id == user_id => {
+                    if upload.offset != upload.spec.size {
+                        return Err(UploadError::Incomplete { offset: upload.offset, size: upload.spec.size });
+                    }
+                    if upload.hasher.is_none() {
+                        return Err(UploadError::Busy);
+                    }
+                }
+                _ => return Err(UploadError::Unknown(upload_id.to_string())),
+            }
+            let upload = pending.remove(upload_id).ok_or_else(|| UploadError::Unknown(upload_id.to_string()))?;
+            (upload.spec, upload.hasher.ok_or(UploadError::Busy)?)
+        };
+        let temp = self.temp_path(upload_id);
+        let stored = self.store_finished(&temp, spec, hasher).await;
+        if temp.exists() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        stored
+    }
+
+    async fn store_finished(
+        &self,
+        temp: &Path,
+        spec: UploadSpec,
+        hasher: ring::digest::Context,
+    ) -> Result<Finished, UploadError> {
+        let sha256 = crate::backup::archive::hex(hasher.finish().as_ref());
+        let mut head = [0u8; 16];
+        let head_len = std::fs::File::open(temp)?.read(&mut head)?;
+        let format = Format::sniff(&head[..head_len]).filter(|_| spec.size <= images::MAX_IMAGE_BYTES);
+        let processed = match format {
+            Some(format) => {
+                let _permit = self.pictures.acquire().await.map_err(std::io::Error::other)?;
+                let path = temp.to_path_buf();
+                let strip = !spec.keep_metadata;
+                tokio::task::spawn_blocking(move || {
+                    let bytes = std::fs::read(path)?;
+                    Ok::<_, std::io::Error>(images::process(&bytes, format, strip))
+                })
+                .await
+                .map_err(std::io::Error::other)??
+                .inspect_err(
+                    |err| tracing::debug!(error = %err, "an upload that looked like a picture is kept as a file"),
+                )
+                .ok()
+                .map(|processed| (format, processed))
+            }
+            None => None,
+        };
+        let Some((format, processed)) = processed else {
+            self.keep_temp(temp, &sha256).await?;
+            return Ok(Finished {
+                sha256,
+                size: spec.size,
+                content_type: spec.content_type,
+                name: spec.name,
+                image: None,
+            });
+        };
+        let thumbnail = self.store_bytes(processed.thumbnail).await?;
+        let metadata_stripped = processed.stripped.is_some();
+        let (sha256, size) = match processed.stripped {
+            Some(stripped) => self.store_bytes(stripped).await?,
+            None => {
+                self.keep_temp(temp, &sha256).await?;
+                (sha256, spec.size)
+            }
+        };
+        let image = NewImage { width: processed.width, height: processed.height, thumbnail, metadata_stripped };
+        Ok(Finished {
+            sha256,
+            size,
+            content_type: Some(format.content_type().to_string()),
+            name: spec.name,
+            image: Some(image),
+        })
+    }
+
+    /// Syncs a finished temporary file and moves it to its blob path (or drops it when the same
+    /// bytes are already stored).
+    async fn keep_temp(&self, temp: &Path, sha256: &str) -> Result<(), UploadError> {
+        let target = self.blob_path(sha256).ok_or_else(|| std::io::Error::other("bad hash"))?;
+        let temp = temp.to_path_buf();
+        tokio::task::spawn_blocking(move || place(&temp, &target)).await.map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
+    /// Stores small bytes (a thumbnail, a re-encoded picture, an emoji) as a blob; returns its
+    /// SHA-256 and size.
+    pub async fn store_bytes(&self, bytes: Vec<u8>) -> Result<(String, u64), UploadError> {
+        let sha256 = crate::backup::archive::hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        let target = self.blob_path(&sha256).ok_or_else(|| std::io::Error::other("bad hash"))?;
+        let temp = self.temp_path(&URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>()));
+        let size = bytes.len() as u64;
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&temp, &bytes)?;
+            let placed = place(&temp, &target);
+            if temp.exists() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            placed
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((sha256, size))
+    }
+
+    /// Checks a custom emoji's picture (PNG, GIF or WebP, at most [`MAX_EMOJI_PIXELS`] a side)
+    /// and stores it as it is (GIF animation kept); returns its blob and content type.
+    pub async fn store_emoji(&self, bytes: Vec<u8>) -> Result<(String, u64, &'static str), UploadError> {
+        let format = match Format::sniff(&bytes) {
+            Some(format @ (Format::Png | Format::Gif | Format::WebP)) => format,
+            _ => return Err(UploadError::BadEmoji("a custom emoji is a PNG, GIF or WebP picture".into())),
+        };
+        let (width, height) = images::dimensions(&bytes, format)
+            .map_err(|err| UploadError::BadEmoji(format!("the emoji picture is unreadable: {err}")))?;
+        if width > MAX_EMOJI_PIXELS || height > MAX_EMOJI_PIXELS {
+            return Err(UploadError::BadEmoji(format!(
+                "a custom emoji is at most {MAX_EMOJI_PIXELS}×{MAX_EMOJI_PIXELS} pixels (this one is {width}×{height})"
+            )));
+        }
+        let (sha256, size) = self.store_bytes(bytes).await?;
+        Ok((sha256, size, format.content_type()))
+    }
+
+    /// Up to [`CHUNK_BYTES`] of the blob `sha256` from `offset`, and the blob's size.
+    pub async fn read_chunk(&self, sha256: &str, offset: u64) -> Result<(Vec<u8>, u64), UploadError> {
+        let path = self.blob_path(sha256).ok_or_else(|| std::io::Error::other("bad hash"))?;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            let size = file.metadata()?.len();
+            let mut data = Vec::new();
+            if offset < size {
+                file.seek(SeekFrom::Start(offset))?;
+                file.take(CHUNK_BYTES as u64).read_to_end(&mut data)?;
+            }
+            Ok::<_, std::io::Error>((data, size))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(read)
+    }
+}
+
+/// Makes `temp` (synced) the blob at `target`, unless that blob exists already.
+fn place(temp: &Path, target: &Path) -> std::io::Result<()> {
+    if target.exists() {
+        return Ok(());
+    }
+    std::fs::File::open(temp)?.sync_all()?;
+    if let Some(folder) = target.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::rename(temp, target)
+}
