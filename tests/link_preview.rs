@@ -211,7 +211,7 @@ async fn previews_of(code: String, links: Vec<String>) -> HashMap<String, LinkPr
     let history = ann.history(general.id, None, None).await.expect("history");
     for message in &history.messages {
         let link = &bodies[&message.id];
-        assert_eq!(message.preview.as_ref(), found.get(link), "{link}: history shows what the event did");
+        assert_eq!(message.preview.as_deref(), found.get(link), "{link}: history shows what the event did");
     }
     found
 }

@@ -26,6 +26,12 @@ async fn threads_and_reactions_round_trip_with_events_and_go_with_their_message(
     // A reply to a reply joins the root's thread.
     let second = ann.reply_thread(reply.id, "two for you then").await.expect("replies");
     assert_eq!(second.thread_id, Some(root.id));
+    let told = next_matching(&mut bob, |event| match event {
+        Event::ThreadReply(reply) if reply.message.id == second.id => Some(reply.thread),
+        _ => None,
+    })
+    .await;
+    assert_eq!((told.reply_count, told.last_reply_at), (2, second.created_at));
     let history = ann.history(general.id, None, None).await.expect("history");
     assert_eq!(history.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [root.id], "replies stay out of the channel");
     let thread = history.messages[0].thread.expect("the root shows its thread");

@@ -147,7 +147,7 @@ pub enum Event {
     /// the client must send a frame (the `ping` request) within 30 s or it is closed.
     Ping,
     /// A new reply in a thread of a channel the user can read.
-    ThreadReply(ThreadReply),
+    ThreadReply(Box<ThreadReply>),
     /// A message's reactions changed.
     ReactionsChanged(MessageReactions),
     /// A new message mentions this user (sent to the mentioned user only).

@@ -152,7 +152,7 @@ pub struct Message {
     pub reactions: Vec<super::ReactionSummary>,
     /// The preview of the first link in it, once the server has fetched one (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<super::LinkPreview>,
+    pub preview: Option<Box<super::LinkPreview>>,
 }
 
 /// A media session on UDP: its id and hop-by-hop key (see the media packet format).

@@ -118,7 +118,7 @@ pub fn check_reaction(emoji: &str) -> Result<(), BadReaction> {
     }
     let scalars = emoji.chars().count();
     let ok = (1..=MAX_EMOJI_SCALARS).contains(&scalars)
-        && emoji.chars().any(|c| !c.is_ascii())
+        && !emoji.is_ascii()
         && emoji.chars().all(|c| !c.is_control() && !c.is_whitespace() && !c.is_alphabetic());
     if ok {
         Ok(())
