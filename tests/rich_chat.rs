@@ -102,6 +102,10 @@ async fn search_pages_and_never_shows_what_the_searcher_cannot_read() {
     }
     assert_eq!(eve.search("picnic", None, None, Some(50)).await.expect("ok").hits.len(), 5);
     assert_code(eve.search("secret", Some(direct.id), None, None).await, ErrorCode::NotFound);
+    let private = ann.history(direct.id, None, None).await.expect("history").messages[0].id;
+    assert_code(eve.react(private, "👀").await, ErrorCode::NotFound);
+    assert_code(eve.reply_thread(private, "hi").await, ErrorCode::NotFound);
+    assert_code(eve.thread_history(private, None, None).await, ErrorCode::NotFound);
     let in_general = bob.search("picnic", Some(general.id), None, Some(50)).await.expect("searches");
     assert_eq!(in_general.hits.iter().map(|h| h.message.id).collect::<Vec<_>>(), public);
     assert_code(ann.search("   ", None, None, None).await, ErrorCode::InvalidArgument);
@@ -177,4 +181,24 @@ async fn itc_reacts_threads_searches_and_lists_mentions() {
         run("bob", &["react", &id, "🌱", "--remove"]).await.expect("runs").trim(),
         format!("#{id}: no reactions")
     );
+}
+
+#[tokio::test]
+async fn a_member_puts_at_most_twenty_different_reactions_on_a_message() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let bob = server.member("bob").await;
+    let general = ann.find_channel("general").await.expect("general");
+    let message = ann.send(general.id, "react away").await.expect("sent");
+    let emoji: Vec<String> = (0x1F600..0x1F615).filter_map(char::from_u32).map(String::from).collect();
+    for one in &emoji[..20] {
+        bob.react(message.id, one).await.expect("reacts");
+    }
+    assert_code(bob.react(message.id, &emoji[20]).await, ErrorCode::LimitReached);
+    bob.react(message.id, &emoji[0]).await.expect("one already there is no new one");
+    ann.react(message.id, &emoji[20]).await.expect("the limit is per member");
+    bob.unreact(message.id, &emoji[0]).await.expect("takes one back");
+    let all = bob.react(message.id, &emoji[20]).await.expect("room again");
+    assert_eq!(all.reactions.len(), 20, "emoji 1 to 20; the first was taken back");
+    assert_eq!(all.reactions.iter().find(|r| r.emoji == emoji[20]).map(|r| r.count), Some(2));
 }

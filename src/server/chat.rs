@@ -93,10 +93,10 @@ pub async fn send_message(
     let channel = readable_channel(ctx, channel_id, &user).await?;
     let (message, created) =
         ctx.store.insert_message(channel.id, user, body, client_id, crate::clock::now_ms()).await?;
-    if !created && message.channel_id != channel.id {
+    if !created && (message.channel_id != channel.id || message.thread_id.is_some()) {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
-            "this client_id was used for a message in another channel",
+            "this client_id was used for a message in another channel or a thread",
         ));
     }
     if created {
