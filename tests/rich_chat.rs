@@ -171,6 +171,8 @@ async fn itc_reacts_threads_searches_and_lists_mentions() {
     assert_eq!(run("bob", &["react", &id, "🌱"]).await.expect("runs").trim(), format!("#{id}: 🌱 1"));
     let sent = run("bob", &["thread", &id, "on", "it"]).await.expect("runs");
     assert!(sent.starts_with("sent #") && sent.contains(&format!("in the thread of #{id}")), "{sent}");
+    let history = run("ann", &["history", "general"]).await.expect("runs");
+    assert!(history.contains("watering (1 reply: itc thread") && history.contains("🌱 1"), "{history}");
     let thread = run("ann", &["thread", &id, "--history"]).await.expect("runs");
     assert!(thread.contains("bob: on it"), "{thread}");
     let found = run("bob", &["search", "garden", "--channel", "general"]).await.expect("runs");
