@@ -20,7 +20,8 @@ use std::time::Duration;
 const SITE_IP: &str = "45.67.0.2";
 const HOME_WAN: &str = "45.67.0.1/24";
 
-/// The internet host: a page with `og:` tags, a redirector, and a file that is not HTML.
+/// The internet host: a page with `og:` tags, a redirector, and a file that is not HTML; it
+/// appends each path asked for to a file.
 const SITE: &str = r#"
 import http.server, sys, urllib.parse
 PAGE = b'''<html><head><title>Ignored</title>
@@ -29,6 +30,8 @@ PAGE = b'''<html><head><title>Ignored</title>
 <meta property="og:image" content="/picnic.jpg"></head><body>hi</body></html>'''
 class Site(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        with open(sys.argv[2], "a") as log:
+            log.write(self.path + "\n")
         url = urllib.parse.urlparse(self.path)
         query = urllib.parse.parse_qs(url.query)
         if url.path == "/page":
@@ -133,19 +136,25 @@ impl Lab {
 
     /// The addresses the trap has seen connect.
     fn trapped(&self) -> Vec<String> {
-        std::fs::read_to_string(self.trap_log()).unwrap_or_default().lines().map(str::to_string).collect()
+        lines(&self.trap_log())
     }
 
-    fn start(&mut self) -> ServerProcess {
+    /// The paths the internet host was asked for.
+    fn site_requests(&self) -> Vec<String> {
+        lines(&self.dir.path().join("site.log"))
+    }
+
+    /// Starts the internet host, the trap, and `itc-server` in home with `[chat] link_previews`.
+    fn start(&mut self, previews: bool) -> ServerProcess {
         let mut site = exec(&self.ns("net"), "python3");
-        site.args(["-c", SITE, SITE_IP]);
+        site.args(["-c", SITE, SITE_IP]).arg(self.dir.path().join("site.log"));
         self.children.push(common::spawn_until_ready(site, "serving"));
         let mut trap = exec(&self.ns("home"), "python3");
         trap.args(["-c", TRAP]).arg(self.trap_log());
         self.children.push(common::spawn_until_ready(trap, "serving"));
         let data = self.dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
-        common::write_config(&data, "", "[chat]\nlink_previews = true");
+        common::write_config(&data, "", &format!("[chat]\nlink_previews = {previews}"));
         let mut server = exec(&self.ns("home"), common::server_binary());
         server.arg("--data-dir").arg(&data);
         ServerProcess::spawn_command(server).expect("itc-server starts in the home namespace")
@@ -163,6 +172,10 @@ impl Lab {
         .join()
         .expect("the thread in home finishes")
     }
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
 impl Drop for Lab {
@@ -211,7 +224,7 @@ async fn previews_of(code: String, links: Vec<String>) -> HashMap<String, LinkPr
     let history = ann.history(general.id, None, None).await.expect("history");
     for message in &history.messages {
         let link = &bodies[&message.id];
-        assert_eq!(message.preview.as_ref(), found.get(link), "{link}: history shows what the event did");
+        assert_eq!(message.preview.as_deref(), found.get(link), "{link}: history shows what the event did");
     }
     found
 }
@@ -220,7 +233,7 @@ async fn previews_of(code: String, links: Vec<String>) -> HashMap<String, LinkPr
 fn previews_reach_the_internet_and_never_this_network() {
     skip_unless_netns!("previews_reach_the_internet_and_never_this_network", &["python3"]);
     let mut lab = Lab::new();
-    let server = lab.start();
+    let server = lab.start(true);
 
     // The trap works: a connection from home to each of its addresses is logged.
     lab.in_home(async {
@@ -272,5 +285,17 @@ fn previews_reach_the_internet_and_never_this_network() {
         assert!(!found.contains_key(link), "{link} was previewed: {:?}", found[link]);
     }
     assert_eq!(lab.trapped().len(), before, "nothing reached this network's addresses: {:?}", lab.trapped());
+    assert!(lab.site_requests().contains(&"/page".to_string()), "{:?}", lab.site_requests());
+    drop(server);
+}
+
+#[test]
+fn with_previews_off_the_server_fetches_nothing() {
+    skip_unless_netns!("with_previews_off_the_server_fetches_nothing", &["python3"]);
+    let mut lab = Lab::new();
+    let server = lab.start(false);
+    let found = lab.in_home(previews_of(server.code.clone(), vec![format!("http://{SITE_IP}/page")]));
+    assert!(found.is_empty(), "{found:?}");
+    assert!(lab.site_requests().is_empty(), "the site was asked for {:?}", lab.site_requests());
     drop(server);
 }

@@ -10,7 +10,7 @@ use iptincan::proto::{ErrorCode, Event, MessageId, HIGHLIGHT_END, HIGHLIGHT_STAR
 async fn threads_and_reactions_round_trip_with_events_and_go_with_their_message() {
     let server = TestServer::start().await;
     let mut ann = server.member("ann").await;
-    let bob = server.member("bob").await;
+    let mut bob = server.member("bob").await;
     let general = ann.find_channel("general").await.expect("general");
     let root = ann.send(general.id, "who wants pancakes?").await.expect("sent");
 
@@ -26,6 +26,12 @@ async fn threads_and_reactions_round_trip_with_events_and_go_with_their_message(
     // A reply to a reply joins the root's thread.
     let second = ann.reply_thread(reply.id, "two for you then").await.expect("replies");
     assert_eq!(second.thread_id, Some(root.id));
+    let told = next_matching(&mut bob, |event| match event {
+        Event::ThreadReply(reply) if reply.message.id == second.id => Some(reply.thread),
+        _ => None,
+    })
+    .await;
+    assert_eq!((told.reply_count, told.last_reply_at), (2, second.created_at));
     let history = ann.history(general.id, None, None).await.expect("history");
     assert_eq!(history.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [root.id], "replies stay out of the channel");
     let thread = history.messages[0].thread.expect("the root shows its thread");
@@ -96,6 +102,10 @@ async fn search_pages_and_never_shows_what_the_searcher_cannot_read() {
     }
     assert_eq!(eve.search("picnic", None, None, Some(50)).await.expect("ok").hits.len(), 5);
     assert_code(eve.search("secret", Some(direct.id), None, None).await, ErrorCode::NotFound);
+    let private = ann.history(direct.id, None, None).await.expect("history").messages[0].id;
+    assert_code(eve.react(private, "👀").await, ErrorCode::NotFound);
+    assert_code(eve.reply_thread(private, "hi").await, ErrorCode::NotFound);
+    assert_code(eve.thread_history(private, None, None).await, ErrorCode::NotFound);
     let in_general = bob.search("picnic", Some(general.id), None, Some(50)).await.expect("searches");
     assert_eq!(in_general.hits.iter().map(|h| h.message.id).collect::<Vec<_>>(), public);
     assert_code(ann.search("   ", None, None, None).await, ErrorCode::InvalidArgument);
@@ -161,6 +171,8 @@ async fn itc_reacts_threads_searches_and_lists_mentions() {
     assert_eq!(run("bob", &["react", &id, "🌱"]).await.expect("runs").trim(), format!("#{id}: 🌱 1"));
     let sent = run("bob", &["thread", &id, "on", "it"]).await.expect("runs");
     assert!(sent.starts_with("sent #") && sent.contains(&format!("in the thread of #{id}")), "{sent}");
+    let history = run("ann", &["history", "general"]).await.expect("runs");
+    assert!(history.contains("watering (1 reply: itc thread") && history.contains("🌱 1"), "{history}");
     let thread = run("ann", &["thread", &id, "--history"]).await.expect("runs");
     assert!(thread.contains("bob: on it"), "{thread}");
     let found = run("bob", &["search", "garden", "--channel", "general"]).await.expect("runs");
@@ -171,4 +183,24 @@ async fn itc_reacts_threads_searches_and_lists_mentions() {
         run("bob", &["react", &id, "🌱", "--remove"]).await.expect("runs").trim(),
         format!("#{id}: no reactions")
     );
+}
+
+#[tokio::test]
+async fn a_member_puts_at_most_twenty_different_reactions_on_a_message() {
+    let server = TestServer::start().await;
+    let ann = server.member("ann").await;
+    let bob = server.member("bob").await;
+    let general = ann.find_channel("general").await.expect("general");
+    let message = ann.send(general.id, "react away").await.expect("sent");
+    let emoji: Vec<String> = (0x1F600..0x1F615).filter_map(char::from_u32).map(String::from).collect();
+    for one in &emoji[..20] {
+        bob.react(message.id, one).await.expect("reacts");
+    }
+    assert_code(bob.react(message.id, &emoji[20]).await, ErrorCode::LimitReached);
+    bob.react(message.id, &emoji[0]).await.expect("one already there is no new one");
+    ann.react(message.id, &emoji[20]).await.expect("the limit is per member");
+    bob.unreact(message.id, &emoji[0]).await.expect("takes one back");
+    let all = bob.react(message.id, &emoji[20]).await.expect("room again");
+    assert_eq!(all.reactions.len(), 20, "emoji 1 to 20; the first was taken back");
+    assert_eq!(all.reactions.iter().find(|r| r.emoji == emoji[20]).map(|r| r.count), Some(2));
 }

@@ -756,10 +756,11 @@ fn describe_channel(channel: &Channel) -> String {
 fn format_message(message: &Message) -> String {
     let edited = if message.edited_at.is_some() { " (edited)" } else { "" };
     format!(
-        "[{}] #{} {}: {}{edited}",
+        "[{}] #{} {}: {}{edited}{}",
         invite::format_time(message.created_at),
         message.id,
         message.author,
-        message.body
+        message.body,
+        rich_chat::annotations(message)
     )
 }

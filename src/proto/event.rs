@@ -185,7 +185,7 @@ pub enum Event {
         reason: Option<String>,
     },
     /// A new reply in a thread of a channel the user can read.
-    ThreadReply(ThreadReply),
+    ThreadReply(Box<ThreadReply>),
     /// A message's reactions changed.
     ReactionsChanged(MessageReactions),
     /// A new message mentions this user (sent to the mentioned user only).

@@ -186,7 +186,7 @@ pub struct Message {
     pub reactions: Vec<super::ReactionSummary>,
     /// The preview of the first link in it, once the server has fetched one (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<super::LinkPreview>,
+    pub preview: Option<Box<super::LinkPreview>>,
     /// The files it carries, in the order sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<super::FileInfo>,

@@ -118,7 +118,7 @@ pub fn check_reaction(emoji: &str) -> Result<(), BadReaction> {
     }
     let scalars = emoji.chars().count();
     let ok = (1..=MAX_EMOJI_SCALARS).contains(&scalars)
-        && emoji.chars().any(|c| !c.is_ascii())
+        && !emoji.is_ascii()
         && emoji.chars().all(|c| !c.is_control() && !c.is_whitespace() && !c.is_alphabetic());
     if ok {
         Ok(())
@@ -184,6 +184,33 @@ mod tests {
             &long_code,
         ] {
             assert_eq!(check_reaction(bad), Err(BadReaction), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn wire_shapes_are_the_documented_ones() {
+        use crate::proto::{parse_payload, ClientFrame, Event, Request};
+        let frame: ClientFrame =
+            parse_payload(br#"{"id":22,"op":"add_reaction","args":{"message_id":1201,"emoji":"x"}}"#).expect("parses");
+        assert_eq!(frame.request, Request::AddReaction { message_id: MessageId(1201), emoji: "x".into() });
+        let search: ClientFrame = parse_payload(br#"{"id":24,"op":"search","args":{"query":"a"}}"#).expect("optional");
+        assert_eq!(search.request, Request::Search { query: "a".into(), channel_id: None, before: None, limit: None });
+        let event = Event::ReactionsChanged(MessageReactions {
+            channel_id: ChannelId(1),
+            message_id: MessageId(1201),
+            reactions: vec![ReactionSummary { emoji: "👍".into(), count: 2, users: vec![UserId(2), UserId(3)] }],
+        });
+        assert_eq!(
+            serde_json::to_value(&event).expect("json"),
+            serde_json::json!({"kind": "reactions_changed", "data": {"channel_id": 1, "message_id": 1201,
+                "reactions": [{"emoji": "👍", "count": 2, "users": [2, 3]}]}})
+        );
+        let plain: Message = serde_json::from_value(serde_json::json!({"id": 1, "channel_id": 1, "author_id": 2,
+            "author": "ann", "body": "hi", "created_at": 5, "edited_at": null}))
+        .expect("a message of before");
+        let json = serde_json::to_value(&plain).expect("json");
+        for absent in ["thread_id", "thread", "reactions", "preview"] {
+            assert!(json.get(absent).is_none(), "{absent} is left out when unset");
         }
     }
 

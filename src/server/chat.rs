@@ -113,10 +113,10 @@ pub async fn send_message(
                 other => other.into(),
             },
         )?;
-    if !created && message.channel_id != channel.id {
+    if !created && (message.channel_id != channel.id || message.thread_id.is_some()) {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
-            "this client_id was used for a message in another channel",
+            "this client_id was used for a message in another channel or a thread",
         ));
     }
     if created {

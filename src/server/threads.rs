@@ -36,7 +36,7 @@ pub(crate) async fn reply_thread(
         return Err(Failure::new(ErrorCode::InvalidArgument, "this client_id was used for another message"));
     }
     if created {
-        publish(ctx, &channel, Event::ThreadReply(ThreadReply { message: reply.clone(), thread }));
+        publish(ctx, &channel, Event::ThreadReply(Box::new(ThreadReply { message: reply.clone(), thread })));
     }
     Ok(Reply::Message(reply))
 }

@@ -298,7 +298,7 @@ pub(super) fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> 
 pub(super) fn decorate(conn: &Connection, messages: &mut [Message]) -> Result<(), StoreError> {
     for message in messages.iter_mut() {
         message.reactions = super::reactions::load(conn, message.id)?;
-        message.preview = super::previews::load(conn, message.id)?;
+        message.preview = super::previews::load(conn, message.id)?.map(Box::new);
     }
     super::files::fill_attachments(conn, messages)
 }

@@ -281,6 +281,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn messages_from_before_search_are_indexed_by_the_migration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).expect("opens");
+            configure(&conn).expect("configures");
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO users (id, username, password_hash, role, created_at) VALUES (7, 'ann', 'h', 'member', 1);
+                 INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (1, 7, 'an old picnic', 2);
+                 INSERT INTO messages (channel_id, author_id, body, created_at) VALUES (1, 7, 'unrelated', 3);",
+            )
+            .expect("old rows");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let found = store.search("picnic".into(), vec![ChannelId(1)], None, 10).await.expect("searches");
+        assert_eq!(found.hits.iter().map(|hit| hit.message.body.as_str()).collect::<Vec<_>>(), ["an old picnic"]);
+    }
+
+    #[tokio::test]
     async fn first_open_has_general_and_one_admin() {
         let (_dir, store) = open().await;
         assert!(store.ensure_default_admin("chatter".into(), "h".into(), 1).await.expect("ok"));

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use iptincan::client::Client;
-use iptincan::proto::{MessageId, HIGHLIGHT_END, HIGHLIGHT_START};
+use iptincan::proto::{Message, MessageId, HIGHLIGHT_END, HIGHLIGHT_START};
 
 #[derive(Subcommand)]
 pub enum RichCommand {
@@ -100,6 +100,23 @@ pub async fn run(client: &Client, command: RichCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `itc history` adds to a message's line: its thread's reply count, its reactions and
+/// its link preview's title (empty when it has none).
+pub fn annotations(message: &Message) -> String {
+    let mut extra = String::new();
+    if let Some(thread) = &message.thread {
+        let plural = if thread.reply_count == 1 { "reply" } else { "replies" };
+        extra.push_str(&format!(" ({} {plural}: itc thread {} --history)", thread.reply_count, message.id));
+    }
+    for reaction in &message.reactions {
+        extra.push_str(&format!(" {} {}", reaction.emoji, reaction.count));
+    }
+    if let Some(title) = message.preview.as_ref().and_then(|preview| preview.title.as_ref()) {
+        extra.push_str(&format!(" [{title}]"));
+    }
+    extra
 }
 
 fn more_hint(has_more: bool, next: Option<MessageId>) {
