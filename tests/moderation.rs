@@ -476,3 +476,33 @@ async fn a_timeout_mutes_in_voice_until_it_ends() {
     assert_eq!(next_matching(&mut kid, muted(false)).await, session.session_id, "unmuted when it ended");
     kid.send(kid.find_channel("general").await.expect("general").id, "hi").await.expect("and may send again");
 }
+
+#[tokio::test]
+async fn a_private_voice_channel_keeps_its_calls_to_itself() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let moderator = invited(&server, &owner, "mo", Role::Moderator).await;
+    let mut kid = server.member("kid").await;
+    let mut other = server.member("other").await;
+    let study = owner.create_channel("study", None, ChannelKind::Voice).await.expect("voice channel");
+    let hidden = PermissionOverride { role: Role::Member, view: Some(false), send: None, speak: None, manage: None };
+    owner.set_channel_permissions(PermissionScope::Channel(study.id), hidden).await.expect("sets");
+    let key = "A".repeat(43);
+    assert_code(kid.join_voice(study.id, &key).await, ErrorCode::NotFound);
+
+    moderator.join_voice(study.id, &key).await.expect("the moderator joins");
+    let lounge = owner.create_channel("lounge", None, ChannelKind::Voice).await.expect("voice channel");
+    other.join_voice(lounge.id, &key).await.expect("other joins a public one");
+    let joined = next_matching(&mut kid, |event| match event {
+        Event::VoiceJoined { channel_id, .. } => Some(channel_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined, lounge.id, "the member heard of the public call, never of the private one");
+    let seen = next_matching(&mut other, |event| match event {
+        Event::VoiceJoined { channel_id, .. } => Some(channel_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, lounge.id);
+}

@@ -274,7 +274,13 @@ impl crate::rest::ServerView for Shared {
 impl Seat {
     /// Tells this call's audience about `event`.
     pub(crate) fn announce(&self, ctx: &Shared, event: Event) {
-        ctx.hub.send_to_audience(&self.member.audience, &encode_frame(&ServerFrame::Event { event }));
+        let frame = encode_frame(&ServerFrame::Event { event });
+        if self.member.audience.is_empty() {
+            let rules = &self.member.audience_rules;
+            ctx.hub.send_to_matching(&frame, |user| decide(user.role, Action::View, None, rules).is_ok());
+        } else {
+            ctx.hub.send_to_users(&self.member.audience, &frame);
+        }
     }
 
     /// This member's mute and deafen state, as the call hears it.

@@ -111,10 +111,11 @@ pub async fn join_voice(
         server_muted: !ctx.channel_allows(&user, &channel, Action::Speak)
             || ctx.sanctions.timed_out_until(user.id, crate::clock::now_ms()).is_some(),
         audience: channel.members.clone(),
+        audience_rules: ctx.sanctions.rules(&channel),
     };
     let (session_id, key, members) = ctx.voice.join(channel.id, membership);
     let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
-    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event: joined }));
+    ctx.publish_to_channel(&channel, joined);
     conn.voice = Some(session_id);
     Ok(Reply::VoiceSession(VoiceSession {
         channel_id: channel.id,
