@@ -454,3 +454,55 @@ async fn the_admin_moderates_from_the_command_line() {
     assert!(changed, "{stderr}");
     assert_eq!(owner.moderation_history("kid").await.expect("history")[0].action, "reset_password");
 }
+
+#[tokio::test]
+async fn a_timeout_mutes_in_voice_until_it_ends() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let mut kid = server.member("kid").await;
+    let room = owner.create_channel("living-room", None, ChannelKind::Voice).await.expect("voice channel");
+    let key = "A".repeat(43);
+    let session = kid.join_voice(room.id, &key).await.expect("joins");
+
+    owner.timeout("kid", 1, None).await.expect("times out");
+    let muted = |want: bool| {
+        move |event| match event {
+            Event::VoiceState { session_id, server_muted, .. } if server_muted == want => Some(session_id),
+            _ => None,
+        }
+    };
+    assert_eq!(next_matching(&mut kid, muted(true)).await, session.session_id, "muted at once");
+    assert_code(kid.send(kid.find_channel("general").await.expect("general").id, "hi").await, ErrorCode::TimedOut);
+    assert_eq!(next_matching(&mut kid, muted(false)).await, session.session_id, "unmuted when it ended");
+    kid.send(kid.find_channel("general").await.expect("general").id, "hi").await.expect("and may send again");
+}
+
+#[tokio::test]
+async fn a_private_voice_channel_keeps_its_calls_to_itself() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let moderator = invited(&server, &owner, "mo", Role::Moderator).await;
+    let mut kid = server.member("kid").await;
+    let mut other = server.member("other").await;
+    let study = owner.create_channel("study", None, ChannelKind::Voice).await.expect("voice channel");
+    let hidden = PermissionOverride { role: Role::Member, view: Some(false), send: None, speak: None, manage: None };
+    owner.set_channel_permissions(PermissionScope::Channel(study.id), hidden).await.expect("sets");
+    let key = "A".repeat(43);
+    assert_code(kid.join_voice(study.id, &key).await, ErrorCode::NotFound);
+
+    moderator.join_voice(study.id, &key).await.expect("the moderator joins");
+    let lounge = owner.create_channel("lounge", None, ChannelKind::Voice).await.expect("voice channel");
+    other.join_voice(lounge.id, &key).await.expect("other joins a public one");
+    let joined = next_matching(&mut kid, |event| match event {
+        Event::VoiceJoined { channel_id, .. } => Some(channel_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined, lounge.id, "the member heard of the public call, never of the private one");
+    let seen = next_matching(&mut other, |event| match event {
+        Event::VoiceJoined { channel_id, .. } => Some(channel_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, lounge.id);
+}

@@ -20,7 +20,7 @@ pub(crate) use super::sanctions::word_pattern;
 pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 pub use super::uploads::Uploads;
-use super::voice::VoiceSessions;
+use super::voice::{Membership, Seat, VoiceSessions};
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
 use crate::config::Config;
@@ -201,6 +201,24 @@ impl Shared {
         Err(Failure::new(ErrorCode::Banned, format!("you are banned from this server {until}{why}")))
     }
 
+    /// Server-mutes (or unmutes) the voice sessions `pick` chooses and tells each call;
+    /// returns how many changed hands.
+    pub(crate) fn set_server_muted(&self, pick: impl Fn(&Membership) -> bool, muted: bool) -> usize {
+        let changed = self.voice.update_where(pick, |member| member.server_muted = muted);
+        for seat in &changed {
+            seat.announce(self, seat.state_event());
+        }
+        changed.len()
+    }
+
+    /// Gives back the voice of every user whose timeout ended by `now` (this lifts a server
+    /// mute of theirs too); `start`'s sweep calls it every second.
+    pub(crate) fn end_timeouts(&self, now: i64) {
+        for user_id in self.sanctions.take_ended(now) {
+            self.set_server_muted(|member| member.user.id == user_id, false);
+        }
+    }
+
     /// Tells everyone online about a user's presence.
     pub(crate) fn announce_presence(&self, presence: UserPresence) {
         self.hub.broadcast(&encode_frame(&ServerFrame::Event { event: Event::Presence(presence) }));
@@ -276,6 +294,30 @@ impl crate::rest::ServerView for RestView {
                 .await
                 .map_err(|failure| crate::rest::ApiError::from_code(failure.code, failure.message))
         })
+    }
+}
+
+impl Seat {
+    /// Tells this call's audience about `event`.
+    pub(crate) fn announce(&self, ctx: &Shared, event: Event) {
+        let frame = encode_frame(&ServerFrame::Event { event });
+        if self.member.audience.is_empty() {
+            let rules = &self.member.audience_rules;
+            ctx.hub.send_to_matching(&frame, |user| decide(user.role, Action::View, None, rules).is_ok());
+        } else {
+            ctx.hub.send_to_users(&self.member.audience, &frame);
+        }
+    }
+
+    /// This member's mute and deafen state, as the call hears it.
+    pub(crate) fn state_event(&self) -> Event {
+        Event::VoiceState {
+            channel_id: self.channel_id,
+            session_id: self.session_id,
+            self_muted: self.member.self_muted,
+            self_deafened: self.member.self_deafened,
+            server_muted: self.member.server_muted,
+        }
     }
 }
 

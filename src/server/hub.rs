@@ -190,16 +190,6 @@ impl Hub {
         }
     }
 
-    /// Queues `frame` to a channel's audience: the listed users (a direct channel's two
-    /// members), or everyone logged in when the list is empty (a public channel).
-    pub(crate) fn send_to_audience(&self, users: &[UserId], frame: &Bytes) {
-        if users.is_empty() {
-            self.broadcast(frame);
-        } else {
-            self.send_to_users(users, frame);
-        }
-    }
-
     /// Queues `frame` to every logged-in connection.
     pub(crate) fn broadcast(&self, frame: &Bytes) {
         let inner = self.lock();

@@ -236,6 +236,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
             voice::announce_talking(&talking_ctx, change);
         }
     });
+    tasks.spawn(end_timeouts(shared.clone(), cancel.clone()));
     let router = crate::rest::router(Arc::new(context::RestView(shared.clone())));
     let rest_cancel = cancel.clone();
     tasks.spawn(crate::transport::listen(
@@ -294,6 +295,17 @@ fn pressure_window() -> Duration {
         .flatten()
         .map(Duration::from_millis);
     test_window.unwrap_or(pressure::WINDOW)
+}
+
+/// Every second, gives timed-out users whose time is up their voice back.
+async fn end_timeouts(ctx: Arc<Shared>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => ctx.end_timeouts(crate::clock::now_ms()),
+        }
+    }
 }
 
 /// Logs each kind of pressure at most once per window, as one `warn` line with its count.

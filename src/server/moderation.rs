@@ -280,7 +280,11 @@ async fn apply_timeout(
     let now = crate::clock::now_ms();
     let until = now + seconds_to_ms(duration_seconds);
     ctx.store.set_timeout(target.id, until, reason.clone(), audit).await?;
-    ctx.sanctions.set_timeout(target.id, until, now);
+    ctx.sanctions.set_timeout(target.id, until);
+    if until > now {
+        ctx.set_server_muted(|member| member.user.id == target.id, true);
+    }
+    ctx.end_timeouts(now);
     send_to_user(ctx, target.id, Event::TimedOut { until, reason });
     Ok(())
 }

@@ -79,14 +79,20 @@ impl Sanctions {
         lock(&self.timeouts).get(&user_id).copied().filter(|until| *until > now)
     }
 
-    /// Mirrors a stored timeout (a past `until` lifts it).
-    pub fn set_timeout(&self, user_id: UserId, until: i64, now: i64) {
+    /// Mirrors a stored timeout (a past `until` lifts it; [`Sanctions::take_ended`] then
+    /// reports it).
+    pub fn set_timeout(&self, user_id: UserId, until: i64) {
+        lock(&self.timeouts).insert(user_id, until);
+    }
+
+    /// The users whose timeouts have ended by `now`, forgotten here.
+    pub fn take_ended(&self, now: i64) -> Vec<UserId> {
         let mut timeouts = lock(&self.timeouts);
-        timeouts.retain(|_, until| *until > now);
-        timeouts.remove(&user_id);
-        if until > now {
-            timeouts.insert(user_id, until);
+        let ended: Vec<UserId> = timeouts.iter().filter(|(_, until)| **until <= now).map(|(user, _)| *user).collect();
+        for user in &ended {
+            timeouts.remove(user);
         }
+        ended
     }
 
     /// Slow mode: takes `user_id`'s turn in `channel_id` at `now`, or says how many
@@ -178,10 +184,15 @@ mod tests {
     #[test]
     fn timeouts_end_on_time() {
         let sanctions = Sanctions::default();
-        sanctions.set_timeout(UserId(1), 5_000, 1_000);
+        sanctions.set_timeout(UserId(1), 5_000);
+        sanctions.set_timeout(UserId(2), 9_000);
         assert_eq!(sanctions.timed_out_until(UserId(1), 4_999), Some(5_000));
+        assert_eq!(sanctions.take_ended(4_999), []);
         assert_eq!(sanctions.timed_out_until(UserId(1), 5_000), None);
-        sanctions.set_timeout(UserId(1), 0, 2_000);
-        assert_eq!(sanctions.timed_out_until(UserId(1), 2_001), None, "lifted");
+        assert_eq!(sanctions.take_ended(5_000), [UserId(1)]);
+        assert_eq!(sanctions.take_ended(5_001), [], "reported once");
+        sanctions.set_timeout(UserId(2), 2_000);
+        assert_eq!(sanctions.timed_out_until(UserId(2), 2_001), None, "lifted");
+        assert_eq!(sanctions.take_ended(2_001), [UserId(2)]);
     }
 }

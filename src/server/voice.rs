@@ -25,23 +25,6 @@ pub(crate) const MAX_KEY_RECIPIENTS: usize = 64;
 /// Longest base64url field in a wrapped key.
 const MAX_WRAPPED_FIELD: usize = 128;
 
-impl Seat {
-    /// Tells this call's audience about `event`.
-    fn announce(&self, ctx: &Shared, event: Event) {
-        ctx.hub.send_to_audience(&self.member.audience, &encode_frame(&ServerFrame::Event { event }));
-    }
-
-    fn state_event(&self) -> Event {
-        Event::VoiceState {
-            channel_id: self.channel_id,
-            session_id: self.session_id,
-            self_muted: self.member.self_muted,
-            self_deafened: self.member.self_deafened,
-            server_muted: self.member.server_muted,
-        }
-    }
-}
-
 fn not_in_voice() -> Failure {
     Failure::new(ErrorCode::NotAllowedNow, "join a voice channel first")
 }
@@ -83,15 +66,10 @@ fn voice_moderator(ctx: &Shared, conn: &Conn, what: &str) -> Result<impl Fn(&cra
 /// `server_mute`: a moderator mutes or unmutes every voice session of a user below them.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
     let may = voice_moderator(ctx, conn, "mute others")?;
-    let changed = ctx.voice.update_where(
-        |member| member.user.username.eq_ignore_ascii_case(username) && may(&member.user),
-        |member| member.server_muted = muted,
-    );
-    if changed.is_empty() {
+    let changed =
+        ctx.set_server_muted(|member| member.user.username.eq_ignore_ascii_case(username) && may(&member.user), muted);
+    if changed == 0 {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel you moderate")));
-    }
-    for seat in &changed {
-        seat.announce(ctx, seat.state_event());
     }
     Ok(Reply::Ok)
 }
@@ -133,10 +111,11 @@ pub async fn join_voice(
         server_muted: !ctx.channel_allows(&user, &channel, Action::Speak)
             || ctx.sanctions.timed_out_until(user.id, crate::clock::now_ms()).is_some(),
         audience: channel.members.clone(),
+        audience_rules: ctx.sanctions.rules(&channel),
     };
     let (session_id, key, members) = ctx.voice.join(channel.id, membership);
     let joined = Event::VoiceJoined { channel_id: channel.id, user, session_id, device_key };
-    ctx.hub.send_to_audience(&channel.members, &encode_frame(&ServerFrame::Event { event: joined }));
+    ctx.publish_to_channel(&channel, joined);
     conn.voice = Some(session_id);
     Ok(Reply::VoiceSession(VoiceSession {
         channel_id: channel.id,

@@ -29,8 +29,10 @@ pub struct Membership {
     /// Muted by an admin.
     pub server_muted: bool,
     /// Who hears about this call: the channel's members (the two users of a 1:1 call; empty,
-    /// meaning everyone logged in, for a voice channel).
+    /// meaning everyone logged in who may see the channel, for a voice channel).
     pub audience: Vec<UserId>,
+    /// For a voice channel, its permission overrides when the session joined: who may see it.
+    pub audience_rules: crate::server::permissions::ChannelRules,
 }
 
 impl Participant for Membership {
