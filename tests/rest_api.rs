@@ -318,3 +318,46 @@ async fn each_token_is_rate_limited() {
     let (status, _) = Call::new("GET", "/api/users").token(&other).send(&server).await;
     assert_eq!(status, 200, "another token is not held back");
 }
+
+/// Runs `itc` against `server` as the admin; its standard output, or the failure's stderr.
+async fn itc(server: &TestServer, known_hosts: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let code = server.running().connection_code("127.0.0.1").encode().expect("code");
+    let mut command = std::process::Command::new(common::client_binary());
+    command
+        .args(["--server", &code, "--user", "chatter"])
+        .args(args)
+        .env("ITC_PASSWORD", common::ADMIN_PASSWORD)
+        .env("ITC_KNOWN_HOSTS", known_hosts);
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || common::run_bounded(&mut command)).await.expect("itc ran");
+    if ok {
+        Ok(stdout)
+    } else {
+        Err(stderr)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn itc_makes_lists_and_revokes_tokens() {
+    let server = server().await;
+    let _admin = server.admin().await;
+    let known = server.dir.path().join("known_hosts");
+    let made =
+        itc(&server, &known, &["admin", "token", "create", "cron job", "--scope", "read,send", "--expires", "30d"]);
+    let stdout = made.await.expect("token create");
+    let secret = stdout.trim_end();
+    assert!(secret.starts_with("itc_") && !secret.contains(char::is_whitespace), "the token alone: {stdout:?}");
+    let (status, users) = Call::new("GET", "/api/users").token(secret).send(&server).await;
+    assert_eq!(status, 200, "{users}");
+
+    let listed = itc(&server, &known, &["admin", "tokens"]).await.expect("tokens");
+    let line = listed.lines().find(|line| line.contains("\"cron job\"")).expect("listed");
+    assert!(line.contains("read,send") && line.contains("last used") && line.contains("expires"), "{line}");
+    assert!(!listed.contains(secret), "no secret in the list");
+    let id = line.split_whitespace().nth(1).expect("an id").to_string();
+    itc(&server, &known, &["admin", "revoke-token", &id]).await.expect("revokes");
+    let answer = Call::new("GET", "/api/users").token(secret).send(&server).await;
+    assert_error(&answer, 401, "invalid_credentials", "a revoked token, at once");
+    let refused = itc(&server, &known, &["admin", "token", "create", "bad", "--scope", "everything"]).await;
+    assert!(refused.is_err_and(|stderr| stderr.contains("unknown scope")), "a bad scope is refused");
+}
