@@ -8,11 +8,9 @@
 
 mod common;
 
-use common::audio::{best_alignment, require, speech};
-use common::{client_binary, run_bounded, spawn_until_ready, write_config, ServerProcess, MEMBER_PASSWORD};
+use common::audio::{best_alignment, require, speech, voice_server};
+use common::{client_binary, run_bounded, spawn_until_ready, MEMBER_PASSWORD};
 use iptincan::client::audio::read_wav;
-use iptincan::client::Client;
-use iptincan::proto::ChannelKind;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -100,18 +98,7 @@ async fn speech_in_one_microphone_comes_out_of_the_other_speaker_quickly() {
     let reference = read_wav(&reference_path).expect("speech");
     let pulse = Pulse::start(dir.path(), &["mic_ann", "spk_ann", "mic_bob", "spk_bob", "probe"]);
 
-    let data = dir.path().join("server");
-    std::fs::create_dir(&data).expect("data dir");
-    write_config(&data, "", "");
-    let server = ServerProcess::spawn(&data, &[]).expect("starts");
-    let admin = Client::connect(&server.target(), None).await.expect("connects");
-    admin.login("chatter", "chatter").await.expect("logs in");
-    admin.change_password("chatter", "family-admin-pass").await.expect("changes");
-    admin.create_channel("living-room", None, ChannelKind::Voice).await.expect("creates");
-    for user in ["ann", "bob"] {
-        let client = Client::connect(&server.target(), None).await.expect("connects");
-        client.register(user, MEMBER_PASSWORD).await.expect("registers");
-    }
+    let server = voice_server(dir.path(), &["living-room"], &["ann", "bob"]).await;
 
     let mut bob = talker(&pulse, &server.code, "bob", dir.path(), &[]);
     // Noise suppression off on Ann's side for this figure: RNNoise reshapes even clean speech
