@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::audio::{best_correlation, finish, recorder, speech};
-use common::{client_binary, run_bounded, write_config, ServerProcess};
+use common::audio::{best_correlation, finish, recorder, speech, voice_server};
+use common::{client_binary, run_bounded, MEMBER_PASSWORD};
 use iptincan::client::audio::read_wav;
-use iptincan::client::Client;
-use iptincan::proto::ChannelKind;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,19 +18,7 @@ async fn speech_crosses_a_call_intact_and_nowhere_else() {
     let reference = read_wav(&reference_path).expect("reads the speech");
     let seconds = (reference.len() as u64).div_ceil(48_000) + 4;
 
-    let data = dir.path().join("server");
-    std::fs::create_dir(&data).expect("data dir");
-    write_config(&data, "", "");
-    let server = ServerProcess::spawn(&data, &[]).expect("starts");
-    let admin = Client::connect(&server.target(), None).await.expect("connects");
-    admin.login("chatter", "chatter").await.expect("logs in");
-    admin.change_password("chatter", "family-admin-pass").await.expect("changes");
-    admin.create_channel("living-room", None, ChannelKind::Voice).await.expect("creates");
-    admin.create_channel("kitchen", None, ChannelKind::Voice).await.expect("creates");
-    for user in ["ann", "bob", "eve"] {
-        let client = Client::connect(&server.target(), None).await.expect("connects");
-        client.register(user, "member-password").await.expect("registers");
-    }
+    let server = voice_server(dir.path(), &["living-room", "kitchen"], &["ann", "bob", "eve"]).await;
 
     let heard = dir.path().join("bob.wav");
     let elsewhere = dir.path().join("eve.wav");
@@ -41,7 +27,7 @@ async fn speech_crosses_a_call_intact_and_nowhere_else() {
     let (ok, _, err) = run_bounded(
         Command::new(client_binary())
             .env("ITC_SERVER", &server.code)
-            .env("ITC_PASSWORD", "member-password")
+            .env("ITC_PASSWORD", MEMBER_PASSWORD)
             .env("ITC_KNOWN_HOSTS", dir.path().join("ann.hosts"))
             .args(["-u", "ann", "voice", "play", "living-room"])
             .arg(&reference_path),

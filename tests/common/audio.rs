@@ -1,10 +1,32 @@
-//! Audio for the call tests: a spoken sentence made with espeak-ng and sox, and the aligned
-//! cross-correlation of a recording with the original.
+//! Audio for the call tests: a server with voice channels and members, a spoken sentence made
+//! with espeak-ng and sox, and the aligned cross-correlation of a recording with the original.
 
-use super::{run_bounded, spawn_until_ready, MEMBER_PASSWORD};
+use super::{run_bounded, spawn_until_ready, write_config, ServerProcess, ADMIN_PASSWORD, MEMBER_PASSWORD};
+use iptincan::client::Client;
+use iptincan::proto::ChannelKind;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The real server in `dir/server` with an admin (who made the voice `channels`) and the
+/// `members`, registered with [`MEMBER_PASSWORD`].
+pub async fn voice_server(dir: &Path, channels: &[&str], members: &[&str]) -> ServerProcess {
+    let data = dir.join("server");
+    std::fs::create_dir(&data).expect("data dir");
+    write_config(&data, "", "");
+    let server = ServerProcess::spawn(&data, &[]).expect("starts");
+    let admin = Client::connect(&server.target(), None).await.expect("connects");
+    admin.login("chatter", "chatter").await.expect("logs in");
+    admin.change_password("chatter", ADMIN_PASSWORD).await.expect("changes");
+    for channel in channels {
+        admin.create_channel(channel, None, ChannelKind::Voice).await.expect("creates");
+    }
+    for user in members {
+        let client = Client::connect(&server.target(), None).await.expect("connects");
+        client.register(user, MEMBER_PASSWORD).await.expect("registers");
+    }
+    server
+}
 
 /// Fails the test with a hint when `tool` is not installed.
 pub fn require(tool: &str) {
