@@ -32,7 +32,8 @@
 !define PRODUCT "IPTinCan"
 !define APP_EXE "iptincan-tray.exe"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\${PRODUCT}"
-!define ROOT "${__FILEDIR__}/../.."
+; makensis works in this script's folder.
+!define ROOT "../.."
 
 Name "${PRODUCT}"
 OutFile "${OUTFILE}"
