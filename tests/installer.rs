@@ -79,12 +79,17 @@ fn the_debian_package_runs_the_service_as_its_own_user_and_keeps_data_until_purg
 
 #[test]
 fn the_windows_installer_is_per_user_and_carries_wintun() {
-    let config: serde_json::Value = serde_json::from_str(&read("installer/windows/tauri.windows.json")).expect("JSON");
-    assert_eq!(config["bundle"]["targets"], serde_json::json!(["nsis"]));
-    assert_eq!(config["bundle"]["windows"]["nsis"]["installMode"], "currentUser");
-    assert_eq!(config["bundle"]["resources"]["../installer/windows/wintun.dll"], "wintun.dll");
+    let script = read("installer/windows/installer.nsi");
+    for line in [
+        "RequestExecutionLevel user",
+        "InstallDir \"$LOCALAPPDATA\\${PRODUCT}\"",
+        "File \"${STAGE}/wintun.dll\"",
+        "WriteRegStr HKCU \"Software\\Classes\\itc\" \"URL Protocol\" \"\"",
+    ] {
+        assert!(script.contains(line), "installer.nsi lacks {line}");
+    }
     let workflow = read(".github/workflows/windows.yml");
-    assert!(
-        workflow.contains("WINTUN_SHA256") && workflow.contains("--config ../installer/windows/tauri.windows.json")
-    );
+    assert!(workflow.contains("WINTUN_SHA256") && workflow.contains("installer/windows/wintun.dll \"$stage/\""));
+    assert!(workflow.contains("installer/windows/installer.nsi"), "the workflow builds the same installer");
+    assert!(read("scripts/package").contains("installer/windows/installer.nsi"), "so does scripts/package");
 }

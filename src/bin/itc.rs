@@ -45,7 +45,8 @@ struct Args {
     /// Read the password from the first line of standard input
     #[arg(long, global = true)]
     password_stdin: bool,
-    /// File of certificate fingerprints pinned on first use [default: ~/.config/itc/known_hosts]
+    /// File of certificate fingerprints pinned on first use [default: ~/.config/itc/known_hosts;
+    /// Windows: %APPDATA%\itc\known_hosts]
     #[arg(long, env = "ITC_KNOWN_HOSTS", global = true, value_name = "FILE")]
     known_hosts: Option<PathBuf>,
     /// Set for `itc passwd`, which changes the password itself (no prompt after login)
@@ -646,11 +647,16 @@ fn known_hosts(args: &Args) -> Option<KnownHosts> {
     Some(KnownHosts::new(config_dir()?.join("known_hosts")))
 }
 
-/// `$XDG_CONFIG_HOME/itc`, else `~/.config/itc`.
+/// `$XDG_CONFIG_HOME/itc`, else `~/.config/itc` (on Windows `%APPDATA%\itc`, the roaming
+/// application data folder).
 fn config_dir() -> Option<PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    let config = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| {
+        if cfg!(windows) {
+            std::env::var_os("APPDATA").map(PathBuf::from)
+        } else {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config"))
+        }
+    })?;
     Some(config.join("itc"))
 }
 

@@ -121,4 +121,22 @@ mod tests {
         assert!(err.to_string().starts_with("vpn: "), "{err}");
         assert_eq!(std::fs::read_to_string(&path).expect("reads"), "vpn = 1\n", "left as it was");
     }
+
+    #[test]
+    fn a_config_with_windows_line_endings_reads_the_same_and_stays_readable_after_an_edit() {
+        let windows_text = TEMPLATE.replace('\n', "\r\n");
+        assert!(windows_text.contains("\r\n[server]\r\n"), "the copy has Windows line endings");
+        let loaded = parse(&windows_text, "template with CRLF").expect("parses");
+        assert_eq!(loaded.config, Config::default());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, &windows_text).expect("writes");
+        assert!(write_vpn_enabled(&path, true).expect("edits").config.vpn.enabled);
+        let edited = std::fs::read_to_string(&path).expect("reads");
+        let mut expected = Config::default();
+        expected.vpn.enabled = true;
+        assert_eq!(parse(&edited, "edited").expect("still parses").config, expected);
+        assert!(edited.contains("# where archives go"), "comments are kept");
+    }
 }
