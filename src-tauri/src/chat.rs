@@ -223,7 +223,7 @@ impl AppSink {
             return;
         }
         let direct = lock(&self.watch.direct).contains(&message.channel_id);
-        if !direct && !mentions(&message.body, &me) {
+        if !direct && !iptincan::client::mentions(&message.body, &me) {
             return;
         }
         let focused = self.app.get_webview_window("main").and_then(|w| w.is_focused().ok()).unwrap_or(false);
@@ -240,16 +240,6 @@ impl AppSink {
             tracing::warn!("the notification could not be shown: {err}");
         }
     }
-}
-
-/// Whether `body` mentions `@name` (as a whole word, any case).
-fn mentions(body: &str, name: &str) -> bool {
-    let wanted = format!("@{}", name.to_lowercase());
-    let body = body.to_lowercase();
-    body.match_indices(&wanted).any(|(at, _)| {
-        let next = body[at + wanted.len()..].chars().next();
-        !next.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
-    })
 }
 
 /// What the page needs at start.
@@ -520,18 +510,4 @@ pub async fn chat_create_channel(family: State<'_, Family>, name: String, voice:
 pub async fn chat_set_role(family: State<'_, Family>, username: String, admin: bool) -> Result<Reply, FamilyError> {
     let role = if admin { Role::Admin } else { Role::Member };
     family.ask(Request::SetRole { username, role }).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mentions_are_whole_names() {
-        assert!(mentions("hi @Anna!", "anna"));
-        assert!(mentions("@anna", "anna"));
-        assert!(!mentions("hi @annabel", "anna"));
-        assert!(!mentions("mail anna@example.com", "example"));
-        assert!(!mentions("no mention", "anna"));
-    }
 }

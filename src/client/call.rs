@@ -4,7 +4,7 @@
 //! unwrapped with this device's key and installed. Feed it the client's events with
 //! [`Call::handle`].
 
-use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES};
+use super::audio::{JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES, MAX_DEPTH};
 use super::media::MediaLink;
 use super::{Client, ClientError};
 use crate::e2e::{self, DeviceKey, FrameOpener, FrameSealer, KeyContext, WrappedKey};
@@ -358,6 +358,7 @@ impl Call {
 
     /// Records what the call sounds like for `duration`: every talker through its own jitter
     /// buffer and decoder (lost frames concealed), mixed. Starts with the first sound heard.
+    /// Latency does not matter here, so each buffer starts with the most lead it has.
     pub async fn record(
         &mut self,
         client: &mut Client,
@@ -398,7 +399,7 @@ impl Call {
                         let talker = match talkers.entry(SessionId(header.source)) {
                             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                             std::collections::hash_map::Entry::Vacant(entry) => {
-                                entry.insert((JitterBuffer::default(), VoiceDecoder::new()?))
+                                entry.insert((JitterBuffer::with_lead(MAX_DEPTH), VoiceDecoder::new()?))
                             }
                         };
                         talker.0.push(header.frame, packet);

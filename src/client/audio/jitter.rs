@@ -52,6 +52,12 @@ impl Default for JitterBuffer {
 }
 
 impl JitterBuffer {
+    /// A buffer whose first talk spurt starts after `lead` frames (kept within [`MIN_DEPTH`]
+    /// and [`MAX_DEPTH`]): a recording, where latency does not matter, takes the most.
+    pub fn with_lead(lead: usize) -> JitterBuffer {
+        JitterBuffer { depth: lead.clamp(MIN_DEPTH, MAX_DEPTH), ..JitterBuffer::default() }
+    }
+
     /// The lead (in frames) the next talk spurt starts with.
     pub fn depth(&self) -> usize {
         self.depth
@@ -140,6 +146,18 @@ mod tests {
         buffer.push(4, vec![4]);
         assert_eq!(buffer.pop(), Playout::Frame(vec![4]), "the spurt keeps its timing");
         assert_eq!(buffer.depth(), START_DEPTH + 1);
+    }
+
+    #[test]
+    fn a_recording_buffer_waits_for_its_whole_lead() {
+        let mut buffer = JitterBuffer::with_lead(MAX_DEPTH);
+        for frame in 1..MAX_DEPTH as u32 {
+            buffer.push(frame, vec![frame as u8]);
+            assert_eq!(buffer.pop(), Playout::Silence, "{frame} frames are less than the lead");
+        }
+        buffer.push(MAX_DEPTH as u32, vec![0]);
+        assert_eq!(buffer.pop(), Playout::Frame(vec![1]));
+        assert_eq!(JitterBuffer::with_lead(100).depth(), MAX_DEPTH, "the lead is capped");
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod processing;
 mod wav;
 
 pub use codec::{VoiceDecoder, VoiceEncoder};
-pub use jitter::{JitterBuffer, Playout};
+pub use jitter::{JitterBuffer, Playout, MAX_DEPTH};
 pub use wav::{read_wav, write_wav};
 
 use std::time::Duration;
