@@ -286,6 +286,38 @@ async fn names_are_metadata_and_only_readers_of_the_channel_may_download() {
     assert_code(carol.download_chunk(9_999, 0, false).await, ErrorCode::NotFound);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_deletes_its_files_but_not_the_same_bytes_of_someone_else() {
+    let server = TestServer::start().await;
+    let uploads = server.dir.path().join("uploads");
+    let admin = server.admin().await;
+    let ann = server.member("ann").await;
+    let bob = server.member("bob").await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let (only_ann, shared) = (work.path().join("only-ann"), work.path().join("shared"));
+    std::fs::write(&only_ann, b"ann's own bytes").expect("writes");
+    std::fs::write(&shared, b"bytes both of them have").expect("writes");
+    let ann_own = ann.upload_file(&only_ann, "diary.txt", UploadOptions::default()).await.expect("uploads");
+    let ann_shared = ann.upload_file(&shared, "a.txt", UploadOptions::default()).await.expect("uploads");
+    let bob_shared = bob.upload_file(&shared, "b.txt", UploadOptions::default()).await.expect("uploads");
+    ann.send_with_files(ChannelId(1), "mine", vec![ann_own.file_id, ann_shared.file_id]).await.expect("sends");
+    let blob_of = |sha256: &str| uploads.join(&sha256[..2]).join(sha256);
+    assert!(blob_of(&ann_own.sha256).exists() && blob_of(&bob_shared.sha256).exists());
+    assert_eq!(stored_blobs(&uploads).len(), 2, "the shared bytes are stored once");
+
+    admin.delete_account(Some("ann")).await.expect("an admin deletes ann");
+    assert!(!blob_of(&ann_own.sha256).exists(), "ann's own file is gone from uploads/");
+    assert!(blob_of(&bob_shared.sha256).exists(), "bob's file with the same bytes as ann's stays");
+    assert_code(bob.file_info(ann_own.file_id).await, ErrorCode::NotFound);
+    assert_eq!(bob.file_info(bob_shared.file_id).await.expect("bob's file").name, "b.txt");
+    let out = work.path().join("out");
+    bob.download_to(bob_shared.file_id, false, &out).await.expect("downloads");
+    assert_eq!(std::fs::read(&out).expect("reads"), b"bytes both of them have");
+    let db = rusqlite::Connection::open(server.dir.path().join(&server.config.database.path)).expect("opens");
+    let files: i64 = db.query_row("SELECT COUNT(*) FROM files", [], |row| row.get(0)).expect("counts");
+    assert_eq!(files, 1, "only bob's file is recorded");
+}
+
 /// A JPEG with an EXIF block (APP1) holding a description and a GPS position.
 fn jpeg_with_gps(secret: &str) -> Vec<u8> {
     let mut plain = Vec::new();

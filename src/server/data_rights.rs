@@ -1,7 +1,8 @@
 //! Data rights (the privacy policy's export and deletion): `export_data` answers everything the
-//! server keeps of a member (their profile and every message they wrote), and
-//! `delete_account` deletes an account with its messages, sessions, access tokens, VPN peers
-//! and the invites it made. Members may do both for themselves; admins for anyone (an admin
+//! server keeps of a member (their profile and every message they wrote, with the files those
+//! carry), and `delete_account` deletes an account with its messages, sessions, access tokens,
+//! VPN peers, the invites it made and the files it uploaded (removed from `uploads/` unless
+//! another file has the same bytes; custom emoji pictures stay, they are the server's). Members may do both for themselves; admins for anyone (an admin
 //! cannot delete their own account, so a server always keeps an admin). Other people's
 //! messages stay, also in a direct conversation with the deleted member.
 
@@ -45,7 +46,10 @@ pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>)
             "admins cannot delete their own account; another admin can, or make yourself a member first",
         ));
     }
-    ctx.store.delete_user(member.id).await?;
+    let removing = ctx.uploads.removing().await;
+    let orphans = ctx.store.delete_user(member.id).await?;
+    ctx.uploads.remove_blobs(orphans).await;
+    drop(removing);
     if let Err(err) = ctx.vpn.sync(&ctx.store).await {
         tracing::warn!(error = %err, "the VPN could not drop the deleted account's peers at once");
     }

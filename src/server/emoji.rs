@@ -58,6 +58,7 @@ pub async fn add(ctx: &Shared, conn: &Conn, raw_shortcode: String, data: String)
     if bytes.len() > MAX_EMOJI_BYTES {
         return Err(too_big());
     }
+    let _adding = ctx.uploads.adding().await;
     let (sha256, size, content_type) = ctx.uploads.store_emoji(bytes).await?;
     let file = NewFile {
         sha256,

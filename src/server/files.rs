@@ -72,6 +72,7 @@ pub fn upload_cancel(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Rep
 /// `upload_finish`: stores the file by its hash and records it.
 pub async fn upload_finish(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
+    let _adding = ctx.uploads.adding().await;
     let finished = ctx.uploads.finish(user.id, &upload_id).await?;
     let info = ctx.store.insert_file(finished.into_new_file(user, crate::clock::now_ms())).await?;
     Ok(Reply::File(info))

@@ -151,6 +151,10 @@ pub struct Uploads {
     resume: Duration,
     /// One picture is decoded at a time, so memory stays bounded however many finish at once.
     pictures: tokio::sync::Semaphore,
+    /// Held shared while a blob is placed and recorded ([`Uploads::adding`]), alone while
+    /// blobs no file names are removed ([`Uploads::removing`]): a blob placed again by a new
+    /// upload of the same bytes is never removed under it.
+    blobs: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -175,7 +179,37 @@ impl Uploads {
             max_storage_bytes: config.max_storage_bytes,
             resume: Duration::from_secs(config.upload_resume_seconds),
             pictures: tokio::sync::Semaphore::new(1),
+            blobs: tokio::sync::RwLock::new(()),
         })
+    }
+
+    /// Hold while placing blobs and recording them in the store.
+    pub async fn adding(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.blobs.read().await
+    }
+
+    /// Hold while forgetting blobs in the store and removing them with [`Uploads::remove_blobs`].
+    pub async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.blobs.write().await
+    }
+
+    /// Removes these blobs (which the store no longer names) from `uploads/`; one that cannot
+    /// be removed is logged and left.
+    pub async fn remove_blobs(&self, sha256s: Vec<String>) {
+        let paths: Vec<PathBuf> = sha256s.iter().filter_map(|sha256| self.blob_path(sha256)).collect();
+        let removed = tokio::task::spawn_blocking(move || {
+            for path in paths {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => tracing::warn!(path = %path.display(), error = %err, "a deleted file stays on disk"),
+                }
+            }
+        })
+        .await;
+        if let Err(err) = removed {
+            tracing::warn!(error = %err, "removing deleted files stopped");
+        }
     }
 
     /// How often [`Uploads::sweep`] should run.

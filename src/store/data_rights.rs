@@ -1,7 +1,7 @@
 //! Data rights: a member's export (profile and messages) and deleting an account with
 //! everything that is theirs.
 
-use super::messages::{message_row, MESSAGE_SELECT};
+use super::messages::{decorate, message_row, MESSAGE_SELECT};
 use super::users::role_from_name;
 use super::{Store, StoreError};
 use crate::ids::UserId;
@@ -24,7 +24,8 @@ impl Store {
                 .optional()?;
             let (user, status, created_at) = profile.ok_or(StoreError::NotFound)?;
             let mut stmt = conn.prepare(&format!("{MESSAGE_SELECT} WHERE m.author_id = ?1 ORDER BY m.id ASC"))?;
-            let messages = stmt.query_map([user_id], message_row)?.collect::<Result<Vec<_>, _>>()?;
+            let mut messages = stmt.query_map([user_id], message_row)?.collect::<Result<Vec<_>, _>>()?;
+            decorate(conn, &mut messages)?;
             Ok(DataExport { user, status, created_at, exported_at: now, messages })
         })
         .await
@@ -32,14 +33,28 @@ impl Store {
 
     /// Deletes an account and everything that is theirs: their messages, sessions, access
     /// tokens, VPN peers, read markers and direct-channel memberships (through the tables'
-    /// `ON DELETE CASCADE`), and the invites they made.
-    pub async fn delete_user(&self, user_id: UserId) -> Result<(), StoreError> {
+    /// `ON DELETE CASCADE`), the invites they made, and the files they uploaded (but the
+    /// pictures of custom emoji, which are the server's). Answers the SHA-256s of the blobs no
+    /// file names any more, for the caller to remove from `uploads/`.
+    pub async fn delete_user(&self, user_id: UserId) -> Result<Vec<String>, StoreError> {
         self.write(move |conn| {
+            let files = conn
+                .prepare_cached(
+                    "SELECT id FROM files WHERE uploader_id = ?1 AND id NOT IN (SELECT file_id FROM custom_emoji)",
+                )?
+                .query_map([user_id], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
             conn.execute("DELETE FROM invites WHERE created_by = ?1", [user_id])?;
-            match conn.execute("DELETE FROM users WHERE id = ?1", [user_id])? {
-                0 => Err(StoreError::NotFound),
-                _ => Ok(()),
+            if conn.execute("DELETE FROM users WHERE id = ?1", [user_id])? == 0 {
+                return Err(StoreError::NotFound);
             }
+            for file in files {
+                conn.execute(
+                    "DELETE FROM files WHERE id = ?1 AND id NOT IN (SELECT file_id FROM message_files)",
+                    [file],
+                )?;
+            }
+            super::files::forget_orphan_blobs(conn)
         })
         .await
     }

@@ -259,3 +259,19 @@ fn emoji_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CustomEmoji> {
 fn load_emoji(conn: &Connection, shortcode: &str) -> Result<Option<CustomEmoji>, StoreError> {
     Ok(conn.query_row(&format!("{EMOJI_SELECT} WHERE e.shortcode = ?1"), [shortcode], emoji_row).optional()?)
 }
+
+/// Forgets the blobs that no file names any more (as its content or its thumbnail); answers
+/// their SHA-256s, for the caller to remove from `uploads/`.
+pub(super) fn forget_orphan_blobs(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let orphans = conn
+        .prepare_cached(
+            "SELECT sha256 FROM blobs b WHERE NOT EXISTS
+                 (SELECT 1 FROM files f WHERE f.sha256 = b.sha256 OR f.thumbnail_sha256 = b.sha256)",
+        )?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for sha256 in &orphans {
+        conn.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256])?;
+    }
+    Ok(orphans)
+}
