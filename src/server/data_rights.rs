@@ -7,14 +7,14 @@
 
 use super::context::{Conn, Failure, Shared};
 use crate::clock::now_ms;
-use crate::proto::{ErrorCode, Reply, Role, User};
+use crate::proto::{ErrorCode, Reply, User};
 
 /// The member a request is about: the caller, or (for an admin) the one named.
 async fn subject(ctx: &Shared, caller: &User, username: Option<String>, action: &str) -> Result<User, Failure> {
     let Some(username) = username.filter(|name| !name.eq_ignore_ascii_case(&caller.username)) else {
         return Ok(caller.clone());
     };
-    if caller.role != Role::Admin {
+    if !caller.role.is_admin() {
         return Err(Failure::new(ErrorCode::Forbidden, format!("only admins can {action}")));
     }
     let record = ctx.store.user_by_name(username.clone()).await?;
@@ -35,7 +35,7 @@ pub async fn export_data(ctx: &Shared, conn: &Conn, username: Option<String>) ->
 pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>) -> Result<Reply, Failure> {
     let caller = conn.user(ctx)?;
     let member = subject(ctx, &caller, username, "delete other members' accounts").await?;
-    if member.id == caller.id && caller.role == Role::Admin {
+    if member.id == caller.id && caller.role.is_admin() {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
             "admins cannot delete their own account; another admin can, or make yourself a member first",
