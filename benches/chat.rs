@@ -236,7 +236,7 @@ impl Receiver {
 enum Step {
     Stop,
     Send,
-    Event(Option<Event>),
+    Event(Option<Box<Event>>),
 }
 
 /// One client: reads events until told to stop; a sender also sends on its schedule.
@@ -261,11 +261,11 @@ async fn run_client(
             biased;
             _ = stop.changed() => Step::Stop,
             _ = tokio::time::sleep_until(next_send), if sending => Step::Send,
-            event = client.next_event() => Step::Event(event),
+            event = client.next_event() => Step::Event(event.map(Box::new)),
         };
         match step {
             Step::Stop => break,
-            Step::Event(Some(event)) => receiver.on_event(event),
+            Step::Event(Some(event)) => receiver.on_event(*event),
             Step::Event(None) => {
                 receiver.closed(format!(
                     "client {} lost its connection (dropped events so far: {})",
