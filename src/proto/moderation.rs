@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One role's override in a channel or category: `null` (or absent) inherits (a channel from
 /// its category, a category from the defaults).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PermissionOverride {
     /// The role it applies to (`moderator` or `member`; admins and the owner are never bound).
     pub role: Role,
@@ -25,7 +25,7 @@ pub struct PermissionOverride {
 }
 
 /// The overrides of one channel or one category (answer to `channel_permissions`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ChannelPermissions {
     /// The channel, when they are a channel's.
     pub channel_id: Option<ChannelId>,
@@ -36,7 +36,7 @@ pub struct ChannelPermissions {
 }
 
 /// A ban of an account, an address, or both.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BanInfo {
     /// Id (for `unban`).
     pub id: i64,
@@ -56,7 +56,7 @@ pub struct BanInfo {
 }
 
 /// One moderation or admin action.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Id; increases with time.
     pub id: i64,
@@ -73,7 +73,7 @@ pub struct AuditEntry {
 }
 
 /// A page of the audit log, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditPage {
     /// The entries, newest first.
     pub entries: Vec<AuditEntry>,
@@ -82,7 +82,7 @@ pub struct AuditPage {
 }
 
 /// An automatic moderation keyword.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeywordFilter {
     /// Id (for `remove_filter`).
     pub id: i64,
@@ -97,7 +97,7 @@ pub struct KeywordFilter {
 }
 
 /// A registration waiting for an admin (`[auth] require_approval`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PendingRegistration {
     /// The user name asked for.
     pub username: String,

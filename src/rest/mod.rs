@@ -1,7 +1,8 @@
 //! The REST API on TCP 3786 (HTTPS when TLS is on): `GET /api/health`, `GET /api/server` and
 //! `GET /api/openapi.json` for anyone, and with `Authorization: Bearer <access token>` what
 //! scripts and bots need (stats, users, channels and categories, messages, invites, tokens,
-//! VPN peers; see [`routes`]).
+//! VPN peers, permissions, moderation, bans, the audit log, keyword filters and approvals; see
+//! [`routes`]).
 //!
 //! A thin axum router over a [`ServerView`], which the server implements (so this module does
 //! not depend on the server's internals): every token-authenticated endpoint turns into one

@@ -8,8 +8,9 @@ use super::ApiState;
 use crate::ids::{ChannelId, MessageId};
 use crate::net::PortMappingState;
 use crate::proto::{
-    Category, Channel, ChannelKind, ChannelList, CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage,
-    InviteInfo, Message, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence, VpnStatus,
+    AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelKind, ChannelList, ChannelPermissions, CreatedInvite,
+    CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter, Message, PendingRegistration,
+    PermissionOverride, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence, VpnStatus,
 };
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -42,6 +43,22 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(vpn_peers))
+        .routes(routes!(channel_permissions, set_channel_permissions))
+        .routes(routes!(category_permissions, set_category_permissions))
+        .routes(routes!(kick))
+        .routes(routes!(timeout))
+        .routes(routes!(warn))
+        .routes(routes!(moderation_history))
+        .routes(routes!(reset_password))
+        .routes(routes!(list_bans, ban))
+        .routes(routes!(unban))
+        .routes(routes!(set_slow_mode))
+        .routes(routes!(audit_log))
+        .routes(routes!(list_filters, add_filter))
+        .routes(routes!(remove_filter))
+        .routes(routes!(list_approvals))
+        .routes(routes!(approve))
+        .routes(routes!(deny))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -557,4 +574,354 @@ async fn revoke_token(
 async fn vpn_peers(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<VpnStatus>, ApiError> {
     let status = expect_reply!(call(&state, &bearer, Request::VpnStatus).await?, Reply::VpnStatus);
     Ok(axum::Json(status))
+}
+
+/// Runs `channel_permissions` (or with `rule`, `set_channel_permissions`) on a channel or a
+/// category.
+async fn permissions(
+    state: &ApiState,
+    bearer: &Bearer,
+    channel_id: Option<ChannelId>,
+    category_id: Option<i64>,
+    rule: Option<PermissionOverride>,
+) -> Result<axum::Json<ChannelPermissions>, ApiError> {
+    let request = match rule {
+        None => Request::ChannelPermissions { channel_id, category_id },
+        Some(PermissionOverride { role, view, send, speak, manage }) => {
+            Request::SetChannelPermissions { channel_id, category_id, role, view, send, speak, manage }
+        }
+    };
+    Ok(axum::Json(expect_reply!(call(state, bearer, request).await?, Reply::ChannelPermissions)))
+}
+
+/// A channel's permission overrides, one per role that has one (scope `admin`).
+#[utoipa::path(get, path = "/api/channels/{channel_id}/permissions", security(("bearer" = [])),
+    params(("channel_id" = i64, Path, description = "The channel")), responses((status = 200, body = ChannelPermissions)))]
+async fn channel_permissions(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(channel_id): Path<i64>,
+) -> Result<axum::Json<ChannelPermissions>, ApiError> {
+    permissions(&state, &bearer, Some(ChannelId(channel_id)), None, None).await
+}
+
+/// Sets one role's override on a channel; every flag `null` removes it (scope `admin`).
+#[utoipa::path(put, path = "/api/channels/{channel_id}/permissions", security(("bearer" = [])),
+    params(("channel_id" = i64, Path, description = "The channel")), request_body = PermissionOverride,
+    responses((status = 200, body = ChannelPermissions)))]
+async fn set_channel_permissions(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(channel_id): Path<i64>,
+    Json(rule): Json<PermissionOverride>,
+) -> Result<axum::Json<ChannelPermissions>, ApiError> {
+    permissions(&state, &bearer, Some(ChannelId(channel_id)), None, Some(rule)).await
+}
+
+/// A category's permission overrides, which its channels inherit (scope `admin`).
+#[utoipa::path(get, path = "/api/categories/{category_id}/permissions", security(("bearer" = [])),
+    params(("category_id" = i64, Path, description = "The category")),
+    responses((status = 200, body = ChannelPermissions)))]
+async fn category_permissions(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(category_id): Path<i64>,
+) -> Result<axum::Json<ChannelPermissions>, ApiError> {
+    permissions(&state, &bearer, None, Some(category_id), None).await
+}
+
+/// Sets one role's override on a category; every flag `null` removes it (scope `admin`).
+#[utoipa::path(put, path = "/api/categories/{category_id}/permissions", security(("bearer" = [])),
+    params(("category_id" = i64, Path, description = "The category")), request_body = PermissionOverride,
+    responses((status = 200, body = ChannelPermissions)))]
+async fn set_category_permissions(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(category_id): Path<i64>,
+    Json(rule): Json<PermissionOverride>,
+) -> Result<axum::Json<ChannelPermissions>, ApiError> {
+    permissions(&state, &bearer, None, Some(category_id), Some(rule)).await
+}
+
+/// Why, shown to the member (kick, deny).
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Reason {
+    /// At most 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+}
+
+/// Ends every connection of a member who is online; they may come back (scope `moderate`).
+#[utoipa::path(post, path = "/api/users/{username}/kick", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), request_body = Reason,
+    responses((status = 204, description = "Kicked")))]
+async fn kick(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(why): Json<Reason>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::Kick { username, reason: why.reason }).await?)
+}
+
+/// How long a timeout lasts, and why.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewTimeout {
+    /// 1 to 2419200 (28 days); 0 lifts a timeout.
+    #[schema(minimum = 0, maximum = 2419200)]
+    duration_seconds: u64,
+    /// At most 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+}
+
+/// Times a member out: they cannot send or speak until it ends (scope `moderate`).
+#[utoipa::path(post, path = "/api/users/{username}/timeout", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), request_body = NewTimeout,
+    responses((status = 204, description = "Timed out (or the timeout lifted)")))]
+async fn timeout(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(new): Json<NewTimeout>,
+) -> Result<StatusCode, ApiError> {
+    let request = Request::Timeout { username, duration_seconds: new.duration_seconds, reason: new.reason };
+    no_content(call(&state, &bearer, request).await?)
+}
+
+/// A warning.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Warning {
+    /// 1 to 500 characters, shown to the member and kept in their moderation history.
+    #[schema(min_length = 1, max_length = 500)]
+    note: String,
+}
+
+/// Warns a member (scope `moderate`).
+#[utoipa::path(post, path = "/api/users/{username}/warnings", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), request_body = Warning,
+    responses((status = 204, description = "Warned")))]
+async fn warn(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(warning): Json<Warning>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::Warn { username, note: warning.note }).await?)
+}
+
+/// A member's moderation history: at most 100 audit entries about them, newest first (scope
+/// `moderate`).
+#[utoipa::path(get, path = "/api/users/{username}/moderation", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), responses((status = 200, body = Vec<AuditEntry>)))]
+async fn moderation_history(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
+    let history =
+        expect_reply!(call(&state, &bearer, Request::ModerationHistory { username }).await?, Reply::ModerationHistory);
+    Ok(axum::Json(history))
+}
+
+/// A temporary password.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct PasswordReset {
+    /// 8 to 1024 characters; the member must choose a new one at the next login.
+    #[schema(min_length = 8, max_length = 1024)]
+    temporary_password: String,
+}
+
+/// Sets a temporary password for a member and ends their sessions (scope `admin`).
+#[utoipa::path(post, path = "/api/users/{username}/password-reset", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), request_body = PasswordReset,
+    responses((status = 204, description = "Reset")))]
+async fn reset_password(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(reset): Json<PasswordReset>,
+) -> Result<StatusCode, ApiError> {
+    let request = Request::ResetPassword { username, temporary_password: reset.temporary_password };
+    no_content(call(&state, &bearer, request).await?)
+}
+
+/// The bans in force, newest first (scope `admin`).
+#[utoipa::path(get, path = "/api/bans", security(("bearer" = [])), responses((status = 200, body = Vec<BanInfo>)))]
+async fn list_bans(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<BanInfo>>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListBans).await?, Reply::Bans)))
+}
+
+/// A ban of an account, an address, or both.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewBan {
+    /// The account.
+    #[serde(default)]
+    username: Option<String>,
+    /// An IPv4 or IPv6 address (IPv6: its /64 is banned).
+    #[serde(default)]
+    address: Option<String>,
+    /// Also ban the addresses the account is connected from now (default `false`).
+    #[serde(default)]
+    ban_addresses: bool,
+    /// How long; absent = until lifted.
+    #[serde(default)]
+    duration_seconds: Option<u64>,
+    /// At most 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+}
+
+/// Bans an account, an address, or both; their live connections end at once (scope `admin`).
+/// With several addresses one ban is made per address; the answer is the first.
+#[utoipa::path(post, path = "/api/bans", security(("bearer" = [])), request_body = NewBan,
+    responses((status = 201, body = BanInfo)))]
+async fn ban(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Json(new): Json<NewBan>,
+) -> Result<(StatusCode, axum::Json<BanInfo>), ApiError> {
+    let NewBan { username, address, ban_addresses, duration_seconds, reason } = new;
+    let request = Request::Ban { username, address, ban_addresses, duration_seconds, reason };
+    let ban = expect_reply!(call(&state, &bearer, request).await?, Reply::Ban);
+    Ok((StatusCode::CREATED, axum::Json(ban)))
+}
+
+/// Lifts a ban; the answer is the ban it was (scope `admin`).
+#[utoipa::path(delete, path = "/api/bans/{ban_id}", security(("bearer" = [])),
+    params(("ban_id" = i64, Path, description = "The ban")), responses((status = 200, body = BanInfo)))]
+async fn unban(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(ban_id): Path<i64>,
+) -> Result<axum::Json<BanInfo>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::Unban { ban_id }).await?, Reply::Ban)))
+}
+
+/// A slow mode.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct SlowMode {
+    /// Seconds between two messages of a member, 0 (off) to 21600.
+    #[schema(minimum = 0, maximum = 21600)]
+    seconds: u32,
+}
+
+/// Sets a channel's slow mode; the answer is the channel (scope `moderate`).
+#[utoipa::path(put, path = "/api/channels/{channel_id}/slow-mode", security(("bearer" = [])),
+    params(("channel_id" = i64, Path, description = "The channel")), request_body = SlowMode,
+    responses((status = 200, body = Channel)))]
+async fn set_slow_mode(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(channel_id): Path<i64>,
+    Json(slow): Json<SlowMode>,
+) -> Result<axum::Json<Channel>, ApiError> {
+    let request = Request::SetSlowMode { channel_id: ChannelId(channel_id), seconds: slow.seconds };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Channel)))
+}
+
+/// Which page of the audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// Older entries than this id (default: the newest page).
+    before: Option<i64>,
+    /// Entries per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// A page of the audit log, newest first (scope `admin`).
+#[utoipa::path(get, path = "/api/audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = AuditPage)))]
+async fn audit_log(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Query(page): Query<AuditQuery>,
+) -> Result<axum::Json<AuditPage>, ApiError> {
+    let request = Request::AuditLog { before: page.before, limit: page.limit };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Audit)))
+}
+
+/// Every automatic moderation keyword, oldest first (scope `admin`).
+#[utoipa::path(get, path = "/api/filters", security(("bearer" = [])), responses((status = 200, body = Vec<KeywordFilter>)))]
+async fn list_filters(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+) -> Result<axum::Json<Vec<KeywordFilter>>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListFilters).await?, Reply::Filters)))
+}
+
+/// A new keyword.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewFilter {
+    /// A word or phrase, 1 to 64 printable characters, matched as whole words in any case.
+    #[schema(min_length = 1, max_length = 64)]
+    word: String,
+    /// Also time the sender out for this long, 1 to 2419200 (default: only stop the message).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2419200)]
+    timeout_seconds: Option<u64>,
+}
+
+/// Adds an automatic moderation keyword (scope `admin`).
+#[utoipa::path(post, path = "/api/filters", security(("bearer" = [])), request_body = NewFilter,
+    responses((status = 201, body = KeywordFilter)))]
+async fn add_filter(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Json(new): Json<NewFilter>,
+) -> Result<(StatusCode, axum::Json<KeywordFilter>), ApiError> {
+    let request = Request::AddFilter { word: new.word, timeout_seconds: new.timeout_seconds };
+    let filter = expect_reply!(call(&state, &bearer, request).await?, Reply::Filter);
+    Ok((StatusCode::CREATED, axum::Json(filter)))
+}
+
+/// Removes a keyword (scope `admin`).
+#[utoipa::path(delete, path = "/api/filters/{filter_id}", security(("bearer" = [])),
+    params(("filter_id" = i64, Path, description = "The keyword")), responses((status = 204, description = "Removed")))]
+async fn remove_filter(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(filter_id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::RemoveFilter { filter_id }).await?)
+}
+
+/// Registrations waiting for approval, oldest first (scope `admin`).
+#[utoipa::path(get, path = "/api/approvals", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PendingRegistration>)))]
+async fn list_approvals(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+) -> Result<axum::Json<Vec<PendingRegistration>>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListApprovals).await?, Reply::Approvals)))
+}
+
+/// Lets a waiting registration in (scope `admin`).
+#[utoipa::path(post, path = "/api/approvals/{username}/approve", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The user name waiting")),
+    responses((status = 204, description = "Approved")))]
+async fn approve(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::Approve { username }).await?)
+}
+
+/// Refuses a waiting registration; it is discarded and the name is free again (scope `admin`).
+#[utoipa::path(post, path = "/api/approvals/{username}/deny", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The user name waiting")), request_body = Reason,
+    responses((status = 204, description = "Denied")))]
+async fn deny(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(why): Json<Reason>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::Deny { username, reason: why.reason }).await?)
 }
