@@ -56,15 +56,18 @@ function itc(...args) {
 }
 
 // The level (RMS, dBFS) of one second of what `role`'s app plays on its speaker (its
-// PulseAudio's null sink, read from the sink's monitor).
+// PulseAudio's null sink, read from the sink's monitor). It counts samples, not wall-clock
+// time: `head` stops parec after exactly one second of audio, however long parec took to start
+// on a loaded machine (at most 10 s).
+const SECOND_BYTES = 48000 * 2;
 function speakerLevel(role) {
-  const recorded = spawnSync('timeout', ['1', 'parec', '--device=speaker.monitor', '--raw', '--format=s16le',
-    '--rate=48000', '--channels=1', '--latency-msec=20'], { env: roleEnv(role), maxBuffer: 1 << 24 });
+  const recorded = spawnSync('sh', ['-c', 'timeout 10 parec --device=speaker.monitor --raw --format=s16le '
+    + `--rate=48000 --channels=1 --latency-msec=20 | head -c ${SECOND_BYTES}`], { env: roleEnv(role), maxBuffer: 1 << 24 });
   const pcm = recorded.stdout || Buffer.alloc(0);
+  if (pcm.length < SECOND_BYTES) throw new Error(`parec recorded ${pcm.length / 2} of 48000 samples: ${recorded.stderr}`);
   let sum = 0;
-  const samples = Math.floor(pcm.length / 2);
+  const samples = SECOND_BYTES / 2;
   for (let i = 0; i < samples; i += 1) sum += (pcm.readInt16LE(i * 2) / 32768) ** 2;
-  if (samples < 24000) throw new Error(`parec recorded ${samples} samples: ${recorded.stderr}`);
   return 10 * Math.log10(sum / samples + 1e-12);
 }
 
