@@ -298,7 +298,7 @@ async fn keyword_filters_keep_nothing_tell_the_sender_and_may_time_them_out() {
 async fn private_channels_and_inherited_overrides() {
     let server = TestServer::start().await;
     let owner = server.admin().await;
-    let moderator = invited(&server, &owner, "mo", Role::Moderator).await;
+    let mut moderator = invited(&server, &owner, "mo", Role::Moderator).await;
     let mut kid = server.member("kid").await;
     let parents = owner.create_channel("parents", None, ChannelKind::Text).await.expect("channel");
     let hidden = PermissionOverride { role: Role::Member, view: Some(false), send: None, speak: None, manage: None };
@@ -315,6 +315,19 @@ async fn private_channels_and_inherited_overrides() {
     owner.send(general, "dinner!").await.expect("owner sends");
     let seen = common::next_message(&mut kid).await;
     assert_eq!(seen.body, "dinner!", "the private channel's message never reached the member");
+
+    // Deleting a private channel is told only to those who could see it.
+    let attic = owner.create_channel("attic", None, ChannelKind::Text).await.expect("channel");
+    owner.set_channel_permissions(PermissionScope::Channel(attic.id), set.overrides[0].clone()).await.expect("sets");
+    owner.delete_channel(attic.id).await.expect("deletes");
+    let deleted = |event: Event| match event {
+        Event::ChannelDeleted { channel_id } => Some(Some(channel_id)),
+        Event::MessageCreated(message) if message.body == "after the attic" => Some(None),
+        _ => None,
+    };
+    owner.send(general, "after the attic").await.expect("owner sends");
+    assert_eq!(next_matching(&mut moderator, deleted).await, Some(attic.id), "the moderator saw it go");
+    assert_eq!(next_matching(&mut kid, deleted).await, None, "the member never heard of its deletion");
 
     // A category's override is inherited; the channel's own wins.
     let category = owner.request(Request::CreateCategory { name: "Kids".into() }).await.expect("category");

@@ -88,9 +88,15 @@ pub async fn rename_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId, na
 /// `delete_channel` (the dispatcher then ends the calls in it).
 pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId) -> Result<Reply, Failure> {
     let admin = require_admin(ctx, conn, "delete channels")?;
+    let channel = ctx
+        .store
+        .channel(channel_id)
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}")))?;
     ctx.store.delete_channel(channel_id).await?;
     audit(ctx, &admin, "delete_channel", format!("channel {channel_id}")).await?;
-    broadcast(ctx, Event::ChannelDeleted { channel_id });
+    // Only those who could see it hear it is gone: a private channel's id stays private.
+    ctx.publish_to_channel(&channel, Event::ChannelDeleted { channel_id });
     Ok(Reply::Ok)
 }
 
