@@ -79,13 +79,7 @@ async fn every_op_is_refused_below_its_role_and_allowed_at_it() {
         (Request::ListBans, Role::Admin),
         (Request::Unban { ban_id: ban.id }, Role::Admin),
         (
-            Request::Ban {
-                username: Some("tim".into()),
-                address: None,
-                ban_addresses: false,
-                duration_seconds: Some(60),
-                reason: None,
-            },
+            Request::Ban(BanSpec { username: Some("tim".into()), duration_seconds: Some(60), ..BanSpec::default() }),
             Role::Admin,
         ),
         (Request::AuditLog { before: None, limit: None }, Role::Admin),

@@ -39,11 +39,12 @@ mod vpn_requests;
 
 /// The `@name` rule the server records mentions by (kept here for clients that decide locally).
 pub use crate::proto::mentions;
+pub use crate::proto::BanSpec;
 pub use admin::InviteSpec;
 pub use connection::{Client, CONNECT_TIMEOUT};
 pub use exchange::REQUEST_TIMEOUT;
 pub use files::UploadOptions;
-pub use moderation::{BanSpec, PermissionScope};
+pub use moderation::PermissionScope;
 pub use pinning::KnownHosts;
 pub use target::{Target, DEFAULT_PORT};
 

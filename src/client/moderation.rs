@@ -5,7 +5,7 @@ use super::exchange::{expect_channel, expect_ok, unexpected};
 use super::{Client, ClientError};
 use crate::ids::ChannelId;
 use crate::proto::{
-    AuditEntry, AuditPage, BanInfo, Channel, ChannelPermissions, KeywordFilter, PendingRegistration,
+    AuditEntry, AuditPage, BanInfo, BanSpec, Channel, ChannelPermissions, KeywordFilter, PendingRegistration,
     PermissionOverride, Reply, Request,
 };
 
@@ -25,21 +25,6 @@ impl PermissionScope {
             PermissionScope::Category(id) => (None, Some(id)),
         }
     }
-}
-
-/// What to ban: an account, an address, or both.
-#[derive(Debug, Clone, Default)]
-pub struct BanSpec {
-    /// The account.
-    pub username: Option<String>,
-    /// An IP address.
-    pub address: Option<String>,
-    /// Also the addresses the account is connected from now.
-    pub ban_addresses: bool,
-    /// How long; none = until lifted.
-    pub duration_seconds: Option<u64>,
-    /// Why (shown to them).
-    pub reason: Option<String>,
 }
 
 fn expect_permissions(reply: Reply) -> Result<ChannelPermissions, ClientError> {
@@ -82,8 +67,7 @@ impl Client {
 
     /// Admin: bans an account, an address, or both.
     pub async fn ban(&self, spec: BanSpec) -> Result<BanInfo, ClientError> {
-        let BanSpec { username, address, ban_addresses, duration_seconds, reason } = spec;
-        expect_ban(self.request(Request::Ban { username, address, ban_addresses, duration_seconds, reason }).await?)
+        expect_ban(self.request(Request::Ban(spec)).await?)
     }
 
     /// Admin: lifts a ban.

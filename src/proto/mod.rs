@@ -45,7 +45,7 @@ pub use model::{
     VideoStream, VoiceMember, VoiceSession, WrappedKeyFor,
 };
 pub use moderation::{
-    AuditEntry, AuditPage, BanInfo, ChannelPermissions, KeywordFilter, PendingRegistration, PermissionOverride,
+    AuditEntry, AuditPage, BanInfo, BanSpec, ChannelPermissions, KeywordFilter, PendingRegistration, PermissionOverride,
 };
 pub use reply::{
     AuthMethod, CreatedInvite, ErrorCode, InviteInfo, InviteState, Reply, ServerFrame, ServerInfo, SessionInfo,

@@ -35,6 +35,28 @@ pub struct ChannelPermissions {
     pub overrides: Vec<PermissionOverride>,
 }
 
+/// What to ban (`ban`'s arguments, and the REST API's `POST /api/bans` body): an account, an
+/// address, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct BanSpec {
+    /// The account.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// An IPv4 or IPv6 address (IPv6: its /64 is banned).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Also ban the addresses the account is connected from now (default `false`).
+    #[serde(default)]
+    pub ban_addresses: bool,
+    /// How long; absent = until lifted.
+    #[serde(default)]
+    pub duration_seconds: Option<u64>,
+    /// Why (shown to them), at most 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
 /// A ban of an account, an address, or both.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BanInfo {

@@ -369,23 +369,7 @@ pub enum Request {
         reason: Option<String>,
     },
     /// Admin: bans an account, an address, or both, for a time or for good.
-    Ban {
-        /// The account.
-        #[serde(default)]
-        username: Option<String>,
-        /// An address to ban (IPv4 or IPv6).
-        #[serde(default)]
-        address: Option<String>,
-        /// Also ban the addresses the account is connected from now.
-        #[serde(default)]
-        ban_addresses: bool,
-        /// How long; none = until unbanned.
-        #[serde(default)]
-        duration_seconds: Option<u64>,
-        /// Why (shown to them).
-        #[serde(default)]
-        reason: Option<String>,
-    },
+    Ban(super::BanSpec),
     /// Admin: lifts a ban.
     Unban {
         /// The ban.
@@ -682,7 +666,7 @@ impl Request {
             Request::ChannelPermissions { .. } => "channel_permissions",
             Request::SetChannelPermissions { .. } => "set_channel_permissions",
             Request::Kick { .. } => "kick",
-            Request::Ban { .. } => "ban",
+            Request::Ban(_) => "ban",
             Request::Unban { .. } => "unban",
             Request::ListBans => "list_bans",
             Request::Timeout { .. } => "timeout",

@@ -8,9 +8,10 @@ use super::ApiState;
 use crate::ids::{ChannelId, MessageId};
 use crate::net::PortMappingState;
 use crate::proto::{
-    AuditEntry, AuditPage, BanInfo, Category, Channel, ChannelKind, ChannelList, ChannelPermissions, CreatedInvite,
-    CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter, Message, PendingRegistration,
-    PermissionOverride, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence, VpnStatus,
+    AuditEntry, AuditPage, BanInfo, BanSpec, Category, Channel, ChannelKind, ChannelList, ChannelPermissions,
+    CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter, Message,
+    PendingRegistration, PermissionOverride, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence,
+    VpnStatus,
 };
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -754,39 +755,16 @@ async fn list_bans(State(state): State<ApiState>, bearer: Bearer) -> Result<axum
     Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListBans).await?, Reply::Bans)))
 }
 
-/// A ban of an account, an address, or both.
-#[derive(Deserialize, utoipa::ToSchema)]
-struct NewBan {
-    /// The account.
-    #[serde(default)]
-    username: Option<String>,
-    /// An IPv4 or IPv6 address (IPv6: its /64 is banned).
-    #[serde(default)]
-    address: Option<String>,
-    /// Also ban the addresses the account is connected from now (default `false`).
-    #[serde(default)]
-    ban_addresses: bool,
-    /// How long; absent = until lifted.
-    #[serde(default)]
-    duration_seconds: Option<u64>,
-    /// At most 500 characters.
-    #[serde(default)]
-    #[schema(max_length = 500)]
-    reason: Option<String>,
-}
-
 /// Bans an account, an address, or both; their live connections end at once (scope `admin`).
 /// With several addresses one ban is made per address; the answer is the first.
-#[utoipa::path(post, path = "/api/bans", security(("bearer" = [])), request_body = NewBan,
+#[utoipa::path(post, path = "/api/bans", security(("bearer" = [])), request_body = BanSpec,
     responses((status = 201, body = BanInfo)))]
 async fn ban(
     State(state): State<ApiState>,
     bearer: Bearer,
-    Json(new): Json<NewBan>,
+    Json(spec): Json<BanSpec>,
 ) -> Result<(StatusCode, axum::Json<BanInfo>), ApiError> {
-    let NewBan { username, address, ban_addresses, duration_seconds, reason } = new;
-    let request = Request::Ban { username, address, ban_addresses, duration_seconds, reason };
-    let ban = expect_reply!(call(&state, &bearer, request).await?, Reply::Ban);
+    let ban = expect_reply!(call(&state, &bearer, Request::Ban(spec)).await?, Reply::Ban);
     Ok((StatusCode::CREATED, axum::Json(ban)))
 }
 

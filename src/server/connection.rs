@@ -355,10 +355,7 @@ async fn moderate(ctx: &Shared, actor: &crate::proto::User, request: Request) ->
             moderation::set_channel_permissions(ctx, actor, scope, rule).await.map(Reply::ChannelPermissions)
         }
         Kick { username, reason } => done(moderation::kick(ctx, actor, &username, reason).await),
-        Ban { username, address, ban_addresses, duration_seconds, reason } => {
-            let request = moderation::BanRequest { username, address, ban_addresses, duration_seconds, reason };
-            moderation::ban(ctx, actor, request).await.map(Reply::Ban)
-        }
+        Ban(spec) => moderation::ban(ctx, actor, spec).await.map(Reply::Ban),
         Unban { ban_id } => moderation::unban(ctx, actor, ban_id).await.map(Reply::Ban),
         ListBans => moderation::list_bans(ctx, actor).await.map(Reply::Bans),
         Timeout { username, duration_seconds, reason } => {

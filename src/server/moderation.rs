@@ -12,8 +12,8 @@ use super::context::{
 };
 use crate::ids::{ChannelId, UserId};
 use crate::proto::{
-    encode_frame, AuditEntry, AuditPage, BanInfo, Channel, ChannelPermissions, ErrorCode, Event, KeywordFilter,
-    PendingRegistration, PermissionOverride, ServerFrame, User,
+    encode_frame, AuditEntry, AuditPage, BanInfo, BanSpec, Channel, ChannelPermissions, ErrorCode, Event,
+    KeywordFilter, PendingRegistration, PermissionOverride, ServerFrame, User,
 };
 use crate::store::{NewBan, Scope};
 use std::net::IpAddr;
@@ -30,21 +30,6 @@ pub(crate) const MAX_FILTER_CHARS: usize = 64;
 pub(crate) const MAX_AUDIT_PAGE: u32 = 100;
 /// Entries of one user's moderation history returned.
 pub(crate) const HISTORY_ENTRIES: u32 = 100;
-
-/// What a `ban` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct BanRequest {
-    /// The account.
-    pub username: Option<String>,
-    /// An address.
-    pub address: Option<String>,
-    /// Also the addresses the account is connected from now.
-    pub ban_addresses: bool,
-    /// How long; none = until lifted.
-    pub duration_seconds: Option<u64>,
-    /// Why.
-    pub reason: Option<String>,
-}
 
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::InvalidArgument, message)
@@ -177,7 +162,7 @@ pub async fn kick(ctx: &Shared, actor: &User, username: &str, reason: Option<Str
 
 /// `ban`: bans an account, an address, or both (admins, on those below them); live
 /// connections of the account, and those from the address of anyone below the admin, end at once.
-pub async fn ban(ctx: &Shared, actor: &User, request: BanRequest) -> Result<BanInfo, Failure> {
+pub async fn ban(ctx: &Shared, actor: &User, request: BanSpec) -> Result<BanInfo, Failure> {
     admin(actor, "ban")?;
     let reason = clean_reason(request.reason)?;
     let target = match &request.username {
