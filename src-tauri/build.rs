@@ -47,6 +47,7 @@ const COMMANDS: &[&str] = &[
     "chat_create_invite",
     "chat_create_channel",
     "chat_set_role",
+    "chat_ask",
     "voice_devices",
     "voice_join",
     "voice_leave",

@@ -390,6 +390,22 @@ pub async fn sign_out(family: State<'_, Family>) -> Result<(), FamilyError> {
     Ok(())
 }
 
+/// Any request of the control protocol (docs/protocol.md) that needs no work in the app, asked
+/// as the signed-in member: reactions, threads, search, moderation and the admin panel's
+/// operations. The server decides what this member may do. The requests that make or end a
+/// session stay with the session.
+#[tauri::command]
+pub async fn chat_ask(family: State<'_, Family>, request: Request) -> Result<Reply, FamilyError> {
+    match request {
+        Request::Hello { .. }
+        | Request::Register { .. }
+        | Request::Login { .. }
+        | Request::Resume { .. }
+        | Request::Logout => Err(FamilyError::SessionOnly),
+        request => family.ask(request).await,
+    }
+}
+
 /// Categories and channels (direct ones too; their unread counts when the server has them).
 #[tauri::command]
 pub async fn chat_channels(family: State<'_, Family>) -> Result<Reply, FamilyError> {

@@ -140,6 +140,7 @@ pub fn run() {
             chat::chat_create_invite,
             chat::chat_create_channel,
             chat::chat_set_role,
+            chat::chat_ask,
             voice::voice_devices,
             voice::voice_join,
             voice::voice_leave,

@@ -53,6 +53,8 @@ export const Cmd = Object.freeze({
   createInviteAsAdmin: 'chat_create_invite',
   createChannel: 'chat_create_channel',
   setRole: 'chat_set_role',
+  // Any control-protocol request the page needs no app work for: call(Cmd.ask, { request: { op, args } }).
+  ask: 'chat_ask',
   // Voice calls.
   voiceDevices: 'voice_devices',
   voiceJoin: 'voice_join',

@@ -56,6 +56,9 @@ pub enum FamilyError {
     /// The server sent an answer this app did not expect.
     #[error("the server gave an unexpected answer")]
     Unexpected,
+    /// The page asked for a request that only the session itself makes (sign-in, resume, sign-out).
+    #[error("this request is made by the app's session, not by a page")]
+    SessionOnly,
 }
 
 impl serde::Serialize for FamilyError {
