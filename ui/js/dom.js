@@ -30,13 +30,14 @@ export function show(target, text) {
 export const listItem = (text) => el('li', {}, text);
 
 // A button that asks once more, so that one stray click does nothing: the first click arms
-// it (`armedText`), the second runs `action`, after which it is back as it was.
+// it (`armedText`, or its answer when it is a function: the words can name what is chosen
+// now), the second runs `action`, after which it is back as it was.
 export function confirmingButton(text, armedText, label, action) {
   const button = el('button', { type: 'button', 'aria-label': label }, text);
   button.addEventListener('click', async () => {
     if (button.dataset.armed !== 'yes') {
       button.dataset.armed = 'yes';
-      button.textContent = armedText;
+      button.textContent = typeof armedText === 'function' ? armedText() : armedText;
       return;
     }
     button.disabled = true;
