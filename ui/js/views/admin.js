@@ -1,14 +1,20 @@
-// The few admin actions that exist today, for administrators in the chat: add a channel,
+// The few quick admin actions in the chat's side bar, for administrators: add a channel,
 // make someone an administrator (or not), and invite someone (the invite's link and text;
-// the host's Server view also shows its QR code).
+// the host's Server view also shows its QR code). The full admin panel (admin/panel.js) opens
+// from here, for moderators too; the member's own side of moderation is in standing.js.
 
 import { $, el, show } from '../dom.js';
 import { Cmd, act } from '../commands.js';
+import { initPanel, showPanel } from './admin/panel.js';
+import { initStanding, standingFor } from './standing.js';
 
 let changed = () => {};
 
-// Shows the admin panel to administrators, with `people` to choose from.
+// Shows the admin parts to administrators (and the panel to moderators), with `people` to
+// choose from.
 export function showAdmin(me, people) {
+  standingFor(me.username);
+  showPanel(me, people);
   $('chat-admin').hidden = !me.admin;
   if (!me.admin) return;
   const select = $('admin-role-user');
@@ -32,6 +38,8 @@ async function setRole(admin) {
 // `onChanged` runs after a change others can see (roles), to redraw the people.
 export function initAdmin(onChanged) {
   changed = onChanged;
+  initPanel(onChanged);
+  initStanding();
   $('admin-channel-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const name = $('admin-channel-name').value.trim().replace(/^#/, '');
