@@ -438,9 +438,21 @@ fn is_fatal(err: &ClientError) -> bool {
     )
 }
 
-/// Server answers that refuse a message for good (resending it would not help).
+/// Server answers that refuse a message for good (resending it would not help): also a
+/// moderator's timeout, slow mode and a keyword filter (§18), whose words the member must see
+/// at once, not a message that goes out by itself later.
 fn is_refusal(err: &ClientError) -> bool {
-    matches!(err.code(), Some(ErrorCode::InvalidArgument | ErrorCode::NotFound | ErrorCode::Forbidden))
+    matches!(
+        err.code(),
+        Some(
+            ErrorCode::InvalidArgument
+                | ErrorCode::NotFound
+                | ErrorCode::Forbidden
+                | ErrorCode::TimedOut
+                | ErrorCode::SlowMode
+                | ErrorCode::Filtered
+        )
+    )
 }
 
 /// Uniform in [0, 1], from the operating system's random source.

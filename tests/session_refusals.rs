@@ -1,0 +1,62 @@
+//! The app's reconnecting session when moderation refuses a message (docs/protocol.md §18):
+//! slow mode, a keyword filter and a timeout each answer that send at once, with the server's
+//! reason, and the session stays connected (it neither reconnects nor sends the message again
+//! later, when the window or the timeout is over). Real server on loopback.
+
+mod common;
+
+use common::{TestServer, MEMBER_PASSWORD, WAIT};
+use iptincan::client::session::{Session, State, Update};
+use tokio::sync::mpsc;
+
+/// The outcome of the message `client_id`: `Ok(())` when stored, `Err(reason)` when refused;
+/// panics on any connection change on the way.
+async fn outcome(updates: &mut mpsc::Receiver<Update>, client_id: &str) -> Result<(), String> {
+    loop {
+        let update = tokio::time::timeout(WAIT, updates.recv()).await.expect("an update in time").expect("session running");
+        match update {
+            Update::Sent { client_id: id, .. } if id == client_id => return Ok(()),
+            Update::NotSent { message, reason } if message.client_id == client_id => return Err(reason),
+            Update::State(state) => panic!("the connection changed while sending: {state:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_mode_filters_and_timeouts_refuse_a_message_at_once_without_reconnecting() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let token = server.connect().await.register("ann", MEMBER_PASSWORD).await.expect("registers").token;
+    let general = admin.find_channel("general").await.expect("general").id;
+    admin.set_slow_mode(general, 60).await.expect("slow mode");
+    admin.add_filter("darn", None).await.expect("a filter");
+
+    let (session, mut updates) = Session::start(server.target(), None, token);
+    loop {
+        let update = tokio::time::timeout(WAIT, updates.recv()).await.expect("connects in time").expect("running");
+        if matches!(update, Update::State(State::Connected(_))) {
+            break;
+        }
+    }
+
+    let first = session.send(general, "first, within slow mode");
+    assert_eq!(outcome(&mut updates, &first).await, Ok(()));
+    let second = session.send(general, "second, too soon");
+    let reason = outcome(&mut updates, &second).await.expect_err("refused by slow mode");
+    assert!(reason.contains("slow mode"), "{reason}");
+
+    admin.set_slow_mode(general, 0).await.expect("slow mode off");
+    let filtered = session.send(general, "oh darn it");
+    let reason = outcome(&mut updates, &filtered).await.expect_err("refused by the filter");
+    assert!(reason.contains("darn"), "{reason}");
+
+    admin.timeout("ann", 600, Some("too loud")).await.expect("times out");
+    let muted = session.send(general, "still here");
+    let reason = outcome(&mut updates, &muted).await.expect_err("refused by the timeout");
+    assert!(reason.contains("timed out"), "{reason}");
+
+    let history = admin.history(general, None, Some(50)).await.expect("history");
+    let bodies: Vec<&str> = history.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["first, within slow mode"], "only the message that passed is stored");
+}
