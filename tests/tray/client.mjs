@@ -9,6 +9,9 @@
 // and password, and lands in #general. Messages go every way; markdown renders (bold, italic,
 // strike-through, code, a highlighted code block); an HTML/script payload shows as text and
 // runs nothing; the member edits and deletes its own message; a status shows at the host;
+// the host's admin panel times the member out, warns, makes an access token that curl uses,
+// sets slow mode, and its audit log lists it all, while the member's app shows no panel
+// (admin_panel.mjs);
 // the host adds a voice channel, the member sees itc in it and joins the call, sees itc talking
 // (a tone) and turns it down to silence (per-person volume, measured at its speaker), mutes
 // and turns the sound off, which the host sees, and leaves, its sound a headless PulseAudio;
@@ -26,6 +29,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, TIMEOUT_MS, need, run, sleep, step } from './webdriver.mjs';
+import { adminPanelSteps } from './admin_panel.mjs';
 
 const APP = need('TRAY_APP');
 const ITC = need('ITC_BIN');
@@ -238,6 +242,8 @@ async function main() {
       await host.until("grandma's status at the host",
         "return [...document.querySelectorAll('#chat-people li.online')].some((li) => li.textContent.includes('grandma') && li.textContent.includes('Knitting'));");
     });
+
+    await adminPanelSteps(host, member, { itc, messageWith: MESSAGE_WITH });
 
     await step('admin: the host adds a voice channel; the member sees who is in it, joins the call, sees cousin talking and turns cousin down, mutes and turns the sound off (the host sees both), leaves', async () => {
       await host.script("document.getElementById('chat-admin').open = true; return true;");
