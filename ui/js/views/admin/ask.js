@@ -33,6 +33,15 @@ export async function ask(status, op, args = {}) {
   }
 }
 
+// A button that copies the text of `node` (a secret, an invite) to the clipboard.
+export function copyButton(status, node, text = 'Copy', id = null) {
+  return el('button', {
+    id,
+    type: 'button',
+    onclick: () => call(Cmd.copyText, { text: node.textContent }).then(() => status.say('Copied.'), (err) => show(status.error, String(err))),
+  }, text);
+}
+
 // A labelled control: `<label for=id>text</label>` then the control (which gets the id).
 export function field(text, control) {
   return [el('label', { for: control.id }, text), control];

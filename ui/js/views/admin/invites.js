@@ -3,9 +3,8 @@
 // one.
 
 import { el, show, confirmingButton } from '../../dom.js';
-import { Cmd, call } from '../../commands.js';
 import { when } from '../../format.js';
-import { DAY, ask, choices, field, lines, optional } from './ask.js';
+import { DAY, ask, choices, copyButton, field, lines, optional } from './ask.js';
 
 const describe = (invite) => [invite.note ? `For ${invite.note}` : `Invite ${invite.id}`, `as ${invite.role}`,
   `${invite.uses} of ${invite.max_uses} used`, invite.expires_at ? `expires ${when(invite.expires_at)}` : null,
@@ -23,10 +22,9 @@ export const invitesSection = {
     const expiry = choices('admin-invite-expiry', [[DAY, '1 day'], [7 * DAY, '1 week'], [30 * DAY, '30 days'], ['', 'never']], 7 * DAY);
     const link = el('code', { id: 'admin-invite-panel-link' });
     const text = el('code', { id: 'admin-invite-panel-text' });
-    const copy = (node) => () => call(Cmd.copyText, { text: node.textContent }).then(() => status.say('Copied.'), (err) => show(status.error, String(err)));
     const card = el('div', { hidden: true },
-      el('p', { class: 'copyable' }, link, el('button', { type: 'button', onclick: copy(link) }, 'Copy link')),
-      el('p', { class: 'copyable' }, text, el('button', { type: 'button', onclick: copy(text) }, 'Copy')));
+      el('p', { class: 'copyable' }, link, copyButton(status, link, 'Copy link')),
+      el('p', { class: 'copyable' }, text, copyButton(status, text)));
     const create = el('button', {
       type: 'button',
       onclick: async () => {

@@ -3,9 +3,8 @@
 // plain warning; the tokens with their last use; revoke one (it stops working at once).
 
 import { el, show, confirmingButton } from '../../dom.js';
-import { Cmd, call } from '../../commands.js';
 import { when } from '../../format.js';
-import { DAY, ask, choices, field, lines } from './ask.js';
+import { DAY, ask, choices, copyButton, field, lines } from './ask.js';
 
 const SCOPES = [['read', 'Read: server stats, people, channels, history'], ['send', 'Send and delete messages'],
   ['moderate', 'Moderate: kick, time out, warn, slow mode'], ['admin', 'Administer: channels, roles, invites, bans, tokens, the audit log']];
@@ -26,7 +25,7 @@ export const tokensSection = {
         + 'can act as you, with what you allowed it, until you revoke it. The server keeps only a fingerprint of it, so it '
         + 'cannot be shown again; if you lose it, make a new one.'),
       el('p', { class: 'copyable' }, secret,
-        el('button', { id: 'admin-token-copy', type: 'button', onclick: () => call(Cmd.copyText, { text: secret.textContent }).then(() => status.say('Copied.'), (err) => show(status.error, String(err))) }, 'Copy')),
+        copyButton(status, secret, 'Copy', 'admin-token-copy')),
       el('button', { id: 'admin-token-done', type: 'button', onclick: () => { show(secret, ''); card.hidden = true; } }, 'Done, hide it'));
 
     const create = el('button', {
