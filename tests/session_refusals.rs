@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 /// panics on any connection change on the way.
 async fn outcome(updates: &mut mpsc::Receiver<Update>, client_id: &str) -> Result<(), String> {
     loop {
-        let update = tokio::time::timeout(WAIT, updates.recv()).await.expect("an update in time").expect("session running");
+        let update =
+            tokio::time::timeout(WAIT, updates.recv()).await.expect("an update in time").expect("session running");
         match update {
             Update::Sent { client_id: id, .. } if id == client_id => return Ok(()),
             Update::NotSent { message, reason } if message.client_id == client_id => return Err(reason),
