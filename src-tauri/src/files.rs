@@ -262,7 +262,12 @@ pub async fn chat_save_file(
     transfer: String,
 ) -> Result<PathBuf, FileError> {
     let info = family.client().await?.file_info(file_id).await?;
-    let folder = app.path().download_dir().map_err(|_| FileError::NoFolder("Downloads"))?;
+    // The desktop's Downloads folder, or ~/Downloads where the desktop names none.
+    let folder = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir().map(|home| home.join("Downloads")))
+        .map_err(|_| FileError::NoFolder("Downloads"))?;
     std::fs::create_dir_all(&folder).map_err(local("made", &folder))?;
     let target = reserve(&folder, &safe_name(&info.name))?;
     report(&app, &transfer, 0, info.size);
