@@ -291,7 +291,8 @@ fn safe_name(name: &str) -> String {
         .map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
-    let short: String = cleaned.chars().rev().take(MAX_SAVED_NAME_CHARS).collect::<Vec<_>>().into_iter().rev().collect();
+    // A long name keeps its end, where the extension is.
+    let short: String = cleaned.chars().skip(cleaned.chars().count().saturating_sub(MAX_SAVED_NAME_CHARS)).collect();
     if short.is_empty() {
         "file".into()
     } else {
