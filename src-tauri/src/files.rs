@@ -2,7 +2,7 @@
 //! its bytes when the page only has those), downloading a picture to show it, and saving a
 //! file to the Downloads folder. All of it goes through the engine's client library: uploads in
 //! chunks that resume at the offset the server confirms after a dropped connection, downloads
-//! chunk by chunk to disk. Progress reaches the page as the [`PROGRESS_EVENT`] event.
+//! chunk by chunk to disk. An upload's progress reaches the page as the [`PROGRESS_EVENT`] event.
 //!
 //! Downloaded files are kept in the app's cache folder under their SHA-256 (the server's
 //! content address, checked to be hex), so a file's name never becomes a path there; a saved
@@ -259,7 +259,6 @@ pub async fn chat_save_file(
     app: AppHandle,
     family: State<'_, Family>,
     file_id: i64,
-    transfer: String,
 ) -> Result<PathBuf, FileError> {
     let info = family.client().await?.file_info(file_id).await?;
     // The desktop's Downloads folder, or ~/Downloads where the desktop names none.
@@ -270,7 +269,6 @@ pub async fn chat_save_file(
         .map_err(|_| FileError::NoFolder("Downloads"))?;
     std::fs::create_dir_all(&folder).map_err(local("made", &folder))?;
     let target = reserve(&folder, &safe_name(&info.name))?;
-    report(&app, &transfer, 0, info.size);
     let source = match cached(&app, &family, &info, false).await {
         Ok(source) => source,
         Err(err) => {
@@ -279,7 +277,6 @@ pub async fn chat_save_file(
         }
     };
     std::fs::copy(&source, &target).map_err(local("written", &target))?;
-    report(&app, &transfer, info.size, info.size);
     Ok(target)
 }
 

@@ -206,10 +206,13 @@ export async function richChat({ host, member, itc, notifications, work, home })
     // The member looks at its direct conversation, so the mention in #general notifies.
     await member.click('#chat-directs button.conversation');
     const before = notifications().length;
+    // New mentions so far (the host's direct message mentioned grandma too).
+    const mentions = Number(await member.script("const b = document.querySelector('#mentions-open .unread'); return b ? b.textContent : '0';"));
     itc('thread', pictureId, 'Thank you @grandma for the picture');
     await host.until('itc\'s reply in the open thread', "return document.getElementById('thread-replies').textContent.includes('Thank you @grandma');");
     await member.until('the reply count in the channel', `const s = ${IN_MESSAGE(pictureId, '.thread-summary')}; return s && s.textContent.startsWith('2 replies');`);
-    await member.until('a new mention', "const b = document.querySelector('#mentions-open .unread'); return b && b.textContent === '1';");
+    await member.until('a new mention', "const b = document.querySelector('#mentions-open .unread'); return b && b.textContent === arguments[0];",
+      String(mentions + 1));
     const until = Date.now() + TIMEOUT_MS;
     while (!notifications().slice(before).some((n) => n.summary === 'cousin mentioned you' && n.body.includes('Thank you @grandma'))) {
       if (Date.now() > until) throw new Error(`no mention notification: ${JSON.stringify(notifications().slice(before))}`);

@@ -56,7 +56,7 @@ function showFull(file) {
 
 async function saveFile(file, status) {
   show(status, 'Saving…');
-  const saved = await call(Cmd.saveFile, { fileId: file.file_id, transfer: `save-${file.file_id}` }).catch((err) => {
+  const saved = await call(Cmd.saveFile, { fileId: file.file_id }).catch((err) => {
     show(status, `Not saved: ${err}`);
     return null;
   });
