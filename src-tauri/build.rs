@@ -58,6 +58,10 @@ const COMMANDS: &[&str] = &[
     "voice_set_pressed",
     "voice_set_microphone",
     "voice_set_speaker",
+    "chat_upload",
+    "chat_upload_path",
+    "chat_picture",
+    "chat_save_file",
 ];
 
 fn main() {

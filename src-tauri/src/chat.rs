@@ -128,6 +128,13 @@ impl Family {
         session.ask(request).await
     }
 
+    /// The signed-in connection (see [`Session::client`]); the session's lock is not held
+    /// while the caller works with it.
+    pub async fn client(&self) -> Result<Arc<iptincan::client::Client>, FamilyError> {
+        let session = self.session.read().await;
+        session.as_ref().ok_or(FamilyError::SignedOut)?.client().await
+    }
+
     /// Sends a message on the signed-in server; answers it once stored.
     async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
         let session = self.session.read().await;
@@ -192,7 +199,8 @@ impl Sink for AppSink {
             Event::ChannelCreated(channel) if channel.kind == ChannelKind::Direct => {
                 lock(&self.watch.direct).insert(channel.id);
             }
-            Event::MessageCreated(message) => self.maybe_notify(message),
+            Event::MessageCreated(message) => self.maybe_notify(message, false),
+            Event::Mentioned(message) => self.maybe_notify(message, true),
             _ => {}
         }
         if let Err(err) = self.app.emit_to("main", CHAT_EVENT, event) {
@@ -215,15 +223,16 @@ impl Sink for AppSink {
 }
 
 impl AppSink {
-    /// A desktop notification for a direct message or an @mention from someone else, unless
-    /// its conversation is on screen right now.
-    fn maybe_notify(&self, message: &iptincan::proto::Message) {
-        let me = lock(&self.watch.me).clone();
-        if message.author == me {
+    /// A desktop notification for a new direct message, or a message that mentions this
+    /// member (the server's `mentioned` event: channel messages, thread replies and edits),
+    /// from someone else, unless its conversation is on screen right now. A direct message
+    /// that also mentions them gives one notification.
+    fn maybe_notify(&self, message: &iptincan::proto::Message, mentioned: bool) {
+        if message.author == *lock(&self.watch.me) {
             return;
         }
         let direct = lock(&self.watch.direct).contains(&message.channel_id);
-        if !direct && !iptincan::client::mentions(&message.body, &me) {
+        if direct == mentioned {
             return;
         }
         let focused = self.app.get_webview_window("main").and_then(|w| w.is_focused().ok()).unwrap_or(false);

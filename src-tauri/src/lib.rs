@@ -15,6 +15,7 @@ pub mod chat;
 pub mod commands;
 pub mod error;
 pub mod family;
+pub mod files;
 pub mod tray;
 pub mod voice;
 
@@ -151,6 +152,10 @@ pub fn run() {
             voice::voice_set_pressed,
             voice::voice_set_microphone,
             voice::voice_set_speaker,
+            files::chat_upload,
+            files::chat_upload_path,
+            files::chat_picture,
+            files::chat_save_file,
         ])
         .build(tauri::generate_context!());
     let app = match app {

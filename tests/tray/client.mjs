@@ -16,7 +16,9 @@
 // (a tone) and turns it down to silence (per-person volume, measured at its speaker), mutes
 // and turns the sound off, which the host sees, and leaves, its sound a headless PulseAudio;
 // a direct message raises an unread count and a desktop notification (read from the member's
-// notification daemon), and the member calls the host from it (a 1:1 call the host sees); the
+// notification daemon), and the member calls the host from it (a 1:1 call the host sees);
+// rich chat (rich_chat.mjs: a dropped picture, a saved file, reactions, a thread, a mention,
+// search, a link preview); the
 // host's server is stopped, the member's app shows "reconnecting", a message typed meanwhile
 // is sent once the server is back, and is stored exactly once; the member's app, restarted,
 // is still signed in and pages back through history; the session token is in the credential
@@ -30,6 +32,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { Session, TIMEOUT_MS, need, run, sleep, step } from './webdriver.mjs';
 import { adminPanelSteps } from './admin_panel.mjs';
+import { richChat } from './rich_chat.mjs';
 
 const APP = need('TRAY_APP');
 const ITC = need('ITC_BIN');
@@ -338,6 +341,8 @@ async function main() {
       await host.until('the 1:1 call empty at the host', "return document.getElementById('voice-people').textContent.startsWith('Nobody');");
       await member.click('#chat-channels button.conversation[data-name="general"]');
     });
+
+    await richChat({ host, member, itc, notifications, work: WORK, home: (role) => join(WORK, role, 'home') });
 
     await step('the server restarts; the member reconnects and sends what was typed meanwhile, once', async () => {
       await host.click('#show-server');

@@ -66,6 +66,11 @@ export const Cmd = Object.freeze({
   voiceSetPressed: 'voice_set_pressed',
   voiceSetMicrophone: 'voice_set_microphone',
   voiceSetSpeaker: 'voice_set_speaker',
+  // Files in the chat (uploads and downloads go through the app; src-tauri/src/files.rs).
+  upload: 'chat_upload',
+  uploadPath: 'chat_upload_path',
+  picture: 'chat_picture',
+  saveFile: 'chat_save_file',
 });
 
 export const Event = Object.freeze({
@@ -74,9 +79,15 @@ export const Event = Object.freeze({
   link: 'chat-link',
   joinLink: 'join-link',
   voice: 'voice-event',
+  fileProgress: 'file-progress',
+  // The window's own event: files dropped on it from the desktop (their paths).
+  dragDrop: 'tauri://drag-drop',
 });
 
-export const call = (command, args) => invoke(command, args);
+// Any control-protocol request with no app work (docs/protocol.md): answers its reply's data.
+export const ask = async (op, args = {}) => (await invoke(Cmd.ask, { request: { op, args } })).data;
+
+export const call = (command, args, options) => invoke(command, args, options);
 export const on = (event, handler) => listen(event, (message) => handler(message.payload));
 
 // Hooks run after every `act` (the dashboard refreshes its status).

@@ -140,6 +140,12 @@ impl Session {
         Ok(client.request(request).await?)
     }
 
+    /// The connection, once connected (waiting while a reconnection is under way), for work
+    /// that makes several requests and resumes by itself, such as a file's upload.
+    pub async fn client(&self) -> Result<Arc<Client>, FamilyError> {
+        self.engine.connected().await.ok_or(FamilyError::SignedOut)
+    }
+
     /// Sends a message and answers it as stored: sent now or once connected again, and
     /// resent after a lost answer with the same client id, so it is stored once.
     pub async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {

@@ -2,13 +2,22 @@
 // status, a conversation's messages (older ones on request), sending, editing and deleting
 // one's own, unread counts, and the connection's state. Messages are drawn by markdown.js
 // from text only. The server's events arrive as `chat-event`, the connection's state as
-// `chat-link`.
+// `chat-link`. Rich chat has a module per part: reactions.js, thread.js, attachments.js
+// (files and pictures), preview.js (link cards), search.js, mentions.js, in the side panel
+// of panel.js.
 
 import { $, el, show, confirmingButton } from '../dom.js';
 import { Cmd, Event, act, call, on } from '../commands.js';
 import { render as markdown } from '../markdown.js';
 import { initAdmin, showAdmin } from './admin.js';
 import { initVoice, resetVoice, showVoice, voicePresence } from './voice.js';
+import { attachmentList, initAttachments } from './attachments.js';
+import { previewCard } from './preview.js';
+import { initReactions, reactButton, reactionBar, reloadEmoji } from './reactions.js';
+import { initThread, onThreadReply, openThread, openThreadRoot, patchThread, threadButton, threadSummary } from './thread.js';
+import { initSearch } from './search.js';
+import { initMentions, onMentioned, resetMentions } from './mentions.js';
+import { closePanel } from './panel.js';
 
 const chat = {
   me: null,
@@ -78,16 +87,21 @@ function time(ms) {
   return today ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : date.toLocaleString();
 }
 
-function messageItem(message) {
-  if (chat.editing === message.id) return editForm(message);
+// A message as drawn in its conversation, or in the thread panel (`inThread`: no thread
+// buttons, no editing there).
+function messageItem(message, inThread = false) {
+  if (chat.editing === message.id && !inThread) return editForm(message);
   const own = message.author === chat.me.username;
   const body = el('div', { class: 'body' }, markdown(message.body));
   const item = el('li', { class: `message${own ? ' own' : ''}`, dataset: { id: String(message.id) } },
     el('p', { class: 'meta' }, el('strong', { class: 'author' }, message.author), ' ',
       el('time', { datetime: new Date(message.created_at).toISOString() }, time(message.created_at)),
       message.edited_at ? el('span', { class: 'muted' }, ' (edited)') : null),
-    body);
-  if (own) {
+    body, attachmentList(message), previewCard(message.preview), reactionBar(message),
+    inThread ? null : threadSummary(message));
+  const actions = el('div', { class: 'actions' }, reactButton(message), inThread ? null : threadButton(message));
+  item.append(actions);
+  if (own && !inThread) {
     const edit = el('button', {
       type: 'button',
       class: 'quiet small edit',
@@ -101,7 +115,7 @@ function messageItem(message) {
       await act('chat-error', Cmd.remove, { messageId: message.id });
     });
     remove.className = 'quiet small delete';
-    item.append(el('div', { class: 'actions' }, edit, remove));
+    actions.append(edit, remove);
   }
   return item;
 }
@@ -220,6 +234,48 @@ async function send(body) {
   else if (channelId === chat.current) $('chat-input').value ||= body; // not sent: give it back
 }
 
+// Changes message `id` of `channelId` wherever it is drawn (its conversation, the open thread);
+// `change(message)` answers the new message.
+function patchMessage(channelId, id, change) {
+  const t = thread(channelId);
+  const at = t.list.findIndex((m) => m.id === id);
+  if (at >= 0) {
+    t.list[at] = change(t.list[at]);
+    if (channelId === chat.current) drawMessages();
+  }
+  patchThread(id, change);
+}
+
+// Opens a found message (search, mentions): its conversation, and its thread for a reply.
+async function jumpTo(message) {
+  await openChannel(message.channel_id);
+  const rootId = message.thread_id ?? message.id;
+  const shown = $('chat-messages').querySelector(`li.message[data-id="${rootId}"]`);
+  if (shown) {
+    shown.classList.add('found');
+    shown.scrollIntoView({ block: 'center' });
+  }
+  if (message.thread_id) {
+    const root = thread(message.channel_id).list.find((m) => m.id === message.thread_id)
+      || { id: message.thread_id, channel_id: message.channel_id, author: '', created_at: message.created_at,
+        body: 'The first message of this thread is further back in the conversation.' };
+    openThread(root);
+  }
+}
+
+function onRichEvent(kind, data) {
+  if (kind === 'thread_reply') {
+    patchMessage(data.message.channel_id, data.message.thread_id, (m) => ({ ...m, thread: data.thread }));
+    onThreadReply(data);
+  } else if (kind === 'reactions_changed') {
+    patchMessage(data.channel_id, data.message_id, (m) => ({ ...m, reactions: data.reactions }));
+  } else if (kind === 'link_preview') {
+    patchMessage(data.channel_id, data.message_id, (m) => ({ ...m, preview: data.preview }));
+  } else if (kind === 'mentioned') {
+    onMentioned(data);
+  }
+}
+
 function onChatEvent(event) {
   const { kind, data } = event;
   if (kind === 'message_created') {
@@ -230,11 +286,14 @@ function onChatEvent(event) {
       drawConversations();
     }
   } else if (kind === 'message_edited') {
-    upsert(data);
+    if (data.thread_id) patchThread(data.id, () => data);
+    else upsert(data);
   } else if (kind === 'message_deleted') {
     const t = thread(data.channel_id);
     t.list = t.list.filter((m) => m.id !== data.message_id);
     if (data.channel_id === chat.current) drawMessages();
+    if (openThreadRoot() === data.message_id) closePanel();
+    else patchThread(data.message_id, () => null);
   } else if (kind === 'channel_created' || kind === 'channel_renamed') {
     chat.channels.set(data.id, data);
     drawConversations();
@@ -253,6 +312,8 @@ function onChatEvent(event) {
     drawPeople();
   } else if (['category_created', 'category_renamed', 'category_deleted'].includes(kind)) {
     loadChannels();
+  } else {
+    onRichEvent(kind, data);
   }
 }
 
@@ -306,6 +367,9 @@ export async function showChat(signed) {
   chat.unread.clear();
   resetVoice();
   chat.current = null;
+  closePanel();
+  resetMentions();
+  reloadEmoji().then(() => chat.current !== null && drawMessages());
   show('chat-me', signed.username);
   show('chat-server', signed.server_name);
   $('chat').hidden = false;
@@ -322,6 +386,14 @@ export function initChat(onSignedOut) {
   on(Event.link, onLink);
   initAdmin(() => loadPeople());
   initVoice();
+  const error = (text) => show('chat-error', text);
+  initAttachments(() => chat.current, (message) => upsert(message));
+  initReactions(() => chat.people.get(chat.me?.username)?.id ?? null,
+    (id) => [...chat.people.values()].find((p) => p.id === id)?.username ?? 'someone who left',
+    () => chat.current !== null && drawMessages(), error);
+  initThread((message) => messageItem(message, true), error);
+  initSearch(jumpTo, (id) => (chat.channels.has(id) ? channelTitle(chat.channels.get(id)) : 'a conversation'));
+  initMentions();
   $('chat-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const body = $('chat-input').value;
