@@ -10,7 +10,7 @@
 use super::hub::Hub;
 pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
-pub use super::permissions::{decide, Action, ChannelRules, Denied};
+pub use super::permissions::{decide, Action, ChannelRules, Contact, Denied};
 pub use super::pressure::Kind as PressureKind;
 pub(crate) use super::reading::{
     can_read, check_body, check_client_id, fit_in_one_frame, history_limit, may_send, publish, readable_channel,
@@ -21,6 +21,7 @@ pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 pub use super::uploads::Uploads;
 use super::voice::{Membership, Seat, VoiceSessions};
+pub use super::wards::{describe as describe_supervision, Wards};
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
 use crate::config::Config;
@@ -141,6 +142,8 @@ pub struct Shared {
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
     /// Moderation's in-memory state: overrides, timeouts, slow mode, filters, waiting registrations.
     pub sanctions: Sanctions,
+    /// Supervised members: guardians, contacts, quiet hours.
+    pub wards: Wards,
     /// Fetches link previews (used when `chat.link_previews` is on).
     pub previews: crate::preview::Previews,
     /// Stored files under `uploads/` and the uploads in progress.
@@ -169,12 +172,20 @@ impl Shared {
     }
 
     /// Whether `user` may do a channel `action` (view, send, speak, manage) in `channel`: a
-    /// direct channel's two members may do all but manage; public channels ask [`decide`].
+    /// direct channel's two members may do all but manage, and send only where supervision
+    /// allows the pair ([`Wards::contact`]); public channels ask [`decide`].
     pub(crate) fn channel_allows(&self, user: &User, channel: &Channel, action: Action) -> bool {
         if channel.kind == ChannelKind::Direct {
-            return channel.members.contains(&user.id) && action != Action::Manage;
+            let member = channel.members.contains(&user.id) && action != Action::Manage;
+            return member && (action == Action::View || self.direct_allowed(user, &channel.members).is_ok());
         }
         decide(user.role, action, None, &self.sanctions.rules(channel)).is_ok()
+    }
+
+    /// Whether supervision lets `user` write in a direct conversation between `members`.
+    pub(crate) fn direct_allowed(&self, user: &User, members: &[UserId]) -> Result<(), Denied> {
+        let other = members.iter().copied().find(|id| *id != user.id).unwrap_or(user.id);
+        decide(user.role, Action::Direct(self.wards.contact(user.id, other)), None, &ChannelRules::default())
     }
 
     /// Queues an event to everyone online who can see `channel`.

@@ -284,10 +284,16 @@ pub async fn warn(ctx: &Shared, actor: &User, username: &str, note: String) -> R
     Ok(())
 }
 
-/// `moderation_history`: what was done to a user, newest first.
+/// `moderation_history`: what was done to a user, newest first (moderators and up, and a
+/// supervised member's guardian).
 pub async fn history(ctx: &Shared, actor: &User, username: &str) -> Result<Vec<AuditEntry>, Failure> {
     let target = target(ctx, username).await?;
-    permit(actor, Action::ReadHistory, Some(target.role), "read this user's moderation history")?;
+    let what = "read this user's moderation history";
+    if ctx.wards.is_guardian(actor.id, target.id) {
+        permit(actor, Action::Guard { guardian: true }, None, what)?;
+    } else {
+        permit(actor, Action::ReadHistory, Some(target.role), what)?;
+    }
     Ok(ctx.store.moderation_history(target.id, HISTORY_ENTRIES).await?)
 }
 
