@@ -100,6 +100,7 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
     let _ann = server.member("ann").await;
     let _zed = server.member("zed").await;
     let _bob = server.member("bob").await;
+    let _kit = server.member("kit").await;
     let full = admin.create_token("full", every_scope_but(None), None).await.expect("made").secret;
     let mut lacking = Vec::new();
     for scope in Scope::ALL {
@@ -185,6 +186,19 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
         // shows the scope check passed; approving for real is in its own test below.
         ("POST", "/api/approvals/nobody/approve".into(), None, Scope::Admin, 404),
         ("POST", "/api/approvals/nobody/deny".into(), Some(json!({})), Scope::Admin, 404),
+        ("PUT", "/api/users/kit/supervision".into(), Some(json!({"guardian": "chatter"})), Scope::Admin, 200),
+        ("GET", "/api/users/kit/supervision".into(), None, Scope::Read, 200),
+        ("PUT", "/api/users/kit/supervision/contacts/ann".into(), None, Scope::Admin, 200),
+        ("DELETE", "/api/users/kit/supervision/contacts/ann".into(), None, Scope::Admin, 200),
+        (
+            "PUT",
+            "/api/users/kit/supervision/quiet-hours".into(),
+            Some(json!({"start_minute": 0, "end_minute": 1})),
+            Scope::Admin,
+            200,
+        ),
+        ("DELETE", "/api/users/kit/supervision/quiet-hours".into(), None, Scope::Admin, 200),
+        ("DELETE", "/api/users/kit/supervision".into(), None, Scope::Admin, 204),
     ];
     for (method, path, body, scope, allowed) in &table {
         let what = format!("{method} {path}");
