@@ -123,6 +123,10 @@ pub enum Reply {
     /// A supervised member's supervision (answer to `supervise`, `allow_contact`,
     /// `set_quiet_hours` and `supervision`).
     Supervision(super::SupervisionInfo),
+    /// Answer to `list_backups`, oldest first.
+    Backups(Vec<super::BackupInfo>),
+    /// One backup archive (answer to `start_backup`: written and verified).
+    Backup(super::BackupInfo),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.

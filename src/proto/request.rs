@@ -657,6 +657,12 @@ pub enum Request {
         #[serde(default)]
         username: Option<String>,
     },
+    /// Admin: the backup archives in the server's backup folder, oldest first.
+    #[serde(deserialize_with = "no_args")]
+    ListBackups,
+    /// Admin: takes a backup now; answered once the archive is written and verified.
+    #[serde(deserialize_with = "no_args")]
+    StartBackup,
 }
 
 fn yes() -> bool {
@@ -755,6 +761,8 @@ impl Request {
             Request::AllowContact { .. } => "allow_contact",
             Request::SetQuietHours { .. } => "set_quiet_hours",
             Request::Supervision { .. } => "supervision",
+            Request::ListBackups => "list_backups",
+            Request::StartBackup => "start_backup",
         }
     }
 }
@@ -787,6 +795,8 @@ mod tests {
             ("list_approvals", Request::ListApprovals),
             ("list_tokens", Request::ListTokens),
             ("emoji_list", Request::EmojiList),
+            ("list_backups", Request::ListBackups),
+            ("start_backup", Request::StartBackup),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

@@ -8,10 +8,10 @@ use super::ApiState;
 use crate::ids::{ChannelId, MessageId};
 use crate::net::PortMappingState;
 use crate::proto::{
-    AuditEntry, AuditPage, BanInfo, BanSpec, Category, Channel, ChannelKind, ChannelList, ChannelPermissions,
-    CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter, Message,
-    PendingRegistration, PermissionOverride, QuietHours, Reply, Request, Role, Scope, ServerInfo, SupervisionInfo,
-    TokenInfo, UserPresence, VpnStatus,
+    AuditEntry, AuditPage, BackupInfo, BanInfo, BanSpec, Category, Channel, ChannelKind, ChannelList,
+    ChannelPermissions, CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter,
+    Message, PendingRegistration, PermissionOverride, QuietHours, Reply, Request, Role, Scope, ServerInfo,
+    SupervisionInfo, TokenInfo, UserPresence, VpnStatus,
 };
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -64,6 +64,8 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(supervision, supervise, unsupervise))
         .routes(routes!(allow_contact, disallow_contact))
         .routes(routes!(set_quiet_hours, clear_quiet_hours))
+        // Backups.
+        .routes(routes!(list_backups, start_backup))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -1021,4 +1023,25 @@ async fn clear_quiet_hours(
 ) -> Result<axum::Json<SupervisionInfo>, ApiError> {
     let request = Request::SetQuietHours { username, start_minute: None, end_minute: None };
     Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Supervision)))
+}
+
+// Backups.
+
+/// The backup archives in the server's backup folder, oldest first (scope `admin`).
+#[utoipa::path(get, path = "/api/backups", security(("bearer" = [])),
+    responses((status = 200, body = Vec<BackupInfo>)))]
+async fn list_backups(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<BackupInfo>>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListBackups).await?, Reply::Backups)))
+}
+
+/// Takes a backup now and answers once it is written and verified (after a backup already
+/// under way, if any); `backup.retention_days` then prunes old ones (scope `admin`).
+#[utoipa::path(post, path = "/api/backups", security(("bearer" = [])),
+    responses((status = 201, body = BackupInfo)))]
+async fn start_backup(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+) -> Result<(StatusCode, axum::Json<BackupInfo>), ApiError> {
+    let backup = expect_reply!(call(&state, &bearer, Request::StartBackup).await?, Reply::Backup);
+    Ok((StatusCode::CREATED, axum::Json(backup)))
 }

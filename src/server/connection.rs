@@ -15,8 +15,8 @@
 use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
 use super::{
-    admin, auth, chat, data_rights, emoji, files, invites, link_previews, moderation, reactions, search, supervision,
-    threads, tokens, voice, vpn,
+    admin, auth, backups, chat, data_rights, emoji, files, invites, link_previews, moderation, reactions, search,
+    supervision, threads, tokens, voice, vpn,
 };
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
@@ -345,6 +345,8 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
             supervision::set_quiet_hours(ctx, conn, username, start_minute, end_minute).await
         }
         Supervision { username } => supervision::supervision(ctx, conn, username).await,
+        ListBackups => backups::list_backups(ctx, conn).await,
+        StartBackup => backups::start_backup(ctx, conn).await,
         other => moderate(ctx, &conn.user(ctx)?, other).await,
     }
 }

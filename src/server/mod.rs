@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod chat;
 pub mod connection;
 pub mod context;
@@ -217,6 +218,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         recent_pressure,
         sanctions,
         wards,
+        backups: std::sync::OnceLock::new(),
         previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
             .map_err(StartError::Previews)?,
         uploads,

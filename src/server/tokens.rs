@@ -168,7 +168,9 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | Supervise { .. }
         | Unsupervise { .. }
         | AllowContact { .. }
-        | SetQuietHours { .. } => Some(Scope::Admin),
+        | SetQuietHours { .. }
+        | ListBackups
+        | StartBackup => Some(Scope::Admin),
         Hello { .. }
         | Register { .. }
         | Login { .. }
