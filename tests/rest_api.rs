@@ -7,7 +7,9 @@
 mod common;
 
 use common::TestServer;
+use iptincan::backup::schedule::Backups;
 use iptincan::client::BanSpec;
+use iptincan::config::DataDir;
 use iptincan::proto::{ChannelKind, Event, Request, Scope};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -74,9 +76,13 @@ fn assert_error(answer: &(u16, Value), status: u16, code: &str, what: &str) {
     assert_eq!(answer.1.as_object().map(|body| body.len()), Some(1), "{what}: only `error`: {}", answer.1);
 }
 
-/// A server whose port takes the many connections of these tests from one address.
+/// A server whose port takes the many connections of these tests from one address, with a
+/// backup service beside it as `itc-server` runs one.
 async fn server() -> TestServer {
-    TestServer::start_with(|config| config.server.new_connections_per_minute = 100_000).await
+    let server = TestServer::start_with(|config| config.server.new_connections_per_minute = 100_000).await;
+    let backups = Backups::new(server.config.clone(), DataDir::new(server.dir.path()));
+    server.running().attach_backups(std::sync::Arc::new(backups));
+    server
 }
 
 fn every_scope_but(scope: Option<Scope>) -> Vec<Scope> {
@@ -100,6 +106,7 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
     let _ann = server.member("ann").await;
     let _zed = server.member("zed").await;
     let _bob = server.member("bob").await;
+    let _kit = server.member("kit").await;
     let full = admin.create_token("full", every_scope_but(None), None).await.expect("made").secret;
     let mut lacking = Vec::new();
     for scope in Scope::ALL {
@@ -185,6 +192,21 @@ async fn every_endpoint_needs_a_valid_token_with_its_scope() {
         // shows the scope check passed; approving for real is in its own test below.
         ("POST", "/api/approvals/nobody/approve".into(), None, Scope::Admin, 404),
         ("POST", "/api/approvals/nobody/deny".into(), Some(json!({})), Scope::Admin, 404),
+        ("PUT", "/api/users/kit/supervision".into(), Some(json!({"guardian": "chatter"})), Scope::Admin, 200),
+        ("GET", "/api/users/kit/supervision".into(), None, Scope::Read, 200),
+        ("PUT", "/api/users/kit/supervision/contacts/ann".into(), None, Scope::Admin, 200),
+        ("DELETE", "/api/users/kit/supervision/contacts/ann".into(), None, Scope::Admin, 200),
+        (
+            "PUT",
+            "/api/users/kit/supervision/quiet-hours".into(),
+            Some(json!({"start_minute": 0, "end_minute": 1})),
+            Scope::Admin,
+            200,
+        ),
+        ("DELETE", "/api/users/kit/supervision/quiet-hours".into(), None, Scope::Admin, 200),
+        ("DELETE", "/api/users/kit/supervision".into(), None, Scope::Admin, 204),
+        ("GET", "/api/backups".into(), None, Scope::Admin, 200),
+        ("POST", "/api/backups".into(), None, Scope::Admin, 201),
     ];
     for (method, path, body, scope, allowed) in &table {
         let what = format!("{method} {path}");
@@ -458,4 +480,31 @@ async fn a_waiting_registration_is_approved_over_rest() {
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(0)), "{list}");
     let again = Call::new("POST", "/api/approvals/pat/deny").token(&token).json(&json!({})).send(&server).await;
     assert_error(&again, 404, "not_found", "pat is no longer waiting");
+}
+
+#[tokio::test]
+async fn a_backup_started_over_rest_is_written_verified_and_listed() {
+    let server = server().await;
+    let admin = server.admin().await;
+    let general = admin.find_channel("general").await.expect("general").id;
+    admin.send(general, "in the backup").await.expect("sent");
+    let token = admin.create_token("nightly script", vec![Scope::Admin], None).await.expect("made").secret;
+
+    let (status, list) = Call::new("GET", "/api/backups").token(&token).send(&server).await;
+    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(0)), "{list}");
+    let (status, made) = Call::new("POST", "/api/backups").token(&token).send(&server).await;
+    assert_eq!(status, 201, "{made}");
+    let name = made["file_name"].as_str().expect("a file name");
+    assert!(name.starts_with("itc-backup-") && name.ends_with(".tar"), "{made}");
+    let path = server.dir.path().join("backups").join(name);
+    let manifest = iptincan::backup::verify(&path, None).expect("the archive verifies");
+    assert!(manifest.files.iter().any(|file| file.path == "itc-server.db"), "the database is in it");
+    assert_eq!(made["size"].as_u64(), Some(std::fs::metadata(&path).expect("written").len()));
+
+    let (status, list) = Call::new("GET", "/api/backups").token(&token).send(&server).await;
+    assert_eq!((status, list.as_array().cloned().unwrap_or_default()), (200, vec![made.clone()]), "{list}");
+    let bare = TestServer::start().await;
+    let unattached = bare.admin().await.create_token("t", vec![Scope::Admin], None).await.expect("made").secret;
+    let refused = Call::new("POST", "/api/backups").token(&unattached).send(&bare).await;
+    assert_error(&refused, 403, "not_allowed_now", "a server without a backup service");
 }

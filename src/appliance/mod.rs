@@ -155,6 +155,7 @@ impl Appliance {
         self.remember(&loaded.config);
         self.updates.start_checking(&loaded.config.update);
         let server = server::start(loaded.config, self.data_dir.clone()).await?;
+        server.attach_backups(self.backups.clone());
         tokio::spawn(self.backups.clone().run_nightly(server.cancel_token()));
         let mut snapshot = self.snapshot();
         snapshot.last_error = None;

@@ -164,6 +164,12 @@ impl Backups {
         self.tasks.wait().await;
     }
 
+    /// The archives in `backup.directory`, oldest first.
+    pub fn archives(&self) -> Result<Vec<super::ArchiveInfo>, BackupError> {
+        let config = self.config();
+        super::list(&self.data_dir.resolve(&config.backup.directory))
+    }
+
     /// How the last backup since start-up went, if there was one.
     pub fn last(&self) -> Option<BackupStatus> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -264,6 +264,7 @@ async fn start_and_announce(
     backups: &Arc<Backups>,
 ) -> Result<server::RunningServer> {
     let running = server::start(config.clone(), data_dir.clone()).await?;
+    running.attach_backups(backups.clone());
     tokio::spawn(backups.clone().run_nightly(running.cancel_token()));
     println!(
         "itc-server {}: listening control=tcp/{} media=udp/{} rest=tcp/{}",

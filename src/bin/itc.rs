@@ -12,6 +12,8 @@ mod invite;
 mod moderation;
 #[path = "itc/rich_chat.rs"]
 mod rich_chat;
+#[path = "itc/supervision.rs"]
+mod supervision;
 #[path = "itc/talk.rs"]
 mod talk;
 #[path = "itc/tokens.rs"]
@@ -299,6 +301,8 @@ enum AdminCommand {
     },
     #[command(flatten)]
     Moderation(moderation::ModerationCommand),
+    #[command(flatten)]
+    Supervision(supervision::SupervisionCommand),
     /// Access tokens for the REST API
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -619,6 +623,7 @@ async fn run_admin(client: &Client, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Vpn(command) => run_admin_vpn(client, command).await?,
         AdminCommand::Moderation(command) => moderation::run(client, command).await?,
+        AdminCommand::Supervision(command) => supervision::run(client, command).await?,
         AdminCommand::Token(command) => tokens::run(client, command).await?,
         AdminCommand::Tokens => tokens::list(client).await?,
         AdminCommand::RevokeToken { id } => tokens::revoke(client, id).await?,

@@ -11,7 +11,7 @@
 //! Files: `target` (what to connect to), `pinning` (the TLS handshake and `KnownHosts`),
 //! `connection` (`Client`: connect, hello, events), `exchange` (requests matched to their
 //! answers), and the typed calls by area: `account`, `chat`, `rich_chat` (threads, reactions,
-//! search, mentions), `admin`, `moderation`, `voice`, `vpn_requests` and `files` (uploads,
+//! search, mentions), `admin`, `moderation`, `supervision`, `voice`, `vpn_requests` and `files` (uploads,
 //! downloads, custom emoji).
 //! [`session`] is the long-lived, reconnecting client an app builds on.
 
@@ -30,6 +30,7 @@ mod moderation;
 mod pinning;
 mod rich_chat;
 pub mod session;
+mod supervision;
 pub mod talk;
 mod target;
 mod tokens;

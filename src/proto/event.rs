@@ -213,4 +213,12 @@ pub enum Event {
         /// Its shortcode.
         shortcode: String,
     },
+    /// A member's supervision was set or changed (to the member and their guardian); the
+    /// member's client keeps the quiet hours to hold back notifications itself.
+    SupervisionChanged(super::SupervisionInfo),
+    /// A member's supervision ended (to the member and their former guardian).
+    SupervisionEnded {
+        /// The member.
+        username: String,
+    },
 }

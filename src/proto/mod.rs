@@ -10,13 +10,14 @@
 //! pushes), `model` (the types requests, replies and events carry), `moderation` (the payloads of
 //! permissions, moderation and approvals), `rich` (threads, reactions, search, mentions and link
 //! previews), `tokens` (access tokens for the REST API), `data_rights` (a member's export),
-//! `files` (file transfer and custom emoji payloads) and `session` (the per-connection state
+//! `files` (file transfer and custom emoji payloads), `supervision` (supervised members), `backups` (backup archives) and `session` (the per-connection state
 //! machine). Everything is re-exported here, so callers name `proto::X`.
 //!
 //! Why JSON: it is self-describing, and mature, fast libraries exist in Rust (serde_json),
 //! Dart (`dart:convert`) and JavaScript (built in), so other clients are easy to write.
 //! Control traffic is small; media packets (UDP 3785) use a compact binary format instead.
 
+mod backups;
 mod data_rights;
 mod event;
 mod files;
@@ -27,9 +28,11 @@ mod reply;
 mod request;
 mod rich;
 mod session;
+mod supervision;
 mod tokens;
 
 pub use crate::ids::{ChannelId, MessageId, SessionId, UserId};
+pub use backups::BackupInfo;
 pub use data_rights::DataExport;
 pub use event::Event;
 pub use files::{
@@ -58,6 +61,7 @@ pub use rich::{
     MAX_EMOJI_SCALARS, MAX_SEARCH_CHARS, MAX_SEARCH_PAGE, MAX_SHORTCODE_CHARS,
 };
 pub use session::{NotAllowed, Session, SessionState};
+pub use supervision::{QuietHours, SupervisionInfo, MAX_CONTACTS, MINUTES_PER_DAY};
 pub use tokens::{CreatedToken, Scope, TokenInfo, MAX_TOKEN_NAME_CHARS};
 
 #[cfg(test)]
@@ -113,6 +117,7 @@ mod tests {
             user,
             must_change_password: false,
             device_cookie: Some("n.m".into()),
+            supervision: None,
         };
         let json = serde_json::to_value(&session).expect("json");
         assert_eq!(json["device_cookie"], "n.m");

@@ -120,6 +120,13 @@ pub enum Reply {
     EmojiList(Vec<CustomEmoji>),
     /// One custom emoji (added or renamed).
     Emoji(CustomEmoji),
+    /// A supervised member's supervision (answer to `supervise`, `allow_contact`,
+    /// `set_quiet_hours` and `supervision`).
+    Supervision(super::SupervisionInfo),
+    /// Answer to `list_backups`, oldest first.
+    Backups(Vec<super::BackupInfo>),
+    /// One backup archive (answer to `start_backup`: written and verified).
+    Backup(super::BackupInfo),
 }
 
 /// The VPN as the dashboard and `itc vpn status` show it.
@@ -301,6 +308,11 @@ pub enum ErrorCode {
     /// The file does not fit in the storage left under `server.max_storage_bytes`; nothing was
     /// kept.
     StorageFull,
+    /// The member is supervised and their guardian has not allowed this (a direct conversation
+    /// with someone not among their contacts).
+    Supervised,
+    /// The supervised member's quiet hours are on: no sending until they end.
+    QuietHours,
 }
 
 /// The answer to `hello`.
@@ -363,4 +375,7 @@ pub struct SessionInfo {
     /// A device cookie for this account: present it as `login`'s `device` next time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_cookie: Option<String>,
+    /// For a supervised member: who supervises them, their contacts and quiet hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervision: Option<super::SupervisionInfo>,
 }

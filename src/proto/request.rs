@@ -614,6 +614,59 @@ pub enum Request {
         /// The shortcode.
         shortcode: String,
     },
+    /// Admin: marks a member as supervised and names their guardian (an admin, or a member
+    /// the admin trusts); naming another guardian moves the supervision to them.
+    Supervise {
+        /// The member to supervise (role `member`).
+        username: String,
+        /// Their guardian.
+        guardian: String,
+    },
+    /// The guardian or an admin: ends a member's supervision.
+    Unsupervise {
+        /// The supervised member.
+        username: String,
+    },
+    /// The guardian or an admin: allows (or, with `allowed: false`, stops allowing) a
+    /// supervised member's direct conversations with `contact`.
+    AllowContact {
+        /// The supervised member.
+        username: String,
+        /// The other member.
+        contact: String,
+        /// Allow (default) or stop allowing.
+        #[serde(default = "yes")]
+        allowed: bool,
+    },
+    /// The guardian or an admin: sets a supervised member's quiet hours (minutes of the day,
+    /// UTC), or clears them when both are absent.
+    SetQuietHours {
+        /// The supervised member.
+        username: String,
+        /// First quiet minute, 0 to 1439.
+        #[serde(default)]
+        start_minute: Option<u16>,
+        /// First minute that is not quiet, 0 to 1439.
+        #[serde(default)]
+        end_minute: Option<u16>,
+    },
+    /// A member's supervision: one's own (no `username`), or, for their guardian or an admin,
+    /// a supervised member's.
+    Supervision {
+        /// The supervised member (default: the caller).
+        #[serde(default)]
+        username: Option<String>,
+    },
+    /// Admin: the backup archives in the server's backup folder, oldest first.
+    #[serde(deserialize_with = "no_args")]
+    ListBackups,
+    /// Admin: takes a backup now; answered once the archive is written and verified.
+    #[serde(deserialize_with = "no_args")]
+    StartBackup,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Request {
@@ -703,6 +756,13 @@ impl Request {
             Request::EmojiList => "emoji_list",
             Request::EmojiRename { .. } => "emoji_rename",
             Request::EmojiRemove { .. } => "emoji_remove",
+            Request::Supervise { .. } => "supervise",
+            Request::Unsupervise { .. } => "unsupervise",
+            Request::AllowContact { .. } => "allow_contact",
+            Request::SetQuietHours { .. } => "set_quiet_hours",
+            Request::Supervision { .. } => "supervision",
+            Request::ListBackups => "list_backups",
+            Request::StartBackup => "start_backup",
         }
     }
 }
@@ -735,6 +795,8 @@ mod tests {
             ("list_approvals", Request::ListApprovals),
             ("list_tokens", Request::ListTokens),
             ("emoji_list", Request::EmojiList),
+            ("list_backups", Request::ListBackups),
+            ("start_backup", Request::StartBackup),
         ];
         for (op, request) in ops {
             assert_eq!(request.op_name(), op);

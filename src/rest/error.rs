@@ -53,7 +53,9 @@ impl ApiError {
             | TimedOut
             | Filtered
             | AwaitingApproval
-            | Kicked => StatusCode::FORBIDDEN,
+            | Kicked
+            | Supervised
+            | QuietHours => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             UsernameTaken | LimitReached => StatusCode::CONFLICT,
             FrameTooLarge | FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

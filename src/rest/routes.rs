@@ -8,10 +8,10 @@ use super::ApiState;
 use crate::ids::{ChannelId, MessageId};
 use crate::net::PortMappingState;
 use crate::proto::{
-    AuditEntry, AuditPage, BanInfo, BanSpec, Category, Channel, ChannelKind, ChannelList, ChannelPermissions,
-    CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter, Message,
-    PendingRegistration, PermissionOverride, Reply, Request, Role, Scope, ServerInfo, TokenInfo, UserPresence,
-    VpnStatus,
+    AuditEntry, AuditPage, BackupInfo, BanInfo, BanSpec, Category, Channel, ChannelKind, ChannelList,
+    ChannelPermissions, CreatedInvite, CreatedToken, DataExport, ErrorCode, HistoryPage, InviteInfo, KeywordFilter,
+    Message, PendingRegistration, PermissionOverride, QuietHours, Reply, Request, Role, Scope, ServerInfo,
+    SupervisionInfo, TokenInfo, UserPresence, VpnStatus,
 };
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
@@ -60,6 +60,12 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(list_approvals))
         .routes(routes!(approve))
         .routes(routes!(deny))
+        // Supervised members.
+        .routes(routes!(supervision, supervise, unsupervise))
+        .routes(routes!(allow_contact, disallow_contact))
+        .routes(routes!(set_quiet_hours, clear_quiet_hours))
+        // Backups.
+        .routes(routes!(list_backups, start_backup))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -902,4 +908,140 @@ async fn deny(
     Json(why): Json<Reason>,
 ) -> Result<StatusCode, ApiError> {
     no_content(call(&state, &bearer, Request::Deny { username, reason: why.reason }).await?)
+}
+
+// Supervised members.
+
+/// A supervised member's guardian, contacts and quiet hours (scope `read`: the token's own
+/// user, or, for their guardian or an admin, a supervised member).
+#[utoipa::path(get, path = "/api/users/{username}/supervision", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member")),
+    responses((status = 200, body = SupervisionInfo)))]
+async fn supervision(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    let request = Request::Supervision { username: Some(username) };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Supervision)))
+}
+
+/// A supervised member's guardian.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Guardian {
+    /// The guardian's user name: an admin, or a member the admin trusts.
+    guardian: String,
+}
+
+/// Marks a member as supervised by a guardian, or moves their supervision to another guardian
+/// (scope `admin`).
+#[utoipa::path(put, path = "/api/users/{username}/supervision", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The member")), request_body = Guardian,
+    responses((status = 200, body = SupervisionInfo)))]
+async fn supervise(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(guardian): Json<Guardian>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    let request = Request::Supervise { username, guardian: guardian.guardian };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Supervision)))
+}
+
+/// Ends a member's supervision (scope `admin`).
+#[utoipa::path(delete, path = "/api/users/{username}/supervision", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member")),
+    responses((status = 204, description = "No longer supervised")))]
+async fn unsupervise(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    no_content(call(&state, &bearer, Request::Unsupervise { username }).await?)
+}
+
+async fn set_contact(
+    state: &ApiState,
+    bearer: &Bearer,
+    username: String,
+    contact: String,
+    allowed: bool,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    let request = Request::AllowContact { username, contact, allowed };
+    Ok(axum::Json(expect_reply!(call(state, bearer, request).await?, Reply::Supervision)))
+}
+
+/// Lets a supervised member open and write direct conversations with `contact` (scope `admin`).
+#[utoipa::path(put, path = "/api/users/{username}/supervision/contacts/{contact}", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member"),
+        ("contact" = String, Path, description = "The member they may write to")),
+    responses((status = 200, body = SupervisionInfo)))]
+async fn allow_contact(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path((username, contact)): Path<(String, String)>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    set_contact(&state, &bearer, username, contact, true).await
+}
+
+/// Stops allowing a supervised member's direct conversations with `contact` (scope `admin`).
+#[utoipa::path(delete, path = "/api/users/{username}/supervision/contacts/{contact}", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member"),
+        ("contact" = String, Path, description = "The member they may no longer write to")),
+    responses((status = 200, body = SupervisionInfo)))]
+async fn disallow_contact(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path((username, contact)): Path<(String, String)>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    set_contact(&state, &bearer, username, contact, false).await
+}
+
+/// Sets a supervised member's quiet hours, minutes of the day in UTC (scope `admin`).
+#[utoipa::path(put, path = "/api/users/{username}/supervision/quiet-hours", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member")), request_body = QuietHours,
+    responses((status = 200, body = SupervisionInfo)))]
+async fn set_quiet_hours(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+    Json(hours): Json<QuietHours>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    let request =
+        Request::SetQuietHours { username, start_minute: Some(hours.start_minute), end_minute: Some(hours.end_minute) };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Supervision)))
+}
+
+/// Clears a supervised member's quiet hours (scope `admin`).
+#[utoipa::path(delete, path = "/api/users/{username}/supervision/quiet-hours", security(("bearer" = [])),
+    params(("username" = String, Path, description = "The supervised member")),
+    responses((status = 200, body = SupervisionInfo)))]
+async fn clear_quiet_hours(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+    Path(username): Path<String>,
+) -> Result<axum::Json<SupervisionInfo>, ApiError> {
+    let request = Request::SetQuietHours { username, start_minute: None, end_minute: None };
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, request).await?, Reply::Supervision)))
+}
+
+// Backups.
+
+/// The backup archives in the server's backup folder, oldest first (scope `admin`).
+#[utoipa::path(get, path = "/api/backups", security(("bearer" = [])),
+    responses((status = 200, body = Vec<BackupInfo>)))]
+async fn list_backups(State(state): State<ApiState>, bearer: Bearer) -> Result<axum::Json<Vec<BackupInfo>>, ApiError> {
+    Ok(axum::Json(expect_reply!(call(&state, &bearer, Request::ListBackups).await?, Reply::Backups)))
+}
+
+/// Takes a backup now and answers once it is written and verified (after a backup already
+/// under way, if any); `backup.retention_days` then prunes old ones (scope `admin`).
+#[utoipa::path(post, path = "/api/backups", security(("bearer" = [])),
+    responses((status = 201, body = BackupInfo)))]
+async fn start_backup(
+    State(state): State<ApiState>,
+    bearer: Bearer,
+) -> Result<(StatusCode, axum::Json<BackupInfo>), ApiError> {
+    let backup = expect_reply!(call(&state, &bearer, Request::StartBackup).await?, Reply::Backup);
+    Ok((StatusCode::CREATED, axum::Json(backup)))
 }

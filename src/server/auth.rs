@@ -9,10 +9,10 @@
 //! held back: a session token is 32 random bytes that nobody can guess.
 
 use super::context::{
-    address_key, check_new_password, token_hash, Attempt, Conn, Failure, LoginLimits, LoginRefusal, Member,
-    PressureKind as Kind, RegistrationRefusal, ServerFull, Shared, MAX_PASSWORD_CHARS,
+    address_key, check_new_password, describe_supervision, token_hash, Attempt, Conn, Failure, LoginLimits,
+    LoginRefusal, Member, PressureKind as Kind, RegistrationRefusal, ServerFull, Shared, MAX_PASSWORD_CHARS,
 };
-use crate::proto::{ErrorCode, Reply, Role, SessionInfo, UserPresence};
+use crate::proto::{ErrorCode, Reply, Role, SessionInfo, User, UserPresence};
 use crate::store::UserRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -208,6 +208,7 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
         token,
         expires_at,
         device_cookie: Some(ctx.device_cookies.issue(&record.user.username)),
+        supervision: supervision_of(ctx, &record.user),
         user: record.user,
         must_change_password: record.must_change_password,
     }))
@@ -234,9 +235,15 @@ async fn start_session(
         token,
         expires_at,
         device_cookie: Some(device_cookie),
+        supervision: supervision_of(ctx, &record.user),
         user: record.user,
         must_change_password: record.must_change_password,
     }))
+}
+
+/// A supervised member's supervision, for their `session` reply.
+fn supervision_of(ctx: &Shared, user: &User) -> Option<crate::proto::SupervisionInfo> {
+    ctx.wards.of(user.id).map(|record| describe_supervision(&record, crate::clock::now_ms()))
 }
 
 fn join_hub(ctx: &Shared, conn: &Conn, record: &UserRecord) -> Result<(), Failure> {

@@ -171,7 +171,8 @@ pub(crate) async fn history(
     Ok(Reply::History(page))
 }
 
-/// `open_direct`: the conversation with another user, created on first use.
+/// `open_direct`: the conversation with another user, created on first use (where supervision
+/// allows the pair).
 pub async fn open_direct(ctx: &Shared, conn: &Conn, username: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     let other = ctx
@@ -183,6 +184,9 @@ pub async fn open_direct(ctx: &Shared, conn: &Conn, username: String) -> Result<
     if other.user.id == user.id {
         return Err(Failure::new(ErrorCode::InvalidArgument, "a direct conversation needs another user"));
     }
+    ctx.direct_allowed(&user, &[user.id, other.user.id]).map_err(|denied| {
+        Failure::new(ErrorCode::Supervised, format!("you cannot write to {}: {denied}", other.user.username))
+    })?;
     let (channel, created) = ctx.store.direct_channel(user, other.user).await?;
     if created {
         publish(ctx, &channel, Event::ChannelCreated(channel.clone()));

@@ -15,8 +15,8 @@
 use super::context::{Conn, Eviction, Failure, Paging, Shared};
 use super::hub::QUEUE_FRAMES;
 use super::{
-    admin, auth, chat, data_rights, emoji, files, invites, link_previews, moderation, reactions, search, threads,
-    tokens, voice, vpn,
+    admin, auth, backups, chat, data_rights, emoji, files, invites, link_previews, moderation, reactions, search,
+    supervision, threads, tokens, voice, vpn,
 };
 use crate::proto::{
     decode_frame, encode_frame, negotiate_version, parse_payload, ClientFrame, ErrorCode, Event, FrameError, Reply,
@@ -336,6 +336,17 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
         EmojiList => emoji::list(ctx, conn).await,
         EmojiRename { shortcode, new_shortcode } => emoji::rename(ctx, conn, shortcode, new_shortcode).await,
         EmojiRemove { shortcode } => emoji::remove(ctx, conn, shortcode).await,
+        Supervise { username, guardian } => supervision::supervise(ctx, conn, username, guardian).await,
+        Unsupervise { username } => supervision::unsupervise(ctx, conn, username).await,
+        AllowContact { username, contact, allowed } => {
+            supervision::allow_contact(ctx, conn, username, contact, allowed).await
+        }
+        SetQuietHours { username, start_minute, end_minute } => {
+            supervision::set_quiet_hours(ctx, conn, username, start_minute, end_minute).await
+        }
+        Supervision { username } => supervision::supervision(ctx, conn, username).await,
+        ListBackups => backups::list_backups(ctx, conn).await,
+        StartBackup => backups::start_backup(ctx, conn).await,
         other => moderate(ctx, &conn.user(ctx)?, other).await,
     }
 }

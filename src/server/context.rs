@@ -10,7 +10,7 @@
 use super::hub::Hub;
 pub use super::hub::{Eviction, Member, ServerFull};
 use super::passwords::{HashingUnavailable, Passwords};
-pub use super::permissions::{decide, Action, ChannelRules, Denied};
+pub use super::permissions::{decide, Action, ChannelRules, Contact, Denied};
 pub use super::pressure::Kind as PressureKind;
 pub(crate) use super::reading::{
     can_read, check_body, check_client_id, fit_in_one_frame, history_limit, may_send, publish, readable_channel,
@@ -20,7 +20,9 @@ pub(crate) use super::sanctions::word_pattern;
 pub use super::sanctions::Sanctions;
 pub use super::throttle::{address_key, Attempt, LoginLimits, LoginRefusal, RegistrationRefusal};
 pub use super::uploads::Uploads;
+pub use super::voice::MuteReason;
 use super::voice::{Membership, Seat, VoiceSessions};
+pub use super::wards::{describe as describe_supervision, Wards};
 use super::{connection_code, default_public_host};
 use crate::code::ConnectionCode;
 use crate::config::Config;
@@ -141,6 +143,12 @@ pub struct Shared {
     pub recent_pressure: Arc<Mutex<super::pressure::RecentPressure>>,
     /// Moderation's in-memory state: overrides, timeouts, slow mode, filters, waiting registrations.
     pub sanctions: Sanctions,
+    /// Supervised members: guardians, contacts, quiet hours.
+    pub wards: Wards,
+    /// The backup service of the program that runs this server (`itc-server`, the appliance),
+    /// once it attached it ([`super::handle::ServerHandle::attach_backups`]): backups are not
+    /// the server's, so the server only asks it.
+    pub backups: std::sync::OnceLock<Arc<crate::backup::schedule::Backups>>,
     /// Fetches link previews (used when `chat.link_previews` is on).
     pub previews: crate::preview::Previews,
     /// Stored files under `uploads/` and the uploads in progress.
@@ -169,12 +177,20 @@ impl Shared {
     }
 
     /// Whether `user` may do a channel `action` (view, send, speak, manage) in `channel`: a
-    /// direct channel's two members may do all but manage; public channels ask [`decide`].
+    /// direct channel's two members may do all but manage, and send only where supervision
+    /// allows the pair ([`Wards::contact`]); public channels ask [`decide`].
     pub(crate) fn channel_allows(&self, user: &User, channel: &Channel, action: Action) -> bool {
         if channel.kind == ChannelKind::Direct {
-            return channel.members.contains(&user.id) && action != Action::Manage;
+            let member = channel.members.contains(&user.id) && action != Action::Manage;
+            return member && (action == Action::View || self.direct_allowed(user, &channel.members).is_ok());
         }
         decide(user.role, action, None, &self.sanctions.rules(channel)).is_ok()
+    }
+
+    /// Whether supervision lets `user` write in a direct conversation between `members`.
+    pub(crate) fn direct_allowed(&self, user: &User, members: &[UserId]) -> Result<(), Denied> {
+        let other = members.iter().copied().find(|id| *id != user.id).unwrap_or(user.id);
+        decide(user.role, Action::Direct(self.wards.contact(user.id, other)), None, &ChannelRules::default())
     }
 
     /// Queues an event to everyone online who can see `channel`.
@@ -201,22 +217,60 @@ impl Shared {
         Err(Failure::new(ErrorCode::Banned, format!("you are banned from this server {until}{why}")))
     }
 
-    /// Server-mutes (or unmutes) the voice sessions `pick` chooses and tells each call;
-    /// returns how many changed hands.
-    pub(crate) fn set_server_muted(&self, pick: impl Fn(&Membership) -> bool, muted: bool) -> usize {
-        let changed = self.voice.update_where(pick, |member| member.server_muted = muted);
+    /// Sets (or lifts) one reason of a server mute on the voice sessions `pick` chooses and
+    /// tells each call; returns how many were picked. A session stays muted while another
+    /// reason holds.
+    pub(crate) fn set_server_muted(
+        &self,
+        pick: impl Fn(&Membership) -> bool,
+        reason: MuteReason,
+        muted: bool,
+    ) -> usize {
+        let changed = self.voice.update_where(pick, |member| member.server_mute.set(reason, muted));
         for seat in &changed {
             seat.announce(self, seat.state_event());
         }
         changed.len()
     }
 
-    /// Gives back the voice of every user whose timeout ended by `now` (this lifts a server
-    /// mute of theirs too); `start`'s sweep calls it every second.
+    /// Lifts the timeout's mute of every user whose timeout ended by `now` (a moderator's
+    /// mute, or the channel's, stays); `start`'s sweep calls it every second.
     pub(crate) fn end_timeouts(&self, now: i64) {
         for user_id in self.sanctions.take_ended(now) {
-            self.set_server_muted(|member| member.user.id == user_id, false);
+            self.set_server_muted(|member| member.user.id == user_id, MuteReason::Timeout, false);
         }
+    }
+
+    /// After channel permissions changed: every call follows its channel's permissions now.
+    /// Who may no longer see the channel leaves the call (told `voice_left` like the call);
+    /// who may no longer speak is server-muted, and who may again is unmuted (unless another
+    /// reason holds); the call's events reach those who may see the channel now.
+    pub(crate) async fn recheck_calls(&self) -> Result<(), Failure> {
+        for channel_id in self.voice.channels() {
+            let Some(channel) = self.store.channel(channel_id).await? else { continue };
+            if channel.kind == ChannelKind::Direct {
+                continue;
+            }
+            let rules = self.sanctions.rules(&channel);
+            let may = |member: &Membership, action| decide(member.user.role, action, None, &rules).is_ok();
+            for seat in self.voice.end_where(|id, member| id == channel_id && !may(member, Action::View)) {
+                let event = Event::VoiceLeft { channel_id, user_id: seat.member.user.id, session_id: seat.session_id };
+                let frame = encode_frame(&ServerFrame::Event { event: event.clone() });
+                self.hub.send_to_connection(seat.member.connection, &frame);
+                seat.announce(self, event);
+            }
+            let changed = self.voice.update_channel(channel_id, |member| {
+                member.audience_rules = rules.clone();
+                let speak = may(member, Action::Speak);
+                member.server_mute.set(MuteReason::Channel, !speak);
+            });
+            for (seat, mute_changed) in changed {
+                if mute_changed {
+                    seat.announce(self, seat.state_event());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tells everyone online about a user's presence.
@@ -316,7 +370,7 @@ impl Seat {
             session_id: self.session_id,
             self_muted: self.member.self_muted,
             self_deafened: self.member.self_deafened,
-            server_muted: self.member.server_muted,
+            server_muted: self.member.server_mute.any(),
         }
     }
 }

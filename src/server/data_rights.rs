@@ -4,9 +4,11 @@
 //! VPN peers, the invites it made and the files it uploaded (removed from `uploads/` unless
 //! another file has the same bytes; custom emoji pictures stay, they are the server's). Members may do both for themselves; admins for anyone (an admin
 //! cannot delete their own account, so a server always keeps an admin). Other people's
-//! messages stay, also in a direct conversation with the deleted member.
+//! messages stay, also in a direct conversation with the deleted member. Both are written to
+//! the audit log (who, whose; a deleted account's line keeps its name but no id), and deleting
+//! a guardian leaves their supervised members supervised, looked after by admins.
 
-use super::context::{may_administer, permit, Action, Conn, Failure, Shared};
+use super::context::{audit_line, may_administer, permit, Action, Conn, Failure, Shared};
 use crate::clock::now_ms;
 use crate::proto::{ErrorCode, Reply, User};
 
@@ -31,6 +33,8 @@ pub async fn export_data(ctx: &Shared, conn: &Conn, username: Option<String>) ->
     let caller = conn.user(ctx)?;
     let member = subject(ctx, &caller, username, "export other members' data").await?;
     let export = ctx.store.export_user(member.id, now_ms()).await?;
+    let audit = audit_line(&caller.username, "export_data", Some(member.username.clone()), Some(member.id), None);
+    ctx.store.audit(audit).await?;
     tracing::info!(by = %caller.username, user = %member.username, "data exported");
     Ok(Reply::DataExport(export))
 }
@@ -47,9 +51,14 @@ pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>)
         ));
     }
     let removing = ctx.uploads.removing().await;
-    let orphans = ctx.store.delete_user(member.id).await?;
+    // The account's id goes with it: the audit line names the account but links no id.
+    let audit = audit_line(&caller.username, "delete_account", Some(member.username.clone()), None, None);
+    let orphans = ctx.store.delete_user(member.id, audit).await?;
     ctx.uploads.remove_blobs(orphans).await;
     drop(removing);
+    if let Err(err) = ctx.wards.reload(&ctx.store).await {
+        tracing::warn!(error = %err, "supervised members could not be reloaded after an account was deleted");
+    }
     if let Err(err) = ctx.vpn.sync(&ctx.store).await {
         tracing::warn!(error = %err, "the VPN could not drop the deleted account's peers at once");
     }

@@ -140,6 +140,13 @@ impl ServerHandle {
         auth::reset_password(&self.shared, username, password).await
     }
 
+    /// Lets the server reach the backup service its program runs beside it, for the
+    /// `list_backups` and `start_backup` ops (and so `/api/backups`); without one they answer
+    /// `not_allowed_now`. The first one attached stays.
+    pub fn attach_backups(&self, backups: Arc<crate::backup::schedule::Backups>) {
+        let _ = self.shared.backups.set(backups);
+    }
+
     /// The connection code for reaching this server at `host`.
     pub fn connection_code(&self, host: &str) -> ConnectionCode {
         self.shared.connection_code(host)

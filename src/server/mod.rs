@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod chat;
 pub mod connection;
 pub mod context;
@@ -30,12 +31,14 @@ pub mod reactions;
 mod reading;
 pub mod sanctions;
 pub mod search;
+pub mod supervision;
 pub mod threads;
 pub mod throttle;
 pub mod tokens;
 pub mod uploads;
 pub mod voice;
 pub mod vpn;
+pub mod wards;
 
 pub use context::{Failure, Shared};
 pub use handle::{RunningServer, ServerHandle};
@@ -154,6 +157,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         tracing::info!(user = %config.auth.default_user, "created the default admin account");
     }
     let sanctions = sanctions::Sanctions::load(&store, now).await?;
+    let wards = wards::Wards::default();
+    wards.reload(&store).await?;
 
     let bind_ip: IpAddr = config.server.bind_address.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let control = bind_tcp("server.tcp_port", SocketAddr::new(bind_ip, config.server.tcp_port))?;
@@ -212,6 +217,8 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         pressure,
         recent_pressure,
         sanctions,
+        wards,
+        backups: std::sync::OnceLock::new(),
         previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
             .map_err(StartError::Previews)?,
         uploads,

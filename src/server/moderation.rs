@@ -8,7 +8,8 @@
 //! control protocol's dispatcher calls them; the REST API can call the same ones.
 
 use super::context::{
-    address_key, audit_line, check_new_password, may_administer, permit, word_pattern, Action, Failure, Shared,
+    address_key, audit_line, check_new_password, may_administer, permit, word_pattern, Action, Failure, MuteReason,
+    Shared,
 };
 use crate::ids::{ChannelId, UserId};
 use crate::proto::{
@@ -141,6 +142,7 @@ pub async fn set_channel_permissions(
     };
     let event = Event::PermissionsChanged { channel_id, category_id };
     ctx.hub.broadcast(&encode_frame(&ServerFrame::Event { event }));
+    ctx.recheck_calls().await?;
     Ok(permissions_of(ctx, scope))
 }
 
@@ -267,7 +269,7 @@ async fn apply_timeout(
     ctx.store.set_timeout(target.id, until, reason.clone(), audit).await?;
     ctx.sanctions.set_timeout(target.id, until);
     if until > now {
-        ctx.set_server_muted(|member| member.user.id == target.id, true);
+        ctx.set_server_muted(|member| member.user.id == target.id, MuteReason::Timeout, true);
     }
     ctx.end_timeouts(now);
     send_to_user(ctx, target.id, Event::TimedOut { until, reason });
@@ -284,10 +286,16 @@ pub async fn warn(ctx: &Shared, actor: &User, username: &str, note: String) -> R
     Ok(())
 }
 
-/// `moderation_history`: what was done to a user, newest first.
+/// `moderation_history`: what was done to a user, newest first (moderators and up, and a
+/// supervised member's guardian).
 pub async fn history(ctx: &Shared, actor: &User, username: &str) -> Result<Vec<AuditEntry>, Failure> {
     let target = target(ctx, username).await?;
-    permit(actor, Action::ReadHistory, Some(target.role), "read this user's moderation history")?;
+    let what = "read this user's moderation history";
+    if ctx.wards.is_guardian(actor.id, target.id) {
+        permit(actor, Action::Guard { guardian: true }, None, what)?;
+    } else {
+        permit(actor, Action::ReadHistory, Some(target.role), what)?;
+    }
     Ok(ctx.store.moderation_history(target.id, HISTORY_ENTRIES).await?)
 }
 

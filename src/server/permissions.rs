@@ -11,6 +11,10 @@
 //!   moderator or higher; bans, password resets, roles and everything server-wide need an admin.
 //! - An action on another person needs a role strictly above theirs: nobody acts on the owner,
 //!   admins do not act on admins. Nobody is made owner.
+//! - Supervision: admins mark members supervised and name their guardian; the guardian or an
+//!   admin looks after a supervised member (contacts, quiet hours, moderation history, ending
+//!   it). A direct conversation that involves a supervised member needs their guardian's
+//!   consent ([`Contact`]), whoever asks, admins included; nobody sends during their quiet hours.
 
 use crate::proto::{PermissionOverride, Role};
 
@@ -44,6 +48,29 @@ pub enum Action {
     /// Anything else server-wide: channels, categories, overrides, invites, the VPN, keyword
     /// filters, approvals, the audit log.
     Administer,
+    /// Mark a member supervised and name (or change) their guardian.
+    Supervise,
+    /// Look after a supervised member: their contacts and quiet hours, their moderation
+    /// history, ending their supervision. `guardian`: the actor is their guardian.
+    Guard {
+        /// Whether the actor is the supervised member's guardian.
+        guardian: bool,
+    },
+    /// Open or write in a direct conversation, as supervision sees it.
+    Direct(Contact),
+    /// Send a message while one's quiet hours are on.
+    SendInQuietHours,
+}
+
+/// What supervision makes of a direct conversation between two members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    /// Neither is supervised.
+    Unsupervised,
+    /// Each supervised side's guardian allows the other (or is the other).
+    Allowed,
+    /// A supervised side's guardian does not allow the other.
+    NotAllowed,
 }
 
 /// The overrides that apply to one channel: its category's and its own.
@@ -70,6 +97,15 @@ pub enum Denied {
     /// Nobody is made owner.
     #[error("a server has one owner; nobody else can be made owner")]
     OneOwner,
+    /// A supervised member's guardian has not allowed this conversation.
+    #[error("a supervised member writes only to the contacts their guardian allows")]
+    Supervised,
+    /// The sender's quiet hours are on.
+    #[error("quiet hours are on; sending waits until they end")]
+    QuietHours,
+    /// Only supervised members' guardians and admins look after them.
+    #[error("only this member's guardian or an admin can do this")]
+    NotGuardian,
 }
 
 /// Whether `actor` may do `action` (to someone of role `target`, in a channel with `rules`).
@@ -89,7 +125,15 @@ pub fn decide(actor: Role, action: Action, target: Option<Role>, rules: &Channel
         }
         Action::Kick | Action::Timeout | Action::Warn | Action::ReadHistory | Action::VoiceModerate => Role::Moderator,
         Action::AssignRole(Role::Owner) => return Err(Denied::OneOwner),
-        Action::Ban | Action::ResetPassword | Action::AssignRole(_) | Action::Administer => Role::Admin,
+        Action::Guard { guardian } => {
+            return if guardian || actor.is_admin() { Ok(()) } else { Err(Denied::NotGuardian) };
+        }
+        Action::Direct(Contact::NotAllowed) => return Err(Denied::Supervised),
+        Action::Direct(_) => return Ok(()),
+        Action::SendInQuietHours => return Err(Denied::QuietHours),
+        Action::Ban | Action::ResetPassword | Action::AssignRole(_) | Action::Administer | Action::Supervise => {
+            Role::Admin
+        }
     };
     if actor.rank() < lowest.rank() {
         return Err(Denied::Role);
@@ -163,6 +207,24 @@ mod tests {
             (Owner, Action::Ban, Some(Admin), ok),
             (Owner, Action::AssignRole(Owner), Some(Admin), Err(Denied::OneOwner)),
             (Owner, Action::Kick, Some(Owner), Err(Denied::Outranked)),
+            (Admin, Action::Supervise, Some(Member), ok),
+            (Owner, Action::Supervise, Some(Member), ok),
+            (Admin, Action::Supervise, Some(Admin), Err(Denied::Outranked)),
+            (Moderator, Action::Supervise, Some(Member), Err(Denied::Role)),
+            (Member, Action::Supervise, Some(Member), Err(Denied::Outranked)),
+            (Member, Action::Supervise, None, Err(Denied::Role)),
+            (Member, Action::Guard { guardian: true }, None, ok),
+            (Member, Action::Guard { guardian: false }, None, Err(Denied::NotGuardian)),
+            (Moderator, Action::Guard { guardian: false }, None, Err(Denied::NotGuardian)),
+            (Moderator, Action::Guard { guardian: true }, None, ok),
+            (Admin, Action::Guard { guardian: false }, None, ok),
+            (Owner, Action::Guard { guardian: false }, None, ok),
+            (Member, Action::Direct(Contact::Unsupervised), None, ok),
+            (Member, Action::Direct(Contact::Allowed), None, ok),
+            (Member, Action::Direct(Contact::NotAllowed), None, Err(Denied::Supervised)),
+            (Admin, Action::Direct(Contact::NotAllowed), None, Err(Denied::Supervised)),
+            (Owner, Action::Direct(Contact::NotAllowed), None, Err(Denied::Supervised)),
+            (Member, Action::SendInQuietHours, None, Err(Denied::QuietHours)),
         ];
         for (actor, action, target, expected) in table {
             assert_eq!(decide(*actor, *action, *target, &none), *expected, "{actor:?} {action:?} {target:?}");

@@ -3,11 +3,11 @@
 //! throttle, publishing to a channel's readers, and history paging. Handlers reach these
 //! through `context`.
 
-use super::context::{Action, Failure, Shared};
+use super::context::{decide, Action, ChannelRules, Failure, Shared};
 use crate::ids::{ChannelId, MessageId};
 use crate::proto::{
-    Channel, ErrorCode, Event, HistoryPage, Message, User, MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN, MAX_HISTORY_PAGE,
-    MAX_MESSAGE_CHARS,
+    Channel, ChannelKind, ErrorCode, Event, HistoryPage, Message, User, MAX_CLIENT_ID_CHARS, MAX_FRAME_LEN,
+    MAX_HISTORY_PAGE, MAX_MESSAGE_CHARS,
 };
 use std::time::Instant;
 
@@ -86,13 +86,24 @@ pub(crate) fn throttle(ctx: &Shared, user: &User) -> Result<(), Failure> {
     })
 }
 
-/// Whether `user` may send in `channel` now: the channel's permissions, a timeout, slow mode
+/// Whether `user` may send in `channel` now: supervision (a direct conversation's contacts,
+/// quiet hours), the channel's permissions, a timeout, slow mode
 /// (which those who may manage the channel skip; a message counts when it passes here).
 pub(crate) fn may_send(ctx: &Shared, user: &User, channel: &Channel) -> Result<(), Failure> {
+    if channel.kind == ChannelKind::Direct {
+        ctx.direct_allowed(user, &channel.members)
+            .map_err(|denied| Failure::new(ErrorCode::Supervised, format!("you cannot write here: {denied}")))?;
+    }
     if !ctx.channel_allows(user, channel, Action::Send) {
         return Err(Failure::new(ErrorCode::Forbidden, format!("you cannot send messages in #{}", channel.name)));
     }
     let now = crate::clock::now_ms();
+    if ctx.wards.quiet(user.id, now) {
+        let denied = decide(user.role, Action::SendInQuietHours, None, &ChannelRules::default()).err();
+        if let Some(denied) = denied {
+            return Err(Failure::new(ErrorCode::QuietHours, format!("your message was not sent: {denied}")));
+        }
+    }
     if let Some(until) = ctx.sanctions.timed_out_until(user.id, now) {
         let seconds = (until - now + 999) / 1000;
         return Err(Failure::new(

@@ -67,7 +67,7 @@ pub(crate) async fn list_mentions(
 }
 
 /// Records who a new or edited message mentions and tells each newly mentioned member
-/// (`mentioned`, to them only). A failure is logged, not returned: the message itself is saved.
+/// (`mentioned`, to them only; not to a supervised member in quiet hours). A failure is logged, not returned: the message itself is saved.
 pub(crate) async fn record_mentions(ctx: &Shared, message: &Message) {
     let names = mentioned_names(&message.body);
     if names.is_empty() {
@@ -85,8 +85,11 @@ pub(crate) async fn record_mentions(ctx: &Shared, message: &Message) {
     };
     match recorded.await {
         Ok(added) if !added.is_empty() => {
+            // Supervised members in their quiet hours get no `mentioned` now; `list_mentions` keeps it.
+            let now = crate::clock::now_ms();
+            let told: Vec<_> = added.into_iter().filter(|id| !ctx.wards.quiet(*id, now)).collect();
             let frame = encode_frame(&ServerFrame::Event { event: Event::Mentioned(message.clone()) });
-            ctx.hub.send_to_users(&added, &frame);
+            ctx.hub.send_to_users(&told, &frame);
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, message_id = %message.id, "mentions were not recorded"),

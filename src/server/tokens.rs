@@ -112,7 +112,8 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | DownloadChunk { .. }
         | EmojiList
         | VpnStatus
-        | ExportData { .. } => Some(Scope::Read),
+        | ExportData { .. }
+        | Supervision { .. } => Some(Scope::Read),
         SendMessage { .. }
         | EditMessage { .. }
         | DeleteMessage { .. }
@@ -163,7 +164,13 @@ pub(crate) fn scope_for(request: &Request) -> Option<Scope> {
         | Deny { .. }
         | EmojiAdd { .. }
         | EmojiRename { .. }
-        | EmojiRemove { .. } => Some(Scope::Admin),
+        | EmojiRemove { .. }
+        | Supervise { .. }
+        | Unsupervise { .. }
+        | AllowContact { .. }
+        | SetQuietHours { .. }
+        | ListBackups
+        | StartBackup => Some(Scope::Admin),
         Hello { .. }
         | Register { .. }
         | Login { .. }

@@ -10,7 +10,7 @@
 
 mod sessions;
 
-pub use sessions::{Membership, Seat, SharedRelay, VoiceSessions};
+pub use sessions::{Membership, MuteReason, Seat, ServerMute, SharedRelay, VoiceSessions};
 
 use super::context::{decide, Action, ChannelRules, Conn, Failure, Shared};
 use crate::ids::{ChannelId, SessionId};
@@ -66,8 +66,8 @@ fn voice_moderator(ctx: &Shared, conn: &Conn, what: &str) -> Result<impl Fn(&cra
 /// `server_mute`: a moderator mutes or unmutes every voice session of a user below them.
 pub fn server_mute(ctx: &Shared, conn: &Conn, username: &str, muted: bool) -> Result<Reply, Failure> {
     let may = voice_moderator(ctx, conn, "mute others")?;
-    let changed =
-        ctx.set_server_muted(|member| member.user.username.eq_ignore_ascii_case(username) && may(&member.user), muted);
+    let pick = |member: &Membership| member.user.username.eq_ignore_ascii_case(username) && may(&member.user);
+    let changed = ctx.set_server_muted(pick, MuteReason::Moderator, muted);
     if changed == 0 {
         return Err(Failure::new(ErrorCode::NotFound, format!("{username} is not in a voice channel you moderate")));
     }
@@ -108,8 +108,11 @@ pub async fn join_voice(
         self_muted: false,
         self_deafened: false,
         // Who may not speak here, or is timed out, listens only.
-        server_muted: !ctx.channel_allows(&user, &channel, Action::Speak)
-            || ctx.sanctions.timed_out_until(user.id, crate::clock::now_ms()).is_some(),
+        server_mute: ServerMute {
+            moderator: false,
+            timeout: ctx.sanctions.timed_out_until(user.id, crate::clock::now_ms()).is_some(),
+            channel: !ctx.channel_allows(&user, &channel, Action::Speak),
+        },
         audience: channel.members.clone(),
         audience_rules: ctx.sanctions.rules(&channel),
     };

@@ -2,6 +2,7 @@
 //! everything that is theirs.
 
 use super::messages::{decorate, message_row, MESSAGE_SELECT};
+use super::moderation::{insert_audit, NewAuditEntry};
 use super::users::role_from_name;
 use super::{Store, StoreError};
 use crate::ids::UserId;
@@ -34,9 +35,10 @@ impl Store {
     /// Deletes an account and everything that is theirs: their messages, sessions, access
     /// tokens, VPN peers, read markers and direct-channel memberships (through the tables'
     /// `ON DELETE CASCADE`), the invites they made, and the files they uploaded (but the
-    /// pictures of custom emoji, which are the server's). Answers the SHA-256s of the blobs no
-    /// file names any more, for the caller to remove from `uploads/`.
-    pub async fn delete_user(&self, user_id: UserId) -> Result<Vec<String>, StoreError> {
+    /// pictures of custom emoji, which are the server's), with its audit line in the same
+    /// transaction. Answers the SHA-256s of the blobs no file names any more, for the caller to
+    /// remove from `uploads/`.
+    pub(crate) async fn delete_user(&self, user_id: UserId, audit: NewAuditEntry) -> Result<Vec<String>, StoreError> {
         self.write(move |conn| {
             let files = conn
                 .prepare_cached(
@@ -48,6 +50,7 @@ impl Store {
             if conn.execute("DELETE FROM users WHERE id = ?1", [user_id])? == 0 {
                 return Err(StoreError::NotFound);
             }
+            insert_audit(conn, audit)?;
             for file in files {
                 conn.execute(
                     "DELETE FROM files WHERE id = ?1 AND id NOT IN (SELECT file_id FROM message_files)",

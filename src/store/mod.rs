@@ -14,7 +14,7 @@
 //! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
 //! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
 //! previews and their cache), `data_rights` (a member's export, deleting an account), `tokens`
-//! (access tokens for the REST API), `files` (uploaded files, the files messages carry, custom
+//! (access tokens for the REST API), `supervision` (supervised members), `files` (uploaded files, the files messages carry, custom
 //! emoji), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
@@ -32,6 +32,7 @@ mod reads;
 mod schema;
 mod search;
 mod snapshot;
+mod supervision;
 mod tokens;
 mod users;
 mod vpn;
@@ -41,6 +42,7 @@ pub use invites::{InviteUnusable, NewInvite};
 pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride};
 pub use reactions::MAX_REACTIONS_PER_MEMBER;
 pub use snapshot::{check_integrity, snapshot};
+pub use supervision::SupervisionRecord;
 pub use tokens::{NewToken, TokenHolder};
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;

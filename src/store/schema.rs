@@ -225,6 +225,20 @@ const MIGRATIONS: &[&str] = &[
         created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
         created_at INTEGER NOT NULL
     );",
+    // 19: supervised members: their guardian (none once the guardian's account is deleted),
+    // quiet hours (minutes of the day, UTC) and the direct-message contacts the guardian allows.
+    "CREATE TABLE supervision (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        guardian_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        quiet_start INTEGER,
+        quiet_end INTEGER,
+        since INTEGER NOT NULL
+    );
+    CREATE TABLE supervision_contacts (
+        user_id INTEGER NOT NULL REFERENCES supervision(user_id) ON DELETE CASCADE,
+        contact_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, contact_id)
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {

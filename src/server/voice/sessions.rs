@@ -26,8 +26,8 @@ pub struct Membership {
     pub self_muted: bool,
     /// Deafened by themselves.
     pub self_deafened: bool,
-    /// Muted by an admin.
-    pub server_muted: bool,
+    /// Why the server holds it muted (muted while any reason holds).
+    pub server_mute: ServerMute,
     /// Who hears about this call: the channel's members (the two users of a 1:1 call; empty,
     /// meaning everyone logged in who may see the channel, for a voice channel).
     pub audience: Vec<UserId>,
@@ -35,9 +35,48 @@ pub struct Membership {
     pub audience_rules: crate::server::permissions::ChannelRules,
 }
 
+/// Why the server mutes a session. Each reason is set and lifted on its own, so that the end
+/// of a timeout does not lift a moderator's mute, nor a moderator's unmute a timeout's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerMute {
+    /// A moderator's `server_mute`.
+    pub moderator: bool,
+    /// A timeout in force.
+    pub timeout: bool,
+    /// The channel's permissions deny `speak`.
+    pub channel: bool,
+}
+
+/// One reason for a server mute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuteReason {
+    /// A moderator's `server_mute`.
+    Moderator,
+    /// A timeout.
+    Timeout,
+    /// The channel's permissions.
+    Channel,
+}
+
+impl ServerMute {
+    /// Whether the session is muted for any reason.
+    pub fn any(self) -> bool {
+        self.moderator || self.timeout || self.channel
+    }
+
+    /// Sets or lifts one reason.
+    pub fn set(&mut self, reason: MuteReason, muted: bool) {
+        match reason {
+            MuteReason::Moderator => self.moderator = muted,
+            MuteReason::Timeout => self.timeout = muted,
+            MuteReason::Channel => self.channel = muted,
+        }
+    }
+}
+
 impl Participant for Membership {
     fn muted(&self) -> bool {
-        self.self_muted || self.server_muted
+        self.self_muted || self.server_mute.any()
     }
 
     fn deafened(&self) -> bool {
@@ -127,6 +166,30 @@ impl VoiceSessions {
                 change(member);
             }
             changed.extend(seat(&relay, id));
+        }
+        changed
+    }
+
+    /// The channels that have a call now.
+    pub(crate) fn channels(&self) -> Vec<ChannelId> {
+        let mut channels: Vec<ChannelId> = self.relay().sessions().map(|(_, channel, _)| channel).collect();
+        channels.sort_unstable_by_key(|id| id.get());
+        channels.dedup();
+        channels
+    }
+
+    /// Changes the record of every session in `channel_id`; returns them as changed, each with
+    /// whether its server mute changed.
+    pub(crate) fn update_channel(&self, channel_id: ChannelId, change: impl Fn(&mut Membership)) -> Vec<(Seat, bool)> {
+        let mut relay = self.relay();
+        let ids: Vec<SessionId> = relay.channel(channel_id).map(|(id, _)| id).collect();
+        let mut changed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some((_, member)) = relay.get_mut(id) else { continue };
+            let before = member.server_mute.any();
+            change(member);
+            let after = member.server_mute.any();
+            changed.extend(seat(&relay, id).map(|seat| (seat, before != after)));
         }
         changed
     }
