@@ -142,7 +142,7 @@ export async function adminPanelSteps(host, member, { itc, messageWith }) {
     await member.click('#chat-send');
     const refused = await member.until('the reason at the member',
       "const e = document.getElementById('chat-error').textContent; return e.includes('slow mode') ? e : null;");
-    if (!/one message every 60 s; wait \d+ s/.test(refused)) throw new Error(`the member's app says "${refused}"`);
+    if (!/one message every 60 s\); wait \d+ s/.test(refused)) throw new Error(`the member's app says "${refused}"`);
     await member.screenshot('member-slow-mode.png');
     await sleep(500);
     if (itc('history', 'general').includes('Second under slow mode')) throw new Error('the refused message was stored');
