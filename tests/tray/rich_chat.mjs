@@ -161,7 +161,7 @@ export async function richChat({ host, member, itc, notifications, work, home })
 
   await step('rich chat: a file from itc shows its name and size; the member saves it in Downloads', async () => {
     const notes = join(work, 'itc', 'recipe notes.txt');
-    const text = `Grandma's cake: ${'flour, eggs, sugar. '.repeat(40)}`;
+    const text = `Grandma's cake: ${'flour, eggs, sugar. '.repeat(200)}`;
     writeFileSync(notes, text);
     itc('upload', 'general', notes);
     const id = await member.until('the file at the member', MESSAGE_ID, 'recipe notes.txt', '.file button.save');
