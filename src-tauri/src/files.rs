@@ -68,7 +68,7 @@ impl serde::Serialize for FileError {
     }
 }
 
-fn local(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+fn local<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileError + 'a {
     move |source| FileError::Local { what, path: path.to_path_buf(), source }
 }
 

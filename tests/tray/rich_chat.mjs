@@ -161,7 +161,7 @@ export async function richChat({ host, member, itc, notifications, work, home })
 
   await step('rich chat: a file from itc shows its name and size; the member saves it in Downloads', async () => {
     const notes = join(work, 'itc', 'recipe notes.txt');
-    const text = `Grandma's cake: ${'flour, eggs, sugar. '.repeat(40)}`;
+    const text = `Grandma's cake: ${'flour, eggs, sugar. '.repeat(200)}`;
     writeFileSync(notes, text);
     itc('upload', 'general', notes);
     const id = await member.until('the file at the member', MESSAGE_ID, 'recipe notes.txt', '.file button.save');
@@ -210,7 +210,7 @@ export async function richChat({ host, member, itc, notifications, work, home })
     const mentions = Number(await member.script("const b = document.querySelector('#mentions-open .unread'); return b ? b.textContent : '0';"));
     itc('thread', pictureId, 'Thank you @grandma for the picture');
     await host.until('itc\'s reply in the open thread', "return document.getElementById('thread-replies').textContent.includes('Thank you @grandma');");
-    await member.until('the reply count in the channel', `const s = ${IN_MESSAGE(pictureId, '.thread-summary')}; return s && s.textContent.startsWith('2 replies');`);
+    await host.until('the reply count in the channel', `const s = ${IN_MESSAGE(pictureId, '.thread-summary')}; return s && s.textContent.startsWith('2 replies');`);
     await member.until('a new mention', "const b = document.querySelector('#mentions-open .unread'); return b && b.textContent === arguments[0];",
       String(mentions + 1));
     const until = Date.now() + TIMEOUT_MS;
@@ -223,6 +223,7 @@ export async function richChat({ host, member, itc, notifications, work, home })
     await member.click('#mentions-list button.result-open');
     await member.until('the thread opened from the mention', "return document.getElementById('chat-panel').dataset.view === 'thread' " +
       "&& document.getElementById('thread-replies').textContent.includes('Lovely garden, Grandma');");
+    await member.until('the reply count in the channel', `const s = ${IN_MESSAGE(pictureId, '.thread-summary')}; return s && s.textContent.startsWith('2 replies');`);
     await host.screenshot('host-thread.png');
   });
 

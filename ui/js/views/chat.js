@@ -167,7 +167,7 @@ function drawMessages(keepTop = false) {
   const fromBottom = scroll.scrollHeight - scroll.scrollTop;
   const t = thread(chat.current);
   const pending = [...$('chat-messages').querySelectorAll('li.pending')];
-  $('chat-messages').replaceChildren(...t.list.map(messageItem), ...pending);
+  $('chat-messages').replaceChildren(...t.list.map((m) => messageItem(m)), ...pending);
   $('chat-older').hidden = !t.hasMore;
   if (keepTop) scroll.scrollTop = scroll.scrollHeight - fromBottom;
   else if (atBottom || !t.drawn) scroll.scrollTop = scroll.scrollHeight;

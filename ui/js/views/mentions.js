@@ -1,4 +1,4 @@
-// Mentions: the "Mentions" button in the side bar lists the messages that mention this member
+// Mentions: the "Mentions" button above the conversation lists the messages that mention this member
 // (@name), newest first, in the side panel; its count grows when the server says someone
 // mentioned them (the `mentioned` event; the app also shows a desktop notification).
 // A mention opens its conversation.
@@ -52,5 +52,5 @@ export function resetMentions() {
 }
 
 export function initMentions() {
-  $('search-form').after(el('p', {}, el('button', { type: 'button', id: 'mentions-open', class: 'quiet', onclick: showMentions }, 'Mentions')));
+  $('chat-tools').append(el('button', { type: 'button', id: 'mentions-open', class: 'quiet', onclick: showMentions }, 'Mentions'));
 }

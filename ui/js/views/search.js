@@ -1,4 +1,4 @@
-// Search: a box in the side bar searches every message this member may read on the server;
+// Search: a box above the conversation searches every message this member may read on the server;
 // the results show in the side panel, newest first, each with its conversation, author, time
 // and the words found highlighted. The server marks them with U+0002 … U+0003 in the
 // snippet's text; they become <mark> elements around text nodes, so nothing in a snippet is
@@ -69,5 +69,6 @@ export function initSearch(open, title) {
     event.preventDefault();
     if (input.value.trim()) search(input.value.trim());
   });
-  $('status-form').after(form);
+  // A tool bar above the conversation: search, and the mentions list (mentions.js).
+  $('chat-title').after(el('div', { id: 'chat-tools', class: 'chat-tools' }, form));
 }
