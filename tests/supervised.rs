@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_code, next_matching, TestServer, MEMBER_PASSWORD};
+use common::{assert_code, itc_as, next_matching, TestServer, ADMIN_PASSWORD, MEMBER_PASSWORD};
 use iptincan::client::Client;
 use iptincan::proto::{ErrorCode, Event, QuietHours, Role, MAX_HISTORY_PAGE, MINUTES_PER_DAY};
 
@@ -211,4 +211,41 @@ async fn only_admins_supervise_and_only_the_guardian_or_an_admin_looks_after() {
     pal.allow_contact("kid", "mum", true).await.expect("the new guardian does");
     admin.unsupervise("kid").await.expect("an admin ends it");
     assert_code(admin.unsupervise("kid").await, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn guardians_look_after_from_the_command_line() {
+    let server = TestServer::start().await;
+    let _admin = server.admin().await;
+    let _kid = server.member("kid").await;
+    let _mum = server.member("mum").await;
+    let _pal = server.member("pal").await;
+    let run = |user: &'static str, args: &'static [&'static str]| {
+        let password = if user == "chatter" { ADMIN_PASSWORD } else { MEMBER_PASSWORD };
+        itc_as(&server, user, password, args)
+    };
+    let ok = |(ok, stdout, stderr): (bool, String, String)| {
+        assert!(ok, "{stderr}");
+        stdout
+    };
+
+    let (refused, _, stderr) = run("pal", &["admin", "supervise", "kid", "--guardian", "pal"]).await;
+    assert!(!refused && stderr.contains("cannot supervise"), "{stderr}");
+    let shown = ok(run("chatter", &["admin", "supervise", "kid", "--guardian", "mum"]).await);
+    assert!(shown.starts_with("kid is supervised by mum\n"), "{shown}");
+    let shown = ok(run("mum", &["admin", "allow-contact", "kid", "pal"]).await);
+    assert!(shown.contains("contacts: pal\n"), "{shown}");
+    let shown = ok(run("mum", &["admin", "quiet-hours", "kid", "20:30", "07:00"]).await);
+    assert!(shown.contains("quiet hours: 20:30 to 07:00 UTC"), "{shown}");
+    let (refused, _, stderr) = run("mum", &["admin", "quiet-hours", "kid", "25:00", "07:00"]).await;
+    assert!(!refused && stderr.contains("not a time of day"), "{stderr}");
+    let shown = ok(run("kid", &["admin", "supervision"]).await);
+    assert!(shown.starts_with("kid is supervised by mum\ncontacts: pal\nquiet hours: 20:30 to 07:00 UTC"), "{shown}");
+    let shown = ok(run("mum", &["admin", "allow-contact", "kid", "pal", "--remove"]).await);
+    assert!(shown.contains("contacts: (none)\n"), "{shown}");
+    let shown = ok(run("mum", &["admin", "quiet-hours", "kid", "--clear"]).await);
+    assert!(shown.contains("quiet hours: none"), "{shown}");
+    assert_eq!(ok(run("mum", &["admin", "unsupervise", "kid"]).await), "kid is no longer supervised\n");
+    let (refused, _, stderr) = run("kid", &["admin", "supervision"]).await;
+    assert!(!refused && stderr.contains("not supervised"), "{stderr}");
 }

@@ -324,6 +324,21 @@ pub fn run_bounded(command: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// Runs `itc` against an in-process server as `user` (bounded); returns (success, stdout,
+/// stderr).
+pub async fn itc_as(server: &TestServer, user: &str, password: &str, args: &[&str]) -> (bool, String, String) {
+    let code = server.running().connection_code("127.0.0.1").encode().expect("code");
+    let mut command = Command::new(client_binary());
+    command
+        .env("ITC_SERVER", code)
+        .env("ITC_KNOWN_HOSTS", server.dir.path().join("itc-known-hosts"))
+        .env("ITC_USER", user)
+        .env("ITC_PASSWORD", password)
+        .stdin(Stdio::null())
+        .args(args);
+    tokio::task::spawn_blocking(move || run_bounded(&mut command)).await.expect("runs")
+}
+
 /// Writes a test config (plus `extra` TOML appended into its sections) into `dir`.
 pub fn write_config(dir: &Path, server_extra: &str, rest: &str) {
     let text = format!("{TEST_CONFIG}{server_extra}\n{rest}\n");
