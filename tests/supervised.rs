@@ -71,6 +71,8 @@ async fn a_supervised_member_writes_only_to_their_guardian_and_allowed_contacts(
     assert!(info.contacts.is_empty());
     assert_code(kid.send(with_pal.id, "still there?").await, ErrorCode::Supervised);
     assert_code(pal.send(with_pal.id, "hello?").await, ErrorCode::Supervised);
+    assert_code(kid.join_voice(with_pal.id, &"A".repeat(43)).await, ErrorCode::Supervised);
+    assert_code(pal.join_voice(with_pal.id, &"A".repeat(43)).await, ErrorCode::Supervised);
     let history = kid.history(with_pal.id, None, Some(10)).await.expect("what was said stays readable");
     assert_eq!(history.messages.len(), 2);
 

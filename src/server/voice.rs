@@ -100,6 +100,11 @@ pub async fn join_voice(
             ChannelKind::Text => false,
         })
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no voice channel {channel_id}")))?;
+    if channel.kind == ChannelKind::Direct {
+        // A 1:1 call is a direct conversation too: supervision decides it the same way.
+        ctx.direct_allowed(&user, &channel.members)
+            .map_err(|denied| Failure::new(ErrorCode::Supervised, format!("you cannot call here: {denied}")))?;
+    }
     leave(ctx, conn);
     let membership = Membership {
         connection: conn.id,
