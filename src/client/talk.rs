@@ -3,11 +3,14 @@
 //!
 //! Data flow: microphone (cpal thread) → bounded queue → the audio thread: echo cancellation,
 //! noise suppression, gain and gate ([`processing`]) → Opus → bounded queue → the async task
-//! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the audio thread: one jitter
-//! buffer and decoder per talker → per-person volume → mix → speaker queue (cpal thread),
-//! and the same mix is the echo canceller's reference. Audio work never runs on the async
-//! runtime, and every queue between the threads is bounded (a full queue drops, it never
-//! blocks).
+//! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the speaker's callback (cpal
+//! thread), which pulls what the device asks for from `audio::playback`: one jitter buffer and
+//! decoder per talker → per-person volume → mix; what played is the echo canceller's
+//! reference, taken by the audio thread frame by frame. The speaker is clocked by the device,
+//! not by the microphone, so an audio thread that runs late on a busy machine catches up
+//! without cutting what is played. Audio work never runs on the async runtime, and every
+//! queue between the threads is bounded (a full queue drops, it never blocks). What went
+//! wrong where is counted ([`Talk::health`]).
 //!
 //! Use: [`Talk::join`], then [`Talk::controls`] (a cheap, cloneable handle for the UI:
 //! mute, deafen, per-person volume, processing settings, push-to-talk, devices) and
