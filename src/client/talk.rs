@@ -460,7 +460,13 @@ impl AudioLoop {
                 }
             }
             match self.mic_samples.recv_timeout(MIC_STALL) {
-                Ok(chunk) => self.pending.extend(chunk),
+                Ok(chunk) => {
+                    self.pending.extend(chunk);
+                    // All that has come, so that the last frame is known to be the current one.
+                    while let Ok(chunk) = self.mic_samples.try_recv() {
+                        self.pending.extend(chunk);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.health.count(Trouble::MicrophoneStall, 1);
                     continue;
@@ -477,7 +483,8 @@ impl AudioLoop {
                 self.mic.copy_from_slice(&self.pending[taken..taken + FRAME_SAMPLES]);
                 taken += FRAME_SAMPLES;
                 let started = std::time::Instant::now();
-                if let Err(err) = self.tick() {
+                let current = self.pending.len() - taken < FRAME_SAMPLES;
+                if let Err(err) = self.tick(current) {
                     tracing::warn!("voice frame: {err}");
                 }
                 if started.elapsed() > FRAME_DURATION {
@@ -519,13 +526,13 @@ impl AudioLoop {
         }
     }
 
-    /// Processes the microphone frame in `self.mic` against what the speaker played
-    /// meanwhile, and sends it when this member is talking.
-    fn tick(&mut self) -> Result<(), AudioError> {
+    /// Processes the microphone frame in `self.mic` (`current`: the newest there is) against
+    /// what the speaker played meanwhile, and sends it when this member is talking.
+    fn tick(&mut self, current: bool) -> Result<(), AudioError> {
         self.frame += 1;
         let changes = {
             let mut speaking = lock(&self.playback);
-            speaking.playback.take_reference(&mut self.reference);
+            speaking.playback.take_reference(&mut self.reference, current);
             speaking.playback.take_changes()
         };
         for (session, talking) in changes {

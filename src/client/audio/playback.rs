@@ -117,11 +117,15 @@ impl Playback {
 
     /// The oldest played samples not yet taken, into `into`: the echo canceller's reference
     /// for the next microphone frame. The played samples stay a steady distance behind the
-    /// speaker, so the echo's delay the canceller learns stays put: silence stands in (and
-    /// nothing is taken) until [`REFERENCE_LEAD`] more than a frame has played, at the start
-    /// and whenever the speaker fell behind the microphone.
-    pub fn take_reference(&mut self, into: &mut [f32]) {
-        if !self.primed && self.reference.len() >= into.len() + REFERENCE_LEAD {
+    /// speaker, so the echo's delay the canceller learns stays put. That distance is set
+    /// (at the start, and whenever the speaker fell behind the microphone) on a `current`
+    /// frame, one just recorded rather than one of a backlog: only the last [`REFERENCE_LEAD`]
+    /// and a frame of what played are kept, so the reference never comes after its echo.
+    /// Until then silence stands in.
+    pub fn take_reference(&mut self, into: &mut [f32], current: bool) {
+        if !self.primed && current && self.reference.len() >= into.len() + REFERENCE_LEAD {
+            let excess = self.reference.len() - into.len() - REFERENCE_LEAD;
+            self.reference.drain(..excess);
             self.primed = true;
         }
         if !self.primed || self.reference.len() < into.len() {
@@ -211,21 +215,25 @@ mod tests {
         assert!(played.iter().any(|s| s.abs() > 0.05), "the tone plays");
         assert_eq!(playback.take_changes(), vec![(talker, true)]);
         let mut reference = vec![1.0; FRAME_SAMPLES];
-        playback.take_reference(&mut reference);
-        assert_eq!(reference, played[..FRAME_SAMPLES], "the reference is what played, in order");
-        playback.take_reference(&mut reference);
-        assert_eq!(reference, played[FRAME_SAMPLES..2 * FRAME_SAMPLES]);
-        playback.take_reference(&mut reference);
+        playback.take_reference(&mut reference, false);
+        assert!(reference.iter().all(|s| *s == 0.0), "a frame from a backlog does not set the distance");
+        playback.take_reference(&mut reference, true);
+        assert_eq!(
+            reference,
+            played[FRAME_SAMPLES..2 * FRAME_SAMPLES],
+            "what played, in order, keeping only a lead of one frame"
+        );
+        playback.take_reference(&mut reference, true);
         assert_eq!(reference, played[2 * FRAME_SAMPLES..]);
-        playback.take_reference(&mut reference);
+        playback.take_reference(&mut reference, true);
         assert!(reference.iter().all(|s| *s == 0.0), "silence when the speaker is behind");
         assert_eq!(health.report().echo_reference_gaps, 1);
         let mut first = vec![0.0; FRAME_SAMPLES];
         playback.fill(&mut first);
-        playback.take_reference(&mut reference);
+        playback.take_reference(&mut reference, true);
         assert!(reference.iter().all(|s| *s == 0.0), "it waits for its lead again");
         playback.fill(&mut vec![0.0; FRAME_SAMPLES]);
-        playback.take_reference(&mut reference);
+        playback.take_reference(&mut reference, true);
         assert_eq!(reference, first, "then gives the older frame");
 
         playback.set_volume(talker, 0.0);
