@@ -3,14 +3,11 @@
 //!
 //! Data flow: microphone (cpal thread) → bounded queue → the audio thread: echo cancellation,
 //! noise suppression, gain and gate ([`processing`]) → Opus → bounded queue → the async task
-//! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the speaker's callback (cpal
-//! thread), which pulls what the device asks for from `audio::playback`: one jitter buffer and
-//! decoder per talker → per-person volume → mix; what played is the echo canceller's
-//! reference, taken by the audio thread frame by frame. The speaker is clocked by the device,
-//! not by the microphone, so an audio thread that runs late on a busy machine catches up
-//! without cutting what is played. Audio work never runs on the async runtime, and every
-//! queue between the threads is bounded (a full queue drops, it never blocks). What went
-//! wrong where is counted ([`Talk::health`]).
+//! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the audio thread: one jitter
+//! buffer and decoder per talker → per-person volume → mix → speaker queue (cpal thread),
+//! and the same mix is the echo canceller's reference. Audio work never runs on the async
+//! runtime, and every queue between the threads is bounded (a full queue drops, it never
+//! blocks).
 //!
 //! Use: [`Talk::join`], then [`Talk::controls`] (a cheap, cloneable handle for the UI:
 //! mute, deafen, per-person volume, processing settings, push-to-talk, devices) and
@@ -21,11 +18,12 @@
 //! app's connection). Dropping the `Talk` stops the audio; leave the channel with
 //! `Client::leave_voice`.
 
-use super::audio::devices::{Microphone, Source, Speaker};
+use super::audio::devices::{Microphone, PlayQueue, Speaker};
 use super::audio::health::{Health, HealthReport, Trouble};
-use super::audio::playback::Playback;
 use super::audio::processing::{Processor, Settings};
-use super::audio::{to_i16, AudioError, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES};
+use super::audio::{
+    to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES,
+};
 use super::call::Call;
 use super::session::{Session, State, Update};
 use super::{Client, ClientError};
@@ -33,8 +31,8 @@ use crate::ids::{ChannelId, SessionId};
 use crate::media::packet::{MediaHeader, StreamKind};
 use crate::proto::Event;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::mpsc::{self as std_mpsc, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// Microphone chunks queued for the audio thread (cpal delivers a few per frame).
@@ -47,13 +45,14 @@ const OUTGOING_QUEUE: usize = 50;
 const EVENT_QUEUE: usize = 256;
 /// Control changes queued for the audio thread.
 const CONTROL_QUEUE: usize = 64;
-/// Microphone samples held at most before the oldest are dropped (200 ms): the audio thread
-/// processes all it holds each time it runs, so this bounds only how long a stall of the
-/// thread may be caught up after (a drop cuts the speech).
-const MIC_BACKLOG: usize = 10 * FRAME_SAMPLES;
-/// The most samples one microphone chunk has (cpal delivers a period at a time).
-const MIC_CHUNK: usize = 4 * FRAME_SAMPLES;
-/// How long the audio thread waits for the microphone before it looks at the controls again.
+/// Microphone samples held at most before the oldest are dropped (80 ms), so a stall cannot
+/// build up delay.
+const MIC_BACKLOG: usize = 4 * FRAME_SAMPLES;
+/// Speaker samples queued at most (60 ms) beyond the frame being added and the device's own
+/// buffer.
+const PLAY_BACKLOG: usize = 3 * FRAME_SAMPLES;
+/// Time without microphone samples after which frames of silence stand in for them, so the
+/// speaker keeps playing (devices deliver in bursts of up to a few frames before that).
 const MIC_STALL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Frames between two level events (100 ms).
 const LEVEL_EVERY: u64 = 5;
@@ -350,58 +349,30 @@ struct AudioQueues {
     health: Health,
 }
 
-/// The speaker's side, shared by the speaker's callback (which plays from it) and the audio
-/// thread (which changes volumes and takes the echo reference); each holds it briefly.
-struct Speaking {
-    playback: Playback,
-    incoming: Receiver<(SessionId, u32, Vec<u8>)>,
+/// One other member as heard here.
+struct Heard {
+    buffer: JitterBuffer,
+    decoder: VoiceDecoder,
+    talking: bool,
 }
 
-type SharedPlayback = Arc<Mutex<Speaking>>;
-
-fn lock(playback: &SharedPlayback) -> std::sync::MutexGuard<'_, Speaking> {
-    match playback.lock() {
-        Ok(speaking) => speaking,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// The speaker's source: the frames that arrived, then as many samples as it asks for.
-fn source(playback: &SharedPlayback) -> Source {
-    let playback = playback.clone();
-    Arc::new(move |out: &mut [f32]| {
-        let mut speaking = lock(&playback);
-        let Speaking { playback, incoming } = &mut *speaking;
-        while let Ok((session, frame, packet)) = incoming.try_recv() {
-            if let Err(err) = playback.push(session, frame, packet) {
-                tracing::warn!("voice frame: {err}");
-            }
-        }
-        playback.fill(out);
-    })
-}
-
-/// The audio thread: the microphone's chain and the encoder, the devices, and the controls.
-/// The speaker plays from the shared [`Playback`] on its own thread.
+/// The audio thread: devices, processing, codec, jitter buffers and the mix.
 struct AudioLoop {
-    controls: Receiver<Control>,
-    outgoing: mpsc::Sender<(u32, Vec<u8>)>,
-    events: mpsc::Sender<TalkEvent>,
-    health: Health,
+    queues: AudioQueues,
     mic_sender: SyncSender<Vec<f32>>,
     mic_samples: Receiver<Vec<f32>>,
     microphone: Microphone,
     speaker: Speaker,
-    playback: SharedPlayback,
+    play: PlayQueue,
     processor: Processor,
     encoder: VoiceEncoder,
+    heard: HashMap<SessionId, Heard>,
+    volumes: HashMap<SessionId, f32>,
     muted: bool,
     deafened: bool,
     sending: bool,
     frame: u64,
     pending: Vec<f32>,
-    mic: Vec<f32>,
-    reference: Vec<f32>,
 }
 
 impl AudioLoop {
@@ -420,125 +391,166 @@ impl AudioLoop {
     }
 
     fn open(options: TalkOptions, queues: AudioQueues) -> Result<AudioLoop, AudioError> {
-        let AudioQueues { controls, incoming, outgoing, events, health } = queues;
         let (mic_sender, mic_samples) = std_mpsc::sync_channel(MIC_QUEUE);
-        let playback = Arc::new(Mutex::new(Speaking { playback: Playback::new(health.clone()), incoming }));
-        let microphone = Microphone::open(options.microphone.as_deref(), mic_sender.clone(), &health)?;
-        let speaker = Speaker::open(options.speaker.as_deref(), source(&playback), &health)?;
+        let play = PlayQueue::default();
+        let microphone = Microphone::open(options.microphone.as_deref(), mic_sender.clone(), &queues.health)?;
+        let speaker = Speaker::open(options.speaker.as_deref(), play.clone(), &queues.health)?;
         tracing::info!(microphone = microphone.name(), speaker = speaker.name(), "voice devices open");
         Ok(AudioLoop {
-            controls,
-            outgoing,
-            events,
-            processor: Processor::new(options.processing)?,
-            encoder: VoiceEncoder::new()?,
-            health,
+            queues,
             mic_sender,
             mic_samples,
             microphone,
             speaker,
-            playback,
+            play,
+            processor: Processor::new(options.processing)?,
+            encoder: VoiceEncoder::new()?,
+            heard: HashMap::new(),
+            volumes: HashMap::new(),
             muted: false,
             deafened: false,
             sending: false,
             frame: 0,
-            pending: Vec::with_capacity(MIC_BACKLOG + MIC_CHUNK),
-            mic: vec![0.0; FRAME_SAMPLES],
-            reference: vec![0.0; FRAME_SAMPLES],
+            pending: Vec::with_capacity(MIC_BACKLOG + FRAME_SAMPLES),
         })
     }
 
-    /// One frame each time the microphone has delivered 20 ms.
+    /// One frame each time the microphone has delivered 20 ms; a silent one when it has
+    /// stalled, so the speaker keeps playing.
     fn run(mut self) {
         // The `Talk` was dropped.
-        while !self.outgoing.is_closed() {
+        while !self.queues.outgoing.is_closed() {
             loop {
-                match self.controls.try_recv() {
+                match self.queues.controls.try_recv() {
                     Ok(control) => self.apply(control),
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
             }
             match self.mic_samples.recv_timeout(MIC_STALL) {
-                Ok(chunk) => {
-                    self.pending.extend(chunk);
-                    // All that has come, so that the last frame is known to be the current one.
-                    while let Ok(chunk) = self.mic_samples.try_recv() {
-                        self.pending.extend(chunk);
-                    }
-                }
+                Ok(chunk) => self.pending.extend(chunk),
                 Err(RecvTimeoutError::Timeout) => {
-                    self.health.count(Trouble::MicrophoneStall, 1);
-                    continue;
+                    self.queues.health.count(Trouble::MicrophoneStall, 1);
+                    self.pending.resize(FRAME_SAMPLES, 0.0);
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             if self.pending.len() > MIC_BACKLOG {
                 let excess = self.pending.len() - MIC_BACKLOG;
-                self.health.count(Trouble::MicrophoneSamplesDropped, excess as u64);
+                self.queues.health.count(Trouble::MicrophoneSamplesDropped, excess as u64);
                 self.pending.drain(..excess);
             }
-            let mut taken = 0;
-            while self.pending.len() - taken >= FRAME_SAMPLES {
-                self.mic.copy_from_slice(&self.pending[taken..taken + FRAME_SAMPLES]);
-                taken += FRAME_SAMPLES;
+            while self.pending.len() >= FRAME_SAMPLES {
+                let mut mic: Vec<f32> = self.pending.drain(..FRAME_SAMPLES).collect();
                 let started = std::time::Instant::now();
-                let current = self.pending.len() - taken < FRAME_SAMPLES;
-                if let Err(err) = self.tick(current) {
+                if let Err(err) = self.tick(&mut mic) {
                     tracing::warn!("voice frame: {err}");
                 }
                 if started.elapsed() > FRAME_DURATION {
-                    self.health.count(Trouble::SlowFrame, 1);
+                    self.queues.health.count(Trouble::SlowFrame, 1);
                 }
             }
-            self.pending.drain(..taken);
         }
     }
 
     fn event(&self, event: TalkEvent) {
-        let _ = self.events.try_send(event);
+        let _ = self.queues.events.try_send(event);
     }
 
     fn apply(&mut self, control: Control) {
         match control {
             Control::Muted(muted) => self.muted = muted,
-            Control::Deafened(deafened) => {
-                self.deafened = deafened;
-                lock(&self.playback).playback.set_deafened(deafened);
+            Control::Deafened(deafened) => self.deafened = deafened,
+            Control::Volume(session, volume) => {
+                self.volumes.insert(session, volume);
             }
-            Control::Volume(session, volume) => lock(&self.playback).playback.set_volume(session, volume),
             Control::Processing(settings) => {
                 if let Err(err) = self.processor.set(settings) {
                     tracing::warn!("voice processing settings: {err}");
                 }
             }
             Control::Pressed(pressed) => self.processor.set_pressed(pressed),
-            Control::Microphone(name) => match Microphone::open(name.as_deref(), self.mic_sender.clone(), &self.health)
-            {
-                Ok(microphone) => self.microphone = microphone,
-                Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
-            },
-            Control::Speaker(name) => match Speaker::open(name.as_deref(), source(&self.playback), &self.health) {
+            Control::Microphone(name) => {
+                match Microphone::open(name.as_deref(), self.mic_sender.clone(), &self.queues.health) {
+                    Ok(microphone) => self.microphone = microphone,
+                    Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
+                }
+            }
+            Control::Speaker(name) => match Speaker::open(name.as_deref(), self.play.clone(), &self.queues.health) {
                 Ok(speaker) => self.speaker = speaker,
                 Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
             },
-            Control::Forget(session) => lock(&self.playback).playback.forget(session),
+            Control::Forget(session) => {
+                self.heard.remove(&session);
+                self.volumes.remove(&session);
+            }
         }
     }
 
-    /// Processes the microphone frame in `self.mic` (`current`: the newest there is) against
-    /// what the speaker played meanwhile, and sends it when this member is talking.
-    fn tick(&mut self, current: bool) -> Result<(), AudioError> {
-        self.frame += 1;
-        let changes = {
-            let mut speaking = lock(&self.playback);
-            speaking.playback.take_reference(&mut self.reference, current);
-            speaking.playback.take_changes()
-        };
+    /// The mix of everyone heard for the next 20 ms.
+    fn mix(&mut self) -> Result<Vec<f32>, AudioError> {
+        while let Ok((session, frame, packet)) = self.queues.incoming.try_recv() {
+            let heard = match self.heard.entry(session) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(Heard {
+                    buffer: JitterBuffer::default(),
+                    decoder: VoiceDecoder::new()?,
+                    talking: false,
+                }),
+            };
+            if heard.buffer.push(frame, packet) {
+                self.queues.health.count(Trouble::LateFrame, 1);
+            }
+        }
+        let mut mix = vec![0.0f32; FRAME_SAMPLES];
+        let mut changes = Vec::new();
+        for (session, heard) in &mut self.heard {
+            let samples = match heard.buffer.pop() {
+                Playout::Frame(packet) => heard.decoder.decode(Some(&packet))?,
+                Playout::Conceal => {
+                    self.queues.health.count(Trouble::ConcealedFrame, 1);
+                    heard.decoder.decode(None)?
+                }
+                Playout::Silence => {
+                    if heard.talking {
+                        heard.talking = false;
+                        changes.push((*session, false));
+                    }
+                    continue;
+                }
+            };
+            if !heard.talking {
+                heard.talking = true;
+                changes.push((*session, true));
+            }
+            let volume = self.volumes.get(session).copied().unwrap_or(1.0);
+            for (sum, sample) in mix.iter_mut().zip(to_float(&samples)) {
+                *sum += sample * volume;
+            }
+        }
         for (session, talking) in changes {
             self.event(TalkEvent::Talking { talker: Talker::Member(session), talking });
         }
-        let analysis = self.processor.process(&mut self.mic, &self.reference)?;
+        mix.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
+        Ok(mix)
+    }
+
+    fn tick(&mut self, mic: &mut [f32]) -> Result<(), AudioError> {
+        self.frame += 1;
+        let mut mix = self.mix()?;
+        if self.deafened {
+            mix.fill(0.0);
+        } else {
+            let mut play = match self.play.lock() {
+                Ok(play) => play,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            play.extend(&mix);
+            let excess = play.len().saturating_sub(PLAY_BACKLOG + FRAME_SAMPLES);
+            self.queues.health.count(Trouble::SpeakerSamplesDropped, excess as u64);
+            play.drain(..excess);
+        }
+        let analysis = self.processor.process(mic, &mix)?;
         if self.frame.is_multiple_of(LEVEL_EVERY) {
             self.event(TalkEvent::Level { dbfs: analysis.level_dbfs });
         }
@@ -548,10 +560,11 @@ impl AudioLoop {
             self.event(TalkEvent::Talking { talker: Talker::Me, talking: sending });
         }
         if sending {
-            let packet = self.encoder.encode(&to_i16(&self.mic))?;
+            let packet = self.encoder.encode(&to_i16(mic))?;
             // Frame numbers count time, so the far end's jitter buffer sees the pauses.
-            if let Err(mpsc::error::TrySendError::Full(_)) = self.outgoing.try_send((self.frame as u32, packet)) {
-                self.health.count(Trouble::FrameNotSent, 1);
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.queues.outgoing.try_send((self.frame as u32, packet))
+            {
+                self.queues.health.count(Trouble::FrameNotSent, 1);
                 tracing::debug!("voice frame dropped: the network side is behind");
             }
         }

@@ -46,20 +46,12 @@ impl VoiceDecoder {
 
     /// One frame of samples from `packet`, or a concealment frame when it was lost (`None`).
     pub fn decode(&mut self, packet: Option<&[u8]>) -> Result<Vec<i16>, AudioError> {
-        let mut samples = Vec::with_capacity(FRAME_SAMPLES);
-        self.decode_into(packet, &mut samples)?;
-        Ok(samples)
-    }
-
-    /// [`VoiceDecoder::decode`] into `samples` (replacing what it held), without allocating
-    /// once it has room for a frame.
-    pub fn decode_into(&mut self, packet: Option<&[u8]>, samples: &mut Vec<i16>) -> Result<(), AudioError> {
-        samples.resize(FRAME_SAMPLES, 0);
+        let mut samples = vec![0i16; FRAME_SAMPLES];
         let packet = packet.map(Packet::try_from).transpose()?;
         let output = MutSignals::try_from(&mut samples[..])?;
         let len = self.decoder.decode(packet, output, false)?;
         samples.truncate(len);
-        Ok(())
+        Ok(samples)
     }
 }
 

@@ -11,8 +11,9 @@ use super::health::{Health, Trouble};
 use super::{AudioError, SAMPLE_RATE};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample, StreamConfig};
+use std::collections::VecDeque;
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Time allowed for a device to start.
@@ -193,9 +194,8 @@ where
     })
 }
 
-/// What a speaker plays: it fills a buffer of mono samples each time the device asks, on
-/// the device's thread (so it must not block for long).
-pub type Source = Arc<dyn Fn(&mut [f32]) + Send + Sync>;
+/// Mono samples waiting for the speaker, bounded by the writer.
+pub type PlayQueue = Arc<Mutex<VecDeque<f32>>>;
 
 /// An open speaker; dropping it stops it.
 pub struct Speaker {
@@ -210,14 +210,15 @@ impl std::fmt::Debug for Speaker {
 }
 
 impl Speaker {
-    /// Opens the speaker called `name` (the default when `None`), playing the mono samples
-    /// `source` gives on every channel; the device's underruns are counted in `health`.
-    pub fn open(name: Option<&str>, source: Source, health: &Health) -> Result<Speaker, AudioError> {
+    /// Opens the speaker called `name` (the default when `None`), playing mono samples from
+    /// `queue` on every channel, silence when it runs dry (counted in `health` as an
+    /// underrun, with the device's own).
+    pub fn open(name: Option<&str>, queue: PlayQueue, health: &Health) -> Result<Speaker, AudioError> {
         let device = find(Direction::Output, name)?;
         let (config, format) = config(&device, Direction::Output)?;
         let stream = match format {
-            SampleFormat::F32 => output_stream::<f32>(&device, config, source, health),
-            SampleFormat::I16 => output_stream::<i16>(&device, config, source, health),
+            SampleFormat::F32 => output_stream::<f32>(&device, config, queue, health),
+            SampleFormat::I16 => output_stream::<i16>(&device, config, queue, health),
             other => return Err(AudioError::Device(format!("unsupported speaker sample format {other}"))),
         }?;
         stream.play().map_err(device_error)?;
@@ -233,7 +234,7 @@ impl Speaker {
 fn output_stream<T>(
     device: &cpal::Device,
     config: StreamConfig,
-    source: Source,
+    queue: PlayQueue,
     health: &Health,
 ) -> Result<cpal::Stream, AudioError>
 where
@@ -241,15 +242,21 @@ where
 {
     let channels = usize::from(config.channels.max(1));
     build(config, |config| {
-        let source = source.clone();
-        let mut mono = Vec::new();
+        let queue = queue.clone();
+        let underruns = health.clone();
         device.build_output_stream::<T, _, _>(
             config,
             move |data: &mut [T], _| {
-                mono.resize(data.len() / channels, 0.0);
-                source(&mut mono);
-                for (frame, sample) in data.chunks_mut(channels).zip(&mono) {
-                    frame.fill(T::from_sample(*sample));
+                let mut queue = match queue.lock() {
+                    Ok(queue) => queue,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if queue.len() < data.len() / channels {
+                    underruns.count(Trouble::SpeakerUnderrun, 1);
+                }
+                for frame in data.chunks_mut(channels) {
+                    let sample = T::from_sample(queue.pop_front().unwrap_or(0.0));
+                    frame.fill(sample);
                 }
             },
             on_error(health, Trouble::SpeakerXrun, "speaker"),

@@ -18,9 +18,15 @@ type Counters = [AtomicU64; Trouble::COUNT];
 /// What went wrong so far in a live call, by where. In JSON an object with these fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct HealthReport {
-    /// Underruns the sound system reported on the speaker (ALSA's xrun): the speaker's
-    /// thread ran too late and a gap was played.
+    /// Speaker callbacks that found fewer samples waiting than the device asked for (the gap
+    /// played as silence): the audio thread fed the speaker too late.
+    pub speaker_underruns: u64,
+    /// Underruns the sound system reported on the speaker (ALSA's xrun): the speaker's own
+    /// thread ran too late.
     pub speaker_xruns: u64,
+    /// Speaker samples dropped because more were waiting than the queue holds: the speaker
+    /// took them too slowly.
+    pub speaker_samples_dropped: u64,
     /// Overruns the sound system reported on the microphone (ALSA's xrun).
     pub microphone_xruns: u64,
     /// Microphone chunks dropped because the audio thread's queue was full.
@@ -35,23 +41,21 @@ pub struct HealthReport {
     pub concealed_frames: u64,
     /// Encoded frames dropped because the network side was behind.
     pub frames_not_sent: u64,
-    /// Microphone frames whose processing (echo cancellation, suppression, Opus) took longer
-    /// than a frame lasts.
+    /// Frames whose processing (mix, echo cancellation, suppression, Opus) took longer than a
+    /// frame lasts.
     pub slow_frames: u64,
-    /// Played samples dropped from the echo canceller's reference because the microphone's
-    /// processing was far behind the speaker.
-    pub echo_reference_dropped: u64,
-    /// Times the microphone's processing found too little played for its echo reference (the
-    /// speaker was behind), so silence stood in while the reference waited for its lead.
-    pub echo_reference_gaps: u64,
 }
 
 /// The counters, by name, for [`Health::count`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Trouble {
+    /// See [`HealthReport::speaker_underruns`].
+    SpeakerUnderrun,
     /// See [`HealthReport::speaker_xruns`].
     SpeakerXrun,
+    /// See [`HealthReport::speaker_samples_dropped`].
+    SpeakerSamplesDropped,
     /// See [`HealthReport::microphone_xruns`].
     MicrophoneXrun,
     /// See [`HealthReport::microphone_chunks_dropped`].
@@ -68,14 +72,10 @@ pub enum Trouble {
     FrameNotSent,
     /// See [`HealthReport::slow_frames`].
     SlowFrame,
-    /// See [`HealthReport::echo_reference_dropped`].
-    EchoReferenceDropped,
-    /// See [`HealthReport::echo_reference_gaps`].
-    EchoReferenceGap,
 }
 
 impl Trouble {
-    const COUNT: usize = Trouble::EchoReferenceGap as usize + 1;
+    const COUNT: usize = Trouble::SlowFrame as usize + 1;
 }
 
 impl Health {
@@ -90,7 +90,9 @@ impl Health {
     pub fn report(&self) -> HealthReport {
         let get = |trouble: Trouble| self.counters[trouble as usize].load(Ordering::Relaxed);
         HealthReport {
+            speaker_underruns: get(Trouble::SpeakerUnderrun),
             speaker_xruns: get(Trouble::SpeakerXrun),
+            speaker_samples_dropped: get(Trouble::SpeakerSamplesDropped),
             microphone_xruns: get(Trouble::MicrophoneXrun),
             microphone_chunks_dropped: get(Trouble::MicrophoneChunkDropped),
             microphone_samples_dropped: get(Trouble::MicrophoneSamplesDropped),
@@ -99,8 +101,6 @@ impl Health {
             concealed_frames: get(Trouble::ConcealedFrame),
             frames_not_sent: get(Trouble::FrameNotSent),
             slow_frames: get(Trouble::SlowFrame),
-            echo_reference_dropped: get(Trouble::EchoReferenceDropped),
-            echo_reference_gaps: get(Trouble::EchoReferenceGap),
         }
     }
 }
@@ -109,9 +109,11 @@ impl std::fmt::Display for HealthReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "speaker xruns {}; microphone xruns {}, chunks dropped {}, samples dropped {}, stalls {}; \
-             late frames {}, concealed {}; not sent {}; slow frames {}; echo reference dropped {}, gaps {}",
+            "speaker underruns {}, xruns {}, samples dropped {}; microphone xruns {}, chunks dropped {}, \
+             samples dropped {}, stalls {}; late frames {}, concealed {}; not sent {}; slow frames {}",
+            self.speaker_underruns,
             self.speaker_xruns,
+            self.speaker_samples_dropped,
             self.microphone_xruns,
             self.microphone_chunks_dropped,
             self.microphone_samples_dropped,
@@ -119,9 +121,7 @@ impl std::fmt::Display for HealthReport {
             self.late_frames,
             self.concealed_frames,
             self.frames_not_sent,
-            self.slow_frames,
-            self.echo_reference_dropped,
-            self.echo_reference_gaps
+            self.slow_frames
         )
     }
 }
@@ -134,11 +134,12 @@ mod tests {
     fn clones_count_into_the_same_counters() {
         let health = Health::default();
         let callback = health.clone();
-        callback.count(Trouble::SpeakerXrun, 1);
-        callback.count(Trouble::SpeakerXrun, 1);
+        callback.count(Trouble::SpeakerUnderrun, 1);
+        callback.count(Trouble::SpeakerUnderrun, 1);
         health.count(Trouble::LateFrame, 3);
-        health.count(Trouble::EchoReferenceDropped, 0);
+        health.count(Trouble::SlowFrame, 0);
         let report = health.report();
-        assert_eq!(report, HealthReport { speaker_xruns: 2, late_frames: 3, ..HealthReport::default() });
+        assert_eq!((report.speaker_underruns, report.late_frames, report.slow_frames), (2, 3, 0));
+        assert_eq!(report, HealthReport { speaker_underruns: 2, late_frames: 3, ..HealthReport::default() });
     }
 }

@@ -1,9 +1,8 @@
 //! The client's voice audio, by concern: `codec` (Opus at 48 kHz mono in 20 ms frames),
 //! `jitter` (a sans-IO jitter buffer per talker), `wav` (16-bit WAV files for
 //! `itc voice play|record`), `processing` (the sans-IO microphone chain: echo cancellation,
-//! noise suppression, gain, gate, level meter), `playback` (what the speaker pulls: jitter
-//! buffers, decoders, per-person volume, the mix, and what played as the echo reference),
-//! `devices` (microphones and speakers through cpal) and `health` (the live path's trouble
+//! noise suppression, gain, gate, level meter), `mixer` (per-person volume and the mix) and
+//! `devices` (microphones and speakers through cpal), `health` (the live path's trouble
 //! counters: underruns, overruns, late frames). None of these knows about the network;
 //! [`crate::client::talk`] joins them to a call.
 
@@ -11,7 +10,6 @@ mod codec;
 pub mod devices;
 pub mod health;
 mod jitter;
-pub(crate) mod playback;
 pub mod processing;
 mod wav;
 
