@@ -157,6 +157,12 @@ async fn messages_survive_drops_lost_replies_and_a_restart_exactly_once() {
     until_connected(&mut updates, &mut seen).await;
     assert!(seen.iter().any(|u| matches!(u, Update::State(State::Reconnecting { attempt: 1, .. }))), "{seen:?}");
     until_sent(&mut updates, vec![offline], &mut seen).await;
+    // The missed message comes before `Connected`: the app reloads the server's unread counts
+    // when it hears that, and a caught-up message handled after the reload counted twice.
+    let at = |wanted: &dyn Fn(&Update) -> bool| seen.iter().position(wanted);
+    let caught_up = at(&|u| matches!(u, Update::Event(Event::MessageCreated(m)) if m.id == missed.id));
+    let connected = at(&|u| matches!(u, Update::State(State::Connected(_))));
+    assert!(caught_up.is_some() && caught_up < connected, "{seen:?}");
     assert_eq!(created(&seen), [missed], "the missed message, once, from catching up");
 
     // 2. The server stores a message but its answer is lost with the connection.

@@ -19,8 +19,11 @@
 //! `Client::leave_voice`.
 
 use super::audio::devices::{Microphone, PlayQueue, Speaker};
+use super::audio::health::{Health, HealthReport, Trouble};
 use super::audio::processing::{Processor, Settings};
-use super::audio::{to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_SAMPLES};
+use super::audio::{
+    to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES,
+};
 use super::call::Call;
 use super::session::{Session, State, Update};
 use super::{Client, ClientError};
@@ -198,6 +201,7 @@ pub struct Talk {
     event_sender: mpsc::Sender<TalkEvent>,
     outgoing: mpsc::Receiver<(u32, Vec<u8>)>,
     incoming: SyncSender<(SessionId, u32, Vec<u8>)>,
+    health: Health,
 }
 
 impl Talk {
@@ -208,11 +212,13 @@ impl Talk {
         let (outgoing_sender, outgoing) = mpsc::channel(OUTGOING_QUEUE);
         let (incoming, incoming_receiver) = std_mpsc::sync_channel(INCOMING_QUEUE);
         let (started, started_receiver) = oneshot::channel();
+        let health = Health::default();
         let queues = AudioQueues {
             controls,
             incoming: incoming_receiver,
             outgoing: outgoing_sender,
             events: event_sender.clone(),
+            health: health.clone(),
         };
         std::thread::Builder::new()
             .name("itc-audio".into())
@@ -232,7 +238,14 @@ impl Talk {
             event_sender,
             outgoing,
             incoming,
+            health,
         })
+    }
+
+    /// What went wrong in the audio path so far: underruns, overruns, late frames (see
+    /// [`HealthReport`]).
+    pub fn health(&self) -> HealthReport {
+        self.health.report()
     }
 
     /// The handle for changing settings while the call runs.
@@ -333,6 +346,7 @@ struct AudioQueues {
     incoming: Receiver<(SessionId, u32, Vec<u8>)>,
     outgoing: mpsc::Sender<(u32, Vec<u8>)>,
     events: mpsc::Sender<TalkEvent>,
+    health: Health,
 }
 
 /// One other member as heard here.
@@ -379,8 +393,8 @@ impl AudioLoop {
     fn open(options: TalkOptions, queues: AudioQueues) -> Result<AudioLoop, AudioError> {
         let (mic_sender, mic_samples) = std_mpsc::sync_channel(MIC_QUEUE);
         let play = PlayQueue::default();
-        let microphone = Microphone::open(options.microphone.as_deref(), mic_sender.clone())?;
-        let speaker = Speaker::open(options.speaker.as_deref(), play.clone())?;
+        let microphone = Microphone::open(options.microphone.as_deref(), mic_sender.clone(), &queues.health)?;
+        let speaker = Speaker::open(options.speaker.as_deref(), play.clone(), &queues.health)?;
         tracing::info!(microphone = microphone.name(), speaker = speaker.name(), "voice devices open");
         Ok(AudioLoop {
             queues,
@@ -415,16 +429,25 @@ impl AudioLoop {
             }
             match self.mic_samples.recv_timeout(MIC_STALL) {
                 Ok(chunk) => self.pending.extend(chunk),
-                Err(RecvTimeoutError::Timeout) => self.pending.resize(FRAME_SAMPLES, 0.0),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.queues.health.count(Trouble::MicrophoneStall, 1);
+                    self.pending.resize(FRAME_SAMPLES, 0.0);
+                }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             if self.pending.len() > MIC_BACKLOG {
-                self.pending.drain(..self.pending.len() - MIC_BACKLOG);
+                let excess = self.pending.len() - MIC_BACKLOG;
+                self.queues.health.count(Trouble::MicrophoneSamplesDropped, excess as u64);
+                self.pending.drain(..excess);
             }
             while self.pending.len() >= FRAME_SAMPLES {
                 let mut mic: Vec<f32> = self.pending.drain(..FRAME_SAMPLES).collect();
+                let started = std::time::Instant::now();
                 if let Err(err) = self.tick(&mut mic) {
                     tracing::warn!("voice frame: {err}");
+                }
+                if started.elapsed() > FRAME_DURATION {
+                    self.queues.health.count(Trouble::SlowFrame, 1);
                 }
             }
         }
@@ -447,11 +470,13 @@ impl AudioLoop {
                 }
             }
             Control::Pressed(pressed) => self.processor.set_pressed(pressed),
-            Control::Microphone(name) => match Microphone::open(name.as_deref(), self.mic_sender.clone()) {
-                Ok(microphone) => self.microphone = microphone,
-                Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
-            },
-            Control::Speaker(name) => match Speaker::open(name.as_deref(), self.play.clone()) {
+            Control::Microphone(name) => {
+                match Microphone::open(name.as_deref(), self.mic_sender.clone(), &self.queues.health) {
+                    Ok(microphone) => self.microphone = microphone,
+                    Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
+                }
+            }
+            Control::Speaker(name) => match Speaker::open(name.as_deref(), self.play.clone(), &self.queues.health) {
                 Ok(speaker) => self.speaker = speaker,
                 Err(err) => self.event(TalkEvent::DeviceError { message: err.to_string() }),
             },
@@ -473,14 +498,19 @@ impl AudioLoop {
                     talking: false,
                 }),
             };
-            heard.buffer.push(frame, packet);
+            if heard.buffer.push(frame, packet) {
+                self.queues.health.count(Trouble::LateFrame, 1);
+            }
         }
         let mut mix = vec![0.0f32; FRAME_SAMPLES];
         let mut changes = Vec::new();
         for (session, heard) in &mut self.heard {
             let samples = match heard.buffer.pop() {
                 Playout::Frame(packet) => heard.decoder.decode(Some(&packet))?,
-                Playout::Conceal => heard.decoder.decode(None)?,
+                Playout::Conceal => {
+                    self.queues.health.count(Trouble::ConcealedFrame, 1);
+                    heard.decoder.decode(None)?
+                }
                 Playout::Silence => {
                     if heard.talking {
                         heard.talking = false;
@@ -517,6 +547,7 @@ impl AudioLoop {
             };
             play.extend(&mix);
             let excess = play.len().saturating_sub(PLAY_BACKLOG + FRAME_SAMPLES);
+            self.queues.health.count(Trouble::SpeakerSamplesDropped, excess as u64);
             play.drain(..excess);
         }
         let analysis = self.processor.process(mic, &mix)?;
@@ -533,6 +564,7 @@ impl AudioLoop {
             // Frame numbers count time, so the far end's jitter buffer sees the pauses.
             if let Err(mpsc::error::TrySendError::Full(_)) = self.queues.outgoing.try_send((self.frame as u32, packet))
             {
+                self.queues.health.count(Trouble::FrameNotSent, 1);
                 tracing::debug!("voice frame dropped: the network side is behind");
             }
         }

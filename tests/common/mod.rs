@@ -275,7 +275,12 @@ impl Drop for ServerProcess {
 
 /// Spawns `command` and waits (bounded) until a line of its stderr starts with `ready`; its
 /// stderr keeps being drained afterwards. A process that never says so is killed.
-pub fn spawn_until_ready(mut command: Command, ready: &str) -> Child {
+pub fn spawn_until_ready(command: Command, ready: &str) -> Child {
+    spawn_until_ready_with_stderr(command, ready).0
+}
+
+/// [`spawn_until_ready`], also handing back the lines of stderr that come after `ready`.
+pub fn spawn_until_ready_with_stderr(mut command: Command, ready: &str) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawns");
     let stderr = child.stderr.take().expect("stderr piped");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
@@ -286,7 +291,7 @@ pub fn spawn_until_ready(mut command: Command, ready: &str) -> Child {
     });
     loop {
         match lines_rx.recv_timeout(WAIT) {
-            Ok(line) if line.starts_with(ready) => return child,
+            Ok(line) if line.starts_with(ready) => return (child, lines_rx),
             Ok(_) => {}
             Err(_) => {
                 let _ = child.kill();

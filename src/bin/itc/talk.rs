@@ -40,6 +40,10 @@ pub struct TalkFlags {
     /// Print the input level about ten times a second
     #[arg(long)]
     meter: bool,
+    /// Print the audio path's trouble counters (underruns, overruns, late frames) each second
+    /// they change, and when leaving
+    #[arg(long)]
+    health: bool,
     /// Leave after this many seconds [default: stay until Ctrl-C]
     #[arg(long)]
     seconds: Option<u64>,
@@ -79,12 +83,21 @@ pub async fn talk(client: &mut Client, channel: ChannelId, name: &str, flags: Ta
         }
     };
     tokio::pin!(until);
+    let mut health_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut health = talk.health();
     let mut names: HashMap<_, String> = HashMap::new();
     let result = loop {
         tokio::select! {
             ran = talk.run(client) => break ran.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => break Ok(()),
             _ = &mut until => break Ok(()),
+            _ = health_tick.tick(), if flags.health => {
+                let now = talk.health();
+                if now != health {
+                    health = now;
+                    eprintln!("audio health: {health}");
+                }
+            }
             Some(event) = events.recv() => match event {
                 TalkEvent::Level { dbfs } if flags.meter => eprintln!("level {dbfs:.0} dBFS"),
                 TalkEvent::Level { .. } => {}
@@ -107,6 +120,9 @@ pub async fn talk(client: &mut Client, channel: ChannelId, name: &str, flags: Ta
             },
         }
     };
+    if flags.health {
+        eprintln!("audio health: {}", talk.health());
+    }
     drop(talk);
     client.leave_voice().await?;
     result

@@ -7,6 +7,7 @@
 //! at 48 kHz is refused with a clear error (no resampler here). The callbacks run on cpal's
 //! own threads and only move samples in and out of bounded queues.
 
+use super::health::{Health, Trouble};
 use super::{AudioError, SAMPLE_RATE};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample, StreamConfig};
@@ -127,13 +128,13 @@ impl std::fmt::Debug for Microphone {
 impl Microphone {
     /// Opens the microphone called `name` (the default when `None`) and sends its samples,
     /// mixed down to mono, to `samples` in chunks as the device delivers them; chunks that
-    /// do not fit the queue are dropped.
-    pub fn open(name: Option<&str>, samples: SyncSender<Vec<f32>>) -> Result<Microphone, AudioError> {
+    /// do not fit the queue are dropped (and counted in `health`, with the device's overruns).
+    pub fn open(name: Option<&str>, samples: SyncSender<Vec<f32>>, health: &Health) -> Result<Microphone, AudioError> {
         let device = find(Direction::Input, name)?;
         let (config, format) = config(&device, Direction::Input)?;
         let stream = match format {
-            SampleFormat::F32 => input_stream::<f32>(&device, config, samples),
-            SampleFormat::I16 => input_stream::<i16>(&device, config, samples),
+            SampleFormat::F32 => input_stream::<f32>(&device, config, samples, health),
+            SampleFormat::I16 => input_stream::<i16>(&device, config, samples, health),
             other => return Err(AudioError::Device(format!("unsupported microphone sample format {other}"))),
         }?;
         stream.play().map_err(device_error)?;
@@ -153,10 +154,20 @@ fn build<S>(config: StreamConfig, build: impl Fn(StreamConfig) -> Result<S, cpal
         .map_err(|err| AudioError::Device(format!("{err} (the device must run at {SAMPLE_RATE} Hz)")))
 }
 
+/// The error callback of a stream: counts the sound system's xruns as `xrun`, logs the rest.
+fn on_error(health: &Health, xrun: Trouble, what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static {
+    let health = health.clone();
+    move |err| match err.kind() {
+        cpal::ErrorKind::Xrun => health.count(xrun, 1),
+        _ => tracing::warn!("{what}: {err}"),
+    }
+}
+
 fn input_stream<T>(
     device: &cpal::Device,
     config: StreamConfig,
     samples: SyncSender<Vec<f32>>,
+    health: &Health,
 ) -> Result<cpal::Stream, AudioError>
 where
     T: SizedSample,
@@ -165,6 +176,7 @@ where
     let channels = usize::from(config.channels.max(1));
     build(config, |config| {
         let samples = samples.clone();
+        let dropped = health.clone();
         device.build_input_stream::<T, _, _>(
             config,
             move |data: &[T], _| {
@@ -172,9 +184,11 @@ where
                     .chunks(channels)
                     .map(|frame| frame.iter().map(|s| f32::from_sample(*s)).sum::<f32>() / channels as f32)
                     .collect();
-                let _ = samples.try_send(mono);
+                if samples.try_send(mono).is_err() {
+                    dropped.count(Trouble::MicrophoneChunkDropped, 1);
+                }
             },
-            |err| tracing::warn!("microphone: {err}"),
+            on_error(health, Trouble::MicrophoneXrun, "microphone"),
             Some(OPEN_TIMEOUT),
         )
     })
@@ -197,13 +211,14 @@ impl std::fmt::Debug for Speaker {
 
 impl Speaker {
     /// Opens the speaker called `name` (the default when `None`), playing mono samples from
-    /// `queue` on every channel, silence when it runs dry.
-    pub fn open(name: Option<&str>, queue: PlayQueue) -> Result<Speaker, AudioError> {
+    /// `queue` on every channel, silence when it runs dry (counted in `health` as an
+    /// underrun, with the device's own).
+    pub fn open(name: Option<&str>, queue: PlayQueue, health: &Health) -> Result<Speaker, AudioError> {
         let device = find(Direction::Output, name)?;
         let (config, format) = config(&device, Direction::Output)?;
         let stream = match format {
-            SampleFormat::F32 => output_stream::<f32>(&device, config, queue),
-            SampleFormat::I16 => output_stream::<i16>(&device, config, queue),
+            SampleFormat::F32 => output_stream::<f32>(&device, config, queue, health),
+            SampleFormat::I16 => output_stream::<i16>(&device, config, queue, health),
             other => return Err(AudioError::Device(format!("unsupported speaker sample format {other}"))),
         }?;
         stream.play().map_err(device_error)?;
@@ -216,13 +231,19 @@ impl Speaker {
     }
 }
 
-fn output_stream<T>(device: &cpal::Device, config: StreamConfig, queue: PlayQueue) -> Result<cpal::Stream, AudioError>
+fn output_stream<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    queue: PlayQueue,
+    health: &Health,
+) -> Result<cpal::Stream, AudioError>
 where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels.max(1));
     build(config, |config| {
         let queue = queue.clone();
+        let underruns = health.clone();
         device.build_output_stream::<T, _, _>(
             config,
             move |data: &mut [T], _| {
@@ -230,12 +251,15 @@ where
                     Ok(queue) => queue,
                     Err(poisoned) => poisoned.into_inner(),
                 };
+                if queue.len() < data.len() / channels {
+                    underruns.count(Trouble::SpeakerUnderrun, 1);
+                }
                 for frame in data.chunks_mut(channels) {
                     let sample = T::from_sample(queue.pop_front().unwrap_or(0.0));
                     frame.fill(sample);
                 }
             },
-            |err| tracing::warn!("speaker: {err}"),
+            on_error(health, Trouble::SpeakerXrun, "speaker"),
             Some(OPEN_TIMEOUT),
         )
     })

@@ -63,20 +63,23 @@ impl JitterBuffer {
         self.depth
     }
 
-    /// Takes in a frame; late (already played) frames and duplicates are ignored.
-    pub fn push(&mut self, frame: u32, packet: Vec<u8>) {
+    /// Takes in a frame; late (already played) frames and duplicates are ignored. Returns
+    /// whether the frame came late: after its turn, which was concealed.
+    pub fn push(&mut self, frame: u32, packet: Vec<u8>) -> bool {
         if let Some(next) = self.next.filter(|next| frame < *next) {
-            if next - frame <= MAX_DEPTH as u32 {
+            let late = next - frame <= MAX_DEPTH as u32;
+            if late {
                 // Played as concealment a moment ago: the path needs more lead.
                 self.depth = (self.depth + 1).min(MAX_DEPTH);
                 self.calm = 0;
             }
-            return;
+            return late;
         }
         self.frames.entry(frame).or_insert(packet);
         while self.frames.len() > JITTER_CAPACITY {
             self.frames.pop_first();
         }
+        false
     }
 
     /// What to play now (call once per [`FRAME_DURATION`](super::FRAME_DURATION)).
@@ -142,8 +145,8 @@ mod tests {
         assert_eq!(buffer.pop(), Playout::Frame(vec![1]));
         assert_eq!(buffer.pop(), Playout::Frame(vec![2]));
         assert_eq!(buffer.pop(), Playout::Conceal, "3 is late");
-        buffer.push(3, vec![3]);
-        buffer.push(4, vec![4]);
+        assert!(buffer.push(3, vec![3]), "3 came late");
+        assert!(!buffer.push(4, vec![4]), "4 is in time");
         assert_eq!(buffer.pop(), Playout::Frame(vec![4]), "the spurt keeps its timing");
         assert_eq!(buffer.depth(), START_DEPTH + 1);
     }

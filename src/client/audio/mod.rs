@@ -2,11 +2,13 @@
 //! `jitter` (a sans-IO jitter buffer per talker), `wav` (16-bit WAV files for
 //! `itc voice play|record`), `processing` (the sans-IO microphone chain: echo cancellation,
 //! noise suppression, gain, gate, level meter), `mixer` (per-person volume and the mix) and
-//! `devices` (microphones and speakers through cpal). None of these knows about the network;
+//! `devices` (microphones and speakers through cpal), `health` (the live path's trouble
+//! counters: underruns, overruns, late frames). None of these knows about the network;
 //! [`crate::client::talk`] joins them to a call.
 
 mod codec;
 pub mod devices;
+pub mod health;
 mod jitter;
 pub mod processing;
 mod wav;

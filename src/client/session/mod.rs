@@ -37,7 +37,10 @@ const UPDATE_BUFFER: usize = 4096;
 pub enum State {
     /// The first connection attempt is under way.
     Connecting,
-    /// Connected and logged in; requests through [`Session::client`] work.
+    /// Connected, logged in and caught up: the messages missed while away came first (as
+    /// [`Update::Event`]s), so a caller that reloads what the server counts (unread numbers)
+    /// when it hears this counts each missed message once. Requests through
+    /// [`Session::client`] work.
     Connected(SessionInfo),
     /// Not connected; the next attempt (number `attempt`, from 1) starts after `next_try_in`.
     Reconnecting {
@@ -264,10 +267,7 @@ impl Driver {
                     self.backoff.reset();
                     let client = Arc::new(client);
                     self.client.send_replace(Some(client.clone()));
-                    let ended = match self.emit(Update::State(State::Connected(info))).await {
-                        Ok(()) => self.connected(&client, events).await,
-                        Err(stopped) => stopped,
-                    };
+                    let ended = self.connected(&client, events, info).await;
                     self.client.send_replace(None);
                     match ended {
                         Ended::Stopped => return,
@@ -323,11 +323,12 @@ impl Driver {
         }
     }
 
-    /// One connected period: catch up, send the outbox, then pass events on and send new
-    /// messages until the connection is lost or the caller stops.
-    async fn connected(&mut self, client: &Client, mut events: mpsc::Receiver<Event>) -> Ended {
+    /// One connected period: catch up, say so, send the outbox, then pass events on and send
+    /// new messages until the connection is lost or the caller stops.
+    async fn connected(&mut self, client: &Client, mut events: mpsc::Receiver<Event>, info: SessionInfo) -> Ended {
         let result = async {
             self.catch_up(client).await?;
+            self.emit(Update::State(State::Connected(info))).await?;
             self.flush(client).await?;
             let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
             loop {
