@@ -1,10 +1,10 @@
 //! The client's voice audio, by concern: `codec` (Opus at 48 kHz mono in 20 ms frames),
 //! `jitter` (a sans-IO jitter buffer per talker), `wav` (16-bit WAV files for
 //! `itc voice play|record`), `processing` (the sans-IO microphone chain: echo cancellation,
-//! noise suppression, gain, gate, level meter), `mixer` (per-person volume and the mix) and
-//! `devices` (microphones and speakers through cpal), `health` (the live path's trouble
-//! counters: underruns, overruns, late frames). None of these knows about the network;
-//! [`crate::client::talk`] joins them to a call.
+//! noise suppression, gain, gate, level meter), `devices` (microphones and speakers through
+//! cpal) and `health` (the live path's trouble counters: underruns, overruns, late frames).
+//! None of these knows about the network; [`crate::client::talk`] joins them to a call and
+//! mixes the talkers at their volumes.
 
 mod codec;
 pub mod devices;
