@@ -255,11 +255,7 @@ pub async fn chat_picture(
 /// Saves file `file_id` in the Downloads folder under its name (made safe; "name (2)" when the
 /// name is taken); answers where it is.
 #[tauri::command]
-pub async fn chat_save_file(
-    app: AppHandle,
-    family: State<'_, Family>,
-    file_id: i64,
-) -> Result<PathBuf, FileError> {
+pub async fn chat_save_file(app: AppHandle, family: State<'_, Family>, file_id: i64) -> Result<PathBuf, FileError> {
     let info = family.client().await?.file_info(file_id).await?;
     // The desktop's Downloads folder, or ~/Downloads where the desktop names none.
     let folder = app
@@ -283,10 +279,16 @@ pub async fn chat_save_file(
 /// A file name from the server as one safe to create: no folder separators, control
 /// characters or leading dots, not empty, not too long.
 fn safe_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
-        .collect();
+    let cleaned: String =
+        name.chars()
+            .map(|c| {
+                if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
     // A long name keeps its end, where the extension is.
     let short: String = cleaned.chars().skip(cleaned.chars().count().saturating_sub(MAX_SAVED_NAME_CHARS)).collect();
@@ -332,12 +334,12 @@ mod tests {
     #[test]
     fn a_taken_name_gets_a_number() {
         let dir = std::env::temp_dir().join(unique("appchat-reserve"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let first = reserve(&dir, "photo.jpg").unwrap();
-        let second = reserve(&dir, "photo.jpg").unwrap();
-        assert_eq!(first.file_name().unwrap(), "photo.jpg");
-        assert_eq!(second.file_name().unwrap(), "photo (2).jpg");
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("makes the folder");
+        let first = reserve(&dir, "photo.jpg").expect("reserves");
+        let second = reserve(&dir, "photo.jpg").expect("reserves again");
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+        assert_eq!(first, dir.join("photo.jpg"));
+        assert_eq!(second, dir.join("photo (2).jpg"));
     }
 
     #[test]
