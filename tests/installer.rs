@@ -93,3 +93,42 @@ fn the_windows_installer_is_per_user_and_carries_wintun() {
     assert!(workflow.contains("installer/windows/installer.nsi"), "the workflow builds the same installer");
     assert!(read("scripts/package").contains("installer/windows/installer.nsi"), "so does scripts/package");
 }
+
+/// The value of `!define NAME "VALUE"` in the NSIS script.
+fn nsis_define<'a>(script: &'a str, name: &str) -> &'a str {
+    let prefix = format!("!define {name} \"");
+    let line = script.lines().find_map(|line| line.strip_prefix(prefix.as_str()));
+    line.and_then(|rest| rest.strip_suffix('"')).unwrap_or_else(|| panic!("installer.nsi defines no {name}"))
+}
+
+#[test]
+fn the_windows_installer_installs_webview2_and_its_uninstaller_cleans_up_after_the_app() {
+    let script = read("installer/windows/installer.nsi");
+    let tauri: serde_json::Value = serde_json::from_str(&read("src-tauri/tauri.conf.json")).expect("JSON");
+    // The autostart plugin names its Run value after the product; the app's data folder is its identifier.
+    assert_eq!(nsis_define(&script, "PRODUCT"), tauri["productName"], "the autostart value's name");
+    assert_eq!(nsis_define(&script, "DATA_FOLDER"), tauri["identifier"], "the app's data folder");
+    assert_eq!(nsis_define(&script, "RUN_KEY"), r"Software\Microsoft\Windows\CurrentVersion\Run");
+    let uninstall = script.split("Section \"Uninstall\"").nth(1).expect("an uninstall section");
+    for line in [
+        "DeleteRegValue HKCU \"${RUN_KEY}\" \"${PRODUCT}\"",
+        "DeleteRegValue HKCU \"${STARTUP_APPROVED_KEY}\" \"${PRODUCT}\"",
+        "${un.GetOptions} $R0 \"/DELETEDATA\" $R1",
+        "RMDir /r \"$APPDATA\\${DATA_FOLDER}\"",
+    ] {
+        assert!(uninstall.contains(line), "the uninstaller lacks {line}");
+    }
+    // Asked, with No as the default, and kept when silent unless /DELETEDATA says otherwise.
+    let question = uninstall.lines().find(|line| line.contains("Also delete your")).expect("the question");
+    assert!(question.contains("MB_DEFBUTTON2") && question.contains("/SD IDNO IDNO keep"), "{question}");
+    // WebView2: looked up in the registry, installed by the bundled bootstrapper when missing.
+    let setup = nsis_define(&script, "WEBVIEW2_SETUP");
+    assert_eq!(setup, "MicrosoftEdgeWebview2Setup.exe");
+    assert!(script.contains("{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}") && script.contains("\"pv\""));
+    assert!(script.contains("ExecWait '\"$PLUGINSDIR\\${WEBVIEW2_SETUP}\" /silent /install' $1"));
+    assert!(script.contains("Call InstallWebView2"), "the install section runs the WebView2 check");
+    let workflow = read(".github/workflows/windows.yml");
+    assert!(workflow.contains(&format!("installer/windows/{setup}")), "the workflow downloads {setup}");
+    assert!(workflow.contains(&format!("installer/windows/{setup} \"$stage/\"")), "and stages it");
+    assert!(read("scripts/package").contains(&format!("cp installer/windows/{setup} \"$stage/\"")));
+}

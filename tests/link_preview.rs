@@ -3,7 +3,8 @@
 //! link-local and metadata addresses, a name that resolves to a private address, and public
 //! links that redirect to any of them; a listener on every one of those addresses sees no
 //! connection. Host names resolve through the home namespace's own hosts file
-//! (`/etc/netns/<ns>/hosts`, which `ip netns exec` puts in place of `/etc/hosts`).
+//! (`/etc/netns/<ns>/hosts`, which `ip netns exec` puts in place of `/etc/hosts`). Linux only.
+#![cfg(target_os = "linux")]
 
 mod common;
 
