@@ -272,8 +272,8 @@ async fn run() -> AnyResult<ResultLine> {
     }
     let mut result = ResultLine::default();
     for (prefix, figures) in [("quiet", &quiet), ("attack", &attacked)] {
-        for (name, value, decimals) in figures {
-            result.add(&format!("{prefix}_{name}"), *value, *decimals);
+        for &(name, value, decimals) in figures {
+            result.add(&format!("{prefix}_{name}"), value, decimals);
         }
     }
     result.add("idle_devices", idle.len() as f64, 0);
@@ -282,7 +282,7 @@ async fn run() -> AnyResult<ResultLine> {
 
 /// A phase's figures as `name=value` pairs, for the log.
 fn show(figures: &Figures) -> String {
-    figures.iter().map(|(name, value, decimals)| format!("{name}={value:.decimals$}")).collect::<Vec<_>>().join(" ")
+    figures.iter().map(|&(name, value, decimals)| format!("{name}={value:.decimals$}")).collect::<Vec<_>>().join(" ")
 }
 
 fn main() {
