@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{default_server_bin, AnyResult, ServerProc};
+use common::{default_server_bin, AnyResult, ResultLine, ServerProc};
 use iptincan::client::{Client, Target};
 use iptincan::proto::{ChannelId, ErrorCode, Event};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -170,16 +170,21 @@ async fn log_in_again_and_again(target: Target, until: Instant, tally: Arc<Tally
     }
 }
 
+/// One phase's figures, named as in the `RESULT` line (without the phase's prefix).
+type Figures = Vec<(&'static str, f64, usize)>;
+
 /// One phase; returns the members and its figures: deliveries/s, message latency, login time,
 /// and logins that succeeded, were throttled (`rate_limited`, the password guesser's doing
 /// until login throttling spares other addresses) or failed otherwise (could not connect).
+/// A percentile of nothing (no login succeeded, say) is NaN: printed as such, left out of
+/// the `RESULT` line.
 async fn phase(
     target: &Target,
     members: Vec<Client>,
     general: ChannelId,
     rate: u64,
     seconds: u64,
-) -> (Vec<Client>, String) {
+) -> (Vec<Client>, Figures) {
     let tally = Arc::new(Tally::default());
     let epoch = Instant::now();
     let until = epoch + Duration::from_secs(seconds);
@@ -196,20 +201,20 @@ async fn phase(
     let delivered = tally.delivered.load(Ordering::Relaxed) as f64 / seconds as f64;
     let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
     let mut logins = std::mem::take(&mut *tally.logins_us.lock().unwrap_or_else(|p| p.into_inner()));
-    let figures = format!(
-        "deliveries_per_s={delivered:.0} p50_ms={:.2} p99_ms={:.2} login_p50_ms={:.1} login_p99_ms={:.1} logins_ok={} logins_throttled={} logins_failed={}",
-        percentile(&mut latencies, 0.5),
-        percentile(&mut latencies, 0.99),
-        percentile(&mut logins, 0.5),
-        percentile(&mut logins, 0.99),
-        logins.len(),
-        tally.logins_throttled.load(Ordering::Relaxed),
-        tally.logins_failed.load(Ordering::Relaxed),
-    );
+    let figures = vec![
+        ("deliveries_per_s", delivered, 0),
+        ("p50_ms", percentile(&mut latencies, 0.5), 2),
+        ("p99_ms", percentile(&mut latencies, 0.99), 2),
+        ("login_p50_ms", percentile(&mut logins, 0.5), 1),
+        ("login_p99_ms", percentile(&mut logins, 0.99), 1),
+        ("logins_ok", logins.len() as f64, 0),
+        ("logins_throttled", tally.logins_throttled.load(Ordering::Relaxed) as f64, 0),
+        ("logins_failed", tally.logins_failed.load(Ordering::Relaxed) as f64, 0),
+    ];
     (members, figures)
 }
 
-async fn run() -> AnyResult<String> {
+async fn run() -> AnyResult<ResultLine> {
     let members_wanted = env_number("BENCH_MEMBERS", 20, 200)? as usize;
     let rate = env_number("BENCH_RATE", 10, 19)?;
     let seconds = env_number("BENCH_SECONDS", 10, 600)?;
@@ -238,7 +243,7 @@ async fn run() -> AnyResult<String> {
 
     println!("phase 1: {members_wanted} members chat at {rate}/s each for {seconds} s, no attack");
     let (members, quiet) = phase(&target, members, general, rate, seconds).await;
-    println!("  {quiet}");
+    println!("  {}", show(&quiet));
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut idle = Vec::new();
@@ -260,15 +265,24 @@ async fn run() -> AnyResult<String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("phase 2: the same while {} idle devices, 500 silent and 300 hello-only connections and a password guesser push", idle.len());
     let (_members, attacked) = phase(&target, members, general, rate, seconds).await;
-    println!("  {attacked}");
+    println!("  {}", show(&attacked));
     stop.store(true, Ordering::Relaxed);
     for attacker in attackers {
         attacker.abort();
     }
-    let prefixed = |prefix: &str, figures: &str| {
-        figures.split_whitespace().map(|pair| format!("{prefix}_{pair}")).collect::<Vec<_>>().join(" ")
-    };
-    Ok(format!("RESULT {} {} idle_devices={}", prefixed("quiet", &quiet), prefixed("attack", &attacked), idle.len()))
+    let mut result = ResultLine::default();
+    for (prefix, figures) in [("quiet", &quiet), ("attack", &attacked)] {
+        for &(name, value, decimals) in figures {
+            result.add(&format!("{prefix}_{name}"), value, decimals);
+        }
+    }
+    result.add("idle_devices", idle.len() as f64, 0);
+    Ok(result)
+}
+
+/// A phase's figures as `name=value` pairs, for the log.
+fn show(figures: &Figures) -> String {
+    figures.iter().map(|&(name, value, decimals)| format!("{name}={value:.decimals$}")).collect::<Vec<_>>().join(" ")
 }
 
 fn main() {

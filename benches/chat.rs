@@ -96,6 +96,7 @@ const SERVER_TOML: &str = r#"[auth]
 registrations_per_address = 10000
 registrations_per_server = 100000
 [server]
+new_connections_per_minute = 100000
 name = "IPTinCan chat benchmark"
 bind_address = "127.0.0.1"
 tcp_port = 0

@@ -122,6 +122,12 @@ enum VpnPeerCommand {
     },
 }
 
+/// Threads the runtime may start for blocking work (database reads, file I/O, thumbnails,
+/// backups; the media relay's loop holds one for good). Tokio's default, 512, lets a burst of
+/// reads start a thread per waiting read, each with its stack and, with glibc, an allocator
+/// arena that keeps what it once held; the server is I/O bound and its reads are short.
+const BLOCKING_THREADS: usize = 16;
+
 fn main() {
     let args = Args::parse();
     if let Err(err) = run(args) {
@@ -150,7 +156,14 @@ fn run(args: Args) -> Result<()> {
         }
         Ok(loaded.config)
     };
-    let runtime = || tokio::runtime::Runtime::new().context("cannot start the async runtime");
+    // One worker thread per core (Tokio's default), and a bounded blocking pool.
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .max_blocking_threads(BLOCKING_THREADS)
+            .build()
+            .context("cannot start the async runtime")
+    };
     match args.command.unwrap_or(Command::Run) {
         Command::Run => {
             let config = load()?;

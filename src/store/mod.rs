@@ -60,6 +60,11 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 1000;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
+/// Page cache of a pooled read connection, KiB (SQLite's default is 2,000 KiB per
+/// connection). In WAL mode a reader drops its whole cache whenever another connection
+/// committed since its last read, so on a server that writes all the time a big reader cache
+/// buys little: the pages come back from the operating system's file cache.
+const READER_CACHE_KIB: u32 = 256;
 /// Jobs that may wait for the writer before callers wait for room.
 const WRITE_QUEUE: usize = 4096;
 
@@ -267,6 +272,7 @@ impl Store {
                 None => {
                     let conn = Connection::open(path.as_path())?;
                     configure(&conn)?;
+                    conn.execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB}"))?;
                     conn
                 }
             };
