@@ -246,6 +246,48 @@ mod tests {
         assert_eq!(&buf[..len], b"hello");
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_turn_brings_every_datagram_with_its_sender_and_coalesced_runs_are_split_again() {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrStorage};
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        prepare(&socket, Duration::from_millis(50)).expect("prepare");
+        let to = socket.local_addr().expect("addr");
+        let one = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        one.send_to(b"first", to).expect("send");
+        // Three 100-byte datagrams and a shorter one in one segmented send: a GRO socket gets
+        // them as one message, as it would after the kernel coalesced them.
+        let run: Vec<Vec<u8>> = [100, 100, 100, 40].iter().enumerate().map(|(n, len)| vec![n as u8; *len]).collect();
+        let slices: Vec<IoSlice<'_>> = run.iter().map(|datagram| IoSlice::new(datagram)).collect();
+        let segment = 100u16;
+        sendmsg(
+            other.as_raw_fd(),
+            &slices,
+            &[ControlMessage::UdpGsoSegments(&segment)],
+            MsgFlags::empty(),
+            Some(&SockaddrStorage::from(to)),
+        )
+        .expect("segmented send");
+        one.send_to(b"last", to).expect("send");
+
+        let mut receiver = BatchReceiver::new();
+        let mut got = Vec::new();
+        while got.len() < 6 && wait_readable(&socket, Duration::from_secs(5)) {
+            receiver.receive(&socket);
+            receiver.each(|from, datagram| got.push((from, datagram.to_vec())));
+        }
+        let one = one.local_addr().expect("addr");
+        let other = other.local_addr().expect("addr");
+        let mut expected = vec![(one, b"first".to_vec())];
+        expected.extend(run.into_iter().map(|datagram| (other, datagram)));
+        expected.push((one, b"last".to_vec()));
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn a_refused_datagram_does_not_stop_the_rest() {
         let sender_socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
