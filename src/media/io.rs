@@ -1,28 +1,43 @@
 //! The relay thread's socket I/O. Waiting for datagrams: on Linux the socket stays
 //! non-blocking (the VPN sends from a second handle on it through Tokio, and the flag is shared
 //! by both handles) and the thread waits with `poll`; elsewhere the socket blocks with a
-//! timeout. Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg`
+//! timeout. Receiving: on Linux up to [`RECEIVE_BURST`] messages in one `recvmmsg` system call,
+//! with UDP GRO on, so that one message may hold a run of same-sized datagrams from one sender
+//! that the kernel coalesced (split here again, by the segment size it reports); elsewhere one
+//! `recv_from` at a time. Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg`
 //! system call per [`BATCH`] datagrams (a voice frame fans out to every other member of the
 //! call at once), elsewhere one `send_to` each. A datagram the kernel refuses (or has no room
 //! for) is dropped, as the network would drop it; the rest of the batch still goes out.
 
 use super::relay::Outgoing;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-/// Most datagrams taken from the socket before their copies are sent. Where `recv_from`
+/// Most messages taken from the socket before their copies are sent. Where `recv_from`
 /// blocks (not Linux), a second one would wait for the next datagram, so one at a time.
-pub(super) const RECEIVE_BURST: usize = if cfg!(target_os = "linux") { 16 } else { 1 };
+const RECEIVE_BURST: usize = if cfg!(target_os = "linux") { 16 } else { 1 };
+/// Room for one message: a run of coalesced datagrams (at most 64 KB), or one datagram of any
+/// size the media and the VPN accept (a media datagram over its limit still shows as such).
+const MESSAGE_ROOM: usize = 65_536;
 
-/// Sets `socket` up for [`wait_readable`] and the loop's `recv_from` calls.
-pub(super) fn prepare(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
-    if cfg!(target_os = "linux") {
-        socket.set_nonblocking(true)
-    } else {
-        socket.set_nonblocking(false)?;
-        socket.set_read_timeout(Some(timeout))
+/// Sets `socket` up for [`wait_readable`] and [`BatchReceiver::receive`].
+#[cfg(target_os = "linux")]
+pub(super) fn prepare(socket: &UdpSocket, _timeout: Duration) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt::UdpGroSegment};
+    socket.set_nonblocking(true)?;
+    // GRO is an optimisation: a kernel without it delivers datagrams one by one.
+    if let Err(err) = setsockopt(socket, UdpGroSegment, &true) {
+        tracing::debug!(error = %err, "media: no UDP GRO on this system");
     }
+    Ok(())
+}
+
+/// Sets `socket` up for [`wait_readable`] and [`BatchReceiver::receive`].
+#[cfg(not(target_os = "linux"))]
+pub(super) fn prepare(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(timeout))
 }
 
 /// Waits up to `timeout` for a datagram; whether one may be there.
@@ -40,6 +55,88 @@ pub(super) fn wait_readable(socket: &UdpSocket, timeout: Duration) -> bool {
 #[cfg(not(target_os = "linux"))]
 pub(super) fn wait_readable(_socket: &UdpSocket, _timeout: Duration) -> bool {
     true
+}
+
+/// Reusable buffers for receiving a turn's messages.
+pub(super) struct BatchReceiver {
+    buffers: Vec<u8>,
+    /// Per message received: sender, length, and the size of each datagram in it.
+    received: Vec<(SocketAddr, usize, usize)>,
+    #[cfg(target_os = "linux")]
+    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+}
+
+impl BatchReceiver {
+    pub(super) fn new() -> BatchReceiver {
+        BatchReceiver {
+            buffers: vec![0u8; RECEIVE_BURST * MESSAGE_ROOM],
+            received: Vec::with_capacity(RECEIVE_BURST),
+            #[cfg(target_os = "linux")]
+            headers: nix::sys::socket::MultiHeaders::preallocate(
+                RECEIVE_BURST,
+                Some(nix::cmsg_space!(nix::libc::c_int)),
+            ),
+        }
+    }
+
+    /// Receives what is waiting (nothing on a timeout, or an error that concerns one peer,
+    /// such as an ICMP port unreachable reported on the socket); then [`BatchReceiver::each`]
+    /// visits it.
+    #[cfg(target_os = "linux")]
+    pub(super) fn receive(&mut self, socket: &UdpSocket) {
+        use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        self.received.clear();
+        let mut rooms = self.buffers.chunks_exact_mut(MESSAGE_ROOM);
+        let mut slices: [[IoSliceMut<'_>; 1]; RECEIVE_BURST] =
+            std::array::from_fn(|_| [IoSliceMut::new(rooms.next().unwrap_or_default())]);
+        let Ok(messages) = recvmmsg(socket.as_raw_fd(), &mut self.headers, &mut slices, MsgFlags::empty(), None) else {
+            return;
+        };
+        for message in messages {
+            let Some(from) = message.address.as_ref().and_then(socket_address) else { continue };
+            // A message whose control data did not fit cannot be split: dropped.
+            let Ok(mut controls) = message.cmsgs() else { continue };
+            let segment = controls
+                .find_map(|control| match control {
+                    ControlMessageOwned::UdpGroSegments(size) => usize::try_from(size).ok(),
+                    _ => None,
+                })
+                .filter(|size| *size > 0)
+                .unwrap_or(message.bytes);
+            self.received.push((from, message.bytes, segment));
+        }
+        fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {
+            match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
+                (Some(v4), _) => Some(SocketAddr::from(*v4)),
+                (_, Some(v6)) => Some(SocketAddr::from(*v6)),
+                _ => None,
+            }
+        }
+    }
+
+    /// Receives the next datagram if one comes before the socket's read timeout; then
+    /// [`BatchReceiver::each`] visits it.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn receive(&mut self, socket: &UdpSocket) {
+        self.received.clear();
+        if let Ok((len, from)) = socket.recv_from(&mut self.buffers[..MESSAGE_ROOM]) {
+            self.received.push((from, len, len));
+        }
+    }
+
+    /// Calls `visit` with each datagram of the last [`BatchReceiver::receive`] and its sender,
+    /// in the order they arrived.
+    pub(super) fn each(&mut self, mut visit: impl FnMut(SocketAddr, &mut [u8])) {
+        for ((from, len, segment), room) in self.received.iter().zip(self.buffers.chunks_exact_mut(MESSAGE_ROOM)) {
+            let Some(message) = room.get_mut(..*len) else { continue };
+            for datagram in message.chunks_mut((*segment).max(1)) {
+                visit(*from, datagram);
+            }
+        }
+    }
 }
 
 /// Most datagrams handed to the kernel in one call.
@@ -147,6 +244,48 @@ mod tests {
         let mut buf = [0u8; 8];
         let (len, _) = socket.recv_from(&mut buf).expect("the datagram");
         assert_eq!(&buf[..len], b"hello");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_turn_brings_every_datagram_with_its_sender_and_coalesced_runs_are_split_again() {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrStorage};
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        prepare(&socket, Duration::from_millis(50)).expect("prepare");
+        let to = socket.local_addr().expect("addr");
+        let one = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        one.send_to(b"first", to).expect("send");
+        // Three 100-byte datagrams and a shorter one in one segmented send: a GRO socket gets
+        // them as one message, as it would after the kernel coalesced them.
+        let run: Vec<Vec<u8>> = [100, 100, 100, 40].iter().enumerate().map(|(n, len)| vec![n as u8; *len]).collect();
+        let slices: Vec<IoSlice<'_>> = run.iter().map(|datagram| IoSlice::new(datagram)).collect();
+        let segment = 100u16;
+        sendmsg(
+            other.as_raw_fd(),
+            &slices,
+            &[ControlMessage::UdpGsoSegments(&segment)],
+            MsgFlags::empty(),
+            Some(&SockaddrStorage::from(to)),
+        )
+        .expect("segmented send");
+        one.send_to(b"last", to).expect("send");
+
+        let mut receiver = BatchReceiver::new();
+        let mut got = Vec::new();
+        while got.len() < 6 && wait_readable(&socket, Duration::from_secs(5)) {
+            receiver.receive(&socket);
+            receiver.each(|from, datagram| got.push((from, datagram.to_vec())));
+        }
+        let one = one.local_addr().expect("addr");
+        let other = other.local_addr().expect("addr");
+        let mut expected = vec![(one, b"first".to_vec())];
+        expected.extend(run.into_iter().map(|datagram| (other, datagram)));
+        expected.push((one, b"last".to_vec()));
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! header), [`replay`] the anti-replay window, and [`relay`] the sans-IO forwarding decisions.
 //! The socket loop here only moves datagrams between the socket and the relay, after handing
 //! WireGuard datagrams (type 1..4 then three zero bytes; a media packet's second byte is never
-//! 0) to the VPN ([`crate::vpn::Inlet`]). It runs on a thread of its own, so forwarding never
-//! waits behind the control connections' tasks, and [`io`] hands the copies of what arrived
-//! to the kernel in one system call.
+//! 0) to the VPN ([`crate::vpn::Inlet`], in one batch per turn). It runs on a thread of its
+//! own, so forwarding never waits behind the control connections' tasks, and [`io`] takes a
+//! turn's datagrams from the kernel and hands the copies of what arrived back to it in a
+//! system call each.
 
 mod io;
 pub mod packet;
@@ -31,7 +32,7 @@ pub async fn run<T: Participant + Send + 'static>(
     socket: UdpSocket,
     relay: Arc<Mutex<Relay<T>>>,
     talking: mpsc::Sender<TalkingChange>,
-    vpn: crate::vpn::Inlet,
+    mut vpn: crate::vpn::Inlet,
     cancel: CancellationToken,
 ) {
     let socket = match socket.into_std() {
@@ -46,7 +47,7 @@ pub async fn run<T: Participant + Send + 'static>(
         return;
     }
     let relay_loop =
-        tokio::task::spawn_blocking(move || forward_until_cancelled(&socket, &relay, &talking, &vpn, &cancel));
+        tokio::task::spawn_blocking(move || forward_until_cancelled(&socket, &relay, &talking, &mut vpn, &cancel));
     if let Err(err) = relay_loop.await {
         tracing::error!("media: the relay loop ended abnormally: {err}");
     }
@@ -57,11 +58,10 @@ fn forward_until_cancelled<T: Participant>(
     socket: &std::net::UdpSocket,
     relay: &Mutex<Relay<T>>,
     talking: &mpsc::Sender<TalkingChange>,
-    vpn: &crate::vpn::Inlet,
+    vpn: &mut crate::vpn::Inlet,
     cancel: &CancellationToken,
 ) {
-    // Room for full-size WireGuard datagrams; a media datagram over its limit still shows as such.
-    let mut buf = vec![0u8; (packet::MAX_DATAGRAM + 1).max(crate::vpn::tunnels::MAX_DATAGRAM)];
+    let mut receiver = io::BatchReceiver::new();
     let mut outgoing = Outgoing::default();
     let mut sender = io::BatchSender::new();
     let mut next_tick = Instant::now() + TALKING_TICK;
@@ -79,15 +79,13 @@ fn forward_until_cancelled<T: Participant>(
         if !readable {
             continue;
         }
-        for _ in 0..io::RECEIVE_BURST {
-            // Nothing more waiting, a timeout, or an error that concerns one peer (an ICMP port
-            // unreachable reported on the socket): send what there is.
-            let Ok((len, from)) = socket.recv_from(&mut buf) else { break };
-            if vpn.offer(from, &buf[..len]) {
-                continue;
+        receiver.receive(socket);
+        receiver.each(|from, datagram| {
+            if !vpn.offer(from, datagram) {
+                relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, datagram, now, &mut outgoing);
             }
-            relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, &mut buf[..len], now, &mut outgoing);
-        }
+        });
+        vpn.flush();
         sender.send_all(socket, &mut outgoing);
     }
 }

@@ -1,23 +1,26 @@
 //! The VPN's data path: three tasks that move bytes between the WireGuard datagrams handed
-//! over by the media socket task (a bounded channel, so a busy tunnel never stalls voice), the
+//! over by the media socket task (batches on a bounded queue, so a busy tunnel never stalls
+//! voice), the
 //! TUN device, the UDP socket (a second handle on the media socket, so replies leave from
 //! port 3785) and the [`Tunnels`] table that decides. Each stops on `cancel`; the device and
 //! NAT rules go when the last of them ends.
 
+use super::inlet::Outlet;
 use super::system::NatRules;
 use super::tun_io::{self, TunReader, TunWriter};
 use super::tunnels::{Outbox, Tunnels};
-use std::net::SocketAddr;
+use super::udp_io::UdpSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How often the peers' timers run (boringtun's timers have a 250 ms resolution need).
 const TIMER_TICK: Duration = Duration::from_millis(250);
-/// Datagrams taken from the channel at once (one lock for the batch).
+/// Reads taken from the TUN device at once (one lock for all of them).
 const BATCH: usize = 64;
+/// Most batches of datagrams from the network decrypted into one write to the TUN device.
+const BATCHES_PER_WRITE: usize = 4;
 
 /// What the data path holds on to while it runs; dropped after the last task ends.
 pub struct Resources {
@@ -29,7 +32,7 @@ pub struct Resources {
 
 /// Starts the three tasks on `tasks`.
 pub fn spawn(
-    inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    inbox: Outlet,
     socket: UdpSocket,
     resources: Resources,
     tunnels: Arc<Mutex<Tunnels>>,
@@ -47,45 +50,41 @@ fn lock(tunnels: &Mutex<Tunnels>) -> std::sync::MutexGuard<'_, Tunnels> {
     tunnels.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn send_all(socket: &UdpSocket, outbox: &mut Outbox) {
-    for (to, datagram) in outbox.datagrams() {
-        if let Err(err) = socket.send_to(datagram, to).await {
-            tracing::debug!(%to, error = %err, "could not send a VPN datagram");
-        }
-    }
-    outbox.clear_network();
-}
-
 async fn network_to_tun(
-    mut inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    mut inbox: Outlet,
     socket: Arc<UdpSocket>,
     resources: Arc<Resources>,
     tunnels: Arc<Mutex<Tunnels>>,
     cancel: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
     let mut outbox = Outbox::with_tun_headroom(tun_io::HEADROOM);
     let mut writer = TunWriter::default();
+    let mut sender = UdpSender::default();
     loop {
-        let received = tokio::select! {
+        let batch = tokio::select! {
             _ = cancel.cancelled() => break,
-            received = inbox.recv_many(&mut batch, BATCH) => received,
+            batch = inbox.recv() => batch,
         };
-        if received == 0 {
-            break;
-        }
+        let Some(first) = batch else { break };
         {
             let mut table = lock(&tunnels);
             let now = Instant::now();
-            for (from, datagram) in batch.drain(..) {
-                table.from_network(from, &datagram, now, &mut outbox);
+            // Batches that queued up meanwhile join this one's write to the device (more to coalesce).
+            let mut batch = first;
+            for taken in 1.. {
+                for (from, datagram) in batch.iter() {
+                    table.from_network(from, datagram, now, &mut outbox);
+                }
+                inbox.give_back(batch);
+                let Some(next) = (taken < BATCHES_PER_WRITE).then(|| inbox.try_recv()).flatten() else { break };
+                batch = next;
             }
         }
         if !outbox.tun.is_empty() {
             writer.send(&resources.device, &mut outbox.tun).await;
             outbox.tun.clear();
         }
-        send_all(&socket, &mut outbox).await;
+        sender.send_all(&socket, &mut outbox).await;
     }
 }
 
@@ -97,6 +96,7 @@ async fn tun_to_network(
 ) {
     let mut reader = TunReader::new();
     let mut outbox = Outbox::default();
+    let mut sender = UdpSender::default();
     loop {
         let read = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -129,7 +129,7 @@ async fn tun_to_network(
                 }
             }
         }
-        send_all(&socket, &mut outbox).await;
+        sender.send_all(&socket, &mut outbox).await;
     }
 }
 
@@ -142,12 +142,13 @@ async fn timers(
     let mut tick = tokio::time::interval(TIMER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut outbox = Outbox::default();
+    let mut sender = UdpSender::default();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
         lock(&tunnels).tick(&mut outbox);
-        send_all(&socket, &mut outbox).await;
+        sender.send_all(&socket, &mut outbox).await;
     }
 }

@@ -4,14 +4,15 @@
 //! Media and WireGuard share the socket; their first bytes tell them apart ([`is_wireguard`]):
 //! a media packet starts with version byte 1 and a kind byte that is never 0, a WireGuard
 //! message with its type (1 to 4) and three zero bytes. The media socket task hands
-//! WireGuard datagrams to the VPN through an [`Inlet`] (a bounded channel; when it is full
-//! datagrams are dropped rather than holding up voice), and the VPN's own tasks do the crypto
-//! and the TUN I/O.
+//! WireGuard datagrams to the VPN through an [`Inlet`] ([`inlet`]: a bounded queue of reused
+//! batches, one per receive turn; when it is full datagrams are dropped rather than holding up
+//! voice), and the VPN's own tasks do the crypto and the TUN I/O.
 //!
 //! [`keys`] and [`client_config`] are the WireGuard key and config formats ([`crate::subnet`] is the
 //! address pool), [`access`] the peers in the store, [`tunnels`] the sans-IO per-peer tunnel
 //! table, and on Linux and Windows [`system`] the TUN device and the NAT (nftables; WinNAT),
-//! `tun_io` the device's batched reads and writes (offloads on Linux) and [`datapath`] the
+//! `tun_io` the device's batched reads and writes (offloads on Linux), `udp_io` the batched
+//! sends to peers (UDP segmentation offload on Linux) and [`datapath`] the
 //! tasks that move packets. [`Vpn`] is what the server holds: its state in one plain line and the
 //! admin operations, which change the store and then the running tunnel table at once.
 
@@ -19,28 +20,28 @@ pub mod access;
 pub mod client_config;
 #[cfg(any(target_os = "linux", windows))]
 pub mod datapath;
+pub mod inlet;
 pub mod keys;
 #[cfg(any(target_os = "linux", windows))]
 pub mod system;
 #[cfg(any(target_os = "linux", windows))]
 mod tun_io;
 pub mod tunnels;
+#[cfg(any(target_os = "linux", windows))]
+mod udp_io;
 
 use crate::config::VpnSection;
 use crate::ids::UserId;
 use crate::proto::{VpnAccess, VpnCreatedPeer, VpnPeerInfo, VpnStatus};
 use crate::store::Store;
 use access::{AccessError, Settings};
-use std::net::SocketAddr;
+pub use inlet::Inlet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tunnels::Tunnels;
 
-/// WireGuard datagrams that may wait for the VPN's tasks.
-const INBOX: usize = 4096;
 /// How often the running tunnel table is brought in line with the store (peers added with
 /// `itc-server vpn-peer add`, accounts deleted); admin operations sync at once.
 const SYNC_EVERY: Duration = Duration::from_secs(5);
@@ -48,26 +49,6 @@ const SYNC_EVERY: Duration = Duration::from_secs(5);
 /// Whether a datagram on the media port is a WireGuard message (type 1..4, three zero bytes).
 pub(crate) fn is_wireguard(datagram: &[u8]) -> bool {
     datagram.len() >= 4 && (1..=4).contains(&datagram[0]) && datagram[1..4] == [0, 0, 0]
-}
-
-/// Where the media socket task puts WireGuard datagrams.
-#[derive(Debug, Clone, Default)]
-pub struct Inlet {
-    sender: Option<mpsc::Sender<(SocketAddr, Vec<u8>)>>,
-}
-
-impl Inlet {
-    /// Takes `datagram` if it is WireGuard's (handing it to the VPN when it runs and has
-    /// room, else dropping it) and says whether it did; media is left to the caller.
-    pub fn offer(&self, from: SocketAddr, datagram: &[u8]) -> bool {
-        if !is_wireguard(datagram) {
-            return false;
-        }
-        if let Some(sender) = &self.sender {
-            let _ = sender.try_send((from, datagram.to_vec()));
-        }
-        true
-    }
 }
 
 /// What the VPN is doing.
@@ -303,8 +284,8 @@ async fn run(
     let global = access::global_kbps(store, settings).await.map_err(|err| format!("the VPN is off: {err}"))?;
     let tunnels = Arc::new(Mutex::new(Tunnels::new(secret, global)));
     sync_tunnels(&tunnels, store, settings).await.map_err(|err| format!("the VPN is off: {err}"))?;
-    let (inbox_tx, inbox) = mpsc::channel(INBOX);
-    datapath::spawn(inbox, sender, datapath::Resources { device, nat }, tunnels.clone(), tasks, cancel.clone());
+    let (inlet, outlet) = inlet::queue();
+    datapath::spawn(outlet, sender, datapath::Resources { device, nat }, tunnels.clone(), tasks, cancel.clone());
     let (resync, resync_store, resync_settings) = (tunnels.clone(), store.clone(), settings.clone());
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(SYNC_EVERY);
@@ -319,7 +300,7 @@ async fn run(
             }
         }
     });
-    Ok((tunnels, Inlet { sender: Some(inbox_tx) }, system::forwarding_enabled().unwrap_or(false)))
+    Ok((tunnels, inlet, system::forwarding_enabled().unwrap_or(false)))
 }
 
 #[cfg(not(any(target_os = "linux", windows)))]
@@ -363,8 +344,5 @@ mod tests {
         assert!(!is_wireguard(&[1, 0, 0]), "too short");
         assert!(!is_wireguard(&[5, 0, 0, 0]), "no such WireGuard type");
         assert!(!is_wireguard(&[4, 0, 1, 0]), "reserved bytes must be zero");
-        let inlet = Inlet::default();
-        assert!(inlet.offer("127.0.0.1:1".parse().expect("addr"), &[4, 0, 0, 0, 1]), "taken (and dropped) when off");
-        assert!(!inlet.offer("127.0.0.1:1".parse().expect("addr"), &[1, 2, 0, 0]), "media is left alone");
     }
 }

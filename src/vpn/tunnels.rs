@@ -115,6 +115,11 @@ impl Buffers {
         self.filled == 0
     }
 
+    /// What the `index`th filled one holds (without its headroom).
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        self.slots[..self.filled].get(index)?.get(self.headroom..)
+    }
+
     /// What the filled ones hold (without their headroom), in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.slots[..self.filled].iter().map(|slot| &slot[self.headroom..])
