@@ -21,11 +21,13 @@ use crate::proto::{ErrorCode, UploadSpec, UploadState, CHUNK_BYTES, MAX_EMOJI_PI
 use crate::store::{NewFile, NewImage};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// Why an upload or download failed.
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +271,44 @@ impl Uploads {
         Ok(state)
     }
 
+    /// The most one upload of unknown size may take now: the per-file limit, or what
+    /// `server.max_storage_bytes` leaves (after `used` and the uploads in progress) when less.
+    pub fn room(&self, used: u64) -> Result<u64, UploadError> {
+        if self.max_storage_bytes == 0 {
+            return Ok(self.max_file_bytes);
+        }
+        let reserved: u64 = self.pending().values().map(|p| p.spec.size).sum();
+        let left = self.max_storage_bytes.saturating_sub(used.saturating_add(reserved));
+        match left {
+            0 => Err(UploadError::StorageFull { size: 1, left }),
+            left => Ok(left.min(self.max_file_bytes)),
+        }
+    }
+
+    /// The refusal for an upload of unknown size that grew past `room` (see [`Uploads::room`]).
+    pub fn grew_past(&self, room: u64) -> UploadError {
+        if room >= self.max_file_bytes {
+            UploadError::TooLarge { size: room + 1, max: self.max_file_bytes }
+        } else {
+            UploadError::StorageFull { size: room + 1, left: room }
+        }
+    }
+
+    /// Ends an upload of unknown size at `offset`, the bytes it got (releasing the room it held).
+    pub fn settle(&self, user_id: UserId, upload_id: &str, offset: u64) -> Result<(), UploadError> {
+        let mut pending = self.pending();
+        match pending.get_mut(upload_id) {
+            Some(upload) if upload.user_id == user_id && upload.offset == offset && offset > 0 => {
+                upload.spec.size = offset;
+                Ok(())
+            }
+            Some(upload) if upload.user_id == user_id && offset == 0 => {
+                Err(UploadError::BadChunk("an empty file cannot be uploaded".into()))
+            }
+            _ => Err(UploadError::Unknown(upload_id.to_string())),
+        }
+    }
+
     /// Where an upload stands.
     pub fn offset(&self, user_id: UserId, upload_id: &str) -> Result<UploadState, UploadError> {
         let pending = self.pending();
@@ -503,6 +543,44 @@ impl Uploads {
         }
         let (sha256, size) = self.store_bytes(bytes).await?;
         Ok((sha256, size, format.content_type()))
+    }
+
+    /// The blob `sha256`'s size and its bytes, read [`CHUNK_BYTES`] at a time off the async
+    /// runtime as the receiver takes them (two pieces ahead at most); reading stops when the
+    /// receiver is dropped.
+    pub async fn stream_blob(
+        &self,
+        sha256: &str,
+    ) -> Result<(u64, mpsc::Receiver<std::io::Result<Bytes>>), UploadError> {
+        let path = self.blob_path(sha256).ok_or_else(|| std::io::Error::other("bad hash"))?;
+        let (file, size) = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, size))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let (pieces, receiver) = mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            let mut file = file.take(size);
+            loop {
+                let mut piece = vec![0u8; CHUNK_BYTES];
+                let read = match file.read(&mut piece) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        piece.truncate(n);
+                        Ok(Bytes::from(piece))
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => Err(err),
+                };
+                let failed = read.is_err();
+                if pieces.blocking_send(read).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((size, receiver))
     }
 
     /// Up to [`CHUNK_BYTES`] of the blob `sha256` from `offset`, and the blob's size.
