@@ -46,10 +46,7 @@ pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>)
             "admins cannot delete their own account; another admin can, or make yourself a member first",
         ));
     }
-    let removing = ctx.uploads.removing().await;
-    let orphans = ctx.store.delete_user(member.id).await?;
-    ctx.uploads.remove_blobs(orphans).await;
-    drop(removing);
+    ctx.uploads.collect(ctx.store.delete_user(member.id)).await?;
     if let Err(err) = ctx.vpn.sync(&ctx.store).await {
         tracing::warn!(error = %err, "the VPN could not drop the deleted account's peers at once");
     }

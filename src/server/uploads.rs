@@ -191,13 +191,22 @@ impl Uploads {
     }
 
     /// Hold while forgetting blobs in the store and removing them with [`Uploads::remove_blobs`].
-    pub async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+    async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.blobs.write().await
+    }
+
+    /// Runs `forget` (a store write that deletes files and answers the blobs no file names any
+    /// more) holding [`Uploads::removing`], then removes those blobs from `uploads/`.
+    pub async fn collect<E>(&self, forget: impl std::future::Future<Output = Result<Vec<String>, E>>) -> Result<(), E> {
+        let _removing = self.removing().await;
+        let orphans = forget.await?;
+        self.remove_blobs(orphans).await;
+        Ok(())
     }
 
     /// Removes these blobs (which the store no longer names) from `uploads/`; one that cannot
     /// be removed is logged and left.
-    pub async fn remove_blobs(&self, sha256s: Vec<String>) {
+    async fn remove_blobs(&self, sha256s: Vec<String>) {
         let paths: Vec<PathBuf> = sha256s.iter().filter_map(|sha256| self.blob_path(sha256)).collect();
         let removed = tokio::task::spawn_blocking(move || {
             for path in paths {
