@@ -9,8 +9,7 @@ use common::uploads_dir::{stored_blobs, unfinished};
 use common::{assert_code, next_matching, write_config, ServerProcess, TestServer, MEMBER_PASSWORD, WAIT};
 use iptincan::client::{Client, UploadOptions};
 use iptincan::proto::{ChannelId, ErrorCode, Event, UploadSpec};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -1,14 +1,16 @@
 //! What happens to stored files over time, on a real server on loopback with the files on
 //! disk: a file is collected (its row, and its blob once no file names it) when no message and
-//! no custom emoji refers to it any more, keeping blobs another file shares.
+//! no custom emoji refers to it any more, keeping blobs another file shares; an upload in
+//! progress survives a restart and resumes at the offset the server confirms, unless its
+//! resume window passed.
 
 mod common;
 
 use common::pattern::generate;
-use common::uploads_dir::stored_blobs;
-use common::{assert_code, TestServer};
-use iptincan::client::UploadOptions;
-use iptincan::proto::{ChannelKind, ErrorCode};
+use common::uploads_dir::{stored_blobs, unfinished};
+use common::{assert_code, TestServer, MEMBER_PASSWORD};
+use iptincan::client::{Client, UploadOptions};
+use iptincan::proto::{ChannelKind, ErrorCode, UploadSpec};
 
 fn png(side: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -89,4 +91,66 @@ async fn files_are_collected_when_nothing_refers_to_them() {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_in_progress_survives_a_restart() {
+    let server = TestServer::start().await;
+    let uploads = server.dir.path().join("uploads");
+    let work = tempfile::tempdir().expect("tempdir");
+    let (source, size) = (work.path().join("big.bin"), 24u64 << 20);
+    let sha256 = generate(&source, size, 77).expect("writes");
+    let spec = |name: &str, size| UploadSpec {
+        name: name.into(),
+        size,
+        content_type: None,
+        channel_id: None,
+        keep_metadata: false,
+    };
+
+    let ann = server.member("ann").await;
+    let state = ann.upload_begin(spec("big.bin", size)).await.expect("begins");
+    let reached = ann.upload_part(&state, &source, size * 40 / 100).await.expect("sends 40 %");
+    let stale = ann.upload_begin(spec("stale.bin", 1000)).await.expect("begins");
+    ann.upload_chunk(&stale.upload_id, 0, &[9u8; 500]).await.expect("half of it");
+    drop(ann);
+    let (dir, config) = server.stop().await;
+    // The second upload's resume window passes while the server is down; a stray temporary
+    // file (no upload of the store's) is there too.
+    let db = rusqlite::Connection::open(dir.path().join(&config.database.path)).expect("opens");
+    let changed = db.execute("UPDATE uploads_in_progress SET expires_at = 1 WHERE upload_id = ?1", [&stale.upload_id]);
+    assert_eq!(changed.expect("updates"), 1, "the stale upload is in the store");
+    drop(db);
+    std::fs::write(uploads.join("tmp").join("stray.part"), b"left over").expect("writes");
+    assert_eq!(unfinished(&uploads), 3);
+
+    let server = TestServer::restart(dir, config).await;
+    let ann = Client::connect(&server.target(), None).await.expect("connects");
+    ann.login("ann", MEMBER_PASSWORD).await.expect("logs in");
+    let resumed = ann.upload_offset(&state.upload_id).await.expect("the upload is still there");
+    assert!(
+        resumed.offset > 0 && resumed.offset <= reached && resumed.offset % state.chunk_bytes as u64 == 0,
+        "resumes at an offset the server kept: {} of {reached}",
+        resumed.offset
+    );
+    assert_eq!(resumed.size, size);
+    assert_code(ann.upload_offset(&stale.upload_id).await, ErrorCode::NotFound);
+    assert_eq!(unfinished(&uploads), 1, "only the resumable upload's temporary file is left");
+    let stored = ann.resume_upload(&state.upload_id, &source).await.expect("resumes and finishes");
+    assert_eq!((stored.size, stored.sha256.as_str()), (size, sha256.as_str()), "the whole file, hashed right");
+    assert_eq!(unfinished(&uploads), 0, "the temporary file is gone");
+    let out = work.path().join("back.bin");
+    assert_eq!(ann.download_to(stored.file_id, false, &out).await.expect("downloads"), size);
+    assert_eq!(sha256_of_file(&out), sha256, "byte-identical");
+
+    let (dir, config) = server.stop().await;
+    let server = TestServer::restart(dir, config).await;
+    let ann = Client::connect(&server.target(), None).await.expect("connects");
+    ann.login("ann", MEMBER_PASSWORD).await.expect("logs in");
+    assert_code(ann.upload_offset(&state.upload_id).await, ErrorCode::NotFound);
+    assert_eq!(unfinished(&uploads), 0, "a finished upload is not taken back");
+}
+
+fn sha256_of_file(path: &std::path::Path) -> String {
+    sha256_hex(&std::fs::read(path).expect("reads"))
 }

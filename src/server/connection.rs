@@ -327,7 +327,7 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
         UploadChunk { upload_id, offset, data } => files::upload_chunk(ctx, conn, upload_id, offset, data).await,
         UploadOffset { upload_id } => files::upload_offset(ctx, conn, upload_id),
         UploadFinish { upload_id } => files::upload_finish(ctx, conn, upload_id).await,
-        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id),
+        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id).await,
         FileInfo { file_id } => files::file_info(ctx, conn, file_id).await,
         DownloadChunk { file_id, offset, thumbnail } => {
             files::download_chunk(ctx, conn, file_id, offset, thumbnail).await

@@ -42,7 +42,7 @@ pub async fn upload_begin(ctx: &Shared, conn: &Conn, spec: UploadSpec) -> Result
         readable_channel(ctx, channel_id, &user).await?;
     }
     let used = ctx.store.storage_used().await?;
-    Ok(Reply::Upload(ctx.uploads.begin(user.id, spec, used)?))
+    Ok(Reply::Upload(ctx.uploads.begin(user.id, spec, used).await?))
 }
 
 /// `upload_chunk`.
@@ -70,9 +70,9 @@ pub fn upload_offset(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Rep
 }
 
 /// `upload_cancel`.
-pub fn upload_cancel(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
+pub async fn upload_cancel(ctx: &Shared, conn: &Conn, upload_id: String) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
-    ctx.uploads.cancel(user.id, &upload_id)?;
+    ctx.uploads.cancel(user.id, &upload_id).await?;
     Ok(Reply::Ok)
 }
 
@@ -132,7 +132,7 @@ pub(crate) async fn upload_body(
         Some(_) => Ok(()),
     });
     if let Err(failure) = settled {
-        if let Err(err) = ctx.uploads.cancel(user.id, &state.upload_id) {
+        if let Err(err) = ctx.uploads.cancel(user.id, &state.upload_id).await {
             tracing::debug!(error = %err, "a refused REST upload was already gone");
         }
         return Err(failure);

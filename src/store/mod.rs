@@ -15,7 +15,7 @@
 //! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
 //! previews and their cache), `data_rights` (a member's export, deleting an account), `tokens`
 //! (access tokens for the REST API), `files` (uploaded files, the files messages carry, custom
-//! emoji), `vpn` (the VPN's key, cap and
+//! emoji), `uploads` (uploads in progress, kept over a restart), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
@@ -33,6 +33,7 @@ mod schema;
 mod search;
 mod snapshot;
 mod tokens;
+mod uploads;
 mod users;
 mod vpn;
 
@@ -42,6 +43,7 @@ pub use moderation::{ActiveTimeout, NewAuditEntry, NewBan, Scope, ScopedOverride
 pub use reactions::MAX_REACTIONS_PER_MEMBER;
 pub use snapshot::{check_integrity, snapshot};
 pub use tokens::{NewToken, TokenHolder};
+pub use uploads::UnfinishedUpload;
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
 

@@ -225,6 +225,18 @@ const MIGRATIONS: &[&str] = &[
         created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
         created_at INTEGER NOT NULL
     );",
+    // 19: uploads in progress, kept over a restart (their bytes stay in uploads/tmp/).
+    "CREATE TABLE uploads_in_progress (
+        upload_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT,
+        channel_id INTEGER,
+        keep_metadata INTEGER NOT NULL,
+        confirmed INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
