@@ -145,6 +145,9 @@ pub struct Shared {
     pub previews: crate::preview::Previews,
     /// Stored files under `uploads/` and the uploads in progress.
     pub uploads: Uploads,
+    /// The server's background tasks (shutdown waits for them) and the token that stops them:
+    /// work a request starts that outlives it (a link preview's fetch) runs here.
+    pub background: (tokio_util::task::TaskTracker, tokio_util::sync::CancellationToken),
 }
 
 impl Shared {

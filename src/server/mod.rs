@@ -219,6 +219,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
             .map_err(StartError::Previews)?,
         uploads,
+        background: (tasks.clone(), cancel.clone()),
         config,
     });
     tasks.spawn(sweep_uploads(shared.clone(), cancel.clone()));
