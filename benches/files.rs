@@ -21,7 +21,6 @@ use common::{
     clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc,
 };
 use iptincan::client::{Client, Target, UploadOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

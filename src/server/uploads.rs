@@ -135,7 +135,7 @@ struct Pending {
 /// The hash of an upload's bytes so far.
 enum Hash {
     /// Kept up to date chunk by chunk.
-    Running(ring::digest::Context),
+    Running(Box<ring::digest::Context>),
     /// Not known since a restart: computed again from the temporary file when needed.
     Resumed,
 }
@@ -144,7 +144,7 @@ impl Hash {
     /// The hash of the first `offset` bytes of `path` (read again after a restart). Blocking.
     fn at(self, path: &Path, offset: u64) -> std::io::Result<ring::digest::Context> {
         let mut hasher = match self {
-            Hash::Running(hasher) => return Ok(hasher),
+            Hash::Running(hasher) => return Ok(*hasher),
             Hash::Resumed => ring::digest::Context::new(&ring::digest::SHA256),
         };
         let mut file = std::fs::File::open(path)?.take(offset);
@@ -366,7 +366,7 @@ impl Uploads {
                 user_id,
                 spec: spec.clone(),
                 offset: 0,
-                hasher: Some(Hash::Running(ring::digest::Context::new(&ring::digest::SHA256))),
+                hasher: Some(Hash::Running(Box::new(ring::digest::Context::new(&ring::digest::SHA256)))),
                 expires: now + self.resume,
                 persisted: (0, now),
             };
@@ -520,7 +520,7 @@ impl Uploads {
         let Some(upload) = pending.get_mut(upload_id) else {
             return Err(UploadError::Unknown(upload_id.to_string()));
         };
-        upload.hasher = Some(Hash::Running(hasher));
+        upload.hasher = Some(Hash::Running(Box::new(hasher)));
         upload.offset += len;
         upload.expires = expires;
         if persist {
