@@ -2,7 +2,8 @@
 //! streamed up (with and without `Content-Length`) and down byte-identical, shared by attaching
 //! it to a message; a name that looks like a path stays a name; scopes; uploads over the
 //! per-file limit or the storage left refused in the one JSON error shape with nothing left on
-//! disk (before the body is sent when its length is declared); the JSON routes keep their cap.
+//! disk (before the body is sent when its length is declared); the JSON routes keep their cap;
+//! a picture's thumbnail, and its metadata stripped unless `keep_metadata=1`.
 
 mod common;
 
@@ -265,4 +266,41 @@ async fn uploads_over_the_limits_are_refused_and_leave_nothing() {
     )
     .await;
     capped.assert_error(413, "payload_too_large", "a JSON body over 64 KiB");
+}
+
+#[tokio::test]
+async fn pictures_get_thumbnails_and_lose_metadata_unless_kept() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let token = admin.create_token("script", vec![Scope::Read, Scope::Send], None).await.expect("token").secret;
+    let general = general_id(&server).await;
+    let mut picture = Vec::new();
+    image::DynamicImage::new_rgb8(600, 300)
+        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut picture))
+        .expect("encodes");
+
+    let mut sent = Vec::new();
+    for (query, stripped) in [("", true), ("&keep_metadata=1", false)] {
+        let path = format!("/api/channels/{general}/files?name=wide.png{query}");
+        let up = send(&server, "POST", &path, &token, "", Body::Sized(&picture)).await;
+        assert_eq!(up.status, 201, "uploads a picture: {}", up.text());
+        let info = up.json();
+        assert_eq!(info["content_type"], "image/png", "{info}");
+        assert_eq!((info["image"]["width"].as_u64(), info["image"]["height"].as_u64()), (Some(600), Some(300)));
+        assert_eq!(info["image"]["metadata_stripped"], stripped, "{query}: {info}");
+        sent.push(info);
+    }
+    let kept = &sent[1];
+    let down = send(&server, "GET", &format!("/api/files/{}", kept["file_id"]), &token, "", Body::None).await;
+    assert!(down.status == 200 && down.body == picture, "kept as uploaded");
+    let thumb =
+        send(&server, "GET", &format!("/api/files/{}?thumbnail=1", kept["file_id"]), &token, "", Body::None).await;
+    assert_eq!(thumb.status, 200, "{}", thumb.text());
+    assert_eq!(thumb.header("content-type"), Some("image/png"));
+    assert_eq!(thumb.body.len() as u64, kept["image"]["thumbnail_size"].as_u64().expect("a size"));
+    let small = image::load_from_memory(&thumb.body).expect("the thumbnail is a picture");
+    assert_eq!((small.width(), small.height()), (256, 128), "fits in 256 pixels, aspect kept");
+    let bad =
+        send(&server, "GET", &format!("/api/files/{}?thumbnail=2", kept["file_id"]), &token, "", Body::None).await;
+    bad.assert_error(400, "invalid_argument", "thumbnail is 0 or 1");
 }
