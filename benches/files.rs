@@ -14,12 +14,13 @@
 //! Run with `scripts/bench-files`.
 
 mod common;
+#[path = "../tests/common/pattern.rs"]
+mod pattern;
 
 use common::{
     clock_ticks, default_server_bin, mib, proc_cpu, proc_memory, reset_peak_rss, AnyResult, ResultLine, ServerProc,
 };
 use iptincan::client::{Client, Target, UploadOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,23 +35,7 @@ fn env_number(name: &str, default: u64) -> AnyResult<u64> {
 
 /// Writes `size` pseudo-random bytes to `path`.
 fn generate(path: &Path, size: u64, seed: u64) -> AnyResult<()> {
-    let file = std::fs::File::create(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    let mut state = seed | 1;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for word in block.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-        }
-        let n = left.min(block.len() as u64) as usize;
-        out.write_all(&block[..n]).map_err(|err| format!("{}: {err}", path.display()))?;
-        left -= n as u64;
-    }
-    out.flush().map_err(|err| format!("{}: {err}", path.display()))
+    pattern::generate(path, size, seed).map(drop).map_err(|err| format!("{}: {err}", path.display()))
 }
 
 /// The server's CPU seconds and peak RSS (MiB) over one phase, and the phase's MB/s.

@@ -5,11 +5,11 @@
 
 mod common;
 
+use common::uploads_dir::{stored_blobs, unfinished};
 use common::{assert_code, next_matching, write_config, ServerProcess, TestServer, MEMBER_PASSWORD, WAIT};
 use iptincan::client::{Client, UploadOptions};
 use iptincan::proto::{ChannelId, ErrorCode, Event, UploadSpec};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,28 +21,9 @@ fn large_file_bytes() -> u64 {
     mib << 20
 }
 
-/// Writes `size` pseudo-random bytes (xorshift, seeded) to `path` a MiB at a time; returns
-/// their SHA-256 in hex.
+/// Writes `size` pseudo-random bytes to `path`; returns their SHA-256 in hex.
 fn generate(path: &Path, size: u64, seed: u64) -> String {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("creates"));
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut state = seed | 1;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for word in block.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-        }
-        let n = left.min(block.len() as u64) as usize;
-        file.write_all(&block[..n]).expect("writes");
-        hash.update(&block[..n]);
-        left -= n as u64;
-    }
-    file.flush().expect("flushes");
-    hex(hash.finish().as_ref())
+    common::pattern::generate(path, size, seed).expect("writes the test file")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -107,29 +88,6 @@ impl Drop for RssWatch {
             let _ = thread.join();
         }
     }
-}
-
-/// The blobs stored under `uploads/` (not the uploads in progress), with their sizes.
-fn stored_blobs(uploads: &Path) -> Vec<(PathBuf, u64)> {
-    let mut found = Vec::new();
-    for folder in std::fs::read_dir(uploads).expect("uploads/") {
-        let folder = folder.expect("entry").path();
-        if folder.file_name().is_some_and(|name| name == "tmp") {
-            continue;
-        }
-        assert!(folder.is_dir(), "only blob folders in uploads/: {}", folder.display());
-        for blob in std::fs::read_dir(&folder).expect("blob folder") {
-            let blob = blob.expect("entry").path();
-            let size = blob.metadata().expect("metadata").len();
-            found.push((blob, size));
-        }
-    }
-    found.sort();
-    found
-}
-
-fn unfinished(uploads: &Path) -> usize {
-    std::fs::read_dir(uploads.join("tmp")).map_or(0, |entries| entries.count())
 }
 
 async fn member_of(target: &iptincan::client::Target, name: &str, register: bool) -> Client {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{rest_connect, TestServer};
 use iptincan::backup::schedule::Backups;
 use iptincan::client::BanSpec;
 use iptincan::config::DataDir;
@@ -42,7 +42,7 @@ impl<'a> Call<'a> {
 
     /// Sends it; the status and the body as JSON (`Null` when empty).
     async fn send(self, server: &TestServer) -> (u16, Value) {
-        let mut tls = connect(server).await;
+        let mut tls = rest_connect(server).await;
         let mut head = format!("{} {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n", self.method, self.path);
         if let Some(token) = self.token {
             head += &format!("Authorization: Bearer {token}\r\n");
@@ -329,19 +329,10 @@ async fn a_token_acts_as_its_admin_through_the_same_handlers() {
     assert_eq!(answer.0, 204, "a demoted admin's token still deletes their own message: {}", answer.1);
 }
 
-/// An HTTPS connection to the server's REST port, pinned to its certificate.
-async fn connect(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let verifier = iptincan::tls::PinningVerifier::new(server.running().fingerprint());
-    let tcp = tokio::net::TcpStream::connect(server.running().rest_addr()).await.expect("connects");
-    let connector = tokio_rustls::TlsConnector::from(verifier.client_config().expect("config"));
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    connector.connect(name, tcp).await.expect("HTTPS")
-}
-
 /// Sends `count` `GET path` requests with `token` pipelined on one connection (so that they
 /// arrive faster than the rate refills); their statuses.
 async fn pipelined(server: &TestServer, path: &str, token: &str, count: usize) -> Vec<u16> {
-    let mut tls = connect(server).await;
+    let mut tls = rest_connect(server).await;
     let mut requests = String::new();
     for sent in 1..=count {
         let connection = if sent == count { "close" } else { "keep-alive" };

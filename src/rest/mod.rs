@@ -8,23 +8,25 @@
 //! not depend on the server's internals): every token-authenticated endpoint turns into one
 //! control-protocol [`Request`] that the server runs through the same handlers, permission
 //! checks and scopes as a control connection's ([`ServerView::call`]). Failures have one JSON
-//! shape ([`error`]); each token (and each wrong one) is rate-limited; bodies are capped at
-//! [`MAX_BODY_BYTES`]. The OpenAPI 3.1 document is generated from the handlers ([`openapi`]).
+//! shape ([`error`]); each token (and each wrong one) is rate-limited; JSON bodies are capped at
+//! [`MAX_BODY_BYTES`]. Files go up and down as raw bodies, streamed ([`files`]). The OpenAPI 3.1 document is generated from the handlers ([`openapi`]).
 //!
 //! Connections come from the server's listener, one hyper HTTP/1.1 connection per task. Every
 //! REST connection counts as unfinished for the port's admission limits for as long as it is
 //! open, so the same per-address limits apply here.
 
 mod error;
+mod files;
 mod routes;
 
 use crate::net::PortMappingState;
-use crate::proto::{Reply, Request, ServerInfo};
+use crate::proto::{FileInfo, Reply, Request, ServerInfo, UploadSpec};
 use crate::ratelimit::RateLimiter;
 use crate::transport::{Slot, Stream};
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 pub(crate) use error::ApiError;
+pub(crate) use files::{Download, UploadBody};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -59,6 +61,21 @@ pub(crate) trait ServerView: Send + Sync + 'static {
     /// control connection's requests go through; refused when the token is unknown, revoked
     /// or expired, or lacks the scope the request needs.
     fn call<'a>(&'a self, secret: &'a str, request: Request) -> ServerFuture<'a, Result<Reply, ApiError>>;
+    /// Stores the file `body` carries (its size from the body when `spec.size` is 0) as the
+    /// holder of `secret`, with the checks and limits of `upload_begin`, writing it as it comes.
+    fn upload<'a>(
+        &'a self,
+        secret: &'a str,
+        spec: UploadSpec,
+        body: UploadBody,
+    ) -> ServerFuture<'a, Result<FileInfo, ApiError>>;
+    /// Opens a file (or its thumbnail) the holder of `secret` may read, to stream it.
+    fn download<'a>(
+        &'a self,
+        secret: &'a str,
+        file_id: i64,
+        thumbnail: bool,
+    ) -> ServerFuture<'a, Result<Download, ApiError>>;
 }
 
 /// What the handlers share.

@@ -66,6 +66,9 @@ pub(super) fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(set_quiet_hours, clear_quiet_hours))
         // Backups.
         .routes(routes!(list_backups, start_backup))
+        // Files, streamed (rest/files.rs).
+        .routes(routes!(super::files::upload_file))
+        .routes(routes!(super::files::download_file))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -84,7 +87,7 @@ pub(super) async fn openapi_json(State(state): State<ApiState>) -> Response {
 }
 
 /// The access token of a request, once it passed the per-token rate limit.
-struct Bearer(String);
+pub(super) struct Bearer(pub(super) String);
 
 impl FromRequestParts<ApiState> for Bearer {
     type Rejection = ApiError;
@@ -429,13 +432,18 @@ async fn history(
 /// A message to send.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewMessage {
-    /// 1 to 4000 characters, not only spaces.
-    #[schema(min_length = 1, max_length = 4000)]
+    /// 1 to 4000 characters, not only spaces (may be empty when `attachments` are given).
+    #[serde(default)]
+    #[schema(max_length = 4000)]
     body: String,
     /// An id of the caller's choosing (1 to 64 ASCII letters, digits, `-`, `_`): sending again
     /// with the same one answers the stored message instead of sending twice.
     #[serde(default)]
     client_id: Option<String>,
+    /// Up to 10 file ids the token's user uploaded (`POST /api/channels/{channel_id}/files`).
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    attachments: Vec<i64>,
 }
 
 /// Sends a message as the token's user (scope `send`).
@@ -452,7 +460,7 @@ async fn send_message(
         channel_id: ChannelId(channel_id),
         body: new.body,
         client_id: new.client_id,
-        attachments: Vec::new(),
+        attachments: new.attachments,
     };
     let message = expect_reply!(call(&state, &bearer, request).await?, Reply::Message);
     Ok((StatusCode::CREATED, axum::Json(message)))

@@ -93,7 +93,7 @@ pub async fn delete_channel(ctx: &Shared, conn: &Conn, channel_id: ChannelId) ->
         .channel(channel_id)
         .await?
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no channel {channel_id}")))?;
-    ctx.store.delete_channel(channel_id).await?;
+    ctx.uploads.collect(ctx.store.delete_channel(channel_id)).await?;
     audit(ctx, &admin, "delete_channel", format!("channel {channel_id}")).await?;
     // Only those who could see it hear it is gone: a private channel's id stays private.
     ctx.publish_to_channel(&channel, Event::ChannelDeleted { channel_id });

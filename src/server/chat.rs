@@ -147,7 +147,7 @@ pub async fn delete_message(ctx: &Shared, conn: &Conn, message_id: MessageId) ->
     if message.author_id != user.id && !ctx.channel_allows(&user, &channel, Action::Manage) {
         return Err(Failure::new(ErrorCode::Forbidden, "only the author or a moderator can delete a message"));
     }
-    ctx.store.delete_message(message_id).await?;
+    ctx.uploads.collect(ctx.store.delete_message(message_id)).await?;
     publish(ctx, &channel, Event::MessageDeleted { channel_id: channel.id, message_id });
     Ok(Reply::Ok)
 }

@@ -326,7 +326,7 @@ async fn handle(ctx: &Arc<Shared>, conn: &mut Conn, request: Request) -> Result<
         UploadChunk { upload_id, offset, data } => files::upload_chunk(ctx, conn, upload_id, offset, data).await,
         UploadOffset { upload_id } => files::upload_offset(ctx, conn, upload_id),
         UploadFinish { upload_id } => files::upload_finish(ctx, conn, upload_id).await,
-        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id),
+        UploadCancel { upload_id } => files::upload_cancel(ctx, conn, upload_id).await,
         FileInfo { file_id } => files::file_info(ctx, conn, file_id).await,
         DownloadChunk { file_id, offset, thumbnail } => {
             files::download_chunk(ctx, conn, file_id, offset, thumbnail).await
@@ -408,9 +408,49 @@ async fn after_writing(ctx: &Arc<Shared>, written: Result<Reply, Failure>) -> Re
 /// same handlers as a control connection's requests, if the token is valid and has the scope
 /// the request needs.
 pub(crate) async fn handle_for_token(ctx: &Arc<Shared>, secret: &str, request: Request) -> Result<Reply, Failure> {
+    let op = request.op_name();
+    let result = match token_connection(ctx, secret, &request).await {
+        Ok(mut conn) => handle(ctx, &mut conn, request).await,
+        Err(failure) => Err(failure),
+    };
+    noted(ctx, op, result)
+}
+
+/// The REST upload (`POST /api/channels/{id}/files`), with the scope of `upload_begin`.
+pub(crate) async fn upload_for_token(
+    ctx: &Arc<Shared>,
+    secret: &str,
+    spec: crate::proto::UploadSpec,
+    body: crate::rest::UploadBody,
+) -> Result<crate::proto::FileInfo, Failure> {
+    let result = match token_connection(ctx, secret, &Request::UploadBegin(spec.clone())).await {
+        Ok(conn) => files::upload_body(ctx, &conn, spec, body).await,
+        Err(failure) => Err(failure),
+    };
+    noted(ctx, "upload_begin", result)
+}
+
+/// The REST download (`GET /api/files/{id}`), with the scope of `download_chunk`.
+pub(crate) async fn download_for_token(
+    ctx: &Arc<Shared>,
+    secret: &str,
+    file_id: i64,
+    thumbnail: bool,
+) -> Result<crate::rest::Download, Failure> {
+    let request = Request::DownloadChunk { file_id, offset: 0, thumbnail };
+    let result = match token_connection(ctx, secret, &request).await {
+        Ok(conn) => files::open_download(ctx, &conn, file_id, thumbnail).await,
+        Err(failure) => Err(failure),
+    };
+    noted(ctx, "download_chunk", result)
+}
+
+/// A connection acting as the holder of the access token `secret`, if the token is valid and
+/// has the scope `request` needs.
+async fn token_connection(ctx: &Shared, secret: &str, request: &Request) -> Result<Conn, Failure> {
     let holder = tokens::holder(ctx, secret).await?;
-    tokens::check_scope(&holder, &request)?;
-    let mut conn = Conn {
+    tokens::check_scope(&holder, request)?;
+    Ok(Conn {
         id: ctx.next_connection_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         peer: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         session: Session::new(),
@@ -419,9 +459,11 @@ pub(crate) async fn handle_for_token(ctx: &Arc<Shared>, secret: &str, request: R
         eviction: Eviction::default(),
         voice: None,
         acting_as: Some(holder.user),
-    };
-    let op = request.op_name();
-    let result = handle(ctx, &mut conn, request).await;
+    })
+}
+
+/// Notes a REST request's refusal, as a connection's are.
+fn noted<T>(ctx: &Shared, op: &str, result: Result<T, Failure>) -> Result<T, Failure> {
     if let Err(failure) = &result {
         ctx.note_failure(failure);
         tracing::debug!(op, code = ?failure.code, "REST request refused");

@@ -153,6 +153,9 @@ pub struct Shared {
     pub previews: crate::preview::Previews,
     /// Stored files under `uploads/` and the uploads in progress.
     pub uploads: Uploads,
+    /// The server's background tasks (shutdown waits for them) and the token that stops them:
+    /// work a request starts that outlives it (a link preview's fetch) runs here.
+    pub background: (tokio_util::task::TaskTracker, tokio_util::sync::CancellationToken),
 }
 
 impl Shared {
@@ -343,12 +346,35 @@ impl crate::rest::ServerView for RestView {
         secret: &'a str,
         request: crate::proto::Request,
     ) -> crate::rest::ServerFuture<'a, Result<crate::proto::Reply, crate::rest::ApiError>> {
+        Box::pin(async move { super::connection::handle_for_token(&self.0, secret, request).await.map_err(api_error) })
+    }
+
+    fn upload<'a>(
+        &'a self,
+        secret: &'a str,
+        spec: crate::proto::UploadSpec,
+        body: crate::rest::UploadBody,
+    ) -> crate::rest::ServerFuture<'a, Result<crate::proto::FileInfo, crate::rest::ApiError>> {
+        Box::pin(
+            async move { super::connection::upload_for_token(&self.0, secret, spec, body).await.map_err(api_error) },
+        )
+    }
+
+    fn download<'a>(
+        &'a self,
+        secret: &'a str,
+        file_id: i64,
+        thumbnail: bool,
+    ) -> crate::rest::ServerFuture<'a, Result<crate::rest::Download, crate::rest::ApiError>> {
         Box::pin(async move {
-            super::connection::handle_for_token(&self.0, secret, request)
-                .await
-                .map_err(|failure| crate::rest::ApiError::from_code(failure.code, failure.message))
+            super::connection::download_for_token(&self.0, secret, file_id, thumbnail).await.map_err(api_error)
         })
     }
+}
+
+/// A handler's refusal as the REST API tells it.
+fn api_error(failure: Failure) -> crate::rest::ApiError {
+    crate::rest::ApiError::from_code(failure.code, failure.message)
 }
 
 impl Seat {

@@ -50,12 +50,9 @@ pub async fn delete_account(ctx: &Shared, conn: &Conn, username: Option<String>)
             "admins cannot delete their own account; another admin can, or make yourself a member first",
         ));
     }
-    let removing = ctx.uploads.removing().await;
     // The account's id goes with it: the audit line names the account but links no id.
     let audit = audit_line(&caller.username, "delete_account", Some(member.username.clone()), None, None);
-    let orphans = ctx.store.delete_user(member.id, audit).await?;
-    ctx.uploads.remove_blobs(orphans).await;
-    drop(removing);
+    ctx.uploads.collect(ctx.store.delete_user(member.id, audit)).await?;
     if let Err(err) = ctx.wards.reload(&ctx.store).await {
         tracing::warn!(error = %err, "supervised members could not be reloaded after an account was deleted");
     }

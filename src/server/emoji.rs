@@ -93,7 +93,7 @@ pub async fn rename(ctx: &Shared, conn: &Conn, old: String, new: String) -> Resu
 pub async fn remove(ctx: &Shared, conn: &Conn, raw_shortcode: String) -> Result<Reply, Failure> {
     require_admin(ctx, conn, "remove custom emoji")?;
     let code = shortcode(&raw_shortcode)?;
-    ctx.store.remove_emoji(code.clone()).await.map_err(emoji_failure)?;
+    ctx.uploads.collect(ctx.store.remove_emoji(code.clone())).await.map_err(emoji_failure)?;
     announce(ctx, Event::EmojiRemoved { shortcode: code });
     Ok(Reply::Ok)
 }

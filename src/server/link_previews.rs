@@ -3,7 +3,8 @@
 //! A fetch of the same URL within [`CACHE_MS`] is reused from the store, failures too (but not a
 //! fetch that found no turn among the previews running at once); a preview
 //! found is stored with the message and published to the channel's readers as `link_preview`.
-//! Why a fetch failed is logged at debug level without the URL (it may be private).
+//! Why a fetch failed is logged at debug level without the URL (it may be private). Fetches
+//! run among the server's background tasks: shutdown stops them and waits for them to end.
 
 use super::context::{publish, Shared};
 use crate::preview::FetchError;
@@ -22,9 +23,10 @@ pub(crate) fn request(ctx: &Arc<Shared>, message: &Message) {
     if message.preview.as_ref().is_some_and(|shown| shown.url == url) {
         return;
     }
+    let (tasks, cancel) = ctx.background.clone();
     let ctx = ctx.clone();
     let (channel_id, message_id) = (message.channel_id, message.id);
-    tokio::spawn(async move {
+    let fetch = async move {
         let now = crate::clock::now_ms();
         let cached = match ctx.store.cached_preview(url.clone()).await {
             Ok(cached) => cached.filter(|cached| now - cached.fetched_at < CACHE_MS),
@@ -57,5 +59,11 @@ pub(crate) fn request(ctx: &Arc<Shared>, message: &Message) {
         }
         let (Some(preview), Ok(Some(channel))) = (preview, ctx.store.channel(channel_id).await) else { return };
         publish(&ctx, &channel, Event::LinkPreview { channel_id, message_id, preview });
+    };
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = cancel.cancelled() => tracing::debug!(%message_id, "link preview stopped: the server stops"),
+            _ = fetch => {}
+        }
     });
 }

@@ -148,7 +148,11 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
     };
 
     let store = Store::open(&data_dir.resolve(&config.database.path))?;
-    let uploads = uploads::Uploads::open(&data_dir, &config.server).map_err(io_err(&uploads))?;
+    let uploads = uploads::Uploads::open(&data_dir, &config.server, store.clone()).await.map_err(|err| match err {
+        uploads::UploadError::Store(err) => StartError::Store(err),
+        uploads::UploadError::Io(source) => io_err(&uploads)(source),
+        other => io_err(&uploads)(std::io::Error::other(other)),
+    })?;
     let now = crate::clock::now_ms();
     let device_cookies = devices::DeviceCookies::load_or_create(&data_dir.root().join(devices::KEY_FILE))?;
     let passwords = passwords::Passwords::for_this_machine();
@@ -222,6 +226,7 @@ pub async fn start(config: Config, data_dir: DataDir) -> Result<RunningServer, S
         previews: crate::preview::Previews::new(vec![control_addr.ip(), rest_addr.ip()])
             .map_err(StartError::Previews)?,
         uploads,
+        background: (tasks.clone(), cancel.clone()),
         config,
     });
     tasks.spawn(sweep_uploads(shared.clone(), cancel.clone()));
@@ -344,7 +349,7 @@ async fn sweep_uploads(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let removed = shared.uploads.sweep(Instant::now());
+        let removed = shared.uploads.sweep(Instant::now()).await;
         if removed > 0 {
             tracing::info!(removed, "removed uploads not finished within server.upload_resume_seconds");
         }

@@ -66,11 +66,12 @@ pub(crate) async fn list_mentions(
     Ok(Reply::Mentions(ctx.store.mentions_of(user.id, channels, before, limit).await?))
 }
 
-/// Records who a new or edited message mentions and tells each newly mentioned member
-/// (`mentioned`, to them only; not to a supervised member in quiet hours). A failure is logged, not returned: the message itself is saved.
+/// Records who a new or edited message mentions (an edit drops those it no longer mentions)
+/// and tells each newly mentioned member (`mentioned`, to them only; not to a supervised
+/// member in quiet hours). A failure is logged, not returned: the message itself is saved.
 pub(crate) async fn record_mentions(ctx: &Shared, message: &Message) {
     let names = mentioned_names(&message.body);
-    if names.is_empty() {
+    if names.is_empty() && message.edited_at.is_none() {
         return;
     }
     let recorded = async {

@@ -7,8 +7,13 @@
 //! Limits are checked when an upload begins, before a byte is kept: the per-file limit
 //! (`server.max_file_bytes`) and the storage left under `server.max_storage_bytes` (counting
 //! the sizes announced by uploads still in progress). An upload that gets no chunk within
-//! `server.upload_resume_seconds` is removed by [`Uploads::sweep`]; temporary files left by
-//! an earlier run are removed at start.
+//! `server.upload_resume_seconds` is removed by [`Uploads::sweep`].
+//!
+//! Uploads in progress survive a restart: each is recorded in the store when it begins, and
+//! its offset is noted (after its temporary file is synced) every [`PERSIST_BYTES`] or
+//! [`PERSIST_EVERY`], whichever comes first. At start the uploads still within their resume
+//! window are taken back at their noted offset (the temporary file cut there, its hash
+//! computed again at the next chunk); other temporary files are removed.
 //!
 //! Pictures (PNG, JPEG, GIF, WebP, recognised by their bytes) get a thumbnail and lose their
 //! metadata when finished, off the async runtime and one at a time (see `images`).
@@ -18,14 +23,21 @@ use super::images::{self, Format};
 use crate::config::{DataDir, ServerSection};
 use crate::ids::UserId;
 use crate::proto::{ErrorCode, UploadSpec, UploadState, CHUNK_BYTES, MAX_EMOJI_PIXELS};
-use crate::store::{NewFile, NewImage};
+use crate::store::{NewFile, NewImage, Store, StoreError, UnfinishedUpload};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// An upload's offset is noted in the store after at most this many new bytes …
+pub const PERSIST_BYTES: u64 = 8 * 1024 * 1024;
+/// … or this long, whichever comes first.
+pub const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
 /// Why an upload or download failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +90,17 @@ pub enum UploadError {
     /// The disk failed.
     #[error("file storage failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl From<UploadError> for Failure {
     fn from(err: UploadError) -> Failure {
+        let err = match err {
+            UploadError::Store(store) => return store.into(),
+            other => other,
+        };
         let code = match &err {
             UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
             UploadError::StorageFull { .. } => ErrorCode::StorageFull,
@@ -92,7 +111,7 @@ impl From<UploadError> for Failure {
             | UploadError::BadEmoji(_) => ErrorCode::InvalidArgument,
             UploadError::Busy => ErrorCode::NotAllowedNow,
             UploadError::Io(io) if io.raw_os_error() == Some(28) => ErrorCode::DiskFull,
-            UploadError::Io(_) => {
+            UploadError::Io(_) | UploadError::Store(_) => {
                 tracing::error!(error = %err, "file storage failed");
                 ErrorCode::Internal
             }
@@ -107,8 +126,37 @@ struct Pending {
     spec: UploadSpec,
     offset: u64,
     /// The hash of the bytes so far; taken while a chunk is being written.
-    hasher: Option<ring::digest::Context>,
+    hasher: Option<Hash>,
     expires: Instant,
+    /// The offset last noted in the store, and when.
+    persisted: (u64, Instant),
+}
+
+/// The hash of an upload's bytes so far.
+enum Hash {
+    /// Kept up to date chunk by chunk.
+    Running(Box<ring::digest::Context>),
+    /// Not known since a restart: computed again from the temporary file when needed.
+    Resumed,
+}
+
+impl Hash {
+    /// The hash of the first `offset` bytes of `path` (read again after a restart). Blocking.
+    fn at(self, path: &Path, offset: u64) -> std::io::Result<ring::digest::Context> {
+        let mut hasher = match self {
+            Hash::Running(hasher) => return Ok(*hasher),
+            Hash::Resumed => ring::digest::Context::new(&ring::digest::SHA256),
+        };
+        let mut file = std::fs::File::open(path)?.take(offset);
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        loop {
+            match file.read(&mut buffer)? {
+                0 => break,
+                n => hasher.update(&buffer[..n]),
+            }
+        }
+        Ok(hasher)
+    }
 }
 
 /// A finished upload, stored under `uploads/`, ready to be recorded.
@@ -143,6 +191,7 @@ impl Finished {
 
 /// The blobs under `uploads/` and the uploads in progress. Owned by `Shared`.
 pub struct Uploads {
+    store: Store,
     root: PathBuf,
     tmp: PathBuf,
     pending: Mutex<HashMap<String, Pending>>,
@@ -164,14 +213,14 @@ impl std::fmt::Debug for Uploads {
 }
 
 impl Uploads {
-    /// The file store of `data_dir` (`uploads/`); removes what an earlier run left unfinished.
-    pub fn open(data_dir: &DataDir, config: &ServerSection) -> std::io::Result<Uploads> {
+    /// The file store of `data_dir` (`uploads/`): takes back the uploads in progress the store
+    /// remembers that are still within their resume window, and removes what else an earlier
+    /// run left unfinished.
+    pub async fn open(data_dir: &DataDir, config: &ServerSection, store: Store) -> Result<Uploads, UploadError> {
         let (root, tmp) = (data_dir.uploads(), data_dir.unfinished_uploads());
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
         std::fs::create_dir_all(&tmp)?;
-        Ok(Uploads {
+        let uploads = Uploads {
+            store,
             root,
             tmp,
             pending: Mutex::new(HashMap::new()),
@@ -180,7 +229,51 @@ impl Uploads {
             resume: Duration::from_secs(config.upload_resume_seconds),
             pictures: tokio::sync::Semaphore::new(1),
             blobs: tokio::sync::RwLock::new(()),
-        })
+        };
+        let (now, now_ms) = (Instant::now(), crate::clock::now_ms());
+        let mut gone = Vec::new();
+        for row in uploads.store.unfinished_uploads().await? {
+            let left = Duration::from_millis(row.expires_at.saturating_sub(now_ms).max(0) as u64);
+            let well_named = row.upload_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let path = uploads.temp_path(&row.upload_id);
+            let cut = |path: &Path| -> std::io::Result<()> {
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                if file.metadata()?.len() < row.confirmed {
+                    return Err(std::io::Error::other("shorter than its noted offset"));
+                }
+                file.set_len(row.confirmed)
+            };
+            if !left.is_zero() && well_named && row.confirmed <= row.spec.size && cut(&path).is_ok() {
+                let upload = Pending {
+                    user_id: row.user_id,
+                    spec: row.spec,
+                    offset: row.confirmed,
+                    hasher: Some(Hash::Resumed),
+                    expires: now + left,
+                    persisted: (row.confirmed, now),
+                };
+                uploads.pending().insert(row.upload_id, upload);
+            } else {
+                gone.push(row.upload_id);
+            }
+        }
+        if !gone.is_empty() {
+            uploads.store.forget_uploads(gone).await?;
+        }
+        for entry in std::fs::read_dir(&uploads.tmp)? {
+            let path = entry?.path();
+            let kept = path.file_stem().and_then(|stem| stem.to_str()).is_some_and(|id| {
+                path.extension().is_some_and(|ext| ext == "part") && uploads.pending().contains_key(id)
+            });
+            if !kept {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        let resumed = uploads.pending().len();
+        if resumed > 0 {
+            tracing::info!(resumed, "uploads in progress taken back after a restart");
+        }
+        Ok(uploads)
     }
 
     /// Hold while placing blobs and recording them in the store.
@@ -189,13 +282,22 @@ impl Uploads {
     }
 
     /// Hold while forgetting blobs in the store and removing them with [`Uploads::remove_blobs`].
-    pub async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+    async fn removing(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.blobs.write().await
+    }
+
+    /// Runs `forget` (a store write that deletes files and answers the blobs no file names any
+    /// more) holding [`Uploads::removing`], then removes those blobs from `uploads/`.
+    pub async fn collect<E>(&self, forget: impl std::future::Future<Output = Result<Vec<String>, E>>) -> Result<(), E> {
+        let _removing = self.removing().await;
+        let orphans = forget.await?;
+        self.remove_blobs(orphans).await;
+        Ok(())
     }
 
     /// Removes these blobs (which the store no longer names) from `uploads/`; one that cannot
     /// be removed is logged and left.
-    pub async fn remove_blobs(&self, sha256s: Vec<String>) {
+    async fn remove_blobs(&self, sha256s: Vec<String>) {
         let paths: Vec<PathBuf> = sha256s.iter().filter_map(|sha256| self.blob_path(sha256)).collect();
         let removed = tokio::task::spawn_blocking(move || {
             for path in paths {
@@ -242,31 +344,104 @@ impl Uploads {
         }
     }
 
-    /// Starts an upload after checking the limits; `used` is what stored blobs take now.
-    pub fn begin(&self, user_id: UserId, spec: UploadSpec, used: u64) -> Result<UploadState, UploadError> {
+    /// Starts an upload after checking the limits (`used` is what stored blobs take now) and
+    /// records it in the store.
+    pub async fn begin(&self, user_id: UserId, spec: UploadSpec, used: u64) -> Result<UploadState, UploadError> {
         if spec.size > self.max_file_bytes {
             return Err(UploadError::TooLarge { size: spec.size, max: self.max_file_bytes });
         }
-        let mut pending = self.pending();
-        if self.max_storage_bytes > 0 {
-            let reserved: u64 = pending.values().map(|p| p.spec.size).sum();
-            let left = self.max_storage_bytes.saturating_sub(used.saturating_add(reserved));
-            if spec.size > left {
-                return Err(UploadError::StorageFull { size: spec.size, left });
+        let state = {
+            let mut pending = self.pending();
+            if self.max_storage_bytes > 0 {
+                let reserved: u64 = pending.values().map(|p| p.spec.size).sum();
+                let left = self.max_storage_bytes.saturating_sub(used.saturating_add(reserved));
+                if spec.size > left {
+                    return Err(UploadError::StorageFull { size: spec.size, left });
+                }
             }
-        }
-        let upload_id = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>());
-        std::fs::File::create(self.temp_path(&upload_id))?;
-        let upload = Pending {
+            let upload_id = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>());
+            std::fs::File::create(self.temp_path(&upload_id))?;
+            let now = Instant::now();
+            let upload = Pending {
+                user_id,
+                spec: spec.clone(),
+                offset: 0,
+                hasher: Some(Hash::Running(Box::new(ring::digest::Context::new(&ring::digest::SHA256)))),
+                expires: now + self.resume,
+                persisted: (0, now),
+            };
+            let state = self.state(&upload_id, &upload);
+            pending.insert(upload_id, upload);
+            state
+        };
+        let row = UnfinishedUpload {
+            upload_id: state.upload_id.clone(),
             user_id,
             spec,
-            offset: 0,
-            hasher: Some(ring::digest::Context::new(&ring::digest::SHA256)),
-            expires: Instant::now() + self.resume,
+            confirmed: 0,
+            expires_at: state.expires_at,
         };
-        let state = self.state(&upload_id, &upload);
-        pending.insert(upload_id, upload);
+        if let Err(err) = self.store.record_upload(row).await {
+            self.drop_upload(&state.upload_id);
+            return Err(err.into());
+        }
         Ok(state)
+    }
+
+    /// Forgets an upload in memory and removes its temporary file (the store's row aside).
+    fn drop_upload(&self, upload_id: &str) {
+        self.pending().remove(upload_id);
+        if let Err(err) = std::fs::remove_file(self.temp_path(upload_id)) {
+            if err.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %err, "could not remove an upload's temporary file");
+            }
+        }
+    }
+
+    /// Forgets uploads in the store (finished, cancelled or expired); a failure is logged, and
+    /// the next start drops the rows of uploads without a temporary file.
+    async fn forget(&self, upload_ids: Vec<String>) {
+        if let Err(err) = self.store.forget_uploads(upload_ids).await {
+            tracing::warn!(error = %err, "could not forget finished uploads in the database");
+        }
+    }
+
+    /// The most one upload of unknown size may take now: the per-file limit, or what
+    /// `server.max_storage_bytes` leaves (after `used` and the uploads in progress) when less.
+    pub fn room(&self, used: u64) -> Result<u64, UploadError> {
+        if self.max_storage_bytes == 0 {
+            return Ok(self.max_file_bytes);
+        }
+        let reserved: u64 = self.pending().values().map(|p| p.spec.size).sum();
+        let left = self.max_storage_bytes.saturating_sub(used.saturating_add(reserved));
+        match left {
+            0 => Err(UploadError::StorageFull { size: 1, left }),
+            left => Ok(left.min(self.max_file_bytes)),
+        }
+    }
+
+    /// The refusal for an upload of unknown size that grew past `room` (see [`Uploads::room`]).
+    pub fn grew_past(&self, room: u64) -> UploadError {
+        if room >= self.max_file_bytes {
+            UploadError::TooLarge { size: room + 1, max: self.max_file_bytes }
+        } else {
+            UploadError::StorageFull { size: room + 1, left: room }
+        }
+    }
+
+    /// Ends an upload of unknown size at `offset`, the bytes it got (releasing the room it held).
+    pub fn settle(&self, user_id: UserId, upload_id: &str, offset: u64) -> Result<(), UploadError> {
+        let mut pending = self.pending();
+        match pending.get_mut(upload_id) {
+            Some(upload) if upload.user_id == user_id && upload.offset == offset && offset > 0 => {
+                upload.spec.size = offset;
+                Ok(())
+            }
+            Some(upload) if upload.user_id == user_id && offset == 0 => {
+                Err(UploadError::BadChunk("an empty file cannot be uploaded".into()))
+            }
+            _ => Err(UploadError::Unknown(upload_id.to_string())),
+        }
     }
 
     /// Where an upload stands.
@@ -278,7 +453,8 @@ impl Uploads {
         }
     }
 
-    /// Writes one chunk at `offset`, which must be where the upload stands.
+    /// Writes one chunk at `offset`, which must be where the upload stands; notes the new
+    /// offset in the store (after syncing the file) when the last note is old enough.
     pub async fn chunk(
         &self,
         user_id: UserId,
@@ -286,7 +462,7 @@ impl Uploads {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<UploadState, UploadError> {
-        let mut hasher = {
+        let (hash, size, persist) = {
             let mut pending = self.pending();
             let upload = match pending.get_mut(upload_id) {
                 Some(upload) if upload.user_id == user_id => upload,
@@ -298,79 +474,89 @@ impl Uploads {
             if data.is_empty() || data.len() > CHUNK_BYTES {
                 return Err(UploadError::BadChunk(format!("a chunk carries 1 to {CHUNK_BYTES} bytes")));
             }
-            if offset + data.len() as u64 > upload.spec.size {
+            let end = offset + data.len() as u64;
+            if end > upload.spec.size {
                 return Err(UploadError::BadChunk(format!(
                     "the chunk goes past the announced size {}",
                     upload.spec.size
                 )));
             }
-            upload.hasher.take().ok_or(UploadError::Busy)?
+            let (noted, noted_at) = upload.persisted;
+            let persist = end - noted >= PERSIST_BYTES || noted_at.elapsed() >= PERSIST_EVERY;
+            (upload.hasher.take().ok_or(UploadError::Busy)?, upload.spec.size, persist)
         };
         let path = self.temp_path(upload_id);
         let written = tokio::task::spawn_blocking(move || {
+            let mut hasher = hash.at(&path, offset)?;
             let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
             file.seek(SeekFrom::Start(offset))?;
             file.write_all(&data)?;
+            if persist {
+                file.sync_data()?;
+            }
             hasher.update(&data);
             Ok::<_, std::io::Error>((hasher, data.len() as u64))
         })
         .await
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)
+        .and_then(|written| written);
+        let (hasher, len) = match written {
+            Ok(written) => written,
+            Err(err) => {
+                // The hash is of the bytes before this chunk; start that part again.
+                self.drop_upload(upload_id);
+                self.forget(vec![upload_id.to_string()]).await;
+                return Err(err.into());
+            }
+        };
+        let expires = Instant::now() + self.resume;
+        if persist {
+            let expires_at = crate::clock::now_ms() + self.resume.as_millis() as i64;
+            if let Err(err) = self.store.upload_progress(upload_id.to_string(), size, offset + len, expires_at).await {
+                tracing::warn!(error = %err, "could not note an upload's offset; a restart resumes it from an earlier one");
+            }
+        }
         let mut pending = self.pending();
         let Some(upload) = pending.get_mut(upload_id) else {
             return Err(UploadError::Unknown(upload_id.to_string()));
         };
-        match written {
-            Ok((hasher, len)) => {
-                upload.hasher = Some(hasher);
-                upload.offset += len;
-                upload.expires = Instant::now() + self.resume;
-                Ok(self.state(upload_id, upload))
-            }
-            Err(err) => {
-                // The hash is of the bytes before this chunk; start that part again.
-                pending.remove(upload_id);
-                let _ = std::fs::remove_file(self.temp_path(upload_id));
-                Err(err.into())
-            }
+        upload.hasher = Some(Hash::Running(Box::new(hasher)));
+        upload.offset += len;
+        upload.expires = expires;
+        if persist {
+            upload.persisted = (upload.offset, Instant::now());
         }
+        Ok(self.state(upload_id, upload))
     }
 
     /// Abandons an upload and removes its data.
-    pub fn cancel(&self, user_id: UserId, upload_id: &str) -> Result<(), UploadError> {
-        let mut pending = self.pending();
-        match pending.get(upload_id) {
-            Some(upload) if upload.user_id == user_id && upload.hasher.is_some() => {
-                pending.remove(upload_id);
-                drop(pending);
-                std::fs::remove_file(self.temp_path(upload_id))?;
-                Ok(())
-            }
-            Some(upload) if upload.user_id == user_id => Err(UploadError::Busy),
-            _ => Err(UploadError::Unknown(upload_id.to_string())),
+    pub async fn cancel(&self, user_id: UserId, upload_id: &str) -> Result<(), UploadError> {
+        match self.pending().get(upload_id) {
+            Some(upload) if upload.user_id == user_id && upload.hasher.is_some() => {}
+            Some(upload) if upload.user_id == user_id => return Err(UploadError::Busy),
+            _ => return Err(UploadError::Unknown(upload_id.to_string())),
         }
+        self.drop_upload(upload_id);
+        self.forget(vec![upload_id.to_string()]).await;
+        Ok(())
     }
 
     /// Removes the uploads whose resume window has passed; returns how many.
-    pub fn sweep(&self, now: Instant) -> usize {
-        let expired: Vec<String> = {
-            let mut pending = self.pending();
-            let ids: Vec<String> = pending
-                .iter()
-                .filter(|(_, upload)| upload.expires <= now && upload.hasher.is_some())
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &ids {
-                pending.remove(id);
-            }
-            ids
-        };
+    pub async fn sweep(&self, now: Instant) -> usize {
+        let expired: Vec<String> = self
+            .pending()
+            .iter()
+            .filter(|(_, upload)| upload.expires <= now && upload.hasher.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in &expired {
-            if let Err(err) = std::fs::remove_file(self.temp_path(id)) {
-                tracing::warn!(error = %err, "could not remove an expired upload's temporary file");
-            }
+            self.drop_upload(id);
         }
-        expired.len()
+        let count = expired.len();
+        if count > 0 {
+            self.forget(expired).await;
+        }
+        count
     }
 
     /// Completes an upload: checks every byte came, makes a picture's thumbnail and strips its
@@ -397,15 +583,14 @@ impl Uploads {
         if temp.exists() {
             let _ = std::fs::remove_file(&temp);
         }
+        self.forget(vec![upload_id.to_string()]).await;
         stored
     }
 
-    async fn store_finished(
-        &self,
-        temp: &Path,
-        spec: UploadSpec,
-        hasher: ring::digest::Context,
-    ) -> Result<Finished, UploadError> {
+    async fn store_finished(&self, temp: &Path, spec: UploadSpec, hash: Hash) -> Result<Finished, UploadError> {
+        let (path, size) = (temp.to_path_buf(), spec.size);
+        let hasher =
+            tokio::task::spawn_blocking(move || hash.at(&path, size)).await.map_err(std::io::Error::other)??;
         let sha256 = crate::backup::archive::hex(hasher.finish().as_ref());
         let mut head = [0u8; 16];
         let head_len = std::fs::File::open(temp)?.read(&mut head)?;
@@ -503,6 +688,44 @@ impl Uploads {
         }
         let (sha256, size) = self.store_bytes(bytes).await?;
         Ok((sha256, size, format.content_type()))
+    }
+
+    /// The blob `sha256`'s size and its bytes, read [`CHUNK_BYTES`] at a time off the async
+    /// runtime as the receiver takes them (two pieces ahead at most); reading stops when the
+    /// receiver is dropped.
+    pub async fn stream_blob(
+        &self,
+        sha256: &str,
+    ) -> Result<(u64, mpsc::Receiver<std::io::Result<Bytes>>), UploadError> {
+        let path = self.blob_path(sha256).ok_or_else(|| std::io::Error::other("bad hash"))?;
+        let (file, size) = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, size))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let (pieces, receiver) = mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            let mut file = file.take(size);
+            loop {
+                let mut piece = vec![0u8; CHUNK_BYTES];
+                let read = match file.read(&mut piece) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        piece.truncate(n);
+                        Ok(Bytes::from(piece))
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => Err(err),
+                };
+                let failed = read.is_err();
+                if pieces.blocking_send(read).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((size, receiver))
     }
 
     /// Up to [`CHUNK_BYTES`] of the blob `sha256` from `offset`, and the blob's size.

@@ -111,12 +111,15 @@ impl Store {
         .await
     }
 
-    /// Deletes a public channel and its messages.
-    pub async fn delete_channel(&self, channel_id: ChannelId) -> Result<(), StoreError> {
+    /// Deletes a public channel and its messages, and the files only those carried. Answers the
+    /// SHA-256s of the blobs no file names any more, for the caller to remove from `uploads/`.
+    pub async fn delete_channel(&self, channel_id: ChannelId) -> Result<Vec<String>, StoreError> {
         self.write(move |conn| {
+            let carried =
+                super::files::carried_files(conn, "SELECT id FROM messages WHERE channel_id = ?1", channel_id.0)?;
             match conn.execute("DELETE FROM channels WHERE id = ?1 AND kind != 'direct'", [channel_id])? {
                 0 => Err(StoreError::NotFound),
-                _ => Ok(()),
+                _ => super::files::collect_files(conn, &carried),
             }
         })
         .await

@@ -136,11 +136,16 @@ impl Store {
         .await
     }
 
-    /// Removes a custom emoji (its picture stays stored).
-    pub async fn remove_emoji(&self, shortcode: String) -> Result<(), StoreError> {
-        self.write(move |conn| match conn.execute("DELETE FROM custom_emoji WHERE shortcode = ?1", [shortcode])? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+    /// Removes a custom emoji, and its picture unless a message carries it too. Answers the
+    /// SHA-256s of the blobs no file names any more, for the caller to remove from `uploads/`.
+    pub async fn remove_emoji(&self, shortcode: String) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn| {
+            let file_id: Option<i64> = conn
+                .query_row("SELECT file_id FROM custom_emoji WHERE shortcode = ?1", [&shortcode], |row| row.get(0))
+                .optional()?;
+            let file_id = file_id.ok_or(StoreError::NotFound)?;
+            conn.execute("DELETE FROM custom_emoji WHERE shortcode = ?1", [&shortcode])?;
+            collect_files(conn, &[file_id])
         })
         .await
     }
@@ -258,6 +263,28 @@ fn emoji_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CustomEmoji> {
 
 fn load_emoji(conn: &Connection, shortcode: &str) -> Result<Option<CustomEmoji>, StoreError> {
     Ok(conn.query_row(&format!("{EMOJI_SELECT} WHERE e.shortcode = ?1"), [shortcode], emoji_row).optional()?)
+}
+
+/// The files carried by the messages `messages_sql` selects (an `SELECT id FROM messages …`
+/// with one parameter), to collect once those are deleted.
+pub(super) fn carried_files(conn: &Connection, messages_sql: &str, param: i64) -> Result<Vec<i64>, StoreError> {
+    let sql = format!("SELECT DISTINCT file_id FROM message_files WHERE message_id IN ({messages_sql})");
+    Ok(conn.prepare_cached(&sql)?.query_map([param], |row| row.get(0))?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Deletes those of `file_ids` that no message and no custom emoji refers to any more, then
+/// forgets the blobs no file names (see [`forget_orphan_blobs`]). A file just uploaded and not
+/// yet attached is never among the candidates, so it stays.
+pub(super) fn collect_files(conn: &Connection, file_ids: &[i64]) -> Result<Vec<String>, StoreError> {
+    for file_id in file_ids {
+        conn.execute(
+            "DELETE FROM files WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM message_files WHERE file_id = ?1)
+                 AND NOT EXISTS (SELECT 1 FROM custom_emoji WHERE file_id = ?1)",
+            [file_id],
+        )?;
+    }
+    forget_orphan_blobs(conn)
 }
 
 /// Forgets the blobs that no file names any more (as its content or its thumbnail); answers

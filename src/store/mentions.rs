@@ -32,13 +32,19 @@ impl Store {
         .await
     }
 
-    /// Records that `message_id` mentions these users; answers those not recorded before.
+    /// Records that `message_id` mentions exactly these users (an edit drops those it no longer
+    /// mentions); answers those not recorded before.
     pub(crate) async fn record_mentions(
         &self,
         message_id: MessageId,
         users: Vec<UserId>,
     ) -> Result<Vec<UserId>, StoreError> {
         self.write(move |conn| {
+            let kept = serde_json::to_string(&users).map_err(|err| StoreError::Database(err.to_string()))?;
+            conn.prepare_cached(
+                "DELETE FROM mentions WHERE message_id = ?1 AND user_id NOT IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![message_id, kept])?;
             let mut stmt = conn.prepare_cached(
                 "INSERT OR IGNORE INTO mentions (user_id, message_id) SELECT ?1, id FROM messages WHERE id = ?2",
             )?;

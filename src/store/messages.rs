@@ -96,11 +96,20 @@ impl Store {
         .await
     }
 
-    /// Deletes a message for good.
-    pub async fn delete_message(&self, message_id: MessageId) -> Result<(), StoreError> {
-        self.write(move |conn| match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+    /// Deletes a message for good, with its thread's replies, and the files only they carried.
+    /// Answers the SHA-256s of the blobs no file names any more, for the caller to remove from
+    /// `uploads/`.
+    pub async fn delete_message(&self, message_id: MessageId) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn| {
+            let carried = super::files::carried_files(
+                conn,
+                "SELECT id FROM messages WHERE id = ?1 OR thread_id = ?1",
+                message_id.0,
+            )?;
+            match conn.execute("DELETE FROM messages WHERE id = ?1", [message_id])? {
+                0 => Err(StoreError::NotFound),
+                _ => super::files::collect_files(conn, &carried),
+            }
         })
         .await
     }

@@ -14,8 +14,9 @@
 //! unread counts), `moderation` (overrides, slow mode, bans, timeouts, the audit log, keyword
 //! filters, approvals), `reactions`, `search` (the full-text index), `mentions`, `previews` (link
 //! previews and their cache), `data_rights` (a member's export, deleting an account), `tokens`
-//! (access tokens for the REST API), `supervision` (supervised members), `files` (uploaded files, the files messages carry, custom
-//! emoji), `vpn` (the VPN's key, cap and
+//! (access tokens for the REST API), `supervision` (supervised members), `files` (uploaded
+//! files, the files messages carry, custom emoji), `uploads` (uploads in progress, kept over a
+//! restart), `vpn` (the VPN's key, cap and
 //! peers), `schema` (migrations and connection settings) and `snapshot` (backup copies and
 //! integrity checks).
 
@@ -34,6 +35,7 @@ mod search;
 mod snapshot;
 mod supervision;
 mod tokens;
+mod uploads;
 mod users;
 mod vpn;
 
@@ -44,6 +46,7 @@ pub use reactions::MAX_REACTIONS_PER_MEMBER;
 pub use snapshot::{check_integrity, snapshot};
 pub use supervision::SupervisionRecord;
 pub use tokens::{NewToken, TokenHolder};
+pub use uploads::UnfinishedUpload;
 pub use users::UserRecord;
 pub use vpn::VpnPeerRecord;
 

@@ -1,7 +1,8 @@
 //! Read markers: the newest message each user has read in each channel, and the unread counts
 //! derived from them. A marker only moves forward.
 //!
-//! Unread means: newer than the marker, and not written by the user. Without a marker (a
+//! Unread means: in the channel itself (not a thread's reply), newer than the marker, and not
+//! written by the user. Without a marker (a
 //! channel never marked), messages from before the user's account was created count as read,
 //! so a new member does not start with the whole history unread.
 
@@ -63,11 +64,14 @@ fn read_state(conn: &Connection, user_id: UserId, channel_id: ChannelId) -> Resu
     let last_read_id = marker(conn, user_id, channel_id)?;
     let unread: i64 = match last_read_id {
         Some(last_read_id) => conn
-            .prepare_cached("SELECT COUNT(*) FROM messages WHERE channel_id = ?1 AND id > ?2 AND author_id != ?3")?
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE channel_id = ?1 AND thread_id IS NULL AND id > ?2
+                   AND author_id != ?3",
+            )?
             .query_row(params![channel_id, last_read_id, user_id], |row| row.get(0))?,
         None => conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM messages WHERE channel_id = ?1 AND author_id != ?2
+                "SELECT COUNT(*) FROM messages WHERE channel_id = ?1 AND thread_id IS NULL AND author_id != ?2
                    AND created_at >= (SELECT created_at FROM users WHERE id = ?2)",
             )?
             .query_row(params![channel_id, user_id], |row| row.get(0))?,
@@ -105,6 +109,14 @@ mod tests {
             (state(Some(ids[3]), 0), true)
         );
         assert_eq!(store.read_states(ann.id, vec![ChannelId(1)]).await.expect("ok"), [state(Some(ids[3]), 0)]);
+        store.insert_reply(ids[1], old.clone(), "in a thread".into(), None, 30).await.expect("replies");
+        assert_eq!(
+            store.read_states(ann.id, vec![ChannelId(1)]).await.expect("ok"),
+            [state(Some(ids[3]), 0)],
+            "a thread's reply does not count toward the channel's unread number"
+        );
+        store.insert_message(ChannelId(1), old.clone(), "in the channel".into(), None, 31).await.expect("ok");
+        assert_eq!(store.read_states(ann.id, vec![ChannelId(1)]).await.expect("ok"), [state(Some(ids[3]), 1)]);
         let empty = store.create_channel("empty".into(), None, crate::proto::ChannelKind::Text).await.expect("ok");
         let (nothing, moved) = store.mark_read(ann.id, empty.id, ids[3]).await.expect("ok");
         assert_eq!((nothing.last_read_id, moved), (None, false), "nothing to read in an empty channel");

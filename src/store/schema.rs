@@ -239,6 +239,18 @@ const MIGRATIONS: &[&str] = &[
         contact_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         PRIMARY KEY (user_id, contact_id)
     ) WITHOUT ROWID;",
+    // 20: uploads in progress, kept over a restart (their bytes stay in uploads/tmp/).
+    "CREATE TABLE uploads_in_progress (
+        upload_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT,
+        channel_id INTEGER,
+        keep_metadata INTEGER NOT NULL,
+        confirmed INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -5,7 +5,9 @@
 
 pub mod audio;
 pub mod netns;
+pub mod pattern;
 pub mod release;
+pub mod uploads_dir;
 
 use iptincan::client::{Client, ClientError, Target};
 use iptincan::config::{Config, DataDir};
@@ -348,4 +350,13 @@ pub async fn itc_as(server: &TestServer, user: &str, password: &str, args: &[&st
 pub fn write_config(dir: &Path, server_extra: &str, rest: &str) {
     let text = format!("{TEST_CONFIG}{server_extra}\n{rest}\n");
     std::fs::write(dir.join("server.toml"), text).expect("writes config");
+}
+
+/// An HTTPS connection to `server`'s REST port, pinned to its certificate.
+pub async fn rest_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let verifier = iptincan::tls::PinningVerifier::new(server.running().fingerprint());
+    let tcp = tokio::net::TcpStream::connect(server.running().rest_addr()).await.expect("connects");
+    let connector = tokio_rustls::TlsConnector::from(verifier.client_config().expect("config"));
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await.expect("HTTPS")
 }
