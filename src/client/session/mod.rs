@@ -440,8 +440,9 @@ fn is_fatal(err: &ClientError) -> bool {
 }
 
 /// Server answers that refuse a message for good (resending it would not help): also a
-/// moderator's timeout, slow mode and a keyword filter (§18), whose words the member must see
-/// at once, not a message that goes out by itself later.
+/// moderator's timeout, slow mode and a keyword filter (§18), and a supervised member's
+/// guardian rules and quiet hours (§22), whose words the member must see at once, not a
+/// message that goes out by itself later.
 fn is_refusal(err: &ClientError) -> bool {
     matches!(
         err.code(),
@@ -452,6 +453,8 @@ fn is_refusal(err: &ClientError) -> bool {
                 | ErrorCode::TimedOut
                 | ErrorCode::SlowMode
                 | ErrorCode::Filtered
+                | ErrorCode::Supervised
+                | ErrorCode::QuietHours
         )
     )
 }
