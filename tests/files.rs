@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::picture::png;
 use common::uploads_dir::{stored_blobs, unfinished};
 use common::{assert_code, next_matching, write_config, ServerProcess, TestServer, MEMBER_PASSWORD, WAIT};
 use iptincan::client::{Client, UploadOptions};
@@ -357,20 +358,12 @@ async fn pictures_get_a_thumbnail_and_lose_their_exif_unless_kept() {
     assert_code(ann.download_chunk(plain.file_id, 0, true).await, ErrorCode::NotFound);
 }
 
-fn png(side: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::DynamicImage::new_rgba8(side, side)
-        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))
-        .expect("encodes");
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_emoji_round_trip_through_two_clients_with_events() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let mut bob = server.member("bob").await;
-    let picture = png(64);
+    let picture = png(64, 64);
 
     let added = admin.emoji_add(":Party:", &picture).await.expect("adds");
     assert_eq!((added.shortcode.as_str(), added.content_type.as_str()), ("party", "image/png"));
@@ -394,9 +387,9 @@ async fn custom_emoji_round_trip_through_two_clients_with_events() {
     assert_eq!(renamed.file_id, added.file_id);
 
     assert_code(bob.emoji_add("mine", &picture).await, ErrorCode::Forbidden);
-    assert_code(admin.emoji_add("party_time", &png(32)).await, ErrorCode::InvalidArgument);
+    assert_code(admin.emoji_add("party_time", &png(32, 32)).await, ErrorCode::InvalidArgument);
     assert_code(admin.emoji_add("x", &picture).await, ErrorCode::InvalidArgument);
-    assert_code(admin.emoji_add("too_big", &png(600)).await, ErrorCode::InvalidArgument);
+    assert_code(admin.emoji_add("too_big", &png(600, 600)).await, ErrorCode::InvalidArgument);
     let mut jpeg = Vec::new();
     image::DynamicImage::new_rgb8(16, 16)
         .write_with_encoder(image::codecs::jpeg::JpegEncoder::new(&mut jpeg))
@@ -495,7 +488,7 @@ fn itc_uploads_downloads_and_manages_custom_emoji() {
     assert!(ok && stdout.contains("look"), "{stdout}");
 
     let picture = work.path().join("party.png");
-    std::fs::write(&picture, png(48)).expect("writes");
+    std::fs::write(&picture, png(48, 48)).expect("writes");
     let (ok, stdout, stderr) =
         itc("chatter", "parent-password", &["admin", "emoji", "add", "party", &picture.to_string_lossy()]);
     assert!(ok, "{stderr}");

@@ -7,18 +7,11 @@
 mod common;
 
 use common::pattern::generate;
+use common::picture::png;
 use common::uploads_dir::{stored_blobs, unfinished};
 use common::{assert_code, TestServer, MEMBER_PASSWORD};
 use iptincan::client::{Client, UploadOptions};
 use iptincan::proto::{ChannelKind, ErrorCode, UploadSpec};
-
-fn png(side: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::DynamicImage::new_rgba8(side, side)
-        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))
-        .expect("encodes");
-    out
-}
 
 #[tokio::test]
 async fn files_are_collected_when_nothing_refers_to_them() {
@@ -75,7 +68,7 @@ async fn files_are_collected_when_nothing_refers_to_them() {
     assert!(!on_disk(&file.sha256), "the deleted channel's file is collected");
 
     // A custom emoji's picture goes when the emoji goes, unless a message still carries it.
-    let picture = png(24);
+    let picture = png(24, 24);
     let picture_sha = sha256_hex(&picture);
     let emoji = admin.emoji_add("wave", &picture).await.expect("adds");
     let carried = admin.send_with_files(general, "", vec![emoji.file_id]).await.expect("the admin attaches it");

@@ -8,6 +8,7 @@
 mod common;
 
 use common::pattern::generate;
+use common::picture::png;
 use common::uploads_dir::{stored_blobs, unfinished};
 use common::{rest_connect, TestServer};
 use iptincan::proto::Scope;
@@ -274,10 +275,7 @@ async fn pictures_get_thumbnails_and_lose_metadata_unless_kept() {
     let admin = server.admin().await;
     let token = admin.create_token("script", vec![Scope::Read, Scope::Send], None).await.expect("token").secret;
     let general = general_id(&server).await;
-    let mut picture = Vec::new();
-    image::DynamicImage::new_rgb8(600, 300)
-        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut picture))
-        .expect("encodes");
+    let picture = png(600, 300);
 
     let mut sent = Vec::new();
     for (query, stripped) in [("", true), ("&keep_metadata=1", false)] {

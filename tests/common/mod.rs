@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod netns;
 pub mod pattern;
+pub mod picture;
 pub mod release;
 pub mod uploads_dir;
 
