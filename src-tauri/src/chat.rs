@@ -13,8 +13,11 @@ use crate::family::{qr, secrets, FamilyError};
 use crate::voice::{self, CallEnded, Voice};
 use iptincan::client::talk::TalkOptions;
 use iptincan::client::Target;
+use iptincan::clock::now_ms;
 use iptincan::code::ConnectionCode;
-use iptincan::proto::{ChannelId, ChannelKind, Event, Message, MessageId, Reply, Request, Role, SessionInfo};
+use iptincan::proto::{
+    ChannelId, ChannelKind, Event, Message, MessageId, QuietHours, Reply, Request, Role, SessionInfo,
+};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -41,12 +44,15 @@ pub struct Family {
     link: Mutex<Option<String>>,
 }
 
-/// What the notifications need to know: who I am, which channels are direct, what is on screen.
+/// What the notifications need to know: who I am, which channels are direct, what is on screen,
+/// and quiet hours.
 #[derive(Default)]
 struct Watch {
     me: Mutex<String>,
     direct: Mutex<HashSet<ChannelId>>,
     viewing: Mutex<Option<ChannelId>>,
+    /// A supervised member's quiet hours: no notifications while they hold (docs/protocol.md §22).
+    quiet: Mutex<Option<QuietHours>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,6 +118,7 @@ impl Family {
             secrets::forget(&old.key())?;
         }
         *lock(&self.watch.me) = server.username.clone();
+        *lock(&self.watch.quiet) = session.info.supervision.as_ref().and_then(|s| s.quiet_hours);
         // A call on the previous session ended with it.
         if let Some(voice) = app.try_state::<Voice>() {
             voice.clear();
@@ -201,6 +208,12 @@ impl Sink for AppSink {
             }
             Event::MessageCreated(message) => self.maybe_notify(message, false),
             Event::Mentioned(message) => self.maybe_notify(message, true),
+            Event::SupervisionChanged(info) if info.username == *lock(&self.watch.me) => {
+                *lock(&self.watch.quiet) = info.quiet_hours;
+            }
+            Event::SupervisionEnded { username } if *username == *lock(&self.watch.me) => {
+                *lock(&self.watch.quiet) = None;
+            }
             _ => {}
         }
         if let Err(err) = self.app.emit_to("main", CHAT_EVENT, event) {
@@ -216,6 +229,7 @@ impl Sink for AppSink {
     }
 
     fn resumed(&self, session: &SessionInfo) {
+        *lock(&self.watch.quiet) = session.supervision.as_ref().and_then(|s| s.quiet_hours);
         if let Err(err) = secrets::store(&lock(&self.key), &session.token) {
             tracing::warn!("the new session could not be kept: {err}");
         }
@@ -226,9 +240,14 @@ impl AppSink {
     /// A desktop notification for a new direct message, or a message that mentions this
     /// member (the server's `mentioned` event: channel messages, thread replies and edits),
     /// from someone else, unless its conversation is on screen right now. A direct message
-    /// that also mentions them gives one notification.
+    /// that also mentions them gives one notification. None during a supervised member's
+    /// quiet hours.
     fn maybe_notify(&self, message: &iptincan::proto::Message, mentioned: bool) {
         if message.author == *lock(&self.watch.me) {
+            return;
+        }
+        let quiet = *lock(&self.watch.quiet);
+        if quiet.is_some_and(|hours| hours.is_quiet_at(now_ms())) {
             return;
         }
         let direct = lock(&self.watch.direct).contains(&message.channel_id);

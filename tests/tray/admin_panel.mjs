@@ -5,7 +5,9 @@
 // (shown once) and `curl` with it on the REST port answers /api/server and /api/stats, the list
 // shows its last use, and once revoked the token is refused; sets slow mode on #general (the
 // member's second message within the window is refused with the reason shown, and not stored),
-// then turns it off; the audit log in the app lists those actions. The member's app shows no
+// then turns it off; supervises the member with the host as guardian (the member's app says
+// so, and with quiet hours around now the member's message is refused with the reason shown,
+// not stored), then ends it; the audit log in the app lists those actions. The member's app shows no
 // admin panel at any point.
 
 import { execFileSync } from 'node:child_process';
@@ -152,11 +154,42 @@ export async function adminPanelSteps(host, member, { itc, messageWith }) {
     await member.script("document.getElementById('chat-input').value = ''; return true;");
   });
 
+  await step('admin panel: the host supervises the member; the member sees by whom, and cannot send in quiet hours; then it ends', async () => {
+    await openSection(host, 'supervision');
+    await pick(host, 'admin-supervised', 'grandma');
+    await pick(host, 'admin-guardian', 'chatter');
+    await host.click('#admin-supervise');
+    await host.until('the supervision made',
+      "return document.getElementById('admin-supervision-message').textContent.includes('is now looked after by chatter') || document.getElementById('admin-supervision-error').textContent;");
+    const error = await host.text('#admin-supervision-error');
+    if (error) throw new Error(`supervising: ${error}`);
+    const shown = await member.until('the supervision at the member',
+      "const p = document.getElementById('chat-supervised'); return p && !p.hidden ? p.textContent : null;");
+    if (!shown.startsWith('Your account is looked after by chatter. You can write privately to chatter.')) throw new Error(`the member's app says "${shown}"`);
+    // Quiet hours from an hour ago to an hour from now, in the host computer's time.
+    await host.script("const two = (n) => String(n).padStart(2, '0'); const at = (ms) => { const d = new Date(Date.now() + ms); return `${two(d.getHours())}:${two(d.getMinutes())}`; };" +
+      " document.getElementById('admin-quiet-from').value = at(-3600000); document.getElementById('admin-quiet-to').value = at(3600000); return true;");
+    await host.click('#admin-quiet-set');
+    await host.until('the quiet hours set', "return document.getElementById('admin-supervision-message').textContent.includes('cannot send messages from');");
+    await member.until('the quiet hours at the member', "return document.getElementById('chat-supervised').textContent.includes('(quiet hours)');");
+    await member.type('#chat-input', 'Awake in quiet hours');
+    await member.click('#chat-send');
+    const refused = await member.until('the quiet-hours reason at the member',
+      "const e = document.getElementById('chat-error').textContent; return e.includes('quiet hours') ? e : null;");
+    if (!refused.includes('not sent')) throw new Error(`the member's app says "${refused}"`);
+    await member.screenshot('member-quiet-hours.png');
+    await sleep(500);
+    if (itc('history', 'general').includes('Awake in quiet hours')) throw new Error('a message sent in quiet hours was stored');
+    await confirm(host, '#admin-unsupervise');
+    await member.until('the supervision ended at the member', "return document.getElementById('chat-supervised').hidden;");
+    await member.script("document.getElementById('chat-input').value = ''; return true;");
+  });
+
   await step('admin panel: the audit log lists those actions; the member still sees no admin panel', async () => {
     await openSection(host, 'moderation');
     const actions = await host.until('the actions in the audit log',
       "const a = [...document.querySelectorAll('#admin-audit li')].map((li) => li.dataset.action);" +
-      " return ['timeout', 'lift_timeout', 'warn', 'set_slow_mode'].every((x) => a.includes(x)) ? a : null;");
+      " return ['timeout', 'lift_timeout', 'warn', 'set_slow_mode', 'supervise', 'set_quiet_hours', 'unsupervise'].every((x) => a.includes(x)) ? a : null;");
     const line = await host.text('#admin-audit li[data-action="timeout"]');
     if (!line.includes('chatter') || !line.includes('grandma') || !line.includes('a short break')) throw new Error(`the timeout's line says "${line}" (${actions})`);
     await host.screenshot('host-audit.png');

@@ -1,11 +1,13 @@
-// What the server tells members about themselves (docs/protocol.md §18): a timeout closes
-// the composer until it ends ("You can write again at HH:MM"), and a warning shows its note
-// until read. A message a keyword filter stopped or slow mode refused is answered to that send,
+// What the server tells members about themselves (docs/protocol.md §18, §22): a timeout closes
+// the composer until it ends ("You can write again at HH:MM"), a warning shows its note
+// until read, and a supervised member sees that they are supervised, by whom, who they may
+// write to privately and their quiet hours. A message a keyword filter stopped or slow mode refused is answered to that send,
 // and the chat shows the answer's words under the composer.
 
 import { $, el, show } from '../dom.js';
 import { Event, on } from '../commands.js';
 import { clock } from './admin/ask.js';
+import { quietWords, supervisionOf } from './admin/supervision.js';
 
 let until = 0;
 let reopen = null;
@@ -17,6 +19,7 @@ function notice() {
     node = el('div', { id: 'chat-standing', class: 'standing', hidden: true },
       el('p', { id: 'chat-timeout', role: 'status', hidden: true }),
       el('p', { id: 'chat-warning', role: 'alert', hidden: true }),
+      el('p', { id: 'chat-supervised', role: 'status', hidden: true }),
       el('button', { id: 'chat-warning-read', type: 'button', class: 'quiet small', hidden: true, onclick: () => warned(null) }, 'I have read it'));
     $('chat-form').before(node);
   }
@@ -25,7 +28,7 @@ function notice() {
 
 function redraw() {
   const box = notice();
-  box.hidden = $('chat-timeout').hidden && $('chat-warning').hidden;
+  box.hidden = $('chat-timeout').hidden && $('chat-warning').hidden && $('chat-supervised').hidden;
 }
 
 function timedOut(end, reason) {
@@ -51,17 +54,36 @@ function warned(note) {
   redraw();
 }
 
+function supervised(info) {
+  notice();
+  $('chat-supervised').hidden = !info;
+  if (info) {
+    const guardian = info.guardian || 'the administrators';
+    const others = info.contacts.length ? ` and ${info.contacts.join(', ')}` : '';
+    const quiet = quietWords(info.quiet_hours);
+    show('chat-supervised', `Your account is looked after by ${guardian}. You can write privately to ${guardian}${others}.`
+      + (quiet ? ` From ${quiet.replace(' to ', ' until ')} you cannot send messages (quiet hours).` : ''));
+  }
+  redraw();
+}
+
 // Forgets what was shown for another signed-in person.
 export function standingFor(username) {
   if (username === me) return;
   me = username;
   timedOut(0, null);
   warned(null);
+  supervised(null);
+  supervisionOf(null).then((info) => {
+    if (username === me) supervised(info);
+  });
 }
 
 export function initStanding() {
   on(Event.chat, ({ kind, data }) => {
     if (kind === 'timed_out') timedOut(data.until, data.reason);
     else if (kind === 'warned') warned(data.note);
+    else if (kind === 'supervision_changed' && data.username === me) supervised(data);
+    else if (kind === 'supervision_ended' && data.username === me) supervised(null);
   });
 }

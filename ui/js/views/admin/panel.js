@@ -11,8 +11,9 @@ import { moderationSection } from './moderation.js';
 import { approvalsSection, pendingCount } from './approvals.js';
 import { tokensSection } from './tokens.js';
 import { invitesSection } from './invites.js';
+import { supervisionSection } from './supervision.js';
 
-const SECTIONS = [usersSection, channelsSection, moderationSection, approvalsSection, tokensSection, invitesSection];
+const SECTIONS = [usersSection, channelsSection, moderationSection, approvalsSection, tokensSection, invitesSection, supervisionSection];
 const COUNT_EVERY_MS = 30000;
 
 // What the sections see: who I am, everyone, whether I am an admin, and two calls back.
