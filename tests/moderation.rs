@@ -50,6 +50,7 @@ async fn every_op_is_refused_below_its_role_and_allowed_at_it() {
     let moderator = invited(&server, &owner, "mo", Role::Moderator).await;
     let admin = invited(&server, &owner, "ada", Role::Admin).await;
     let _tim = invited(&server, &owner, "tim", Role::Member).await;
+    let _kit = invited(&server, &owner, "kit", Role::Member).await;
     for name in ["pat", "pia"] {
         let waiting = server.connect().await;
         assert_code(waiting.register(name, MEMBER_PASSWORD).await, ErrorCode::AwaitingApproval);
@@ -91,6 +92,7 @@ async fn every_op_is_refused_below_its_role_and_allowed_at_it() {
         (Request::Approve { username: "pat".into() }, Role::Admin),
         (Request::Deny { username: "pia".into(), reason: None }, Role::Admin),
         (Request::SetRole { username: "tim".into(), role: Role::Moderator }, Role::Admin),
+        (Request::Supervise { username: "kit".into(), guardian: "mel".into() }, Role::Admin),
         (Request::CreateChannel { name: "den".into(), category_id: None, kind: ChannelKind::Text }, Role::Admin),
     ];
     let by_role = [(Role::Member, &member), (Role::Moderator, &moderator), (Role::Admin, &admin)];
