@@ -225,12 +225,16 @@ async function main() {
       await member.click('#chat-send');
       await host.until('the message at the host', MESSAGE_WITH, 'A message with a tpyo');
       const own = "[...document.querySelectorAll('#chat-messages li.message.own')].find((li) => li.textContent.includes(arguments[0]))";
+      // The member's own copy is drawn from its send's answer, which may come after the host's event.
+      const ownWith = (button) => `const li = ${own}; return li && li.querySelector('button.${button}') ? true : null;`;
+      await member.until('the message at the member', ownWith('edit'), 'A message with a tpyo');
       await member.script(`${own}.querySelector('button.edit').click(); return true;`, 'A message with a tpyo');
       await member.type('li.editing textarea', 'A message without a typo');
       await member.click('li.editing button[type=submit]');
       await host.until('the edit at the host',
         "const t = [...document.querySelectorAll('#chat-messages li.message')].map((li) => li.textContent).join('|');" +
         "return t.includes('A message without a typo') && t.includes('(edited)') && !t.includes('tpyo');");
+      await member.until('the edit at the member', ownWith('delete'), 'A message without a typo');
       const del = `${own}.querySelector('button.delete')`;
       await member.script(`${del}.click(); return true;`, 'A message without a typo');
       const armed = await member.script(`return ${del}.textContent;`, 'A message without a typo');

@@ -147,12 +147,22 @@ function thread(channelId) {
   return chat.messages.get(channelId);
 }
 
-// Adds or replaces messages in their channel's thread (kept in id order) and redraws.
+// Link previews that came before their message: the sender's own message is drawn from its
+// send's answer, which can arrive after the server's `link_preview` event.
+const earlyPreviews = new Map();
+
+// Adds or replaces messages in their channel's thread (kept in id order) and redraws. A
+// message's link preview survives a newer copy of the same text that does not carry it (the
+// send's answer).
 function upsert(...messages) {
   const touched = new Set();
-  for (const message of messages) {
-    const t = thread(message.channel_id);
-    const at = t.list.findIndex((m) => m.id === message.id);
+  for (const incoming of messages) {
+    const t = thread(incoming.channel_id);
+    const at = t.list.findIndex((m) => m.id === incoming.id);
+    const kept = at >= 0 && t.list[at].body === incoming.body ? t.list[at].preview : null;
+    const preview = incoming.preview ?? kept ?? earlyPreviews.get(incoming.id);
+    earlyPreviews.delete(incoming.id);
+    const message = preview ? { ...incoming, preview } : incoming;
     if (at >= 0) t.list[at] = message;
     else t.list.push(message);
     touched.add(message.channel_id);
@@ -270,6 +280,7 @@ function onRichEvent(kind, data) {
   } else if (kind === 'reactions_changed') {
     patchMessage(data.channel_id, data.message_id, (m) => ({ ...m, reactions: data.reactions }));
   } else if (kind === 'link_preview') {
+    if (!thread(data.channel_id).list.some((m) => m.id === data.message_id)) earlyPreviews.set(data.message_id, data.preview);
     patchMessage(data.channel_id, data.message_id, (m) => ({ ...m, preview: data.preview }));
   } else if (kind === 'mentioned') {
     onMentioned(data);
