@@ -88,11 +88,14 @@ function ownNamespace() {
 // the server runs) over a veth pair. Answers its page's URL and a function that removes it.
 async function startSite(work) {
   // A share of the machine, as the engine's namespace tests take (tests/common/netns.rs).
-  const lock = spawn('flock', ['-s', '-w', '600', NETNS_LOCK, 'sh', '-c', 'echo held; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // One process (flock -F execs the shell, which execs sleep), so that killing it frees the lock
+  // and leaves no pipe open behind.
+  const lock = spawn('flock', ['-F', '-s', '-w', '600', NETNS_LOCK, 'sh', '-c', 'echo held; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     lock.stdout.once('data', resolve);
     lock.once('exit', (code) => reject(new Error(`the namespace lock was not had (${code})`)));
   });
+  lock.stdout.destroy();
   const ns = `itc-gui-site-${process.pid}`;
   const dir = join(work, 'site');
   mkdirSync(dir, { recursive: true });
