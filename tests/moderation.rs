@@ -409,27 +409,12 @@ async fn registrations_wait_for_approval_and_a_denied_one_is_discarded() {
     assert!(has(&actions, "approve", "pat") && has(&actions, "deny", "pia"), "{actions:?}");
 }
 
-/// Runs `itc` against `server` as `user` (off the runtime's threads: the server is in process).
-async fn itc(server: &TestServer, user: &str, password: &str, args: &[&str]) -> (bool, String, String) {
-    let code = server.running().connection_code("127.0.0.1").encode().expect("code");
-    let known_hosts = server.dir.path().join("itc-known-hosts");
-    let mut command = std::process::Command::new(common::client_binary());
-    command
-        .env("ITC_SERVER", code)
-        .env("ITC_KNOWN_HOSTS", known_hosts)
-        .env("ITC_USER", user)
-        .env("ITC_PASSWORD", password)
-        .stdin(std::process::Stdio::null())
-        .args(args);
-    tokio::task::spawn_blocking(move || common::run_bounded(&mut command)).await.expect("runs")
-}
-
 #[tokio::test]
 async fn the_admin_moderates_from_the_command_line() {
     let server = TestServer::start().await;
     let owner = server.admin().await;
     let _kid = server.member("kid").await;
-    let admin = |args: &'static [&'static str]| itc(&server, "chatter", common::ADMIN_PASSWORD, args);
+    let admin = |args: &'static [&'static str]| common::itc_as(&server, "chatter", common::ADMIN_PASSWORD, args);
     let ok = |(ok, stdout, stderr): (bool, String, String)| {
         assert!(ok, "{stderr}");
         stdout
@@ -453,13 +438,14 @@ async fn the_admin_moderates_from_the_command_line() {
     assert_eq!(audit.lines().count(), 3, "{audit}");
     assert!(audit.lines().next().is_some_and(|line| line.contains("chatter ban 192.0.2.7 — spam")), "{audit}");
 
-    let (refused, _, stderr) = itc(&server, "kid", MEMBER_PASSWORD, &["admin", "kick", "chatter"]).await;
+    let (refused, _, stderr) = common::itc_as(&server, "kid", MEMBER_PASSWORD, &["admin", "kick", "chatter"]).await;
     assert!(!refused && stderr.contains("you cannot kick"), "{stderr}");
 
     ok(admin(&["admin", "reset-password", "kid", "--temporary", "temporary-pass"]).await);
-    let (logged_in, _, stderr) = itc(&server, "kid", "temporary-pass", &["login"]).await;
+    let (logged_in, _, stderr) = common::itc_as(&server, "kid", "temporary-pass", &["login"]).await;
     assert!(logged_in && stderr.contains("must change its password first"), "{stderr}");
-    let (changed, _, stderr) = itc(&server, "kid", "temporary-pass", &["passwd", "--new", "kids-own-pass"]).await;
+    let (changed, _, stderr) =
+        common::itc_as(&server, "kid", "temporary-pass", &["passwd", "--new", "kids-own-pass"]).await;
     assert!(changed, "{stderr}");
     assert_eq!(owner.moderation_history("kid").await.expect("history")[0].action, "reset_password");
 }
