@@ -341,17 +341,33 @@ async fn report_pressure(
     }
 }
 
-/// Removes uploads whose resume window has passed, until `cancel`.
+/// How long an uploaded file may wait for a message (or custom emoji) to carry it.
+const UNATTACHED_FILE_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often the server looks for such files.
+const UNATTACHED_FILE_CHECK_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Removes uploads whose resume window has passed, and (hourly) uploaded files that nothing
+/// carried within [`UNATTACHED_FILE_LIFETIME`], until `cancel`.
 async fn sweep_uploads(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(shared.uploads.sweep_every());
+    let mut unattached_checked: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let removed = shared.uploads.sweep(Instant::now()).await;
+        let now = Instant::now();
+        let removed = shared.uploads.sweep(now).await;
         if removed > 0 {
             tracing::info!(removed, "removed uploads not finished within server.upload_resume_seconds");
+        }
+        if unattached_checked.is_some_and(|checked| now.duration_since(checked) < UNATTACHED_FILE_CHECK_EVERY) {
+            continue;
+        }
+        unattached_checked = Some(now);
+        let uploaded_before = crate::clock::now_ms() - UNATTACHED_FILE_LIFETIME.as_millis() as i64;
+        if let Err(err) = shared.uploads.collect(shared.store.collect_unattached_files(uploaded_before)).await {
+            tracing::warn!(error = %err, "could not remove uploaded files that no message carries");
         }
     }
 }

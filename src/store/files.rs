@@ -87,6 +87,24 @@ impl Store {
         .await
     }
 
+    /// Deletes the files uploaded before `uploaded_before` (Unix ms) that no message and no
+    /// custom emoji carries: uploads their sender never attached. Answers the SHA-256s of the
+    /// blobs no file names any more, for the caller to remove from `uploads/`.
+    pub async fn collect_unattached_files(&self, uploaded_before: i64) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn| {
+            let unattached = conn
+                .prepare_cached(
+                    "SELECT id FROM files f WHERE created_at < ?1
+                         AND NOT EXISTS (SELECT 1 FROM message_files WHERE file_id = f.id)
+                         AND NOT EXISTS (SELECT 1 FROM custom_emoji WHERE file_id = f.id)",
+                )?
+                .query_map([uploaded_before], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            collect_files(conn, &unattached)
+        })
+        .await
+    }
+
     /// Every custom emoji, by shortcode.
     pub async fn list_emoji(&self) -> Result<Vec<CustomEmoji>, StoreError> {
         self.read(|conn| {
@@ -274,7 +292,8 @@ pub(super) fn carried_files(conn: &Connection, messages_sql: &str, param: i64) -
 
 /// Deletes those of `file_ids` that no message and no custom emoji refers to any more, then
 /// forgets the blobs no file names (see [`forget_orphan_blobs`]). A file just uploaded and not
-/// yet attached is never among the candidates, so it stays.
+/// yet attached is never among the candidates, so it stays (until
+/// [`Store::collect_unattached_files`] finds it old).
 pub(super) fn collect_files(conn: &Connection, file_ids: &[i64]) -> Result<Vec<String>, StoreError> {
     for file_id in file_ids {
         conn.execute(
@@ -301,4 +320,54 @@ pub(super) fn forget_orphan_blobs(conn: &Connection) -> Result<Vec<String>, Stor
         conn.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256])?;
     }
     Ok(orphans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NewFile;
+    use crate::ids::ChannelId;
+    use crate::proto::{Role, User};
+    use crate::store::tests::open;
+
+    fn file(sha256: &str, uploader: &User, now: i64) -> NewFile {
+        NewFile {
+            sha256: sha256.into(),
+            size: 10,
+            name: format!("{sha256}.txt"),
+            content_type: None,
+            uploader: uploader.clone(),
+            image: None,
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn old_unattached_uploads_are_collected_and_everything_carried_stays() {
+        let (_dir, store) = open().await;
+        let ann = store.create_user("ann".into(), "h".into(), Role::Admin, 1).await.expect("ok");
+        let old = 1_000;
+        let forgotten = store.insert_file(file("aa", &ann, old)).await.expect("ok");
+        let sent = store.insert_file(file("bb", &ann, old)).await.expect("ok");
+        let same_bytes_as_sent = store.insert_file(file("bb", &ann, old)).await.expect("ok");
+        let recent = store.insert_file(file("cc", &ann, 50_000)).await.expect("ok");
+        let emoji = store.add_emoji("wave".into(), file("dd", &ann, old), 10).await.expect("ok");
+        store
+            .insert_message_with_files(ChannelId(1), ann.clone(), "see".into(), None, vec![sent.file_id], old)
+            .await
+            .expect("ok");
+
+        let removed = store.collect_unattached_files(10_000).await.expect("ok");
+
+        assert_eq!(removed, vec!["aa".to_string()], "only the forgotten upload's blob goes; bb is still named");
+        assert!(store.file(forgotten.file_id).await.expect("ok").is_none());
+        assert!(
+            store.file(same_bytes_as_sent.file_id).await.expect("ok").is_none(),
+            "unattached, though its bytes stay"
+        );
+        for kept in [sent.file_id, recent.file_id, emoji.file_id] {
+            assert!(store.file(kept).await.expect("ok").is_some(), "file {kept} stays");
+        }
+        assert_eq!(store.storage_used().await.expect("ok"), 30, "bb, cc and dd remain");
+        assert!(store.collect_unattached_files(10_000).await.expect("ok").is_empty(), "a second pass finds nothing");
+    }
 }
