@@ -6,7 +6,7 @@
 use super::exchange::{expect_ok, unexpected};
 use super::{Client, ClientError};
 use crate::ids::ChannelId;
-use crate::proto::{CustomEmoji, FileInfo, Reply, Request, UploadSpec, UploadState, CHUNK_BYTES};
+use crate::proto::{Base64, CustomEmoji, FileInfo, Reply, Request, UploadSpec, UploadState, CHUNK_BYTES};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -40,7 +40,7 @@ impl Client {
 
     /// Sends one chunk of at most [`CHUNK_BYTES`] at `offset`.
     pub async fn upload_chunk(&self, upload_id: &str, offset: u64, data: &[u8]) -> Result<UploadState, ClientError> {
-        let request = Request::UploadChunk { upload_id: upload_id.into(), offset, data: STANDARD.encode(data) };
+        let request = Request::UploadChunk { upload_id: upload_id.into(), offset, data: Base64::encode(data) };
         expect_upload(self.request(request).await?)
     }
 
@@ -114,9 +114,10 @@ impl Client {
     ) -> Result<(Vec<u8>, u64), ClientError> {
         match self.request(Request::DownloadChunk { file_id, offset, thumbnail }).await? {
             Reply::FileChunk(chunk) => {
-                let data = STANDARD
-                    .decode(chunk.data.as_bytes())
-                    .map_err(|_| ClientError::Protocol("a file chunk that is not base64".into()))?;
+                let data = chunk
+                    .data
+                    .decode()
+                    .ok_or_else(|| ClientError::Protocol("a file chunk that is not base64".into()))?;
                 Ok((data, chunk.size))
             }
             other => Err(unexpected(other)),

@@ -3,7 +3,9 @@
 //! padding) in chunks of at most [`CHUNK_BYTES`], so that every frame stays under the frame limit.
 
 use crate::ids::ChannelId;
-use serde::{Deserialize, Serialize};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Most bytes of a file one `upload_chunk` or `download_chunk` carries (before base64).
 pub const CHUNK_BYTES: usize = 128 * 1024;
@@ -72,6 +74,51 @@ pub struct ImageInfo {
     pub metadata_stripped: bool,
 }
 
+/// Bytes as base64 (standard alphabet, padded), as file chunks carry them. In JSON it is a
+/// plain string; it is written without the usual escaping pass over every character (the
+/// alphabet needs none, and a chunk is 175 KB of text), unless it holds characters that
+/// would need escaping, as text from the other side may.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Base64(String);
+
+impl Base64 {
+    /// Encodes `bytes`.
+    pub fn encode(bytes: impl AsRef<[u8]>) -> Self {
+        Base64(STANDARD.encode(bytes))
+    }
+
+    /// The bytes; `None` when the text is not standard, padded base64.
+    pub fn decode(&self) -> Option<Vec<u8>> {
+        STANDARD.decode(self.0.as_bytes()).ok()
+    }
+
+    /// Length of the base64 text.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it carries no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Base64 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // `from_string` checks that the quoted text is one JSON string exactly as written.
+        match serde_json::value::RawValue::from_string(format!("\"{}\"", self.0)) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(_) => serializer.serialize_str(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Base64)
+    }
+}
+
 /// A piece of a file (answer to `download_chunk`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FileChunk {
@@ -82,7 +129,8 @@ pub struct FileChunk {
     /// The whole size of what is downloaded (the file or its thumbnail).
     pub size: u64,
     /// The bytes, base64; empty at or past the end.
-    pub data: String,
+    #[schema(value_type = String)]
+    pub data: Base64,
 }
 
 /// A custom emoji, used in text and reactions as `:shortcode:`.
@@ -117,4 +165,31 @@ pub struct UploadSpec {
     /// Serve a picture as uploaded, metadata included (default: re-encoded without it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_metadata: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Base64, FileChunk};
+
+    #[test]
+    fn base64_is_an_ordinary_json_string_both_ways() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let chunk = FileChunk { file_id: 1, offset: 0, size: 1000, data: Base64::encode(&bytes) };
+        let json = serde_json::to_string(&chunk).expect("serializes");
+        let plain: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(plain["data"].as_str(), Some(chunk.data.0.as_str()));
+        let back: FileChunk = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back.data.decode(), Some(bytes));
+    }
+
+    #[test]
+    fn text_that_needs_escaping_is_escaped_and_is_not_base64() {
+        for text in ["a\"b", "line\nbreak", "back\\slash", "\u{1}"] {
+            let data: Base64 = serde_json::from_value(serde_json::Value::String(text.into())).expect("a string");
+            let json = serde_json::to_string(&data).expect("serializes");
+            assert_eq!(serde_json::from_str::<String>(&json).expect("one JSON string"), text);
+            assert_eq!(data.decode(), None);
+        }
+        assert_eq!(Base64::encode(b"").decode(), Some(Vec::new()));
+    }
 }

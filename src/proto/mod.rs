@@ -36,7 +36,7 @@ pub use backups::BackupInfo;
 pub use data_rights::DataExport;
 pub use event::Event;
 pub use files::{
-    CustomEmoji, FileChunk, FileInfo, ImageInfo, UploadSpec, UploadState, CHUNK_BYTES, EMOJI_SHORTCODE_CHARS,
+    Base64, CustomEmoji, FileChunk, FileInfo, ImageInfo, UploadSpec, UploadState, CHUNK_BYTES, EMOJI_SHORTCODE_CHARS,
     MAX_ATTACHMENTS, MAX_CONTENT_TYPE_CHARS, MAX_EMOJI, MAX_EMOJI_BYTES, MAX_EMOJI_PIXELS, MAX_FILE_NAME_CHARS,
 };
 pub use framing::{

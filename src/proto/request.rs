@@ -560,7 +560,7 @@ pub enum Request {
         /// Where the chunk starts; must equal the server's offset.
         offset: u64,
         /// The bytes, base64 (standard, padded), at most [`super::CHUNK_BYTES`] once decoded.
-        data: String,
+        data: super::Base64,
     },
     /// How far an upload has come (to resume after a dropped connection).
     UploadOffset {

@@ -9,11 +9,9 @@
 
 use super::context::{readable_channel, Conn, Failure, Shared};
 use crate::proto::{
-    ErrorCode, FileChunk, FileInfo, Reply, UploadSpec, CHUNK_BYTES, MAX_CONTENT_TYPE_CHARS, MAX_FILE_NAME_CHARS,
+    Base64, ErrorCode, FileChunk, FileInfo, Reply, UploadSpec, CHUNK_BYTES, MAX_CONTENT_TYPE_CHARS, MAX_FILE_NAME_CHARS,
 };
 use crate::rest::{Download, UploadBody};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 
 /// `upload_begin`: checks the name, type, channel and limits; nothing is kept when refused.
 pub async fn upload_begin(ctx: &Shared, conn: &Conn, spec: UploadSpec) -> Result<Reply, Failure> {
@@ -51,15 +49,13 @@ pub async fn upload_chunk(
     conn: &Conn,
     upload_id: String,
     offset: u64,
-    data: String,
+    data: Base64,
 ) -> Result<Reply, Failure> {
     let user = conn.user(ctx)?;
     if data.len() > CHUNK_BYTES.div_ceil(3) * 4 {
         return Err(Failure::new(ErrorCode::InvalidArgument, format!("a chunk carries at most {CHUNK_BYTES} bytes")));
     }
-    let bytes = STANDARD
-        .decode(data.as_bytes())
-        .map_err(|_| Failure::new(ErrorCode::InvalidArgument, "data is not standard base64"))?;
+    let bytes = data.decode().ok_or_else(|| Failure::new(ErrorCode::InvalidArgument, "data is not standard base64"))?;
     Ok(Reply::Upload(ctx.uploads.chunk(user.id, &upload_id, offset, bytes).await?))
 }
 
@@ -105,7 +101,7 @@ pub async fn download_chunk(
         (true, None) => return Err(Failure::new(ErrorCode::NotFound, format!("file {file_id} has no thumbnail"))),
     };
     let (data, size) = ctx.uploads.read_chunk(&sha256, offset).await?;
-    Ok(Reply::FileChunk(FileChunk { file_id, offset, size, data: STANDARD.encode(data) }))
+    Ok(Reply::FileChunk(FileChunk { file_id, offset, size, data: Base64::encode(data) }))
 }
 
 /// The REST upload: `body` into a new upload, [`CHUNK_BYTES`] at a time, then finished. With
