@@ -29,6 +29,14 @@ export function show(target, text) {
 
 export const listItem = (text) => el('li', {}, text);
 
+// Fills a <select> with one option per person (their name, or `label(person)`), keeping the
+// person chosen before when they are still there.
+export function choosePeople(select, people, label = (person) => person.username) {
+  const chosen = select.value;
+  select.replaceChildren(...people.map((person) => el('option', { value: person.username }, label(person))));
+  if (people.some((person) => person.username === chosen)) select.value = chosen;
+}
+
 // A button that asks once more, so that one stray click does nothing: the first click arms
 // it (`armedText`, or its answer when it is a function: the words can name what is chosen
 // now), the second runs `action`, after which it is back as it was.

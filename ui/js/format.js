@@ -37,3 +37,8 @@ export function sentence(line) {
   const text = line.charAt(0).toUpperCase() + line.slice(1);
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
+
+// A person's name, with "(administrator)" for the owner and administrators.
+export function nameAndRank(person) {
+  return ['owner', 'admin'].includes(person.role) ? `${person.username} (administrator)` : person.username;
+}

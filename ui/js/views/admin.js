@@ -3,7 +3,8 @@
 // the host's Server view also shows its QR code). The full admin panel (admin/panel.js) opens
 // from here, for moderators too; the member's own side of moderation is in standing.js.
 
-import { $, el, show } from '../dom.js';
+import { $, choosePeople, show } from '../dom.js';
+import { nameAndRank } from '../format.js';
 import { Cmd, act } from '../commands.js';
 import { initPanel, showPanel } from './admin/panel.js';
 import { initStanding, standingFor } from './standing.js';
@@ -17,12 +18,8 @@ export function showAdmin(me, people) {
   showPanel(me, people);
   $('chat-admin').hidden = !me.admin;
   if (!me.admin) return;
-  const select = $('admin-role-user');
-  const chosen = select.value;
   const others = people.filter((person) => person.username !== me.username);
-  select.replaceChildren(...others.map((person) => el('option', { value: person.username },
-    ['owner', 'admin'].includes(person.role) ? `${person.username} (administrator)` : person.username)));
-  if (others.some((person) => person.username === chosen)) select.value = chosen;
+  choosePeople($('admin-role-user'), others, nameAndRank);
 }
 
 async function setRole(admin) {

@@ -1,9 +1,9 @@
 // The VPN: on/off, the devices with their traffic and speed caps, adding a device (its
 // WireGuard config shown once as QR and text), cutting a device's access.
 
-import { $, el, show, confirmingButton, svgSource } from '../dom.js';
+import { $, el, show, choosePeople, confirmingButton, svgSource } from '../dom.js';
 import { Cmd, act, call } from '../commands.js';
-import { bytes, duration, speed, sentence } from '../format.js';
+import { bytes, duration, nameAndRank, speed, sentence } from '../format.js';
 
 let busy = false; // turning the VPN on or off (the server restarts)
 let loading = false;
@@ -52,11 +52,7 @@ function renderMembers(members) {
   const key = members.map((member) => `${member.username}/${member.role}`).join('\n');
   if (key === membersShown) return;
   membersShown = key;
-  const select = $('vpn-member');
-  const chosen = select.value;
-  select.replaceChildren(...members.map((member) => el('option', { value: member.username },
-    ['owner', 'admin'].includes(member.role) ? `${member.username} (administrator)` : member.username)));
-  if (members.some((member) => member.username === chosen)) select.value = chosen;
+  choosePeople($('vpn-member'), members, nameAndRank);
 }
 
 function connectedWords(peer) {

@@ -3,7 +3,7 @@
 // guardian, and set quiet hours when they cannot send. Quiet hours are kept in UTC by the
 // server; this page shows and takes them in the computer's own time.
 
-import { el, show, confirmingButton } from '../../dom.js';
+import { choosePeople, el, show, confirmingButton } from '../../dom.js';
 import { ask, choices, field, lines } from './ask.js';
 import { Cmd, call } from '../../commands.js';
 
@@ -146,17 +146,12 @@ export const supervisionSection = {
       el('div', { class: 'buttons' }, setQuiet, clearQuiet),
       el('h3', {}, 'End'), end);
 
-    const options = (select, people) => {
-      const chosen = select.value;
-      select.replaceChildren(...people.map((p) => el('option', { value: p.username }, p.username)));
-      if (people.some((p) => p.username === chosen)) select.value = chosen;
-    };
     return {
       node,
       refresh() {
-        options(who, panel.people.filter((p) => p.role === 'member'));
-        options(guardian, panel.people.filter((p) => p.username !== name()));
-        options(contact, panel.people.filter((p) => p.username !== name()));
+        choosePeople(who, panel.people.filter((p) => p.role === 'member'));
+        choosePeople(guardian, panel.people.filter((p) => p.username !== name()));
+        choosePeople(contact, panel.people.filter((p) => p.username !== name()));
         refresh();
       },
     };

@@ -2,7 +2,7 @@
 // time out, warn, kick and read the moderation history (of members only, the server checks);
 // admins may also change the role, ban, and reset the password.
 
-import { el, show, confirmingButton } from '../../dom.js';
+import { choosePeople, el, show, confirmingButton } from '../../dom.js';
 import { when } from '../../format.js';
 import { DAY, HOUR, MINUTE, ask, choices, field, lines, optional } from './ask.js';
 
@@ -142,10 +142,8 @@ export const usersSection = {
     return {
       node,
       refresh() {
-        const chosen = who.value;
         const others = panel.people.filter((p) => p.username !== panel.me.username);
-        who.replaceChildren(...others.map((p) => el('option', { value: p.username }, `${p.username} (${ROLE_WORDS[p.role] || p.role})`)));
-        if (others.some((p) => p.username === chosen)) who.value = chosen;
+        choosePeople(who, others, (p) => `${p.username} (${ROLE_WORDS[p.role] || p.role})`);
         describe();
       },
     };
