@@ -51,13 +51,7 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
             insert_audit(conn, audit)?;
-            for file in files {
-                conn.execute(
-                    "DELETE FROM files WHERE id = ?1 AND id NOT IN (SELECT file_id FROM message_files)",
-                    [file],
-                )?;
-            }
-            super::files::forget_orphan_blobs(conn)
+            super::files::collect_files(conn, &files)
         })
         .await
     }

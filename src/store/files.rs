@@ -291,9 +291,9 @@ pub(super) fn carried_files(conn: &Connection, messages_sql: &str, param: i64) -
 }
 
 /// Deletes those of `file_ids` that no message and no custom emoji refers to any more, then
-/// forgets the blobs no file names (see [`forget_orphan_blobs`]). A file just uploaded and not
-/// yet attached is never among the candidates, so it stays (until
-/// [`Store::collect_unattached_files`] finds it old).
+/// forgets the blobs no file names (see [`forget_orphan_blobs`]). Callers pass the files that
+/// lost a reference (a deleted message, channel, emoji or account) or, from
+/// [`Store::collect_unattached_files`], old uploads never attached; a fresh upload is not passed.
 pub(super) fn collect_files(conn: &Connection, file_ids: &[i64]) -> Result<Vec<String>, StoreError> {
     for file_id in file_ids {
         conn.execute(
@@ -308,7 +308,7 @@ pub(super) fn collect_files(conn: &Connection, file_ids: &[i64]) -> Result<Vec<S
 
 /// Forgets the blobs that no file names any more (as its content or its thumbnail); answers
 /// their SHA-256s, for the caller to remove from `uploads/`.
-pub(super) fn forget_orphan_blobs(conn: &Connection) -> Result<Vec<String>, StoreError> {
+fn forget_orphan_blobs(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let orphans = conn
         .prepare_cached(
             "SELECT sha256 FROM blobs b WHERE NOT EXISTS
