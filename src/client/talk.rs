@@ -4,8 +4,8 @@
 //! Data flow: microphone (cpal thread) → bounded queue → the audio thread: echo cancellation,
 //! noise suppression, gain and gate ([`processing`]) → Opus → bounded queue → the async task
 //! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the audio thread: one jitter
-//! buffer and decoder per talker → per-person volume → mix → speaker queue (cpal thread),
-//! and the same mix is the echo canceller's reference. Audio work never runs on the async
+//! buffer and decoder per talker → per-person volume → mix → speaker queue (cpal thread;
+//! its level held by [`PlayLevel`]), and the same mix is the echo canceller's reference. Audio work never runs on the async
 //! runtime, and every queue between the threads is bounded (a full queue drops, it never
 //! blocks).
 //!
@@ -18,11 +18,12 @@
 //! app's connection). Dropping the `Talk` stops the audio; leave the channel with
 //! `Client::leave_voice`.
 
-use super::audio::devices::{Microphone, PlayQueue, Speaker};
+use super::audio::devices::{self, Microphone, PlayQueue, Speaker};
 use super::audio::health::{Health, HealthReport, Trouble};
 use super::audio::processing::{Processor, Settings};
 use super::audio::{
-    to_float, to_i16, AudioError, JitterBuffer, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION, FRAME_SAMPLES,
+    to_float, to_i16, AudioError, JitterBuffer, PlayLevel, Playout, VoiceDecoder, VoiceEncoder, FRAME_DURATION,
+    FRAME_SAMPLES,
 };
 use super::call::Call;
 use super::session::{Session, State, Update};
@@ -48,9 +49,6 @@ const CONTROL_QUEUE: usize = 64;
 /// Microphone samples held at most before the oldest are dropped (80 ms), so a stall cannot
 /// build up delay.
 const MIC_BACKLOG: usize = 4 * FRAME_SAMPLES;
-/// Speaker samples queued at most (60 ms) beyond the frame being added and the device's own
-/// buffer.
-const PLAY_BACKLOG: usize = 3 * FRAME_SAMPLES;
 /// Time without microphone samples after which frames of silence stand in for them, so the
 /// speaker keeps playing (devices deliver in bursts of up to a few frames before that).
 const MIC_STALL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -364,6 +362,7 @@ struct AudioLoop {
     microphone: Microphone,
     speaker: Speaker,
     play: PlayQueue,
+    play_level: PlayLevel,
     processor: Processor,
     encoder: VoiceEncoder,
     heard: HashMap<SessionId, Heard>,
@@ -403,6 +402,7 @@ impl AudioLoop {
             microphone,
             speaker,
             play,
+            play_level: PlayLevel::new(devices::SPEAKER_START_SAMPLES),
             processor: Processor::new(options.processing)?,
             encoder: VoiceEncoder::new()?,
             heard: HashMap::new(),
@@ -545,10 +545,9 @@ impl AudioLoop {
                 Ok(play) => play,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            play.extend(&mix);
-            let excess = play.len().saturating_sub(PLAY_BACKLOG + FRAME_SAMPLES);
-            self.queues.health.count(Trouble::SpeakerSamplesDropped, excess as u64);
-            play.drain(..excess);
+            let between_spurts = self.heard.values().all(|heard| !heard.talking);
+            let adjusted = self.play_level.push(&mut play, &mix, between_spurts);
+            self.queues.health.count(Trouble::SpeakerSamplesDropped, adjusted.over_cap as u64);
         }
         let analysis = self.processor.process(mic, &mix)?;
         if self.frame.is_multiple_of(LEVEL_EVERY) {

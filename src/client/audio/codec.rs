@@ -73,7 +73,7 @@ mod tests {
         let mut output = Vec::new();
         for frame in input.chunks(FRAME_SAMPLES) {
             let packet = encoder.encode(frame).expect("encodes");
-            assert!(packet.len() < 200, "about 24 kbit/s: {}", packet.len());
+            assert!(packet.len() < 200, "about 32 kbit/s: {}", packet.len());
             output.extend(decoder.decode(Some(&packet)).expect("decodes"));
         }
         let concealed = decoder.decode(None).expect("conceals");

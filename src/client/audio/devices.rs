@@ -28,6 +28,8 @@ const INPUT_BUFFER_FRAMES: u32 = 480;
 /// callback late (10 ms did). Measured through PulseAudio: 26 ms from callback to playback,
 /// where 40 ms periods took 54 ms.
 const OUTPUT_BUFFER_FRAMES: u32 = 960;
+/// Samples a speaker takes at once when it starts: cpal fills both of its periods.
+pub const SPEAKER_START_SAMPLES: usize = 2 * OUTPUT_BUFFER_FRAMES as usize;
 
 /// One audio device.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! The client's voice audio, by concern: `codec` (Opus at 48 kHz mono in 20 ms frames),
-//! `jitter` (a sans-IO jitter buffer per talker), `wav` (16-bit WAV files for
+//! `jitter` (a sans-IO jitter buffer per talker), `play_level` (the speaker queue's cap and
+//! standing delay, sans-IO), `wav` (16-bit WAV files for
 //! `itc voice play|record`), `processing` (the sans-IO microphone chain: echo cancellation,
 //! noise suppression, gain, gate, level meter), `devices` (microphones and speakers through
 //! cpal) and `health` (the live path's trouble counters: underruns, overruns, late frames).
@@ -10,11 +11,13 @@ mod codec;
 pub mod devices;
 pub mod health;
 mod jitter;
+mod play_level;
 pub mod processing;
 mod wav;
 
 pub use codec::{VoiceDecoder, VoiceEncoder};
 pub use jitter::{JitterBuffer, Playout, MAX_DEPTH};
+pub use play_level::{Adjusted, PlayLevel};
 pub use wav::{read_wav, write_wav};
 
 use std::time::Duration;
@@ -25,8 +28,9 @@ pub const SAMPLE_RATE: u32 = 48_000;
 pub const FRAME_SAMPLES: usize = 960;
 /// One frame's duration.
 pub const FRAME_DURATION: Duration = Duration::from_millis(20);
-/// Opus bitrate for speech.
-pub const BITRATE: i32 = 24_000;
+/// Opus bitrate for speech: 32 kbit/s, which keeps the waveform closer than 24 (0.932 against
+/// 0.927 correlation through the live path) for 80 bytes a frame.
+pub const BITRATE: i32 = 32_000;
 
 /// Audio trouble: a codec error, an unusable WAV file, the processing chain or a device.
 #[derive(Debug, thiserror::Error)]
