@@ -3,7 +3,9 @@
 //!
 //! Runs the real release binary as its own process on 127.0.0.1 with a throw-away data
 //! directory and reads its RSS from /proc at each step:
-//! 1. idle after its first start, no client;
+//! 0. idle after its first start (which also makes the certificate, keys and database), no
+//!    client; then it is stopped and started again on the same data directory;
+//! 1. idle after that second start, no client (how a server starts every day);
 //! 2. after `BENCH_CONNECTIONS` distinct accounts were registered on `BENCH_REGISTER_CONCURRENCY`
 //!    connections (one after another on each, logging out in between), then closed;
 //! 3. with `BENCH_CONNECTIONS` TLS connections that said hello and logged in to those accounts,
@@ -135,7 +137,7 @@ async fn run(settings: &Settings, server: &ServerProc, result: &mut ResultLine) 
     let count = settings.connections;
     let target = Target::parse(&server.code).map_err(|err| format!("connection code: {err}"))?;
 
-    let idle = settled_rss(&pid, "1. idle, first start, no client").await?;
+    let idle = settled_rss(&pid, "1. idle, second start, no client").await?;
     result.add("idle_rss_mib", mib(idle), 1);
 
     let started = Instant::now();
@@ -196,7 +198,7 @@ fn main() {
         settings.hold.as_secs(),
         settings.seconds
     );
-    let mut server = match ServerProc::start(SERVER_TOML, "itc-bench-memory-", &settings.server_bin) {
+    let first = match ServerProc::start(SERVER_TOML, "itc-bench-memory-", &settings.server_bin) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("bench memory: {err}");
@@ -210,8 +212,18 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let first_start = runtime.block_on(settled_rss(&first.pid.to_string(), "0. idle, first start, no client"));
+    let (first_start_rss, mut server) =
+        match first_start.and_then(|rss| Ok((rss, first.restart(&settings.server_bin)?))) {
+            Ok(started_twice) => started_twice,
+            Err(err) => {
+                eprintln!("bench memory: {err}");
+                std::process::exit(1);
+            }
+        };
     let mut result = ResultLine::default();
     result.add("connections", settings.connections as f64, 0);
+    result.add("first_start_rss_mib", mib(first_start_rss), 1);
     let outcome = runtime.block_on(run(&settings, &server, &mut result));
     runtime.shutdown_timeout(Duration::from_secs(2));
     println!("server: {}", server.stop());

@@ -215,6 +215,14 @@ async fn a_timeout_is_shown_with_its_end_and_ends_on_time() {
     assert_eq!(refused.code(), Some(ErrorCode::TimedOut));
     assert!(refused.to_string().contains(&until.to_string()), "the end time is in the message: {refused}");
     moderator.send(general, "the moderator still talks").await.expect("not timed out");
+    // An app started meanwhile learns it from its session, not only from the event.
+    let laptop = server.connect().await;
+    let session = laptop.login("kid", MEMBER_PASSWORD).await.expect("logs in while timed out");
+    assert_eq!(session.timed_out_until, Some(until));
+    let resumed = server.connect().await.resume(&session.token).await.expect("resumes");
+    assert_eq!(resumed.timed_out_until, Some(until), "resume tells it too");
+    let session = server.connect().await.login("mo", MEMBER_PASSWORD).await.expect("moderator");
+    assert_eq!(session.timed_out_until, None);
 
     let left = until - iptincan_now();
     tokio::time::sleep(Duration::from_millis(left.max(0) as u64 + 100)).await;

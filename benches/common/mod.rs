@@ -43,7 +43,8 @@ pub struct ServerProc {
     pub code: String,
     stderr: Arc<Mutex<(u64, Vec<String>)>>,
     stopped: Option<String>,
-    _data_dir: tempfile::TempDir,
+    /// Removed when the server is dropped (it is stopped first).
+    data_dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProc {
@@ -55,6 +56,23 @@ impl ServerProc {
             .map_err(|err| format!("cannot make a temporary data directory: {err}"))?;
         std::fs::write(data_dir.path().join("server.toml"), server_toml)
             .map_err(|err| format!("cannot write server.toml: {err}"))?;
+        ServerProc::spawn(bin, data_dir)
+    }
+
+    /// Stops the server and starts `bin` again on the same data directory (its certificate,
+    /// database and config from the first start), as a server starts every day after its
+    /// first run.
+    pub fn restart(mut self, bin: &PathBuf) -> AnyResult<ServerProc> {
+        let status = self.stop();
+        if !status.starts_with("stopped by SIGTERM") {
+            return Err(format!("the server did not stop for its restart: {status}"));
+        }
+        let data_dir = self.data_dir.take().ok_or("the server has no data directory")?;
+        ServerProc::spawn(bin, data_dir)
+    }
+
+    /// Runs `bin` on `data_dir` until it prints its control address and connection code.
+    fn spawn(bin: &PathBuf, data_dir: tempfile::TempDir) -> AnyResult<ServerProc> {
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir.path())
@@ -100,7 +118,7 @@ impl ServerProc {
             code: String::new(),
             stderr,
             stopped: None,
-            _data_dir: data_dir,
+            data_dir: Some(data_dir),
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while server.control.is_empty() || server.code.is_empty() {

@@ -173,6 +173,8 @@ pub struct Signed {
     username: String,
     admin: bool,
     must_change_password: bool,
+    /// When a moderator's timeout of this member ends (Unix ms), if one runs.
+    timed_out_until: Option<i64>,
 }
 
 impl Signed {
@@ -182,6 +184,7 @@ impl Signed {
             username: info.user.username.clone(),
             admin: info.user.role.is_admin(),
             must_change_password: info.must_change_password,
+            timed_out_until: info.timed_out_until,
         }
     }
 }

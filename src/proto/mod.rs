@@ -118,6 +118,7 @@ mod tests {
             must_change_password: false,
             device_cookie: Some("n.m".into()),
             supervision: None,
+            timed_out_until: None,
         };
         let json = serde_json::to_value(&session).expect("json");
         assert_eq!(json["device_cookie"], "n.m");

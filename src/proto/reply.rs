@@ -378,4 +378,7 @@ pub struct SessionInfo {
     /// For a supervised member: who supervises them, their contacts and quiet hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervision: Option<super::SupervisionInfo>,
+    /// For a member a moderator has timed out: when the timeout ends, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_until: Option<i64>,
 }

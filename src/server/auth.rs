@@ -209,6 +209,7 @@ pub async fn resume(ctx: &Shared, conn: &mut Conn, token: String) -> Result<Repl
         expires_at,
         device_cookie: Some(ctx.device_cookies.issue(&record.user.username)),
         supervision: supervision_of(ctx, &record.user),
+        timed_out_until: ctx.sanctions.timed_out_until(record.user.id, crate::clock::now_ms()),
         user: record.user,
         must_change_password: record.must_change_password,
     }))
@@ -236,6 +237,7 @@ async fn start_session(
         expires_at,
         device_cookie: Some(device_cookie),
         supervision: supervision_of(ctx, &record.user),
+        timed_out_until: ctx.sanctions.timed_out_until(record.user.id, crate::clock::now_ms()),
         user: record.user,
         must_change_password: record.must_change_password,
     }))

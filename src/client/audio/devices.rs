@@ -18,11 +18,15 @@ use std::time::Duration;
 
 /// Time allowed for a device to start.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-/// The microphone's period asked for (10 ms; cpal keeps two). A capture period is pure delay
-/// (the samples wait until it is full), and a late reader loses nothing: the sound server
-/// holds what was recorded. Measured through PulseAudio: 7 ms from capture to callback, where
-/// 40 ms periods took 27 ms. The device's own default when it refuses.
-const INPUT_BUFFER_FRAMES: u32 = 480;
+/// The microphone's period asked for (20 ms, one Opus frame; cpal keeps two). A capture
+/// period is delay (the samples wait until it is full), and a late reader loses nothing: the
+/// sound server holds what was recorded. Through PulseAudio's ALSA plugin every period costs
+/// a wake-up of cpal's thread and of the plugin's, with a dozen calls into PulseAudio: with
+/// 10 ms periods that thread took a quarter of the client's CPU in a call. Measured: 20 ms
+/// periods cut the client's CPU in `bench-client`'s call (with Opus at complexity 5) from
+/// 12.6 % to 10.3 % of a core and added 7-10 ms mouth to ear (`tests/voice_live.rs`: 111-117
+/// ms). The device's own default when it refuses.
+const INPUT_BUFFER_FRAMES: u32 = 960;
 /// The speaker's period asked for (20 ms; cpal keeps two): what is queued here plays after
 /// everything before it, but a period too short underruns when a busy machine schedules the
 /// callback late (10 ms did). Measured through PulseAudio: 26 ms from callback to playback,

@@ -14,7 +14,7 @@ let changed = () => {};
 // Shows the admin parts to administrators (and the panel to moderators), with `people` to
 // choose from.
 export function showAdmin(me, people) {
-  standingFor(me.username);
+  standingFor(me.username, me.timed_out_until);
   showPanel(me, people);
   $('chat-admin').hidden = !me.admin;
   if (!me.admin) return;

@@ -67,11 +67,12 @@ function supervised(info) {
   redraw();
 }
 
-// Forgets what was shown for another signed-in person.
-export function standingFor(username) {
+// Forgets what was shown for another signed-in person, and shows a timeout running when they
+// signed in (`timedOutUntil`, Unix ms, from their session).
+export function standingFor(username, timedOutUntil) {
   if (username === me) return;
   me = username;
-  timedOut(0, null);
+  timedOut(timedOutUntil || 0, null);
   warned(null);
   supervised(null);
   supervisionOf(null).then((info) => {
