@@ -10,7 +10,7 @@ mod common;
 
 use common::{TestServer, MEMBER_PASSWORD, WAIT};
 use iptincan::client::session::{Session, State, Update};
-use iptincan::client::{Client, Target};
+use iptincan::client::{Client, Target, UploadOptions};
 use iptincan::proto::{ChannelId, Event, Message};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -182,12 +182,18 @@ async fn messages_survive_drops_lost_replies_and_a_restart_exactly_once() {
     });
     assert_eq!(resent, Some(stored), "the resend answered the message stored the first time");
 
-    // 3. The server restarts on the same data and port; messages typed meanwhile go once.
+    // 3. The server restarts on the same data and port; messages typed meanwhile go once,
+    // and so does one carrying a file uploaded before.
+    let note = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(note.path(), b"the shopping list").expect("writes");
+    let options = UploadOptions { channel_id: Some(general), ..UploadOptions::default() };
+    let uploaded = ann_login.upload_file(note.path(), "list.txt", options).await.expect("uploads");
     let (dir, config) = server.stop().await;
     let mut queued = Vec::new();
     for i in 0..3 {
         queued.push(session.send(general, format!("typed during the restart {i}")));
     }
+    queued.push(session.send_with_files(general, "", vec![uploaded.file_id]));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(session.client().is_none(), "not connected while the server is down");
     let server = TestServer::restart(dir, config).await;
@@ -207,9 +213,13 @@ async fn messages_survive_drops_lost_replies_and_a_restart_exactly_once() {
             "typed during the restart 0",
             "typed during the restart 1",
             "typed during the restart 2",
+            "",
         ],
         "every message exactly once, in order"
     );
+    let page = reader.history(general, None, Some(1)).await.expect("history");
+    let files: Vec<&str> = page.messages[0].attachments.iter().map(|file| file.name.as_str()).collect();
+    assert_eq!(files, ["list.txt"], "the file went with its message");
 }
 
 #[tokio::test]

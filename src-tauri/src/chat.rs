@@ -142,10 +142,11 @@ impl Family {
         session.as_ref().ok_or(FamilyError::SignedOut)?.client().await
     }
 
-    /// Sends a message on the signed-in server; answers it once stored.
-    async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
+    /// Sends a message (with uploaded files' ids) on the signed-in server; answers it once
+    /// stored.
+    async fn send(&self, channel_id: ChannelId, body: String, attachments: Vec<i64>) -> Result<Message, FamilyError> {
         let session = self.session.read().await;
-        session.as_ref().ok_or(FamilyError::SignedOut)?.send(channel_id, body).await
+        session.as_ref().ok_or(FamilyError::SignedOut)?.send(channel_id, body, attachments).await
     }
 
     /// Joins a voice call on the signed-in server.
@@ -473,11 +474,17 @@ pub async fn chat_history(
     Ok(reply)
 }
 
-/// Sends a message; it is sent again after a reconnection until stored, and stored once
-/// (the session gives it a client-chosen id).
+/// Sends a message, with the files uploaded for it (`attachments`, optional); it is sent again
+/// after a reconnection until stored, and stored once (the session gives it a client-chosen
+/// id).
 #[tauri::command]
-pub async fn chat_send(family: State<'_, Family>, channel_id: ChannelId, body: String) -> Result<Reply, FamilyError> {
-    Ok(Reply::Message(family.send(channel_id, body).await?))
+pub async fn chat_send(
+    family: State<'_, Family>,
+    channel_id: ChannelId,
+    body: String,
+    attachments: Option<Vec<i64>>,
+) -> Result<Reply, FamilyError> {
+    Ok(Reply::Message(family.send(channel_id, body, attachments.unwrap_or_default()).await?))
 }
 
 /// Marks a conversation read up to `message_id` (on every device of this user).

@@ -63,12 +63,19 @@ impl Client {
     /// `client_id` (see [`crate::proto::MAX_CLIENT_ID_CHARS`] for its form): a repeat answers
     /// the stored message. Use it to retry after a lost answer.
     pub async fn send_once(&self, channel_id: ChannelId, body: &str, client_id: &str) -> Result<Message, ClientError> {
-        let request = Request::SendMessage {
-            channel_id,
-            body: body.into(),
-            client_id: Some(client_id.into()),
-            attachments: Vec::new(),
-        };
+        self.send_once_with_files(channel_id, body, client_id, Vec::new()).await
+    }
+
+    /// [`Client::send_once`] for a message carrying files this user uploaded.
+    pub async fn send_once_with_files(
+        &self,
+        channel_id: ChannelId,
+        body: &str,
+        client_id: &str,
+        attachments: Vec<i64>,
+    ) -> Result<Message, ClientError> {
+        let request =
+            Request::SendMessage { channel_id, body: body.into(), client_id: Some(client_id.into()), attachments };
         expect_message(self.request(request).await?)
     }
 

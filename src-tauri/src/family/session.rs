@@ -88,8 +88,8 @@ pub struct Joined {
 
 /// Work for the session's task.
 enum Job {
-    /// Send a message (through the outbox) and say when it is stored.
-    Send(ChannelId, String, oneshot::Sender<Result<Message, FamilyError>>),
+    /// Send a message with its files (through the outbox) and say when it is stored.
+    Send(ChannelId, String, Vec<i64>, oneshot::Sender<Result<Message, FamilyError>>),
     /// Join a voice channel (or a direct conversation's call) with the audio devices.
     Join(ChannelId, TalkOptions, oneshot::Sender<Result<Joined, ClientError>>),
     /// Leave the call.
@@ -146,11 +146,18 @@ impl Session {
         self.engine.connected().await.ok_or(FamilyError::SignedOut)
     }
 
-    /// Sends a message and answers it as stored: sent now or once connected again, and
-    /// resent after a lost answer with the same client id, so it is stored once.
-    pub async fn send(&self, channel_id: ChannelId, body: String) -> Result<Message, FamilyError> {
+    /// Sends a message carrying `attachments` (uploaded files' ids; may be none) and answers it
+    /// as stored: sent now or once connected again, and resent after a lost answer with the
+    /// same client id, so it is stored once.
+    pub async fn send(
+        &self,
+        channel_id: ChannelId,
+        body: String,
+        attachments: Vec<i64>,
+    ) -> Result<Message, FamilyError> {
         let (answer, reply) = oneshot::channel();
-        self.jobs.send(Job::Send(channel_id, body, answer)).await.map_err(|_| FamilyError::SignedOut)?;
+        let job = Job::Send(channel_id, body, attachments, answer);
+        self.jobs.send(job).await.map_err(|_| FamilyError::SignedOut)?;
         reply.await.map_err(|_| FamilyError::SignedOut)?
     }
 
@@ -269,8 +276,8 @@ async fn work(
 ) {
     let not_connected = || ClientError::Closed("not connected to the server right now".into());
     match job {
-        Job::Send(channel_id, body, answer) => {
-            sending.insert(engine.send(channel_id, body), answer);
+        Job::Send(channel_id, body, attachments, answer) => {
+            sending.insert(engine.send_with_files(channel_id, body, attachments), answer);
         }
         Job::Join(channel_id, options, answer) => {
             let joined = match engine.client() {

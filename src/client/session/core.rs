@@ -46,6 +46,8 @@ pub struct Outgoing {
     pub channel_id: ChannelId,
     /// Its text.
     pub body: String,
+    /// Files it carries (ids from `upload_finish`, uploaded by this user).
+    pub attachments: Vec<i64>,
 }
 
 /// Outbox and catch-up bookkeeping.
@@ -145,7 +147,12 @@ mod tests {
     }
 
     fn outgoing(client_id: &str, channel: i64) -> Outgoing {
-        Outgoing { client_id: client_id.into(), channel_id: ChannelId(channel), body: "hi".into() }
+        Outgoing {
+            client_id: client_id.into(),
+            channel_id: ChannelId(channel),
+            body: "hi".into(),
+            attachments: Vec::new(),
+        }
     }
 
     #[test]

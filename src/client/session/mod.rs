@@ -199,8 +199,14 @@ impl Session {
     /// [`Update::Sent`] carries this id and the stored message. After the session has stopped
     /// ([`State::SignedOut`], [`State::Failed`]) the message goes nowhere.
     pub fn send(&self, channel_id: ChannelId, body: impl Into<String>) -> String {
+        self.send_with_files(channel_id, body, Vec::new())
+    }
+
+    /// [`Session::send`] for a message carrying files this user uploaded (`attachments`: ids
+    /// from `upload_finish`; with files the body may be empty).
+    pub fn send_with_files(&self, channel_id: ChannelId, body: impl Into<String>, attachments: Vec<i64>) -> String {
         let client_id = URL_SAFE_NO_PAD.encode(crate::random::random_bytes::<16>());
-        let message = Outgoing { client_id: client_id.clone(), channel_id, body: body.into() };
+        let message = Outgoing { client_id: client_id.clone(), channel_id, body: body.into(), attachments };
         // The driver is gone only when the session has stopped; its last update said why.
         let _ = self.commands.send(Command::Send(message));
         client_id
@@ -389,7 +395,9 @@ impl Driver {
     /// Sends the outbox, oldest first, until it is empty.
     async fn flush(&mut self, client: &Client) -> Result<(), Ended> {
         while let Some(next) = self.core.next_to_send().cloned() {
-            match client.send_once(next.channel_id, &next.body, &next.client_id).await {
+            let sent =
+                client.send_once_with_files(next.channel_id, &next.body, &next.client_id, next.attachments.clone());
+            match sent.await {
                 Ok(message) => {
                     self.core.acknowledged(&message);
                     self.emit(Update::Sent { client_id: next.client_id, message }).await?;

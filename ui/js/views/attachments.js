@@ -5,7 +5,7 @@
 // from `data:` sources; a file's name is only ever shown as text.
 
 import { $, el, show } from '../dom.js';
-import { Cmd, Event, ask, call, on } from '../commands.js';
+import { Cmd, Event, call, on } from '../commands.js';
 import { bytes } from '../format.js';
 
 const SHOWN_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
@@ -104,9 +104,10 @@ async function sendFile(file) {
       : await call(Cmd.upload, new Uint8Array(await file.arrayBuffer()), {
         headers: { 'x-channel-id': String(channelId), 'x-name': encodeURIComponent(file.name), 'x-type': file.type || '', 'x-transfer': transfer },
       });
-    const clientId = `file-${Date.now().toString(36)}-${transfer}`;
-    const message = await ask('send_message', { channel_id: channelId, body: '', client_id: clientId, attachments: [stored.file_id] });
-    context.upsert(message);
+    // Through the session's outbox, as typed messages go: sent again after a reconnection
+    // until stored, and stored once.
+    const reply = await call(Cmd.send, { channelId, body: '', attachments: [stored.file_id] });
+    context.upsert(reply.data);
     row.remove();
   } catch (err) {
     row.replaceChildren(el('span', { class: 'error' }, `${file.name} could not be sent: ${err}`),
