@@ -92,7 +92,9 @@ impl Settings {
     }
 }
 
-const SERVER_TOML: &str = r#"[auth]
+const SERVER_TOML: &str = r#"[update]
+check = false
+[auth]
 registrations_per_address = 10000
 registrations_per_server = 100000
 [server]
