@@ -27,9 +27,7 @@ use std::time::{Duration, Instant};
 const PASSWORD: &str = "benchmark-pass";
 /// The members are registered from one address before the attacks start, so the registration
 /// limits are raised (the attacks measured here are the slot and password ones).
-const SERVER_TOML: &str = r#"[update]
-check = false
-[auth]
+const SERVER_TOML: &str = r#"[auth]
 registrations_per_address = 10000
 registrations_per_server = 100000
 

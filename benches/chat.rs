@@ -92,9 +92,7 @@ impl Settings {
     }
 }
 
-const SERVER_TOML: &str = r#"[update]
-check = false
-[auth]
+const SERVER_TOML: &str = r#"[auth]
 registrations_per_address = 10000
 registrations_per_server = 100000
 [server]

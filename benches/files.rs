@@ -88,7 +88,7 @@ async fn run() -> AnyResult<ResultLine> {
         None => default_server_bin()?,
     };
     let toml = format!(
-        "[update]\ncheck = false\n[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\nmax_file_bytes = {}\n",
+        "[server]\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nlog_level = \"warn\"\nmax_file_bytes = {}\n",
         large.max(small) + 1
     );
     let server = ServerProc::start(&toml, "itc-bench-files-", &bin)?;

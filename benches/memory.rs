@@ -35,9 +35,7 @@ const PASSWORD: &str = "benchmark-pass";
 /// How long the server settles before its memory is read.
 const SETTLE: Duration = Duration::from_secs(3);
 
-const SERVER_TOML: &str = r#"[update]
-check = false
-[auth]
+const SERVER_TOML: &str = r#"[auth]
 registrations_per_address = 10000
 registrations_per_server = 100000
 [server]

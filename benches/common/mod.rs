@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// How long the server may take to print its connection code.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Put in front of every benchmark server's config.
+const NO_UPDATE_CHECK: &str = "[update]\ncheck = false\n";
 /// Server stderr lines kept for the report.
 const STDERR_KEEP: usize = 200;
 
@@ -48,13 +50,14 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Starts `bin` in a temporary data directory with `server_toml`.
+    /// Starts `bin` in a temporary data directory with `server_toml`, to which it adds
+    /// `[update] check = false`: a benchmark's server never looks beyond loopback.
     pub fn start(server_toml: &str, prefix: &str, bin: &PathBuf) -> AnyResult<ServerProc> {
         let data_dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .map_err(|err| format!("cannot make a temporary data directory: {err}"))?;
-        std::fs::write(data_dir.path().join("server.toml"), server_toml)
+        std::fs::write(data_dir.path().join("server.toml"), format!("{NO_UPDATE_CHECK}{server_toml}"))
             .map_err(|err| format!("cannot write server.toml: {err}"))?;
         ServerProc::spawn(bin, data_dir)
     }

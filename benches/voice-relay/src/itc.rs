@@ -11,7 +11,7 @@ use iptincan::proto::ChannelKind;
 use std::future::Future;
 use std::path::Path;
 
-const SERVER_TOML: &str = "[update]\ncheck = false\n[auth]\nregistrations_per_address = 10000\nregistrations_per_server = 100000\n[server]\nname = \"IPTinCan voice benchmark\"\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nmax_users = 500\nlog_level = \"warn\"\n";
+const SERVER_TOML: &str = "[auth]\nregistrations_per_address = 10000\nregistrations_per_server = 100000\n[server]\nname = \"IPTinCan voice benchmark\"\nbind_address = \"127.0.0.1\"\ntcp_port = 0\nudp_port = 0\nrest_port = 0\nmax_users = 500\nlog_level = \"warn\"\n";
 
 /// A member's media link, and its control connection (which must stay open).
 pub struct Member {
