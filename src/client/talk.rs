@@ -5,9 +5,9 @@
 //! noise suppression, gain and gate ([`processing`]) → Opus → bounded queue → the async task
 //! → [`Call::send`]. Back: [`Call::recv`] → bounded queue → the audio thread: one jitter
 //! buffer and decoder per talker → per-person volume → mix → speaker queue (cpal thread;
-//! its level held by [`PlayLevel`]), and the same mix is the echo canceller's reference. Audio work never runs on the async
-//! runtime, and every queue between the threads is bounded (a full queue drops, it never
-//! blocks).
+//! its level held by [`PlayLevel`]), and the same mix is the echo canceller's reference.
+//! Audio work never runs on the async runtime, and every queue between the threads is
+//! bounded (a full queue drops, it never blocks).
 //!
 //! Use: [`Talk::join`], then [`Talk::controls`] (a cheap, cloneable handle for the UI:
 //! mute, deafen, per-person volume, processing settings, push-to-talk, devices) and

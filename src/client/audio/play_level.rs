@@ -21,9 +21,9 @@ use std::collections::VecDeque;
 pub const WINDOW: u32 = 25;
 /// Samples waiting in the queue when a new frame comes (13 ms): the speaker rides out a late
 /// audio thread, and callbacks that take more than a frame at once (PulseAudio's ALSA plugin
-/// alternates 640 and 1,280 samples). Measured through PulseAudio: with 20 ms, mouth-to-ear
-/// took 104-137 ms; with 13 ms, 97-110 ms, and no more underruns in speech on a loaded
-/// machine (three busy processes on two cores).
+/// alternates 640 and 1,280 samples). Measured through PulseAudio with 10 ms microphone
+/// periods: with 20 ms of slack, mouth-to-ear took 104-137 ms; with 13 ms, 97-110 ms, and no
+/// more underruns in speech on a loaded machine (three busy processes on two cores).
 pub const SLACK: usize = 2 * FRAME_SAMPLES / 3;
 /// Samples queued at most (60 ms) beyond the frame being added and the device's own buffer.
 pub const CAP: usize = 3 * FRAME_SAMPLES;
