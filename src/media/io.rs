@@ -1,4 +1,4 @@
-//! The relay thread's socket I/O. Waiting for datagrams: on Linux the socket stays
+//! The relay thread's socket I/O (the VPN client's tunnel receives with [`BatchReceiver`] too). Waiting for datagrams: on Linux the socket stays
 //! non-blocking (the VPN sends from a second handle on it through Tokio, and the flag is shared
 //! by both handles) and the thread waits with `poll`; elsewhere the socket blocks with a
 //! timeout. Receiving: on Linux up to [`RECEIVE_BURST`] messages in one `recvmmsg` system call,
@@ -24,13 +24,19 @@ const MESSAGE_ROOM: usize = 65_536;
 /// Sets `socket` up for [`wait_readable`] and [`BatchReceiver::receive`].
 #[cfg(target_os = "linux")]
 pub(super) fn prepare(socket: &UdpSocket, _timeout: Duration) -> io::Result<()> {
-    use nix::sys::socket::{setsockopt, sockopt::UdpGroSegment};
     socket.set_nonblocking(true)?;
-    // GRO is an optimisation: a kernel without it delivers datagrams one by one.
-    if let Err(err) = setsockopt(socket, UdpGroSegment, &true) {
-        tracing::debug!(error = %err, "media: no UDP GRO on this system");
-    }
+    enable_gro(socket);
     Ok(())
+}
+
+/// Turns UDP GRO on for `socket` where the kernel has it ([`BatchReceiver::receive`] splits
+/// what it coalesces); a kernel without it delivers datagrams one by one.
+#[cfg(target_os = "linux")]
+pub(crate) fn enable_gro(socket: &impl std::os::fd::AsFd) {
+    use nix::sys::socket::{setsockopt, sockopt::UdpGroSegment};
+    if let Err(err) = setsockopt(socket, UdpGroSegment, &true) {
+        tracing::debug!(error = %err, "no UDP GRO on this system");
+    }
 }
 
 /// Sets `socket` up for [`wait_readable`] and [`BatchReceiver::receive`].
@@ -58,56 +64,46 @@ pub(super) fn wait_readable(_socket: &UdpSocket, _timeout: Duration) -> bool {
 }
 
 /// Reusable buffers for receiving a turn's messages.
-pub(super) struct BatchReceiver {
+pub(crate) struct BatchReceiver {
     buffers: Vec<u8>,
-    /// Per message received: sender, length, and the size of each datagram in it.
-    received: Vec<(SocketAddr, usize, usize)>,
+    /// Per message received: its room in `buffers`, sender, length, and the size of each
+    /// datagram in it.
+    received: Vec<(usize, SocketAddr, usize, usize)>,
     #[cfg(target_os = "linux")]
     headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+    /// Whether a header's room for control data was used up by the last receive. nix's
+    /// `recvmmsg` leaves each header's control length as the kernel wrote it back (0 for a
+    /// message without control data), so the next coalesced run in that header would lose
+    /// its segment size: the headers are then made anew.
+    #[cfg(target_os = "linux")]
+    stale_headers: bool,
+}
+
+/// Headers for one `recvmmsg`, each with room for a UDP GRO segment size.
+#[cfg(target_os = "linux")]
+fn fresh_headers() -> nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage> {
+    nix::sys::socket::MultiHeaders::preallocate(RECEIVE_BURST, Some(nix::cmsg_space!(nix::libc::c_int)))
 }
 
 impl BatchReceiver {
-    pub(super) fn new() -> BatchReceiver {
+    pub(crate) fn new() -> BatchReceiver {
         BatchReceiver {
             buffers: vec![0u8; RECEIVE_BURST * MESSAGE_ROOM],
             received: Vec::with_capacity(RECEIVE_BURST),
             #[cfg(target_os = "linux")]
-            headers: nix::sys::socket::MultiHeaders::preallocate(
-                RECEIVE_BURST,
-                Some(nix::cmsg_space!(nix::libc::c_int)),
-            ),
+            headers: fresh_headers(),
+            #[cfg(target_os = "linux")]
+            stale_headers: false,
         }
     }
 
-    /// Receives what is waiting (nothing on a timeout, or an error that concerns one peer,
-    /// such as an ICMP port unreachable reported on the socket); then [`BatchReceiver::each`]
-    /// visits it.
+    /// Receives what is waiting on the non-blocking `socket`; then [`BatchReceiver::each`]
+    /// visits it. An error (`WouldBlock` when nothing is waiting, or one that concerns one
+    /// peer, such as an ICMP port unreachable reported on the socket) leaves nothing to visit.
     #[cfg(target_os = "linux")]
-    pub(super) fn receive(&mut self, socket: &UdpSocket) {
+    pub(crate) fn receive(&mut self, socket: &impl std::os::fd::AsRawFd) -> io::Result<()> {
         use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
         use std::io::IoSliceMut;
-        use std::os::fd::AsRawFd;
-
-        self.received.clear();
-        let mut rooms = self.buffers.chunks_exact_mut(MESSAGE_ROOM);
-        let mut slices: [[IoSliceMut<'_>; 1]; RECEIVE_BURST] =
-            std::array::from_fn(|_| [IoSliceMut::new(rooms.next().unwrap_or_default())]);
-        let Ok(messages) = recvmmsg(socket.as_raw_fd(), &mut self.headers, &mut slices, MsgFlags::empty(), None) else {
-            return;
-        };
-        for message in messages {
-            let Some(from) = message.address.as_ref().and_then(socket_address) else { continue };
-            // A message whose control data did not fit cannot be split: dropped.
-            let Ok(mut controls) = message.cmsgs() else { continue };
-            let segment = controls
-                .find_map(|control| match control {
-                    ControlMessageOwned::UdpGroSegments(size) => usize::try_from(size).ok(),
-                    _ => None,
-                })
-                .filter(|size| *size > 0)
-                .unwrap_or(message.bytes);
-            self.received.push((from, message.bytes, segment));
-        }
         fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {
             match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
                 (Some(v4), _) => Some(SocketAddr::from(*v4)),
@@ -115,25 +111,57 @@ impl BatchReceiver {
                 _ => None,
             }
         }
+
+        self.received.clear();
+        if std::mem::take(&mut self.stale_headers) {
+            self.headers = fresh_headers();
+        }
+        let mut rooms = self.buffers.chunks_exact_mut(MESSAGE_ROOM);
+        let mut slices: [[IoSliceMut<'_>; 1]; RECEIVE_BURST] =
+            std::array::from_fn(|_| [IoSliceMut::new(rooms.next().unwrap_or_default())]);
+        let messages = recvmmsg(socket.as_raw_fd(), &mut self.headers, &mut slices, MsgFlags::empty(), None)?;
+        for (room, message) in messages.enumerate() {
+            // A message whose control data did not fit cannot be split: dropped.
+            let Ok(controls) = message.cmsgs() else {
+                self.stale_headers = true;
+                continue;
+            };
+            let mut segment = None;
+            let mut had_control = false;
+            for control in controls {
+                had_control = true;
+                if let ControlMessageOwned::UdpGroSegments(size) = control {
+                    segment = usize::try_from(size).ok().filter(|size| *size > 0);
+                }
+            }
+            self.stale_headers |= !had_control;
+            let Some(from) = message.address.as_ref().and_then(socket_address) else { continue };
+            self.received.push((room, from, message.bytes, segment.unwrap_or(message.bytes)));
+        }
+        Ok(())
     }
 
     /// Receives the next datagram if one comes before the socket's read timeout; then
     /// [`BatchReceiver::each`] visits it.
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn receive(&mut self, socket: &UdpSocket) {
+    pub(crate) fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
         self.received.clear();
-        if let Ok((len, from)) = socket.recv_from(&mut self.buffers[..MESSAGE_ROOM]) {
-            self.received.push((from, len, len));
-        }
+        let (len, from) = socket.recv_from(&mut self.buffers[..MESSAGE_ROOM])?;
+        self.received.push((0, from, len, len));
+        Ok(())
     }
 
     /// Calls `visit` with each datagram of the last [`BatchReceiver::receive`] and its sender,
     /// in the order they arrived.
-    pub(super) fn each(&mut self, mut visit: impl FnMut(SocketAddr, &mut [u8])) {
-        for ((from, len, segment), room) in self.received.iter().zip(self.buffers.chunks_exact_mut(MESSAGE_ROOM)) {
-            let Some(message) = room.get_mut(..*len) else { continue };
-            for datagram in message.chunks_mut((*segment).max(1)) {
-                visit(*from, datagram);
+    pub(crate) fn each(&mut self, mut visit: impl FnMut(SocketAddr, &mut [u8])) {
+        for &(room, from, len, segment) in &self.received {
+            let Some(message) =
+                self.buffers.chunks_exact_mut(MESSAGE_ROOM).nth(room).and_then(|room| room.get_mut(..len))
+            else {
+                continue;
+            };
+            for datagram in message.chunks_mut(segment.max(1)) {
+                visit(from, datagram);
             }
         }
     }
@@ -258,7 +286,18 @@ mod tests {
         let to = socket.local_addr().expect("addr");
         let one = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut receiver = BatchReceiver::new();
+        let mut got = Vec::new();
+        let mut take = |receiver: &mut BatchReceiver, count: usize| {
+            while got.len() < count && wait_readable(&socket, Duration::from_secs(5)) {
+                receiver.receive(&socket).expect("a datagram is waiting");
+                receiver.each(|from, datagram| got.push((from, datagram.to_vec())));
+            }
+        };
+        // A turn of one plain datagram first: the coalesced run that follows lands where it
+        // was received, with room for its segment size all the same.
         one.send_to(b"first", to).expect("send");
+        take(&mut receiver, 1);
         // Three 100-byte datagrams and a shorter one in one segmented send: a GRO socket gets
         // them as one message, as it would after the kernel coalesced them.
         let run: Vec<Vec<u8>> = [100, 100, 100, 40].iter().enumerate().map(|(n, len)| vec![n as u8; *len]).collect();
@@ -273,13 +312,8 @@ mod tests {
         )
         .expect("segmented send");
         one.send_to(b"last", to).expect("send");
+        take(&mut receiver, 6);
 
-        let mut receiver = BatchReceiver::new();
-        let mut got = Vec::new();
-        while got.len() < 6 && wait_readable(&socket, Duration::from_secs(5)) {
-            receiver.receive(&socket);
-            receiver.each(|from, datagram| got.push((from, datagram.to_vec())));
-        }
         let one = one.local_addr().expect("addr");
         let other = other.local_addr().expect("addr");
         let mut expected = vec![(one, b"first".to_vec())];

@@ -9,7 +9,7 @@
 //! turn's datagrams from the kernel and hands the copies of what arrived back to it in a
 //! system call each.
 
-mod io;
+pub(crate) mod io;
 pub mod packet;
 pub mod relay;
 pub mod replay;
@@ -79,7 +79,10 @@ fn forward_until_cancelled<T: Participant>(
         if !readable {
             continue;
         }
-        receiver.receive(socket);
+        // Nothing waiting (a wake-up without a datagram) or an error about one peer: next turn.
+        if receiver.receive(socket).is_err() {
+            continue;
+        }
         receiver.each(|from, datagram| {
             if !vpn.offer(from, datagram) {
                 relay.lock().unwrap_or_else(|p| p.into_inner()).handle(from, datagram, now, &mut outgoing);
