@@ -25,16 +25,25 @@ const HOME_LAN_IP: &str = "10.99.0.1";
 const HOME_WAN_IP: &str = "198.18.0.1";
 const INTERNET_IP: &str = "198.18.0.2";
 const VPN_SUBNET: &str = "10.66.0.0/24";
+/// Bytes sent each way in the bulk transfer through `itc vpn` (hundreds of 64 KB segments).
+const BULK_BYTES: usize = 32 * 1024 * 1024;
 /// How long a change may take to show (the server re-reads its peers every 5 s).
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// The internet's servers: HTTP on 8080 and UDP on 53 answer with the client's address.
+/// The internet's servers: HTTP on 8080 and UDP on 53 answer with the client's address; a
+/// POST to `/file` is kept as the file `uploaded` in the directory given, and a GET of
+/// `/file` answers with it.
 const INTERNET_SERVERS: &str = r#"
-import http.server, socket, threading, sys
-ip = sys.argv[1]
+import http.server, os, socket, threading, sys
+ip, kept = sys.argv[1], os.path.join(sys.argv[2], "uploaded")
 class Echo(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        with open(kept, "wb") as file:
+            file.write(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(204)
+        self.end_headers()
     def do_GET(self):
-        body = self.client_address[0].encode()
+        body = open(kept, "rb").read() if self.path == "/file" else self.client_address[0].encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -117,7 +126,7 @@ impl VpnLab {
     /// Starts the internet's web server and DNS stand-in.
     fn start_internet(&mut self) {
         let mut command = self.exec("net", "python3");
-        command.args(["-c", INTERNET_SERVERS, INTERNET_IP]);
+        command.arg("-c").arg(INTERNET_SERVERS).arg(INTERNET_IP).arg(self.dir.path());
         self.children.push(common::spawn_until_ready(command, "serving"));
     }
 
@@ -257,6 +266,33 @@ impl VpnLab {
         let (ok, out, stderr) = run_bounded(&mut self.iperf_client(seconds));
         assert!(ok, "iperf3 through the tunnel: {stderr}{out}");
         received_rate(&out)
+    }
+
+    /// Sends `bytes` (not compressible) from the phone to the internet's web server and back
+    /// through the tunnel; what arrived each way.
+    fn round_trip_file(&self, bytes: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let sent = self.dir.path().join("sent");
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let content: Vec<u8> = (0..bytes)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(&sent, &content).expect("writes the file to send");
+        let url = format!("http://{INTERNET_IP}:8080/file");
+        let upload = format!("@{}", sent.display());
+        let (ok, _, err) =
+            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "60", "--data-binary", &upload, &url]));
+        assert!(ok, "upload through the tunnel: {err}");
+        let uploaded = std::fs::read(self.dir.path().join("uploaded")).expect("the internet kept the upload");
+        let received = self.dir.path().join("received");
+        let (ok, _, err) =
+            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "60", "-o"]).arg(&received).arg(&url));
+        assert!(ok, "download through the tunnel: {err}");
+        (content, uploaded, std::fs::read(&received).expect("the download"))
     }
 
     /// `itc ARGS` in the phone as the admin, with the phone's own key and state files.
@@ -486,6 +522,16 @@ fn itc_vpn_up_browses_through_home_and_down_or_a_crash_leaves_the_phone_as_it_wa
     assert_eq!(lab.dns_from_phone(INTERNET_IP).as_deref(), Some(HOME_WAN_IP), "DNS through the tunnel");
     let route = run_bounded(lab.exec("phone", "ip").args(["route", "get", INTERNET_IP])).1;
     assert!(route.contains("dev itc-vpn"), "the internet is reached through the tunnel: {route}");
+    // A bulk transfer each way: both ends split 64 KB segments into sealed datagrams and
+    // coalesce them again (the offloads), and every byte arrives as it was.
+    let (sent, uploaded, downloaded) = lab.round_trip_file(BULK_BYTES);
+    assert!(uploaded == sent, "the upload arrived whole ({} of {} bytes, equal: false)", uploaded.len(), sent.len());
+    assert!(
+        downloaded == sent,
+        "the download arrived whole ({} of {} bytes, equal: false)",
+        downloaded.len(),
+        sent.len()
+    );
     let (ok, status, err) = lab.itc_phone(&server, &["vpn", "status"]);
     assert!(ok, "{err}");
     assert!(status.contains("connected: last handshake") && status.contains("10.66.0.2"), "{status}");

@@ -290,13 +290,19 @@ pub use linux::{run_tunnel, Outcome, Tunnel};
 #[cfg(target_os = "linux")]
 mod linux {
     use super::*;
+    use crate::media::io::BatchReceiver;
+    use crate::vpn::tun_io::{self, TunReader, TunWriter};
+    use crate::vpn::tunnels::{Outbox, MAX_DATAGRAM};
+    use crate::vpn::udp_io::UdpSender;
     use boringtun::noise::{Tunn, TunnResult};
     use boringtun::x25519::{PublicKey, StaticSecret};
     use std::time::Duration;
+    use tokio::io::Interest;
     use tokio::net::UdpSocket;
 
-    const BUFFER: usize = crate::vpn::tunnels::MAX_DATAGRAM;
     const TIMER_TICK: Duration = Duration::from_millis(250);
+    /// Reads taken from the device before their datagrams are sent.
+    const DEVICE_READS_PER_SEND: usize = 16;
 
     /// A tunnel that is set up: device, routes, socket and session.
     pub struct Tunnel {
@@ -305,6 +311,8 @@ mod linux {
         device: tun_rs::AsyncDevice,
         socket: UdpSocket,
         tunn: Tunn,
+        /// Where the session writes what it seals or opens.
+        scratch: Vec<u8>,
         host_route: Option<String>,
         started_at: u64,
         sent_bytes: u64,
@@ -348,6 +356,7 @@ mod linux {
             };
             let socket = UdpSocket::bind(local).await.map_err(|err| ip_error("cannot open a UDP socket", err))?;
             socket.connect(plan.endpoint).await.map_err(|err| ip_error("cannot reach the server", err))?;
+            crate::media::io::enable_gro(&socket);
             let tunn = Tunn::new(
                 secret,
                 server_key,
@@ -361,6 +370,7 @@ mod linux {
                 device,
                 socket,
                 tunn,
+                scratch: vec![0u8; MAX_DATAGRAM],
                 host_route: None,
                 started_at: u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0),
                 sent_bytes: 0,
@@ -376,8 +386,9 @@ mod linux {
                 ip(&["route", "add", half, "dev", &tunnel.plan.device])?;
             }
             tunnel.save_state()?;
-            let mut buf = vec![0u8; BUFFER];
-            if let TunnResult::WriteToNetwork(initiation) = tunnel.tunn.format_handshake_initiation(&mut buf, false) {
+            if let TunnResult::WriteToNetwork(initiation) =
+                tunnel.tunn.format_handshake_initiation(&mut tunnel.scratch, false)
+            {
                 let _ = tunnel.socket.send(initiation).await;
             }
             Ok(tunnel)
@@ -411,36 +422,54 @@ mod linux {
         }
 
         /// Moves packets until `stop` resolves or, with `until_connected`, until the first
-        /// completed handshake.
+        /// completed handshake. Both ways in batches: a read from the device may bring a TCP
+        /// segment of up to 64 KB, sealed into a run of datagrams that leaves in one system
+        /// call; one receive may bring a run the kernel coalesced, opened into packets that the
+        /// device takes as one segment again (`tun_io`, `udp_io`, [`BatchReceiver`]).
         pub async fn run(
             &mut self,
             stop: impl std::future::Future<Output = ()>,
             until_connected: bool,
         ) -> Result<Outcome, VpnClientError> {
             tokio::pin!(stop);
-            let mut from_network = vec![0u8; BUFFER];
-            let mut from_device = vec![0u8; BUFFER];
-            let mut out = vec![0u8; BUFFER];
+            let mut reader = TunReader::new();
+            let mut writer = TunWriter::default();
+            let mut receiver = BatchReceiver::new();
+            let mut sender = UdpSender::default();
+            let mut outbox = Outbox::with_tun_headroom(tun_io::HEADROOM);
             let mut tick = tokio::time::interval(TIMER_TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut ticks = 0u64;
             loop {
                 tokio::select! {
                     _ = &mut stop => return Ok(Outcome::Stopped),
-                    received = self.socket.recv(&mut from_network) => {
-                        let Ok(len) = received else { continue };
-                        self.handle_datagram(&from_network[..len], &mut out).await;
+                    received = self.socket.async_io(Interest::READABLE, || receiver.receive(&self.socket)) => {
+                        if received.is_ok() {
+                            receiver.each(|_, datagram| self.open_datagram(datagram, &mut outbox));
+                            if !outbox.tun.is_empty() {
+                                writer.send(&self.device, &mut outbox.tun).await;
+                                outbox.tun.clear();
+                            }
+                        }
                     }
-                    read = self.device.recv(&mut from_device) => {
-                        let len = read.map_err(|err| ip_error("the network device failed", err))?;
-                        if let TunnResult::WriteToNetwork(sealed) = self.tunn.encapsulate(&from_device[..len], &mut out) {
-                            self.sent_bytes += len as u64;
-                            let _ = self.socket.send(sealed).await;
+                    read = reader.recv(&self.device) => {
+                        match read {
+                            Ok(()) => {}
+                            Err(err) if tun_io::concerns_one_packet(&err) => continue,
+                            Err(err) => return Err(ip_error("the network device failed", err)),
+                        }
+                        self.seal_device_packets(&reader, &mut outbox);
+                        // Take whatever else is already waiting before sending.
+                        for _ in 1..DEVICE_READS_PER_SEND {
+                            if reader.try_recv(&self.device).is_err() {
+                                break;
+                            }
+                            self.seal_device_packets(&reader, &mut outbox);
                         }
                     }
                     _ = tick.tick() => {
-                        if let TunnResult::WriteToNetwork(packet) = self.tunn.update_timers(&mut out) {
-                            let _ = self.socket.send(packet).await;
+                        if let TunnResult::WriteToNetwork(packet) = self.tunn.update_timers(&mut self.scratch) {
+                            outbox.send(self.plan.endpoint, packet);
                         }
                         ticks += 1;
                         if ticks.is_multiple_of(4) {
@@ -448,6 +477,7 @@ mod linux {
                         }
                     }
                 }
+                sender.send_all(&self.socket, &mut outbox).await;
                 if until_connected && self.connected() {
                     self.save_state()?;
                     return Ok(Outcome::Connected);
@@ -455,18 +485,29 @@ mod linux {
             }
         }
 
-        async fn handle_datagram(&mut self, datagram: &[u8], out: &mut [u8]) {
-            let mut result = self.tunn.decapsulate(None, datagram, out);
+        /// Seals the packets of the device's last read for the server.
+        fn seal_device_packets(&mut self, reader: &TunReader, outbox: &mut Outbox) {
+            for packet in reader.packets() {
+                if let TunnResult::WriteToNetwork(sealed) = self.tunn.encapsulate(packet, &mut self.scratch) {
+                    self.sent_bytes += packet.len() as u64;
+                    outbox.send(self.plan.endpoint, sealed);
+                }
+            }
+        }
+
+        /// Opens one datagram from the server: a packet for the device, or a reply.
+        fn open_datagram(&mut self, datagram: &[u8], outbox: &mut Outbox) {
+            let mut result = self.tunn.decapsulate(None, datagram, &mut self.scratch);
             loop {
                 match result {
                     TunnResult::WriteToNetwork(reply) => {
-                        let _ = self.socket.send(reply).await;
+                        outbox.send(self.plan.endpoint, reply);
                         // Packets queued during the handshake follow it.
-                        result = self.tunn.decapsulate(None, &[], out);
+                        result = self.tunn.decapsulate(None, &[], &mut self.scratch);
                     }
                     TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
                         self.received_bytes += packet.len() as u64;
-                        let _ = self.device.send(packet).await;
+                        outbox.tun.push(packet);
                         return;
                     }
                     TunnResult::Done | TunnResult::Err(_) => return,

@@ -25,10 +25,10 @@ pub mod keys;
 #[cfg(any(target_os = "linux", windows))]
 pub mod system;
 #[cfg(any(target_os = "linux", windows))]
-mod tun_io;
+pub(crate) mod tun_io;
 pub mod tunnels;
 #[cfg(any(target_os = "linux", windows))]
-mod udp_io;
+pub(crate) mod udp_io;
 
 use crate::config::VpnSection;
 use crate::ids::UserId;

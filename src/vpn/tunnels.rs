@@ -158,7 +158,8 @@ impl Outbox {
         Outbox { tun: Buffers::with_headroom(tun_headroom), ..Outbox::default() }
     }
 
-    fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
+    /// Adds `datagram` for `to`.
+    pub fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
         self.network_to.push(to);
         self.network.push(datagram);
     }

@@ -54,24 +54,19 @@ pub enum SetupError {
     Nat(String),
 }
 
-/// Opens the TUN device `name` holding `address/prefix`, up, at [`TUN_MTU`]: the server's
-/// device and `itc vpn`'s both.
+/// Opens the TUN device `name` holding `address/prefix`, up, at [`TUN_MTU`]; on Linux with
+/// offloads (virtio-net headers, TCP and UDP segments of up to 64 KB: see `tun_io`). The
+/// server's device and `itc vpn`'s both.
 pub fn open_tun(name: &str, address: Ipv4Addr, prefix: u8) -> std::io::Result<tun_rs::AsyncDevice> {
-    tun_builder(name, address, prefix).build_async()
-}
-
-fn tun_builder(name: &str, address: Ipv4Addr, prefix: u8) -> tun_rs::DeviceBuilder {
-    tun_rs::DeviceBuilder::new().name(name).ipv4(address, prefix, None).mtu(TUN_MTU)
-}
-
-/// Creates the TUN device named `device` with the server's address of `subnet`, up; on Linux
-/// with offloads (virtio-net headers, TCP and UDP segments of up to 64 KB: see
-/// `tun_io`).
-pub(crate) fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
-    let builder = tun_builder(device, subnet.server_address(), subnet.prefix());
+    let builder = tun_rs::DeviceBuilder::new().name(name).ipv4(address, prefix, None).mtu(TUN_MTU);
     #[cfg(target_os = "linux")]
     let builder = builder.offload(true);
-    builder.build_async().map_err(|source| match source.kind() {
+    builder.build_async()
+}
+
+/// Creates the TUN device named `device` with the server's address of `subnet` ([`open_tun`]).
+pub(crate) fn create_device(device: &str, subnet: Subnet) -> Result<tun_rs::AsyncDevice, SetupError> {
+    open_tun(device, subnet.server_address(), subnet.prefix()).map_err(|source| match source.kind() {
         std::io::ErrorKind::PermissionDenied => SetupError::NoPrivilege { device: device.to_string() },
         _ => SetupError::Device { device: device.to_string(), source },
     })
