@@ -26,7 +26,7 @@ const HOME_WAN_IP: &str = "198.18.0.1";
 const INTERNET_IP: &str = "198.18.0.2";
 const VPN_SUBNET: &str = "10.66.0.0/24";
 /// Bytes sent each way in the bulk transfer through `itc vpn` (hundreds of 64 KB segments).
-const BULK_BYTES: usize = 32 * 1024 * 1024;
+const BULK_BYTES: u64 = 32 * 1024 * 1024;
 /// How long a change may take to show (the server re-reads its peers every 5 s).
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -270,28 +270,21 @@ impl VpnLab {
 
     /// Sends `bytes` (not compressible) from the phone to the internet's web server and back
     /// through the tunnel; what arrived each way.
-    fn round_trip_file(&self, bytes: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    fn round_trip_file(&self, bytes: u64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let sent = self.dir.path().join("sent");
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let content: Vec<u8> = (0..bytes)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        std::fs::write(&sent, &content).expect("writes the file to send");
+        common::pattern::generate(&sent, bytes, 14).expect("writes the file to send");
         let url = format!("http://{INTERNET_IP}:8080/file");
         let upload = format!("@{}", sent.display());
+        // curl gives up before run_bounded would (30 s), and says why.
         let (ok, _, err) =
-            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "60", "--data-binary", &upload, &url]));
+            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "25", "--data-binary", &upload, &url]));
         assert!(ok, "upload through the tunnel: {err}");
         let uploaded = std::fs::read(self.dir.path().join("uploaded")).expect("the internet kept the upload");
         let received = self.dir.path().join("received");
         let (ok, _, err) =
-            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "60", "-o"]).arg(&received).arg(&url));
+            run_bounded(self.exec("phone", "curl").args(["-sSf", "--max-time", "25", "-o"]).arg(&received).arg(&url));
         assert!(ok, "download through the tunnel: {err}");
+        let content = std::fs::read(&sent).expect("the file sent");
         (content, uploaded, std::fs::read(&received).expect("the download"))
     }
 
