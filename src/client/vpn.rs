@@ -446,10 +446,7 @@ mod linux {
                     received = self.socket.async_io(Interest::READABLE, || receiver.receive(&self.socket)) => {
                         if received.is_ok() {
                             receiver.each(|_, datagram| self.open_datagram(datagram, &mut outbox));
-                            if !outbox.tun.is_empty() {
-                                writer.send(&self.device, &mut outbox.tun).await;
-                                outbox.tun.clear();
-                            }
+                            writer.send(&self.device, &mut outbox.tun).await;
                         }
                     }
                     read = reader.recv(&self.device) => {
@@ -458,14 +455,13 @@ mod linux {
                             Err(err) if tun_io::concerns_one_packet(&err) => continue,
                             Err(err) => return Err(ip_error("the network device failed", err)),
                         }
-                        self.seal_device_packets(&reader, &mut outbox);
-                        // Take whatever else is already waiting before sending.
-                        for _ in 1..DEVICE_READS_PER_SEND {
-                            if reader.try_recv(&self.device).is_err() {
-                                break;
+                        // Sealed for the server, with whatever else is already waiting.
+                        reader.visit_waiting(&self.device, DEVICE_READS_PER_SEND, |packet| {
+                            if let TunnResult::WriteToNetwork(sealed) = self.tunn.encapsulate(packet, &mut self.scratch) {
+                                self.sent_bytes += packet.len() as u64;
+                                outbox.send(self.plan.endpoint, sealed);
                             }
-                            self.seal_device_packets(&reader, &mut outbox);
-                        }
+                        });
                     }
                     _ = tick.tick() => {
                         if let TunnResult::WriteToNetwork(packet) = self.tunn.update_timers(&mut self.scratch) {
@@ -481,16 +477,6 @@ mod linux {
                 if until_connected && self.connected() {
                     self.save_state()?;
                     return Ok(Outcome::Connected);
-                }
-            }
-        }
-
-        /// Seals the packets of the device's last read for the server.
-        fn seal_device_packets(&mut self, reader: &TunReader, outbox: &mut Outbox) {
-            for packet in reader.packets() {
-                if let TunnResult::WriteToNetwork(sealed) = self.tunn.encapsulate(packet, &mut self.scratch) {
-                    self.sent_bytes += packet.len() as u64;
-                    outbox.send(self.plan.endpoint, sealed);
                 }
             }
         }

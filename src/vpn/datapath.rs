@@ -80,10 +80,7 @@ async fn network_to_tun(
                 batch = next;
             }
         }
-        if !outbox.tun.is_empty() {
-            writer.send(&resources.device, &mut outbox.tun).await;
-            outbox.tun.clear();
-        }
+        writer.send(&resources.device, &mut outbox.tun).await;
         sender.send_all(&socket, &mut outbox).await;
     }
 }
@@ -116,18 +113,8 @@ async fn tun_to_network(
         {
             let mut table = lock(&tunnels);
             let now = Instant::now();
-            for packet in reader.packets() {
-                table.from_tun(packet, now, &mut outbox);
-            }
-            // Take whatever else is already waiting under the same lock.
-            for _ in 1..BATCH {
-                if reader.try_recv(&resources.device).is_err() {
-                    break;
-                }
-                for packet in reader.packets() {
-                    table.from_tun(packet, now, &mut outbox);
-                }
-            }
+            // With whatever else is already waiting, under the same lock.
+            reader.visit_waiting(&resources.device, BATCH, |packet| table.from_tun(packet, now, &mut outbox));
         }
         sender.send_all(&socket, &mut outbox).await;
     }

@@ -69,6 +69,17 @@ impl TunReader {
         Ok(())
     }
 
+    /// Calls `visit` with each packet of the last read, then of up to `reads - 1` more reads
+    /// of what is already waiting on `device`.
+    pub fn visit_waiting(&mut self, device: &AsyncDevice, reads: usize, mut visit: impl FnMut(&[u8])) {
+        for read in 0..reads {
+            if read > 0 && self.try_recv(device).is_err() {
+                break;
+            }
+            self.packets().for_each(&mut visit);
+        }
+    }
+
     /// The packets of the last read.
     #[cfg(target_os = "linux")]
     pub fn packets(&self) -> impl Iterator<Item = &[u8]> {
@@ -106,9 +117,17 @@ pub struct TunWriter {
 }
 
 impl TunWriter {
-    /// Writes `packets` (each with [`HEADROOM`] in front), coalescing what it can; a packet the
-    /// device refuses is dropped, as a network would drop it.
+    /// Writes `packets` (each with [`HEADROOM`] in front), coalescing what it can, and empties
+    /// them; a packet the device refuses is dropped, as a network would drop it.
     pub async fn send(&mut self, device: &AsyncDevice, packets: &mut Buffers) {
+        if packets.is_empty() {
+            return;
+        }
+        self.write(device, packets).await;
+        packets.clear();
+    }
+
+    async fn write(&mut self, device: &AsyncDevice, packets: &mut Buffers) {
         #[cfg(target_os = "linux")]
         {
             let headroom = packets.headroom();
