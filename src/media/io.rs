@@ -1,13 +1,14 @@
-//! The relay thread's socket I/O (the VPN client's tunnel receives with [`BatchReceiver`] too). Waiting for datagrams: on Linux the socket stays
-//! non-blocking (the VPN sends from a second handle on it through Tokio, and the flag is shared
-//! by both handles) and the thread waits with `poll`; elsewhere the socket blocks with a
-//! timeout. Receiving: on Linux up to [`RECEIVE_BURST`] messages in one `recvmmsg` system call,
-//! with UDP GRO on, so that one message may hold a run of same-sized datagrams from one sender
-//! that the kernel coalesced (split here again, by the segment size it reports); elsewhere one
-//! `recv_from` at a time. Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg`
-//! system call per [`BATCH`] datagrams (a voice frame fans out to every other member of the
-//! call at once), elsewhere one `send_to` each. A datagram the kernel refuses (or has no room
-//! for) is dropped, as the network would drop it; the rest of the batch still goes out.
+//! The relay thread's socket I/O (the VPN client's tunnel receives with [`BatchReceiver`]
+//! too). Waiting for datagrams: on Linux the socket stays non-blocking (the VPN sends from a
+//! second handle on it through Tokio, and the flag is shared by both handles) and the thread
+//! waits with `poll`; elsewhere the socket blocks with a timeout. Receiving: on Linux up to
+//! [`RECEIVE_BURST`] messages in one `recvmmsg` system call, with UDP GRO on, so that one
+//! message may hold a run of same-sized datagrams from one sender that the kernel coalesced
+//! (split here again, by the segment size it reports); elsewhere one `recv_from` at a time.
+//! Sending a batch of datagrams, each to its own address: on Linux in one `sendmmsg` system
+//! call per [`BATCH`] datagrams (a voice frame fans out to every other member of the call at
+//! once), elsewhere one `send_to` each. A datagram the kernel refuses (or has no room for) is
+//! dropped, as the network would drop it; the rest of the batch still goes out.
 
 use super::relay::Outgoing;
 use std::io;
@@ -155,11 +156,8 @@ impl BatchReceiver {
     /// in the order they arrived.
     pub(crate) fn each(&mut self, mut visit: impl FnMut(SocketAddr, &mut [u8])) {
         for &(room, from, len, segment) in &self.received {
-            let Some(message) =
-                self.buffers.chunks_exact_mut(MESSAGE_ROOM).nth(room).and_then(|room| room.get_mut(..len))
-            else {
-                continue;
-            };
+            let start = room * MESSAGE_ROOM;
+            let Some(message) = self.buffers.get_mut(start..start + len) else { continue };
             for datagram in message.chunks_mut(segment.max(1)) {
                 visit(from, datagram);
             }
